@@ -1,0 +1,47 @@
+/**
+ * objection-imageattach: the public API. Everything not listed here is internal.
+ */
+
+// Errors
+export {
+  ContextError,
+  ImageAttachError,
+  ImageNotFoundError,
+  InvalidArgumentError,
+  InvalidImageError,
+  StoreError,
+} from './errors.js';
+export type { ImageAttachErrorCode, ImageAttachErrorOptions } from './errors.js';
+
+// Stores
+export { Store, keyOf } from './stores/store.js';
+export type { ByteRange, FileStat, PutFileOptions } from './stores/store.js';
+export {
+  extensionFor,
+  fileSystemSegments,
+  KNOWN_MIMETYPES,
+  normalizeKey,
+  objectStorageKey,
+  timestampToken,
+  toObjectId,
+  withTimestamp,
+} from './stores/keys.js';
+export type { ImageKey, NormalizedKey, StoredImage } from './stores/keys.js';
+export { FileSystemStore, FileSystemStoreBase, HttpExposedFileSystemStore } from './stores/fs.js';
+export type { FileSystemStoreOptions, HttpExposedFileSystemStoreOptions } from './stores/fs.js';
+
+// Context
+export {
+  currentRequestOrigin,
+  currentStore,
+  getCurrentStore,
+  popStoreContext,
+  pushStoreContext,
+  requestOrigin,
+  storeContext,
+  withRequestOrigin,
+  withStore,
+} from './context.js';
+
+// Schema
+export { imageColumns } from './schema.js';

@@ -1,0 +1,255 @@
+/**
+ * Filesystem stores, in the seed's layout: `<root>/<objectType>/<id mod 1000>/<floor(id/1000)>/<id>.<w>x<h><ext>`.
+ *
+ * - {@link FileSystemStore}: files under a folder that another server (nginx, a CDN) exposes at `baseUrl`.
+ * - {@link HttpExposedFileSystemStore}: files this app serves itself under `/<prefix>/`.
+ *
+ * Every filesystem call goes through {@link FileSystemStoreBase.pathFor}, the one place that turns a
+ * key into a path and checks that the path stays inside the root.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { currentRequestOrigin } from '../context.js';
+import { ContextError, ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
+import { fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
+import { type ByteRange, type FileStat, type PutFileOptions, Store, validateRange } from './store.js';
+
+/** What the filesystem stores share: the layout, atomic writes, reads, deletes and listing. */
+export abstract class FileSystemStoreBase extends Store {
+  /** The absolute root folder. */
+  readonly root: string;
+
+  constructor(root: unknown, argument: string) {
+    super();
+    if (typeof root !== 'string' || root === '' || root.includes('\0')) {
+      throw new InvalidArgumentError(argument, 'a folder path (a non-empty string)', root);
+    }
+    this.root = path.resolve(root);
+  }
+
+  /** The path segments of `key` under the root, as URL paths use them. */
+  protected segmentsFor(key: ImageKey): string[] {
+    return fileSystemSegments(key);
+  }
+
+  /**
+   * The absolute path of the file of `key`. The key is validated first, and the result is checked
+   * to stay inside the root, so no key can name a file elsewhere.
+   */
+  pathFor(key: ImageKey): string {
+    const file = path.join(this.root, ...this.segmentsFor(key));
+    if (!file.startsWith(this.root + path.sep)) {
+      throw new InvalidArgumentError('key', `a key whose file lies inside ${this.root}`, file);
+    }
+    return file;
+  }
+
+  async putFile(key: ImageKey, stream: Readable, _options: PutFileOptions): Promise<void> {
+    const file = this.pathFor(key);
+    const dir = path.dirname(file);
+    // A temp name in the same folder, so the final rename is atomic (same filesystem).
+    const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+    let createdDir: string | undefined;
+    try {
+      let handle;
+      // Two tries: a concurrent delete may prune the fresh folder between mkdir and open.
+      for (let attempt = 1; handle === undefined; attempt++) {
+        createdDir = (await mkdir(dir, { recursive: true })) ?? createdDir;
+        try {
+          handle = await open(temp, 'wx');
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 2) throw error;
+        }
+      }
+      await pipeline(stream, handle.createWriteStream());
+      await rename(temp, file);
+    } catch (error) {
+      await removeQuietly(temp);
+      if (createdDir !== undefined) await this.pruneEmptyFolders(dir, createdDir);
+      if (error instanceof ImageAttachError) throw error;
+      throw new StoreError('ERR_STORE_WRITE', `Writing ${file} failed: ${(error as Error).message}`, {
+        cause: error,
+        data: { path: file },
+      });
+    } finally {
+      // The input is ours to end: a stream left open on failure would hold its source open.
+      if (!stream.destroyed) stream.destroy();
+    }
+  }
+
+  async getFile(key: ImageKey, range?: ByteRange): Promise<Readable> {
+    const file = this.pathFor(key);
+    if (range !== undefined) validateRange(range);
+    let handle;
+    try {
+      handle = await open(file, 'r');
+    } catch (error) {
+      throw this.normalizeError(error, file);
+    }
+    return handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end });
+  }
+
+  async deleteFile(key: ImageKey): Promise<void> {
+    const file = this.pathFor(key);
+    try {
+      await unlink(file);
+    } catch (error) {
+      // Idempotent delete: a file already gone is the state we wanted.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw this.normalizeError(error, file);
+    }
+    await this.pruneEmptyFolders(path.dirname(file), path.join(this.root, this.segmentsFor(key)[0]!));
+  }
+
+  async statFile(key: ImageKey): Promise<FileStat | null> {
+    const file = this.pathFor(key);
+    try {
+      const info = await stat(file);
+      return info.isFile() ? { size: info.size, modifiedAt: info.mtime } : null;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw this.normalizeError(error, file);
+    }
+  }
+
+  async *listFiles(): AsyncIterable<NormalizedKey> {
+    let names: string[];
+    try {
+      names = await readdir(this.root, { recursive: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw this.normalizeError(error, this.root);
+    }
+    for (const name of names) {
+      const key = keyFromFileSystemSegments(name.split(path.sep));
+      if (key !== undefined) yield key;
+    }
+  }
+
+  /**
+   * Removes `from` and its parents while they are empty, up to and including `upTo`, so deletes
+   * and failed writes leave no empty folders. A folder another writer just filled stays.
+   */
+  private async pruneEmptyFolders(from: string, upTo: string): Promise<void> {
+    for (let dir = from; dir.startsWith(upTo) && dir.startsWith(this.root + path.sep); dir = path.dirname(dir)) {
+      try {
+        await rmdir(dir);
+      } catch {
+        // ENOTEMPTY (still in use) or ENOENT (already pruned): either way, stop here.
+        return;
+      }
+    }
+  }
+
+  private normalizeError(error: unknown, file: string): Error {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
+      return new ImageNotFoundError(`No image file at ${file}`, { cause: error, data: { path: file } });
+    }
+    return new StoreError('ERR_STORE_UNAVAILABLE', `Filesystem store failed at ${file}: ${(error as Error).message}`, {
+      cause: error,
+      data: { path: file },
+    });
+  }
+}
+
+export interface FileSystemStoreOptions {
+  /** The folder the files go in; created on the first write. */
+  path: string;
+  /** The public URL of that folder, e.g. `https://static.example.com/images/`. */
+  baseUrl: string;
+}
+
+/**
+ * Files in a local folder that some other server exposes at `baseUrl`.
+ * @example new FileSystemStore({ path: '/var/www/images', baseUrl: 'https://static.example.com/images/' })
+ */
+export class FileSystemStore extends FileSystemStoreBase {
+  /** The base URL, always ending in `/`. */
+  readonly baseUrl: string;
+
+  constructor(options: FileSystemStoreOptions) {
+    super(options?.path, 'options.path');
+    if (typeof options.baseUrl !== 'string' || !isHttpUrl(options.baseUrl)) {
+      throw new InvalidArgumentError('options.baseUrl', 'an absolute http(s) URL', options.baseUrl);
+    }
+    this.baseUrl = options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`;
+  }
+
+  getUrl(key: ImageKey): string {
+    return this.baseUrl + this.segmentsFor(key).map(encodeURIComponent).join('/');
+  }
+}
+
+export interface HttpExposedFileSystemStoreOptions {
+  /** The folder the files go in; created on the first write. */
+  path: string;
+  /** The URL path the app serves the files under. Default `__images__`. */
+  prefix?: string;
+  /**
+   * A fixed origin for URLs (`https://cdn.example.com`). Without it, URLs use the origin of the
+   * request being served, so one app answering on several hosts gives each its own URLs.
+   */
+  hostUrl?: string;
+}
+
+/**
+ * Files in a local folder that this app serves itself: mount `store.middleware()` and the URLs
+ * of `locate()` point at it.
+ */
+export class HttpExposedFileSystemStore extends FileSystemStoreBase {
+  /** The URL path prefix, without leading or trailing slashes. */
+  readonly prefix: string;
+  readonly hostUrl: string | undefined;
+
+  constructor(options: HttpExposedFileSystemStoreOptions) {
+    super(options?.path, 'options.path');
+    const prefix = options.prefix ?? '__images__';
+    if (typeof prefix !== 'string' || !/^\/?[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*\/?$/.test(prefix) || /(^|\/)\.\.?(\/|$)/.test(prefix)) {
+      throw new InvalidArgumentError('options.prefix', 'a URL path like "__images__" or "static/images"', prefix);
+    }
+    this.prefix = prefix.replace(/^\/|\/$/g, '');
+    if (options.hostUrl !== undefined && (typeof options.hostUrl !== 'string' || !isHttpUrl(options.hostUrl))) {
+      throw new InvalidArgumentError('options.hostUrl', 'an absolute http(s) URL', options.hostUrl);
+    }
+    this.hostUrl = options.hostUrl?.replace(/\/+$/, '');
+  }
+
+  /**
+   * `<hostUrl or request origin>/<prefix>/<path>`.
+   * @throws ContextError `ERR_NO_REQUEST_ORIGIN` with no `hostUrl` and no request being served
+   */
+  getUrl(key: ImageKey): string {
+    const origin = this.hostUrl ?? currentRequestOrigin();
+    if (origin === undefined) {
+      throw new ContextError(
+        'ERR_NO_REQUEST_ORIGIN',
+        'HttpExposedFileSystemStore has no hostUrl and no request is being served here: ' +
+          'pass { hostUrl } or call this inside a request handled after app.use(store.middleware())',
+      );
+    }
+    return `${origin}/${this.prefix}/${this.segmentsFor(key).map(encodeURIComponent).join('/')}`;
+  }
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    // Not parseable as a URL at all.
+    return false;
+  }
+}
+
+async function removeQuietly(file: string): Promise<void> {
+  try {
+    await unlink(file);
+  } catch (error) {
+    // The temp file may never have been created (mkdir failed): nothing to remove then.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+}

@@ -1,0 +1,211 @@
+/**
+ * An image's identity in a store, and the rules every store shares about it: validation, the
+ * mimetype → file-extension table, and the cache-busting timestamp. The layouts (filesystem
+ * path, S3 key) live here too, so that both directions (key → name, name → key) sit side by side.
+ */
+import { ImageAttachError, InvalidArgumentError } from '../errors.js';
+
+/** What a store needs to name one image file. */
+export interface ImageKey {
+  /** The image class's name in storage, e.g. `user-picture` (letters, digits, `.`, `_`, `-`). */
+  objectType: string;
+  /** The owner's integer id. A `bigint` where it must be exact (a UUID is a 128-bit integer). */
+  objectId: bigint | number;
+  width: number;
+  height: number;
+  mimetype: string;
+}
+
+/** An image as the caller-side store methods take it: a key plus its `original` flag and timestamp. */
+export interface StoredImage extends ImageKey {
+  original: boolean;
+  /** When the row was created; drives the `?_ts=` cache buster. */
+  created_at: Date | string | number;
+}
+
+/** A validated key: `objectId` is always a `bigint`. */
+export interface NormalizedKey extends ImageKey {
+  objectId: bigint;
+}
+
+/**
+ * The fixed mimetype → extension table. `.jpe` for JPEG is kept on purpose: SQLAlchemy-ImageAttach
+ * (Python < 3.3's `mimetypes`) stored JPEG files with it, and we must find those files again.
+ */
+const EXTENSIONS: ReadonlyMap<string, string> = new Map([
+  ['image/jpeg', '.jpe'],
+  ['image/png', '.png'],
+  ['image/gif', '.gif'],
+  ['image/webp', '.webp'],
+  ['image/avif', '.avif'],
+  ['image/svg+xml', '.svg'],
+  ['image/tiff', '.tiff'],
+  ['image/bmp', '.bmp'],
+]);
+
+const MIMETYPES: ReadonlyMap<string, string> = new Map([...EXTENSIONS].map(([type, ext]) => [ext, type]));
+
+/** The mimetypes a store can name, in table order. */
+export const KNOWN_MIMETYPES: readonly string[] = [...EXTENSIONS.keys()];
+
+/**
+ * The file extension (with its dot) for `mimetype`.
+ * @throws ImageAttachError `ERR_UNKNOWN_MIMETYPE` for a type outside the table
+ */
+export function extensionFor(mimetype: string): string {
+  const ext = EXTENSIONS.get(mimetype);
+  if (ext === undefined) {
+    throw new ImageAttachError(
+      'ERR_UNKNOWN_MIMETYPE',
+      `Expected one of ${KNOWN_MIMETYPES.join(', ')} for mimetype but received ${JSON.stringify(mimetype)}`,
+      { statusCode: 415, data: { mimetype } },
+    );
+  }
+  return ext;
+}
+
+/** The mimetype for a file extension (with its dot), or `undefined`. */
+export function mimetypeForExtension(ext: string): string | undefined {
+  return MIMETYPES.get(ext.toLowerCase());
+}
+
+const OBJECT_TYPE = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+/**
+ * Turns an id into the exact integer a store uses: a safe integer `number`, a `bigint`, or a
+ * string of decimal digits (how drivers return BIGINT columns).
+ * @throws InvalidArgumentError for anything else (a fraction, an unsafe number, a UUID string…)
+ */
+export function toObjectId(value: unknown, argument = 'objectId'): bigint {
+  if (typeof value === 'bigint') return value;
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value);
+  throw new InvalidArgumentError(argument, 'an integer (a safe integer number, a bigint or a string of digits)', value);
+}
+
+/**
+ * Checks every part of a key a store would put in a path or URL, and returns it with a `bigint` id.
+ * This is where untrusted parts are stopped: no `..`, `/`, `\` or NUL can reach a path.
+ * @throws InvalidArgumentError naming the bad part; ImageAttachError `ERR_UNKNOWN_MIMETYPE`
+ */
+export function normalizeKey(key: ImageKey): NormalizedKey {
+  if (key === null || typeof key !== 'object') throw new InvalidArgumentError('key', 'an image key object', key);
+  const { objectType, width, height, mimetype } = key;
+  if (typeof objectType !== 'string' || !OBJECT_TYPE.test(objectType) || objectType.includes('..')) {
+    throw new InvalidArgumentError(
+      'objectType',
+      'a name of letters, digits, ".", "_" and "-" (no "..", "/", "\\" or NUL)',
+      objectType,
+    );
+  }
+  const objectId = toObjectId(key.objectId);
+  if (!Number.isSafeInteger(width) || width < 1) throw new InvalidArgumentError('width', 'an integer >= 1', width);
+  if (!Number.isSafeInteger(height) || height < 1) throw new InvalidArgumentError('height', 'an integer >= 1', height);
+  extensionFor(mimetype);
+  return { objectType, objectId, width, height, mimetype };
+}
+
+/** Floor division and modulo, as Python's `//` and `%` (the seed's layout uses them for negative ids). */
+function floorDivMod(n: bigint, d: bigint): [bigint, bigint] {
+  let q = n / d;
+  let r = n % d;
+  if (r !== 0n && (r < 0n) !== (d < 0n)) {
+    q -= 1n;
+    r += d;
+  }
+  return [q, r];
+}
+
+/**
+ * The seed's filesystem layout, as path segments:
+ * `[objectType, id mod 1000, floor(id / 1000), '<id>.<w>x<h><ext>']`,
+ * e.g. `['testing', '234', '1', '1234.405x640.jpe']`.
+ */
+export function fileSystemSegments(key: ImageKey): string[] {
+  const k = normalizeKey(key);
+  const [high, low] = floorDivMod(k.objectId, 1000n);
+  return [k.objectType, String(low), String(high), `${k.objectId}.${k.width}x${k.height}${extensionFor(k.mimetype)}`];
+}
+
+const FILE_NAME = /^(-?\d+)\.(\d+)x(\d+)(\.[a-z]+)$/;
+
+/**
+ * The key that {@link fileSystemSegments} made these segments from, or `undefined` when they are
+ * not a store file (a temp file, a stray file). Used to list a store's files.
+ */
+export function keyFromFileSystemSegments(segments: readonly string[]): NormalizedKey | undefined {
+  if (segments.length !== 4) return undefined;
+  const match = FILE_NAME.exec(segments[3]!);
+  const mimetype = match && mimetypeForExtension(match[4]!);
+  if (!match || !mimetype) return undefined;
+  const key = { objectType: segments[0]!, objectId: BigInt(match[1]!), width: Number(match[2]), height: Number(match[3]), mimetype };
+  try {
+    const expected = fileSystemSegments(key);
+    return expected.every((part, i) => part === segments[i]) ? normalizeKey(key) : undefined;
+  } catch {
+    // Not a name this layout makes (bad object type, zero size…): not one of ours.
+    return undefined;
+  }
+}
+
+/** The seed's object-storage key, without prefix: `<objectType>/<id>/<w>x<h><ext>`. */
+export function objectStorageKey(key: ImageKey): string {
+  const k = normalizeKey(key);
+  return `${k.objectType}/${k.objectId}/${k.width}x${k.height}${extensionFor(k.mimetype)}`;
+}
+
+const OBJECT_KEY = /^([^/]+)\/(-?\d+)\/(\d+)x(\d+)(\.[a-z]+)$/;
+
+/** The inverse of {@link objectStorageKey}, or `undefined` for a name it does not make. */
+export function keyFromObjectStorageKey(name: string): NormalizedKey | undefined {
+  const match = OBJECT_KEY.exec(name);
+  const mimetype = match && mimetypeForExtension(match[5]!);
+  if (!match || !mimetype) return undefined;
+  const key = { objectType: match[1]!, objectId: BigInt(match[2]!), width: Number(match[3]), height: Number(match[4]), mimetype };
+  try {
+    return objectStorageKey(key) === name ? normalizeKey(key) : undefined;
+  } catch {
+    // Same as above: a name we would never have written.
+    return undefined;
+  }
+}
+
+/** Reads a `created_at` as drivers return it (Date, ISO or SQL string, epoch milliseconds). */
+export function toDate(value: Date | string | number, argument = 'created_at'): Date {
+  let date: Date;
+  if (value instanceof Date) date = value;
+  else if (typeof value === 'number') date = new Date(value);
+  else if (typeof value === 'string') {
+    // 'YYYY-MM-DD HH:MM:SS[.ffffff]' without a zone is how SQLite and MySQL hand back UTC times.
+    const sql = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?$/.test(value);
+    date = new Date(sql ? `${value.replace(' ', 'T')}Z` : value);
+  } else {
+    throw new InvalidArgumentError(argument, 'a Date, an ISO date string or epoch milliseconds', value);
+  }
+  if (Number.isNaN(date.getTime())) throw new InvalidArgumentError(argument, 'a valid date', value);
+  return date;
+}
+
+const SQL_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?$/;
+
+/**
+ * The seed's cache-busting stamp: `created_at` in UTC as `YYYYMMDDHHmmss` plus six microsecond
+ * digits (20 digits). JavaScript dates hold milliseconds, so the last three digits are zeros.
+ */
+export function timestampToken(createdAt: Date | string | number): string {
+  // A zone-less SQL string keeps all six fractional digits a Date would cut to three.
+  const sql = typeof createdAt === 'string' && SQL_TIME.exec(createdAt);
+  if (sql) return sql.slice(1, 7).join('') + (sql[7] ?? '').padEnd(6, '0').slice(0, 6);
+  const d = toDate(createdAt);
+  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+  return (
+    pad(d.getUTCFullYear(), 4) + pad(d.getUTCMonth() + 1) + pad(d.getUTCDate()) +
+    pad(d.getUTCHours()) + pad(d.getUTCMinutes()) + pad(d.getUTCSeconds()) +
+    pad(d.getUTCMilliseconds() * 1000, 6)
+  );
+}
+
+/** `url?_ts=…`, or `url&_ts=…` when the URL already has a query. */
+export function withTimestamp(url: string, createdAt: Date | string | number): string {
+  return `${url}${url.includes('?') ? '&' : '?'}_ts=${timestampToken(createdAt)}`;
+}

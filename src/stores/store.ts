@@ -1,0 +1,112 @@
+/**
+ * The Store contract: what every storage backend implements, and what callers use.
+ *
+ * Implementers write four small methods over an {@link ImageKey} (`putFile`, `getFile`, `getUrl`,
+ * `deleteFile`) plus `statFile`/`listFiles` for migration and verification; callers use `store`,
+ * `open`, `locate` and `delete` over an image (a key plus `original` and `created_at`).
+ * Files move as streams, never as whole-file buffers.
+ */
+import { Readable } from 'node:stream';
+import { InvalidArgumentError } from '../errors.js';
+import { type ImageKey, type NormalizedKey, type StoredImage, withTimestamp } from './keys.js';
+
+/** A byte range, both ends inclusive (as `range-parser` and HTTP's `Range` have it). */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface PutFileOptions {
+  /**
+   * True when the file can be made again from another one (a thumbnail): a store may keep it in a
+   * cheaper, less durable class. Originals are never reproducible.
+   */
+  reproducible: boolean;
+}
+
+/** What a store knows of a stored file without reading it. */
+export interface FileStat {
+  size: number;
+  /** Last modification, where the backend keeps one. */
+  modifiedAt?: Date;
+}
+
+/**
+ * The base of every store. Subclass it and implement the abstract methods; the caller methods
+ * are written once, here.
+ *
+ * Every implementer method must: validate the key (`normalizeKey`), reject a missing file with
+ * `ImageNotFoundError`, and never leave a partial file visible under the final name.
+ */
+export abstract class Store {
+  /**
+   * Writes `stream` as the file of `key`, atomically: a failed or aborted write leaves nothing
+   * behind, and an existing file is replaced only once the new one is complete.
+   * @throws StoreError when the backend or the input stream fails (the cause attached)
+   */
+  abstract putFile(key: ImageKey, stream: Readable, options: PutFileOptions): Promise<void>;
+
+  /**
+   * Opens the file of `key` for reading, the whole of it or `range`. The promise settles once the
+   * file is known to exist.
+   * @throws ImageNotFoundError when there is no such file
+   */
+  abstract getFile(key: ImageKey, range?: ByteRange): Promise<Readable>;
+
+  /** The URL of the file of `key`: computation only, no I/O, no check that the file exists. */
+  abstract getUrl(key: ImageKey): string;
+
+  /** Removes the file of `key`. Idempotent: a missing file is not an error. */
+  abstract deleteFile(key: ImageKey): Promise<void>;
+
+  /** The size of the file of `key`, or `null` when there is none. */
+  abstract statFile(key: ImageKey): Promise<FileStat | null>;
+
+  /** Every image file the store holds (for verification and orphan listing), in no set order. */
+  abstract listFiles(): AsyncIterable<NormalizedKey>;
+
+  /** Stores the data of `image`: a stream, or a buffer for small in-memory images. */
+  async store(image: StoredImage, data: Readable | Uint8Array): Promise<void> {
+    await this.putFile(keyOf(image), toReadable(data), { reproducible: !image.original });
+  }
+
+  /** Opens the file of `image`. @throws ImageNotFoundError */
+  open(image: StoredImage, range?: ByteRange): Promise<Readable> {
+    return this.getFile(keyOf(image), range);
+  }
+
+  /** The URL of `image` with the cache-busting `_ts` query appended. */
+  locate(image: StoredImage): string {
+    return withTimestamp(this.getUrl(keyOf(image)), image.created_at);
+  }
+
+  /** Removes the file of `image` (idempotent). */
+  delete(image: StoredImage): Promise<void> {
+    return this.deleteFile(keyOf(image));
+  }
+}
+
+/** The five identity fields of an image (an entity's getters included), as a plain key. */
+export function keyOf(image: ImageKey): ImageKey {
+  if (image === null || typeof image !== 'object') throw new InvalidArgumentError('image', 'an image object', image);
+  const { objectType, objectId, width, height, mimetype } = image;
+  return { objectType, objectId, width, height, mimetype };
+}
+
+/**
+ * Checks a byte range given to `getFile`.
+ * @throws InvalidArgumentError naming the bad end
+ */
+export function validateRange(range: ByteRange): void {
+  const { start, end } = range ?? ({} as ByteRange);
+  if (!Number.isSafeInteger(start) || start < 0) throw new InvalidArgumentError('range.start', 'an integer >= 0', start);
+  if (!Number.isSafeInteger(end) || end < start) {
+    throw new InvalidArgumentError('range.end', `an integer >= range.start (${start})`, end);
+  }
+}
+
+function toReadable(data: Readable | Uint8Array): Readable {
+  if (data instanceof Readable) return data;
+  if (data instanceof Uint8Array) return Readable.from([data], { objectMode: false });
+  throw new InvalidArgumentError('data', 'a Readable stream or a Buffer', data);
+}

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import {
+  ContextError,
+  FileSystemStore,
+  HttpExposedFileSystemStore,
+  InvalidArgumentError,
+  withRequestOrigin,
+} from '../../src/index.js';
+import { listTree, removeDir, tempDir } from '../support/tmp.js';
+import { failingStream, sampleKey, storeContract } from './contract.js';
+
+storeContract('FileSystemStore', async () => {
+  const root = await tempDir('fs-store');
+  return {
+    store: new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' }),
+    snapshot: () => listTree(root),
+    cleanup: () => removeDir(root),
+  };
+});
+
+storeContract('HttpExposedFileSystemStore', async () => {
+  const root = await tempDir('http-fs-store');
+  return {
+    store: new HttpExposedFileSystemStore({ path: root, hostUrl: 'http://localhost:3000' }),
+    snapshot: () => listTree(root),
+    cleanup: () => removeDir(root),
+  };
+});
+
+describe('FileSystemStore', function () {
+  let root: string;
+  beforeEach(async function () {
+    root = await tempDir('fs-layout');
+  });
+  afterEach(async function () {
+    await removeDir(root);
+  });
+
+  it("writes the seed's path layout (testing/234/1/1234.405x640.jpe)", async function () {
+    const store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
+    await store.putFile(sampleKey, Readable.from([Buffer.from('jpeg bytes')]), { reproducible: false });
+    assert.equal(await readFile(path.join(root, 'testing/234/1/1234.405x640.jpe'), 'utf8'), 'jpeg bytes');
+  });
+
+  it("gives the seed's URL for that path", function () {
+    const store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
+    assert.equal(store.getUrl(sampleKey), 'http://static.example.com/testing/234/1/1234.405x640.jpe');
+    const noSlash = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/images' });
+    assert.equal(noSlash.getUrl(sampleKey), 'http://static.example.com/images/testing/234/1/1234.405x640.jpe');
+  });
+
+  it('uses floor semantics for negative ids, as Python did', function () {
+    const store = new FileSystemStore({ path: root, baseUrl: 'http://s/' });
+    assert.equal(store.pathFor({ ...sampleKey, objectId: -1 }), path.join(root, 'testing/999/-1/-1.405x640.jpe'));
+    assert.equal(store.pathFor({ ...sampleKey, objectId: -1000 }), path.join(root, 'testing/0/-1/-1000.405x640.jpe'));
+    assert.equal(store.pathFor({ ...sampleKey, objectId: -1234 }), path.join(root, 'testing/766/-2/-1234.405x640.jpe'));
+  });
+
+  it('maps every known mimetype to a fixed extension', function () {
+    const store = new FileSystemStore({ path: root, baseUrl: 'http://s/' });
+    const names = ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif', 'image/svg+xml', 'image/tiff', 'image/bmp'].map(
+      (mimetype) => path.extname(store.pathFor({ ...sampleKey, mimetype })),
+    );
+    assert.deepEqual(names, ['.jpe', '.png', '.gif', '.webp', '.avif', '.svg', '.tiff', '.bmp']);
+  });
+
+  it('removes the folders a failed first write created', async function () {
+    const store = new FileSystemStore({ path: root, baseUrl: 'http://s/' });
+    await assert.rejects(store.putFile(sampleKey, failingStream([Buffer.from('half')]), { reproducible: false }));
+    assert.deepEqual(await listTree(root), []);
+  });
+
+  it('prunes emptied folders on delete, keeping ones still in use', async function () {
+    const store = new FileSystemStore({ path: root, baseUrl: 'http://s/' });
+    const other = { ...sampleKey, width: 10, height: 15 };
+    await store.putFile(sampleKey, Readable.from([Buffer.from('a')]), { reproducible: false });
+    await store.putFile(other, Readable.from([Buffer.from('b')]), { reproducible: true });
+    await store.deleteFile(sampleKey);
+    assert.deepEqual(await listTree(root), ['testing/', 'testing/234/', 'testing/234/1/', 'testing/234/1/1234.10x15.jpe']);
+    await store.deleteFile(other);
+    assert.deepEqual(await listTree(root), []);
+  });
+
+  describe('options', function () {
+    it('rejects a missing path, naming the option', function () {
+      assert.throws(
+        () => new FileSystemStore({ path: '', baseUrl: 'http://s/' }),
+        (e: unknown) => e instanceof InvalidArgumentError && e.message === 'Expected a folder path (a non-empty string) for options.path but received "" of type string',
+      );
+    });
+    it('rejects a baseUrl that is not an http(s) URL', function () {
+      assert.throws(
+        () => new FileSystemStore({ path: root, baseUrl: 'static/' }),
+        (e: unknown) => e instanceof InvalidArgumentError && e.message === 'Expected an absolute http(s) URL for options.baseUrl but received "static/" of type string',
+      );
+    });
+  });
+});
+
+describe('HttpExposedFileSystemStore', function () {
+  let root: string;
+  beforeEach(async function () {
+    root = await tempDir('http-fs-layout');
+  });
+  afterEach(async function () {
+    await removeDir(root);
+  });
+
+  it('uses hostUrl and the default __images__ prefix', function () {
+    const store = new HttpExposedFileSystemStore({ path: root, hostUrl: 'https://example.com/' });
+    assert.equal(store.getUrl(sampleKey), 'https://example.com/__images__/testing/234/1/1234.405x640.jpe');
+  });
+
+  it('normalises the prefix slashes', function () {
+    const store = new HttpExposedFileSystemStore({ path: root, prefix: '/static/images/', hostUrl: 'http://h' });
+    assert.equal(store.getUrl(sampleKey), 'http://h/static/images/testing/234/1/1234.405x640.jpe');
+  });
+
+  it('uses the origin of the request being served when there is no hostUrl', function () {
+    const store = new HttpExposedFileSystemStore({ path: root });
+    const a = withRequestOrigin('http://a.example:8080', () => store.getUrl(sampleKey));
+    const b = withRequestOrigin('https://b.example', () => store.getUrl(sampleKey));
+    assert.equal(a, 'http://a.example:8080/__images__/testing/234/1/1234.405x640.jpe');
+    assert.equal(b, 'https://b.example/__images__/testing/234/1/1234.405x640.jpe');
+  });
+
+  it('throws ContextError with neither hostUrl nor a request', function () {
+    const store = new HttpExposedFileSystemStore({ path: root });
+    assert.throws(() => store.getUrl(sampleKey), (e: unknown) => e instanceof ContextError && e.code === 'ERR_NO_REQUEST_ORIGIN');
+  });
+
+  it('rejects a prefix that climbs out', function () {
+    for (const prefix of ['..', 'a/../b', 'a b', '']) {
+      assert.throws(() => new HttpExposedFileSystemStore({ path: root, prefix }), InvalidArgumentError, prefix);
+    }
+  });
+});
