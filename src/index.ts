@@ -45,3 +45,19 @@ export {
 
 // Schema
 export { imageColumns } from './schema.js';
+
+// Entities
+export { Image, imgElement } from './entity/image.js';
+export type { HtmlAttributes, ImageEntity, ImageEntityClass, StoreOption } from './entity/image.js';
+export { imageAttachment } from './entity/attachment.js';
+export type { ImageAttachmentMapping, ImageAttachmentOptions } from './entity/attachment.js';
+export { ImageSet, imageSet, imageSets } from './entity/image-set.js';
+export type { AttachOptions, FindSize, ThumbnailOptions, WriteOptions } from './entity/image-set.js';
+export { ImageOwner } from './entity/owner.js';
+export { filesSettled } from './entity/ledger.js';
+
+// Imaging
+export { DEFAULT_IMAGE_TYPES, DEFAULT_LIMITS, READABLE_IMAGE_TYPES } from './imaging/probe.js';
+export type { ImageLimits } from './imaging/probe.js';
+export { thumbnailDimensions } from './imaging/thumbnail.js';
+export type { ThumbnailFormat, ThumbnailSize } from './imaging/thumbnail.js';

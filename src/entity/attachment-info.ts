@@ -1,0 +1,56 @@
+/**
+ * What an image set needs to know of an owner's `imageAttachment()` relation, worked out once per
+ * owner class and relation.
+ */
+import type { Model, Relation } from 'objection';
+import { InvalidArgumentError } from '../errors.js';
+import type { ImageLimits } from '../imaging/probe.js';
+import { attachmentOptions } from './attachment.js';
+import type { ImageEntityClass } from './image.js';
+
+export interface AttachmentInfo {
+  relationName: string;
+  imageClass: ImageEntityClass;
+  /** Key columns of the image class besides the owner's and width/height: they pick a set. */
+  subsetColumns: string[];
+  limits: Partial<ImageLimits> | undefined;
+}
+
+const cache = new WeakMap<object, Map<string, AttachmentInfo>>();
+
+/** @throws InvalidArgumentError when `relationName` is not an `imageAttachment()` of the owner */
+export function attachmentInfo(owner: Model, relationName: string): AttachmentInfo {
+  const ownerClass = owner?.constructor as typeof Model | undefined;
+  if (!ownerClass || typeof ownerClass.getRelations !== 'function') {
+    throw new InvalidArgumentError('owner', 'an Objection model instance', owner);
+  }
+  let byName = cache.get(ownerClass);
+  if (byName === undefined) cache.set(ownerClass, (byName = new Map()));
+  let info = byName.get(relationName);
+  if (info === undefined) {
+    info = resolve(ownerClass, relationName);
+    byName.set(relationName, info);
+  }
+  return info;
+}
+
+function resolve(ownerClass: typeof Model, relationName: string): AttachmentInfo {
+  const relations = ownerClass.getRelations() as Record<string, Relation>;
+  const relation = relations[relationName];
+  const mappings = typeof ownerClass.relationMappings === 'function' ? (ownerClass.relationMappings as () => object)() : ownerClass.relationMappings;
+  const options = attachmentOptions((mappings as Record<string, unknown> | undefined)?.[relationName]);
+  if (relation === undefined || options === undefined) {
+    const names = Object.keys(relations).filter((name) => attachmentOptions((mappings as Record<string, unknown>)[name]));
+    throw new InvalidArgumentError(
+      'relationName',
+      `the name of an imageAttachment() relation of ${ownerClass.name} (${names.join(', ') || 'it has none'})`,
+      relationName,
+    );
+  }
+  const imageClass = relation.relatedModelClass as unknown as ImageEntityClass;
+  const ownerColumns = (relation as unknown as { relatedProp: { props: string[] } }).relatedProp.props;
+  const subsetColumns = ([] as string[])
+    .concat(imageClass.idColumn)
+    .filter((c) => c !== 'width' && c !== 'height' && !ownerColumns.includes(c));
+  return { relationName, imageClass, subsetColumns, limits: options.limits };
+}

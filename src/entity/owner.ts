@@ -1,0 +1,41 @@
+/**
+ * The `ImageOwner` mixin: deleting owners deletes their images (rows now, files after commit).
+ *
+ * A database-level `ON DELETE CASCADE` removes image rows behind the library's back, leaving their
+ * files orphaned; this hook deletes the image rows first, through queries whose hooks schedule
+ * the files' removal in the same transaction.
+ */
+import type { Model, Relation, StaticHookArguments } from 'objection';
+import { attachmentOptions } from './attachment.js';
+
+type OwnerConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'relationMappings' | 'getRelations' | 'relatedQuery'>;
+
+/**
+ * Makes deleting owners of `Base` (by any query) delete the images of their `imageAttachment()`
+ * relations too. Pass the store with `.context({ store })`, or bind one in the context.
+ * @example class User extends ImageOwner(Model) { … }
+ */
+export function ImageOwner<M extends OwnerConstructor>(Base: M) {
+  class ImageOwnerModel extends Base {
+    static override async beforeDelete(args: StaticHookArguments<any>): Promise<any> {
+      await super.beforeDelete(args);
+      const cls = this as unknown as typeof Model;
+      const names = attachmentRelationNames(cls);
+      if (names.length === 0) return;
+      const owners = (await args.asFindQuery()) as Model[];
+      if (owners.length === 0) return;
+      for (const name of names) {
+        await cls.relatedQuery(name, args.transaction).for(owners.map((owner) => owner.$id())).delete().context(args.context);
+      }
+    }
+  }
+  return ImageOwnerModel;
+}
+
+function attachmentRelationNames(cls: typeof Model): string[] {
+  const mappings = (typeof cls.relationMappings === 'function' ? (cls.relationMappings as () => object)() : cls.relationMappings) as
+    | Record<string, unknown>
+    | undefined;
+  const relations = cls.getRelations() as Record<string, Relation>;
+  return Object.keys(relations).filter((name) => attachmentOptions(mappings?.[name]) !== undefined);
+}

@@ -1,0 +1,146 @@
+/**
+ * Reading what an image is from its bytes (never from a file name or a client's header), and
+ * enforcing the limits that keep a hostile upload from costing more than it should.
+ *
+ * Order matters: the byte limit is enforced while spooling, the type and pixel limits from the
+ * header alone (sharp's `metadata()` does not decode pixels), and only then is the image decoded,
+ * at a small size, to prove it is whole (a truncated JPEG has a perfectly good header).
+ */
+import sharp, { type Metadata } from 'sharp';
+import { InvalidArgumentError, InvalidImageError } from '../errors.js';
+
+/** The image types attach accepts unless told otherwise. SVG is opt-in (it can carry script). */
+export const DEFAULT_IMAGE_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif', 'image/tiff'];
+
+/** Every type the library can read; `types` options choose among these. */
+export const READABLE_IMAGE_TYPES: readonly string[] = [...DEFAULT_IMAGE_TYPES, 'image/svg+xml'];
+
+export interface ImageLimits {
+  /** The most bytes an input may have. Default 50 MiB. */
+  maxBytes: number;
+  /**
+   * The most pixels (width × height, times frames) an input may declare. Default 50 million:
+   * well under sharp's own 268 MP, since decoding cost grows with pixels (16000×16000 costs
+   * 0.6 s of CPU), and a tiny PNG can declare a huge canvas.
+   */
+  maxPixels: number;
+  /** The mimetypes accepted. Default: JPEG, PNG, GIF, WebP, AVIF, TIFF (add `image/svg+xml` to opt in). */
+  types: readonly string[];
+}
+
+export const DEFAULT_LIMITS: ImageLimits = {
+  maxBytes: 50 * 1024 * 1024,
+  maxPixels: 50_000_000,
+  types: DEFAULT_IMAGE_TYPES,
+};
+
+/**
+ * Merges partial limits over the defaults, validating each.
+ * @throws InvalidArgumentError naming the bad option
+ */
+export function resolveLimits(...layers: Array<Partial<ImageLimits> | undefined>): ImageLimits {
+  const limits = Object.assign({}, DEFAULT_LIMITS, ...layers.map((l) => (l ? stripUndefined(l) : {}))) as ImageLimits;
+  if (!Number.isSafeInteger(limits.maxBytes) || limits.maxBytes < 1) throw new InvalidArgumentError('maxBytes', 'an integer >= 1', limits.maxBytes);
+  if (!Number.isSafeInteger(limits.maxPixels) || limits.maxPixels < 1) throw new InvalidArgumentError('maxPixels', 'an integer >= 1', limits.maxPixels);
+  if (!Array.isArray(limits.types) || limits.types.length === 0 || !limits.types.every((t) => READABLE_IMAGE_TYPES.includes(t))) {
+    throw new InvalidArgumentError('types', `a non-empty list of ${READABLE_IMAGE_TYPES.join(', ')}`, limits.types);
+  }
+  return limits;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** What the bytes say an image is. Width and height are as displayed (EXIF orientation applied). */
+export interface ProbedImage {
+  mimetype: string;
+  width: number;
+  height: number;
+}
+
+const MIMETYPE_OF_FORMAT: Record<string, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  gif: 'image/gif',
+  webp: 'image/webp',
+  tiff: 'image/tiff',
+  svg: 'image/svg+xml',
+};
+
+/**
+ * Identifies and checks an image (a file path or a buffer) against `limits`.
+ * @throws InvalidImageError `ERR_IMAGE_EMPTY` (400), `ERR_IMAGE_TOO_LARGE` (413),
+ *   `ERR_IMAGE_UNSUPPORTED_TYPE` (415), `ERR_IMAGE_TOO_MANY_PIXELS` (413), `ERR_IMAGE_TRUNCATED` or
+ *   `ERR_IMAGE_UNREADABLE` (400)
+ */
+export async function probeImage(input: string | Buffer, size: number, limits: ImageLimits): Promise<ProbedImage> {
+  if (size === 0) throw new InvalidImageError('ERR_IMAGE_EMPTY', 'The image is empty (0 bytes)', { statusCode: 400 });
+  if (size > limits.maxBytes) throw tooLarge(size, limits.maxBytes);
+
+  let metadata: Metadata;
+  try {
+    // No pixel limit here: metadata reads the header only, and we check the size ourselves below.
+    metadata = await sharp(input, { limitInputPixels: false }).metadata();
+  } catch (error) {
+    throw unreadable(error, 'ERR_IMAGE_UNSUPPORTED_TYPE', 415, `Expected an image (${limits.types.join(', ')}) but the bytes are not one`);
+  }
+  const mimetype = mimetypeOf(metadata);
+  if (mimetype === undefined || !limits.types.includes(mimetype)) {
+    throw new InvalidImageError(
+      'ERR_IMAGE_UNSUPPORTED_TYPE',
+      `Expected one of ${limits.types.join(', ')} but the bytes are ${mimetype ?? `of format ${metadata.format}`}`,
+      { statusCode: 415, data: { mimetype: mimetype ?? metadata.format, allowed: limits.types } },
+    );
+  }
+  const width = metadata.autoOrient?.width ?? metadata.width;
+  const height = metadata.autoOrient?.height ?? metadata.height;
+  if (!width || !height) {
+    throw new InvalidImageError('ERR_IMAGE_UNREADABLE', 'The image declares no width or height', { statusCode: 400 });
+  }
+  const pixels = width * height * (metadata.pages ?? 1);
+  if (pixels > limits.maxPixels) {
+    throw new InvalidImageError(
+      'ERR_IMAGE_TOO_MANY_PIXELS',
+      `Expected at most ${limits.maxPixels} pixels but the image declares ${width}×${height}` +
+        (metadata.pages && metadata.pages > 1 ? `×${metadata.pages} frames` : '') + ` (${pixels} pixels)`,
+      { statusCode: 413, data: { width, height, pixels, maxPixels: limits.maxPixels } },
+    );
+  }
+
+  try {
+    // Decode at a small size to prove the data is whole: shrink-on-load keeps this cheap for
+    // JPEG and WebP, and sharp's default failOn ('warning') turns a premature end into an error.
+    await sharp(input, { limitInputPixels: limits.maxPixels, animated: false })
+      .resize({ width: 32, height: 32, fit: 'inside' })
+      .raw()
+      .toBuffer();
+  } catch (error) {
+    const truncated = /premature|truncat|end of (file|stream|data)|unexpected end|not enough data/i.test((error as Error).message);
+    throw unreadable(
+      error,
+      truncated ? 'ERR_IMAGE_TRUNCATED' : 'ERR_IMAGE_UNREADABLE',
+      400,
+      truncated ? 'The image is truncated (its data ends early)' : 'The image could not be decoded',
+    );
+  }
+  return { mimetype, width, height };
+}
+
+function mimetypeOf(metadata: Metadata): string | undefined {
+  if (metadata.format === 'heif') return metadata.compression === 'av1' ? 'image/avif' : undefined;
+  return MIMETYPE_OF_FORMAT[metadata.format ?? ''];
+}
+
+export function tooLarge(size: number | undefined, maxBytes: number): InvalidImageError {
+  return new InvalidImageError(
+    'ERR_IMAGE_TOO_LARGE',
+    `Expected at most ${maxBytes} bytes but the image ` + (size === undefined ? 'is larger' : `has ${size}`),
+    { statusCode: 413, data: { size, maxBytes } },
+  );
+}
+
+function unreadable(cause: unknown, code: string, statusCode: number, message: string): InvalidImageError {
+  const detail = ((cause as Error).message ?? '').split('\n')[0];
+  return new InvalidImageError(code, detail ? `${message}: ${detail}` : message, { statusCode, cause });
+}

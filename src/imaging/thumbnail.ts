@@ -1,0 +1,88 @@
+/**
+ * Thumbnail sizes (the seed's truncation rule) and the sharp pipeline that makes them.
+ */
+import { pipeline, type Readable } from 'node:stream';
+import sharp, { type FormatEnum, type Sharp } from 'sharp';
+import { InvalidArgumentError } from '../errors.js';
+
+/** Exactly one of these says how big a thumbnail is. */
+export type ThumbnailSize = { width: number } | { height: number } | { ratio: number };
+
+export type ThumbnailFormat = 'jpeg' | 'png' | 'webp' | 'avif';
+
+const FORMATS: readonly ThumbnailFormat[] = ['jpeg', 'png', 'webp', 'avif'];
+
+const MIMETYPE_OF: Record<ThumbnailFormat, string> = {
+  jpeg: 'image/jpeg',
+  png: 'image/png',
+  webp: 'image/webp',
+  avif: 'image/avif',
+};
+
+/**
+ * The width and height of a thumbnail of a `w0`×`h0` image, by the seed's rule: the given side
+ * exactly, the other by truncation (`height = trunc(h0 * width / w0)`), never below 1.
+ * @throws InvalidArgumentError unless exactly one of width, height or ratio is given and valid
+ */
+export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize): { width: number; height: number } {
+  const given = size && typeof size === 'object' ? (['width', 'height', 'ratio'] as const).filter((k) => (size as Record<string, unknown>)[k] !== undefined) : [];
+  if (given.length !== 1) {
+    throw new InvalidArgumentError('size', 'exactly one of { width }, { height } or { ratio }', size);
+  }
+  if ('width' in size && size.width !== undefined) {
+    if (!Number.isSafeInteger(size.width) || size.width < 1) throw new InvalidArgumentError('width', 'an integer >= 1', size.width);
+    return { width: size.width, height: Math.max(1, Math.trunc((h0 * size.width) / w0)) };
+  }
+  if ('height' in size && size.height !== undefined) {
+    if (!Number.isSafeInteger(size.height) || size.height < 1) throw new InvalidArgumentError('height', 'an integer >= 1', size.height);
+    return { width: Math.max(1, Math.trunc((w0 * size.height) / h0)), height: size.height };
+  }
+  const { ratio } = size as { ratio: number };
+  if (typeof ratio !== 'number' || !Number.isFinite(ratio) || ratio <= 0) {
+    throw new InvalidArgumentError('ratio', 'a finite number > 0', ratio);
+  }
+  return { width: Math.max(1, Math.trunc(w0 * ratio)), height: Math.max(1, Math.trunc(h0 * ratio)) };
+}
+
+/**
+ * The mimetype a thumbnail of an image of `mimetype` gets: `format` if given, else the original's
+ * (as the seed did), except that vector originals (SVG) make PNG thumbnails: a thumbnail is
+ * there to be small and safe to serve, and a rasterised SVG is both.
+ * @throws InvalidArgumentError for an unknown format
+ */
+export function thumbnailMimetype(mimetype: string, format?: ThumbnailFormat): string {
+  if (format !== undefined) {
+    if (!FORMATS.includes(format)) throw new InvalidArgumentError('format', `one of ${FORMATS.join(', ')}`, format);
+    return MIMETYPE_OF[format];
+  }
+  return mimetype === 'image/svg+xml' ? 'image/png' : mimetype;
+}
+
+const SHARP_FORMAT: Record<string, keyof FormatEnum | 'avif'> = {
+  'image/jpeg': 'jpeg',
+  'image/png': 'png',
+  'image/gif': 'gif',
+  'image/webp': 'webp',
+  'image/avif': 'avif',
+  'image/tiff': 'tiff',
+};
+
+/**
+ * A transform stream: image bytes in, a `width`×`height` thumbnail in `mimetype` out. EXIF
+ * orientation is applied first and metadata stripped (sharp's default output keeps none).
+ */
+export function thumbnailTransform(width: number, height: number, mimetype: string, maxPixels: number): Sharp {
+  const format = SHARP_FORMAT[mimetype];
+  if (format === undefined) throw new InvalidArgumentError('mimetype', 'a raster type sharp can write', mimetype);
+  return sharp({ limitInputPixels: maxPixels, animated: mimetype === 'image/gif' || mimetype === 'image/webp' })
+    .autoOrient()
+    .resize(width, height, { fit: 'fill' })
+    .toFormat(format);
+}
+
+/** Pipes `input` through a thumbnail transform; the caller consumes the returned stream. */
+export function makeThumbnailStream(input: Readable, width: number, height: number, mimetype: string, maxPixels: number): Readable {
+  const transform = thumbnailTransform(width, height, mimetype, maxPixels);
+  // pipeline destroys both sides on failure; the error reaches the consumer through `transform`.
+  return pipeline(input, transform, () => {});
+}
