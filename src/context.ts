@@ -149,6 +149,10 @@ class CurrentStore extends Store {
     return getCurrentStore().listFiles();
   }
 
+  override localPath(key: ImageKey): string | undefined {
+    return getCurrentStore().localPath(key);
+  }
+
   // The caller methods delegate too, so a store that refines them (say, its URLs) is honoured.
   override store(image: StoredImage, data: Readable | Uint8Array): Promise<void> {
     return getCurrentStore().store(image, data);

@@ -7,7 +7,7 @@
  * Writing runs in the transaction given as `trx` (or in one of its own), and files follow it.
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { Knex } from 'knex';
@@ -16,6 +16,7 @@ import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../e
 import { type ImageLimits, probeImage, resolveLimits } from '../imaging/probe.js';
 import { spoolToTempFile } from '../imaging/spool.js';
 import { makeThumbnailStream, type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
+import type { Store } from '../stores/store.js';
 import { type AttachmentInfo, attachmentInfo } from './attachment-info.js';
 import { concreteStore, type HtmlAttributes, type ImageEntity, type StoreOption } from './image.js';
 import { FileLedger, filesSettled } from './ledger.js';
@@ -199,7 +200,7 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
       if (existing !== undefined) return existing;
       const mimetype = thumbnailMimetype(original.mimetype, options.format);
       const row = (await this.relatedQuery(trx).insert({ ...this.subset, width, height, mimetype, original: false })) as unknown as I;
-      const input = await store.open(original);
+      const input = await openForProcessing(store, original);
       const output = makeThumbnailStream(input, width, height, mimetype, this.limits(options).maxPixels);
       await FileLedger.of(trx).write(store, row, output, { reproducible: true });
       return row;
@@ -303,6 +304,18 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     const subset = Object.keys(this.subset).length ? ` ${stableKey(this.subset)}` : '';
     return `${this.owner.constructor.name} ${stableKey(this.owner.$id())} ${this.relationName}${subset}`;
   }
+}
+
+/** The original for sharp to read: its local path when the store has one, else a stream. */
+async function openForProcessing(store: Store, image: ImageEntity): Promise<Readable | string> {
+  const file = store.localPath(image);
+  if (file === undefined) return store.open(image);
+  try {
+    await access(file);
+  } catch (error) {
+    throw new ImageNotFoundError(`No image file at ${file}`, { cause: error, data: { path: file } });
+  }
+  return file;
 }
 
 function loadedImages(owner: Model, info: AttachmentInfo): ImageEntity[] {

@@ -71,17 +71,21 @@ const SHARP_FORMAT: Record<string, keyof FormatEnum | 'avif'> = {
  * A transform stream: image bytes in, a `width`×`height` thumbnail in `mimetype` out. EXIF
  * orientation is applied first and metadata stripped (sharp's default output keeps none).
  */
-export function thumbnailTransform(width: number, height: number, mimetype: string, maxPixels: number): Sharp {
+export function thumbnailTransform(width: number, height: number, mimetype: string, maxPixels: number, file?: string): Sharp {
   const format = SHARP_FORMAT[mimetype];
   if (format === undefined) throw new InvalidArgumentError('mimetype', 'a raster type sharp can write', mimetype);
-  return sharp({ limitInputPixels: maxPixels, animated: mimetype === 'image/gif' || mimetype === 'image/webp' })
+  const options = { limitInputPixels: maxPixels, animated: mimetype === 'image/gif' || mimetype === 'image/webp' };
+  return (file === undefined ? sharp(options) : sharp(file, options))
     .autoOrient()
     .resize(width, height, { fit: 'fill' })
     .toFormat(format);
 }
 
-/** Pipes `input` through a thumbnail transform; the caller consumes the returned stream. */
-export function makeThumbnailStream(input: Readable, width: number, height: number, mimetype: string, maxPixels: number): Readable {
+/**
+ * A thumbnail of `input` (a stream, or a local file path) as a stream; the caller consumes it.
+ */
+export function makeThumbnailStream(input: Readable | string, width: number, height: number, mimetype: string, maxPixels: number): Readable {
+  if (typeof input === 'string') return thumbnailTransform(width, height, mimetype, maxPixels, input);
   const transform = thumbnailTransform(width, height, mimetype, maxPixels);
   // pipeline destroys both sides on failure; the error reaches the consumer through `transform`.
   return pipeline(input, transform, () => {});

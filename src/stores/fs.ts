@@ -47,6 +47,10 @@ export abstract class FileSystemStoreBase extends Store {
     return file;
   }
 
+  override localPath(key: ImageKey): string {
+    return this.pathFor(key);
+  }
+
   async putFile(key: ImageKey, stream: Readable, _options: PutFileOptions): Promise<void> {
     const file = this.pathFor(key);
     const dir = path.dirname(file);

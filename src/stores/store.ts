@@ -65,6 +65,15 @@ export abstract class Store {
   /** Every image file the store holds (for verification and orphan listing), in no set order. */
   abstract listFiles(): AsyncIterable<NormalizedKey>;
 
+  /**
+   * The local path of the file of `key`, for stores that keep files on this machine: image
+   * processing then reads the file directly (faster than a stream, and sharp can shrink JPEGs
+   * while decoding). Other stores leave it `undefined`. No I/O; the file may not exist.
+   */
+  localPath(_key: ImageKey): string | undefined {
+    return undefined;
+  }
+
   /** Stores the data of `image`: a stream, or a buffer for small in-memory images. */
   async store(image: StoredImage, data: Readable | Uint8Array): Promise<void> {
     await this.putFile(keyOf(image), toReadable(data), { reproducible: !image.original });
