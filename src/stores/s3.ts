@@ -182,6 +182,10 @@ export class S3Store extends Store {
     }
   }
 
+  /**
+   * HeadObject. Note that S3 answers a HEAD with a bare 404 for a missing bucket and a missing
+   * object alike, so a missing bucket reads as `null` here (getFile tells them apart).
+   */
   async statFile(key: ImageKey): Promise<S3FileStat | null> {
     const name = this.objectKey(key);
     const { HeadObjectCommand } = s3Sdk();
