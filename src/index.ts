@@ -32,6 +32,8 @@ export type { FileSystemStoreOptions, HttpExposedFileSystemStoreOptions } from '
 export { S3Store } from './stores/s3.js';
 export type { S3FileStat, S3ListedObject } from './stores/s3.js';
 export type { S3CredentialsProvider, S3StoreOptions } from './stores/s3-options.js';
+export { DELETED_MARK_MIMETYPE, S3SandboxStore } from './stores/s3-sandbox.js';
+export type { S3SandboxStoreOptions } from './stores/s3-sandbox.js';
 export type { SigningCredentials } from './stores/s3-presign.js';
 
 // Context

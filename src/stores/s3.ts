@@ -9,8 +9,7 @@
  * the client this store makes).
  */
 import type { ObjectCannedACL, S3Client, StorageClass } from '@aws-sdk/client-s3';
-import type { Readable } from 'node:stream';
-import { Readable as ReadableStream } from 'node:stream';
+import { Readable } from 'node:stream';
 import { StoreError } from '../errors.js';
 import { type ImageKey, keyFromObjectStorageKey, type NormalizedKey, objectStorageKey, type StoredImage, withTimestamp } from './keys.js';
 import { type ResolvedS3Options, resolveS3Options, type S3StoreOptions } from './s3-options.js';
@@ -163,11 +162,15 @@ export class S3Store extends Store {
       const body = out.Body as Readable;
       return { body: range ? exactRange(body, range, out.ContentRange, out.ContentLength) : body, contentType: out.ContentType };
     } catch (error) {
-      // A range starting past the end reads nothing, as it does from a file; the object exists
-      // (S3 answers NoSuchKey before InvalidRange).
-      if (range !== undefined && isUnsatisfiableRange(error)) return { body: ReadableStream.from([]) };
-      throw s3Failure(error, { bucket: this.bucket, key: name, operation: 'GetObject' });
+      if (!(range !== undefined && isUnsatisfiableRange(error))) {
+        throw s3Failure(error, { bucket: this.bucket, key: name, operation: 'GetObject' });
+      }
     }
+    // A range starting past the end reads nothing, as it does from a file. The 416 carries no
+    // object headers, so ask for the type (rare path: a reader asking past the end).
+    const stat = await this.statFile(key);
+    if (stat === null) throw s3Failure({ name: 'NoSuchKey' }, { bucket: this.bucket, key: name, operation: 'GetObject' });
+    return { body: Readable.from([]), contentType: stat.contentType };
   }
 
   async deleteFile(key: ImageKey): Promise<void> {
