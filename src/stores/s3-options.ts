@@ -32,9 +32,9 @@ export interface S3StoreOptions {
   credentials?: SigningCredentials | S3CredentialsProvider;
   /**
    * When the SDK adds request checksums. The SDK's default, `'WHEN_SUPPORTED'`, sends streamed
-   * uploads as `aws-chunked` with a trailing CRC32, which many S3-compatible services (MinIO
-   * before 2025, s3rver, older Ceph/R2/B2 gateways) store corrupted or reject. Set `'WHEN_REQUIRED'`
-   * for those. AWS itself works with either.
+   * uploads as `aws-chunked` with a trailing CRC32, which some S3-compatible services reject and
+   * some (s3rver) store corrupted, the chunk framing kept as data. Set `'WHEN_REQUIRED'` for those.
+   * AWS itself works with either. (With your own `client`, set it on that client.)
    */
   requestChecksumCalculation?: 'WHEN_SUPPORTED' | 'WHEN_REQUIRED';
   /** Milliseconds to wait for a TCP connection before failing (each attempt). Default 5000. */
