@@ -67,7 +67,7 @@ export class S3Store extends Store {
   constructor(options: S3StoreOptions) {
     super();
     this.settings = resolveS3Options(options);
-    this.options = options;
+    this.options = { ...options };
     this.bucket = this.settings.bucket;
     this.prefix = this.settings.prefix;
     this.maxAge = this.settings.maxAge;
