@@ -29,6 +29,12 @@ export {
 export type { ImageKey, NormalizedKey, StoredImage } from './stores/keys.js';
 export { FileSystemStore, FileSystemStoreBase, HttpExposedFileSystemStore } from './stores/fs.js';
 export type { FileSystemStoreOptions, HttpExposedFileSystemStoreOptions } from './stores/fs.js';
+export { S3Store } from './stores/s3.js';
+export type { S3FileStat, S3ListedObject } from './stores/s3.js';
+export type { S3CredentialsProvider, S3StoreOptions } from './stores/s3-options.js';
+export { DELETED_MARK_MIMETYPE, S3SandboxStore } from './stores/s3-sandbox.js';
+export type { S3SandboxStoreOptions } from './stores/s3-sandbox.js';
+export type { SigningCredentials } from './stores/s3-presign.js';
 
 // Context
 export {
