@@ -6,7 +6,7 @@ import sharp from 'sharp';
 
 /** A JPEG of the given size, of noise, so it is about as large as a photo of that size. */
 export async function jpeg(width: number, height: number, options: { orientation?: number } = {}): Promise<Buffer> {
-  let image = sharp({ create: { width, height, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ quality: 80 });
+  let image = sharp({ create: { width, height, channels: 3, background: '#777', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).jpeg({ quality: 80 });
   if (options.orientation) image = image.withMetadata({ orientation: options.orientation });
   return image.toBuffer();
 }
