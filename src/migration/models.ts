@@ -12,10 +12,10 @@ export interface AttachmentRelation {
   ownerClass: typeof Model;
   relationName: string;
   imageClass: ImageEntityClass;
-  /** Owner columns of the join (`users.id` → `['id']`). */
-  ownerColumns: string[];
-  /** Image columns of the join (`user_picture.user_id` → `['user_id']`). */
-  imageColumns: string[];
+  /** Owner properties of the join (`users.id` → `['id']`). */
+  ownerProps: string[];
+  /** Image properties of the join (`user_picture.user_id` → `['user_id']`), in the same order. */
+  imageProps: string[];
 }
 
 /** Model classes as a list, or by name (how a CLI config lists them). */
@@ -44,15 +44,15 @@ export function attachmentRelations(ownerClass: unknown): AttachmentRelation[] {
     .map((name) => {
       const relation = relations[name] as unknown as {
         relatedModelClass: ImageEntityClass;
-        ownerProp: { cols: string[] };
-        relatedProp: { cols: string[] };
+        ownerProp: { props: string[] };
+        relatedProp: { props: string[] };
       };
       return {
         ownerClass: cls,
         relationName: name,
         imageClass: relation.relatedModelClass,
-        ownerColumns: relation.ownerProp.cols,
-        imageColumns: relation.relatedProp.cols,
+        ownerProps: relation.ownerProp.props,
+        imageProps: relation.relatedProp.props,
       };
     });
 }
