@@ -100,14 +100,18 @@ async function importConfig(file: string): Promise<unknown> {
 }
 
 async function importWithTsx(file: string, url: string): Promise<Record<string, unknown>> {
-  let tsImport: (specifier: string, parent: string) => Promise<Record<string, unknown>>;
+  let register: () => unknown;
   try {
-    ({ tsImport } = (await import('tsx/esm/api')) as { tsImport: typeof tsImport });
+    ({ register } = (await import('tsx/esm/api')) as { register: typeof register });
   } catch {
     throw new UsageError(`The config ${file} is TypeScript: install tsx (npm install --save-dev tsx) or compile the config to JavaScript`, { file });
   }
+  // A global registration (not tsx's namespaced tsImport), so that the config's imports of this
+  // package resolve to the very modules the CLI runs: one Store class, one set of models.
+  register();
   try {
-    return await tsImport(url, import.meta.url);
+    // A new URL: the failed import above is cached under the plain one.
+    return await import(`${url}?tsx`);
   } catch (error) {
     throw configError(file, error);
   }
