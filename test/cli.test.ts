@@ -364,5 +364,14 @@ export const defaultStore = 'local';
       assert.match(wrong.stderr, /Expected an instance of Store for config\.stores\.local but received an object/);
       assert.deepEqual(JSON.parse(wrong.stdout).error.code, 'ERR_INVALID_ARGUMENT');
     });
+
+    it('a database that cannot be opened is a failure (exit code 3)', async function () {
+      const broken = path.join(configDir, 'broken.config.ts');
+      const source = await readFile(config, 'utf8');
+      await writeFile(broken, source.replace(JSON.stringify(dbFile), JSON.stringify(path.join(work, 'no', 'such', 'folder', 'db.sqlite'))));
+      const result = await cli(['--config', broken, 'verify']);
+      assert.equal(result.code, 3);
+      assert.match(result.stderr, /^objection-imageattach verify: error: .*directory does not exist/m);
+    });
   });
 });

@@ -56,6 +56,8 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
   } finally {
     progress.stop();
   }
+  // Checked concurrently, so found in no set order: sort for stable output.
+  missing.sort((a, b) => (keyString(a) < keyString(b) ? -1 : 1));
   for (const key of missing) out.line(`missing: ${describeKey(key)}`);
   for (const { image, error } of unreadable) out.line(`error: ${image.constructor.name} ${JSON.stringify(image.$id())}: ${jsonError(error).code}: ${error.message}`);
   out.line(`Checked ${checked} images in ${storeName}: ${missing.length} missing${unreadable.length ? `, ${unreadable.length} could not be checked` : ''}.`);

@@ -28,6 +28,7 @@ type Settled = MigrationEvent & { slot: number };
  * A migration that has not run yet. Run it by iterating (`for await (const image of plan)` yields
  * each image once the destination holds it, copied or skipped) or with `execute(onProgress)`.
  * Failed images are not yielded: they are in `progress.failed` (and passed to `onProgress`).
+ * In a dry run, each image is yielded once it is known what a real run would do with it.
  * A plan can run again (say, with `skipExisting`), but not twice at once.
  */
 export class MigrationPlan implements AsyncIterable<ImageEntity> {
