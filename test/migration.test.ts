@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Model } from 'objection';
 import {
   FileSystemStore,
+  HttpExposedFileSystemStore,
   ImageNotFoundError,
   imageSet,
   migrate,
@@ -301,6 +302,24 @@ forEachDialect('migration', (db, dialect) => {
       });
       assert.equal(plan.progress!.failed.length, 1);
       assert.ok(plan.progress!.done < 9, 'nothing after the failure was started');
+    });
+  });
+
+  describe('between kinds of store', function () {
+    it('a round trip through another Store class and back gives the same bytes', async function () {
+      // Any Store works on either side; when S3Store lands, it can stand in the middle here.
+      const middleRoot = await tempDir('migrate-middle');
+      const backRoot = await tempDir('migrate-back');
+      try {
+        const middle = new HttpExposedFileSystemStore({ path: middleRoot, hostUrl: 'http://localhost:3000' });
+        const back = new FileSystemStore({ path: backRoot, baseUrl: BASE_URL });
+        assert.equal((await migrate([User], source, middle, { verify: true }).execute()).done, 10);
+        assert.equal((await migrate([User], middle, back, { verify: true }).execute()).done, 10);
+        assert.deepEqual(await snapshot(backRoot), await snapshot(sourceRoot));
+      } finally {
+        await removeDir(middleRoot);
+        await removeDir(backRoot);
+      }
     });
   });
 
