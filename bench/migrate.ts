@@ -1,8 +1,9 @@
 /**
  * Migration throughput: 2,000 images (500 owners × an original and 3 thumbnails) copied
  * FileSystemStore → FileSystemStore by `migrate()`, against `cp -r` of the same tree, in the same
- * run on the same disk (three rounds, each going first in turn, after a `sync`; medians). Prints the ratio of the two times; the
- * target is at most 3× `cp -r`.
+ * run on the same disk: three rounds, each going first in turn after a `sync`, and the medians.
+ * Prints the ratio of the two times; the target is at most 3× `cp -r`. The library's default
+ * concurrency (4) is used unless `--concurrency N` says otherwise.
  *
  * Run: npx tsx bench/migrate.ts [--concurrency N]
  */
