@@ -67,3 +67,15 @@ export { DEFAULT_IMAGE_TYPES, DEFAULT_LIMITS, READABLE_IMAGE_TYPES } from './ima
 export type { ImageLimits } from './imaging/probe.js';
 export { thumbnailDimensions } from './imaging/thumbnail.js';
 export type { ThumbnailFormat, ThumbnailSize } from './imaging/thumbnail.js';
+
+// Migration between stores
+export { MigrationError, MigrationPlan, migrate, migrateClass } from './migration.js';
+export type {
+  FailedImage,
+  MigrationEvent,
+  MigrationOptions,
+  MigrationProgress,
+  MigrationReport,
+  ModelList,
+  ProgressCallback,
+} from './migration.js';
