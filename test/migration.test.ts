@@ -15,6 +15,7 @@ import {
   type MigrationEvent,
 } from '../src/index.js';
 import { forEachDialect } from './support/db.js';
+import { useS3Server } from './support/s3.js';
 import { jpeg, png } from './support/images.js';
 import { CorruptingStore, keyName, RecordingStore, SlowStore } from './support/stores.js';
 import { listTree, removeDir, tempDir } from './support/tmp.js';
@@ -320,6 +321,26 @@ forEachDialect('migration', (db, dialect) => {
         await removeDir(middleRoot);
         await removeDir(backRoot);
       }
+    });
+
+    describe('through S3', function () {
+      const s3 = useS3Server();
+      it('fs → S3 (s3rver) → fs gives the same bytes, thumbnails flagged reproducible', async function () {
+        const bucket = await s3.current.createBucket('migrate');
+        const middle = s3.current.store(bucket, { storageClass: 'STANDARD', reproducibleStorageClass: 'REDUCED_REDUNDANCY' });
+        const backRoot = await tempDir('migrate-back-s3');
+        try {
+          assert.equal((await migrate([User], source, middle, { verify: true }).execute()).done, 10);
+          assert.equal((await s3.current.listAll(bucket)).length, 10);
+          const thumbKey = `user-picture/${ann.id}/40x30.jpe`;
+          assert.equal((await s3.current.head(bucket, thumbKey)).StorageClass, 'REDUCED_REDUNDANCY');
+          const back = new FileSystemStore({ path: backRoot, baseUrl: BASE_URL });
+          assert.equal((await migrate([User], middle, back, { verify: true }).execute()).done, 10);
+          assert.deepEqual(await snapshot(backRoot), await snapshot(sourceRoot));
+        } finally {
+          await removeDir(backRoot);
+        }
+      });
     });
   });
 
