@@ -28,7 +28,11 @@ export {
 } from './stores/keys.js';
 export type { ImageKey, NormalizedKey, StoredImage } from './stores/keys.js';
 export { FileSystemStore, FileSystemStoreBase, HttpExposedFileSystemStore } from './stores/fs.js';
-export type { FileSystemStoreOptions, HttpExposedFileSystemStoreOptions } from './stores/fs.js';
+export type {
+  FileSystemStoreOptions,
+  HttpExposedFileSystemStoreMiddlewareOptions,
+  HttpExposedFileSystemStoreOptions,
+} from './stores/fs.js';
 
 // Context
 export {
@@ -45,3 +49,7 @@ export {
 
 // Schema
 export { imageColumns } from './schema.js';
+
+// HTTP
+export { staticServer } from './http/static-server.js';
+export type { StaticServerMiddleware, StaticServerOptions } from './http/static-server.js';
