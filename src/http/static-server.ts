@@ -67,8 +67,8 @@ interface FileFacts extends Validators {
 
 /**
  * Serves the files under `options.root`, following pillarjs/send's order of decisions: 412, 304,
- * If-Range, 416 (with `Content-Range: bytes *\/size`), a single-range 206 (`bytes=a-b`, `bytes=a-`,
- * `bytes=-n`), the whole file for malformed or multi-range requests, HEAD without a body.
+ * If-Range, 416 (its `Content-Range` giving the size), a single-range 206 (`bytes=a-b`,
+ * `bytes=a-`, `bytes=-n`), the whole file for malformed or multi-range requests, HEAD without a body.
  *
  * Every answer carries `Content-Type` (from the extension; `.jpe` is JPEG), `Content-Length`,
  * `Accept-Ranges`, a strong `ETag`, `Last-Modified`, `Cache-Control` and
@@ -107,14 +107,20 @@ export function staticServer(options: StaticServerOptions): StaticServerMiddlewa
     if (target.kind === 'malformed') return refuse(next, () => badPath(url));
     if (target.kind === 'refused') return refuse(next, () => noFile(url));
 
-    opener.open(target.file).then(
-      (opened) => {
-        if (opened === null) refuse(next, () => noFile(url));
-        else respond(req, res, next, target.file, opened.fd, opened.size, opened.facts, blockSize);
-      },
-      (error: unknown) =>
-        next(new StoreError('ERR_STORE_UNAVAILABLE', `Opening ${target.file} failed: ${(error as Error).message}`, { cause: error, data: { path: target.file } })),
-    );
+    const file = target.file;
+    opener
+      .open(file)
+      .then(
+        (opened) => {
+          if (opened === null) refuse(next, () => noFile(url));
+          else respond(req, res, next, file, opened.fd, opened.size, opened.facts, blockSize);
+        },
+        (error: Error) =>
+          next(new StoreError('ERR_STORE_UNAVAILABLE', `Opening ${file} failed: ${error.message}`, { cause: error, data: { path: file } })),
+      )
+      // Whatever a handler above (or a `next` it called) throws belongs to the app, not to an
+      // unhandled rejection.
+      .catch(next);
   };
 }
 
