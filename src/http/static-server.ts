@@ -14,7 +14,7 @@ import etag from 'etag';
 import mime from 'mime-types';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
 import { decideRange, notModified, preconditionFailed, type Validators } from './conditional.js';
-import { FileOpener } from './file-opener.js';
+import { closeDescriptor, FileOpener } from './file-opener.js';
 import { resolveRequestPath } from './request-path.js';
 
 export interface StaticServerOptions {
@@ -136,7 +136,7 @@ function respond(
   blockSize: number,
 ): void {
   if (res.headersSent) {
-    fs.close(fd, ignoreCloseError);
+    closeDescriptor(fd);
     next(new StoreError('ERR_STORE_UNAVAILABLE', `Cannot serve ${file}: the response headers were already sent`));
     return;
   }
@@ -162,7 +162,7 @@ function respond(
   };
 
   if (req.method === 'HEAD' || length === 0) {
-    fs.close(fd, ignoreCloseError);
+    closeDescriptor(fd);
     writeHead();
     res.end();
     return;
@@ -171,7 +171,7 @@ function respond(
     // One block: one read and one write, no stream to set up (thumbnails, most ranges).
     const buffer = Buffer.allocUnsafe(length);
     fs.read(fd, buffer, 0, length, start, (error, bytesRead) => {
-      fs.close(fd, ignoreCloseError);
+      closeDescriptor(fd);
       if (error !== null || bytesRead !== length) {
         next(readError(file, error ?? new Error(`the file shrank while being read (${bytesRead} of ${length} bytes)`)));
         return;
@@ -197,7 +197,7 @@ function readError(file: string, cause: Error): StoreError {
 }
 
 function endWithoutBody(res: ServerResponse, fd: number, status: number, headers: HeaderList): void {
-  fs.close(fd, ignoreCloseError);
+  closeDescriptor(fd);
   res.statusCode = status;
   for (const [name, value] of headers) res.setHeader(name, value);
   if (status !== 304) res.setHeader('Content-Length', '0');
@@ -287,6 +287,3 @@ function validateOptions(options: StaticServerOptions): ValidOptions {
 function isUrlPath(prefix: string): boolean {
   return /^\/?[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*\/?$/.test(prefix) && !/(^|\/)\.\.?(\/|$)/.test(prefix);
 }
-
-/** See file-opener.ts: closing a read-only descriptor has nothing to lose if it fails. */
-function ignoreCloseError(): void {}
