@@ -19,7 +19,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 
 const open = promisify(fs.open);
-const fstat = promisify(fs.fstat);
 const stat = promisify(fs.stat);
 const realpath = promisify(fs.realpath);
 
@@ -123,7 +122,7 @@ export class FileOpener<T> {
       throw error;
     }
     try {
-      const stats = await fstat(fd);
+      const stats = fs.fstatSync(fd);
       if (!stats.isFile()) {
         closeDescriptor(fd);
         return null;
