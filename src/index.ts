@@ -28,7 +28,11 @@ export {
 } from './stores/keys.js';
 export type { ImageKey, NormalizedKey, StoredImage } from './stores/keys.js';
 export { FileSystemStore, FileSystemStoreBase, HttpExposedFileSystemStore } from './stores/fs.js';
-export type { FileSystemStoreOptions, HttpExposedFileSystemStoreOptions } from './stores/fs.js';
+export type {
+  FileSystemStoreOptions,
+  HttpExposedFileSystemStoreMiddlewareOptions,
+  HttpExposedFileSystemStoreOptions,
+} from './stores/fs.js';
 export { S3Store } from './stores/s3.js';
 export type { S3FileStat, S3ListedObject } from './stores/s3.js';
 export type { S3CredentialsProvider, S3StoreOptions } from './stores/s3-options.js';
@@ -79,3 +83,6 @@ export type {
   ModelList,
   ProgressCallback,
 } from './migration.js';
+// HTTP
+export { staticServer } from './http/static-server.js';
+export type { StaticServerMiddleware, StaticServerOptions } from './http/static-server.js';
