@@ -26,7 +26,11 @@ export interface WriteOptions extends StoreOption {
   trx?: Knex.Transaction;
 }
 
-export type AttachOptions = WriteOptions & Partial<ImageLimits>;
+export type AttachOptions = WriteOptions &
+  Partial<ImageLimits> & {
+    /** Where streamed input is spooled while it is checked. Default: the OS temp folder. */
+    tempDir?: string;
+  };
 
 export interface ThumbnailOptions extends WriteOptions {
   /** The thumbnail's format. Default: the original's (PNG for SVG originals). */
@@ -162,7 +166,7 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
    */
   async fromStream(stream: Readable, options: AttachOptions = {}): Promise<I> {
     if (!(stream instanceof Readable)) throw new InvalidArgumentError('stream', 'a Readable', stream);
-    const spooled = await spoolToTempFile(stream, this.limits(options).maxBytes);
+    const spooled = await spoolToTempFile(stream, this.limits(options).maxBytes, options.tempDir);
     try {
       return await this.attach(spooled.path, spooled.size, options);
     } finally {
