@@ -67,3 +67,12 @@ export { DEFAULT_IMAGE_TYPES, DEFAULT_LIMITS, READABLE_IMAGE_TYPES } from './ima
 export type { ImageLimits } from './imaging/probe.js';
 export { thumbnailDimensions } from './imaging/thumbnail.js';
 export type { ThumbnailFormat, ThumbnailSize } from './imaging/thumbnail.js';
+
+// Background thumbnails (needs the optional bullmq and ioredis, loaded on first use)
+export { ThumbnailQueue, thumbnailQueue } from './queue/queue.js';
+export type { EnqueuedThumbnail, EnqueueOptions, ThumbnailRequest } from './queue/queue.js';
+export { ThumbnailWorker } from './queue/worker.js';
+export type { CompletedJob, FailedJob, ThumbnailQueueOptions, ThumbnailWorkerOptions } from './queue/options.js';
+export type { SkipReason, ThumbnailJobResult } from './queue/process.js';
+export type { EncodedValue, OriginalIdentity, ThumbnailJobData } from './queue/job.js';
+export type { RedisClientLike, RedisConnection } from './queue/connection.js';
