@@ -104,9 +104,9 @@ export function resolveQueueOptions(options: ThumbnailQueueOptions): ResolvedQue
   if (options.prefix !== undefined && (typeof options.prefix !== 'string' || options.prefix === '')) {
     throw new InvalidArgumentError('options.prefix', 'a non-empty string', options.prefix);
   }
-  const models = checkRecord<typeof Model>(options.models, 'options.models', 'an Objection model class', (m) => typeof m === 'function' && typeof (m as typeof Model).query === 'function' && typeof (m as typeof Model).getRelations === 'function');
+  const models = checkRecord<typeof Model>(options.models, 'options.models', 'Objection model class', (m) => typeof m === 'function' && typeof (m as typeof Model).query === 'function' && typeof (m as typeof Model).getRelations === 'function');
   // The Store class is checked by shape, so a store from another copy of the library passes too.
-  const stores = checkRecord<Store>(options.stores, 'options.stores', 'a Store', (s) => s !== null && typeof s === 'object' && typeof (s as Store).putFile === 'function' && typeof (s as Store).open === 'function');
+  const stores = checkRecord<Store>(options.stores, 'options.stores', 'Store', (s) => s !== null && typeof s === 'object' && typeof (s as Store).putFile === 'function' && typeof (s as Store).open === 'function');
   const defaultStore = options.defaultStore ?? Object.keys(stores)[0]!;
   if (!Object.hasOwn(stores, defaultStore)) {
     throw new InvalidArgumentError('options.defaultStore', `the name of one of options.stores (${Object.keys(stores).join(', ')})`, options.defaultStore);
@@ -148,12 +148,12 @@ export function checkWorkerOptions(options: ThumbnailWorkerOptions): void {
   }
 }
 
-function checkRecord<T>(value: unknown, argument: string, expected: string, test: (item: unknown) => boolean): Readonly<Record<string, T>> {
+function checkRecord<T>(value: unknown, argument: string, noun: string, test: (item: unknown) => boolean): Readonly<Record<string, T>> {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || Object.keys(value).length === 0) {
-    throw new InvalidArgumentError(argument, `an object of at least one ${expected} by name`, value);
+    throw new InvalidArgumentError(argument, `an object naming at least one ${noun}`, value);
   }
   for (const [name, item] of Object.entries(value)) {
-    if (!test(item)) throw new InvalidArgumentError(`${argument}.${name}`, expected, item);
+    if (!test(item)) throw new InvalidArgumentError(`${argument}.${name}`, `${/^[aeiou]/i.test(noun) ? 'an' : 'a'} ${noun}`, item);
   }
   return Object.freeze({ ...(value as Record<string, T>) });
 }
