@@ -38,8 +38,17 @@ export async function lockedRows<M extends Model>(
   table: string,
 ): Promise<M[]> {
   if (isSqlite(trx)) {
-    await trx.raw('UPDATE ?? SET ?? = ?? WHERE 1 = 0', [table, 'original', 'original']);
+    await sqliteWriteLock(trx, table);
     return query;
   }
   return mode === 'share' ? query.forShare() : query.forUpdate();
+}
+
+/**
+ * On SQLite, takes the database write lock for the rest of `trx` (`table` is an image table);
+ * elsewhere does nothing. Call it as the transaction's first statement: after a read, SQLite
+ * refuses the lock at once if another process wrote since that read began.
+ */
+export async function sqliteWriteLock(trx: Knex.Transaction, table: string): Promise<void> {
+  if (isSqlite(trx)) await trx.raw('UPDATE ?? SET ?? = ?? WHERE 1 = 0', [table, 'original', 'original']);
 }

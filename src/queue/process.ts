@@ -10,6 +10,7 @@ import { ImageAttachError, InvalidImageError } from '../errors.js';
 import type { ImageEntity } from '../entity/image.js';
 import { imageSet } from '../entity/image-set.js';
 import { filesSettled } from '../entity/ledger.js';
+import { sqliteWriteLock } from '../entity/locks.js';
 import { thumbnailDimensions } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { decodeValue, isSameOriginal, type ThumbnailJobData } from './job.js';
@@ -42,12 +43,16 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
   const id = decodeValue(data.id);
   const subset = Object.fromEntries(Object.entries(data.subset).map(([column, value]) => [column, decodeValue(value)]));
   const expected = data.original;
+  const imageTable = (ownerClass.getRelations()[data.relation]?.relatedModelClass as typeof Model | undefined)?.tableName;
+  if (imageTable === undefined) throw unknown('relation', data.relation, ownerClass.getRelations());
 
   return withStore(store, async () => {
     let transaction: Knex.Transaction | undefined;
     try {
       return await ownerClass.transaction(async (trx): Promise<ThumbnailJobResult> => {
         transaction = trx;
+        // SQLite locks the whole database, and only a transaction that starts by writing can wait for it.
+        await sqliteWriteLock(trx, imageTable);
         const owner = await ownerClass.query(trx).findById(id as never);
         if (owner === undefined) return { status: 'skipped', reason: 'owner-gone' };
         const set = imageSet<ImageEntity>(owner, data.relation, subset);
@@ -92,6 +97,6 @@ export function isPermanent(error: unknown): boolean {
 function unknown(what: string, name: string, known: object): ImageAttachError {
   return new ImageAttachError(
     'ERR_QUEUE_JOB_INVALID',
-    `Invalid thumbnail job: this worker knows no ${what} named ${JSON.stringify(name)} (it knows ${Object.keys(known).join(', ')})`,
+    `Invalid thumbnail job: this worker knows no ${what} named ${JSON.stringify(name)} (it knows ${Object.keys(known).join(', ') || 'none'})`,
   );
 }
