@@ -28,6 +28,7 @@ export type ImageAttachErrorCode =
   | 'ERR_MISSING_DEPENDENCY'
   | 'ERR_QUEUE_JOB_INVALID'
   | 'ERR_QUEUE_WORKER'
+  | 'ERR_QUEUE_UNAVAILABLE'
   | 'ERR_ORIGINAL_REPLACED'
   | (string & {});
 

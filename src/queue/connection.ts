@@ -69,10 +69,15 @@ export async function redisClient(connection: RedisConnection): Promise<{ client
 
 /** Closes a client this module made (politely, then for good if Redis does not answer). */
 export async function closeOwned(client: RedisClientLike): Promise<void> {
+  // Never connected (Redis down): QUIT would wait for a connection that may never come.
+  if (client.status !== 'ready') {
+    client.disconnect?.();
+    return;
+  }
   try {
     await client.quit();
   } catch {
-    // Already closed, or Redis is gone: nothing left to say goodbye to.
+    // Closed meanwhile, or Redis went away: nothing left to say goodbye to.
     client.disconnect?.();
   }
 }

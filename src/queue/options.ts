@@ -33,6 +33,11 @@ export interface ThumbnailQueueOptions {
    * count. Default 7 days. Enqueueing the same thumbnail again replaces a failed job.
    */
   keepFailed?: { age?: number; count?: number };
+  /**
+   * Milliseconds `enqueue` waits for Redis before it fails with `ERR_QUEUE_UNAVAILABLE` (503), so a
+   * request is not held up while Redis is down (the client goes on reconnecting). Default 5000.
+   */
+  enqueueTimeout?: number;
 }
 
 export interface ThumbnailWorkerOptions {
@@ -83,6 +88,7 @@ export interface ResolvedQueueOptions {
   attempts: number;
   backoff: number;
   keepFailed: { age?: number; count?: number };
+  enqueueTimeout: number;
 }
 
 export const DEFAULT_QUEUE_NAME = 'objection-imageattach-thumbnails';
@@ -123,7 +129,9 @@ export function resolveQueueOptions(options: ThumbnailQueueOptions): ResolvedQue
     const value = keepFailed[key];
     if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) throw new InvalidArgumentError(`options.keepFailed.${key}`, 'an integer >= 0', value);
   }
-  return { connection, queueName, prefix: options.prefix, models, stores, defaultStore, attempts, backoff, keepFailed: { ...keepFailed } };
+  const enqueueTimeout = options.enqueueTimeout ?? 5000;
+  if (!Number.isSafeInteger(enqueueTimeout) || enqueueTimeout < 1) throw new InvalidArgumentError('options.enqueueTimeout', 'an integer >= 1 (milliseconds)', enqueueTimeout);
+  return { connection, queueName, prefix: options.prefix, models, stores, defaultStore, attempts, backoff, keepFailed: { ...keepFailed }, enqueueTimeout };
 }
 
 /** @throws InvalidArgumentError naming the bad option */

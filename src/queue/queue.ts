@@ -4,7 +4,7 @@
  */
 import type { Queue } from 'bullmq';
 import type { Model } from 'objection';
-import { InvalidArgumentError } from '../errors.js';
+import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import type { ImageEntity } from '../entity/image.js';
 import { imageSet } from '../entity/image-set.js';
 import { type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
@@ -65,7 +65,8 @@ export class ThumbnailQueue {
    * replaces it. Reads the original from the loaded relation, or with one query.
    * @returns one entry per request, in order
    * @throws InvalidArgumentError for an owner not among `models`, an unknown relation, subset or
-   *   store, or a bad size or format; ImageNotFoundError when the set has no original
+   *   store, or a bad size or format; ImageNotFoundError when the set has no original;
+   *   ImageAttachError `ERR_QUEUE_UNAVAILABLE` (503) when Redis does not answer in `enqueueTimeout`
    * @example
    * await imageSet(user, 'picture').fromFile(upload.path);
    * await queue.enqueue(user, 'picture', [{ width: 100 }, { width: 400, format: 'webp' }]);
@@ -100,7 +101,7 @@ export class ThumbnailQueue {
       jobs.push(data);
       results.push({ request: requests[index]!, width, height, status: 'queued', jobId: thumbnailJobId(data) });
     }
-    if (jobs.length > 0) await this.add(jobs);
+    if (jobs.length > 0) await this.withinTimeout(this.add(jobs));
     return results;
   }
 
@@ -133,6 +134,25 @@ export class ThumbnailQueue {
     const { queue, client, owned } = await producer;
     await queue.close();
     if (owned) await closeOwned(client);
+  }
+
+  /** `work`, or `ERR_QUEUE_UNAVAILABLE` once `enqueueTimeout` has passed (the work goes on). */
+  private async withinTimeout<T>(work: Promise<T>): Promise<T> {
+    const ms = this.options.enqueueTimeout;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ImageAttachError('ERR_QUEUE_UNAVAILABLE', `Redis did not answer within ${ms} ms: the thumbnails are not queued`, { statusCode: 503 })),
+        ms,
+      );
+    });
+    // A late failure of the abandoned work has nobody to tell: the timeout error was the answer.
+    work.catch(() => undefined);
+    try {
+      return await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async add(jobs: ThumbnailJobData[]): Promise<void> {

@@ -17,6 +17,13 @@ const causes = new WeakMap<Error, Error>();
 export class ThumbnailWorker {
   private closing: Promise<void> | undefined;
   private readonly signalHandlers = new Map<NodeJS.Signals, () => void>();
+  private markClosed!: () => void;
+  /**
+   * Resolves once the worker has closed, whoever closed it: a worker script awaits it before it
+   * closes what else it holds (the database).
+   * @example (await queue.worker()).closeOnSignals().closed.then(() => knex.destroy())
+   */
+  readonly closed = new Promise<void>((resolve) => (this.markClosed = resolve));
 
   /** @internal use `queue.worker()` */
   constructor(
@@ -44,6 +51,7 @@ export class ThumbnailWorker {
       } finally {
         if (this.ownsClient) await closeOwned(this.client);
         this.onClosed(this);
+        this.markClosed();
       }
     })();
     return this.closing;

@@ -9,7 +9,7 @@ import {
   type ThumbnailJobData,
 } from '../../src/index.js';
 import { canonicalJson, decodeValue, encodeValue, parseJobData, thumbnailJobId } from '../../src/queue/job.js';
-import { User } from '../entity/models.js';
+import { User, UserPicture } from '../entity/models.js';
 import { REDIS_URL } from './support.js';
 
 describe('thumbnail jobs', function () {
@@ -85,6 +85,7 @@ describe('thumbnail jobs', function () {
       rejects({ ...good, attempts: 0 }, 'Expected an integer >= 1 for options.attempts but received 0 of type number');
       rejects({ ...good, backoff: -1 }, 'Expected an integer >= 0 (milliseconds) for options.backoff but received -1 of type number');
       rejects({ ...good, keepFailed: {} }, 'Expected { age } and/or { count } for options.keepFailed but received an object');
+      rejects({ ...good, enqueueTimeout: 0 }, 'Expected an integer >= 1 (milliseconds) for options.enqueueTimeout but received 0 of type number');
     });
 
     it('worker options too', async function () {
@@ -108,6 +109,14 @@ describe('thumbnail jobs', function () {
       await assert.rejects(queue.enqueue(user, 'picture', [{ width: 10, format: 'gif' as never }]), { message: 'Expected one of jpeg, png, webp, avif for format but received "gif" of type string' });
       await assert.rejects(queue.enqueue(user, 'picture', [{ width: 10, height: 10 } as never]), InvalidArgumentError);
       await assert.rejects(queue.enqueue(user, 'picture', [{ width: 10 }]), ImageNotFoundError);
+      await queue.close();
+    });
+
+    it('enqueue fails with ERR_QUEUE_UNAVAILABLE (503) when Redis does not answer in time, and close() still returns', async function () {
+      const queue = thumbnailQueue({ ...good, connection: 'redis://127.0.0.1:1', enqueueTimeout: 300 });
+      const user = User.fromJson({ id: 1, name: 'Ann' });
+      user.picture = [UserPicture.fromJson({ user_id: 1, width: 40, height: 20, mimetype: 'image/jpeg', original: true, created_at: new Date() })];
+      await assert.rejects(queue.enqueue(user, 'picture', [{ width: 10 }]), (e: unknown) => e instanceof ImageAttachError && e.code === 'ERR_QUEUE_UNAVAILABLE' && e.statusCode === 503);
       await queue.close();
     });
   });

@@ -10,11 +10,11 @@ import { FileSystemStore, imageSet, type ThumbnailQueue, thumbnailQueue, withSto
 import { createSchema, User, UserPicture } from '../entity/models.js';
 import { until } from '../support/hooked-store.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
-import { disposeQueue, recordingWorker, REDIS_URL, solid, uniqueQueueName } from './support.js';
+import { disposeQueue, queueIsEmpty, recordingWorker, REDIS_URL, solid, uniqueQueueName } from './support.js';
 
 const workerScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker-process.ts');
 
-describe('thumbnail queue: a worker killed mid-job [sqlite file]', function () {
+describe('thumbnail queue: worker processes [sqlite file]', function () {
   this.timeout(60_000);
   let dir: string;
   let knex: Knex;
@@ -36,7 +36,32 @@ describe('thumbnail queue: a worker killed mid-job [sqlite file]', function () {
     await removeDir(dir);
   });
 
-  it('leaves the job to another worker, and no half-written file at any image path', async function () {
+  const spawnWorker = (mode?: string) =>
+    spawn(process.execPath, ['--import', 'tsx', '--conditions=development', workerScript, path.join(dir, 'db.sqlite'), path.join(dir, 'store'), queue!.name, ...(mode ? [mode] : [])], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+
+  it('on SIGTERM, a worker finishes its job, closes and exits by itself', async function () {
+    const store = new FileSystemStore({ path: path.join(dir, 'store'), baseUrl: 'http://static.example.com/' });
+    const user = await User.query().insert({ name: 'Ann' });
+    const red = await solid(400, 200, 'red');
+    await withStore(store, () => imageSet(user, 'picture').fromBlob(red));
+    queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('term'), models: { User }, stores: { default: store } });
+    await queue.enqueue(user, 'picture', [{ width: 100 }]);
+    child = spawnWorker('graceful');
+    let output = '';
+    child.stdout!.on('data', (chunk) => (output += chunk));
+    await until(() => output.includes('writing'), 30_000, 'the child to start writing');
+    const exited = new Promise<number | null>((resolve) => child!.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    child = undefined;
+    assert.match(output, /closed/);
+    assert.deepEqual((await UserPicture.query().orderBy('width')).map((i) => i.width), [100, 400]);
+    assert.ok(await queueIsEmpty(queue));
+  });
+
+  it('killed mid-job, a worker leaves the job to another, and no half-written file at any image path', async function () {
     const root = path.join(dir, 'store');
     const store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
     const user = await User.query().insert({ name: 'Ann' });
@@ -46,9 +71,7 @@ describe('thumbnail queue: a worker killed mid-job [sqlite file]', function () {
     const [entry] = await queue.enqueue(user, 'picture', [{ width: 100 }]);
 
     // A worker in another process takes the job and stalls halfway through writing the file.
-    child = spawn(process.execPath, ['--import', 'tsx', '--conditions=development', workerScript, path.join(dir, 'db.sqlite'), root, queue.name], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    child = spawnWorker();
     let output = '';
     child.stdout!.on('data', (chunk) => (output += chunk));
     await until(() => output.includes('half-written'), 30_000, 'the child to stall mid-write');
