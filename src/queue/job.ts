@@ -85,7 +85,14 @@ export function identityOf(image: { width: number; height: number; mimetype: str
   return { width: image.width, height: image.height, mimetype: image.mimetype, createdAt: image.created_at.toISOString() };
 }
 
-/** True when `image` is still the original `expected` names. */
+/**
+ * True when `image` is still the original `expected` names. `created_at` is compared to the
+ * millisecond, or to the second when the database gives back whole seconds: a column made without
+ * fractional seconds (MySQL's DATETIME, as the Python library made it) drops the milliseconds the
+ * attach held in memory when the job was enqueued. This check only decides whether a job is stale;
+ * that a thumbnail is made of the current original's bytes is the lock's business (see
+ * `entity/locks.ts`), so the rare original it cannot tell apart loses nothing by it.
+ */
 export function isSameOriginal(
   image: { width: number; height: number; mimetype: string; original: boolean; created_at: Date } | undefined,
   expected: OriginalIdentity,
@@ -96,8 +103,12 @@ export function isSameOriginal(
     image.width === expected.width &&
     image.height === expected.height &&
     image.mimetype === expected.mimetype &&
-    image.created_at.getTime() === Date.parse(expected.createdAt)
+    sameInstant(image.created_at.getTime(), Date.parse(expected.createdAt))
   );
+}
+
+function sameInstant(stored: number, enqueued: number): boolean {
+  return stored === enqueued || (stored % 1000 === 0 && stored === Math.floor(enqueued / 1000) * 1000);
 }
 
 /**

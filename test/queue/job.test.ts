@@ -8,7 +8,7 @@ import {
   thumbnailQueue,
   type ThumbnailJobData,
 } from '../../src/index.js';
-import { canonicalJson, decodeValue, encodeValue, parseJobData, thumbnailJobId } from '../../src/queue/job.js';
+import { canonicalJson, decodeValue, encodeValue, isSameOriginal, parseJobData, thumbnailJobId } from '../../src/queue/job.js';
 import { User, UserPicture } from '../entity/models.js';
 import { REDIS_URL } from './support.js';
 
@@ -59,6 +59,17 @@ describe('thumbnail jobs', function () {
       ];
       const ids = new Set([data, ...variants].map(thumbnailJobId));
       assert.equal(ids.size, 6);
+    });
+
+    it('an original is the same to the millisecond, or to the second where the database keeps whole seconds', function () {
+      const original = { width: 400, height: 200, mimetype: 'image/jpeg', original: true };
+      const expected = { ...data.original, createdAt: '2024-05-06T07:08:09.123Z' };
+      assert.ok(isSameOriginal({ ...original, created_at: new Date('2024-05-06T07:08:09.123Z') }, expected));
+      assert.ok(isSameOriginal({ ...original, created_at: new Date('2024-05-06T07:08:09.000Z') }, expected));
+      assert.ok(!isSameOriginal({ ...original, created_at: new Date('2024-05-06T07:08:09.124Z') }, expected));
+      assert.ok(!isSameOriginal({ ...original, created_at: new Date('2024-05-06T07:08:10.000Z') }, expected));
+      assert.ok(!isSameOriginal({ ...original, original: false, created_at: new Date('2024-05-06T07:08:09.123Z') }, expected));
+      assert.ok(!isSameOriginal({ ...original, mimetype: 'image/png', created_at: new Date('2024-05-06T07:08:09.123Z') }, expected));
     });
 
     it('job data from elsewhere is checked before it is used', function () {
