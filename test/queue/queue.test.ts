@@ -158,6 +158,24 @@ forEachDialect('thumbnail queue', (db, dialect) => {
     });
   }
 
+  it('deleting the owner while its thumbnail is being made leaves neither rows nor files', async function () {
+    await attach(await solid(400, 200, 'red'));
+    const atWrite = gate();
+    store.onPut = async (key) => (key.width === 100 ? atWrite.wait() : undefined);
+    const q = makeQueue();
+    await q.enqueue(user, 'picture', [{ width: 100 }]);
+    const { completions } = await recordingWorker(q);
+    await atWrite.reached;
+    const deletion = withStore(store, async () => void (await User.query().deleteById(user.id)));
+    await sleep(200); // time for the delete to reach the database and wait there
+    atWrite.open();
+    await deletion;
+    await completions(1);
+    await filesSettled();
+    assert.deepEqual(await rows(), []);
+    assert.deepEqual(await files(), []);
+  });
+
   it('a failing store is retried with growing delays, then the job is reported failed', async function () {
     await attach(await solid(400, 200, 'red'));
     let failing = true;
