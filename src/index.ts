@@ -86,3 +86,12 @@ export type {
 // HTTP
 export { staticServer } from './http/static-server.js';
 export type { StaticServerMiddleware, StaticServerOptions } from './http/static-server.js';
+
+// Background thumbnails (needs the optional bullmq and ioredis, loaded on first use)
+export { ThumbnailQueue, thumbnailQueue } from './queue/queue.js';
+export type { EnqueuedThumbnail, EnqueueOptions, ThumbnailRequest } from './queue/queue.js';
+export { ThumbnailWorker } from './queue/worker.js';
+export type { CompletedJob, FailedJob, ThumbnailQueueOptions, ThumbnailWorkerOptions } from './queue/options.js';
+export type { SkipReason, ThumbnailJobResult } from './queue/process.js';
+export type { EncodedValue, OriginalIdentity, ThumbnailJobData } from './queue/job.js';
+export type { RedisClientLike, RedisConnection } from './queue/connection.js';
