@@ -14,12 +14,11 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import knexFactory from 'knex';
 import { Model } from 'objection';
 import sharp from 'sharp';
 import { FileSystemStore, imageSet, type ThumbnailRequest, thumbnailQueue, withStore } from '../src/index.js';
 import { User } from '../test/entity/models.js';
-import { benchWorld, report } from './support.js';
+import { benchWorld, report, sqliteKnex } from './support.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const OWNERS = 50;
@@ -29,18 +28,7 @@ const ROUNDS = 5;
 
 if (process.argv[2] === 'worker') {
   const [dbFile, storeRoot, queueName] = process.argv.slice(3);
-  const knex = knexFactory({
-    client: 'better-sqlite3',
-    connection: { filename: dbFile! },
-    useNullAsDefault: true,
-    pool: {
-      afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
-        conn.pragma('journal_mode = WAL');
-        conn.pragma('synchronous = NORMAL');
-        done(null, conn);
-      },
-    },
-  });
+  const knex = sqliteKnex(dbFile!);
   Model.knex(knex);
   const store = new FileSystemStore({ path: storeRoot!, baseUrl: 'http://static.example.com/' });
   const queue = thumbnailQueue({ connection: REDIS_URL, queueName: queueName!, models: { User }, stores: { default: store } });

@@ -20,19 +20,7 @@ export interface BenchWorld {
 /** A fresh SQLite file database (as an app would use) with the test schema, and a temp store. */
 export async function benchWorld(name: string): Promise<BenchWorld> {
   const dir = await mkdtemp(path.join(tmpdir(), `bench-${name}-`));
-  const knex = knexFactory({
-    client: 'better-sqlite3',
-    connection: { filename: path.join(dir, 'db.sqlite') },
-    useNullAsDefault: true,
-    // How a production app runs SQLite: WAL, so a commit does not wait on two fsyncs.
-    pool: {
-      afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
-        conn.pragma('journal_mode = WAL');
-        conn.pragma('synchronous = NORMAL');
-        done(null, conn);
-      },
-    },
-  });
+  const knex = sqliteKnex(path.join(dir, 'db.sqlite'));
   Model.knex(knex);
   await createSchema(knex);
   const store = new FileSystemStore({ path: path.join(dir, 'store'), baseUrl: 'http://static.example.com/' });
@@ -45,6 +33,23 @@ export async function benchWorld(name: string): Promise<BenchWorld> {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A knex on a SQLite file, set up as a production app runs SQLite. */
+export function sqliteKnex(filename: string): Knex {
+  return knexFactory({
+    client: 'better-sqlite3',
+    connection: { filename },
+    useNullAsDefault: true,
+    // WAL, so a commit does not wait on two fsyncs.
+    pool: {
+      afterCreate(conn: { pragma(sql: string): unknown }, done: (err: Error | null, conn: unknown) => void) {
+        conn.pragma('journal_mode = WAL');
+        conn.pragma('synchronous = NORMAL');
+        done(null, conn);
+      },
+    },
+  });
 }
 
 /** The last line of every bench: the figure its issue's target speaks of. */
