@@ -13,7 +13,7 @@ import { buffer } from 'node:stream/consumers';
 import type { Knex } from 'knex';
 import { type Model, type QueryBuilder, UniqueViolationError } from 'objection';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
-import { type ImageLimits, probeImage, resolveLimits } from '../imaging/probe.js';
+import { checkProbed, type ImageLimits, type ProbedImage, probeImage, resolveLimits } from '../imaging/probe.js';
 import { spoolToTempFile } from '../imaging/spool.js';
 import { makeThumbnailStream, type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
@@ -26,7 +26,14 @@ export interface WriteOptions extends StoreOption {
   trx?: Knex.Transaction;
 }
 
-export type AttachOptions = WriteOptions & Partial<ImageLimits>;
+export interface AttachOptions extends WriteOptions, Partial<ImageLimits> {
+  /**
+   * What an earlier probe of these very bytes found (`req.file.probed` from `imageUpload()`):
+   * attach then skips reading and decoding the file again, and only checks that result against
+   * this set's limits. Its `size` must be the file's.
+   */
+  probed?: ProbedImage;
+}
 
 export interface ThumbnailOptions extends WriteOptions {
   /** The thumbnail's format. Default: the original's (PNG for SVG originals). */
@@ -244,12 +251,14 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
   }
 
   private async attach(input: string | Buffer, size: number, options: AttachOptions): Promise<I> {
-    const probed = await probeImage(input, size, this.limits(options));
+    const limits = this.limits(options);
+    const probed = options.probed === undefined ? await probeImage(input, size, limits) : reuseProbe(options.probed, size, limits);
+    const { mimetype, width, height } = probed;
     const store = concreteStore(options.store);
     const image = await this.inTransaction(options.trx, async (trx) => {
       // The old set's rows go now; the image hooks send their files after the commit.
       await this.setQuery(trx).delete().context({ store });
-      const row = (await this.relatedQuery(trx).insert({ ...this.subset, ...probed, original: true })) as unknown as I;
+      const row = (await this.relatedQuery(trx).insert({ ...this.subset, mimetype, width, height, original: true })) as unknown as I;
       const data = typeof input === 'string' ? createReadStream(input) : Readable.from([input]);
       await FileLedger.of(trx).write(store, row, data, { reproducible: false });
       return row;
@@ -328,6 +337,17 @@ function loadedImages(owner: Model, info: AttachmentInfo): ImageEntity[] {
     );
   }
   return images;
+}
+
+/** An earlier probe of the same bytes, checked for shape, size and this set's limits. */
+function reuseProbe(probed: ProbedImage, size: number, limits: ImageLimits): ProbedImage {
+  const positive = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 1;
+  if (probed === null || typeof probed !== 'object' || typeof probed.mimetype !== 'string' || ![probed.width, probed.height, probed.pixels].every(positive)) {
+    throw new InvalidArgumentError('options.probed', 'the result of probing this file ({ mimetype, width, height, size, pixels })', probed);
+  }
+  if (probed.size !== size) throw new InvalidArgumentError('options.probed.size', `${size} (the size of the file attached)`, probed.size);
+  checkProbed(probed, limits);
+  return probed;
 }
 
 function describeSize(size: FindSize): string {
