@@ -61,3 +61,9 @@ export { DEFAULT_IMAGE_TYPES, DEFAULT_LIMITS, READABLE_IMAGE_TYPES } from './ima
 export type { ImageLimits } from './imaging/probe.js';
 export { thumbnailDimensions } from './imaging/thumbnail.js';
 export type { ThumbnailFormat, ThumbnailSize } from './imaging/thumbnail.js';
+
+// HTTP
+export { imageUpload } from './http/upload.js';
+export type { ImageUploadOptions } from './http/upload.js';
+export type { UploadedImage } from './http/upload-storage.js';
+export type { ProbedImage } from './imaging/probe.js';
