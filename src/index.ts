@@ -67,3 +67,5 @@ export { imageUpload } from './http/upload.js';
 export type { ImageUploadOptions } from './http/upload.js';
 export type { UploadedImage } from './http/upload-storage.js';
 export type { ProbedImage } from './imaging/probe.js';
+export { htmlHelpers, imageHelpers, imgTag, pictureTag, srcset } from './html.js';
+export type { ImgTagOptions, SrcsetOptions } from './html.js';
