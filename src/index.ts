@@ -28,7 +28,11 @@ export {
 } from './stores/keys.js';
 export type { ImageKey, NormalizedKey, StoredImage } from './stores/keys.js';
 export { FileSystemStore, FileSystemStoreBase, HttpExposedFileSystemStore } from './stores/fs.js';
-export type { FileSystemStoreOptions, HttpExposedFileSystemStoreOptions } from './stores/fs.js';
+export type {
+  FileSystemStoreOptions,
+  HttpExposedFileSystemStoreMiddlewareOptions,
+  HttpExposedFileSystemStoreOptions,
+} from './stores/fs.js';
 
 // Context
 export {
@@ -63,6 +67,8 @@ export { thumbnailDimensions } from './imaging/thumbnail.js';
 export type { ThumbnailFormat, ThumbnailSize } from './imaging/thumbnail.js';
 
 // HTTP
+export { staticServer } from './http/static-server.js';
+export type { StaticServerMiddleware, StaticServerOptions } from './http/static-server.js';
 export { imageUpload } from './http/upload.js';
 export type { ImageUploadOptions } from './http/upload.js';
 export type { UploadedImage } from './http/upload-storage.js';

@@ -12,8 +12,9 @@ import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promi
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { currentRequestOrigin } from '../context.js';
+import { currentRequestOrigin, requestOrigin, withRequestOrigin } from '../context.js';
 import { ContextError, ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
+import { staticServer, type StaticServerMiddleware, type StaticServerOptions } from '../http/static-server.js';
 import { fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
 import { type ByteRange, type FileStat, type PutFileOptions, Store, validateRange } from './store.js';
 
@@ -200,6 +201,9 @@ export interface HttpExposedFileSystemStoreOptions {
   hostUrl?: string;
 }
 
+/** Options of {@link HttpExposedFileSystemStore.middleware}: those of `staticServer()` but the folder and prefix. */
+export type HttpExposedFileSystemStoreMiddlewareOptions = Omit<StaticServerOptions, 'root' | 'prefix'>;
+
 /**
  * Files in a local folder that this app serves itself: mount `store.middleware()` and the URLs
  * of `locate()` point at it.
@@ -236,6 +240,29 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
       );
     }
     return `${origin}/${this.prefix}/${this.segmentsFor(key).map(encodeURIComponent).join('/')}`;
+  }
+
+  /**
+   * Express/Connect middleware for this store: serves its files under `/<prefix>/` with
+   * {@link staticServer} (ranges, conditional GET, containment), and binds each request's origin
+   * so that `locate()` in any later handler of that request gives `http(s)://<host>/<prefix>/…`
+   * for the host that request came to. With Express, `trust proxy` decides whether
+   * `X-Forwarded-Proto`/`-Host` count. Mount it at the app's root, before the routes that render
+   * image URLs. It binds the origin only: bind the store itself with `storeContext(store)`.
+   * @param options passed on to `staticServer()` (`blockSize`, `maxAge`, `immutable`, `fallthrough`)
+   * @throws InvalidArgumentError for a bad option, when called
+   * @example
+   * app.use(store.middleware({ maxAge: 31536000, immutable: true }));
+   * app.use(storeContext(store));
+   */
+  middleware(options: HttpExposedFileSystemStoreMiddlewareOptions = {}): StaticServerMiddleware {
+    const serve = staticServer({ ...options, root: this.root, prefix: this.prefix });
+    return function httpExposedFileSystemStoreMiddleware(req, res, next) {
+      const origin = requestOrigin(req);
+      // Everything after this middleware, `next()` included, runs inside the binding.
+      if (origin === undefined) serve(req, res, next);
+      else withRequestOrigin(origin, () => serve(req, res, next));
+    };
   }
 }
 

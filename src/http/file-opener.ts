@@ -1,0 +1,186 @@
+/**
+ * Opening a file for a static response: the second half of path containment, and the cache that
+ * keeps it cheap.
+ *
+ * A file is served only once its real path (symlinks resolved) is known to lie inside the real
+ * root. Resolving that costs two `realpath` calls and a `stat`, so the verdict is remembered per
+ * path, together with what the response headers need (ETag, Last-Modified, type), keyed on the
+ * file's identity: device, inode, size, mtime and ctime. Each request still opens the file and
+ * `fstat`s the descriptor it will read from, so the identity compared is that of the bytes about to
+ * be sent: a file rewritten, replaced, or swapped for a symlink to somewhere else has another
+ * identity and goes through the full check again. Nothing is remembered for a time, so nothing is
+ * ever stale.
+ *
+ * Threat model: the client is the adversary. A local user able to rewrite the root's folders while
+ * a request is between its checks and its `open` is not (Node has no `openat`/`O_BENEATH`).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const open = promisify(fs.open);
+const fstat = promisify(fs.fstat);
+const stat = promisify(fs.stat);
+const realpath = promisify(fs.realpath);
+
+const { O_RDONLY, O_NONBLOCK = 0, O_NOFOLLOW = 0 } = fs.constants;
+/**
+ * O_NONBLOCK: opening a FIFO (or a device) for reading must not hang a libuv thread; a regular
+ * file ignores the flag. The file type is checked right after, and anything else is refused.
+ */
+const READ_FLAGS = O_RDONLY | O_NONBLOCK;
+
+/** What is remembered about a verified file: its identity, and whatever the caller derives from it. */
+interface Verified<T> {
+  readonly dev: number;
+  readonly ino: number;
+  readonly size: number;
+  readonly mtimeMs: number;
+  readonly ctimeMs: number;
+  readonly facts: T;
+}
+
+/** An open descriptor of a verified regular file. The caller owns `fd` and must close it. */
+export interface OpenedFile<T> {
+  readonly fd: number;
+  readonly size: number;
+  readonly facts: T;
+}
+
+/** Errors that mean "no such file here" rather than "the server is broken". */
+const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EISDIR']);
+
+export function isNotFoundError(error: unknown): boolean {
+  return NOT_FOUND_CODES.has((error as NodeJS.ErrnoException)?.code ?? '');
+}
+
+/** Opens files under one root, checking containment and remembering verdicts by file identity. */
+export class FileOpener<T> {
+  private readonly cache = new Map<string, Verified<T>>();
+
+  /**
+   * @param root absolute, normalised root folder (it may not exist yet)
+   * @param describe derives the per-file facts to remember (headers), from the path and its stats
+   * @param maxEntries how many verified paths to remember; the oldest is forgotten first
+   */
+  constructor(
+    private readonly root: string,
+    private readonly describe: (file: string, stats: fs.Stats) => T,
+    private readonly maxEntries = 4096,
+  ) {}
+
+  /**
+   * Opens `file` (absolute, lexically inside the root) for reading.
+   * @returns the open file, or `null` when there is no regular file there inside the root
+   * @throws the filesystem's error for anything other than "not found" (EACCES, EMFILE, EIO…)
+   */
+  async open(file: string): Promise<OpenedFile<T> | null> {
+    const known = this.cache.get(file);
+    if (known !== undefined) {
+      let fd: number;
+      try {
+        fd = await open(file, READ_FLAGS);
+      } catch (error) {
+        if (!isNotFoundError(error)) throw error;
+        this.cache.delete(file);
+        return null;
+      }
+      let stats: fs.Stats;
+      try {
+        // Synchronous on purpose: fstat of an open descriptor reads the in-memory inode and does
+        // not wait on the disk, and a trip through libuv's thread pool would cost more than it.
+        stats = fs.fstatSync(fd);
+      } catch (error) {
+        fs.close(fd, ignoreCloseError);
+        throw error;
+      }
+      if (sameIdentity(known, stats)) return { fd, size: stats.size, facts: known.facts };
+      // Changed since it was verified: forget it and verify afresh.
+      fs.close(fd, ignoreCloseError);
+      this.cache.delete(file);
+    }
+    return this.verifyAndOpen(file);
+  }
+
+  /** The full check: resolve symlinks, insist on the root, open the resolved path, check its type. */
+  private async verifyAndOpen(file: string): Promise<OpenedFile<T> | null> {
+    let real: string;
+    let realRoot: string;
+    try {
+      [real, realRoot] = await Promise.all([realpath(file), realpath(this.root)]);
+    } catch (error) {
+      if (isNotFoundError(error)) return null;
+      throw error;
+    }
+    if (!isInside(real, realRoot)) return null;
+
+    let fd: number;
+    try {
+      // `real` has no symlinks left; O_NOFOLLOW refuses one swapped in at the last component since.
+      fd = await open(real, READ_FLAGS | O_NOFOLLOW);
+    } catch (error) {
+      if (isNotFoundError(error)) return null;
+      throw error;
+    }
+    try {
+      const stats = await fstat(fd);
+      if (!stats.isFile()) {
+        fs.close(fd, ignoreCloseError);
+        return null;
+      }
+      // The path asked for must still lead to the very file opened (no swap between the checks).
+      const current = await stat(file);
+      if (current.dev !== stats.dev || current.ino !== stats.ino) {
+        fs.close(fd, ignoreCloseError);
+        return null;
+      }
+      const verified: Verified<T> = {
+        dev: stats.dev,
+        ino: stats.ino,
+        size: stats.size,
+        mtimeMs: stats.mtimeMs,
+        ctimeMs: stats.ctimeMs,
+        facts: this.describe(file, stats),
+      };
+      this.remember(file, verified);
+      return { fd, size: stats.size, facts: verified.facts };
+    } catch (error) {
+      fs.close(fd, ignoreCloseError);
+      if (isNotFoundError(error)) return null;
+      throw error;
+    }
+  }
+
+  private remember(file: string, verified: Verified<T>): void {
+    this.cache.delete(file);
+    this.cache.set(file, verified);
+    if (this.cache.size > this.maxEntries) {
+      // Map iterates in insertion order: the first key is the one verified longest ago.
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+  }
+}
+
+function sameIdentity<T>(known: Verified<T>, stats: fs.Stats): boolean {
+  return (
+    known.ino === stats.ino &&
+    known.dev === stats.dev &&
+    known.size === stats.size &&
+    known.mtimeMs === stats.mtimeMs &&
+    known.ctimeMs === stats.ctimeMs &&
+    stats.isFile()
+  );
+}
+
+/** True when `real` lies strictly below `realRoot` (`/srv/root-evil` is not inside `/srv/root`). */
+function isInside(real: string, realRoot: string): boolean {
+  const base = realRoot.endsWith(path.sep) ? realRoot : realRoot + path.sep;
+  return real.startsWith(base) && real.length > base.length;
+}
+
+/**
+ * Closing a read-only descriptor can only fail if it is already closed (EBADF): there is nothing
+ * to recover and no data to lose, so the error is dropped on purpose.
+ */
+function ignoreCloseError(): void {}
