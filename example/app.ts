@@ -42,11 +42,16 @@ const here = (relative: string) => fileURLToPath(new URL(relative, import.meta.u
 
 export async function createApp(options: AppOptions): Promise<ExampleApp> {
   await mkdir(options.dataDir, { recursive: true });
+  const { store, serve } = await makeStorage(options.dataDir, options.s3);
   const knex = connect(options.dataDir, options.databaseUrl);
-  await migrate(knex);
+  try {
+    await migrate(knex);
+  } catch (error) {
+    await knex.destroy();
+    throw error;
+  }
   // Objection's models run their queries on this knex.
   Model.knex(knex);
-  const { store, serve } = await makeStorage(options.dataDir, options.s3);
 
   const app = express();
   app.set('views', here('./views'));
