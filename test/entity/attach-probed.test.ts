@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Model } from 'objection';
 import sharp from 'sharp';
@@ -7,7 +7,7 @@ import { FileSystemStore, imageSet, InvalidArgumentError, InvalidImageError, pop
 import { forEachDialect } from '../support/db.js';
 import { jpeg, png } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
-import { createSchema, User } from './models.js';
+import { createSchema, User, UserPicture } from './models.js';
 
 // The `probed` attach option: imageUpload() has read the file already; attach reuses that.
 forEachDialect('attaching with an earlier probe', (db, dialect) => {
@@ -61,6 +61,23 @@ forEachDialect('attaching with an earlier probe', (db, dialect) => {
       imageSet(user, 'picture').fromFile(file, { probed: { ...probe(), size: other.length } }),
       (e: unknown) => e instanceof InvalidArgumentError && e.message === `Expected ${bytes.length} (the size of the file attached) for options.probed.size but received ${other.length} of type number`,
     );
+  });
+
+  // Regression: the file was opened as a stream before the ledger listened to it, so a file gone
+  // by then (an upload's temp file removed when its client hung up) crashed the process.
+  it('rejects, and stores nothing, when the file is gone by the time it is copied', async function () {
+    const removeOnInsert = (query: { sql: string }) => {
+      if (/^insert/i.test(query.sql)) void unlink(file).catch(() => {});
+    };
+    // The unlink must land before the copy opens the file: do it when the row is inserted.
+    db().on('query', removeOnInsert);
+    try {
+      await assert.rejects(imageSet(user, 'picture').fromFile(file, { probed: probe() }), { code: 'ENOENT' });
+    } finally {
+      db().off('query', removeOnInsert);
+    }
+    assert.equal(await UserPicture.query().where('user_id', user.id).resultSize(), 0);
+    assert.deepEqual(await listTree(path.join(root, 'store')), []);
   });
 
   it('refuses something that is not a probe result', async function () {
