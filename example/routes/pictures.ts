@@ -5,7 +5,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { imageUpload, type ThumbnailFormat, thumbnailRoute, type UploadedImage } from 'objection-imageattach';
 import { User } from '../models.js';
 
-/** Made at upload, in the same transaction: the sizes the pages show. */
+/** Made at upload: the sizes the pages show. */
 export const UPLOAD_THUMBNAILS: ReadonlyArray<{ width: number; format?: ThumbnailFormat }> = [
   { width: 100 }, // the gallery (in the original's format)
   { width: 400 }, // the user page
@@ -32,16 +32,18 @@ export function picturesRouter(options: { tempDir: string }): Router {
   router.post('/users/:id/picture', loadUser, upload, async (req, res) => {
     const user: User = res.locals.user;
     const file = req.file as UploadedImage;
-    // One transaction: the new original replaces the old set (rows now, old files after the
-    // commit), and if a thumbnail fails, nothing of the upload remains.
-    await User.transaction(async (trx) => {
-      // `probed`: imageUpload() has read the file already; attach need not read it again.
-      const original = await user.pictureSet.fromFile(file.path, { probed: file.probed, trx });
-      for (const { width, format } of UPLOAD_THUMBNAILS) {
-        // Thumbnails shrink, never enlarge: a small upload gets fewer of them.
-        if (width < original.width) await user.pictureSet.generateThumbnail({ width }, { format, trx });
-      }
-    });
+    // The original first, in a transaction of its own: it replaces the old set (old rows now,
+    // old files once that commits). `probed`: imageUpload() has read the file already.
+    const original = await user.pictureSet.fromFile(file.path, { probed: file.probed });
+    // Then the thumbnails, side by side. Given no transaction, each is rendered before a short one
+    // of its own takes the database, so other requests never wait for a resize (SQLite has one
+    // writer). Thumbnails shrink, never enlarge: a small upload gets fewer. Should one fail, the
+    // original stays, and thumbnailRoute() below makes any missing width on demand.
+    await Promise.all(
+      UPLOAD_THUMBNAILS.filter(({ width }) => width < original.width).map(({ width, format }) =>
+        user.pictureSet.findOrCreateThumbnail({ width }, { format }),
+      ),
+    );
     res.redirect(303, `/users/${user.id}`);
   });
 
