@@ -43,8 +43,8 @@ const FORM_LIMITS = { fields: 100, fieldSize: 64 * 1024, fieldNameSize: 200, par
  * | 415 | `ERR_IMAGE_UNSUPPORTED_TYPE` | not one of `types` |
  * | 415 | `ERR_UPLOAD_NOT_MULTIPART` | the request is not `multipart/form-data` |
  *
- * The temp file is removed once the response has finished (or the connection closed), so the
- * route must be done with it by then: attach before you answer.
+ * The temp file is removed once the response has been sent (if the client hangs up first, once
+ * the route ends the response), so the route must be done with it by then: attach, then answer.
  *
  * @param options.field the file's form field (required)
  * @param options.maxBytes the most bytes (default 50 MiB); options.maxPixels, options.types as for attaching
@@ -95,18 +95,31 @@ export function imageUpload(options: ImageUploadOptions): RequestHandler {
 }
 
 /**
- * Removes the temp file once the response is over: 'close' fires after the last byte is sent, and
- * also when the client goes away first, so no path leaves the file behind.
+ * Removes the temp file once the response is over: when its last byte is sent, or, when the
+ * client goes away first, once the route has ended the response: the route may still be reading
+ * the file then (attaching a complete upload whose client did not wait for the answer).
  */
 function removeWhenDone(res: Response, file: string): void {
+  let removed = false;
   const remove = () => {
+    if (removed) return;
+    removed = true;
     removeIfPresent(file).catch((error: Error) => {
       // No caller is left to tell: warn, as an orphan temp file is a leak worth seeing.
       process.emitWarning(`objection-imageattach: could not remove the upload temp file ${file}: ${error.message}`);
     });
   };
-  if (res.closed) remove();
-  else res.once('close', remove);
+  const onClose = () => {
+    if (res.writableEnded) return remove();
+    // A closed response emits no 'finish': wrap this response's end() to learn when the route is done.
+    const end = res.end;
+    res.end = function endAndRemove(this: Response, ...args: unknown[]) {
+      remove();
+      return (end as (...a: unknown[]) => Response).apply(this, args);
+    } as Response['end'];
+  };
+  if (res.closed) onClose();
+  else res.once('close', onClose);
 }
 
 /** multer's and busboy's errors, and the client's abort, as our typed errors. */

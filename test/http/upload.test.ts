@@ -186,6 +186,45 @@ describe('imageUpload()', function () {
     });
   });
 
+  describe('a client that hangs up while the route works', function () {
+    it('keeps the temp file until the route ends the response, then removes it', async function () {
+      let hungUp!: () => void;
+      const clientGone = new Promise<void>((resolve) => (hungUp = resolve));
+      let readable: boolean | undefined;
+      app = express();
+      app.post('/upload', imageUpload({ field: 'picture', tempDir: dir }), async (req, res) => {
+        const file = req.file as UploadedImage;
+        hungUp();
+        await new Promise((resolve) => res.once('close', resolve));
+        // The client is gone; the route still attaches what it fully received.
+        readable = existsSync(file.path);
+        res.end();
+      });
+      const server = await new Promise<Server>((resolve) => {
+        const s = app.listen(0, '127.0.0.1', () => resolve(s));
+      });
+      try {
+        const bytes = await png(8, 8);
+        const head = '--XYZ\r\nContent-Disposition: form-data; name="picture"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n';
+        const tail = '\r\n--XYZ--\r\n';
+        const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+        await new Promise((resolve) => socket.once('connect', resolve));
+        socket.write(
+          `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: ${head.length + bytes.length + tail.length}\r\n\r\n${head}`,
+        );
+        socket.write(bytes);
+        socket.write(tail);
+        await clientGone;
+        socket.destroy();
+        await until(() => readable !== undefined, 'the route to answer');
+        assert.equal(readable, true);
+        await emptied(dir);
+      } finally {
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
+  });
+
   describe('options', function () {
     it('are validated when the middleware is made, naming the option', function () {
       assert.throws(() => imageUpload({ field: '' }), (e: unknown) => e instanceof InvalidArgumentError && e.message === 'Expected the name of a form field (a non-empty string) for options.field but received "" of type string');
