@@ -14,7 +14,7 @@ import etag from 'etag';
 import mime from 'mime-types';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
 import { decideRange, notModified, preconditionFailed, type Validators } from './conditional.js';
-import { FileOpener } from './file-opener.js';
+import { closeDescriptor, FileOpener } from './file-opener.js';
 import { resolveRequestPath } from './request-path.js';
 
 export interface StaticServerOptions {
@@ -53,17 +53,22 @@ export type StaticServerMiddleware = (req: IncomingMessage, res: ServerResponse,
 const SCRIPTABLE_TYPES = new Set(['image/svg+xml', 'text/html', 'application/xhtml+xml', 'text/xml', 'application/xml']);
 const NO_SCRIPT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
 
+type HeaderList = ReadonlyArray<readonly [string, string]>;
+
 /** Per-file facts, computed once per file identity and kept by the {@link FileOpener}. */
 interface FileFacts extends Validators {
-  /** Headers every 200/206/416 of this file carries: [name, value] pairs. */
-  readonly headers: ReadonlyArray<readonly [string, string]>;
-  readonly cacheControl: string;
+  /** Headers of a 200 or 206: type, validators, caching, ranges, nosniff (and CSP for documents). */
+  readonly headers: HeaderList;
+  /** Headers of a 304: validators and Cache-Control. */
+  readonly notModifiedHeaders: HeaderList;
+  /** Headers of a 412 or 416: the validators. */
+  readonly validatorHeaders: HeaderList;
 }
 
 /**
  * Serves the files under `options.root`, following pillarjs/send's order of decisions: 412, 304,
- * If-Range, 416 (with `Content-Range: bytes *\/size`), a single-range 206 (`bytes=a-b`, `bytes=a-`,
- * `bytes=-n`), the whole file for malformed or multi-range requests, HEAD without a body.
+ * If-Range, 416 (its `Content-Range` giving the size), a single-range 206 (`bytes=a-b`,
+ * `bytes=a-`, `bytes=-n`), the whole file for malformed or multi-range requests, HEAD without a body.
  *
  * Every answer carries `Content-Type` (from the extension; `.jpe` is JPEG), `Content-Length`,
  * `Accept-Ranges`, a strong `ETag`, `Last-Modified`, `Cache-Control` and
@@ -102,14 +107,20 @@ export function staticServer(options: StaticServerOptions): StaticServerMiddlewa
     if (target.kind === 'malformed') return refuse(next, () => badPath(url));
     if (target.kind === 'refused') return refuse(next, () => noFile(url));
 
-    opener.open(target.file).then(
-      (opened) => {
-        if (opened === null) refuse(next, () => noFile(url));
-        else respond(req, res, next, target.file, opened.fd, opened.size, opened.facts, blockSize);
-      },
-      (error: unknown) =>
-        next(new StoreError('ERR_STORE_UNAVAILABLE', `Opening ${target.file} failed: ${(error as Error).message}`, { cause: error, data: { path: target.file } })),
-    );
+    const file = target.file;
+    opener
+      .open(file)
+      .then(
+        (opened) => {
+          if (opened === null) refuse(next, () => noFile(url));
+          else respond(req, res, next, file, opened.fd, opened.size, opened.facts, blockSize);
+        },
+        (error: Error) =>
+          next(new StoreError('ERR_STORE_UNAVAILABLE', `Opening ${file} failed: ${error.message}`, { cause: error, data: { path: file } })),
+      )
+      // Whatever a handler above (or a `next` it called) throws belongs to the app, not to an
+      // unhandled rejection.
+      .catch(next);
   };
 }
 
@@ -125,73 +136,68 @@ function respond(
   blockSize: number,
 ): void {
   if (res.headersSent) {
-    fs.close(fd, ignoreCloseError);
+    closeDescriptor(fd);
     next(new StoreError('ERR_STORE_UNAVAILABLE', `Cannot serve ${file}: the response headers were already sent`));
     return;
   }
   const headers = req.headers;
-  if (preconditionFailed(headers, facts)) return endWithoutBody(res, fd, 412, facts.headers);
-  if (notModified(headers, facts)) {
-    // A 304 carries the validators and caching headers, and no entity headers (RFC 9110 §15.4.5).
-    return endWithoutBody(res, fd, 304, [
-      ['Cache-Control', facts.cacheControl],
-      ['ETag', facts.etag],
-      ['Last-Modified', facts.lastModified],
-    ]);
-  }
+  if (preconditionFailed(headers, facts)) return endWithoutBody(res, fd, 412, facts.validatorHeaders);
+  // A 304 carries the validators and caching headers, and no entity headers (RFC 9110 §15.4.5).
+  if (notModified(headers, facts)) return endWithoutBody(res, fd, 304, facts.notModifiedHeaders);
   const range = decideRange(headers, size, facts);
   if (range.kind === 'unsatisfiable') {
-    return endWithoutBody(res, fd, 416, [...facts.headers, ['Content-Range', `bytes */${size}`]]);
+    return endWithoutBody(res, fd, 416, [...facts.validatorHeaders, ['Accept-Ranges', 'bytes'], ['Content-Range', `bytes */${size}`]]);
   }
 
-  let start = 0;
-  let end = size - 1;
-  res.statusCode = 200;
-  if (range.kind === 'partial') {
-    ({ start, end } = range);
-    res.statusCode = 206;
-    res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
-  }
-  for (const [name, value] of facts.headers) res.setHeader(name, value);
+  const partial = range.kind === 'partial';
+  const start = partial ? range.start : 0;
+  const end = partial ? range.end : size - 1;
   const length = end - start + 1;
-  res.setHeader('Content-Length', String(length));
+  /** Status and headers are set only once there are bytes to send, so a failed read can still be a clean 5xx. */
+  const writeHead = () => {
+    res.statusCode = partial ? 206 : 200;
+    for (const [name, value] of facts.headers) res.setHeader(name, value);
+    if (partial) res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+    res.setHeader('Content-Length', String(length));
+  };
 
   if (req.method === 'HEAD' || length === 0) {
-    fs.close(fd, ignoreCloseError);
+    closeDescriptor(fd);
+    writeHead();
     res.end();
     return;
   }
   if (length <= blockSize) {
-    // One block: one read and one write, no stream to set up (most thumbnails, most ranges).
-    readOnce(res, next, file, fd, start, length);
+    // One block: one read and one write, no stream to set up (thumbnails, most ranges).
+    const buffer = Buffer.allocUnsafe(length);
+    fs.read(fd, buffer, 0, length, start, (error, bytesRead) => {
+      closeDescriptor(fd);
+      if (error !== null || bytesRead !== length) {
+        next(readError(file, error ?? new Error(`the file shrank while being read (${bytesRead} of ${length} bytes)`)));
+        return;
+      }
+      writeHead();
+      res.end(buffer);
+    });
     return;
   }
+  writeHead();
   // The stream owns the descriptor from here (autoClose): it closes it on end, error or destroy.
   const stream = fs.createReadStream(file, { fd, start, end, highWaterMark: blockSize, autoClose: true });
-  // pipeline destroys the file stream if the client goes away, and reports how the copy ended.
+  // pipeline destroys the file stream if the client goes away, and the response if a read fails.
   pipeline(stream, res).catch((error: NodeJS.ErrnoException) => {
-    // The client left before the end: the stream is already destroyed, nothing else to do.
+    // The client left before the end: both streams are destroyed already, nothing is wrong here.
     if (error.code === 'ERR_STREAM_PREMATURE_CLOSE') return;
-    next(new StoreError('ERR_STORE_UNAVAILABLE', `Reading ${file} failed: ${error.message}`, { cause: error, data: { path: file } }));
+    next(readError(file, error));
   });
 }
 
-/** Reads `length` bytes at `start`, closes the file, and ends the response with them. */
-function readOnce(res: ServerResponse, next: (error?: unknown) => void, file: string, fd: number, start: number, length: number): void {
-  const buffer = Buffer.allocUnsafe(length);
-  fs.read(fd, buffer, 0, length, start, (error, bytesRead) => {
-    fs.close(fd, ignoreCloseError);
-    if (error === null && bytesRead !== length) error = Object.assign(new Error(`${file} shrank while being read`), { code: 'ESHRANK' });
-    if (error !== null) {
-      next(new StoreError('ERR_STORE_UNAVAILABLE', `Reading ${file} failed: ${error.message}`, { cause: error, data: { path: file } }));
-      return;
-    }
-    res.end(buffer);
-  });
+function readError(file: string, cause: Error): StoreError {
+  return new StoreError('ERR_STORE_UNAVAILABLE', `Reading ${file} failed: ${cause.message}`, { cause, data: { path: file } });
 }
 
-function endWithoutBody(res: ServerResponse, fd: number, status: number, headers: ReadonlyArray<readonly [string, string]>): void {
-  fs.close(fd, ignoreCloseError);
+function endWithoutBody(res: ServerResponse, fd: number, status: number, headers: HeaderList): void {
+  closeDescriptor(fd);
   res.statusCode = status;
   for (const [name, value] of headers) res.setHeader(name, value);
   if (status !== 304) res.setHeader('Content-Length', '0');
@@ -203,16 +209,26 @@ function describeFile(file: string, stats: fs.Stats, cacheControl: string): File
   // Strong: the tag changes with size or mtime, and stores replace files by rename (new mtime).
   const tag = etag(stats, { weak: false });
   const lastModified = stats.mtime.toUTCString();
+  const validatorHeaders: HeaderList = [
+    ['ETag', tag],
+    ['Last-Modified', lastModified],
+  ];
   const headers: Array<readonly [string, string]> = [
     ['Accept-Ranges', 'bytes'],
     ['Cache-Control', cacheControl],
     ['Content-Type', contentType],
-    ['ETag', tag],
-    ['Last-Modified', lastModified],
+    ...validatorHeaders,
     ['X-Content-Type-Options', 'nosniff'],
   ];
   if (SCRIPTABLE_TYPES.has(contentType.split(';')[0]!)) headers.push(['Content-Security-Policy', NO_SCRIPT_POLICY]);
-  return { etag: tag, lastModified, lastModifiedTime: Date.parse(lastModified), headers, cacheControl };
+  return {
+    etag: tag,
+    lastModified,
+    lastModifiedTime: Date.parse(lastModified),
+    headers,
+    notModifiedHeaders: [['Cache-Control', cacheControl], ...validatorHeaders],
+    validatorHeaders,
+  };
 }
 
 function noFile(url: string): ImageAttachError {
@@ -271,6 +287,3 @@ function validateOptions(options: StaticServerOptions): ValidOptions {
 function isUrlPath(prefix: string): boolean {
   return /^\/?[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*\/?$/.test(prefix) && !/(^|\/)\.\.?(\/|$)/.test(prefix);
 }
-
-/** See file-opener.ts: closing a read-only descriptor has nothing to lose if it fails. */
-function ignoreCloseError(): void {}
