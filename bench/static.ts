@@ -222,6 +222,13 @@ async function main(): Promise<void> {
       line('plain http: staticServer / express.static', ratio('staticServer (plain http)', 'express.static (plain http)'));
       line('plain http: staticServer / minimal', ratio('staticServer (plain http)', 'minimal'), '(target >= 0.8)');
       if (scenario.servers.includes('express ceiling')) line('express ceiling (1 KiB from memory) / express.static', ratio('express ceiling', 'express.static'));
+      // The same comparisons by server CPU per request (higher is better for staticServer).
+      const cpu = (name: ServerName) => samples.get(name)!.cpu;
+      console.log(
+        `  by server CPU/request: in Express, express.static / staticServer ${(cpu('express.static') / cpu('staticServer')).toFixed(2)}x; ` +
+          `plain http, express.static / staticServer ${(cpu('express.static (plain http)') / cpu('staticServer (plain http)')).toFixed(2)}x, ` +
+          `minimal / staticServer ${(cpu('minimal') / cpu('staticServer (plain http)')).toFixed(2)}x`,
+      );
     }
     console.log(
       `\nworst of the two scenarios: staticServer / express.static in Express ${Math.min(...vsExpress).toFixed(2)}x (target >= 2.0); ` +
