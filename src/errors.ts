@@ -24,6 +24,8 @@ export type ImageAttachErrorCode =
   | 'ERR_NO_OBJECT_ID'
   | 'ERR_STORE_UNAVAILABLE'
   | 'ERR_STORE_WRITE'
+  | 'ERR_NO_SIGNING_CREDENTIALS'
+  | 'ERR_MISSING_DEPENDENCY'
   | (string & {});
 
 export interface ImageAttachErrorOptions {

@@ -33,6 +33,12 @@ export type {
   HttpExposedFileSystemStoreMiddlewareOptions,
   HttpExposedFileSystemStoreOptions,
 } from './stores/fs.js';
+export { S3Store } from './stores/s3.js';
+export type { S3FileStat, S3ListedObject } from './stores/s3.js';
+export type { S3CredentialsProvider, S3StoreOptions } from './stores/s3-options.js';
+export { DELETED_MARK_MIMETYPE, S3SandboxStore } from './stores/s3-sandbox.js';
+export type { S3SandboxStoreOptions } from './stores/s3-sandbox.js';
+export type { SigningCredentials } from './stores/s3-presign.js';
 
 // Context
 export {

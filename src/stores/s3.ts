@@ -1,0 +1,306 @@
+/**
+ * S3Store: images as objects in an S3 bucket (AWS, or any S3-compatible service: MinIO, R2, B2…),
+ * in the seed's key layout `[prefix/]<objectType>/<id>/<w>x<h><ext>`.
+ *
+ * Uploads stream through `@aws-sdk/lib-storage` (one PUT for small files, multipart for large
+ * ones); an S3 object appears only when its PUT or multipart upload completes, so a failed write
+ * leaves nothing visible, and a failed multipart upload is aborted. Every SDK failure becomes an
+ * `ImageNotFoundError` or a `StoreError`, within a bounded time (connection and idle timeouts on
+ * the client this store makes).
+ */
+import type { ObjectCannedACL, S3Client, StorageClass } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
+import { StoreError } from '../errors.js';
+import { type ImageKey, keyFromObjectStorageKey, type NormalizedKey, objectStorageKey, type StoredImage, withTimestamp } from './keys.js';
+import { type ResolvedS3Options, resolveS3Options, type S3StoreOptions } from './s3-options.js';
+import { encodeRfc3986, presignGetUrl, type SigningCredentials } from './s3-presign.js';
+import { exactRange, isMissingObject, isUnsatisfiableRange, s3Failure, s3Sdk, s3Upload } from './s3-sdk.js';
+import { type ByteRange, type FileStat, type PutFileOptions, Store, validateRange } from './store.js';
+
+/** What HeadObject tells of an object, beyond its size. */
+export interface S3FileStat extends FileStat {
+  contentType?: string;
+  cacheControl?: string;
+  /** `STANDARD` when S3 leaves it out (it does, for the default class). */
+  storageClass: string;
+}
+
+/** One object as a listing reports it. */
+export interface S3ListedObject {
+  key: NormalizedKey;
+  size: number;
+  modifiedAt?: Date;
+}
+
+/** Refresh signing credentials this long before they expire. */
+const REFRESH_MARGIN_MS = 5 * 60_000;
+
+/**
+ * Images in an S3 bucket.
+ *
+ * @example
+ * // AWS, public bucket (or a bucket policy granting public GET), URLs through a CDN:
+ * new S3Store({ bucket: 'my-images', region: 'eu-west-1', publicBaseUrl: 'https://cdn.example.com/' })
+ * @example
+ * // An S3-compatible service:
+ * new S3Store({ bucket: 'images', endpoint: 'http://127.0.0.1:9000', forcePathStyle: true,
+ *   credentials: { accessKeyId, secretAccessKey }, requestChecksumCalculation: 'WHEN_REQUIRED' })
+ * @example
+ * // A private bucket: URLs are presigned for an hour.
+ * new S3Store({ bucket: 'private-images', region: 'us-east-1', signedUrls: { expiresIn: 3600 } })
+ */
+export class S3Store extends Store {
+  /** The SDK client every request goes through. */
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** The key prefix, without leading or trailing slash; `''` for none. */
+  readonly prefix: string;
+  /** `Cache-Control: max-age` of uploaded objects, in seconds. */
+  readonly maxAge: number;
+  private readonly settings: ResolvedS3Options;
+  private readonly options: S3StoreOptions;
+  private readonly ownsClient: boolean;
+  private signing: SigningCredentials | undefined;
+  private refreshing: Promise<void> | undefined;
+
+  /** @throws InvalidArgumentError naming the bad option */
+  constructor(options: S3StoreOptions) {
+    super();
+    this.settings = resolveS3Options(options);
+    this.options = { ...options };
+    this.bucket = this.settings.bucket;
+    this.prefix = this.settings.prefix;
+    this.maxAge = this.settings.maxAge;
+    this.ownsClient = options.client === undefined;
+    this.client = options.client ?? this.makeClient();
+    if (options.credentials !== undefined && typeof options.credentials !== 'function') this.signing = options.credentials;
+  }
+
+  private makeClient(): S3Client {
+    const o = this.options;
+    return new (s3Sdk().S3Client)({
+      region: o.region ?? (o.endpoint === undefined ? undefined : 'us-east-1'),
+      endpoint: o.endpoint,
+      forcePathStyle: o.forcePathStyle,
+      credentials: o.credentials,
+      requestChecksumCalculation: o.requestChecksumCalculation,
+      // A wrong (or defaulted) region then costs one redirect instead of failing every request.
+      followRegionRedirects: o.endpoint === undefined,
+      maxAttempts: o.maxAttempts ?? 3,
+      requestHandler: { connectionTimeout: o.connectionTimeout ?? 5000, socketTimeout: o.socketTimeout ?? 30_000 },
+    });
+  }
+
+  /**
+   * The object key of `key`: `[prefix/]<objectType>/<id>/<w>x<h><ext>`.
+   * @throws InvalidArgumentError for a bad key
+   */
+  objectKey(key: ImageKey): string {
+    const name = objectStorageKey(key);
+    return this.prefix === '' ? name : `${this.prefix}/${name}`;
+  }
+
+  async putFile(key: ImageKey, stream: Readable, options: PutFileOptions): Promise<void> {
+    const name = this.objectKey(key);
+    const storageClass = options?.reproducible
+      ? (this.options.reproducibleStorageClass ?? this.options.storageClass)
+      : this.options.storageClass;
+    // The input's own failure is the one to report: the upload then fails (and aborts) because of it.
+    let inputError: unknown;
+    const onInputError = (error: unknown) => {
+      inputError ??= error;
+    };
+    stream.on('error', onInputError);
+    try {
+      const upload = new (s3Upload().Upload)({
+        client: this.client,
+        // Parts of 5 MiB (S3's minimum), two in flight: memory stays near 15 MiB whatever the file size.
+        queueSize: 2,
+        leavePartsOnError: false,
+        params: {
+          Bucket: this.bucket,
+          Key: name,
+          Body: stream,
+          ContentType: key.mimetype,
+          CacheControl: `max-age=${this.maxAge}`,
+          StorageClass: storageClass as StorageClass | undefined,
+          ACL: this.options.acl as ObjectCannedACL | undefined,
+        },
+      });
+      await upload.done();
+    } catch (error) {
+      if (inputError !== undefined) {
+        throw new StoreError('ERR_STORE_WRITE', `Writing s3://${this.bucket}/${name} failed: ${(inputError as Error).message ?? inputError}`, {
+          cause: inputError,
+          data: { bucket: this.bucket, key: name },
+        });
+      }
+      throw s3Failure(error, { bucket: this.bucket, key: name, operation: 'PutObject' });
+    } finally {
+      stream.off('error', onInputError);
+      // The input is ours to end: a stream left open on failure would hold its source open.
+      if (!stream.destroyed) stream.destroy();
+    }
+  }
+
+  async getFile(key: ImageKey, range?: ByteRange): Promise<Readable> {
+    return (await this.getObject(key, range)).body;
+  }
+
+  /**
+   * `getFile` plus what the GET response says of the object (its `Content-Type`).
+   * @throws ImageNotFoundError; StoreError `ERR_STORE_UNAVAILABLE`
+   */
+  async getObject(key: ImageKey, range?: ByteRange): Promise<{ body: Readable; contentType?: string }> {
+    const name = this.objectKey(key);
+    if (range !== undefined) validateRange(range);
+    const { GetObjectCommand } = s3Sdk();
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: name, Range: range && `bytes=${range.start}-${range.end}` }),
+      );
+      const body = out.Body as Readable;
+      return { body: range ? exactRange(body, range, out.ContentRange, out.ContentLength) : body, contentType: out.ContentType };
+    } catch (error) {
+      if (!(range !== undefined && isUnsatisfiableRange(error))) {
+        throw s3Failure(error, { bucket: this.bucket, key: name, operation: 'GetObject' });
+      }
+    }
+    // A range starting past the end reads nothing, as it does from a file. The 416 carries no
+    // object headers, so ask for the type (rare path: a reader asking past the end).
+    const stat = await this.statFile(key);
+    if (stat === null) throw s3Failure({ name: 'NoSuchKey' }, { bucket: this.bucket, key: name, operation: 'GetObject' });
+    return { body: Readable.from([]), contentType: stat.contentType };
+  }
+
+  async deleteFile(key: ImageKey): Promise<void> {
+    const name = this.objectKey(key);
+    const { DeleteObjectCommand } = s3Sdk();
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: name }));
+    } catch (error) {
+      // S3 answers 204 for a missing object; some compatible services answer 404. Both mean "gone".
+      if (isMissingObject(error)) return;
+      throw s3Failure(error, { bucket: this.bucket, key: name, operation: 'DeleteObject' });
+    }
+  }
+
+  /**
+   * HeadObject. Note that S3 answers a HEAD with a bare 404 for a missing bucket and a missing
+   * object alike, so a missing bucket reads as `null` here (getFile tells them apart).
+   */
+  async statFile(key: ImageKey): Promise<S3FileStat | null> {
+    const name = this.objectKey(key);
+    const { HeadObjectCommand } = s3Sdk();
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: name }));
+      return {
+        size: out.ContentLength ?? 0,
+        modifiedAt: out.LastModified,
+        contentType: out.ContentType,
+        cacheControl: out.CacheControl,
+        storageClass: out.StorageClass ?? 'STANDARD',
+      };
+    } catch (error) {
+      if (isMissingObject(error)) return null;
+      throw s3Failure(error, { bucket: this.bucket, key: name, operation: 'HeadObject' });
+    }
+  }
+
+  async *listFiles(): AsyncIterable<NormalizedKey> {
+    for await (const object of this.listObjects()) yield object.key;
+  }
+
+  /**
+   * Every image object under the prefix, with its size, page by page (ListObjectsV2). Objects
+   * whose names this layout does not make are skipped.
+   * @throws StoreError `ERR_STORE_UNAVAILABLE`
+   */
+  async *listObjects(): AsyncIterable<S3ListedObject> {
+    const { paginateListObjectsV2 } = s3Sdk();
+    const start = this.prefix === '' ? '' : `${this.prefix}/`;
+    const pages = paginateListObjectsV2({ client: this.client, pageSize: 1000 }, { Bucket: this.bucket, Prefix: start || undefined });
+    try {
+      for await (const page of pages) {
+        for (const object of page.Contents ?? []) {
+          const key = object.Key?.startsWith(start) ? keyFromObjectStorageKey(object.Key.slice(start.length)) : undefined;
+          if (key !== undefined) yield { key, size: object.Size ?? 0, modifiedAt: object.LastModified };
+        }
+      }
+    } catch (error) {
+      throw s3Failure(error, { bucket: this.bucket, operation: 'ListObjectsV2' });
+    }
+  }
+
+  /**
+   * The URL of the object: `<base>/<key>`, where the base is `publicBaseUrl`, the custom endpoint
+   * (path style) or the AWS bucket URL. With `signedUrls`, a presigned GET URL (see {@link locate}).
+   * @throws StoreError `ERR_NO_SIGNING_CREDENTIALS` with `signedUrls` and no credentials in hand
+   */
+  getUrl(key: ImageKey): string {
+    const url = this.unsignedUrl(key);
+    return this.settings.expiresIn === undefined ? url : this.sign(url);
+  }
+
+  /**
+   * The URL with the `_ts` cache buster. With `signedUrls` the stamp goes in before signing: S3
+   * checks every query parameter against the signature, so one appended afterwards would void it.
+   */
+  override locate(image: StoredImage): string {
+    if (this.settings.expiresIn === undefined) return super.locate(image);
+    return this.sign(withTimestamp(this.unsignedUrl(image), image.created_at));
+  }
+
+  /**
+   * Resolves the client's credentials and keeps them for signing URLs, which `getUrl` must do
+   * synchronously. Not needed with static `credentials`. With a provider (environment, instance
+   * role, SSO…) call it once at startup; later `getUrl` calls refresh them in the background
+   * before they expire.
+   * @throws StoreError `ERR_STORE_UNAVAILABLE` when the credentials cannot be resolved
+   */
+  async refreshCredentials(): Promise<void> {
+    try {
+      const provider = this.client.config.credentials as unknown as () => Promise<SigningCredentials>;
+      this.signing = await provider();
+    } catch (error) {
+      throw new StoreError('ERR_STORE_UNAVAILABLE', `Resolving S3 credentials failed: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Closes the sockets of the client this store made (not of a client you passed). */
+  destroy(): void {
+    if (this.ownsClient) this.client.destroy();
+  }
+
+  private unsignedUrl(key: ImageKey): string {
+    return `${this.settings.baseUrl}/${this.objectKey(key).split('/').map(encodeRfc3986).join('/')}`;
+  }
+
+  private sign(url: string): string {
+    const credentials = this.signing;
+    const expiration = credentials?.expiration?.getTime();
+    if (credentials === undefined || (expiration !== undefined && expiration <= Date.now())) {
+      throw new StoreError(
+        'ERR_NO_SIGNING_CREDENTIALS',
+        `S3Store for bucket ${this.bucket} has ${credentials ? 'only expired' : 'no'} credentials to sign URLs with: ` +
+          'pass static credentials, or await store.refreshCredentials() at startup',
+        { data: { bucket: this.bucket } },
+      );
+    }
+    if (expiration !== undefined && expiration - Date.now() < REFRESH_MARGIN_MS) this.refreshInBackground();
+    return presignGetUrl(url, { region: this.options.region!, credentials, expiresIn: this.settings.expiresIn! });
+  }
+
+  private refreshInBackground(): void {
+    this.refreshing ??= this.refreshCredentials()
+      .catch(() => {
+        // Narrow and deliberate: the current credentials still work for a while; the next getUrl
+        // tries again, and getUrl throws once they have expired.
+      })
+      .finally(() => {
+        this.refreshing = undefined;
+      });
+  }
+}
+
+export type { S3StoreOptions } from './s3-options.js';
