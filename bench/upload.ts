@@ -2,7 +2,7 @@
  * Uploads through the example's route (imageUpload: streamed to a capped temp file, probed,
  * attached in a transaction, then thumbnails 100/400/800 each rendered outside the database lock)
  * against multer's memoryStorage plus the same three sharp resizes written to disk (see
- * upload-server.ts), in one run: each server in its own child process, autocannon posting a
+ * bench/servers/upload.ts), in one run: each server in its own child process, autocannon posting a
  * ~780 KB photo, alternating rounds, the best round of each kept; RSS sampled every 50 ms.
  *
  * Targets: ours at >= 0.9 of the baseline's throughput, and a lower peak server RSS.
@@ -76,7 +76,7 @@ interface BenchServer {
 /** Starts one server in its own process, on its own data folder (temp files there too). */
 async function start(mode: 'ours' | 'baseline'): Promise<BenchServer> {
   const dataDir = await mkdtemp(path.join(tmpdir(), `bench-upload-${mode}-`));
-  const child: ChildProcess = fork(new URL('./upload-server.ts', import.meta.url), [mode, dataDir], {
+  const child: ChildProcess = fork(new URL('./servers/upload.ts', import.meta.url), [mode, dataDir], {
     execArgv: ['--conditions=development', '--import', 'tsx'],
     env: { ...process.env, TMPDIR: dataDir },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

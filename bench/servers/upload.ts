@@ -7,7 +7,7 @@
  *   in memory), then the same three sharp resizes from that buffer, side by side, written to
  *   disk, and the original written too, since ours keeps it. No database, no type sniffing.
  *
- * Run as `node --conditions=development --import tsx bench/upload-server.ts <mode> <dataDir>`;
+ * Run as `node --conditions=development --import tsx bench/servers/upload.ts <mode> <dataDir>`;
  * it sends `{ port }` to its parent over IPC once it listens.
  */
 import { randomUUID } from 'node:crypto';
@@ -18,11 +18,11 @@ import path from 'node:path';
 import express from 'express';
 import multer from 'multer';
 import sharp from 'sharp';
-import { createApp } from '../example/app.js';
-import { UPLOAD_THUMBNAILS } from '../example/routes/pictures.js';
+import { createApp } from '../../example/app.js';
+import { UPLOAD_THUMBNAILS } from '../../example/routes/pictures.js';
 
 const [mode, dataDir] = process.argv.slice(2);
-if ((mode !== 'ours' && mode !== 'baseline') || !dataDir) throw new Error('usage: upload-server.ts ours|baseline <dataDir>');
+if ((mode !== 'ours' && mode !== 'baseline') || !dataDir) throw new Error('usage: bench/servers/upload.ts ours|baseline <dataDir>');
 
 async function baselineApp(): Promise<express.Express> {
   const app = express();
