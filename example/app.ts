@@ -42,7 +42,7 @@ const here = (relative: string) => fileURLToPath(new URL(relative, import.meta.u
 
 export async function createApp(options: AppOptions): Promise<ExampleApp> {
   await mkdir(options.dataDir, { recursive: true });
-  const { store, serve } = await makeStorage(options.dataDir, options.s3);
+  const { store, serve } = makeStorage(options.dataDir, options.s3);
   const knex = connect(options.dataDir, options.databaseUrl);
   try {
     await migrate(knex);

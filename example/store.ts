@@ -2,8 +2,7 @@
  * Where the image files go: a folder this app serves itself (the default), or an S3 bucket.
  */
 import path from 'node:path';
-import * as library from 'objection-imageattach';
-import { HttpExposedFileSystemStore, type Store } from 'objection-imageattach';
+import { HttpExposedFileSystemStore, S3Store, type Store } from 'objection-imageattach';
 
 /** S3 settings, from S3_BUCKET, S3_REGION, S3_ENDPOINT… (credentials: the AWS SDK's usual chain). */
 export interface S3Settings {
@@ -26,26 +25,13 @@ export interface ImageStorage {
   serve?: ReturnType<HttpExposedFileSystemStore['middleware']>;
 }
 
-export async function makeStorage(dataDir: string, s3?: S3Settings): Promise<ImageStorage> {
+export function makeStorage(dataDir: string, s3?: S3Settings): ImageStorage {
   if (s3 === undefined) {
     const store = new HttpExposedFileSystemStore({ path: path.join(dataDir, 'images'), prefix: '__images__' });
     // The URLs change whenever a file does (?_ts=), so browsers may keep every file for a year.
     return { store, serve: store.middleware({ maxAge: 31_536_000, immutable: true }) };
   }
-  return { store: await makeS3Store(s3) };
-}
-
-type S3StoreClass = new (options: S3Settings & { forcePathStyle?: boolean }) => Store;
-
-/**
- * The S3 store, looked up when S3 is asked for: the SDK it needs is an optional dependency, so the
- * default (folder) setup never loads it.
- */
-async function makeS3Store(s3: S3Settings): Promise<Store> {
-  const S3Store = (library as Record<string, unknown>).S3Store as S3StoreClass | undefined;
-  if (S3Store === undefined) {
-    throw new Error('S3_BUCKET is set, but this version of objection-imageattach has no S3Store yet: unset S3_BUCKET to keep images in DATA_DIR');
-  }
-  // A custom endpoint (MinIO, s3rver) usually wants path-style URLs: http://host/bucket/key.
-  return new S3Store({ ...s3, forcePathStyle: s3.endpoint !== undefined });
+  // The AWS SDK (an optional dependency) is loaded only now, when an S3 store is made. A custom
+  // endpoint (MinIO, s3rver…) usually wants path-style URLs: http://host/bucket/key.
+  return { store: new S3Store({ ...s3, forcePathStyle: s3.endpoint !== undefined }) };
 }
