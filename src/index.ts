@@ -72,6 +72,18 @@ export type { ImageLimits } from './imaging/probe.js';
 export { thumbnailDimensions } from './imaging/thumbnail.js';
 export type { ThumbnailFormat, ThumbnailSize } from './imaging/thumbnail.js';
 
+// Migration between stores
+export { MigrationError, MigrationPlan, migrate, migrateClass } from './migration.js';
+export type {
+  FailedImage,
+  MigrationEvent,
+  MigrationOptions,
+  MigrationProgress,
+  MigrationReport,
+  ModelList,
+  ProgressCallback,
+} from './migration.js';
+
 // HTTP
 export { staticServer } from './http/static-server.js';
 export type { StaticServerMiddleware, StaticServerOptions } from './http/static-server.js';

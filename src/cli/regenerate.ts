@@ -1,0 +1,146 @@
+/**
+ * `objection-imageattach regenerate --model NAME --width 100,400`: makes thumbnails of those
+ * widths for every image set of an image class: anew by default (after a change of format or of
+ * the thumbnail pipeline), or only where missing with `--only-missing`.
+ *
+ * Image sets are found from their originals: each original row names its owner through the
+ * owner's `imageAttachment()` relation (the owner class must be listed in the config's models).
+ */
+import type { Knex } from 'knex';
+import type { Model } from 'objection';
+import { attachmentInfo } from '../entity/attachment-info.js';
+import type { ImageEntity } from '../entity/image.js';
+import { imageSet } from '../entity/image-set.js';
+import { filesSettled } from '../entity/ledger.js';
+import { InvalidArgumentError } from '../errors.js';
+import { type ThumbnailFormat, thumbnailDimensions } from '../imaging/thumbnail.js';
+import { describeKey } from '../migration/copy.js';
+import { countRows, pagedRows } from '../migration/rows.js';
+import { keyOf, type Store } from '../stores/store.js';
+import { type ConfigRelation, type LoadedConfig, relationNamed, storeNamed } from './config.js';
+import { EXIT } from './exit.js';
+import { jsonError, jsonKey, type Output } from './output.js';
+
+export interface RegenerateFlags {
+  model: string;
+  width: string;
+  onlyMissing?: boolean;
+  format?: string;
+  store?: string;
+}
+
+const FORMATS: readonly ThumbnailFormat[] = ['jpeg', 'png', 'webp', 'avif'];
+
+interface Tally {
+  created: number;
+  replaced: number;
+  present: number;
+  failed: Array<{ image: ImageEntity; error: Error }>;
+}
+
+export async function regenerateCommand(config: LoadedConfig, flags: RegenerateFlags, out: Output): Promise<number> {
+  const relation = relationNamed(config, '--model', flags.model);
+  const widths = parseWidths(flags.width);
+  if (flags.format !== undefined && !FORMATS.includes(flags.format as ThumbnailFormat)) {
+    throw new InvalidArgumentError('--format', `one of ${FORMATS.join(', ')}`, flags.format);
+  }
+  const format = flags.format as ThumbnailFormat | undefined;
+  const { name: storeName, store } = storeNamed(config, '--store', flags.store);
+  const cls = relation.imageClass;
+  const originalsOnly = (query: Knex.QueryBuilder) => void query.where('original', true);
+  const total = await countRows(cls, { knex: config.knex, where: originalsOnly });
+  const progress = out.progress('regenerate', total, 'image sets');
+  const tally: Tally = { created: 0, replaced: 0, present: 0, failed: [] };
+  let settled = 0;
+  try {
+    // One set at a time: sharp already spreads each thumbnail over the CPU's cores.
+    for await (const original of pagedRows(cls, { knex: config.knex, pageSize: 200, where: originalsOnly })) {
+      try {
+        await regenerateSet(relation, original, widths, { store, format, onlyMissing: flags.onlyMissing === true }, tally);
+      } catch (error) {
+        tally.failed.push({ image: original, error: error instanceof Error ? error : new Error(String(error)) });
+      }
+      progress.update(++settled);
+    }
+  } finally {
+    progress.stop();
+  }
+  const what = `${relation.ownerName}.${relation.relationName} (${cls.name}), widths ${widths.join(', ')}${format ? `, as ${format}` : ''}, in ${storeName}`;
+  for (const { image, error } of tally.failed) out.line(`failed: ${describeKey(keyOf(image))}: ${jsonError(error).code}: ${error.message}`);
+  out.line(
+    `Regenerated thumbnails of ${settled} image sets of ${what}: ${tally.created} created, ${tally.replaced} replaced, ` +
+      `${tally.present} already there, ${tally.failed.length} failed.`,
+  );
+  out.result({
+    command: 'regenerate',
+    model: `${relation.ownerName}.${relation.relationName}`,
+    store: storeName,
+    widths,
+    format: format ?? null,
+    onlyMissing: flags.onlyMissing === true,
+    sets: settled,
+    created: tally.created,
+    replaced: tally.replaced,
+    present: tally.present,
+    failed: tally.failed.map(({ image, error }) => ({ key: jsonKey(keyOf(image)), error: jsonError(error) })),
+  });
+  return tally.failed.length > 0 ? EXIT.PROBLEMS : EXIT.OK;
+}
+
+/** `100,400` → `[100, 400]`. @throws InvalidArgumentError naming --width */
+export function parseWidths(value: string): number[] {
+  const parts = typeof value === 'string' ? value.split(',').map((p) => p.trim()) : [];
+  const widths = parts.map((p) => (/^\d+$/.test(p) ? Number(p) : Number.NaN));
+  if (widths.length === 0 || widths.some((w) => !Number.isSafeInteger(w) || w < 1)) {
+    throw new InvalidArgumentError('--width', 'a comma-separated list of integers >= 1, e.g. 100,400', value);
+  }
+  return [...new Set(widths)];
+}
+
+async function regenerateSet(
+  relation: ConfigRelation,
+  original: ImageEntity,
+  widths: number[],
+  options: { store: Store; format: ThumbnailFormat | undefined; onlyMissing: boolean },
+  tally: Tally,
+): Promise<void> {
+  // The owner needs only its join keys for the set's queries: no query to load it.
+  const ownerJson = Object.fromEntries(relation.ownerProps.map((prop, i) => [prop, (original as any)[relation.imageProps[i]!]]));
+  const owner = relation.ownerClass.fromJson(ownerJson, { skipValidation: true });
+  const subset = Object.fromEntries(attachmentInfo(owner, relation.relationName).subsetColumns.map((c) => [c, (original as any)[c]]));
+  const set = imageSet(owner, relation.relationName, subset);
+  await set.load();
+  const { store, format } = options;
+  for (const width of widths) {
+    const size = thumbnailDimensions(original.width, original.height, { width });
+    const existing = set.images.find((i) => i.width === size.width && i.height === size.height);
+    if (existing === undefined) {
+      await set.findOrCreateThumbnail({ width }, { store, format });
+      tally.created++;
+    } else if (existing.original || options.onlyMissing) {
+      // The original is never replaced by a thumbnail of its own size.
+      tally.present++;
+    } else {
+      await replaceThumbnail(relation, existing, store, (trx) => set.generateThumbnail({ width }, { store, format, trx }));
+      tally.replaced++;
+    }
+  }
+}
+
+/**
+ * Replaces a thumbnail in one transaction: the old row goes, the new one comes. The old file is
+ * removed after the commit only if no row points at it any more (a new thumbnail of the same size
+ * and type was written over it).
+ */
+async function replaceThumbnail(relation: ConfigRelation, old: ImageEntity, store: Store, make: (trx: Knex.Transaction) => Promise<unknown>): Promise<void> {
+  let own: Knex.Transaction | undefined;
+  try {
+    await (relation.imageClass as unknown as typeof Model).transaction(async (trx) => {
+      own = trx;
+      await old.$query(trx).delete().context({ store });
+      await make(trx);
+    });
+  } finally {
+    if (own) await filesSettled(own);
+  }
+}
