@@ -29,6 +29,7 @@ type Autocannon = (options: Record<string, unknown>) => Promise<AutocannonResult
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 const CONNECTIONS = 4;
+const USERS = 600;
 const ROUNDS = 3;
 const ROUND_S = 10;
 const TARGET_BYTES = 780 * 1024;
@@ -62,13 +63,24 @@ async function rssOf(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }
 
+/** CPU time a process has used so far, in ms (Linux; user + system, in clock ticks of 10 ms). */
+async function cpuOf(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 interface BenchServer {
   mode: 'ours' | 'baseline';
-  url: string;
+  origin: string;
+  /** The users' upload paths: each request takes the next, so no two uploads in flight share a user. */
+  paths: string[];
   pid: number;
   /** Best throughput of the rounds, and the highest RSS seen while loaded. */
   best: number;
+  idleRss: number;
   peakRss: number;
+  /** Server CPU per upload, in ms, in its least costly round: less swayed than throughput by other load. */
+  cpuPerUpload: number;
   errors: number;
   stop(): Promise<void>;
 }
@@ -86,17 +98,28 @@ async function start(mode: 'ours' | 'baseline'): Promise<BenchServer> {
     child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
   });
   const origin = `http://127.0.0.1:${port}`;
-  let route = '/users/1/picture';
-  if (mode === 'ours') {
-    const res = await fetch(`${origin}/users`, { method: 'POST', body: new URLSearchParams({ name: 'bench' }), redirect: 'manual' });
-    route = `${res.headers.get('location')}/picture`;
+  // Distinct users: concurrent uploads for one user would share their thumbnails (single flight)
+  // and flatter ours. The baseline uses the id only to name its folder.
+  const paths: string[] = [];
+  for (let batch = 0; batch < USERS / 50; batch++) {
+    const made = await Promise.all(
+      Array.from({ length: 50 }, async (_, i) => {
+        if (mode === 'baseline') return `/users/${batch * 50 + i + 1}/picture`;
+        const res = await fetch(`${origin}/users`, { method: 'POST', body: new URLSearchParams({ name: `bench ${batch * 50 + i}` }), redirect: 'manual' });
+        return `${res.headers.get('location')}/picture`;
+      }),
+    );
+    paths.push(...made);
   }
   return {
     mode,
-    url: origin + route,
+    origin,
+    paths,
     pid: child.pid!,
     best: 0,
+    idleRss: await rssOf(child.pid!),
     peakRss: 0,
+    cpuPerUpload: Infinity,
     errors: 0,
     async stop() {
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -107,15 +130,36 @@ async function start(mode: 'ours' | 'baseline'): Promise<BenchServer> {
   };
 }
 
+let turn = 0;
+
+/** autocannon options posting `upload`, each request to the next user's path. */
+function uploads(server: BenchServer, upload: { body: Buffer; contentType: string }) {
+  return {
+    url: server.origin,
+    connections: CONNECTIONS,
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': upload.contentType },
+        body: upload.body,
+        setupRequest: (request: object) => ({ ...request, path: server.paths[turn++ % server.paths.length] }),
+      },
+    ],
+  };
+}
+
 /** One round of `seconds` of uploads against `server`, its RSS sampled all along. */
 async function round(server: BenchServer, upload: { body: Buffer; contentType: string }, seconds: number): Promise<void> {
-  const options = { url: server.url, method: 'POST', headers: { 'content-type': upload.contentType }, body: upload.body, connections: CONNECTIONS };
+  const options = uploads(server, upload);
   const sampler = setInterval(() => {
     rssOf(server.pid).then((rss) => (server.peakRss = Math.max(server.peakRss, rss)), () => {});
   }, 50);
   try {
+    const cpuBefore = await cpuOf(server.pid);
     const result = await autocannon({ ...options, duration: seconds });
+    const cpu = (await cpuOf(server.pid)) - cpuBefore;
     server.best = Math.max(server.best, result.requests.total / (result.duration || seconds));
+    server.cpuPerUpload = Math.min(server.cpuPerUpload, cpu / Math.max(1, result.requests.total));
     server.errors += result.errors + result.timeouts + result.non2xx - (result['3xx'] ?? 0);
   } finally {
     clearInterval(sampler);
@@ -130,7 +174,7 @@ const ours = await start('ours');
 try {
   // Warm up both (code compiled, sharp's pools and caches in place), then alternate rounds so
   // both see the same machine load; keep each one's best round.
-  for (const server of [baseline, ours]) await autocannon({ url: server.url, method: 'POST', headers: { 'content-type': upload.contentType }, body: upload.body, connections: CONNECTIONS, amount: 12 });
+  for (const server of [baseline, ours]) await autocannon({ ...uploads(server, upload), amount: 12 });
   for (let i = 0; i < ROUNDS; i++) {
     await round(baseline, upload, ROUND_S);
     await round(ours, upload, ROUND_S);
@@ -140,13 +184,17 @@ try {
   await ours.stop();
 }
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
-console.log(`baseline (memoryStorage + 3 sharp resizes): ${baseline.best.toFixed(2)} uploads/s, peak RSS ${mb(baseline.peakRss)}, errors ${baseline.errors}`);
-console.log(`ours (imageUpload + attach + 3 thumbnails): ${ours.best.toFixed(2)} uploads/s, peak RSS ${mb(ours.peakRss)}, errors ${ours.errors}`);
+console.log(`baseline (memoryStorage + 3 sharp resizes): ${baseline.best.toFixed(2)} uploads/s, ${baseline.cpuPerUpload.toFixed(0)} ms CPU/upload, peak RSS ${mb(baseline.peakRss)} (idle ${mb(baseline.idleRss)}), errors ${baseline.errors}`);
+console.log(`ours (imageUpload + attach + 3 thumbnails): ${ours.best.toFixed(2)} uploads/s, ${ours.cpuPerUpload.toFixed(0)} ms CPU/upload, peak RSS ${mb(ours.peakRss)} (idle ${mb(ours.idleRss)}), errors ${ours.errors}`);
 const ratio = ours.best / baseline.best;
 console.log(`throughput ratio ${ratio.toFixed(3)} (target >= 0.9); peak RSS ours ${mb(ours.peakRss)} vs baseline ${mb(baseline.peakRss)} (target: ours lower)`);
 report('upload', 'throughput_ratio_vs_memory_storage', ratio, '>= 0.9', {
   ours_peak_rss_mib: Number((ours.peakRss / 1024 / 1024).toFixed(1)),
   baseline_peak_rss_mib: Number((baseline.peakRss / 1024 / 1024).toFixed(1)),
   rss_target: 'ours lower',
+  ours_idle_rss_mib: Number((ours.idleRss / 1024 / 1024).toFixed(1)),
+  baseline_idle_rss_mib: Number((baseline.idleRss / 1024 / 1024).toFixed(1)),
+  ours_cpu_ms_per_upload: Number(ours.cpuPerUpload.toFixed(1)),
+  baseline_cpu_ms_per_upload: Number(baseline.cpuPerUpload.toFixed(1)),
   errors: ours.errors + baseline.errors,
 });

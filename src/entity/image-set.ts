@@ -228,7 +228,8 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
 
   /** Renders the thumbnail to a temp file, outside any transaction; nothing when there is nothing to make. */
   private async renderAhead(size: ThumbnailSize, options: ThumbnailOptions, store: Store): Promise<(SpooledFile & { of: string }) | undefined> {
-    const images = (await this.setQuery(undefined)) as I[];
+    // The loaded relation will do (the transaction checks the render against the rows anyway).
+    const images = this.isLoaded ? this.images : ((await this.setQuery(undefined)) as I[]);
     const original = images.find((i) => i.original);
     // No original (the transaction will say so), or the thumbnail exists: nothing to render.
     if (original === undefined) return undefined;
