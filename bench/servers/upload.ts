@@ -7,7 +7,7 @@
  *   in memory), then the same three sharp resizes from that buffer, side by side, written to
  *   disk, and the original written too, since ours keeps it. No database, no type sniffing.
  *
- * Run as `node --conditions=development --import tsx bench/servers/upload.ts <mode> <dataDir>`;
+ * Run as `node --conditions=development --import tsx bench/servers/upload.ts <mode> <dataDir> <users>`;
  * it sends `{ port }` to its parent over IPC once it listens.
  */
 import { randomUUID } from 'node:crypto';
@@ -21,8 +21,10 @@ import sharp from 'sharp';
 import { createApp } from '../../example/app.js';
 import { UPLOAD_THUMBNAILS } from '../../example/routes/pictures.js';
 
-const [mode, dataDir] = process.argv.slice(2);
-if ((mode !== 'ours' && mode !== 'baseline') || !dataDir) throw new Error('usage: bench/servers/upload.ts ours|baseline <dataDir>');
+const [mode, dataDir, users] = process.argv.slice(2);
+if ((mode !== 'ours' && mode !== 'baseline') || !dataDir || !(Number(users) > 0)) {
+  throw new Error('usage: bench/servers/upload.ts ours|baseline <dataDir> <users>');
+}
 
 async function baselineApp(): Promise<express.Express> {
   const app = express();
@@ -45,6 +47,9 @@ async function baselineApp(): Promise<express.Express> {
 }
 
 const example = mode === 'ours' ? await createApp({ dataDir }) : undefined;
+// Users 1…N, straight into the table: setting up through HTTP would grow this server's heap
+// before it is measured.
+await example?.knex.batchInsert('users', Array.from({ length: Number(users) }, (_, i) => ({ name: `bench ${i + 1}` })), 200);
 const app = example?.app ?? (await baselineApp());
 const server: Server = app.listen(0, '127.0.0.1', () => {
   process.send!({ port: (server.address() as AddressInfo).port });
