@@ -200,7 +200,14 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     // Without a caller's transaction, render before taking one: the database is then held for a
     // row and a file copy, not for the resize (SQLite has one writer: a resize inside the
     // transaction would make every other request wait for it).
-    const ahead = options.trx === undefined ? await this.renderAhead(size, options, store) : undefined;
+    const ahead =
+      options.trx === undefined
+        ? await this.renderAhead(size, options, store).catch(() => {
+            // Only a head start: the transaction below renders again from the rows it reads, and
+            // throws whatever error is real (a loaded relation may name an original since replaced).
+            return undefined;
+          })
+        : undefined;
     try {
       const image = await this.inTransaction(options.trx, async (trx) => {
         const images = (await this.setQuery(trx)) as I[];

@@ -64,6 +64,17 @@ describe('thumbnails made without a transaction', function () {
     assert.deepEqual([meta.width, meta.height, meta.format], [100, 75, 'jpeg']);
   });
 
+  it('make the thumbnail of the current original even from a stale loaded relation', async function () {
+    const stale = (await User.query().findById(user.id).withGraphFetched('picture'))!;
+    // Meanwhile, another request replaces the picture: the loaded original's file is gone.
+    const newer = await jpeg(800, 400);
+    await withStore(store, () => imageSet(user, 'picture').fromBlob(newer));
+    const image = await withStore(store, () => imageSet(stale, 'picture').generateThumbnail({ width: 100 }));
+    assert.deepEqual([image.width, image.height], [100, 50]);
+    const meta = await sharp(await withStore(store, () => image.makeBlob())).metadata();
+    assert.deepEqual([meta.width, meta.height], [100, 50]);
+  });
+
   it('render nothing for a thumbnail that exists, and leave no temp file', async function () {
     const first = await withStore(store, () => imageSet(user, 'picture').generateThumbnail({ width: 100 }));
     let reads = 0;
