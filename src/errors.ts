@@ -26,6 +26,10 @@ export type ImageAttachErrorCode =
   | 'ERR_STORE_WRITE'
   | 'ERR_NO_SIGNING_CREDENTIALS'
   | 'ERR_MISSING_DEPENDENCY'
+  | 'ERR_QUEUE_JOB_INVALID'
+  | 'ERR_QUEUE_WORKER'
+  | 'ERR_QUEUE_UNAVAILABLE'
+  | 'ERR_ORIGINAL_REPLACED'
   | (string & {});
 
 export interface ImageAttachErrorOptions {

@@ -95,3 +95,12 @@ export { htmlHelpers, imageHelpers, imgTag, pictureTag, srcset } from './html.js
 export type { ImgTagOptions, SrcsetOptions } from './html.js';
 export { thumbnailRoute } from './http/thumbnail-route.js';
 export type { ThumbnailRouteOptions } from './http/thumbnail-route.js';
+
+// Background thumbnails (needs the optional bullmq and ioredis, loaded on first use)
+export { ThumbnailQueue, thumbnailQueue } from './queue/queue.js';
+export type { EnqueuedThumbnail, EnqueueOptions, ThumbnailRequest } from './queue/queue.js';
+export { ThumbnailWorker } from './queue/worker.js';
+export type { CompletedJob, FailedJob, ThumbnailQueueOptions, ThumbnailWorkerOptions } from './queue/options.js';
+export type { SkipReason, ThumbnailJobResult } from './queue/process.js';
+export type { EncodedValue, OriginalIdentity, ThumbnailJobData } from './queue/job.js';
+export type { RedisClientLike, RedisConnection } from './queue/connection.js';

@@ -19,6 +19,7 @@ import type { Store } from '../stores/store.js';
 import { type AttachmentInfo, attachmentInfo } from './attachment-info.js';
 import { concreteStore, type HtmlAttributes, type ImageEntity, type StoreOption } from './image.js';
 import { FileLedger, filesSettled } from './ledger.js';
+import { lockedRows } from './locks.js';
 
 export interface WriteOptions extends StoreOption {
   /** The transaction to work in; without one, the set runs its own and waits for its files. */
@@ -26,6 +27,8 @@ export interface WriteOptions extends StoreOption {
 }
 
 export interface AttachOptions extends WriteOptions, Partial<ImageLimits> {
+  /** Where streamed input is spooled while it is checked. Default: the OS temp folder. */
+  tempDir?: string;
   /**
    * What an earlier probe of these very bytes found (`req.file.probed` from `imageUpload()`):
    * attach then skips reading and decoding the file again, and only checks that result against
@@ -168,7 +171,7 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
    */
   async fromStream(stream: Readable, options: AttachOptions = {}): Promise<I> {
     if (!(stream instanceof Readable)) throw new InvalidArgumentError('stream', 'a Readable', stream);
-    const spooled = await spoolToTempFile(stream, this.limits(options).maxBytes);
+    const spooled = await spoolToTempFile(stream, this.limits(options).maxBytes, options.tempDir);
     try {
       return await this.attach(spooled.path, spooled.size, options);
     } finally {
@@ -272,10 +275,24 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     return image;
   }
 
+  /**
+   * Reads this set's image of `width`×`height` (the original, or a thumbnail) and locks it until
+   * `trx` ends: others may read and lock it alike, but replacing or removing the set waits. A
+   * background worker holds this on the original while it makes a thumbnail, so the thumbnail can
+   * never outlive the original it was made of (see `entity/locks.ts`).
+   * @returns the image, or `undefined` when the set has none of that size
+   */
+  async lockedImage(size: { width: number; height: number }, trx: Knex.Transaction): Promise<I | undefined> {
+    const query = this.setQuery(trx).where({ width: size.width, height: size.height });
+    const [image] = await lockedRows(query, 'share', trx, this.info.imageClass.tableName);
+    return image as I | undefined;
+  }
+
   /** Removes the whole set: rows now (in the transaction), files once it commits. */
   async remove(options: WriteOptions = {}): Promise<void> {
     const store = concreteStore(options.store);
     await this.inTransaction(options.trx, async (trx) => {
+      await this.lockSet(trx);
       await this.setQuery(trx).delete().context({ store });
     });
     if (this.isLoaded) this.setLoaded(loadedImages(this.owner, this.info).filter((i) => !this.contains(i)));
@@ -287,6 +304,8 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     const { mimetype, width, height } = probed;
     const store = concreteStore(options.store);
     const image = await this.inTransaction(options.trx, async (trx) => {
+      // Wait for thumbnails being made of the old original, so the delete below sees them too.
+      await this.lockSet(trx);
       // The old set's rows go now; the image hooks send their files after the commit.
       await this.setQuery(trx).delete().context({ store });
       const row = (await this.relatedQuery(trx).insert({ ...this.subset, mimetype, width, height, original: true })) as unknown as I;
@@ -310,6 +329,11 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
 
   private setQuery(trx: Knex.Transaction | undefined) {
     return this.relatedQuery(trx).where(this.subset);
+  }
+
+  /** Locks the set's rows for a replacement or removal, in a statement of its own. */
+  private async lockSet(trx: Knex.Transaction): Promise<void> {
+    await lockedRows(this.setQuery(trx), 'update', trx, this.info.imageClass.tableName);
   }
 
   /** Runs `work` in `trx`, or in a transaction of its own whose file work it waits for. */

@@ -5,8 +5,10 @@
  * files orphaned; this hook deletes the image rows first, through queries whose hooks schedule
  * the files' removal in the same transaction.
  */
+import type { Knex } from 'knex';
 import type { Model, Relation, StaticHookArguments } from 'objection';
 import { attachmentOptions } from './attachment.js';
+import { lockedRows } from './locks.js';
 
 type OwnerConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'relationMappings' | 'getRelations' | 'relatedQuery'>;
 
@@ -24,8 +26,12 @@ export function ImageOwner<M extends OwnerConstructor>(Base: M) {
       if (names.length === 0) return;
       const owners = (await args.asFindQuery()) as Model[];
       if (owners.length === 0) return;
+      const ids = owners.map((owner) => owner.$id());
       for (const name of names) {
-        await cls.relatedQuery(name, args.transaction).for(owners.map((owner) => owner.$id())).delete().context(args.context);
+        // Wait for thumbnails being made of these images, so the delete below sees them too.
+        const table = (cls.getRelations()[name]!.relatedModelClass as typeof Model).tableName;
+        await lockedRows(cls.relatedQuery(name, args.transaction).for(ids), 'update', args.transaction as Knex.Transaction, table);
+        await cls.relatedQuery(name, args.transaction).for(ids).delete().context(args.context);
       }
     }
   }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { readdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { Model } from 'objection';
@@ -22,14 +21,14 @@ import { jpeg, png, pngDeclaring, svg } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, Product, ProductImage, Tag, TagImage, User, UserPicture } from './models.js';
 
-async function spoolFiles(): Promise<string[]> {
-  return (await readdir(tmpdir())).filter((name) => name.startsWith('objection-imageattach-'));
-}
 
 forEachDialect('image sets', (db, dialect) => {
   let root: string;
   let store: FileSystemStore;
   let user: User;
+  /** Streams are spooled here (`tempDir`), so the tests can see that nothing is left. */
+  let spool: string;
+  const spoolFiles = () => readdir(spool);
   const files = () => listTree(root).then((all) => all.filter((f) => !f.endsWith('/')));
 
   before(async function () {
@@ -38,6 +37,7 @@ forEachDialect('image sets', (db, dialect) => {
   });
   beforeEach(async function () {
     root = await tempDir(`entity-${dialect}`);
+    spool = await tempDir(`spool-${dialect}`);
     store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
     pushStoreContext(store);
     user = await User.query().insert({ name: 'Ann' });
@@ -45,6 +45,7 @@ forEachDialect('image sets', (db, dialect) => {
   afterEach(async function () {
     popStoreContext();
     await removeDir(root);
+    await removeDir(spool);
   });
 
   describe('attaching', function () {
@@ -64,7 +65,7 @@ forEachDialect('image sets', (db, dialect) => {
       await writeFile(file, bytes);
       const set = imageSet(user, 'picture');
       assert.equal((await set.fromFile(file)).mimetype, 'image/png');
-      assert.equal((await set.fromStream(Readable.from([bytes.subarray(0, 10), bytes.subarray(10)]))).width, 30);
+      assert.equal((await set.fromStream(Readable.from([bytes.subarray(0, 10), bytes.subarray(10)]), { tempDir: spool })).width, 30);
       assert.ok((await set.makeBlob()).equals(bytes));
       assert.deepEqual(await spoolFiles(), []);
     });
@@ -110,7 +111,7 @@ forEachDialect('image sets', (db, dialect) => {
         it(`rejects ${label} (from a ${via}) with ${code}`, async function () {
           const bytes = await make();
           const set = imageSet(user, 'picture');
-          const attempt = via === 'blob' ? set.fromBlob(bytes, options) : set.fromStream(Readable.from([bytes]), options);
+          const attempt = via === 'blob' ? set.fromBlob(bytes, options) : set.fromStream(Readable.from([bytes]), { ...options, tempDir: spool });
           await assert.rejects(attempt, (e: unknown) => e instanceof InvalidImageError && e.code === code);
           assert.deepEqual(await files(), []);
           assert.equal((await UserPicture.query().where('user_id', user.id)).length, 0);

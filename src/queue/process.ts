@@ -1,0 +1,102 @@
+/**
+ * What a worker does with one thumbnail job, apart from BullMQ: load the owner, check that the
+ * original is still the one the job was enqueued for, and make the thumbnail, all in one
+ * transaction that holds a share lock on the original (see `entity/locks.ts`).
+ */
+import type { Knex } from 'knex';
+import type { Model } from 'objection';
+import { withStore } from '../context.js';
+import { ImageAttachError, InvalidImageError } from '../errors.js';
+import type { ImageEntity } from '../entity/image.js';
+import { imageSet } from '../entity/image-set.js';
+import { filesSettled } from '../entity/ledger.js';
+import { sqliteWriteLock } from '../entity/locks.js';
+import { thumbnailDimensions } from '../imaging/thumbnail.js';
+import type { Store } from '../stores/store.js';
+import { decodeValue, isSameOriginal, type ThumbnailJobData } from './job.js';
+
+/** Why a job made nothing, though it succeeded. */
+export type SkipReason = 'owner-gone' | 'original-gone' | 'original-replaced';
+
+/** What a job did; BullMQ keeps it as the job's return value. */
+export type ThumbnailJobResult =
+  | { status: 'created' | 'existing'; width: number; height: number; mimetype: string }
+  | { status: 'skipped'; reason: SkipReason };
+
+/** The model classes and stores jobs may name. */
+export interface JobRegistry {
+  models: Readonly<Record<string, typeof Model>>;
+  stores: Readonly<Record<string, Store>>;
+}
+
+/**
+ * Runs one job. A job whose owner or original is gone, or whose original was replaced, succeeds
+ * with `status: 'skipped'` and its reason; a thumbnail already there is `'existing'`.
+ * @throws ImageAttachError `ERR_QUEUE_JOB_INVALID` for a model or store this process does not know;
+ *   whatever making the thumbnail throws (the worker retries those that may pass next time)
+ */
+export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegistry): Promise<ThumbnailJobResult> {
+  const ownerClass = registry.models[data.model];
+  if (ownerClass === undefined) throw unknown('model', data.model, registry.models);
+  const store = registry.stores[data.store];
+  if (store === undefined) throw unknown('store', data.store, registry.stores);
+  const id = decodeValue(data.id);
+  const subset = Object.fromEntries(Object.entries(data.subset).map(([column, value]) => [column, decodeValue(value)]));
+  const expected = data.original;
+  const imageTable = (ownerClass.getRelations()[data.relation]?.relatedModelClass as typeof Model | undefined)?.tableName;
+  if (imageTable === undefined) throw unknown('relation', data.relation, ownerClass.getRelations());
+
+  return withStore(store, async () => {
+    let transaction: Knex.Transaction | undefined;
+    try {
+      return await ownerClass.transaction(async (trx): Promise<ThumbnailJobResult> => {
+        transaction = trx;
+        // SQLite locks the whole database, and only a transaction that starts by writing can wait for it.
+        await sqliteWriteLock(trx, imageTable);
+        const owner = await ownerClass.query(trx).findById(id as never);
+        if (owner === undefined) return { status: 'skipped', reason: 'owner-gone' };
+        const set = imageSet<ImageEntity>(owner, data.relation, subset);
+        // Before: the original is the one the job names, and stays so until this commits.
+        const original = await set.lockedImage(expected, trx);
+        if (original === undefined || !isSameOriginal(original, expected)) {
+          await set.load({ trx });
+          return { status: 'skipped', reason: set.original === undefined ? 'original-gone' : 'original-replaced' };
+        }
+        await set.load({ trx });
+        const { width, height } = thumbnailDimensions(original.width, original.height, data.size);
+        const existing = set.images.find((image) => image.width === width && image.height === height);
+        if (existing !== undefined) return { status: 'existing', width, height, mimetype: existing.mimetype };
+
+        const thumbnail = await set.findOrCreateThumbnail(data.size, { trx, store, format: data.format });
+
+        // After: with the lock held this cannot fail; it is here so that a writer which bypasses
+        // the lock makes the job fail (and its file go with the rollback) rather than attach a
+        // thumbnail of an old original to a new one.
+        if (!isSameOriginal(await set.lockedImage(expected, trx), expected)) {
+          throw new ImageAttachError('ERR_ORIGINAL_REPLACED', `The original of ${data.model} ${JSON.stringify(data.id)} ${data.relation} was replaced while its thumbnail was made`);
+        }
+        return { status: 'created', width: thumbnail.width, height: thumbnail.height, mimetype: thumbnail.mimetype };
+      });
+    } finally {
+      // The transaction is over; wait for its file work (removals, or undoing after a rollback).
+      if (transaction !== undefined) await filesSettled(transaction);
+    }
+  });
+}
+
+/**
+ * True for errors that no retry can cure: bad job data, a size or format the original cannot
+ * have, an original that cannot be decoded or is over the pixel limit.
+ */
+export function isPermanent(error: unknown): boolean {
+  if (!(error instanceof ImageAttachError)) return false;
+  if (error instanceof InvalidImageError) return true;
+  return ['ERR_QUEUE_JOB_INVALID', 'ERR_INVALID_ARGUMENT', 'ERR_NO_OBJECT_ID', 'ERR_UNKNOWN_MIMETYPE', 'ERR_IMAGE_SET_NOT_LOADED'].includes(error.code);
+}
+
+function unknown(what: string, name: string, known: object): ImageAttachError {
+  return new ImageAttachError(
+    'ERR_QUEUE_JOB_INVALID',
+    `Invalid thumbnail job: this worker knows no ${what} named ${JSON.stringify(name)} (it knows ${Object.keys(known).join(', ') || 'none'})`,
+  );
+}

@@ -1,0 +1,236 @@
+/**
+ * `thumbnailQueue()`: thumbnails made by background workers (BullMQ on Redis) instead of in the
+ * web request, as the seed recommends for apps that outgrow one process.
+ */
+import type { Queue } from 'bullmq';
+import type { Model } from 'objection';
+import { ImageAttachError, InvalidArgumentError } from '../errors.js';
+import type { ImageEntity } from '../entity/image.js';
+import { imageSet } from '../entity/image-set.js';
+import { type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
+import type { Store } from '../stores/store.js';
+import { closeOwned, loadBullMQ, type RedisClientLike, redisClient } from './connection.js';
+import { encodeValue, identityOf, type ThumbnailJobData, thumbnailJobId } from './job.js';
+import { resolveQueueOptions, type ResolvedQueueOptions, type ThumbnailQueueOptions, type ThumbnailWorkerOptions, checkWorkerOptions } from './options.js';
+import type { ThumbnailJobResult } from './process.js';
+import { startWorker, type ThumbnailWorker } from './worker.js';
+
+/** One thumbnail to make: a size (exactly one of width, height, ratio) and, optionally, a format. */
+export type ThumbnailRequest = ThumbnailSize & { format?: ThumbnailFormat };
+
+export interface EnqueueOptions {
+  /** Values of the extra key columns that pick the image set (as for `imageSet`). */
+  subset?: Record<string, unknown>;
+  /** The store, by its name in the queue's `stores` or as the instance. Default: `defaultStore`. */
+  store?: string | Store;
+  /** Enqueue even sizes the (loaded) set already has. Default false: those are left out. */
+  force?: boolean;
+}
+
+/** What `enqueue` did for one request. */
+export interface EnqueuedThumbnail {
+  request: ThumbnailRequest;
+  /** The thumbnail's size, by the truncation rule. */
+  width: number;
+  height: number;
+  /** `queued`: a job waits for it (a new one, or one already pending); `exists`: nothing to do. */
+  status: 'queued' | 'exists';
+  jobId: string | undefined;
+}
+
+/**
+ * A thumbnail queue. Web processes `enqueue`; worker processes run `worker()`. Both make their
+ * queue with the same options (one module of the app, imported by both).
+ */
+export class ThumbnailQueue {
+  private readonly options: ResolvedQueueOptions;
+  private producer: Promise<{ queue: Queue<ThumbnailJobData, ThumbnailJobResult>; client: RedisClientLike; owned: boolean }> | undefined;
+  private readonly workers = new Set<ThumbnailWorker>();
+
+  /** @internal use {@link thumbnailQueue} */
+  constructor(options: ThumbnailQueueOptions) {
+    this.options = resolveQueueOptions(options);
+  }
+
+  /** The BullMQ queue's name. */
+  get name(): string {
+    return this.options.queueName;
+  }
+
+  /**
+   * Queues thumbnails of the original of `owner`'s `relationName` set, one job per request; call
+   * it once the attach has committed. The same thumbnail of the same original queued again, while
+   * its job is pending, joins that job (its id is a hash of owner, set, size, format, store and
+   * original), so enqueueing on every page view costs no extra work. A job for a failed one
+   * replaces it. Reads the original from the loaded relation, or with one query.
+   * @returns one entry per request, in order
+   * @throws InvalidArgumentError for an owner not among `models`, an unknown relation, subset or
+   *   store, or a bad size or format; ImageNotFoundError when the set has no original;
+   *   ImageAttachError `ERR_QUEUE_UNAVAILABLE` (503) when Redis does not answer in `enqueueTimeout`
+   * @example
+   * await imageSet(user, 'picture').fromFile(upload.path);
+   * await queue.enqueue(user, 'picture', [{ width: 100 }, { width: 400, format: 'webp' }]);
+   */
+  async enqueue(owner: Model, relationName: string, requests: ThumbnailRequest[], options: EnqueueOptions = {}): Promise<EnqueuedThumbnail[]> {
+    const model = this.modelNameOf(owner);
+    const store = this.storeNameOf(options.store);
+    const set = imageSet<ImageEntity>(owner, relationName, options.subset ?? {});
+    if (!Array.isArray(requests) || requests.length === 0) throw new InvalidArgumentError('requests', 'a non-empty array of { width }, { height } or { ratio }', requests);
+    const sizes = requests.map((request) => splitRequest(request));
+    if (!set.isLoaded) await set.load();
+    const original = set.requireOriginal();
+    const base = {
+      v: 1 as const,
+      model,
+      id: encodeValue(owner.$id()),
+      relation: relationName,
+      subset: Object.fromEntries(Object.entries(set.subset).map(([column, value]) => [column, encodeValue(value)])),
+      store,
+      original: identityOf(original),
+    };
+    const results: EnqueuedThumbnail[] = [];
+    const jobs: ThumbnailJobData[] = [];
+    for (const [index, { size, format }] of sizes.entries()) {
+      const { width, height } = thumbnailDimensions(original.width, original.height, size);
+      const exists = set.images.some((image) => image.width === width && image.height === height);
+      if (exists && !options.force) {
+        results.push({ request: requests[index]!, width, height, status: 'exists', jobId: undefined });
+        continue;
+      }
+      const data: ThumbnailJobData = { ...base, size, ...(format === undefined ? {} : { format }) };
+      jobs.push(data);
+      results.push({ request: requests[index]!, width, height, status: 'queued', jobId: thumbnailJobId(data) });
+    }
+    if (jobs.length > 0) await this.withinTimeout(this.add(jobs));
+    return results;
+  }
+
+  /**
+   * Starts a worker in this process: it runs jobs `concurrency` at a time, each in a transaction
+   * of its own and with the job's store bound (`withStore`), until closed.
+   * @throws InvalidArgumentError for a bad option; ImageAttachError `ERR_MISSING_DEPENDENCY`
+   *   without bullmq/ioredis
+   * @example
+   * const worker = (await queue.worker({ concurrency: 2 })).closeOnSignals();
+   */
+  async worker(options: ThumbnailWorkerOptions = {}): Promise<ThumbnailWorker> {
+    checkWorkerOptions(options);
+    const worker = await startWorker(this.options, options, (w) => this.workers.delete(w));
+    this.workers.add(worker);
+    return worker;
+  }
+
+  /** The BullMQ queue, for what this class does not cover (counts, dashboards, cleaning). */
+  async bullQueue(): Promise<Queue<ThumbnailJobData, ThumbnailJobResult>> {
+    return (await this.connectProducer()).queue;
+  }
+
+  /** Closes every worker this queue started (gracefully), then the queue's own connection. */
+  async close(): Promise<void> {
+    await Promise.all([...this.workers].map((worker) => worker.close()));
+    const producer = this.producer;
+    this.producer = undefined;
+    if (producer === undefined) return;
+    const { queue, client, owned } = await producer;
+    await queue.close();
+    if (owned) await closeOwned(client);
+  }
+
+  /** `work`, or `ERR_QUEUE_UNAVAILABLE` once `enqueueTimeout` has passed (the work goes on). */
+  private async withinTimeout<T>(work: Promise<T>): Promise<T> {
+    const ms = this.options.enqueueTimeout;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ImageAttachError('ERR_QUEUE_UNAVAILABLE', `Redis did not answer within ${ms} ms: the thumbnails are not queued`, { statusCode: 503 })),
+        ms,
+      );
+    });
+    // A late failure of the abandoned work has nobody to tell: the timeout error was the answer.
+    work.catch(() => undefined);
+    try {
+      return await Promise.race([work, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async add(jobs: ThumbnailJobData[]): Promise<void> {
+    const { queue } = await this.connectProducer();
+    const ids = jobs.map(thumbnailJobId);
+    // A failed job keeps its id (for inspection) and would swallow the new one: replace it.
+    const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
+    await Promise.all(ids.filter((_, i) => states[i] === 'failed').map((id) => queue.remove(id)));
+    const { attempts, backoff, keepFailed } = this.options;
+    await queue.addBulk(
+      jobs.map((data, i) => ({
+        name: 'thumbnail',
+        data,
+        opts: {
+          jobId: ids[i]!,
+          attempts,
+          backoff: { type: 'exponential', delay: backoff },
+          // Gone once done, so the id is free for a later request of the same thumbnail.
+          removeOnComplete: true,
+          removeOnFail: keepFailed.age === undefined ? { count: keepFailed.count! } : { age: keepFailed.age, count: keepFailed.count },
+        },
+      })),
+    );
+  }
+
+  private connectProducer() {
+    this.producer ??= (async () => {
+      const { Queue } = await loadBullMQ();
+      const { client, owned } = await redisClient(this.options.connection);
+      const queue = new Queue<ThumbnailJobData, ThumbnailJobResult>(this.options.queueName, {
+        connection: client as never,
+        ...(this.options.prefix === undefined ? {} : { prefix: this.options.prefix }),
+      });
+      // Errors surface on the calls that hit them; without a listener they would crash the process.
+      queue.on('error', () => undefined);
+      return { queue, client, owned };
+    })();
+    return this.producer;
+  }
+
+  private modelNameOf(owner: Model): string {
+    const entries = Object.entries(this.options.models);
+    const found = entries.find(([, cls]) => owner?.constructor === cls) ?? entries.find(([, cls]) => owner instanceof cls);
+    if (found === undefined) {
+      throw new InvalidArgumentError('owner', `an instance of one of the queue's models (${entries.map(([name]) => name).join(', ')})`, owner);
+    }
+    return found[0];
+  }
+
+  private storeNameOf(store: string | Store | undefined): string {
+    const { stores, defaultStore } = this.options;
+    if (store === undefined) return defaultStore;
+    if (typeof store === 'string' && Object.hasOwn(stores, store)) return store;
+    const byInstance = Object.entries(stores).find(([, s]) => s === store);
+    if (byInstance) return byInstance[0];
+    throw new InvalidArgumentError('options.store', `the name or instance of one of the queue's stores (${Object.keys(stores).join(', ')})`, store);
+  }
+}
+
+/**
+ * Makes a thumbnail queue. Nothing connects until the first `enqueue` or `worker()`; bullmq and
+ * ioredis are loaded then, so apps without a queue need neither.
+ * @throws InvalidArgumentError for a bad option (named in the message)
+ * @example
+ * export const queue = thumbnailQueue({ connection: process.env.REDIS_URL!, models: { User }, stores: { default: store } });
+ */
+export function thumbnailQueue(options: ThumbnailQueueOptions): ThumbnailQueue {
+  return new ThumbnailQueue(options);
+}
+
+/** Checks a request and splits it into the size and the format. */
+function splitRequest(request: ThumbnailRequest): { size: ThumbnailSize; format: ThumbnailFormat | undefined } {
+  if (request === null || typeof request !== 'object') throw new InvalidArgumentError('requests[]', '{ width }, { height } or { ratio }', request);
+  const { format, ...size } = request as ThumbnailRequest & Record<string, unknown>;
+  const extra = Object.keys(size).filter((key) => !['width', 'height', 'ratio'].includes(key));
+  if (extra.length > 0) throw new InvalidArgumentError('requests[]', '{ width }, { height } or { ratio }, and an optional format', request);
+  // Both checks throw the library's usual messages (for width, format, …).
+  thumbnailDimensions(1, 1, size as ThumbnailSize);
+  if (format !== undefined) thumbnailMimetype('image/png', format);
+  return { size: size as ThumbnailSize, format };
+}
