@@ -83,9 +83,18 @@ export type {
   ModelList,
   ProgressCallback,
 } from './migration.js';
+
 // HTTP
 export { staticServer } from './http/static-server.js';
 export type { StaticServerMiddleware, StaticServerOptions } from './http/static-server.js';
+export { imageUpload } from './http/upload.js';
+export type { ImageUploadOptions } from './http/upload.js';
+export type { UploadedImage } from './http/upload-storage.js';
+export type { ProbedImage } from './imaging/probe.js';
+export { htmlHelpers, imageHelpers, imgTag, pictureTag, srcset } from './html.js';
+export type { ImgTagOptions, SrcsetOptions } from './html.js';
+export { thumbnailRoute } from './http/thumbnail-route.js';
+export type { ThumbnailRouteOptions } from './http/thumbnail-route.js';
 
 // Background thumbnails (needs the optional bullmq and ioredis, loaded on first use)
 export { ThumbnailQueue, thumbnailQueue } from './queue/queue.js';

@@ -6,15 +6,14 @@
  * query and no store I/O, so a page of owners fetched with `withGraphFetched` renders for free.
  * Writing runs in the transaction given as `trx` (or in one of its own), and files follow it.
  */
-import { createReadStream } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { Knex } from 'knex';
 import { type Model, type QueryBuilder, UniqueViolationError } from 'objection';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
-import { type ImageLimits, probeImage, resolveLimits } from '../imaging/probe.js';
-import { spoolToTempFile } from '../imaging/spool.js';
+import { checkProbed, type ImageLimits, type ProbedImage, probeImage, resolveLimits } from '../imaging/probe.js';
+import { type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
 import { makeThumbnailStream, type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { type AttachmentInfo, attachmentInfo } from './attachment-info.js';
@@ -27,11 +26,16 @@ export interface WriteOptions extends StoreOption {
   trx?: Knex.Transaction;
 }
 
-export type AttachOptions = WriteOptions &
-  Partial<ImageLimits> & {
-    /** Where streamed input is spooled while it is checked. Default: the OS temp folder. */
-    tempDir?: string;
-  };
+export interface AttachOptions extends WriteOptions, Partial<ImageLimits> {
+  /** Where streamed input is spooled while it is checked. Default: the OS temp folder. */
+  tempDir?: string;
+  /**
+   * What an earlier probe of these very bytes found (`req.file.probed` from `imageUpload()`):
+   * attach then skips reading and decoding the file again, and only checks that result against
+   * this set's limits. Its `size` must be the file's.
+   */
+  probed?: ProbedImage;
+}
 
 export interface ThumbnailOptions extends WriteOptions {
   /** The thumbnail's format. Default: the original's (PNG for SVG originals). */
@@ -196,22 +200,54 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     thumbnailDimensions(1, 1, size);
     if (options.format !== undefined) thumbnailMimetype('image/png', options.format);
     const store = concreteStore(options.store);
-    const image = await this.inTransaction(options.trx, async (trx) => {
-      const images = (await this.setQuery(trx)) as I[];
-      const original = images.find((i) => i.original);
-      if (original === undefined) throw new ImageNotFoundError(`${this.describe()} has no original image to make a thumbnail of`);
-      const { width, height } = thumbnailDimensions(original.width, original.height, size);
-      const existing = images.find((i) => i.width === width && i.height === height);
-      if (existing !== undefined) return existing;
-      const mimetype = thumbnailMimetype(original.mimetype, options.format);
-      const row = (await this.relatedQuery(trx).insert({ ...this.subset, width, height, mimetype, original: false })) as unknown as I;
-      const input = await openForProcessing(store, original);
-      const output = makeThumbnailStream(input, width, height, mimetype, this.limits(options).maxPixels);
-      await FileLedger.of(trx).write(store, row, output, { reproducible: true });
-      return row;
-    });
-    this.remember(image);
-    return image;
+    // Without a caller's transaction, render before taking one: the database is then held for a
+    // row and a file copy, not for the resize (SQLite has one writer: a resize inside the
+    // transaction would make every other request wait for it).
+    const ahead =
+      options.trx === undefined
+        ? await this.renderAhead(size, options, store).catch(() => {
+            // Only a head start: the transaction below renders again from the rows it reads, and
+            // throws whatever error is real (a loaded relation may name an original since replaced).
+            return undefined;
+          })
+        : undefined;
+    try {
+      const image = await this.inTransaction(options.trx, async (trx) => {
+        const images = (await this.setQuery(trx)) as I[];
+        const original = images.find((i) => i.original);
+        if (original === undefined) throw new ImageNotFoundError(`${this.describe()} has no original image to make a thumbnail of`);
+        const { width, height } = thumbnailDimensions(original.width, original.height, size);
+        const existing = images.find((i) => i.width === width && i.height === height);
+        if (existing !== undefined) return existing;
+        const mimetype = thumbnailMimetype(original.mimetype, options.format);
+        const row = (await this.relatedQuery(trx).insert({ ...this.subset, width, height, mimetype, original: false })) as unknown as I;
+        // The render made ahead is used only if it is of this very original, size and type.
+        const output =
+          ahead !== undefined && ahead.of === renderKey(original, width, height, mimetype)
+            ? await openLocalFile(ahead.path)
+            : makeThumbnailStream(await openForProcessing(store, original), width, height, mimetype, this.limits(options).maxPixels);
+        await FileLedger.of(trx).write(store, row, output, { reproducible: true });
+        return row;
+      });
+      this.remember(image);
+      return image;
+    } finally {
+      await ahead?.dispose();
+    }
+  }
+
+  /** Renders the thumbnail to a temp file, outside any transaction; nothing when there is nothing to make. */
+  private async renderAhead(size: ThumbnailSize, options: ThumbnailOptions, store: Store): Promise<(SpooledFile & { of: string }) | undefined> {
+    // The loaded relation will do (the transaction checks the render against the rows anyway).
+    const images = this.isLoaded ? this.images : ((await this.setQuery(undefined)) as I[]);
+    const original = images.find((i) => i.original);
+    // No original (the transaction will say so), or the thumbnail exists: nothing to render.
+    if (original === undefined) return undefined;
+    const { width, height } = thumbnailDimensions(original.width, original.height, size);
+    if (images.some((i) => i.width === width && i.height === height)) return undefined;
+    const mimetype = thumbnailMimetype(original.mimetype, options.format);
+    const output = makeThumbnailStream(await openForProcessing(store, original), width, height, mimetype, this.limits(options).maxPixels);
+    return { ...(await spoolToTempFile(output, Number.MAX_SAFE_INTEGER)), of: renderKey(original, width, height, mimetype) };
   }
 
   /**
@@ -263,15 +299,17 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
   }
 
   private async attach(input: string | Buffer, size: number, options: AttachOptions): Promise<I> {
-    const probed = await probeImage(input, size, this.limits(options));
+    const limits = this.limits(options);
+    const probed = options.probed === undefined ? await probeImage(input, size, limits) : reuseProbe(options.probed, size, limits);
+    const { mimetype, width, height } = probed;
     const store = concreteStore(options.store);
     const image = await this.inTransaction(options.trx, async (trx) => {
       // Wait for thumbnails being made of the old original, so the delete below sees them too.
       await this.lockSet(trx);
       // The old set's rows go now; the image hooks send their files after the commit.
       await this.setQuery(trx).delete().context({ store });
-      const row = (await this.relatedQuery(trx).insert({ ...this.subset, ...probed, original: true })) as unknown as I;
-      const data = typeof input === 'string' ? createReadStream(input) : Readable.from([input]);
+      const row = (await this.relatedQuery(trx).insert({ ...this.subset, mimetype, width, height, original: true })) as unknown as I;
+      const data = typeof input === 'string' ? await openLocalFile(input) : Readable.from([input]);
       await FileLedger.of(trx).write(store, row, data, { reproducible: false });
       return row;
     });
@@ -333,6 +371,20 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
 }
 
 /** The original for sharp to read: its local path when the store has one, else a stream. */
+/**
+ * A stream of a local file, opened now: a missing file rejects here, in the transaction, rather
+ * than as an 'error' event of a stream no one listens to yet (which would crash the process).
+ */
+async function openLocalFile(file: string): Promise<Readable> {
+  return (await open(file, 'r')).createReadStream();
+}
+
+/** What a render made ahead was made of: the original (its creation instant too) and the output. */
+function renderKey(original: ImageEntity, width: number, height: number, mimetype: string): string {
+  const created = original.created_at instanceof Date ? original.created_at.getTime() : String(original.created_at);
+  return `${original.width}x${original.height}:${original.mimetype}:${created}->${width}x${height}:${mimetype}`;
+}
+
 async function openForProcessing(store: Store, image: ImageEntity): Promise<Readable | string> {
   const file = store.localPath(image);
   if (file === undefined) return store.open(image);
@@ -354,6 +406,17 @@ function loadedImages(owner: Model, info: AttachmentInfo): ImageEntity[] {
     );
   }
   return images;
+}
+
+/** An earlier probe of the same bytes, checked for shape, size and this set's limits. */
+function reuseProbe(probed: ProbedImage, size: number, limits: ImageLimits): ProbedImage {
+  const positive = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 1;
+  if (probed === null || typeof probed !== 'object' || typeof probed.mimetype !== 'string' || ![probed.width, probed.height, probed.pixels].every(positive)) {
+    throw new InvalidArgumentError('options.probed', 'the result of probing this file ({ mimetype, width, height, size, pixels })', probed);
+  }
+  if (probed.size !== size) throw new InvalidArgumentError('options.probed.size', `${size} (the size of the file attached)`, probed.size);
+  checkProbed(probed, limits);
+  return probed;
 }
 
 function describeSize(size: FindSize): string {

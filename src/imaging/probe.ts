@@ -57,6 +57,10 @@ export interface ProbedImage {
   mimetype: string;
   width: number;
   height: number;
+  /** The file's size in bytes. */
+  size: number;
+  /** Width × height × frames: what decoding it costs, as the pixel limit counts it. */
+  pixels: number;
 }
 
 const MIMETYPE_OF_FORMAT: Record<string, string> = {
@@ -86,27 +90,15 @@ export async function probeImage(input: string | Buffer, size: number, limits: I
     throw unreadable(error, 'ERR_IMAGE_UNSUPPORTED_TYPE', 415, `Expected an image (${limits.types.join(', ')}) but the bytes are not one`);
   }
   const mimetype = mimetypeOf(metadata);
-  if (mimetype === undefined || !limits.types.includes(mimetype)) {
-    throw new InvalidImageError(
-      'ERR_IMAGE_UNSUPPORTED_TYPE',
-      `Expected one of ${limits.types.join(', ')} but the bytes are ${mimetype ?? `of format ${metadata.format}`}`,
-      { statusCode: 415, data: { mimetype: mimetype ?? metadata.format, allowed: limits.types } },
-    );
-  }
+  if (mimetype === undefined || !limits.types.includes(mimetype)) throw unsupportedType(mimetype ?? `of format ${metadata.format}`, mimetype ?? metadata.format, limits);
   const width = metadata.autoOrient?.width ?? metadata.width;
   const height = metadata.autoOrient?.height ?? metadata.height;
   if (!width || !height) {
     throw new InvalidImageError('ERR_IMAGE_UNREADABLE', 'The image declares no width or height', { statusCode: 400 });
   }
-  const pixels = width * height * (metadata.pages ?? 1);
-  if (pixels > limits.maxPixels) {
-    throw new InvalidImageError(
-      'ERR_IMAGE_TOO_MANY_PIXELS',
-      `Expected at most ${limits.maxPixels} pixels but the image declares ${width}×${height}` +
-        (metadata.pages && metadata.pages > 1 ? `×${metadata.pages} frames` : '') + ` (${pixels} pixels)`,
-      { statusCode: 413, data: { width, height, pixels, maxPixels: limits.maxPixels } },
-    );
-  }
+  const frames = metadata.pages ?? 1;
+  const pixels = width * height * frames;
+  if (pixels > limits.maxPixels) throw tooManyPixels(width, height, frames, limits.maxPixels);
 
   try {
     // Decode at a small size to prove the data is whole: shrink-on-load keeps this cheap for
@@ -124,7 +116,21 @@ export async function probeImage(input: string | Buffer, size: number, limits: I
       truncated ? 'The image is truncated (its data ends early)' : 'The image could not be decoded',
     );
   }
-  return { mimetype, width, height };
+  return { mimetype, width, height, size, pixels };
+}
+
+/**
+ * Checks an earlier probe's result against (possibly other) limits without reading the file
+ * again: the same bytes, type and pixel checks, with the same errors as {@link probeImage}.
+ * @throws InvalidImageError `ERR_IMAGE_TOO_LARGE`, `ERR_IMAGE_UNSUPPORTED_TYPE` or `ERR_IMAGE_TOO_MANY_PIXELS`
+ */
+export function checkProbed(probed: ProbedImage, limits: ImageLimits): void {
+  if (probed.size > limits.maxBytes) throw tooLarge(probed.size, limits.maxBytes);
+  if (!limits.types.includes(probed.mimetype)) throw unsupportedType(probed.mimetype, probed.mimetype, limits);
+  if (probed.pixels > limits.maxPixels) {
+    const frames = Math.max(1, Math.round(probed.pixels / (probed.width * probed.height)));
+    throw tooManyPixels(probed.width, probed.height, frames, limits.maxPixels);
+  }
 }
 
 function mimetypeOf(metadata: Metadata): string | undefined {
@@ -137,6 +143,22 @@ export function tooLarge(size: number | undefined, maxBytes: number): InvalidIma
     'ERR_IMAGE_TOO_LARGE',
     `Expected at most ${maxBytes} bytes but the image ` + (size === undefined ? 'is larger' : `has ${size}`),
     { statusCode: 413, data: { size, maxBytes } },
+  );
+}
+
+function unsupportedType(described: string, mimetype: string | undefined, limits: ImageLimits): InvalidImageError {
+  return new InvalidImageError('ERR_IMAGE_UNSUPPORTED_TYPE', `Expected one of ${limits.types.join(', ')} but the bytes are ${described}`, {
+    statusCode: 415,
+    data: { mimetype, allowed: limits.types },
+  });
+}
+
+function tooManyPixels(width: number, height: number, frames: number, maxPixels: number): InvalidImageError {
+  const pixels = width * height * frames;
+  return new InvalidImageError(
+    'ERR_IMAGE_TOO_MANY_PIXELS',
+    `Expected at most ${maxPixels} pixels but the image declares ${width}×${height}` + (frames > 1 ? `×${frames} frames` : '') + ` (${pixels} pixels)`,
+    { statusCode: 413, data: { width, height, pixels, maxPixels } },
   );
 }
 

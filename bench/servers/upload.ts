@@ -1,0 +1,61 @@
+/**
+ * The two servers bench/upload.ts compares, one per child process so each has its own RSS:
+ *
+ * - `ours`: the example app (createApp), whose upload route streams the part to a temp file
+ *   (imageUpload), attaches it and makes thumbnails 100, 400 and 800 (WebP) wide, in a transaction.
+ * - `baseline`: what an app without the library might do: multer's memoryStorage (the whole body
+ *   in memory), then the same three sharp resizes from that buffer, side by side, written to
+ *   disk, and the original written too, since ours keeps it. No database, no type sniffing.
+ *
+ * Run as `node --conditions=development --import tsx bench/servers/upload.ts <mode> <dataDir> <users>`;
+ * it sends `{ port }` to its parent over IPC once it listens.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import express from 'express';
+import multer from 'multer';
+import sharp from 'sharp';
+import { createApp } from '../../example/app.js';
+import { UPLOAD_THUMBNAILS } from '../../example/routes/pictures.js';
+
+const [mode, dataDir, users] = process.argv.slice(2);
+if ((mode !== 'ours' && mode !== 'baseline') || !dataDir || !(Number(users) > 0)) {
+  throw new Error('usage: bench/servers/upload.ts ours|baseline <dataDir> <users>');
+}
+
+async function baselineApp(): Promise<express.Express> {
+  const app = express();
+  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 10 * 1024 * 1024, files: 1 } }).single('picture');
+  app.post('/users/:id/picture', upload, async (req, res) => {
+    const dir = path.join(dataDir!, 'images', String(req.params.id));
+    await mkdir(dir, { recursive: true });
+    const name = randomUUID();
+    const bytes = req.file!.buffer;
+    await writeFile(path.join(dir, `${name}.jpg`), bytes);
+    // Side by side, as the example makes its thumbnails.
+    await Promise.all(
+      UPLOAD_THUMBNAILS.map(({ width, format }) =>
+        sharp(bytes).autoOrient().resize({ width }).toFormat(format ?? 'jpeg').toFile(path.join(dir, `${name}.${width}.${format ?? 'jpg'}`)),
+      ),
+    );
+    res.redirect(303, `/users/${req.params.id}`);
+  });
+  return app;
+}
+
+const example = mode === 'ours' ? await createApp({ dataDir }) : undefined;
+// Users 1…N, straight into the table: setting up through HTTP would grow this server's heap
+// before it is measured.
+await example?.knex.batchInsert('users', Array.from({ length: Number(users) }, (_, i) => ({ name: `bench ${i + 1}` })), 200);
+const app = example?.app ?? (await baselineApp());
+const server: Server = app.listen(0, '127.0.0.1', () => {
+  process.send!({ port: (server.address() as AddressInfo).port });
+});
+// The parent is done: finish the requests in flight (and their file cleanup), then exit.
+process.on('disconnect', () => {
+  server.close(() => void (example?.close() ?? Promise.resolve()).then(() => process.exit(0)));
+  server.closeIdleConnections();
+});

@@ -1,0 +1,95 @@
+/**
+ * The example app: an Express 5 gallery of users and their pictures, built the way the library
+ * means to be used. `createApp()` returns the app without listening, so tests can mount it on a
+ * temp DATA_DIR; server.ts listens.
+ *
+ * The order of the middleware is the lesson:
+ *   1. the store's own files, served with ranges and conditional GET (`store.middleware()`);
+ *   2. `storeContext(store)`: every request runs with this store as "the current store";
+ *   3. `imageHelpers()`: `imgTag`, `srcset` and `pictureTag` for every view;
+ *   4. the routes; 5. a 404 page, then the error page (upload rejections land there as 4xx).
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Knex } from 'knex';
+import { Model } from 'objection';
+import { filesSettled, imageHelpers, type Store, storeContext } from 'objection-imageattach';
+import { connect, migrate } from './database.js';
+import { picturesRouter } from './routes/pictures.js';
+import { usersRouter } from './routes/users.js';
+import { makeStorage, type S3Settings } from './store.js';
+
+export interface AppOptions {
+  /** The SQLite file, the images (unless in S3) and the upload temp files go here. */
+  dataDir: string;
+  /** `mysql://…`, `mariadb://…` or `postgres://…`; default: SQLite in `dataDir`. */
+  databaseUrl?: string;
+  /** Keep the images in S3 instead of `dataDir/images`. */
+  s3?: S3Settings;
+}
+
+export interface ExampleApp {
+  app: Express;
+  knex: Knex;
+  store: Store;
+  /** Waits for pending file cleanup, then closes the database. */
+  close(): Promise<void>;
+}
+
+const here = (relative: string) => fileURLToPath(new URL(relative, import.meta.url));
+
+export async function createApp(options: AppOptions): Promise<ExampleApp> {
+  await mkdir(options.dataDir, { recursive: true });
+  const { store, serve } = makeStorage(options.dataDir, options.s3);
+  const knex = connect(options.dataDir, options.databaseUrl);
+  try {
+    await migrate(knex);
+  } catch (error) {
+    await knex.destroy();
+    throw error;
+  }
+  // Objection's models run their queries on this knex.
+  Model.knex(knex);
+
+  const app = express();
+  app.set('views', here('./views'));
+  app.set('view engine', 'ejs');
+  app.use('/static', express.static(here('./public')));
+
+  if (serve) app.use(serve);
+  app.use(storeContext(store));
+  app.use(imageHelpers());
+
+  app.use(usersRouter());
+  app.use(picturesRouter({ tempDir: path.join(options.dataDir, 'uploads') }));
+
+  app.use((req, res) => {
+    res.status(404).render('error', { status: 404, message: `Nothing here: ${req.method} ${req.path}` });
+  });
+  app.use(errorPage);
+
+  return {
+    app,
+    knex,
+    store,
+    async close() {
+      await filesSettled();
+      await knex.destroy();
+    },
+  };
+}
+
+/**
+ * Errors with a `statusCode` (the library's, Objection's NotFoundError) are shown with their
+ * message; anything else is logged and shown as a plain 500, since its message may say more
+ * about the server than a visitor should read.
+ */
+function errorPage(error: any, _req: Request, res: Response, next: NextFunction): void {
+  if (res.headersSent) return next(error);
+  const status = Number.isInteger(error?.statusCode) && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+  if (status >= 500) console.error(error);
+  const message = status < 500 ? error.message : 'Something went wrong on our side. The server log says what.';
+  res.status(status).render('error', { status, message, code: status < 500 ? error.code : undefined });
+}

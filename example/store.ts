@@ -1,0 +1,37 @@
+/**
+ * Where the image files go: a folder this app serves itself (the default), or an S3 bucket.
+ */
+import path from 'node:path';
+import { HttpExposedFileSystemStore, S3Store, type Store } from 'objection-imageattach';
+
+/** S3 settings, from S3_BUCKET, S3_REGION, S3_ENDPOINT… (credentials: the AWS SDK's usual chain). */
+export interface S3Settings {
+  bucket: string;
+  region?: string;
+  /** An S3-compatible service (MinIO, s3rver…): `http://127.0.0.1:9000`. */
+  endpoint?: string;
+  /** A key prefix inside the bucket. */
+  prefix?: string;
+  /** The public URL of the bucket (a CDN…); default: the bucket's own URL. */
+  publicBaseUrl?: string;
+}
+
+export interface ImageStorage {
+  store: Store;
+  /**
+   * The middleware serving the files, when the app serves them itself. It also binds each
+   * request's origin, so image URLs point at whatever host the page was asked on.
+   */
+  serve?: ReturnType<HttpExposedFileSystemStore['middleware']>;
+}
+
+export function makeStorage(dataDir: string, s3?: S3Settings): ImageStorage {
+  if (s3 === undefined) {
+    const store = new HttpExposedFileSystemStore({ path: path.join(dataDir, 'images'), prefix: '__images__' });
+    // The URLs change whenever a file does (?_ts=), so browsers may keep every file for a year.
+    return { store, serve: store.middleware({ maxAge: 31_536_000, immutable: true }) };
+  }
+  // The AWS SDK (an optional dependency) is loaded only now, when an S3 store is made. A custom
+  // endpoint (MinIO, s3rver…) usually wants path-style URLs: http://host/bucket/key.
+  return { store: new S3Store({ ...s3, forcePathStyle: s3.endpoint !== undefined }) };
+}

@@ -1,0 +1,202 @@
+/**
+ * HTML helpers for templates: `<img>`, `srcset` and `<picture>` from loaded image sets.
+ *
+ * They read only what is loaded (owners fetched with `withGraphFetched('picture')`), and ask the
+ * store for URLs, which is computation: a page of a hundred owners renders with no query and no
+ * store I/O. They need the store context (a request after `app.use(storeContext(store))`, or
+ * `withStore`), or a `store` option. Every attribute value is HTML-escaped, and attribute names
+ * are checked, so no value reaching a helper can break out of its tag.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import escapeHtml from 'escape-html';
+import { ImageSet } from './entity/image-set.js';
+import type { HtmlAttributes, ImageEntity, StoreOption } from './entity/image.js';
+import { InvalidArgumentError } from './errors.js';
+
+export interface ImgTagOptions extends StoreOption {
+  /** The text alternative; required (`''` for a purely decorative image). */
+  alt: string;
+  /** The display width in CSS pixels; picks the image too (see {@link imgTag}). */
+  width?: number;
+  /** The display height in CSS pixels; picks the image when no width is given. */
+  height?: number;
+  class?: string;
+  /** `lazy` defers off-screen images; browsers default to `eager`. */
+  loading?: 'lazy' | 'eager';
+  /**
+   * The `sizes` attribute (`(max-width: 600px) 100vw, 400px`). With a set, giving it also emits
+   * a `srcset` of every width present, so the browser picks by screen density and layout.
+   */
+  sizes?: string;
+  /** More attributes (`id`, `data-*`, `style`…). They cannot replace those the helper sets. */
+  attributes?: HtmlAttributes;
+}
+
+export interface SrcsetOptions extends StoreOption {
+  /** Only images of this type (`image/webp`). Default: the types an `<img>` gets (see {@link imgTag}). */
+  type?: string;
+}
+
+/** Types a `<source type>` is worth emitting for: browsers without them fall back to the `<img>`. */
+const MODERN_TYPES: readonly string[] = ['image/avif', 'image/webp'];
+/** Types every browser shows in a plain `<img>`. */
+const UNIVERSAL_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/gif'];
+const ATTRIBUTE_NAME = /^[A-Za-z_:][-A-Za-z0-9_:.]*$/;
+
+/**
+ * An `<img>` of an image, or of the best image of a loaded set for the size asked:
+ *
+ * - it picks among the set's images an `<img>` can show anywhere: the original's type and JPEG,
+ *   PNG, GIF (AVIF and WebP thumbnails are left to {@link pictureTag}'s `<source>`s);
+ * - with `width`, the image exactly that wide; else the narrowest one wider (the browser scales it
+ *   down, sharp); else the original (scaled up by the attributes: nothing sharper exists);
+ *   with only `height`, the same by height; with neither, the original;
+ * - `width` and `height` attributes are those asked; a missing one follows the image's aspect
+ *   ratio (truncated, as thumbnail sizes are); with neither, the image's own size, so the page
+ *   does not shift while it loads.
+ *
+ * @throws ImageNotFoundError when the set has no original; ImageAttachError
+ *   `ERR_IMAGE_SET_NOT_LOADED` when its relation is not loaded; InvalidArgumentError for a bad option
+ * @example imgTag(imageSet(user, 'picture'), { width: 100, alt: user.name, loading: 'lazy' })
+ * // <img src="http://…/user-picture/1/0/1.100x75.jpe?_ts=…" width="100" height="75" alt="Ann" loading="lazy">
+ */
+export function imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): string {
+  validateOptions(options);
+  const { width, height, store } = options;
+  const image = source instanceof ImageSet ? pick(source, width, height) : assertImage(source);
+  const [displayWidth, displayHeight] = displaySize(image, width, height);
+  const sizes = options.sizes;
+  return element('img', {
+    src: image.locate({ store }),
+    srcset: sizes !== undefined && source instanceof ImageSet ? srcset(source, { store }) : undefined,
+    sizes,
+    width: displayWidth,
+    height: displayHeight,
+    alt: options.alt,
+    class: options.class,
+    loading: options.loading,
+  }, options.attributes);
+}
+
+/**
+ * A `srcset` value (`url 100w, url 400w, url 1600w`) of a loaded set's images, narrowest first,
+ * one per width: by default of the types an `<img>` gets (see {@link imgTag}), or of `type`.
+ * @example <img src="…" srcset="<%= srcset(set) %>" sizes="(max-width: 600px) 100vw, 400px" alt="">
+ */
+export function srcset(set: ImageSet, options: SrcsetOptions = {}): string {
+  if (!(set instanceof ImageSet)) throw new InvalidArgumentError('set', 'an ImageSet (imageSet(owner, relation))', set);
+  const images = options.type === undefined ? imgCandidates(set) : set.images.filter((image) => image.mimetype === options.type);
+  const seen = new Set<number>();
+  const entries: string[] = [];
+  for (const image of [...images].sort((a, b) => a.width - b.width)) {
+    if (seen.has(image.width)) continue;
+    seen.add(image.width);
+    // A space or comma would end the URL early in srcset's syntax: encode them.
+    entries.push(`${image.locate({ store: options.store }).replace(/ /g, '%20').replace(/,/g, '%2C')} ${image.width}w`);
+  }
+  return entries.join(', ');
+}
+
+/**
+ * A `<picture>`: a `<source>` for each of AVIF and WebP when the loaded set has thumbnails of that
+ * type (browsers that read it take the first), then the {@link imgTag} of the set, with a
+ * `srcset` too. `sizes` defaults to the display width in pixels.
+ * @example pictureTag(imageSet(user, 'picture'), { width: 400, alt: user.name })
+ * // <picture><source type="image/webp" srcset="… 800w" sizes="400px"><img src="…" srcset="…" sizes="400px" width="400" height="300" alt="Ann"></picture>
+ */
+export function pictureTag(set: ImageSet, options: ImgTagOptions): string {
+  if (!(set instanceof ImageSet)) throw new InvalidArgumentError('set', 'an ImageSet (imageSet(owner, relation))', set);
+  validateOptions(options);
+  const image = pick(set, options.width, options.height);
+  const sizes = options.sizes ?? `${displaySize(image, options.width, options.height)[0]}px`;
+  const fallbackTypes = new Set(imgCandidates(set).map((i) => i.mimetype));
+  let html = '<picture>';
+  for (const type of MODERN_TYPES) {
+    if (fallbackTypes.has(type) || !set.images.some((i) => i.mimetype === type)) continue;
+    html += element('source', { type, srcset: srcset(set, { type, store: options.store }), sizes });
+  }
+  return `${html}${imgTag(set, { ...options, sizes })}</picture>`;
+}
+
+/** The helpers as an object, bound to `store` when given: `Object.assign(app.locals, htmlHelpers())`. */
+export function htmlHelpers(defaults: StoreOption = {}) {
+  const withStore = <T extends StoreOption>(options: T | undefined): T => ({ store: defaults.store, ...options }) as T;
+  return {
+    imgTag: (source: ImageEntity | ImageSet, options: ImgTagOptions) => imgTag(source, withStore(options)),
+    srcset: (set: ImageSet, options?: SrcsetOptions) => srcset(set, withStore(options)),
+    pictureTag: (set: ImageSet, options: ImgTagOptions) => pictureTag(set, withStore(options)),
+  };
+}
+
+/**
+ * Middleware putting `imgTag`, `srcset` and `pictureTag` on `res.locals`, so every view engine
+ * (EJS, Pug, Nunjucks, Handlebars…) can call them. Mount it after `storeContext(store)`, or give
+ * `{ store }`. In EJS, print them unescaped: `<%- imgTag(set, { width: 100, alt: '' }) %>`.
+ * @example app.use(storeContext(store), imageHelpers())
+ */
+export function imageHelpers(defaults: StoreOption = {}) {
+  const helpers = htmlHelpers(defaults);
+  return function imageHelpersMiddleware(_req: Request, res: Response, next: NextFunction): void {
+    Object.assign(res.locals, helpers);
+    next();
+  };
+}
+
+/** The set's images an `<img>` may show anywhere (see {@link imgTag}). */
+function imgCandidates(set: ImageSet): ImageEntity[] {
+  const original = set.requireOriginal();
+  return set.images.filter((image) => image.mimetype === original.mimetype || UNIVERSAL_TYPES.includes(image.mimetype));
+}
+
+function pick(set: ImageSet, width: number | undefined, height: number | undefined): ImageEntity {
+  const original = set.requireOriginal();
+  const side = width !== undefined ? 'width' : height !== undefined ? 'height' : undefined;
+  if (side === undefined) return original;
+  const wanted = (side === 'width' ? width : height)!;
+  const images = imgCandidates(set).sort((a, b) => a[side] - b[side]);
+  return images.find((image) => image[side] === wanted) ?? images.find((image) => image[side] > wanted) ?? original;
+}
+
+function displaySize(image: ImageEntity, width: number | undefined, height: number | undefined): [number, number] {
+  if (width !== undefined && height !== undefined) return [width, height];
+  if (width !== undefined) return [width, Math.max(1, Math.trunc((image.height * width) / image.width))];
+  if (height !== undefined) return [Math.max(1, Math.trunc((image.width * height) / image.height)), height];
+  return [image.width, image.height];
+}
+
+function assertImage(image: ImageEntity): ImageEntity {
+  if (image === null || typeof image !== 'object' || typeof (image as Partial<ImageEntity>).locate !== 'function') {
+    throw new InvalidArgumentError('source', 'an image (a row of an Image model) or an ImageSet', image);
+  }
+  return image;
+}
+
+function validateOptions(options: ImgTagOptions): void {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object with alt', options);
+  if (typeof options.alt !== 'string') throw new InvalidArgumentError('options.alt', "a string (use '' for a decorative image)", options.alt);
+  for (const side of ['width', 'height'] as const) {
+    const value = options[side];
+    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) throw new InvalidArgumentError(`options.${side}`, 'an integer >= 1', value);
+  }
+  if (options.loading !== undefined && options.loading !== 'lazy' && options.loading !== 'eager') {
+    throw new InvalidArgumentError('options.loading', "'lazy' or 'eager'", options.loading);
+  }
+  for (const name of ['class', 'sizes'] as const) {
+    if (options[name] !== undefined && typeof options[name] !== 'string') throw new InvalidArgumentError(`options.${name}`, 'a string', options[name]);
+  }
+}
+
+/** `<name a="…" …>` with every value escaped; `undefined`/`false` left out, `true` as a bare name. */
+function element(name: string, attributes: HtmlAttributes, extra: HtmlAttributes = {}): string {
+  const all: HtmlAttributes = { ...attributes };
+  for (const [key, value] of Object.entries(extra ?? {})) {
+    if (!ATTRIBUTE_NAME.test(key)) throw new InvalidArgumentError('options.attributes', 'attribute names of letters, digits, -, _, :, .', key);
+    if (!(key in attributes)) all[key] = value;
+  }
+  let html = `<${name}`;
+  for (const [key, value] of Object.entries(all)) {
+    if (value === undefined || value === false) continue;
+    html += value === true ? ` ${key}` : ` ${key}="${escapeHtml(String(value))}"`;
+  }
+  return `${html}>`;
+}

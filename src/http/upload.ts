@@ -1,0 +1,159 @@
+/**
+ * `imageUpload()`: Express middleware that receives one image from a `multipart/form-data` form,
+ * safely, and hands the route a checked temp file to attach.
+ *
+ * Safely means: bytes stream to a temp file under a byte cap (never into memory); the type is read
+ * from the bytes, not from the client's filename or header; the pixel limit is checked from the
+ * header before anything is decoded; and the temp file is removed on every path (after the
+ * response on success; at once on a rejection, an error, or a client that goes away).
+ */
+import { tmpdir } from 'node:os';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import multer, { MulterError } from 'multer';
+import { InvalidArgumentError, InvalidImageError } from '../errors.js';
+import { type ImageLimits, resolveLimits, tooLarge } from '../imaging/probe.js';
+import { removeIfPresent } from '../imaging/spool.js';
+import { ImageStorage, type UploadedImage } from './upload-storage.js';
+
+export interface ImageUploadOptions extends Partial<ImageLimits> {
+  /** The form field that carries the file (`<input type="file" name="picture">`). */
+  field: string;
+  /** Where temp files go while a request is handled. Default: the OS temp folder. */
+  tempDir?: string;
+}
+
+/** The text fields a form may send alongside the file, and the most bytes each may have. */
+const FORM_LIMITS = { fields: 100, fieldSize: 64 * 1024, fieldNameSize: 200, parts: 101, headerPairs: 200 };
+
+/**
+ * Middleware for a route that receives one image in the multipart field `field`. After it,
+ * `req.file` is an {@link UploadedImage}: a temp file whose type, width and height were read from
+ * its bytes; attach it with `fromFile`. Rejections go to `next(err)` as {@link InvalidImageError}s
+ * (so the app's error handler decides the page), with `statusCode` and `code`:
+ *
+ * | status | code | why |
+ * |---|---|---|
+ * | 400 | `ERR_UPLOAD_NO_FILE` | the field is missing or holds no file |
+ * | 400 | `ERR_UPLOAD_UNEXPECTED_FILE` | a file in another field, or a second file |
+ * | 400 | `ERR_UPLOAD_MALFORMED` | the multipart body is malformed or ends early |
+ * | 400 | `ERR_UPLOAD_ABORTED` | the client went away mid-upload (no one reads this answer) |
+ * | 400 | `ERR_IMAGE_EMPTY`, `ERR_IMAGE_TRUNCATED`, `ERR_IMAGE_UNREADABLE` | the bytes are no whole image |
+ * | 413 | `ERR_IMAGE_TOO_LARGE`, `ERR_IMAGE_TOO_MANY_PIXELS` | over `maxBytes` / `maxPixels` |
+ * | 413 | `ERR_UPLOAD_LIMIT` | too many form fields or parts, or a field too long |
+ * | 415 | `ERR_IMAGE_UNSUPPORTED_TYPE` | not one of `types` |
+ * | 415 | `ERR_UPLOAD_NOT_MULTIPART` | the request is not `multipart/form-data` |
+ *
+ * The temp file is removed once the response has been sent (if the client hangs up first, once
+ * the route ends the response), so the route must be done with it by then: attach, then answer.
+ *
+ * @param options.field the file's form field (required)
+ * @param options.maxBytes the most bytes (default 50 MiB); options.maxPixels, options.types as for attaching
+ * @param options.tempDir the temp folder (default `os.tmpdir()`)
+ * @throws InvalidArgumentError at once, for a bad option
+ * @example
+ * app.post('/users/:id/picture', imageUpload({ field: 'picture', maxBytes: 10_000_000 }), async (req, res) => {
+ *   const file = req.file as UploadedImage;
+ *   await imageSet(user, 'picture').fromFile(file.path, { probed: file.probed });
+ *   res.redirect(303, `/users/${user.id}`);
+ * });
+ */
+export function imageUpload(options: ImageUploadOptions): RequestHandler {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object with a field', options);
+  const { field, tempDir = tmpdir() } = options;
+  if (typeof field !== 'string' || field === '' || field.length > FORM_LIMITS.fieldNameSize) {
+    throw new InvalidArgumentError('options.field', 'the name of a form field (a non-empty string)', field);
+  }
+  if (typeof tempDir !== 'string' || tempDir === '' || tempDir.includes('\0')) {
+    throw new InvalidArgumentError('options.tempDir', 'a folder path (a non-empty string)', tempDir);
+  }
+  const limits = resolveLimits({ maxBytes: options.maxBytes, maxPixels: options.maxPixels, types: options.types });
+  const receive = multer({
+    storage: new ImageStorage({ dir: tempDir, limits }),
+    // busboy stops feeding the file at the cap too, so an oversized part is cut short twice over.
+    limits: { ...FORM_LIMITS, files: 1, fileSize: limits.maxBytes },
+  }).single(field);
+
+  return function imageUploadMiddleware(req: Request, res: Response, next: NextFunction): void {
+    if (!/^multipart\/form-data\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
+      return next(
+        new InvalidImageError('ERR_UPLOAD_NOT_MULTIPART', `Expected a multipart/form-data request with a file in field "${field}"`, {
+          statusCode: 415,
+          data: { field, contentType: req.headers['content-type'] },
+        }),
+      );
+    }
+    receive(req, res, (error?: unknown) => {
+      const file = req.file as UploadedImage | undefined;
+      if (file?.path) removeWhenDone(res, file.path);
+      if (error !== undefined && error !== null) return next(uploadError(error, field, limits));
+      if (file === undefined) {
+        return next(new InvalidImageError('ERR_UPLOAD_NO_FILE', `Expected an image file in field "${field}" but the form has none`, { statusCode: 400, data: { field } }));
+      }
+      next();
+    });
+  };
+}
+
+/**
+ * Removes the temp file once the response is over: when its last byte is sent, or, when the
+ * client goes away first, once the route has ended the response: the route may still be reading
+ * the file then (attaching a complete upload whose client did not wait for the answer).
+ */
+function removeWhenDone(res: Response, file: string): void {
+  let removed = false;
+  const remove = () => {
+    if (removed) return;
+    removed = true;
+    removeIfPresent(file).catch((error: Error) => {
+      // No caller is left to tell: warn, as an orphan temp file is a leak worth seeing.
+      process.emitWarning(`objection-imageattach: could not remove the upload temp file ${file}: ${error.message}`);
+    });
+  };
+  const onClose = () => {
+    if (res.writableEnded) return remove();
+    // A closed response emits no 'finish': wrap this response's end() to learn when the route is done.
+    const end = res.end;
+    res.end = function endAndRemove(this: Response, ...args: unknown[]) {
+      remove();
+      return (end as (...a: unknown[]) => Response).apply(this, args);
+    } as Response['end'];
+  };
+  if (res.closed) onClose();
+  else res.once('close', onClose);
+}
+
+/** multer's and busboy's errors, and the client's abort, as our typed errors. */
+function uploadError(error: unknown, field: string, limits: ImageLimits): unknown {
+  if (error instanceof MulterError) {
+    const data = { field: error.field ?? field, multerCode: error.code };
+    switch (error.code) {
+      case 'LIMIT_FILE_SIZE':
+        return tooLarge(undefined, limits.maxBytes);
+      case 'LIMIT_UNEXPECTED_FILE':
+      case 'LIMIT_FILE_COUNT':
+        return new InvalidImageError(
+          'ERR_UPLOAD_UNEXPECTED_FILE',
+          `Expected one file, in field "${field}", but received ${error.field && error.field !== field ? `a file in field "${error.field}"` : 'more than one'}`,
+          { statusCode: 400, cause: error, data },
+        );
+      case 'LIMIT_PART_COUNT':
+      case 'LIMIT_FIELD_COUNT':
+      case 'LIMIT_FIELD_KEY':
+      case 'LIMIT_FIELD_VALUE':
+        return new InvalidImageError('ERR_UPLOAD_LIMIT', `The form is over a limit: ${error.message.toLowerCase()}`, { statusCode: 413, cause: error, data });
+      default:
+        return new InvalidImageError('ERR_UPLOAD_MALFORMED', `The form is malformed: ${error.message.toLowerCase()}`, { statusCode: 400, cause: error, data });
+    }
+  }
+  if (error instanceof InvalidImageError || error instanceof InvalidArgumentError) return error;
+  const message = (error as Error)?.message ?? '';
+  if (/^Request (aborted|closed)$/.test(message)) {
+    return new InvalidImageError('ERR_UPLOAD_ABORTED', 'The client closed the connection before the upload ended', { statusCode: 400, cause: error });
+  }
+  // busboy's parse errors: "Unexpected end of form", "Malformed part header", "Multipart: Boundary not found"…
+  if (/unexpected end|malformed|boundary/i.test(message)) {
+    return new InvalidImageError('ERR_UPLOAD_MALFORMED', `The form is malformed: ${message}`, { statusCode: 400, cause: error, data: { field } });
+  }
+  // Anything else (a disk error writing the temp file…) is the server's problem: a 500 as it is.
+  return error;
+}

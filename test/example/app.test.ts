@@ -1,0 +1,222 @@
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { filesSettled } from '../../src/index.js';
+import request from 'supertest';
+import sharp from 'sharp';
+import { UserPicture } from '../../example/models.js';
+import { jpeg, png, pngDeclaring } from '../support/images.js';
+import { listTree } from '../support/tmp.js';
+import { exampleDatabases, type MountedExample, mountExample } from './harness.js';
+
+/** The `src` of every <img> and `srcset` candidate of a page, as paths on the app. */
+function imageUrls(html: string): string[] {
+  const urls = [...html.matchAll(/<img [^>]*?src="([^"]+)"/g)].map((m) => m[1]!);
+  for (const m of html.matchAll(/srcset="([^"]+)"/g)) urls.push(...m[1]!.split(', ').map((entry) => entry.split(' ')[0]!));
+  return urls.map((url) => url.replace(/&amp;/g, '&').replace(/^https?:\/\/[^/]+/, ''));
+}
+
+for (const database of exampleDatabases) {
+  describe(`the example app [${database.name}]`, function () {
+    let example: MountedExample;
+    let photo: Buffer;
+    const app = () => example.app;
+    const files = async () => (await listTree(path.join(example.dataDir, 'images'))).filter((f) => !f.endsWith('/'));
+    const uploadsLeft = () => listTree(path.join(example.dataDir, 'uploads'));
+
+    before(async function () {
+      photo = await jpeg(1600, 1200);
+      example = await mountExample(database);
+    });
+    after(async function () {
+      await example?.dispose();
+    });
+
+    async function newUser(name = 'Ann'): Promise<number> {
+      const res = await request(app()).post('/users').type('form').send({ name }).expect(303);
+      return Number(/^\/users\/(\d+)$/.exec(res.headers.location!)![1]);
+    }
+
+    function upload(id: number, bytes: Buffer, filename = 'photo.jpg') {
+      return request(app()).post(`/users/${id}/picture`).attach('picture', bytes, filename);
+    }
+
+    describe('GET /', function () {
+      it('shows the gallery, empty at first', async function () {
+        const res = await request(app()).get('/').expect(200).expect('Content-Type', /text\/html/);
+        assert.match(res.text, /No users yet/);
+      });
+
+      it("shows each user's 100-wide thumbnail, with a srcset for dense screens", async function () {
+        const id = await newUser('Gallery person');
+        await upload(id, photo).expect(303);
+        const res = await request(app()).get('/').expect(200);
+        assert.match(res.text, new RegExp(`<a href="/users/${id}">\\s*<img src="[^"]*/${id}\\.100x75\\.jpe\\?_ts=\\d+" srcset="[^"]+ 100w, [^"]+ 400w, [^"]+ 1600w" sizes="100px" width="100" height="75" alt="Gallery person" loading="lazy">`));
+        for (const url of imageUrls(res.text)) await request(app()).get(url).expect(200).expect('Content-Type', 'image/jpeg');
+      });
+    });
+
+    describe('POST /users', function () {
+      it('adds a user and redirects (303) to their page', async function () {
+        const res = await request(app()).post('/users').type('form').send({ name: '  Zoë <b>  ' }).expect(303);
+        assert.match(res.headers.location!, /^\/users\/\d+$/);
+        const page = await request(app()).get(res.headers.location!).expect(200);
+        assert.match(page.text, /<h1>Zoë &lt;b&gt;<\/h1>/);
+      });
+
+      it('answers 400 with a message for a missing or too long name', async function () {
+        for (const name of ['', '   ', 'x'.repeat(101)]) {
+          const res = await request(app()).post('/users').type('form').send({ name }).expect(400);
+          assert.match(res.text, /A name of 1 to 100 characters, please\./);
+        }
+      });
+    });
+
+    describe('GET /users/:id', function () {
+      it('offers the upload form to a user without a picture', async function () {
+        const id = await newUser();
+        const res = await request(app()).get(`/users/${id}`).expect(200);
+        assert.match(res.text, /No picture yet/);
+        assert.match(res.text, new RegExp(`<form method="post" action="/users/${id}/picture" enctype="multipart/form-data"`));
+      });
+
+      it('shows the original and its thumbnails through the helpers, every URL served', async function () {
+        const id = await newUser();
+        await upload(id, photo).expect(303);
+        const res = await request(app()).get(`/users/${id}`).expect(200);
+        assert.match(res.text, /<picture><source type="image\/webp" srcset="[^"]+\.800x600\.webp\?_ts=\d+ 800w" sizes="\(max-width: 440px\) 100vw, 400px"><img src="[^"]+\.400x300\.jpe\?_ts=\d+"/);
+        for (const size of ['1600×1200', '100×75', '400×300', '800×600']) assert.match(res.text, new RegExp(`alt="${size}"`));
+        const urls = imageUrls(res.text);
+        assert.ok(urls.length >= 8);
+        for (const url of urls) {
+          const image = await request(app()).get(url).redirects(1).buffer(true).expect(200).expect('Content-Type', /^image\//);
+          assert.ok((await sharp(image.body as Buffer).metadata()).width! > 0);
+        }
+      });
+
+      it('answers 404 for a user who is not there', async function () {
+        for (const id of ['999999', 'abc', '1.5']) {
+          const res = await request(app()).get(`/users/${id}`).expect(404);
+          assert.match(res.text, /Not found/);
+        }
+      });
+    });
+
+    describe('POST /users/:id/picture', function () {
+      it('attaches the upload with thumbnails 100, 400 and 800 (WebP) wide, and redirects back', async function () {
+        const id = await newUser();
+        const res = await upload(id, photo).expect(303);
+        assert.equal(res.headers.location, `/users/${id}`);
+        const rows = await UserPicture.query().where('user_id', id).orderBy('width');
+        assert.deepEqual(rows.map((r) => [r.width, r.height, r.mimetype, r.original]), [
+          [100, 75, 'image/jpeg', false],
+          [400, 300, 'image/jpeg', false],
+          [800, 600, 'image/webp', false],
+          [1600, 1200, 'image/jpeg', true],
+        ]);
+        assert.deepEqual((await files()).filter((f) => f.startsWith(`user-picture/${id}/`)).length, 4);
+        assert.deepEqual(await uploadsLeft(), []);
+      });
+
+      it('makes no thumbnail wider than the original', async function () {
+        const id = await newUser();
+        await upload(id, await png(300, 200), 'small.png').expect(303);
+        const rows = await UserPicture.query().where('user_id', id).orderBy('width');
+        assert.deepEqual(rows.map((r) => [r.width, r.mimetype]), [[100, 'image/png'], [300, 'image/png']]);
+      });
+
+      it('replaces the whole set, files included', async function () {
+        const id = await newUser();
+        await upload(id, photo).expect(303);
+        await upload(id, await png(120, 90), 'new.png').expect(303);
+        await filesSettled();
+        assert.deepEqual((await files()).filter((f) => f.startsWith(`user-picture/${id}/`)), [
+          `user-picture/${id}/0/${id}.100x75.png`,
+          `user-picture/${id}/0/${id}.120x90.png`,
+        ]);
+      });
+
+      const rejected: Array<[string, () => Promise<Buffer>, number, RegExp]> = [
+        ['a text file', async () => Buffer.from('not a picture at all'), 415, /Expected an image \(image\/jpeg, .*\) but the bytes are not one/],
+        ['a pixel bomb', async () => pngDeclaring(20000, 20000), 413, /Expected at most 40000000 pixels but the image declares 20000×20000/],
+        ['a truncated JPEG', async () => (await jpeg(300, 200)).subarray(0, 700), 400, /The image is truncated/],
+        ['a file over 10 MiB', async () => Buffer.alloc(10 * 1024 * 1024 + 10, 1), 413, /Expected at most 10485760 bytes/],
+      ];
+      for (const [what, make, status, message] of rejected) {
+        it(`shows ${what} rejected on a ${status} page, storing nothing`, async function () {
+          const id = await newUser();
+          const res = await upload(id, await make(), 'x.jpg').expect(status);
+          assert.match(res.text, message);
+          assert.match(res.text, new RegExp(`<a href="/users/${id}">← Back to Ann</a>`));
+          assert.equal(await UserPicture.query().where('user_id', id).resultSize(), 0);
+          assert.deepEqual(await uploadsLeft(), []);
+        });
+      }
+
+      it('shows a form without a file on a 400 page', async function () {
+        const id = await newUser();
+        const res = await request(app()).post(`/users/${id}/picture`).field('other', 'x').expect(400);
+        assert.match(res.text, /Expected an image file in field &#34;picture&#34; but the form has none/);
+      });
+
+      it('answers 404 for a user who is not there, storing nothing', async function () {
+        await upload(999999, photo).expect(404);
+        assert.deepEqual(await uploadsLeft(), []);
+      });
+    });
+
+    describe('POST /users/:id/picture/delete', function () {
+      it('removes the picture, rows and files, and redirects back', async function () {
+        const id = await newUser();
+        await upload(id, photo).expect(303);
+        const res = await request(app()).post(`/users/${id}/picture/delete`).expect(303);
+        assert.equal(res.headers.location, `/users/${id}`);
+        await filesSettled();
+        assert.equal(await UserPicture.query().where('user_id', id).resultSize(), 0);
+        assert.deepEqual((await files()).filter((f) => f.startsWith(`user-picture/${id}/`)), []);
+        assert.match((await request(app()).get(`/users/${id}`)).text, /No picture yet/);
+      });
+    });
+
+    describe('GET /users/:id/picture?width=N', function () {
+      let id: number;
+      before(async function () {
+        id = await newUser();
+        await upload(id, photo).expect(303);
+      });
+
+      it('makes an allowed width on demand and redirects to it', async function () {
+        const res = await request(app()).get(`/users/${id}/picture?width=200`).expect(302);
+        assert.match(res.headers.location!, new RegExp(`/__images__/user-picture/${id}/0/${id}\\.200x150\\.jpe\\?_ts=\\d+$`));
+        const image = await request(app()).get(res.headers.location!.replace(/^https?:\/\/[^/]+/, '')).buffer(true).expect(200);
+        assert.equal((await sharp(image.body as Buffer).metadata()).width, 200);
+      });
+
+      it('redirects to a thumbnail made at upload for its width', async function () {
+        const res = await request(app()).get(`/users/${id}/picture?width=800`).expect(302);
+        assert.match(res.headers.location!, /\.800x600\.webp\?_ts=/);
+      });
+
+      it('answers 400 for any other width', async function () {
+        for (const width of ['300', '1600', '0', 'x']) {
+          const res = await request(app()).get(`/users/${id}/picture?width=${width}`).expect(400);
+          assert.match(res.text, /Expected one of 50, 100, 200, 400, 800 for width/);
+        }
+      });
+
+      it('answers 404 for a user who is not there', async function () {
+        await request(app()).get('/users/999999/picture?width=100').expect(404);
+      });
+    });
+
+    describe('the rest', function () {
+      it('serves the stylesheet', async function () {
+        await request(app()).get('/static/style.css').expect(200).expect('Content-Type', /text\/css/);
+      });
+
+      it('answers 404 with a page for unknown paths', async function () {
+        const res = await request(app()).get('/nowhere').expect(404);
+        assert.match(res.text, /Nothing here: GET \/nowhere/);
+      });
+    });
+  });
+}

@@ -1,0 +1,60 @@
+/**
+ * The example with S3_BUCKET set: its images in a bucket of s3rver, a real S3 endpoint.
+ */
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import request from 'supertest';
+import { removeDir, tempDir } from '../support/tmp.js';
+import { exampleDatabases, type MountedExample, mountExample } from './harness.js';
+import { sceneJpeg } from './scene.js';
+
+/** s3rver ships no types; this much is what the test uses. */
+interface S3rver {
+  run(): Promise<{ port: number }>;
+  close(): Promise<void>;
+}
+const S3rver = createRequire(import.meta.url)('s3rver') as new (options: object) => S3rver;
+
+describe('the example app with S3_BUCKET', function () {
+  let s3dir: string;
+  let server: S3rver;
+  let endpoint: string;
+  let example: MountedExample;
+  const saved = { ...process.env };
+
+  before(async function () {
+    s3dir = await tempDir('example-s3rver');
+    server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3dir });
+    const { port } = await server.run();
+    endpoint = `http://127.0.0.1:${port}`;
+    // What a deployment would set: credentials through the SDK's environment chain, and (for
+    // s3rver only) plain uploads instead of aws-chunked ones with streaming checksums.
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED' });
+    const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true });
+    await client.send(new CreateBucketCommand({ Bucket: 'example-images' }));
+    client.destroy();
+    example = await mountExample(exampleDatabases[0], { s3: { bucket: 'example-images', endpoint } });
+  });
+  after(async function () {
+    await example?.dispose();
+    await server?.close();
+    if (s3dir) await removeDir(s3dir);
+    process.env = saved;
+  });
+
+  it('keeps uploads and their thumbnails in the bucket, with URLs on the endpoint', async function () {
+    const created = await request(example.app).post('/users').type('form').send({ name: 'Ann' }).expect(303);
+    const page = created.headers.location!;
+    await request(example.app).post(`${page}/picture`).attach('picture', await sceneJpeg(1200, 900), 'sunset.jpg').expect(303);
+    const html = (await request(example.app).get(page).expect(200)).text;
+    const urls = [...html.matchAll(/<img [^>]*?src="(http[^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&'));
+    assert.equal(urls.length, 5);
+    for (const url of urls) {
+      assert.ok(url.startsWith(`${endpoint}/example-images/user-picture/`), url);
+      const res = await fetch(url);
+      assert.equal(res.status, 200, url);
+      assert.match(res.headers.get('content-type') ?? '', /^image\//);
+    }
+  });
+});

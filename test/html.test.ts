@@ -1,0 +1,262 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import express from 'express';
+import knexFactory, { type Knex } from 'knex';
+import { Model } from 'objection';
+import request from 'supertest';
+import {
+  type ByteRange,
+  FileSystemStore,
+  HttpExposedFileSystemStore,
+  type ImageKey,
+  imageHelpers,
+  imageSet,
+  ImageNotFoundError,
+  type ImageSet,
+  htmlHelpers,
+  imgTag,
+  InvalidArgumentError,
+  pictureTag,
+  type PutFileOptions,
+  srcset,
+  storeContext,
+  withStore,
+} from '../src/index.js';
+import { createSchema, User, UserPicture } from './entity/models.js';
+import { jpeg } from './support/images.js';
+import { removeDir, tempDir } from './support/tmp.js';
+
+/** A real filesystem store that counts its I/O, so a test can prove rendering does none. */
+class CountingStore extends FileSystemStore {
+  io = 0;
+  override putFile(key: ImageKey, stream: Readable, options: PutFileOptions) {
+    this.io++;
+    return super.putFile(key, stream, options);
+  }
+  override getFile(key: ImageKey, range?: ByteRange) {
+    this.io++;
+    return super.getFile(key, range);
+  }
+  override statFile(key: ImageKey) {
+    this.io++;
+    return super.statFile(key);
+  }
+}
+
+const BASE = 'http://img.example.com/';
+/** The URL of user 1's image of that size, without the _ts stamp. */
+const url = (size: string, ext = 'jpe') => `${BASE}user-picture/1/0/1.${size}.${ext}`;
+const stripTs = (html: string) => html.replace(/\?_ts=\d+/g, '');
+
+describe('HTML helpers', function () {
+  let knex: Knex;
+  let root: string;
+  let store: CountingStore;
+  let user: User;
+  let set: ImageSet<UserPicture>;
+  /** A small JPEG for owners that need one. */
+  let jpegBytes: Buffer;
+
+  before(async function () {
+    jpegBytes = await jpeg(40, 30);
+    knex = knexFactory({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
+    Model.knex(knex);
+    await createSchema(knex);
+    root = await tempDir('html');
+    store = new CountingStore({ path: root, baseUrl: BASE });
+    // An 800×600 JPEG with JPEG thumbnails 100 and 400 wide, a WebP 200 and an AVIF 300 wide.
+    user = await User.query().insert({ name: 'Ann' });
+    await withStore(store, async () => {
+      const s = imageSet(user, 'picture');
+      await s.fromBlob(await jpeg(800, 600));
+      await s.generateThumbnail({ width: 100 });
+      await s.generateThumbnail({ width: 400 });
+      await s.generateThumbnail({ width: 200 }, { format: 'webp' });
+      await s.generateThumbnail({ width: 300 }, { format: 'avif' });
+    });
+  });
+  after(async function () {
+    await knex.destroy();
+    await removeDir(root);
+  });
+  beforeEach(async function () {
+    user = (await User.query().findById(1).withGraphFetched('picture'))!;
+    set = imageSet<UserPicture>(user, 'picture');
+  });
+
+  const render = <T>(fn: () => T): T => withStore(store, fn);
+
+  describe('imgTag', function () {
+    it('of an image: its URL, its own size, and the alt text', function () {
+      const html = render(() => imgTag(set.findThumbnail({ width: 100 }), { alt: 'Ann' }));
+      assert.match(html, /^<img src="http:\/\/img\.example\.com\/user-picture\/1\/0\/1\.100x75\.jpe\?_ts=\d{20}" width="100" height="75" alt="Ann">$/);
+    });
+
+    it('picks the thumbnail exactly as wide as asked', function () {
+      assert.equal(stripTs(render(() => imgTag(set, { width: 400, alt: '' }))), `<img src="${url('400x300')}" width="400" height="300" alt="">`);
+    });
+
+    it('else the narrowest wider one, scaled down by the attributes', function () {
+      assert.equal(stripTs(render(() => imgTag(set, { width: 150, alt: '' }))), `<img src="${url('400x300')}" width="150" height="112" alt="">`);
+    });
+
+    it('else the original, scaled up by the attributes', function () {
+      assert.equal(stripTs(render(() => imgTag(set, { width: 1000, alt: '' }))), `<img src="${url('800x600')}" width="1000" height="750" alt="">`);
+    });
+
+    it('by height when only a height is asked', function () {
+      assert.equal(stripTs(render(() => imgTag(set, { height: 75, alt: '' }))), `<img src="${url('100x75')}" width="100" height="75" alt="">`);
+    });
+
+    it('the original at its own size when no size is asked', function () {
+      assert.equal(stripTs(render(() => imgTag(set, { alt: '' }))), `<img src="${url('800x600')}" width="800" height="600" alt="">`);
+    });
+
+    it('never picks a WebP or AVIF thumbnail for a plain <img> of a JPEG', function () {
+      // 200 (WebP) and 300 (AVIF) are nearer to 180 than 400 is, but not every browser shows them.
+      assert.match(render(() => imgTag(set, { width: 180, alt: '' })), /1\.400x300\.jpe/);
+    });
+
+    it('adds a srcset of the JPEG widths when sizes is given', function () {
+      const html = stripTs(render(() => imgTag(set, { width: 100, alt: '', sizes: '(max-width: 600px) 50vw, 100px' })));
+      assert.equal(
+        html,
+        `<img src="${url('100x75')}" srcset="${url('100x75')} 100w, ${url('400x300')} 400w, ${url('800x600')} 800w" ` +
+          `sizes="(max-width: 600px) 50vw, 100px" width="100" height="75" alt="">`,
+      );
+    });
+
+    it('emits class, loading and extra attributes, escaping every value', function () {
+      const html = render(() =>
+        imgTag(set, { width: 100, alt: 'Ann "<script>" & co\'s', class: 'a"b', loading: 'lazy', attributes: { 'data-id': '<1>', hidden: true, title: undefined } }),
+      );
+      assert.match(html, / alt="Ann &quot;&lt;script&gt;&quot; &amp; co&#39;s" class="a&quot;b" loading="lazy" data-id="&lt;1&gt;" hidden>$/);
+    });
+
+    it('does not let extra attributes replace its own', function () {
+      const html = render(() => imgTag(set, { width: 100, alt: 'x', attributes: { src: 'javascript:alert(1)', alt: 'y' } }));
+      assert.doesNotMatch(html, /javascript|alt="y"/);
+    });
+
+    it('rejects bad options, naming them', function () {
+      const call = (options: object) => () => render(() => imgTag(set, options as never));
+      assert.throws(call({}), (e: unknown) => e instanceof InvalidArgumentError && e.message === "Expected a string (use '' for a decorative image) for options.alt but received undefined");
+      assert.throws(call({ alt: '', width: 0 }), { message: 'Expected an integer >= 1 for options.width but received 0 of type number' });
+      assert.throws(call({ alt: '', loading: 'soon' }), { message: `Expected 'lazy' or 'eager' for options.loading but received "soon" of type string` });
+      assert.throws(call({ alt: '', attributes: { 'onload="x"': 1 } }), { message: /for options\.attributes but received "onload=\\"x\\"" of type string/ });
+      assert.throws(() => imgTag(undefined as never, { alt: '' }), { message: 'Expected an image (a row of an Image model) or an ImageSet for source but received undefined' });
+    });
+
+    it('throws ImageNotFoundError for a set with no original', async function () {
+      const nobody = await User.query().insert({ name: 'Bob' });
+      await nobody.$fetchGraph('picture');
+      assert.throws(() => render(() => imgTag(imageSet(nobody, 'picture'), { alt: '' })), ImageNotFoundError);
+    });
+
+    it('asks for the relation to be loaded rather than querying', async function () {
+      const unloaded = (await User.query().findById(1))!;
+      assert.throws(() => render(() => imgTag(imageSet(unloaded, 'picture'), { alt: '' })), { code: 'ERR_IMAGE_SET_NOT_LOADED' });
+    });
+  });
+
+  describe('srcset', function () {
+    it('lists the <img> types by width, narrowest first', function () {
+      assert.equal(stripTs(render(() => srcset(set))), `${url('100x75')} 100w, ${url('400x300')} 400w, ${url('800x600')} 800w`);
+    });
+
+    it('lists one type when asked', function () {
+      assert.equal(stripTs(render(() => srcset(set, { type: 'image/webp' }))), `${url('200x150', 'webp')} 200w`);
+    });
+  });
+
+  describe('pictureTag', function () {
+    it('puts an AVIF source, then a WebP one, before the <img>', function () {
+      const html = stripTs(render(() => pictureTag(set, { width: 400, alt: 'Ann' })));
+      assert.equal(
+        html,
+        '<picture>' +
+          `<source type="image/avif" srcset="${url('300x225', 'avif')} 300w" sizes="400px">` +
+          `<source type="image/webp" srcset="${url('200x150', 'webp')} 200w" sizes="400px">` +
+          `<img src="${url('400x300')}" srcset="${url('100x75')} 100w, ${url('400x300')} 400w, ${url('800x600')} 800w" sizes="400px" width="400" height="300" alt="Ann">` +
+          '</picture>',
+      );
+    });
+
+    it('has no <source> when the set has no AVIF or WebP images', async function () {
+      const bob = await User.query().insert({ name: 'Bob' });
+      await withStore(store, () => imageSet(bob, 'picture').fromBlob(Buffer.from(jpegBytes)));
+      await bob.$fetchGraph('picture');
+      const html = render(() => pictureTag(imageSet(bob, 'picture'), { alt: '' }));
+      assert.match(html, /^<picture><img src="[^"]+" srcset="[^"]+ 40w" sizes="40px" width="40" height="30" alt=""><\/picture>$/);
+    });
+  });
+
+  describe('rendering cost', function () {
+    it('renders a page of owners with no query and no store I/O', async function () {
+      for (let i = 0; i < 5; i++) {
+        const u = await User.query().insert({ name: `u${i}` });
+        await withStore(store, () => imageSet(u, 'picture').fromBlob(Buffer.from(jpegBytes)));
+      }
+      const users = await User.query().withGraphFetched('picture').orderBy('id');
+      let queries = 0;
+      const count = () => queries++;
+      knex.on('query', count);
+      const ioBefore = store.io;
+      try {
+        const html = render(() =>
+          users
+            .filter((u) => imageSet(u, 'picture').original)
+            .map((u) => imgTag(imageSet(u, 'picture'), { width: 100, alt: u.name }) + pictureTag(imageSet(u, 'picture'), { width: 40, alt: '' }))
+            .join('\n'),
+        );
+        assert.equal(html.split('\n').length, users.length - 1); // Bob from an earlier test has none
+      } finally {
+        knex.off('query', count);
+      }
+      assert.equal(queries, 0);
+      assert.equal(store.io, ioBefore);
+    });
+  });
+
+  describe('imageHelpers()', function () {
+    let views: string;
+    before(async function () {
+      views = await tempDir('views');
+      await writeFile(
+        path.join(views, 'user.ejs'),
+        '<%- imgTag(set, { width: 100, alt: name }) %>|<%= srcset(set) %>|<%- pictureTag(set, { width: 100, alt: name }) %>',
+      );
+    });
+    after(async function () {
+      await removeDir(views);
+    });
+
+    function appWith(setup: (app: express.Express) => void) {
+      const app = express();
+      app.set('views', views);
+      app.set('view engine', 'ejs');
+      setup(app);
+      app.get('/', (req, res) => res.render('user', { set, name: 'Ann <3' }));
+      return app;
+    }
+
+    it('puts the helpers on res.locals for a view engine, with URLs on the request origin', async function () {
+      const imageStore = new HttpExposedFileSystemStore({ path: root });
+      const app = appWith((a) => a.use(storeContext(imageStore), imageHelpers()));
+      const res = await request(app).get('/').set('Host', 'photos.test:8080').expect(200);
+      const [img, list, picture] = res.text.split('|');
+      assert.match(img!, /^<img src="http:\/\/photos\.test:8080\/__images__\/user-picture\/1\/0\/1\.100x75\.jpe\?_ts=\d+" width="100" height="75" alt="Ann &lt;3">$/);
+      // <%= %> escapes the srcset value once more, as a template should.
+      assert.match(list!, /^http:\/\/photos\.test:8080\/__images__\/user-picture\/1\/0\/1\.100x75\.jpe\?_ts=\d+ 100w, /);
+      assert.match(picture!, /^<picture><source type="image\/avif"/);
+    });
+
+    it('binds a given store, and works from app.locals too', async function () {
+      const app = appWith((a) => Object.assign(a.locals, htmlHelpers({ store })));
+      const res = await request(app).get('/').expect(200);
+      assert.match(res.text, /^<img src="http:\/\/img\.example\.com\/user-picture\/1\/0\/1\.100x75\.jpe/);
+    });
+  });
+});
