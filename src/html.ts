@@ -12,6 +12,7 @@ import escapeHtml from 'escape-html';
 import { ImageSet } from './entity/image-set.js';
 import type { HtmlAttributes, ImageEntity, StoreOption } from './entity/image.js';
 import { InvalidArgumentError } from './errors.js';
+import { thumbnailDimensions } from './imaging/thumbnail.js';
 
 export interface ImgTagOptions extends StoreOption {
   /** The text alternative; required (`''` for a purely decorative image). */
@@ -51,9 +52,15 @@ const ATTRIBUTE_NAME = /^[A-Za-z_:][-A-Za-z0-9_:.]*$/;
  * - with `width`, the image exactly that wide; else the narrowest one wider (the browser scales it
  *   down, sharp); else the original (scaled up by the attributes: nothing sharper exists);
  *   with only `height`, the same by height; with neither, the original;
- * - `width` and `height` attributes are those asked; a missing one follows the image's aspect
- *   ratio (truncated, as thumbnail sizes are); with neither, the image's own size, so the page
- *   does not shift while it loads.
+ * - `width` and `height` attributes are those asked; a missing one is what the thumbnail of that
+ *   size has (`thumbnailDimensions` of the original: truncated, as thumbnail sizes are); with
+ *   neither, the image's own size, so the page does not shift while it loads.
+ *
+ * **While a thumbnail is not ready** (its job still queued, or it was never made), the tag falls
+ * back to the next wider image of the set, the original at worst, drawn at the thumbnail's size:
+ * the same attributes the thumbnail will get, so the layout does not move when it arrives. The
+ * helpers only ever emit URLs of images in the loaded set, never one of an image still to be made,
+ * so a page never shows a broken image; and they read no database and no store to find out.
  *
  * @throws ImageNotFoundError when the set has no original; ImageAttachError
  *   `ERR_IMAGE_SET_NOT_LOADED` when its relation is not loaded; InvalidArgumentError for a bad option
@@ -64,7 +71,8 @@ export function imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): 
   validateOptions(options);
   const { width, height, store } = options;
   const image = source instanceof ImageSet ? pick(source, width, height) : assertImage(source);
-  const [displayWidth, displayHeight] = displaySize(image, width, height);
+  // A set is drawn at its thumbnail's size whichever image stands in for it (see above).
+  const [displayWidth, displayHeight] = displaySize(source instanceof ImageSet ? source.requireOriginal() : image, width, height);
   const sizes = options.sizes;
   return element('img', {
     src: image.locate({ store }),
@@ -107,8 +115,7 @@ export function srcset(set: ImageSet, options: SrcsetOptions = {}): string {
 export function pictureTag(set: ImageSet, options: ImgTagOptions): string {
   if (!(set instanceof ImageSet)) throw new InvalidArgumentError('set', 'an ImageSet (imageSet(owner, relation))', set);
   validateOptions(options);
-  const image = pick(set, options.width, options.height);
-  const sizes = options.sizes ?? `${displaySize(image, options.width, options.height)[0]}px`;
+  const sizes = options.sizes ?? `${displaySize(set.requireOriginal(), options.width, options.height)[0]}px`;
   const fallbackTypes = new Set(imgCandidates(set).map((i) => i.mimetype));
   let html = '<picture>';
   for (const type of MODERN_TYPES) {
@@ -157,11 +164,15 @@ function pick(set: ImageSet, width: number | undefined, height: number | undefin
   return images.find((image) => image[side] === wanted) ?? images.find((image) => image[side] > wanted) ?? original;
 }
 
+/**
+ * The `width` and `height` attributes: those asked; one asked, the size a thumbnail of `image`
+ * (the set's original) of that side has, by the library's own truncation rule; none, its own.
+ */
 function displaySize(image: ImageEntity, width: number | undefined, height: number | undefined): [number, number] {
   if (width !== undefined && height !== undefined) return [width, height];
-  if (width !== undefined) return [width, Math.max(1, Math.trunc((image.height * width) / image.width))];
-  if (height !== undefined) return [Math.max(1, Math.trunc((image.width * height) / image.height)), height];
-  return [image.width, image.height];
+  if (width === undefined && height === undefined) return [image.width, image.height];
+  const size = thumbnailDimensions(image.width, image.height, width !== undefined ? { width } : { height: height! });
+  return [size.width, size.height];
 }
 
 function assertImage(image: ImageEntity): ImageEntity {
