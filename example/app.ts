@@ -6,7 +6,8 @@
  * The order of the middleware is the lesson:
  *   1. the store's own files, served with ranges and conditional GET (`store.middleware()`);
  *   2. `storeContext(store)`: every request runs with this store as "the current store";
- *   3. `imageHelpers()`: `imgTag`, `srcset` and `pictureTag` for every view;
+ *   3. `imageHelpers()`: `imgTag`, `srcset` and `pictureTag` for every view (and, with a queue,
+ *      missing thumbnails queued as pages ask for them);
  *   4. the routes; 5. a 404 page, then the error page (upload rejections land there as 4xx).
  *
  * With `redisUrl` (REDIS_URL), the app also has a thumbnail queue (queue.ts): routes find it on
@@ -75,7 +76,9 @@ export async function createApp(options: AppOptions): Promise<ExampleApp> {
 
   if (serve) app.use(serve);
   app.use(storeContext(store));
-  app.use(imageHelpers());
+  // Given the queue, a page asking for a thumbnail the set lacks (a failed job, a new size in a
+  // view) also queues it; the page shows the original meanwhile.
+  app.use(imageHelpers({ queue }));
 
   app.use(usersRouter());
   app.use(picturesRouter({ tempDir: path.join(options.dataDir, 'uploads') }));

@@ -29,6 +29,7 @@ import {
 } from '../src/index.js';
 import { createSchema, User, UserPicture } from './entity/models.js';
 import { disposeQueue, recordingWorker, REDIS_URL, uniqueQueueName } from './queue/support.js';
+import { until } from './support/hooked-store.js';
 import { jpeg } from './support/images.js';
 import { removeDir, tempDir } from './support/tmp.js';
 
@@ -291,6 +292,78 @@ describe('HTML helpers', function () {
       assert.match(srcOf(html), /\.450x338\.jpe\?/);
       assert.deepEqual(thumbnailDimensions(800, 601, { width: 410 }), { width: 410, height: 308 });
       assert.match(html, / width="410" height="308" /);
+    });
+
+    describe('helpers given a queue', function () {
+      /** The queue, recording what the helpers asked of it. */
+      function recordingQueue(q: ThumbnailQueue) {
+        const calls: unknown[][] = [];
+        const results: Promise<unknown>[] = [];
+        const enqueue = (...args: Parameters<ThumbnailQueue['enqueue']>) => {
+          calls.push(args);
+          const result = q.enqueue(...args);
+          results.push(result.catch(() => undefined));
+          return result;
+        };
+        return { calls, enqueue, settled: () => Promise.all(results) };
+      }
+
+      it('queue the missing thumbnail a tag asked for, once however many pages ask', async function () {
+        const owner = await ownerWith([]);
+        queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+        const recorder = recordingQueue(queue);
+        const errors: Error[] = [];
+        const helpers = htmlHelpers({ store, queue: recorder, onEnqueueError: (e) => errors.push(e) });
+        const s = imageSet<UserPicture>(owner, 'picture');
+        const pages = renderWithoutIO(() => [1, 2, 3].map(() => helpers.imgTag(s, { width: 100, alt: '' }) + helpers.pictureTag(s, { width: 100, alt: '' })));
+        assert.match(srcOf(pages[0]!), /\.800x601\.jpe\?/);
+        assert.equal(recorder.calls.length, 6);
+        assert.deepEqual(recorder.calls[0]!.slice(1), ['picture', [{ width: 100 }], { subset: {}, store }]);
+        const bull = await queue.bullQueue();
+        await recorder.settled();
+        assert.deepEqual((await bull.getJobs(['waiting'])).map((job) => job.data.size), [{ width: 100 }]);
+        assert.deepEqual(errors, []);
+      });
+
+      it('queue nothing for a size the set has, the original size or larger, or a tag of one image', async function () {
+        const owner = await ownerWith([450]);
+        queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+        const recorder = recordingQueue(queue);
+        const helpers = htmlHelpers({ store, queue: recorder });
+        const s = imageSet<UserPicture>(owner, 'picture');
+        render(() => {
+          for (const width of [450, 800, 1600]) helpers.imgTag(s, { width, alt: '' });
+          helpers.pictureTag(s, { height: 601, alt: '' });
+          helpers.imgTag(s, { alt: '' });
+          helpers.imgTag(s.original!, { width: 100, alt: '' });
+        });
+        assert.equal(recorder.calls.length, 0);
+      });
+
+      it('still render when Redis is down, and tell onEnqueueError', async function () {
+        const owner = await ownerWith([]);
+        const down = thumbnailQueue({ connection: 'redis://127.0.0.1:1', enqueueTimeout: 200, models: { User }, stores: { default: store } });
+        const errors: Error[] = [];
+        try {
+          const html = render(() => htmlHelpers({ store, queue: down, onEnqueueError: (e) => errors.push(e) }).imgTag(imageSet(owner, 'picture'), { width: 100, alt: '' }));
+          assert.match(html, / width="100" height="75" alt="">$/);
+          await until(() => errors.length === 1, 5_000, 'the enqueue error');
+          assert.equal((errors[0] as Error & { code?: string }).code, 'ERR_QUEUE_UNAVAILABLE');
+        } finally {
+          await down.close();
+        }
+      });
+
+      it('are given the queue by imageHelpers({ queue }) too', async function () {
+        const owner = await ownerWith([]);
+        queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+        const app = express();
+        app.use(imageHelpers({ store, queue }));
+        app.get('/', (_req, res) => res.send(res.locals.imgTag(imageSet(owner, 'picture'), { width: 200, alt: '' })));
+        await request(app).get('/').expect(200).expect(/ width="200" height="150" /);
+        const bull = await queue.bullQueue();
+        await until(async () => (await bull.getJobCounts('waiting')).waiting === 1, 5_000, 'the job');
+      });
     });
 
     it('never emits the URL of an image the set does not have', async function () {

@@ -82,6 +82,15 @@ for (const database of exampleDatabases) {
       await request(example.app).get(thumbnailUrl).expect(200).expect('Content-Type', 'image/jpeg');
     });
 
+    it('queues a thumbnail a page asks for and the set lacks, so the next view has it', async function () {
+      assert.ok(worker, 'the worker of the test before');
+      const user = await User.query().insert({ name: 'Unqueued' });
+      await withStore(example.store, () => imageSet(user, 'picture').fromBlob(Buffer.from(photo)));
+      // No enqueue here: the gallery's imgTag(set, { width: 100 }) does it.
+      await request(example.app).get('/').expect(200);
+      await until(async () => (await UserPicture.query().where({ user_id: user.id, width: 100 })).length === 1, 30_000, 'the 100-wide thumbnail');
+    });
+
     it('the worker closes and exits 0 on SIGTERM', async function () {
       assert.ok(worker, 'the worker of the test before');
       worker.child.kill('SIGTERM');
