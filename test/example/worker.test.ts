@@ -53,6 +53,12 @@ for (const database of exampleDatabases) {
       assert.equal(example.app.locals.queue, example.queue);
     });
 
+    it("says on a user's page that thumbnails are queued for the workers", async function () {
+      const created = await request(example.app).post('/users').type('form').send({ name: 'Hint' }).expect(303);
+      const page = await request(example.app).get(created.headers.location!).expect(200);
+      assert.match(page.text, /wide are queued for the workers \(npm run worker\)/);
+    });
+
     it('shows the original at the thumbnail size while the job waits, and the thumbnail once `npm run worker` made it', async function () {
       const created = await request(example.app).post('/users').type('form').send({ name: 'Queued' }).expect(303);
       const id = Number(/(\d+)$/.exec(created.headers.location!)![1]);
