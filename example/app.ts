@@ -6,8 +6,12 @@
  * The order of the middleware is the lesson:
  *   1. the store's own files, served with ranges and conditional GET (`store.middleware()`);
  *   2. `storeContext(store)`: every request runs with this store as "the current store";
- *   3. `imageHelpers()`: `imgTag`, `srcset` and `pictureTag` for every view;
+ *   3. `imageHelpers()`: `imgTag`, `srcset` and `pictureTag` for every view (and, with a queue,
+ *      missing thumbnails queued as pages ask for them);
  *   4. the routes; 5. a 404 page, then the error page (upload rejections land there as 4xx).
+ *
+ * With `redisUrl` (REDIS_URL), the app also has a thumbnail queue (queue.ts): routes find it on
+ * `req.app.locals.queue`, and `npm run worker` processes make what it queues.
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,8 +19,9 @@ import { fileURLToPath } from 'node:url';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Knex } from 'knex';
 import { Model } from 'objection';
-import { filesSettled, imageHelpers, type Store, storeContext } from 'objection-imageattach';
+import { filesSettled, imageHelpers, type Store, storeContext, type ThumbnailQueue } from 'objection-imageattach';
 import { connect, migrate } from './database.js';
+import { exampleQueue } from './queue.js';
 import { picturesRouter } from './routes/pictures.js';
 import { usersRouter } from './routes/users.js';
 import { makeStorage, type S3Settings } from './store.js';
@@ -28,13 +33,19 @@ export interface AppOptions {
   databaseUrl?: string;
   /** Keep the images in S3 instead of `dataDir/images`. */
   s3?: S3Settings;
+  /** `redis://…`: thumbnails are queued for `npm run worker` instead of made in the request. */
+  redisUrl?: string;
+  /** The thumbnail queue's name (default: the library's), for several apps on one Redis. */
+  queueName?: string;
 }
 
 export interface ExampleApp {
   app: Express;
   knex: Knex;
   store: Store;
-  /** Waits for pending file cleanup, then closes the database. */
+  /** The thumbnail queue, when `redisUrl` was given; also `app.locals.queue`. */
+  queue: ThumbnailQueue | undefined;
+  /** Closes the queue's connection, waits for pending file cleanup, then closes the database. */
   close(): Promise<void>;
 }
 
@@ -53,14 +64,21 @@ export async function createApp(options: AppOptions): Promise<ExampleApp> {
   // Objection's models run their queries on this knex.
   Model.knex(knex);
 
+  // Nothing connects to Redis until the first enqueue: the app starts even while Redis is down,
+  // and an upload then fails with a 503 (ERR_QUEUE_UNAVAILABLE) rather than hanging.
+  const queue = options.redisUrl === undefined ? undefined : exampleQueue(options.redisUrl, store, options.queueName);
+
   const app = express();
+  app.locals.queue = queue;
   app.set('views', here('./views'));
   app.set('view engine', 'ejs');
   app.use('/static', express.static(here('./public')));
 
   if (serve) app.use(serve);
   app.use(storeContext(store));
-  app.use(imageHelpers());
+  // Given the queue, a page asking for a thumbnail the set lacks (a failed job, a new size in a
+  // view) also queues it; the page shows the original meanwhile.
+  app.use(imageHelpers({ queue }));
 
   app.use(usersRouter());
   app.use(picturesRouter({ tempDir: path.join(options.dataDir, 'uploads') }));
@@ -74,7 +92,9 @@ export async function createApp(options: AppOptions): Promise<ExampleApp> {
     app,
     knex,
     store,
+    queue,
     async close() {
+      await queue?.close();
       await filesSettled();
       await knex.destroy();
     },

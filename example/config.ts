@@ -13,6 +13,8 @@ export interface Settings extends AppOptions {
  * - `PORT` (3000); `DATA_DIR` (example/data): the SQLite file, the images, the upload temp files
  * - `DATABASE_URL`: `mysql://…`, `mariadb://…` or `postgres://…` instead of SQLite
  * - `S3_BUCKET` (with `S3_REGION`, `S3_ENDPOINT`, `S3_PREFIX`, `S3_PUBLIC_URL`): images in S3
+ * - `REDIS_URL`: thumbnails made by `npm run worker` processes instead of in the upload request;
+ *   `THUMBNAIL_QUEUE`: the queue's name, for several apps (or test runs) on one Redis
  */
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
   const port = Number(env.PORT ?? 3000);
@@ -30,5 +32,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
           publicBaseUrl: env.S3_PUBLIC_URL || undefined,
         }
       : undefined,
+    redisUrl: env.REDIS_URL || undefined,
+    queueName: env.THUMBNAIL_QUEUE || undefined,
   };
 }

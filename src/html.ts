@@ -8,10 +8,13 @@
  * are checked, so no value reaching a helper can break out of its tag.
  */
 import type { NextFunction, Request, Response } from 'express';
+import type { Model } from 'objection';
 import escapeHtml from 'escape-html';
 import { ImageSet } from './entity/image-set.js';
 import type { HtmlAttributes, ImageEntity, StoreOption } from './entity/image.js';
 import { InvalidArgumentError } from './errors.js';
+import { thumbnailDimensions } from './imaging/thumbnail.js';
+import type { EnqueueOptions, ThumbnailRequest } from './queue/queue.js';
 
 export interface ImgTagOptions extends StoreOption {
   /** The text alternative; required (`''` for a purely decorative image). */
@@ -51,9 +54,15 @@ const ATTRIBUTE_NAME = /^[A-Za-z_:][-A-Za-z0-9_:.]*$/;
  * - with `width`, the image exactly that wide; else the narrowest one wider (the browser scales it
  *   down, sharp); else the original (scaled up by the attributes: nothing sharper exists);
  *   with only `height`, the same by height; with neither, the original;
- * - `width` and `height` attributes are those asked; a missing one follows the image's aspect
- *   ratio (truncated, as thumbnail sizes are); with neither, the image's own size, so the page
- *   does not shift while it loads.
+ * - `width` and `height` attributes are those asked; a missing one is what the thumbnail of that
+ *   size has (`thumbnailDimensions` of the original: truncated, as thumbnail sizes are); with
+ *   neither, the image's own size, so the page does not shift while it loads.
+ *
+ * **While a thumbnail is not ready** (its job still queued, or it was never made), the tag falls
+ * back to the next wider image of the set, the original at worst, drawn at the thumbnail's size:
+ * the same attributes the thumbnail will get, so the layout does not move when it arrives. The
+ * helpers only ever emit URLs of images in the loaded set, never one of an image still to be made,
+ * so a page never shows a broken image; and they read no database and no store to find out.
  *
  * @throws ImageNotFoundError when the set has no original; ImageAttachError
  *   `ERR_IMAGE_SET_NOT_LOADED` when its relation is not loaded; InvalidArgumentError for a bad option
@@ -64,7 +73,8 @@ export function imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): 
   validateOptions(options);
   const { width, height, store } = options;
   const image = source instanceof ImageSet ? pick(source, width, height) : assertImage(source);
-  const [displayWidth, displayHeight] = displaySize(image, width, height);
+  // A set is drawn at its thumbnail's size whichever image stands in for it (see above).
+  const [displayWidth, displayHeight] = displaySize(source instanceof ImageSet ? source.requireOriginal() : image, width, height);
   const sizes = options.sizes;
   return element('img', {
     src: image.locate({ store }),
@@ -107,8 +117,7 @@ export function srcset(set: ImageSet, options: SrcsetOptions = {}): string {
 export function pictureTag(set: ImageSet, options: ImgTagOptions): string {
   if (!(set instanceof ImageSet)) throw new InvalidArgumentError('set', 'an ImageSet (imageSet(owner, relation))', set);
   validateOptions(options);
-  const image = pick(set, options.width, options.height);
-  const sizes = options.sizes ?? `${displaySize(image, options.width, options.height)[0]}px`;
+  const sizes = options.sizes ?? `${displaySize(set.requireOriginal(), options.width, options.height)[0]}px`;
   const fallbackTypes = new Set(imgCandidates(set).map((i) => i.mimetype));
   let html = '<picture>';
   for (const type of MODERN_TYPES) {
@@ -118,23 +127,75 @@ export function pictureTag(set: ImageSet, options: ImgTagOptions): string {
   return `${html}${imgTag(set, { ...options, sizes })}</picture>`;
 }
 
-/** The helpers as an object, bound to `store` when given: `Object.assign(app.locals, htmlHelpers())`. */
-export function htmlHelpers(defaults: StoreOption = {}) {
+/** What the helpers use of a thumbnail queue: a `ThumbnailQueue` (see `thumbnailQueue()`). */
+export interface HelperQueue {
+  enqueue(owner: Model, relationName: string, requests: ThumbnailRequest[], options?: EnqueueOptions): Promise<unknown>;
+}
+
+export interface HelperDefaults extends StoreOption {
+  /**
+   * A thumbnail queue: an `imgTag` or `pictureTag` of a set asking for a width (or, alone, a
+   * height) the set has no `<img>` image of also queues that thumbnail, in the original's format,
+   * without waiting (the page shows the stand-in meanwhile; see {@link imgTag}). Sizes as large as
+   * the original or larger are not queued: thumbnails never enlarge. A thumbnail already queued
+   * joins its job, but each such tag still costs a Redis round trip while it is missing.
+   */
+  queue?: HelperQueue;
+  /** Told when such an enqueue fails (Redis down: `ERR_QUEUE_UNAVAILABLE`). Default: a process warning. */
+  onEnqueueError?: (error: Error) => void;
+}
+
+/**
+ * The helpers as an object, bound to `store` (and `queue`) when given:
+ * `Object.assign(app.locals, htmlHelpers())`.
+ */
+export function htmlHelpers(defaults: HelperDefaults = {}) {
   const withStore = <T extends StoreOption>(options: T | undefined): T => ({ store: defaults.store, ...options }) as T;
   return {
-    imgTag: (source: ImageEntity | ImageSet, options: ImgTagOptions) => imgTag(source, withStore(options)),
+    imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): string {
+      const html = imgTag(source, withStore(options));
+      if (source instanceof ImageSet) enqueueMissing(defaults, source, withStore(options));
+      return html;
+    },
     srcset: (set: ImageSet, options?: SrcsetOptions) => srcset(set, withStore(options)),
-    pictureTag: (set: ImageSet, options: ImgTagOptions) => pictureTag(set, withStore(options)),
+    pictureTag(set: ImageSet, options: ImgTagOptions): string {
+      const html = pictureTag(set, withStore(options));
+      enqueueMissing(defaults, set, withStore(options));
+      return html;
+    },
   };
+}
+
+/** Queues the thumbnail a tag asked for and the set lacks, if a queue is given; never throws. */
+function enqueueMissing(defaults: HelperDefaults, set: ImageSet, options: ImgTagOptions): void {
+  const { queue } = defaults;
+  if (queue === undefined) return;
+  const side = options.width !== undefined ? 'width' : options.height !== undefined ? 'height' : undefined;
+  if (side === undefined) return;
+  const wanted = options[side]!;
+  // The tag has rendered, so the set is loaded and has an original.
+  if (wanted >= set.requireOriginal()[side] || imgCandidates(set).some((image) => image[side] === wanted)) return;
+  const size: ThumbnailRequest = side === 'width' ? { width: wanted } : { height: wanted };
+  const report = defaults.onEnqueueError ?? ((error: Error) => process.emitWarning(error));
+  const enqueueOptions: EnqueueOptions = { subset: set.subset, ...(options.store === undefined ? {} : { store: options.store }) };
+  // Fire and forget: the page does not wait for Redis, and a failure only means no thumbnail yet.
+  queue.enqueue(set.owner, set.relationName, [size], enqueueOptions).catch((error: unknown) => {
+    try {
+      report(error instanceof Error ? error : new Error(String(error)));
+    } catch {
+      // A failing reporter must not become an unhandled rejection.
+    }
+  });
 }
 
 /**
  * Middleware putting `imgTag`, `srcset` and `pictureTag` on `res.locals`, so every view engine
  * (EJS, Pug, Nunjucks, Handlebars…) can call them. Mount it after `storeContext(store)`, or give
- * `{ store }`. In EJS, print them unescaped: `<%- imgTag(set, { width: 100, alt: '' }) %>`.
- * @example app.use(storeContext(store), imageHelpers())
+ * `{ store }`; give `{ queue }` to have missing thumbnails queued (see {@link HelperDefaults}).
+ * In EJS, print them unescaped: `<%- imgTag(set, { width: 100, alt: '' }) %>`.
+ * @example app.use(storeContext(store), imageHelpers({ queue }))
  */
-export function imageHelpers(defaults: StoreOption = {}) {
+export function imageHelpers(defaults: HelperDefaults = {}) {
   const helpers = htmlHelpers(defaults);
   return function imageHelpersMiddleware(_req: Request, res: Response, next: NextFunction): void {
     Object.assign(res.locals, helpers);
@@ -157,11 +218,15 @@ function pick(set: ImageSet, width: number | undefined, height: number | undefin
   return images.find((image) => image[side] === wanted) ?? images.find((image) => image[side] > wanted) ?? original;
 }
 
+/**
+ * The `width` and `height` attributes: those asked; one asked, the size a thumbnail of `image`
+ * (the set's original) of that side has, by the library's own truncation rule; none, its own.
+ */
 function displaySize(image: ImageEntity, width: number | undefined, height: number | undefined): [number, number] {
   if (width !== undefined && height !== undefined) return [width, height];
-  if (width !== undefined) return [width, Math.max(1, Math.trunc((image.height * width) / image.width))];
-  if (height !== undefined) return [Math.max(1, Math.trunc((image.width * height) / image.height)), height];
-  return [image.width, image.height];
+  if (width === undefined && height === undefined) return [image.width, image.height];
+  const size = thumbnailDimensions(image.width, image.height, width !== undefined ? { width } : { height: height! });
+  return [size.width, size.height];
 }
 
 function assertImage(image: ImageEntity): ImageEntity {

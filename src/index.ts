@@ -92,7 +92,7 @@ export type { ImageUploadOptions } from './http/upload.js';
 export type { UploadedImage } from './http/upload-storage.js';
 export type { ProbedImage } from './imaging/probe.js';
 export { htmlHelpers, imageHelpers, imgTag, pictureTag, srcset } from './html.js';
-export type { ImgTagOptions, SrcsetOptions } from './html.js';
+export type { HelperDefaults, HelperQueue, ImgTagOptions, SrcsetOptions } from './html.js';
 export { thumbnailRoute } from './http/thumbnail-route.js';
 export type { ThumbnailRouteOptions } from './http/thumbnail-route.js';
 

@@ -22,9 +22,14 @@ import {
   type PutFileOptions,
   srcset,
   storeContext,
+  type ThumbnailQueue,
+  thumbnailQueue,
+  thumbnailDimensions,
   withStore,
 } from '../src/index.js';
 import { createSchema, User, UserPicture } from './entity/models.js';
+import { disposeQueue, recordingWorker, REDIS_URL, uniqueQueueName } from './queue/support.js';
+import { until } from './support/hooked-store.js';
 import { jpeg } from './support/images.js';
 import { removeDir, tempDir } from './support/tmp.js';
 
@@ -217,6 +222,156 @@ describe('HTML helpers', function () {
       }
       assert.equal(queries, 0);
       assert.equal(store.io, ioBefore);
+    });
+  });
+
+  describe('while a thumbnail is not ready', function () {
+    let queue: ThumbnailQueue | undefined;
+    afterEach(async function () {
+      await disposeQueue(queue);
+      queue = undefined;
+    });
+
+    /** A new user with an 800×601 original (601: truncation shows), and the thumbnails asked. */
+    async function ownerWith(widths: number[]): Promise<User> {
+      const owner = await User.query().insert({ name: 'Cy' });
+      await withStore(store, async () => {
+        const s = imageSet(owner, 'picture');
+        await s.fromBlob(await jpeg(800, 601));
+        for (const width of widths) await s.generateThumbnail({ width });
+      });
+      return (await User.query().findById(owner.id).withGraphFetched('picture'))!;
+    }
+    const srcOf = (html: string) => /src="([^"]+)"/.exec(html)![1]!;
+    /** `fn`'s result, asserting it ran no query and no store I/O. */
+    function renderWithoutIO<T>(fn: () => T): T {
+      let queries = 0;
+      const count = () => queries++;
+      const ioBefore = store.io;
+      knex.on('query', count);
+      try {
+        return render(fn);
+      } finally {
+        knex.off('query', count);
+        assert.equal(queries, 0, 'queries while rendering');
+        assert.equal(store.io, ioBefore, 'store I/O while rendering');
+      }
+    }
+
+    it('shows the original at the size the pending thumbnail will have, with no query and no store I/O', async function () {
+      const owner = await ownerWith([]);
+      queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+      const [queued] = await queue.enqueue(owner, 'picture', [{ width: 100 }]);
+      assert.equal(queued!.status, 'queued');
+      const pending = imageSet<UserPicture>(owner, 'picture');
+      const original = render(() => pending.original!.locate());
+      const img = renderWithoutIO(() => imgTag(pending, { width: 100, alt: '' }));
+      assert.equal(img, `<img src="${original}" width="100" height="75" alt="">`);
+      const picture = renderWithoutIO(() => pictureTag(pending, { width: 100, alt: '' }));
+      assert.equal(picture, `<picture><img src="${original}" srcset="${original} 800w" sizes="100px" width="100" height="75" alt=""></picture>`);
+    });
+
+    it('puts the thumbnail in its place once a worker has made it, with the same attributes', async function () {
+      const owner = await ownerWith([]);
+      queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+      await queue.enqueue(owner, 'picture', [{ width: 100 }]);
+      const before = render(() => imgTag(imageSet(owner, 'picture'), { width: 100, alt: '' }));
+      await (await recordingWorker(queue)).completions(1);
+      await owner.$fetchGraph('picture');
+      const after = render(() => imgTag(imageSet(owner, 'picture'), { width: 100, alt: '' }));
+      assert.match(srcOf(before), /\.800x601\.jpe\?/);
+      assert.match(srcOf(after), /\.100x75\.jpe\?/);
+      assert.equal(after.replace(srcOf(after), ''), before.replace(srcOf(before), ''));
+    });
+
+    it('lets a wider thumbnail stand in, drawn at the missing thumbnail\'s size, not its own aspect', async function () {
+      // 450 wide is 450×338; 410 wide will be 410×308 (trunc(601 × 410 / 800)), where 338's
+      // aspect would give 307: the page would move by a pixel when the real one arrived.
+      const owner = await ownerWith([450]);
+      const html = renderWithoutIO(() => imgTag(imageSet(owner, 'picture'), { width: 410, alt: '' }));
+      assert.match(srcOf(html), /\.450x338\.jpe\?/);
+      assert.deepEqual(thumbnailDimensions(800, 601, { width: 410 }), { width: 410, height: 308 });
+      assert.match(html, / width="410" height="308" /);
+    });
+
+    describe('helpers given a queue', function () {
+      /** The queue, recording what the helpers asked of it. */
+      function recordingQueue(q: ThumbnailQueue) {
+        const calls: unknown[][] = [];
+        const results: Promise<unknown>[] = [];
+        const enqueue = (...args: Parameters<ThumbnailQueue['enqueue']>) => {
+          calls.push(args);
+          const result = q.enqueue(...args);
+          results.push(result.catch(() => undefined));
+          return result;
+        };
+        return { calls, enqueue, settled: () => Promise.all(results) };
+      }
+
+      it('queue the missing thumbnail a tag asked for, once however many pages ask', async function () {
+        const owner = await ownerWith([]);
+        queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+        const recorder = recordingQueue(queue);
+        const errors: Error[] = [];
+        const helpers = htmlHelpers({ store, queue: recorder, onEnqueueError: (e) => errors.push(e) });
+        const s = imageSet<UserPicture>(owner, 'picture');
+        const pages = renderWithoutIO(() => [1, 2, 3].map(() => helpers.imgTag(s, { width: 100, alt: '' }) + helpers.pictureTag(s, { width: 100, alt: '' })));
+        assert.match(srcOf(pages[0]!), /\.800x601\.jpe\?/);
+        assert.equal(recorder.calls.length, 6);
+        assert.deepEqual(recorder.calls[0]!.slice(1), ['picture', [{ width: 100 }], { subset: {}, store }]);
+        const bull = await queue.bullQueue();
+        await recorder.settled();
+        assert.deepEqual((await bull.getJobs(['waiting'])).map((job) => job.data.size), [{ width: 100 }]);
+        assert.deepEqual(errors, []);
+      });
+
+      it('queue nothing for a size the set has, the original size or larger, or a tag of one image', async function () {
+        const owner = await ownerWith([450]);
+        queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+        const recorder = recordingQueue(queue);
+        const helpers = htmlHelpers({ store, queue: recorder });
+        const s = imageSet<UserPicture>(owner, 'picture');
+        render(() => {
+          for (const width of [450, 800, 1600]) helpers.imgTag(s, { width, alt: '' });
+          helpers.pictureTag(s, { height: 601, alt: '' });
+          helpers.imgTag(s, { alt: '' });
+          helpers.imgTag(s.original!, { width: 100, alt: '' });
+        });
+        assert.equal(recorder.calls.length, 0);
+      });
+
+      it('still render when Redis is down, and tell onEnqueueError', async function () {
+        const owner = await ownerWith([]);
+        const down = thumbnailQueue({ connection: 'redis://127.0.0.1:1', enqueueTimeout: 200, models: { User }, stores: { default: store } });
+        const errors: Error[] = [];
+        try {
+          const html = render(() => htmlHelpers({ store, queue: down, onEnqueueError: (e) => errors.push(e) }).imgTag(imageSet(owner, 'picture'), { width: 100, alt: '' }));
+          assert.match(html, / width="100" height="75" alt="">$/);
+          await until(() => errors.length === 1, 5_000, 'the enqueue error');
+          assert.equal((errors[0] as Error & { code?: string }).code, 'ERR_QUEUE_UNAVAILABLE');
+        } finally {
+          await down.close();
+        }
+      });
+
+      it('are given the queue by imageHelpers({ queue }) too', async function () {
+        const owner = await ownerWith([]);
+        queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+        const app = express();
+        app.use(imageHelpers({ store, queue }));
+        app.get('/', (_req, res) => res.send(res.locals.imgTag(imageSet(owner, 'picture'), { width: 200, alt: '' })));
+        await request(app).get('/').expect(200).expect(/ width="200" height="150" /);
+        const bull = await queue.bullQueue();
+        await until(async () => (await bull.getJobCounts('waiting')).waiting === 1, 5_000, 'the job');
+      });
+    });
+
+    it('never emits the URL of an image the set does not have', async function () {
+      const owner = await ownerWith([]);
+      const s = imageSet<UserPicture>(owner, 'picture');
+      const html = renderWithoutIO(() => [50, 100, 400, 799, 800, 1600].map((width) => imgTag(s, { width, alt: '', sizes: `${width}px` }) + pictureTag(s, { width, alt: '' })).join(''));
+      const urls = new Set([...html.matchAll(/(?:src|srcset)="([^" ]+)/g)].map((m) => m[1]!));
+      assert.deepEqual([...urls], [render(() => s.original!.locate())]);
     });
   });
 

@@ -4,10 +4,10 @@ import { settingsFromEnv } from '../../example/config.js';
 
 describe('the example settings', function () {
   it('default to port 3000, SQLite and a folder under example/data', function () {
-    assert.deepEqual(settingsFromEnv({}), { port: 3000, dataDir: path.resolve('example/data'), databaseUrl: undefined, s3: undefined });
+    assert.deepEqual(settingsFromEnv({}), { port: 3000, dataDir: path.resolve('example/data'), databaseUrl: undefined, s3: undefined, redisUrl: undefined, queueName: undefined });
   });
 
-  it('read PORT, DATA_DIR, DATABASE_URL and the S3 variables', function () {
+  it('read PORT, DATA_DIR, DATABASE_URL, the S3 variables, REDIS_URL and THUMBNAIL_QUEUE', function () {
     const settings = settingsFromEnv({
       PORT: '8080',
       DATA_DIR: '/srv/gallery',
@@ -17,12 +17,16 @@ describe('the example settings', function () {
       S3_ENDPOINT: 'http://minio:9000',
       S3_PREFIX: 'example',
       S3_PUBLIC_URL: 'https://cdn.example.com/',
+      REDIS_URL: 'redis://redis:6379/1',
+      THUMBNAIL_QUEUE: 'gallery-thumbnails',
     });
     assert.deepEqual(settings, {
       port: 8080,
       dataDir: '/srv/gallery',
       databaseUrl: 'postgres://app@db/gallery',
       s3: { bucket: 'pictures', region: 'eu-west-1', endpoint: 'http://minio:9000', prefix: 'example', publicBaseUrl: 'https://cdn.example.com/' },
+      redisUrl: 'redis://redis:6379/1',
+      queueName: 'gallery-thumbnails',
     });
   });
 

@@ -42,6 +42,8 @@ export const exampleDatabases: readonly ExampleDatabase[] = [
 
 export interface MountedExample extends ExampleApp {
   dataDir: string;
+  /** Its DATABASE_URL (undefined: SQLite in `dataDir`), for another process on the same data. */
+  databaseUrl: string | undefined;
   /** Closes the app and removes its data folder and database. */
   dispose(): Promise<void>;
 }
@@ -61,6 +63,7 @@ export async function mountExample(database: ExampleDatabase = exampleDatabases[
   return {
     ...example,
     dataDir,
+    databaseUrl: db.url,
     async dispose() {
       await example.close();
       await db.drop();
