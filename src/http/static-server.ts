@@ -3,8 +3,9 @@
  * production server should: path containment (`request-path.ts`, `file-opener.ts`), conditional
  * GET and byte ranges in pillarjs/send's order (`conditional.ts`), streaming with cleanup.
  *
- * The hot path is one `open`, one `fstat` and the reads: containment verdicts and header values
- * are remembered per file identity (see `file-opener.ts`), so a repeat request recomputes nothing.
+ * The hot path is one `stat` and one `res.end(buffer)` for a small file kept in memory
+ * (`content-cache.ts`), else one `open`, one `fstat` and the reads: containment verdicts and header
+ * values are remembered per file identity (see `file-opener.ts`), so a repeat request recomputes nothing.
  */
 import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
