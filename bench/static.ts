@@ -204,6 +204,7 @@ async function main(): Promise<void> {
     const vsExpress: number[] = [];
     const vsMinimal: number[] = [];
     const vsMinimalInExpress: number[] = [];
+    const vsExpressCpu: number[] = [];
     for (const [scenario, samples] of results) {
       const rps = (name: ServerName) => samples.get(name)!.rps;
       const ratio = (a: ServerName, b: ServerName) => rps(a) / rps(b);
@@ -224,6 +225,7 @@ async function main(): Promise<void> {
       if (scenario.servers.includes('express ceiling')) line('express ceiling (1 KiB from memory) / express.static', ratio('express ceiling', 'express.static'));
       // The same comparisons by server CPU per request (higher is better for staticServer).
       const cpu = (name: ServerName) => samples.get(name)!.cpu;
+      vsExpressCpu.push(cpu('express.static') / cpu('staticServer'));
       console.log(
         `  by server CPU/request: in Express, express.static / staticServer ${(cpu('express.static') / cpu('staticServer')).toFixed(2)}x; ` +
           `plain http, express.static / staticServer ${(cpu('express.static (plain http)') / cpu('staticServer (plain http)')).toFixed(2)}x, ` +
@@ -234,6 +236,7 @@ async function main(): Promise<void> {
       `\nworst of the two scenarios: staticServer / express.static in Express ${Math.min(...vsExpress).toFixed(2)}x (target >= 2.0); ` +
         `staticServer / minimal on plain http ${Math.min(...vsMinimal).toFixed(2)}x, in Express ${Math.min(...vsMinimalInExpress).toFixed(2)}x (target >= 0.8)`,
     );
+    console.log(`  the same by server CPU per request: staticServer / express.static in Express ${Math.min(...vsExpressCpu).toFixed(2)}x`);
     console.log(
       JSON.stringify({
         bench: 'static',

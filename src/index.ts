@@ -86,7 +86,8 @@ export type {
 
 // HTTP
 export { staticServer } from './http/static-server.js';
-export type { StaticServerMiddleware, StaticServerOptions } from './http/static-server.js';
+export type { StaticServerIntrospection, StaticServerMiddleware, StaticServerOptions } from './http/static-server.js';
+export type { ContentCacheOptions, ContentCacheStats } from './http/content-cache.js';
 export { imageUpload } from './http/upload.js';
 export type { ImageUploadOptions } from './http/upload.js';
 export type { UploadedImage } from './http/upload-storage.js';

@@ -29,13 +29,22 @@ const { O_RDONLY, O_NONBLOCK = 0, O_NOFOLLOW = 0 } = fs.constants;
  */
 const READ_FLAGS = O_RDONLY | O_NONBLOCK;
 
-/** What is remembered about a verified file: its identity, and whatever the caller derives from it. */
-interface Verified<T> {
+/**
+ * A file's identity: any write moves mtime and ctime, a rename or a new link moves ctime, a
+ * replacement (rename over, or delete and create) changes the inode.
+ */
+export interface FileIdentity {
   readonly dev: number;
   readonly ino: number;
   readonly size: number;
   readonly mtimeMs: number;
   readonly ctimeMs: number;
+}
+
+/** What is remembered about a verified file: its identity, and whatever the caller derives from it. */
+export interface Verified<T> extends FileIdentity {
+  /** The file's real path (symlinks resolved), inside the real root. */
+  readonly real: string;
   readonly facts: T;
 }
 
@@ -44,6 +53,10 @@ export interface OpenedFile<T> {
   readonly fd: number;
   readonly size: number;
   readonly facts: T;
+  /** The `fstat` of `fd`, taken for this request. */
+  readonly stats: fs.Stats;
+  /** The file's real path, inside the real root. */
+  readonly real: string;
 }
 
 /** Errors that mean "no such file here" rather than "the server is broken". */
@@ -67,6 +80,19 @@ export class FileOpener<T> {
     private readonly describe: (file: string, stats: fs.Stats) => T,
     private readonly maxEntries = 4096,
   ) {}
+
+  /**
+   * What was verified about `file` the last time it was opened, if it is still remembered. It
+   * proves nothing about the file now: the caller must compare identities with a fresh stat.
+   */
+  peek(file: string): Verified<T> | undefined {
+    return this.cache.get(file);
+  }
+
+  /** Forgets `file`'s verdict, so its next `open` goes through the full check. */
+  forget(file: string): void {
+    this.cache.delete(file);
+  }
 
   /**
    * Opens `file` (absolute, lexically inside the root) for reading.
@@ -93,7 +119,7 @@ export class FileOpener<T> {
         closeDescriptor(fd);
         throw error;
       }
-      if (sameIdentity(known, stats)) return { fd, size: stats.size, facts: known.facts };
+      if (sameIdentity(known, stats)) return { fd, size: stats.size, facts: known.facts, stats, real: known.real };
       // Changed since it was verified: forget it and verify afresh.
       closeDescriptor(fd);
       this.cache.delete(file);
@@ -134,6 +160,7 @@ export class FileOpener<T> {
         return null;
       }
       const verified: Verified<T> = {
+        real,
         dev: stats.dev,
         ino: stats.ino,
         size: stats.size,
@@ -142,7 +169,7 @@ export class FileOpener<T> {
         facts: this.describe(file, stats),
       };
       this.remember(file, verified);
-      return { fd, size: stats.size, facts: verified.facts };
+      return { fd, size: stats.size, facts: verified.facts, stats, real };
     } catch (error) {
       closeDescriptor(fd);
       if (isNotFoundError(error)) return null;
@@ -161,7 +188,8 @@ export class FileOpener<T> {
   }
 }
 
-function sameIdentity<T>(known: Verified<T>, stats: fs.Stats): boolean {
+/** True when `stats` is a regular file with the identity `known` (see {@link FileIdentity}). */
+export function sameIdentity(known: FileIdentity, stats: fs.Stats): boolean {
   return (
     known.ino === stats.ino &&
     known.dev === stats.dev &&
