@@ -12,10 +12,10 @@
  * transaction, and atomic store writes. The CPU figures say what that costs per upload.
  *
  * About RSS: at this concurrency memoryStorage holds only CONNECTIONS uploads in memory at once
- * (about 3 MiB), while both servers' peak RSS (~250 MiB) is mostly libvips' decode buffers and
- * the allocator's arenas, the same in both. So the RSS comparison mostly says which process
- * loads more code (ours: knex, SQLite, objection) and cannot show what streaming to disk saves;
- * that shows with large files (bench/attach-memory.ts). The run prints this next to the figures.
+ * (about 3 MiB), while both servers' peaks (~250 MiB, about twice their idle RSS) are mostly
+ * libvips' working memory and the allocator's arenas. A gap of a few MiB of buffering cannot show
+ * under that, so this comparison cannot show what streaming to disk saves; large files show it
+ * (bench/attach-memory.ts). The run prints this next to the figures.
  *
  * Targets: ours at >= 0.9 of the baseline's throughput, and a lower peak server RSS.
  */
@@ -192,8 +192,8 @@ const ratio = ours.best / baseline.best;
 console.log(`throughput ratio ${ratio.toFixed(3)} (target >= 0.9); peak RSS ours ${mb(ours.peakRss)} vs baseline ${mb(baseline.peakRss)} (target: ours lower)`);
 console.log(
   `note: memoryStorage buffers at most ${CONNECTIONS} uploads here (${mb(CONNECTIONS * bytes.length)}), a small part of either peak, ` +
-    `which is mostly libvips and the allocator, alike in both; the RSS gap is mostly code loaded (knex, SQLite, objection), ` +
-    `not buffering. Streaming to disk shows its worth on large files: see bench/attach-memory.ts.`,
+    `whose growth over idle is mostly libvips' working memory and the allocator in both; so the RSS target cannot be shown ` +
+    `(nor missed) by buffering at this concurrency. Streaming to disk shows its worth on large files: see bench/attach-memory.ts.`,
 );
 report('upload', 'throughput_ratio_vs_memory_storage', ratio, '>= 0.9', {
   ours_peak_rss_mib: Number((ours.peakRss / 1024 / 1024).toFixed(1)),
