@@ -2,11 +2,11 @@
  * Several thumbnails of one original, from one read of its bytes: what attaching an upload with
  * its thumbnails does, before any transaction starts.
  *
- * One sharp input is opened and every thumbnail is a `clone()` of it, so the bytes are read once
- * and the pipelines share it (separate `sharp(file)` calls would each open and parse the file).
- * Every render decodes the whole image, so a successful render is also the proof that the file is
- * whole: attach then skips the probe's own small decode. A truncated input fails every render
- * with `ERR_IMAGE_TRUNCATED`, as the probe would have.
+ * A still image is decoded once, to the largest thumbnail's size, and every thumbnail encoded from
+ * those pixels; otherwise (animated, or enlarging) the thumbnails are `clone()`s of one sharp
+ * input. Either way the whole image is decoded, so a successful render is also the proof that the
+ * file is whole: attach then skips the probe's own small decode. A truncated input fails the
+ * render with `ERR_IMAGE_TRUNCATED`, as the probe would have.
  */
 import sharp, { type Sharp } from 'sharp';
 import { InvalidArgumentError } from '../errors.js';
@@ -68,25 +68,52 @@ export async function renderThumbnails(
     await proveWhole(input, maxPixels);
     return [];
   }
-  // Animation is an input option, so it splits the renders: frames kept only for GIF and WebP
-  // output of a multi-frame original (a single-frame one needs no split at all).
   const multiFrame = original.pixels > original.width * original.height;
+  const largest = planned.reduce((a, b) => (b.width > a.width ? b : a));
+  const fitsLargest = planned.every((t) => t.width <= largest.width && t.height <= largest.height);
+  const shrinks = largest.width <= original.width && largest.height <= original.height;
+  const renders = !multiFrame && fitsLargest && shrinks ? fromOneDecode(input, largest, planned, maxPixels) : fromClones(input, planned, multiFrame, maxPixels);
+  // Wait for every render (none left running on a file about to be removed), then fail with the first error.
+  const settled = await Promise.allSettled(renders);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw decodeFailure(failed.reason);
+  return settled.map((r) => (r as PromiseFulfilledResult<RenderedThumbnail>).value);
+}
+
+/**
+ * The usual case (a still image, every thumbnail smaller than the original): one decode, resized
+ * once to the largest thumbnail's size as raw pixels (JPEG and WebP shrink on load, so the decode
+ * itself is at a fraction of the size); every thumbnail is encoded from those pixels, the smaller
+ * ones resized from them. One decode instead of one per thumbnail.
+ */
+function fromOneDecode(input: string | Buffer, largest: Omit<RenderedThumbnail, 'data'>, planned: ReadonlyArray<Omit<RenderedThumbnail, 'data'>>, maxPixels: number): Array<Promise<RenderedThumbnail>> {
+  const pixels = sharp(input, { limitInputPixels: maxPixels }).autoOrient().resize(largest.width, largest.height, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+  return planned.map(async (thumbnail) => {
+    const { data, info } = await pixels;
+    let image = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+    if (thumbnail.width !== info.width || thumbnail.height !== info.height) image = image.resize(thumbnail.width, thumbnail.height, { fit: 'fill' });
+    return { ...thumbnail, data: await image.toFormat(sharpFormat(thumbnail.mimetype)).toBuffer() };
+  });
+}
+
+/**
+ * Otherwise (an animated original, or a thumbnail larger than the original): one sharp input,
+ * every thumbnail a `clone()` of it, so the input is read once and shared by the pipelines.
+ */
+function fromClones(input: string | Buffer, planned: ReadonlyArray<Omit<RenderedThumbnail, 'data'>>, multiFrame: boolean, maxPixels: number): Array<Promise<RenderedThumbnail>> {
+  // Animation is an input option, so it splits the renders: frames kept only for GIF and WebP
+  // output of a multi-frame original.
   const bases = new Map<boolean, Sharp>();
   const base = (animated: boolean): Sharp => {
     let found = bases.get(animated);
     if (found === undefined) bases.set(animated, (found = sharp(input, { limitInputPixels: maxPixels, animated }).autoOrient()));
     return found;
   };
-  const renders = planned.map(async (thumbnail) => {
+  return planned.map(async (thumbnail) => {
     const animated = multiFrame && (thumbnail.mimetype === 'image/gif' || thumbnail.mimetype === 'image/webp');
     const data = await base(animated).clone().resize(thumbnail.width, thumbnail.height, { fit: 'fill' }).toFormat(sharpFormat(thumbnail.mimetype)).toBuffer();
     return { ...thumbnail, data };
   });
-  // Wait for every render (none left running on a file about to be removed), then fail with the first error.
-  const settled = await Promise.allSettled(renders);
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed !== undefined) throw decodeFailure(failed.reason);
-  return settled.map((r) => (r as PromiseFulfilledResult<RenderedThumbnail>).value);
 }
 
 /**
