@@ -1,6 +1,6 @@
 /**
  * Uploads through the example's route (imageUpload: streamed to a capped temp file, its header
- * probed; then one attach that renders thumbnails 100/400/800 from one read of the file, outside
+ * probed; then one attach that renders thumbnails 100/400/800 from one decode of the file, outside
  * the database lock, and stores the original and the three in one transaction)
  * against multer's memoryStorage plus the same three sharp resizes written to disk (see
  * bench/servers/upload.ts), in one run: each server in its own child process, autocannon posting a

@@ -35,7 +35,7 @@ export function picturesRouter(options: { tempDir: string }): Router {
   router.post('/users/:id/picture', loadUser, upload, async (req, res) => {
     const user: User = res.locals.user;
     const file = req.file as UploadedImage;
-    // One call: the thumbnails are rendered from one read of the file before any transaction,
+    // One call: the thumbnails are rendered from one decode of the file before any transaction,
     // then one transaction replaces the old set (old rows now, old files once it commits) with the
     // original and its thumbnails: all stored, or, should anything fail, none. `probed`:
     // imageUpload() has read the file's header already. Thumbnails shrink, never enlarge: a small

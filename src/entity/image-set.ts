@@ -139,7 +139,7 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
    * thumbnail). The stream is spooled to a temp file (removed afterwards) so the type and size can
    * be read first; memory stays flat whatever the size.
    *
-   * With `options.thumbnails`, those thumbnails are rendered from one read of the input before the
+   * With `options.thumbnails`, those thumbnails are rendered from one decode of the input before the
    * transaction, and stored with the original in it: the original and all of them, or nothing.
    * @returns the original (the thumbnails are in the loaded relation: `set.thumbnails`)
    * @throws InvalidImageError when the bytes are rejected (nothing is stored then)

@@ -27,7 +27,7 @@ export interface AttachOptions extends WriteOptions, Partial<ImageLimits> {
   /**
    * Thumbnails to make with the original, in the same transaction: each exactly one of
    * `{ width }`, `{ height }` or `{ ratio }`, with an optional `format`. They are all rendered from
-   * one read of the input before the transaction starts (that render also proves the file whole,
+   * one decode of the input before the transaction starts (that render also proves the file whole,
    * so no separate check decode is made), then the original and every thumbnail are stored
    * together: all of them, or, should anything fail, none. A size equal to the original's is
    * skipped (the original is that image); two of one size are an argument error. Default: none.

@@ -1,5 +1,5 @@
 /**
- * Several thumbnails of one original, from one read of its bytes: what attaching an upload with
+ * Several thumbnails of one original, from one decode of its bytes: what attaching an upload with
  * its thumbnails does, before any transaction starts.
  *
  * A still image is decoded once, to the largest thumbnail's size, and every thumbnail encoded from
