@@ -101,6 +101,12 @@ forEachDialect('attaching with thumbnails', (db, dialect) => {
     assert.deepEqual((await rows()).map((r) => `${r.width}x${r.height}`), ['200x100']);
   });
 
+  it('makes a thumbnail larger than the original too, as generateThumbnail does', async function () {
+    const set = imageSet(user, 'picture');
+    await set.fromBlob(await png(60, 40), { thumbnails: [{ width: 30 }, { width: 120, format: 'jpeg' }] });
+    assert.deepEqual(await stored(), ['30x20 image/png -> 30x20 png', '60x40 image/png original -> 60x40 png', '120x80 image/jpeg -> 120x80 jpeg']);
+  });
+
   it('refuses two thumbnails of one size, and a bad spec, before storing anything', async function () {
     const set = imageSet(user, 'picture');
     await assert.rejects(set.fromBlob(await jpeg(200, 100), { thumbnails: [{ width: 100 }, { height: 50, format: 'webp' }] }), (e: unknown) => {
