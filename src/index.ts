@@ -62,7 +62,7 @@ export type { HtmlAttributes, ImageEntity, ImageEntityClass, StoreOption } from 
 export { imageAttachment } from './entity/attachment.js';
 export type { ImageAttachmentMapping, ImageAttachmentOptions } from './entity/attachment.js';
 export { ImageSet, imageSet, imageSets } from './entity/image-set.js';
-export type { AttachOptions, FindSize, ThumbnailOptions, WriteOptions } from './entity/image-set.js';
+export type { AttachOptions, FindSize, ThumbnailOptions, ThumbnailSpec, WriteOptions } from './entity/image-set.js';
 export { ImageOwner } from './entity/owner.js';
 export { filesSettled } from './entity/ledger.js';
 

@@ -25,25 +25,25 @@ export function picturesRouter(options: { tempDir: string }): Router {
   const router = express.Router();
 
   // imageUpload() streams the file to a temp file (never into memory), reads its real type and
-  // size, and rejects what is too big, too many pixels, not an image or truncated: a 4xx error,
-  // which the app's error page shows. The temp file is removed when the response is over.
-  const upload = imageUpload({ field: 'picture', maxBytes: 10 * 1024 * 1024, maxPixels: 40_000_000, tempDir: options.tempDir });
+  // size, and rejects what is too big, too many pixels or not an image: a 4xx error, which the
+  // app's error page shows. The temp file is removed when the response is over.
+  // `verifyDecode: false`: the route below attaches with thumbnails, whose render decodes the
+  // whole image and so proves it whole (a truncated upload is still a 400, with nothing stored);
+  // checking it here too would decode every upload once more.
+  const upload = imageUpload({ field: 'picture', maxBytes: 10 * 1024 * 1024, maxPixels: 40_000_000, tempDir: options.tempDir, verifyDecode: false });
 
   router.post('/users/:id/picture', loadUser, upload, async (req, res) => {
     const user: User = res.locals.user;
     const file = req.file as UploadedImage;
-    // The original first, in a transaction of its own: it replaces the old set (old rows now,
-    // old files once that commits). `probed`: imageUpload() has read the file already.
-    const original = await user.pictureSet.fromFile(file.path, { probed: file.probed });
-    // Then the thumbnails, side by side. Given no transaction, each is rendered before a short one
-    // of its own takes the database, so other requests never wait for a resize (SQLite has one
-    // writer). Thumbnails shrink, never enlarge: a small upload gets fewer. Should one fail, the
-    // original stays, and thumbnailRoute() below makes any missing width on demand.
-    await Promise.all(
-      UPLOAD_THUMBNAILS.filter(({ width }) => width < original.width).map(({ width, format }) =>
-        user.pictureSet.findOrCreateThumbnail({ width }, { format }),
-      ),
-    );
+    // One call: the thumbnails are rendered from one decode of the file before any transaction,
+    // then one transaction replaces the old set (old rows now, old files once it commits) with the
+    // original and its thumbnails: all stored, or, should anything fail, none. `probed`:
+    // imageUpload() has read the file's header already. Thumbnails shrink, never enlarge: a small
+    // upload gets fewer (thumbnailRoute() below makes any other width on demand).
+    await user.pictureSet.fromFile(file.path, {
+      probed: file.probed,
+      thumbnails: UPLOAD_THUMBNAILS.filter(({ width }) => width < file.width),
+    });
     res.redirect(303, `/users/${user.id}`);
   });
 

@@ -16,7 +16,8 @@
  *
  * Memory stays flat whatever the upload's size: bytes go to disk as they come (multer's
  * memoryStorage would hold every upload whole in memory), and the probe reads the file's header,
- * then decodes a 32-pixel preview to prove the file whole.
+ * then decodes a 32-pixel preview to prove the file whole (unless `verifyDecode` is off, for a
+ * route whose attach renders thumbnails, which decodes the whole image anyway).
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -47,6 +48,8 @@ export interface ImageStorageOptions {
   /** The folder temp files go in (made if missing). */
   dir: string;
   limits: ImageLimits;
+  /** Decode a small preview to prove the file whole (default `true`); see `imageUpload()`'s `verifyDecode`. */
+  verifyDecode?: boolean;
 }
 
 /** Temp files get this prefix, so a leftover one is recognisable (and a test can look for them). */
@@ -101,7 +104,7 @@ export class ImageStorage implements StorageEngine {
     try {
       // 'wx': a fresh file, never one that already exists under that name.
       await pipeline(file.stream, cap, createWriteStream(target, { flags: 'wx' }));
-      const probed = await probeImage(target, size, limits);
+      const probed = await probeImage(target, size, limits, { decode: this.options.verifyDecode !== false });
       return {
         destination: dir,
         filename,

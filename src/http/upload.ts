@@ -20,6 +20,15 @@ export interface ImageUploadOptions extends Partial<ImageLimits> {
   field: string;
   /** Where temp files go while a request is handled. Default: the OS temp folder. */
   tempDir?: string;
+  /**
+   * Whether the middleware decodes the image (at a small size) to prove it whole before the route
+   * runs. Default `true`. Set `false` only when the route attaches with thumbnails
+   * (`fromFile(file.path, { probed: file.probed, thumbnails })`), which decodes the whole image
+   * itself: the check then costs no decode of its own. The header checks (type, size, pixels)
+   * still run here; a truncated file then fails the attach, with the same `ERR_IMAGE_TRUNCATED`.
+   * (`req.file.probed.decoded` is `false`, so an attach without thumbnails still decodes it once.)
+   */
+  verifyDecode?: boolean;
 }
 
 /** The text fields a form may send alongside the file, and the most bytes each may have. */
@@ -49,6 +58,7 @@ const FORM_LIMITS = { fields: 100, fieldSize: 64 * 1024, fieldNameSize: 200, par
  * @param options.field the file's form field (required)
  * @param options.maxBytes the most bytes (default 50 MiB); options.maxPixels, options.types as for attaching
  * @param options.tempDir the temp folder (default `os.tmpdir()`)
+ * @param options.verifyDecode decode to prove the file whole here (default `true`; see {@link ImageUploadOptions.verifyDecode})
  * @throws InvalidArgumentError at once, for a bad option
  * @example
  * app.post('/users/:id/picture', imageUpload({ field: 'picture', maxBytes: 10_000_000 }), async (req, res) => {
@@ -59,16 +69,17 @@ const FORM_LIMITS = { fields: 100, fieldSize: 64 * 1024, fieldNameSize: 200, par
  */
 export function imageUpload(options: ImageUploadOptions): RequestHandler {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object with a field', options);
-  const { field, tempDir = tmpdir() } = options;
+  const { field, tempDir = tmpdir(), verifyDecode = true } = options;
   if (typeof field !== 'string' || field === '' || field.length > FORM_LIMITS.fieldNameSize) {
     throw new InvalidArgumentError('options.field', 'the name of a form field (a non-empty string)', field);
   }
   if (typeof tempDir !== 'string' || tempDir === '' || tempDir.includes('\0')) {
     throw new InvalidArgumentError('options.tempDir', 'a folder path (a non-empty string)', tempDir);
   }
+  if (typeof verifyDecode !== 'boolean') throw new InvalidArgumentError('options.verifyDecode', 'a boolean', verifyDecode);
   const limits = resolveLimits({ maxBytes: options.maxBytes, maxPixels: options.maxPixels, types: options.types });
   const receive = multer({
-    storage: new ImageStorage({ dir: tempDir, limits }),
+    storage: new ImageStorage({ dir: tempDir, limits, verifyDecode }),
     // busboy stops feeding the file at the cap too, so an oversized part is cut short twice over.
     limits: { ...FORM_LIMITS, files: 1, fileSize: limits.maxBytes },
   }).single(field);

@@ -61,6 +61,20 @@ export interface ProbedImage {
   size: number;
   /** Width × height × frames: what decoding it costs, as the pixel limit counts it. */
   pixels: number;
+  /**
+   * `false` when only the header was read (`probeImage(…, { decode: false })`, or `imageUpload()`
+   * with `verifyDecode: false`): the bytes are not yet proven whole, so attach decodes them itself
+   * (with thumbnails, their render is that proof). Absent means decoded.
+   */
+  decoded?: boolean;
+}
+
+export interface ProbeOptions {
+  /**
+   * Whether to decode the image (at a small size) to prove it whole. Default `true`. Pass `false`
+   * only when the caller decodes the whole image next anyway (attaching with thumbnails does).
+   */
+  decode?: boolean;
 }
 
 const MIMETYPE_OF_FORMAT: Record<string, string> = {
@@ -78,7 +92,7 @@ const MIMETYPE_OF_FORMAT: Record<string, string> = {
  *   `ERR_IMAGE_UNSUPPORTED_TYPE` (415), `ERR_IMAGE_TOO_MANY_PIXELS` (413), `ERR_IMAGE_TRUNCATED` or
  *   `ERR_IMAGE_UNREADABLE` (400)
  */
-export async function probeImage(input: string | Buffer, size: number, limits: ImageLimits): Promise<ProbedImage> {
+export async function probeImage(input: string | Buffer, size: number, limits: ImageLimits, options: ProbeOptions = {}): Promise<ProbedImage> {
   if (size === 0) throw new InvalidImageError('ERR_IMAGE_EMPTY', 'The image is empty (0 bytes)', { statusCode: 400 });
   if (size > limits.maxBytes) throw tooLarge(size, limits.maxBytes);
 
@@ -100,23 +114,37 @@ export async function probeImage(input: string | Buffer, size: number, limits: I
   const pixels = width * height * frames;
   if (pixels > limits.maxPixels) throw tooManyPixels(width, height, frames, limits.maxPixels);
 
-  try {
-    // Decode at a small size to prove the data is whole: shrink-on-load keeps this cheap for
-    // JPEG and WebP, and sharp's default failOn ('warning') turns a premature end into an error.
-    await sharp(input, { limitInputPixels: limits.maxPixels, animated: false })
-      .resize({ width: 32, height: 32, fit: 'inside' })
-      .raw()
-      .toBuffer();
-  } catch (error) {
-    const truncated = /premature|truncat|end of (file|stream|data)|unexpected end|not enough data/i.test((error as Error).message);
-    throw unreadable(
-      error,
-      truncated ? 'ERR_IMAGE_TRUNCATED' : 'ERR_IMAGE_UNREADABLE',
-      400,
-      truncated ? 'The image is truncated (its data ends early)' : 'The image could not be decoded',
-    );
-  }
+  if (options.decode === false) return { mimetype, width, height, size, pixels, decoded: false };
+  await proveWhole(input, limits.maxPixels);
   return { mimetype, width, height, size, pixels };
+}
+
+/**
+ * Decodes `input` at a small size to prove its data whole: shrink-on-load keeps this cheap for
+ * JPEG and WebP, and sharp's default failOn ('warning') turns a premature end into an error.
+ * @throws InvalidImageError `ERR_IMAGE_TRUNCATED` or `ERR_IMAGE_UNREADABLE` (400)
+ */
+export async function proveWhole(input: string | Buffer, maxPixels: number): Promise<void> {
+  try {
+    await sharp(input, { limitInputPixels: maxPixels, animated: false }).resize({ width: 32, height: 32, fit: 'inside' }).raw().toBuffer();
+  } catch (error) {
+    throw decodeFailure(error);
+  }
+}
+
+/**
+ * A decoding error of sharp as our typed error: `ERR_IMAGE_TRUNCATED` when the data ends early,
+ * else `ERR_IMAGE_UNREADABLE` (both 400).
+ */
+export function decodeFailure(error: unknown): InvalidImageError {
+  if (error instanceof InvalidImageError) return error;
+  const truncated = /premature|truncat|end of (file|stream|data)|unexpected end|not enough data/i.test((error as Error)?.message ?? '');
+  return unreadable(
+    error,
+    truncated ? 'ERR_IMAGE_TRUNCATED' : 'ERR_IMAGE_UNREADABLE',
+    400,
+    truncated ? 'The image is truncated (its data ends early)' : 'The image could not be decoded',
+  );
 }
 
 /**

@@ -67,13 +67,19 @@ const SHARP_FORMAT: Record<string, keyof FormatEnum | 'avif'> = {
   'image/tiff': 'tiff',
 };
 
+/** sharp's name of the output format for `mimetype`. @throws InvalidArgumentError for one it cannot write */
+export function sharpFormat(mimetype: string): keyof FormatEnum {
+  const format = SHARP_FORMAT[mimetype];
+  if (format === undefined) throw new InvalidArgumentError('mimetype', 'a raster type sharp can write', mimetype);
+  return format as keyof FormatEnum;
+}
+
 /**
  * A transform stream: image bytes in, a `width`×`height` thumbnail in `mimetype` out. EXIF
  * orientation is applied first and metadata stripped (sharp's default output keeps none).
  */
 export function thumbnailTransform(width: number, height: number, mimetype: string, maxPixels: number, file?: string): Sharp {
-  const format = SHARP_FORMAT[mimetype];
-  if (format === undefined) throw new InvalidArgumentError('mimetype', 'a raster type sharp can write', mimetype);
+  const format = sharpFormat(mimetype);
   const options = { limitInputPixels: maxPixels, animated: mimetype === 'image/gif' || mimetype === 'image/webp' };
   return (file === undefined ? sharp(options) : sharp(file, options))
     .autoOrient()

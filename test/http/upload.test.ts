@@ -232,6 +232,22 @@ describe('imageUpload()', function () {
       assert.throws(() => imageUpload({ field: 'picture', types: ['text/html'] }), /for types but received an array of length 1/);
       assert.throws(() => imageUpload({ field: 'picture', tempDir: '' }), { message: 'Expected a folder path (a non-empty string) for options.tempDir but received "" of type string' });
       assert.throws(() => imageUpload(undefined as never), { message: 'Expected an object with a field for options but received undefined' });
+      assert.throws(() => imageUpload({ field: 'picture', verifyDecode: 'no' as never }), { message: 'Expected a boolean for options.verifyDecode but received "no" of type string' });
+    });
+
+    it('verifyDecode: false checks the header only, and marks the probe undecoded for the attach to finish', async function () {
+      let probed: unknown;
+      app = express();
+      app.post('/upload', imageUpload({ field: 'picture', tempDir: dir, verifyDecode: false }), (req, res) => {
+        probed = (req.file as UploadedImage).probed;
+        res.end();
+      });
+      // A truncated JPEG passes here (its header is good): the route's attach decodes it and refuses it.
+      const truncated = (await jpeg(300, 200)).subarray(0, 700);
+      await request(app).post('/upload').attach('picture', truncated, 'a.jpg').expect(200);
+      assert.deepEqual(probed, { mimetype: 'image/jpeg', width: 300, height: 200, size: 700, pixels: 300 * 200, decoded: false });
+      // The header checks still run.
+      await request(app).post('/upload').attach('picture', Buffer.from('not an image'), 'a.jpg').expect(415);
     });
 
     it('makes the temp folder when it is missing', async function () {

@@ -1,0 +1,69 @@
+/**
+ * Attaching an original (and, if asked, its thumbnails) to an image set: the bytes are checked
+ * first, the thumbnails rendered, and only then does a transaction replace the whole set, so the
+ * database is held for rows and file copies, never for decoding.
+ */
+import { Readable } from 'node:stream';
+import { InvalidArgumentError } from '../errors.js';
+import { checkProbed, type ImageLimits, type ProbedImage, probeImage, proveWhole } from '../imaging/probe.js';
+import { checkThumbnailSpecs, planThumbnails, type RenderedThumbnail, renderThumbnails } from '../imaging/thumbnail-batch.js';
+import { concreteStore, type ImageEntity } from './image.js';
+import { FileLedger } from './ledger.js';
+import { openLocalFile } from './local-file.js';
+import type { AttachOptions } from './set-options.js';
+import type { SetRows } from './set-rows.js';
+
+/**
+ * Replaces the set of `rows` with `input` (a local file path or the bytes, of `size` bytes) as
+ * its original, plus the thumbnails of `options.thumbnails`: all stored, or none.
+ * @throws InvalidImageError when the bytes are rejected; InvalidArgumentError for a bad option
+ */
+export async function attachOriginal(rows: SetRows, input: string | Buffer, size: number, options: AttachOptions): Promise<ImageEntity> {
+  const limits = rows.limits(options);
+  const specs = checkThumbnailSpecs(options.thumbnails);
+  // The header first (type, size, pixel limits: no decoding). With thumbnails, their render is the
+  // whole-image decode that proves the bytes whole, so the probe skips its own.
+  const probed = options.probed === undefined ? await probeImage(input, size, limits, { decode: specs === undefined }) : reuseProbe(options.probed, size, limits);
+  let thumbnails: RenderedThumbnail[] = [];
+  if (specs !== undefined) {
+    thumbnails = await renderThumbnails(input, probed, planThumbnails(specs, probed), limits.maxPixels);
+  } else if (probed.decoded === false) {
+    // An upload probed without decoding, attached without thumbnails: prove it whole here.
+    await proveWhole(input, limits.maxPixels);
+  }
+  const { mimetype, width, height } = probed;
+  const store = concreteStore(options.store);
+  const images = await rows.inTransaction(options.trx, async (trx) => {
+    // Wait for thumbnails being made of the old original, so the delete below sees them too.
+    await rows.lockSet(trx);
+    // The old set's rows go now; the image hooks send their files after the commit.
+    await rows.setQuery(trx).delete().context({ store });
+    const original = await rows.insert(trx, { mimetype, width, height, original: true });
+    const made: ImageEntity[] = [];
+    for (const t of thumbnails) made.push(await rows.insert(trx, { mimetype: t.mimetype, width: t.width, height: t.height, original: false }));
+    const ledger = FileLedger.of(trx);
+    const data = typeof input === 'string' ? await openLocalFile(input) : Readable.from([input]);
+    // Side by side; every write settles before the transaction ends, so a rollback after a failed
+    // one sees (and removes) every file the others wrote.
+    const writes = await Promise.allSettled([
+      ledger.write(store, original, data, { reproducible: false }),
+      ...made.map((row, i) => ledger.write(store, row, Readable.from([thumbnails[i]!.data]), { reproducible: true })),
+    ]);
+    const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return [original, ...made];
+  });
+  rows.replaceLoaded(images);
+  return images[0]!;
+}
+
+/** An earlier probe of the same bytes, checked for shape, size and this set's limits. */
+function reuseProbe(probed: ProbedImage, size: number, limits: ImageLimits): ProbedImage {
+  const positive = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 1;
+  if (probed === null || typeof probed !== 'object' || typeof probed.mimetype !== 'string' || ![probed.width, probed.height, probed.pixels].every(positive)) {
+    throw new InvalidArgumentError('options.probed', 'the result of probing this file ({ mimetype, width, height, size, pixels })', probed);
+  }
+  if (probed.size !== size) throw new InvalidArgumentError('options.probed.size', `${size} (the size of the file attached)`, probed.size);
+  checkProbed(probed, limits);
+  return probed;
+}

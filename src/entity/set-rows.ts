@@ -1,0 +1,121 @@
+/**
+ * One image set's place in the database and in its owner's loaded relation: the queries, locks
+ * and transactions the set's writing paths share (attach, thumbnails, removal), and the helpers
+ * that read and update the loaded relation.
+ */
+import type { Knex } from 'knex';
+import type { Model, QueryBuilder } from 'objection';
+import { ImageAttachError, InvalidArgumentError } from '../errors.js';
+import { type ImageLimits, resolveLimits } from '../imaging/probe.js';
+import { type AttachmentInfo, attachmentInfo } from './attachment-info.js';
+import type { ImageEntity } from './image.js';
+import { filesSettled } from './ledger.js';
+import { lockedRows } from './locks.js';
+import { stableKey } from './single-flight.js';
+
+export type Subset = Record<string, unknown>;
+
+export class SetRows {
+  readonly info: AttachmentInfo;
+
+  /** @throws InvalidArgumentError when the relation is no image attachment, or the subset is wrong */
+  constructor(
+    readonly owner: Model,
+    readonly relationName: string,
+    readonly subset: Subset,
+  ) {
+    this.info = attachmentInfo(owner, relationName);
+    const missing = this.info.subsetColumns.filter((c) => subset[c] === undefined);
+    const extra = Object.keys(subset).filter((c) => !this.info.subsetColumns.includes(c));
+    if (missing.length > 0 || extra.length > 0) {
+      const expected = this.info.subsetColumns.length ? `values for exactly ${this.info.subsetColumns.join(', ')}` : 'no subset (the key has no extra columns)';
+      throw new InvalidArgumentError('subset', expected, subset);
+    }
+  }
+
+  get isLoaded(): boolean {
+    return Array.isArray((this.owner as any)[this.relationName]);
+  }
+
+  /** This set's images in the loaded relation. @throws ImageAttachError when it is not loaded */
+  loadedImages(): ImageEntity[] {
+    return loadedImages(this.owner, this.info).filter((image) => this.contains(image));
+  }
+
+  /** The limits of an attach: the call's over the relation's over the image class's. */
+  limits(options: Partial<ImageLimits>): ImageLimits {
+    const { maxBytes, maxPixels, types } = options;
+    return resolveLimits(this.info.imageClass.imageLimits, this.info.limits, { maxBytes, maxPixels, types });
+  }
+
+  relatedQuery(trx: Knex.Transaction | undefined): QueryBuilder<Model, Model[]> {
+    // The relation name is dynamic, so Objection's typing of $relatedQuery cannot follow it.
+    return (this.owner.$relatedQuery as (name: string, trx?: Knex.Transaction) => QueryBuilder<Model, Model[]>).call(this.owner, this.relationName, trx);
+  }
+
+  setQuery(trx: Knex.Transaction | undefined): QueryBuilder<Model, Model[]> {
+    return this.relatedQuery(trx).where(this.subset);
+  }
+
+  /** Inserts one image row of this set. */
+  async insert(trx: Knex.Transaction, row: { width: number; height: number; mimetype: string; original: boolean }): Promise<ImageEntity> {
+    return (await this.relatedQuery(trx).insert({ ...this.subset, ...row })) as unknown as ImageEntity;
+  }
+
+  /** Locks the set's rows for a replacement or removal, in a statement of its own. */
+  async lockSet(trx: Knex.Transaction): Promise<void> {
+    await lockedRows(this.setQuery(trx), 'update', trx, this.info.imageClass.tableName);
+  }
+
+  /** Runs `work` in `trx`, or in a transaction of its own whose file work it waits for. */
+  async inTransaction<T>(trx: Knex.Transaction | undefined, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    if (trx) return work(trx);
+    let own: Knex.Transaction | undefined;
+    try {
+      return await (this.info.imageClass as unknown as typeof Model).transaction(async (t) => {
+        own = t;
+        return work(t);
+      });
+    } finally {
+      if (own) await filesSettled(own);
+    }
+  }
+
+  contains(image: ImageEntity): boolean {
+    return this.info.subsetColumns.every((c) => String((image as any)[c]) === String(this.subset[c]));
+  }
+
+  /** Puts `image` in the loaded relation (if loaded), in place of this set's image of its size. */
+  remember(image: ImageEntity): void {
+    if (!this.isLoaded) return;
+    const others = loadedImages(this.owner, this.info).filter((i) => !(this.contains(i) && i.width === image.width && i.height === image.height));
+    this.setLoaded([...others, image]);
+  }
+
+  /** Makes `images` this set's whole content in the relation (loading the relation with them if need be). */
+  replaceLoaded(images: ImageEntity[]): void {
+    this.setLoaded([...(this.isLoaded ? loadedImages(this.owner, this.info).filter((i) => !this.contains(i)) : []), ...images]);
+  }
+
+  setLoaded(images: ImageEntity[]): void {
+    (this.owner as any)[this.relationName] = images;
+  }
+
+  describe(): string {
+    const subset = Object.keys(this.subset).length ? ` ${stableKey(this.subset)}` : '';
+    return `${this.owner.constructor.name} ${stableKey(this.owner.$id())} ${this.relationName}${subset}`;
+  }
+}
+
+/** Every image of the owner's loaded relation (all its sets). @throws ImageAttachError when it is not loaded */
+export function loadedImages(owner: Model, info: AttachmentInfo): ImageEntity[] {
+  const images = (owner as any)[info.relationName];
+  if (!Array.isArray(images)) {
+    throw new ImageAttachError(
+      'ERR_IMAGE_SET_NOT_LOADED',
+      `${owner.constructor.name}.${info.relationName} is not loaded: fetch owners with .withGraphFetched('${info.relationName}'), ` +
+        `or await imageSet(owner, '${info.relationName}').load()`,
+    );
+  }
+  return images;
+}

@@ -1,0 +1,35 @@
+/**
+ * Single flight: concurrent calls for the same work in this process share one promise.
+ */
+
+const inFlight = new Map<string, Promise<unknown>>();
+
+/**
+ * Runs `work` unless a call with the same `key` is already running, in which case that call's
+ * promise is returned: many requests for one missing thumbnail make it once.
+ */
+export function singleFlight<T>(key: string, work: () => Promise<T>): Promise<T> {
+  let pending = inFlight.get(key) as Promise<T> | undefined;
+  if (pending === undefined) {
+    pending = work();
+    inFlight.set(key, pending);
+    const forget = () => inFlight.delete(key);
+    void pending.then(forget, forget);
+  }
+  return pending;
+}
+
+/** JSON with bigints, for single-flight keys and messages. */
+export function stableKey(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v));
+}
+
+const storeTags = new WeakMap<object, number>();
+let lastStoreTag = 0;
+
+/** A number that tells store instances apart in a key (stores have no identity of their own). */
+export function storeTag(store: object): number {
+  let tag = storeTags.get(store);
+  if (tag === undefined) storeTags.set(store, (tag = ++lastStoreTag));
+  return tag;
+}
