@@ -1,8 +1,9 @@
 /**
- * A user's picture: upload (with thumbnails made at once), delete, and thumbnails on demand.
+ * A user's picture: upload (with thumbnails made at once, or queued when the app has a queue),
+ * delete, and thumbnails on demand.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { imageUpload, type ThumbnailFormat, thumbnailRoute, type UploadedImage } from 'objection-imageattach';
+import { imageUpload, type ThumbnailFormat, type ThumbnailQueue, thumbnailRoute, type UploadedImage } from 'objection-imageattach';
 import { User } from '../models.js';
 
 /** Made at upload: the sizes the pages show. */
@@ -27,23 +28,30 @@ export function picturesRouter(options: { tempDir: string }): Router {
   // imageUpload() streams the file to a temp file (never into memory), reads its real type and
   // size, and rejects what is too big, too many pixels or not an image: a 4xx error, which the
   // app's error page shows. The temp file is removed when the response is over.
-  // `verifyDecode: false`: the route below attaches with thumbnails, whose render decodes the
-  // whole image and so proves it whole (a truncated upload is still a 400, with nothing stored);
-  // checking it here too would decode every upload once more.
+  // `verifyDecode: false`: the attach below decodes the whole image anyway (to render its
+  // thumbnails, or, when a queue makes them, to prove it whole), so a truncated upload is still
+  // a 400 with nothing stored; checking it here too would decode every upload once more.
   const upload = imageUpload({ field: 'picture', maxBytes: 10 * 1024 * 1024, maxPixels: 40_000_000, tempDir: options.tempDir, verifyDecode: false });
 
   router.post('/users/:id/picture', loadUser, upload, async (req, res) => {
     const user: User = res.locals.user;
     const file = req.file as UploadedImage;
-    // One call: the thumbnails are rendered from one decode of the file before any transaction,
-    // then one transaction replaces the old set (old rows now, old files once it commits) with the
-    // original and its thumbnails: all stored, or, should anything fail, none. `probed`:
-    // imageUpload() has read the file's header already. Thumbnails shrink, never enlarge: a small
-    // upload gets fewer (thumbnailRoute() below makes any other width on demand).
-    await user.pictureSet.fromFile(file.path, {
-      probed: file.probed,
-      thumbnails: UPLOAD_THUMBNAILS.filter(({ width }) => width < file.width),
-    });
+    // Thumbnails shrink, never enlarge: a small upload gets fewer (thumbnailRoute() below makes
+    // any other width on demand). `probed`: imageUpload() has read the file's header already.
+    const sizes = UPLOAD_THUMBNAILS.filter(({ width }) => width < file.width);
+    const queue: ThumbnailQueue | undefined = req.app.locals.queue;
+    if (queue === undefined) {
+      // One call: the thumbnails are rendered from one decode of the file before any transaction,
+      // then one transaction replaces the old set (old rows now, old files once it commits) with
+      // the original and its thumbnails: all stored, or, should anything fail, none.
+      await user.pictureSet.fromFile(file.path, { probed: file.probed, thumbnails: sizes });
+    } else {
+      // With REDIS_URL, the workers (npm run worker) make the thumbnails; until then the pages
+      // show the original at each thumbnail's size. The attach itself decodes the file once to
+      // prove it whole (imageUpload was told not to).
+      await user.pictureSet.fromFile(file.path, { probed: file.probed });
+      if (sizes.length > 0) await queue.enqueue(user, 'picture', [...sizes]);
+    }
     res.redirect(303, `/users/${user.id}`);
   });
 

@@ -97,6 +97,15 @@ for (const database of exampleDatabases) {
       await until(async () => (await UserPicture.query().where({ user_id: user.id, width: 100 })).length === 1, 30_000, 'the 100-wide thumbnail');
     });
 
+    it('an upload through the form queues its thumbnails, and the worker makes them', async function () {
+      assert.ok(worker, 'the worker of the test before');
+      const created = await request(example.app).post('/users').type('form').send({ name: 'Uploaded' }).expect(303);
+      const id = Number(/(\d+)$/.exec(created.headers.location!)![1]);
+      await request(example.app).post(`/users/${id}/picture`).attach('picture', Buffer.from(photo), 'photo.jpg').expect(303);
+      await until(async () => (await UserPicture.query().where({ user_id: id, original: false })).length === 3, 30_000, 'three thumbnails');
+      await until(() => (worker!.output().match(new RegExp(`^created .* for User ${id} picture`, 'gm')) ?? []).length === 3, 5_000, 'the worker made them');
+    });
+
     it('the worker closes and exits 0 on SIGTERM', async function () {
       assert.ok(worker, 'the worker of the test before');
       worker.child.kill('SIGTERM');
