@@ -153,6 +153,10 @@ class CurrentStore extends Store {
     return getCurrentStore().localPath(key);
   }
 
+  override putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
+    return getCurrentStore().putLocalFile(key, file, options);
+  }
+
   // The caller methods delegate too, so a store that refines them (say, its URLs) is honoured.
   override store(image: StoredImage, data: Readable | Uint8Array): Promise<void> {
     return getCurrentStore().store(image, data);

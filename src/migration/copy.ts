@@ -64,6 +64,13 @@ export async function copyImage(source: Store, destination: Store, image: ImageE
     if (to !== null && to.size === from.size) return { status: 'skipped', bytes: 0 };
     if (options.dryRun) return { status: 'copied', bytes: from.size };
   }
+  // Local to local, unverified: let the destination copy the file itself (the kernel, for a
+  // filesystem store), with no bytes through JavaScript. Verifying needs the bytes: stream them.
+  const local = options.verify ? undefined : source.localPath(key);
+  if (local !== undefined) {
+    const bytes = await destination.putLocalFile(key, local, { reproducible: !image.original });
+    return { status: 'copied', bytes };
+  }
   const input = await source.getFile(key);
   const meter = new ByteMeter(options.verify);
   // pipeline ends the meter with the source and destroys both when either fails; its error then

@@ -8,7 +8,8 @@
  * key into a path and checks that the path stays inside the root.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -16,7 +17,7 @@ import { currentRequestOrigin, requestOrigin, withRequestOrigin } from '../conte
 import { ContextError, ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
 import { staticServer, type StaticServerMiddleware, type StaticServerOptions } from '../http/static-server.js';
 import { fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
-import { type ByteRange, type FileStat, type PutFileOptions, Store, validateRange } from './store.js';
+import { type ByteRange, type FileStat, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
 
 /** What the filesystem stores share: the layout, atomic writes, reads, deletes and listing. */
 export abstract class FileSystemStoreBase extends Store {
@@ -53,23 +54,50 @@ export abstract class FileSystemStoreBase extends Store {
   }
 
   async putFile(key: ImageKey, stream: Readable, _options: PutFileOptions): Promise<void> {
+    try {
+      await this.writeAtomically(key, async (temp) => {
+        const handle = await open(temp, 'wx');
+        await pipeline(stream, handle.createWriteStream());
+      });
+    } finally {
+      // The input is ours to end: a stream left open on failure would hold its source open.
+      if (!stream.destroyed) stream.destroy();
+    }
+  }
+
+  /**
+   * Copies a local file in the kernel (`copyFile`: no bytes through JavaScript), atomically, unless
+   * a subclass refines `putFile`: then that is honoured, through the default.
+   */
+  override async putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
+    if (this.putFile !== FileSystemStoreBase.prototype.putFile) return super.putLocalFile(key, file, options);
+    const size = await localFileSize(file);
+    await this.writeAtomically(key, (temp) => copyFile(file, temp, constants.COPYFILE_EXCL));
+    return size;
+  }
+
+  /**
+   * Runs `write(temp)` to make a temp file beside the final one, then renames it into place. On
+   * any failure the temp file, and the folders this call created, are removed.
+   */
+  private async writeAtomically(key: ImageKey, write: (temp: string) => Promise<void>): Promise<void> {
     const file = this.pathFor(key);
     const dir = path.dirname(file);
     // A temp name in the same folder, so the final rename is atomic (same filesystem).
     const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
     let createdDir: string | undefined;
     try {
-      let handle;
-      // Two tries: a concurrent delete may prune the fresh folder between mkdir and open.
-      for (let attempt = 1; handle === undefined; attempt++) {
+      // Two tries: a concurrent delete may prune the fresh folder between mkdir and the write.
+      for (let attempt = 1; ; attempt++) {
         createdDir = (await mkdir(dir, { recursive: true })) ?? createdDir;
         try {
-          handle = await open(temp, 'wx');
+          await write(temp);
+          break;
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 2) throw error;
+          await removeQuietly(temp);
         }
       }
-      await pipeline(stream, handle.createWriteStream());
       await rename(temp, file);
     } catch (error) {
       await removeQuietly(temp);
@@ -79,9 +107,6 @@ export abstract class FileSystemStoreBase extends Store {
         cause: error,
         data: { path: file },
       });
-    } finally {
-      // The input is ours to end: a stream left open on failure would hold its source open.
-      if (!stream.destroyed) stream.destroy();
     }
   }
 

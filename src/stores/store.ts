@@ -6,8 +6,10 @@
  * `open`, `locate` and `delete` over an image (a key plus `original` and `created_at`).
  * Files move as streams, never as whole-file buffers.
  */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { InvalidArgumentError } from '../errors.js';
+import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import { type ImageKey, type NormalizedKey, type StoredImage, withTimestamp } from './keys.js';
 
 /** A byte range, both ends inclusive (as `range-parser` and HTTP's `Range` have it). */
@@ -74,6 +76,18 @@ export abstract class Store {
     return undefined;
   }
 
+  /**
+   * Stores the local file at `file` as the file of `key`, and returns its size. The default
+   * streams it through `putFile`; filesystem stores copy it in the kernel. Migration uses this
+   * when the source store has local files.
+   * @throws ImageNotFoundError when there is no file at `file`
+   */
+  async putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
+    const size = await localFileSize(file);
+    await this.putFile(key, createReadStream(file), options);
+    return size;
+  }
+
   /** Stores the data of `image`: a stream, or a buffer for small in-memory images. */
   async store(image: StoredImage, data: Readable | Uint8Array): Promise<void> {
     await this.putFile(keyOf(image), toReadable(data), { reproducible: !image.original });
@@ -100,6 +114,19 @@ export function keyOf(image: ImageKey): ImageKey {
   if (image === null || typeof image !== 'object') throw new InvalidArgumentError('image', 'an image object', image);
   const { objectType, objectId, width, height, mimetype } = image;
   return { objectType, objectId, width, height, mimetype };
+}
+
+/**
+ * The size of a local file.
+ * @throws ImageNotFoundError when there is none
+ */
+export async function localFileSize(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    throw new ImageNotFoundError(`No image file at ${file}`, { cause: error, data: { path: file } });
+  }
 }
 
 /**

@@ -5,6 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import {
@@ -75,6 +78,24 @@ export function storeContract(name: string, make: () => Promise<StoreUnderTest>)
         const listed = [];
         for await (const k of store.listFiles()) listed.push(k);
         assert.deepEqual(listed.map((k) => k.objectId), [key.objectId]);
+      });
+    });
+
+    describe('putLocalFile', function () {
+      it('stores a local file byte for byte and returns its size', async function () {
+        const data = randomBytes(70_000);
+        const file = path.join(tmpdir(), `oia-local-${process.pid}-${Date.now()}.bin`);
+        await writeFile(file, data);
+        try {
+          assert.equal(await store.putLocalFile(sampleKey, file, { reproducible: true }), data.length);
+          assert.ok((await buffer(await store.getFile(sampleKey))).equals(data));
+        } finally {
+          await rm(file, { force: true });
+        }
+      });
+      it('rejects a missing local file with ImageNotFoundError, storing nothing', async function () {
+        await assert.rejects(store.putLocalFile(sampleKey, path.join(tmpdir(), 'oia-no-such-file.bin'), { reproducible: false }), ImageNotFoundError);
+        assert.deepEqual(await subject.snapshot(), []);
       });
     });
 
