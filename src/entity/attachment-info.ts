@@ -34,13 +34,25 @@ export function attachmentInfo(owner: Model, relationName: string): AttachmentIn
   return info;
 }
 
+/** The names of the `imageAttachment()` relations of an owner class (none for any other class). */
+export function attachmentRelationNames(ownerClass: typeof Model): string[] {
+  return Object.keys(ownerClass.getRelations()).filter((name) => mappingOf(ownerClass, name) !== undefined);
+}
+
+/** The attachment options of relation `name` of `ownerClass`, as its relationMappings declare them. */
+function mappingOf(ownerClass: typeof Model, name: string): { limits: Partial<ImageLimits> | undefined } | undefined {
+  const raw = ownerClass.relationMappings;
+  // relationMappings may be an object or a thunk (for require loops), as Objection allows.
+  const mappings = (typeof raw === 'function' ? (raw as () => object).call(ownerClass) : raw) as Record<string, unknown> | undefined;
+  return attachmentOptions(mappings?.[name]);
+}
+
 function resolve(ownerClass: typeof Model, relationName: string): AttachmentInfo {
   const relations = ownerClass.getRelations() as Record<string, Relation>;
   const relation = relations[relationName];
-  const mappings = typeof ownerClass.relationMappings === 'function' ? (ownerClass.relationMappings as () => object)() : ownerClass.relationMappings;
-  const options = attachmentOptions((mappings as Record<string, unknown> | undefined)?.[relationName]);
+  const options = mappingOf(ownerClass, relationName);
   if (relation === undefined || options === undefined) {
-    const names = Object.keys(relations).filter((name) => attachmentOptions((mappings as Record<string, unknown>)[name]));
+    const names = attachmentRelationNames(ownerClass);
     throw new InvalidArgumentError(
       'relationName',
       `the name of an imageAttachment() relation of ${ownerClass.name} (${names.join(', ') || 'it has none'})`,

@@ -14,6 +14,7 @@ import { ImageAttachError } from '../errors.js';
 import { spoolToTempFile, removeIfPresent } from '../imaging/spool.js';
 import { type ImageKey, normalizeKey } from '../stores/keys.js';
 import type { PutFileOptions, Store } from '../stores/store.js';
+import { storeTag } from './single-flight.js';
 
 type Transaction = Knex.Transaction & { executionPromise?: Promise<unknown>; parentTransaction?: Knex.Transaction };
 
@@ -36,14 +37,10 @@ const rolledBack = new WeakSet<Transaction>();
 const unsettled = new Set<Promise<void>>();
 /** Keys being written by some unfinished transaction in this process: never delete those. */
 const liveWrites = new Map<string, number>();
-const storeIds = new WeakMap<Store, number>();
-let lastStoreId = 0;
 
 function fileId(store: Store, key: ImageKey): string {
-  let id = storeIds.get(store);
-  if (id === undefined) storeIds.set(store, (id = ++lastStoreId));
   const k = normalizeKey(key);
-  return `${id}:${k.objectType}/${k.objectId}/${k.width}x${k.height}/${k.mimetype}`;
+  return `${storeTag(store)}:${k.objectType}/${k.objectId}/${k.width}x${k.height}/${k.mimetype}`;
 }
 
 export class FileLedger {

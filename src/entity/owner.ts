@@ -6,8 +6,8 @@
  * the files' removal in the same transaction.
  */
 import type { Knex } from 'knex';
-import type { Model, Relation, StaticHookArguments } from 'objection';
-import { attachmentOptions } from './attachment.js';
+import type { Model, StaticHookArguments } from 'objection';
+import { attachmentRelationNames } from './attachment-info.js';
 import { lockedRows } from './locks.js';
 
 type OwnerConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'relationMappings' | 'getRelations' | 'relatedQuery'>;
@@ -36,12 +36,4 @@ export function ImageOwner<M extends OwnerConstructor>(Base: M) {
     }
   }
   return ImageOwnerModel;
-}
-
-function attachmentRelationNames(cls: typeof Model): string[] {
-  const mappings = (typeof cls.relationMappings === 'function' ? (cls.relationMappings as () => object)() : cls.relationMappings) as
-    | Record<string, unknown>
-    | undefined;
-  const relations = cls.getRelations() as Record<string, Relation>;
-  return Object.keys(relations).filter((name) => attachmentOptions(mappings?.[name]) !== undefined);
 }

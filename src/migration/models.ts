@@ -3,7 +3,7 @@
  * image classes themselves, and owner classes (whose `imageAttachment()` relations name theirs).
  */
 import type { Model, Relation } from 'objection';
-import { attachmentOptions } from '../entity/attachment.js';
+import { attachmentRelationNames } from '../entity/attachment-info.js';
 import type { ImageEntityClass } from '../entity/image.js';
 import { InvalidArgumentError } from '../errors.js';
 
@@ -35,12 +35,8 @@ export function isImageClass(value: unknown): value is ImageEntityClass {
 export function attachmentRelations(ownerClass: unknown): AttachmentRelation[] {
   const cls = ownerClass as typeof Model;
   if (typeof cls !== 'function' || typeof cls.getRelations !== 'function') return [];
-  const raw = cls.relationMappings;
-  const mappings = (typeof raw === 'function' ? (raw as () => object).call(cls) : raw) as Record<string, unknown> | undefined;
-  if (!mappings) return [];
   const relations = cls.getRelations() as Record<string, Relation>;
-  return Object.keys(relations)
-    .filter((name) => attachmentOptions(mappings[name]) !== undefined)
+  return attachmentRelationNames(cls)
     .map((name) => {
       const relation = relations[name] as unknown as {
         relatedModelClass: ImageEntityClass;
