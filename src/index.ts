@@ -69,6 +69,7 @@ export { filesSettled } from './entity/ledger.js';
 // Imaging
 export { DEFAULT_IMAGE_TYPES, DEFAULT_LIMITS, READABLE_IMAGE_TYPES } from './imaging/probe.js';
 export type { ImageLimits } from './imaging/probe.js';
+export { renderSlots } from './imaging/render-slots.js';
 export { thumbnailDimensions } from './imaging/thumbnail.js';
 export type { ThumbnailFormat, ThumbnailSize } from './imaging/thumbnail.js';
 

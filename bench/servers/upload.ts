@@ -18,6 +18,7 @@ import path from 'node:path';
 import express from 'express';
 import multer from 'multer';
 import sharp from 'sharp';
+import { renderSlots } from 'objection-imageattach';
 import { createApp } from '../../example/app.js';
 import { UPLOAD_THUMBNAILS } from '../../example/routes/pictures.js';
 
@@ -46,6 +47,8 @@ async function baselineApp(): Promise<express.Express> {
   return app;
 }
 
+// RENDER_SLOTS=n tries another bound on the renders in flight (ours only; see renderSlots()).
+if (process.env.RENDER_SLOTS !== undefined) renderSlots(Number(process.env.RENDER_SLOTS));
 const example = mode === 'ours' ? await createApp({ dataDir }) : undefined;
 // Users 1…N, straight into the table: setting up through HTTP would grow this server's heap
 // before it is measured.

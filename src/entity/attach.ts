@@ -9,7 +9,6 @@ import { checkProbed, type ImageLimits, type ProbedImage, probeImage, proveWhole
 import { checkThumbnailSpecs, planThumbnails, type RenderedThumbnail, renderThumbnails } from '../imaging/thumbnail-batch.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
-import { openLocalFile } from './local-file.js';
 import type { AttachOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 
@@ -42,7 +41,7 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
     const made: ImageEntity[] = [];
     for (const t of thumbnails) made.push(await rows.insert(trx, { mimetype: t.mimetype, width: t.width, height: t.height, original: false }));
     const ledger = FileLedger.of(trx);
-    const data = typeof input === 'string' ? await openLocalFile(input) : Readable.from([input]);
+    const data = typeof input === 'string' ? input : Readable.from([input]);
     // Side by side; every write settles before the transaction ends, so a rollback after a failed
     // one sees (and removes) every file the others wrote.
     const writes = await Promise.allSettled([

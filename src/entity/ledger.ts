@@ -91,9 +91,10 @@ export class FileLedger {
    * Writes a file as part of this transaction: the write is undone if the transaction rolls back.
    * If the key already holds a file that this ledger did not write (one committed earlier, or one
    * the parent transaction wrote before this savepoint), its bytes are kept aside first, so a
-   * rollback can put them back.
+   * rollback can put them back. `data` is a stream, or the path of a local file (which a
+   * filesystem store copies in the kernel: one system call, not a stream's many reads and writes).
    */
-  async write(store: Store, key: ImageKey, data: Readable, options: PutFileOptions): Promise<void> {
+  async write(store: Store, key: ImageKey, data: Readable | string, options: PutFileOptions): Promise<void> {
     const id = fileId(store, key);
     let backup: string | undefined;
     if (!this.writes.has(id) && (await store.statFile(key)) !== null) {
@@ -102,7 +103,8 @@ export class FileLedger {
     liveWrites.set(id, (liveWrites.get(id) ?? 0) + 1);
     this.root().held.push(id);
     try {
-      await store.putFile(key, data, options);
+      if (typeof data === 'string') await store.putLocalFile(key, data, options);
+      else await store.putFile(key, data, options);
     } catch (error) {
       // The store's write is atomic: the old file is untouched, so the backup is not needed.
       if (backup !== undefined) await removeIfPresent(backup);

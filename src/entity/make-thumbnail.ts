@@ -4,12 +4,13 @@
  */
 import type { Knex } from 'knex';
 import { ImageNotFoundError } from '../errors.js';
+import { inRenderSlot } from '../imaging/render-slots.js';
 import { type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
 import { makeThumbnailStream, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
-import { openForProcessing, openLocalFile } from './local-file.js';
+import { openForProcessing } from './local-file.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 
@@ -47,7 +48,7 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       // The render made ahead is used only if it is of this very original, size and type.
       const output =
         ahead !== undefined && ahead.of === renderKey(original, width, height, mimetype)
-          ? await openLocalFile(ahead.path)
+          ? ahead.path
           : makeThumbnailStream(await openForProcessing(store, original), width, height, mimetype, rows.limits(options).maxPixels);
       await FileLedger.of(trx).write(store, row, output, { reproducible: true });
       return row;
@@ -69,8 +70,11 @@ async function renderAhead(rows: SetRows, size: ThumbnailSize, options: Thumbnai
   const { width, height } = thumbnailDimensions(original.width, original.height, size);
   if (images.some((i) => i.width === width && i.height === height)) return undefined;
   const mimetype = thumbnailMimetype(original.mimetype, options.format);
-  const output = makeThumbnailStream(await openForProcessing(store, original), width, height, mimetype, rows.limits(options).maxPixels);
-  return { ...(await spoolToTempFile(output, Number.MAX_SAFE_INTEGER)), of: renderKey(original, width, height, mimetype) };
+  const source = await openForProcessing(store, original);
+  // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
+  // a time. The render in the transaction below takes none: it must not wait with the database held.
+  const spooled = await inRenderSlot(() => spoolToTempFile(makeThumbnailStream(source, width, height, mimetype, rows.limits(options).maxPixels), Number.MAX_SAFE_INTEGER));
+  return { ...spooled, of: renderKey(original, width, height, mimetype) };
 }
 
 /** What a render made ahead was made of: the original (its creation instant too) and the output. */

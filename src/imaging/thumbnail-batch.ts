@@ -11,6 +11,7 @@
 import sharp, { type Sharp } from 'sharp';
 import { InvalidArgumentError } from '../errors.js';
 import { decodeFailure, proveWhole } from './probe.js';
+import { inRenderSlot } from './render-slots.js';
 import { sharpFormat, type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from './thumbnail.js';
 
 /** One thumbnail to make: exactly one of width, height or ratio, and optionally a format. */
@@ -55,10 +56,20 @@ export function planThumbnails(specs: readonly ThumbnailSpec[], original: Pick<B
 
 /**
  * Renders `planned` thumbnails of `input` (a local path or the bytes) from one sharp input, side
- * by side; with none to render, still decodes the image once to prove it whole.
+ * by side, in one of the process's render slots (see render-slots.ts); with none to render, still
+ * decodes the image once to prove it whole.
  * @throws InvalidImageError `ERR_IMAGE_TRUNCATED` / `ERR_IMAGE_UNREADABLE` when the bytes do not decode
  */
-export async function renderThumbnails(
+export function renderThumbnails(
+  input: string | Buffer,
+  original: BatchOriginal,
+  planned: ReadonlyArray<Omit<RenderedThumbnail, 'data'>>,
+  maxPixels: number,
+): Promise<RenderedThumbnail[]> {
+  return inRenderSlot(() => render(input, original, planned, maxPixels));
+}
+
+async function render(
   input: string | Buffer,
   original: BatchOriginal,
   planned: ReadonlyArray<Omit<RenderedThumbnail, 'data'>>,
@@ -85,14 +96,24 @@ export async function renderThumbnails(
  * once to the largest thumbnail's size as raw pixels (JPEG and WebP shrink on load, so the decode
  * itself is at a fraction of the size); every thumbnail is encoded from those pixels, the smaller
  * ones resized from them. One decode instead of one per thumbnail.
+ *
+ * The encodes run one after another: each uses all of libvips' threads anyway, so side by side
+ * they would finish no sooner under load, only hold two or three encoders' memory at once and
+ * take more of libuv's pool from the file writes waiting behind them.
  */
 function fromOneDecode(input: string | Buffer, largest: Omit<RenderedThumbnail, 'data'>, planned: ReadonlyArray<Omit<RenderedThumbnail, 'data'>>, maxPixels: number): Array<Promise<RenderedThumbnail>> {
   const pixels = sharp(input, { limitInputPixels: maxPixels }).autoOrient().resize(largest.width, largest.height, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
-  return planned.map(async (thumbnail) => {
-    const { data, info } = await pixels;
-    let image = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
-    if (thumbnail.width !== info.width || thumbnail.height !== info.height) image = image.resize(thumbnail.width, thumbnail.height, { fit: 'fill' });
-    return { ...thumbnail, data: await image.toFormat(sharpFormat(thumbnail.mimetype)).toBuffer() };
+  let previous: Promise<unknown> = pixels;
+  return planned.map((thumbnail) => {
+    const encoded = previous.then(async () => {
+      const { data, info } = await pixels;
+      let image = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+      if (thumbnail.width !== info.width || thumbnail.height !== info.height) image = image.resize(thumbnail.width, thumbnail.height, { fit: 'fill' });
+      return { ...thumbnail, data: await image.toFormat(sharpFormat(thumbnail.mimetype)).toBuffer() };
+    });
+    // The next encode starts when this one ends, whether or not it failed (the caller sees each result).
+    previous = encoded.catch(() => {});
+    return encoded;
   });
 }
 

@@ -72,7 +72,7 @@ forEachDialect('attaching with an earlier probe', (db, dialect) => {
     // The unlink must land before the copy opens the file: do it when the row is inserted.
     db().on('query', removeOnInsert);
     try {
-      await assert.rejects(imageSet(user, 'picture').fromFile(file, { probed: probe() }), { code: 'ENOENT' });
+      await assert.rejects(imageSet(user, 'picture').fromFile(file, { probed: probe() }), { code: 'ERR_IMAGE_NOT_FOUND' });
     } finally {
       db().off('query', removeOnInsert);
     }
