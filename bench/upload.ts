@@ -45,7 +45,7 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 // CONNECTIONS=n in the environment tries another load.
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 4);
 const USERS = 600;
-const ROUNDS = 3;
+const ROUNDS = 4;
 const ROUND_S = 10;
 const TARGET_BYTES = 780 * 1024;
 
