@@ -10,7 +10,7 @@ import { imageSet, withStore } from '../src/index.js';
 import { User } from '../test/entity/models.js';
 import { benchWorld, report } from './support.js';
 
-const ROUNDS = 3;
+const ROUNDS = 5;
 const PER_ROUND = 20;
 
 const world = await benchWorld('thumbnail');
