@@ -34,7 +34,7 @@ const learning = new Set<number>();
  * True when files on device `dev` may be stat'ed synchronously. The first call for a device
  * answers false and learns its filesystem (from `file`, a path on it) in the background.
  */
-export function statsSynchronously(dev: number, file: string): boolean {
+export function canStatSynchronously(dev: number, file: string): boolean {
   const verdict = verdicts.get(dev);
   if (verdict !== undefined) return verdict;
   if (process.platform === 'linux' && !learning.has(dev)) {

@@ -14,7 +14,7 @@ import { ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError 
 import type { ContentCacheOptions, ContentCacheStats } from './content-cache.js';
 import { FileOpener, sameIdentity, type Verified } from './file-opener.js';
 import { describeFile, type FileFacts, type NextFunction, respond, respondFromMemory } from './file-response.js';
-import { statsSynchronously } from './local-filesystems.js';
+import { canStatSynchronously } from './local-filesystems.js';
 import { resolveRequestPath } from './request-path.js';
 import { validateOptions } from './static-options.js';
 
@@ -115,7 +115,7 @@ export function staticServer(options: StaticServerOptions): StaticServerMiddlewa
     // through a new link, which moves its ctime; either way the identities differ and the
     // request goes through the full check (`realpath` inside the root, `O_NOFOLLOW`) on disk.
     // On a local disk the stat is synchronous (see local-filesystems.ts), elsewhere through the pool.
-    if (!statsSynchronously(known.dev, known.real)) {
+    if (!canStatSynchronously(known.dev, known.real)) {
       return void fs.stat(file, (error, stats) => fromMemory(req, res, next, url, file, known, error === null ? stats : undefined));
     }
     let stats: fs.Stats | undefined;
