@@ -4,12 +4,12 @@
  * alternating rounds of 100 each way, on the bench's SQLite file database (WAL) and a FileSystemStore.
  *
  * Target: the queue keeps >= 0.8 of in-process throughput. It is not there to be faster: on 2
- * cores, in-process generation already keeps both busy (sharp works off the main thread), and on
- * SQLite every thumbnail holds the database's single write lock while it is made (the worker's
- * lock on the original; PostgreSQL and MySQL take row locks, and workers there run side by side),
- * so two processes take turns, and the one waiting for the lock polls for it (SQLite's busy
- * handler sleeps), which is most of what the queue loses. What the queue buys is taking the work
- * out of web requests and surviving crashes; this bench checks that it costs little.
+ * cores, in-process generation already keeps both busy (sharp works off the main thread). On
+ * SQLite a worker's transaction holds the database's single write lock (its lock on the
+ * original), so a worker renders ahead, before that transaction, and holds the lock only for a
+ * row and a file copy; rendering under the lock, two processes took turns and the queue kept
+ * 0.54-0.58 of in-process throughput. What the queue buys is taking the work out of web requests
+ * and surviving crashes; this bench checks that it costs little.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import path from 'node:path';

@@ -14,12 +14,17 @@ import { openForProcessing } from './local-file.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 
+/** A thumbnail rendered ahead into a temp file, and what it was rendered of (see {@link renderKey}). */
+export type RenderedAhead = SpooledFile & { of: string };
+
 /**
  * The thumbnail of `size` of the set's original: the image of that size if the set has one (even
- * the original), else a new one. See `ImageSet.generateThumbnail`.
+ * the original), else a new one. See `ImageSet.generateThumbnail`. `madeAhead` is a render the
+ * caller made before its transaction (a queue worker, whose transaction holds locks): used if it
+ * is of the original the transaction finds, and left to the caller to dispose of.
  * @throws InvalidArgumentError for a bad size or format; ImageNotFoundError when there is no original
  */
-export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, options: ThumbnailOptions): Promise<ImageEntity> {
+export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, options: ThumbnailOptions, madeAhead?: RenderedAhead): Promise<ImageEntity> {
   // Validate the size and format before any work is done.
   thumbnailDimensions(1, 1, size);
   if (options.format !== undefined) thumbnailMimetype('image/png', options.format);
@@ -27,14 +32,15 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
   // Without a caller's transaction, render before taking one: the database is then held for a
   // row and a file copy, not for the resize (SQLite has one writer: a resize inside the
   // transaction would make every other request wait for it).
-  const ahead =
-    options.trx === undefined
-      ? await renderAhead(rows, size, options, store).catch(() => {
+  const ownAhead =
+    options.trx === undefined && madeAhead === undefined
+      ? await renderThumbnailAhead(rows, size, options, store).catch(() => {
           // Only a head start: the transaction below renders again from the rows it reads, and
           // throws whatever error is real (a loaded relation may name an original since replaced).
           return undefined;
         })
       : undefined;
+  const ahead = madeAhead ?? ownAhead;
   try {
     const image = await rows.inTransaction(options.trx, async (trx: Knex.Transaction) => {
       const images = (await rows.setQuery(trx)) as unknown as ImageEntity[];
@@ -56,12 +62,12 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
     rows.remember(image);
     return image;
   } finally {
-    await ahead?.dispose();
+    await ownAhead?.dispose();
   }
 }
 
 /** Renders the thumbnail to a temp file, outside any transaction; nothing when there is nothing to make. */
-async function renderAhead(rows: SetRows, size: ThumbnailSize, options: ThumbnailOptions, store: Store): Promise<(SpooledFile & { of: string }) | undefined> {
+export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, options: ThumbnailOptions, store: Store): Promise<RenderedAhead | undefined> {
   // The loaded relation will do (the transaction checks the render against the rows anyway).
   const images = rows.isLoaded ? rows.loadedImages() : ((await rows.setQuery(undefined)) as unknown as ImageEntity[]);
   const original = images.find((i) => i.original);

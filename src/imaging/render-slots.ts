@@ -37,3 +37,8 @@ export function renderSlots(slots?: number): number {
   }
   return limit.concurrency;
 }
+
+/** Renders running now, and renders waiting for a slot (for monitoring, and for tests). */
+export function renderLoad(): { running: number; waiting: number } {
+  return { running: limit.activeCount, waiting: limit.pendingCount };
+}

@@ -1,7 +1,8 @@
 /**
- * What a worker does with one thumbnail job, apart from BullMQ: load the owner, check that the
- * original is still the one the job was enqueued for, and make the thumbnail, all in one
- * transaction that holds a share lock on the original (see `entity/locks.ts`).
+ * What a worker does with one thumbnail job, apart from BullMQ: render the thumbnail ahead (no
+ * lock held), then load the owner, check that the original is still the one the job was enqueued
+ * for, and store the thumbnail, all in one transaction that holds a share lock on the original
+ * (see `entity/locks.ts`).
  */
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
@@ -9,6 +10,8 @@ import { withStore } from '../context.js';
 import { ImageAttachError, InvalidImageError } from '../errors.js';
 import type { ImageEntity } from '../entity/image.js';
 import { imageSet } from '../entity/image-set.js';
+import { generateThumbnail, type RenderedAhead, renderThumbnailAhead } from '../entity/make-thumbnail.js';
+import { SetRows, type Subset } from '../entity/set-rows.js';
 import { filesSettled } from '../entity/ledger.js';
 import { sqliteWriteLock } from '../entity/locks.js';
 import { thumbnailDimensions } from '../imaging/thumbnail.js';
@@ -47,6 +50,11 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
   if (imageTable === undefined) throw unknown('relation', data.relation, ownerClass.getRelations());
 
   return withStore(store, async () => {
+    // A head start, before any lock: the thumbnail of the original the job names, rendered into a
+    // temp file, so the transaction below holds the database (SQLite: all of it) for rows and a
+    // file copy, not for the resize. Under the lock it is used only if it is of the original found
+    // there; whatever went wrong here, the transaction renders itself and meets the real error.
+    const ahead = await renderJobAhead(ownerClass, id, data, subset, store).catch(() => undefined);
     let transaction: Knex.Transaction | undefined;
     try {
       return await ownerClass.transaction(async (trx): Promise<ThumbnailJobResult> => {
@@ -67,7 +75,7 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
         const existing = set.images.find((image) => image.width === width && image.height === height);
         if (existing !== undefined) return { status: 'existing', width, height, mimetype: existing.mimetype };
 
-        const thumbnail = await set.findOrCreateThumbnail(data.size, { trx, store, format: data.format });
+        const thumbnail = await generateThumbnail(new SetRows(owner, data.relation, subset), data.size, { trx, store, format: data.format }, ahead);
 
         // After: with the lock held this cannot fail; it is here so that a writer which bypasses
         // the lock makes the job fail (and its file go with the rollback) rather than attach a
@@ -80,8 +88,21 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
     } finally {
       // The transaction is over; wait for its file work (removals, or undoing after a rollback).
       if (transaction !== undefined) await filesSettled(transaction);
+      await ahead?.dispose();
     }
   });
+}
+
+/**
+ * The job's thumbnail rendered ahead, outside any transaction: nothing when the owner is gone,
+ * its original is not the job's, or the thumbnail is there already (the transaction decides).
+ */
+async function renderJobAhead(ownerClass: typeof Model, id: unknown, data: ThumbnailJobData, subset: Subset, store: Store): Promise<RenderedAhead | undefined> {
+  const owner = await ownerClass.query().findById(id as never);
+  if (owner === undefined) return undefined;
+  const set = await imageSet(owner, data.relation, subset).load();
+  if (!isSameOriginal(set.original, data.original)) return undefined;
+  return renderThumbnailAhead(new SetRows(owner, data.relation, subset), data.size, { store, format: data.format }, store);
 }
 
 /**

@@ -6,8 +6,7 @@
  * `open`, `locate` and `delete` over an image (a key plus `original` and `created_at`).
  * Files move as streams, never as whole-file buffers.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import { type ImageKey, type NormalizedKey, type StoredImage, withTimestamp } from './keys.js';
@@ -78,13 +77,29 @@ export abstract class Store {
 
   /**
    * Stores the local file at `file` as the file of `key`, and returns its size. The default
-   * streams it through `putFile`; filesystem stores copy it in the kernel. Migration uses this
-   * when the source store has local files.
+   * streams it through `putFile`; filesystem stores copy it in the kernel. Attaching a local file
+   * and migration from a store with local files use this.
    * @throws ImageNotFoundError when there is no file at `file`
    */
   async putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
-    const size = await localFileSize(file);
-    await this.putFile(key, createReadStream(file), options);
+    // Opened here, not by the stream: a file gone by now rejects this call, rather than failing
+    // the stream's own open later, as an 'error' event no one may be listening to (a `putFile`
+    // that throws before reading would leave it so, and the process would crash).
+    const handle = await openLocalFile(file);
+    let size: number;
+    try {
+      size = (await handle.stat()).size;
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+    const stream = handle.createReadStream();
+    try {
+      await this.putFile(key, stream, options);
+    } finally {
+      // A `putFile` that failed without reading it must not leave the file open.
+      if (!stream.destroyed) stream.destroy();
+    }
     return size;
   }
 
@@ -114,6 +129,18 @@ export function keyOf(image: ImageKey): ImageKey {
   if (image === null || typeof image !== 'object') throw new InvalidArgumentError('image', 'an image object', image);
   const { objectType, objectId, width, height, mimetype } = image;
   return { objectType, objectId, width, height, mimetype };
+}
+
+/**
+ * A local file opened for reading. @throws ImageNotFoundError when there is none
+ */
+async function openLocalFile(file: string): Promise<FileHandle> {
+  try {
+    return await open(file, 'r');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    throw new ImageNotFoundError(`No image file at ${file}`, { cause: error, data: { path: file } });
+  }
 }
 
 /**

@@ -6,11 +6,13 @@ import {
   filesSettled,
   ImageAttachError,
   imageSet,
+  renderSlots,
   StoreError,
   type ThumbnailQueue,
   thumbnailQueue,
   withStore,
 } from '../../src/index.js';
+import { inRenderSlot, renderLoad } from '../../src/imaging/render-slots.js';
 import { createSchema, Product, User, UserPicture } from '../entity/models.js';
 import { forEachDialect } from '../support/db.js';
 import { gate, HookedStore, until } from '../support/hooked-store.js';
@@ -157,6 +159,35 @@ forEachDialect('thumbnail queue', (db, dialect) => {
       assert.equal(entry!.height, Math.trunc((height * 100) / width));
     });
   }
+
+  it('an original replaced while the worker renders ahead (before any lock): the render is thrown away', async function () {
+    await attach(await solid(400, 200, 'red'));
+    const slots = renderSlots();
+    renderSlots(1);
+    // Hold the only render slot, so the worker's head start waits for it, holding no lock.
+    const slot = gate();
+    const holder = inRenderSlot(() => slot.wait());
+    try {
+      const q = makeQueue();
+      await q.enqueue(user, 'picture', [{ width: 100 }]);
+      const { completions } = await recordingWorker(q);
+      await until(() => renderLoad().waiting === 1, 15_000, 'the worker to wait for a render slot');
+      // Not held up by the worker: it has no transaction yet. Same size, so the new file takes
+      // the old one's path (the head start then reads blue bytes under the red original's name).
+      await sleep(1001 - (Date.now() % 1000));
+      await attach(await solid(400, 200, 'blue'));
+      slot.open();
+      await holder;
+      const [done] = await completions(1);
+      await filesSettled();
+      assert.deepEqual(done!.result, { status: 'skipped', reason: 'original-replaced' });
+      assert.deepEqual(await rows(), ['400x200 image/jpeg original']);
+      assert.equal((await files()).length, 1);
+    } finally {
+      slot.open();
+      renderSlots(slots);
+    }
+  });
 
   it('deleting the owner while its thumbnail is being made leaves neither rows nor files', async function () {
     await attach(await solid(400, 200, 'red'));
