@@ -66,29 +66,22 @@ export function renderThumbnails(
   planned: ReadonlyArray<Omit<RenderedThumbnail, 'data'>>,
   maxPixels: number,
 ): Promise<RenderedThumbnail[]> {
-  return inRenderSlot(() => render(input, original, planned, maxPixels));
-}
-
-async function render(
-  input: string | Buffer,
-  original: BatchOriginal,
-  planned: ReadonlyArray<Omit<RenderedThumbnail, 'data'>>,
-  maxPixels: number,
-): Promise<RenderedThumbnail[]> {
-  if (planned.length === 0) {
-    await proveWhole(input, maxPixels);
-    return [];
-  }
-  const multiFrame = original.pixels > original.width * original.height;
-  const largest = planned.reduce((a, b) => (b.width > a.width ? b : a));
-  const fitsLargest = planned.every((t) => t.width <= largest.width && t.height <= largest.height);
-  const shrinks = largest.width <= original.width && largest.height <= original.height;
-  const renders = !multiFrame && fitsLargest && shrinks ? fromOneDecode(input, largest, planned, maxPixels) : fromClones(input, planned, multiFrame, maxPixels);
-  // Wait for every render (none left running on a file about to be removed), then fail with the first error.
-  const settled = await Promise.allSettled(renders);
-  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed !== undefined) throw decodeFailure(failed.reason);
-  return settled.map((r) => (r as PromiseFulfilledResult<RenderedThumbnail>).value);
+  return inRenderSlot(async () => {
+    if (planned.length === 0) {
+      await proveWhole(input, maxPixels);
+      return [];
+    }
+    const multiFrame = original.pixels > original.width * original.height;
+    const largest = planned.reduce((a, b) => (b.width > a.width ? b : a));
+    const fitsLargest = planned.every((t) => t.width <= largest.width && t.height <= largest.height);
+    const shrinks = largest.width <= original.width && largest.height <= original.height;
+    const renders = !multiFrame && fitsLargest && shrinks ? fromOneDecode(input, largest, planned, maxPixels) : fromClones(input, planned, multiFrame, maxPixels);
+    // Wait for every render (none left running on a file about to be removed), then fail with the first error.
+    const settled = await Promise.allSettled(renders);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw decodeFailure(failed.reason);
+    return settled.map((r) => (r as PromiseFulfilledResult<RenderedThumbnail>).value);
+  });
 }
 
 /**

@@ -131,16 +131,9 @@ export function keyOf(image: ImageKey): ImageKey {
   return { objectType, objectId, width, height, mimetype };
 }
 
-/**
- * A local file opened for reading. @throws ImageNotFoundError when there is none
- */
-async function openLocalFile(file: string): Promise<FileHandle> {
-  try {
-    return await open(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    throw new ImageNotFoundError(`No image file at ${file}`, { cause: error, data: { path: file } });
-  }
+/** A local file opened for reading. @throws ImageNotFoundError when there is none */
+function openLocalFile(file: string): Promise<FileHandle> {
+  return open(file, 'r').catch((error: unknown) => missingLocalFile(file, error));
 }
 
 /**
@@ -148,12 +141,13 @@ async function openLocalFile(file: string): Promise<FileHandle> {
  * @throws ImageNotFoundError when there is none
  */
 export async function localFileSize(file: string): Promise<number> {
-  try {
-    return (await stat(file)).size;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-    throw new ImageNotFoundError(`No image file at ${file}`, { cause: error, data: { path: file } });
-  }
+  return (await stat(file).catch((error: unknown) => missingLocalFile(file, error))).size;
+}
+
+/** `error` as an ImageNotFoundError when it says `file` is not there; rethrown as it is otherwise. */
+function missingLocalFile(file: string, error: unknown): never {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  throw new ImageNotFoundError(`No image file at ${file}`, { cause: error, data: { path: file } });
 }
 
 /**
