@@ -19,7 +19,6 @@
  * then decodes a 32-pixel preview to prove the file whole (unless `verifyDecode` is off, for a
  * route whose attach renders thumbnails, which decodes the whole image anyway).
  */
-import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
@@ -28,7 +27,8 @@ import { pipeline } from 'node:stream/promises';
 import type { Request } from 'express';
 import type { StorageEngine } from 'multer';
 import { type ImageLimits, type ProbedImage, probeImage, tooLarge } from '../imaging/probe.js';
-import { removeIfPresent } from '../imaging/spool.js';
+import { guardOf } from './upload-guard.js';
+import { removeIfPresent, sweepOnce, tempFilePath } from '../util/temp-files.js';
 
 /** What `req.file` holds after `imageUpload()`: multer's file, with what its bytes are. */
 export interface UploadedImage extends Express.Multer.File {
@@ -52,8 +52,6 @@ export interface ImageStorageOptions {
   verifyDecode?: boolean;
 }
 
-/** Temp files get this prefix, so a leftover one is recognisable (and a test can look for them). */
-export const UPLOAD_FILE_PREFIX = 'objection-imageattach-upload-';
 
 /** multer's `StorageEngine` for images; see the file's comment. Used by `imageUpload()`. */
 export class ImageStorage implements StorageEngine {
@@ -62,7 +60,7 @@ export class ImageStorage implements StorageEngine {
   constructor(private readonly options: ImageStorageOptions) {}
 
   _handleFile(req: Request, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<UploadedImage>) => void): void {
-    this.store(file).then(
+    this.store(req, file).then(
       (info) => callback(null, info),
       (error: unknown) => callback(error),
     );
@@ -80,7 +78,7 @@ export class ImageStorage implements StorageEngine {
   }
 
   /** Streams the part to a new temp file under the byte cap, then probes it. */
-  private async store(file: Express.Multer.File): Promise<Partial<UploadedImage>> {
+  private async store(req: Request, file: Express.Multer.File): Promise<Partial<UploadedImage>> {
     const { dir, limits } = this.options;
     this.ready ??= mkdir(dir, { recursive: true });
     try {
@@ -91,14 +89,20 @@ export class ImageStorage implements StorageEngine {
       file.stream.resume();
       throw error;
     }
-    const filename = `${UPLOAD_FILE_PREFIX}${randomBytes(12).toString('hex')}`;
-    const target = path.join(dir, filename);
+    // The pid in the name lets a later process sweep the file if this one is killed mid-upload.
+    sweepOnce(dir);
+    const target = tempFilePath(dir, 'upload');
+    const filename = path.basename(target);
     let size = 0;
     const cap = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         size += chunk.length;
-        // Stop at the first byte over the limit: the rest of the part is never written.
-        done(size > limits.maxBytes ? tooLarge(undefined, limits.maxBytes) : null, chunk);
+        if (size <= limits.maxBytes) return done(null, chunk);
+        // Stop at the first byte over the limit: the rest of the part is never written, and the
+        // guard answers now rather than after multer has drained the body.
+        const error = tooLarge(undefined, limits.maxBytes);
+        guardOf(req)?.fail(error);
+        done(error);
       },
     });
     try {

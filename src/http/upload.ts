@@ -12,7 +12,8 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer, { MulterError } from 'multer';
 import { InvalidArgumentError, InvalidImageError } from '../errors.js';
 import { type ImageLimits, resolveLimits, tooLarge } from '../imaging/probe.js';
-import { removeIfPresent } from '../imaging/spool.js';
+import { removeIfPresent } from '../util/temp-files.js';
+import { guardOf, UploadGuard, type UploadBodyLimits } from './upload-guard.js';
 import { ImageStorage, type UploadedImage } from './upload-storage.js';
 
 export interface ImageUploadOptions extends Partial<ImageLimits> {
@@ -29,10 +30,25 @@ export interface ImageUploadOptions extends Partial<ImageLimits> {
    * (`req.file.probed.decoded` is `false`, so an attach without thumbnails still decodes it once.)
    */
   verifyDecode?: boolean;
+  /**
+   * Milliseconds the body may go without a byte before the upload fails with 408
+   * (`ERR_UPLOAD_TIMEOUT`) and its temp file is removed. Default 20000. A client that stalls
+   * otherwise holds a socket and a temp file for as long as it likes.
+   */
+  idleTimeout?: number;
+  /**
+   * The least average speed, in bytes per second, once `idleTimeout` has passed since the body
+   * began; a slower upload fails with 408 (`ERR_UPLOAD_TIMEOUT`). Default 1024 (a phone on a
+   * poor link sends far more); 0 turns it off. It stops a client trickling a byte at a time,
+   * which no idle timeout sees.
+   */
+  minBytesPerSecond?: number;
 }
 
 /** The text fields a form may send alongside the file, and the most bytes each may have. */
-const FORM_LIMITS = { fields: 100, fieldSize: 64 * 1024, fieldNameSize: 200, parts: 101, headerPairs: 200 };
+const FORM_LIMITS = { fields: 100, fieldSize: 64 * 1024, fieldNameSize: 200, parts: 101, headerPairs: 20 };
+/** The most bytes a body may carry beyond the file: every field at its limit, and part headers. */
+const FORM_OVERHEAD = FORM_LIMITS.parts * (FORM_LIMITS.fieldSize + FORM_LIMITS.fieldNameSize + 1024);
 
 /**
  * Middleware for a route that receives one image in the multipart field `field`. After it,
@@ -46,9 +62,15 @@ const FORM_LIMITS = { fields: 100, fieldSize: 64 * 1024, fieldNameSize: 200, par
  * | 400 | `ERR_UPLOAD_UNEXPECTED_FILE` | a file in another field, or a second file |
  * | 400 | `ERR_UPLOAD_MALFORMED` | the multipart body is malformed or ends early |
  * | 400 | `ERR_UPLOAD_ABORTED` | the client went away mid-upload (no one reads this answer) |
+ * | 408 | `ERR_UPLOAD_TIMEOUT` | the body stalled for `idleTimeout`, or came slower than `minBytesPerSecond` |
  * | 400 | `ERR_IMAGE_EMPTY`, `ERR_IMAGE_TRUNCATED`, `ERR_IMAGE_UNREADABLE` | the bytes are no whole image |
  * | 413 | `ERR_IMAGE_TOO_LARGE`, `ERR_IMAGE_TOO_MANY_PIXELS` | over `maxBytes` / `maxPixels` |
- * | 413 | `ERR_UPLOAD_LIMIT` | too many form fields or parts, or a field too long |
+ * | 413 | `ERR_UPLOAD_LIMIT` | too many form fields, parts or part headers (20), or a field too long |
+ *
+ * A body over the limit (a declared `Content-Length`, or a chunked body as it arrives), a stalled
+ * or too slow one, is refused as soon as that is known: the middleware stops reading, and the
+ * response closes the connection, so the rest is never read. (Express's built-in final handler
+ * reads the whole body before answering an error: give the app an error handler of its own.)
  * | 415 | `ERR_IMAGE_UNSUPPORTED_TYPE` | not one of `types` |
  * | 415 | `ERR_UPLOAD_NOT_MULTIPART` | the request is not `multipart/form-data` |
  *
@@ -59,6 +81,7 @@ const FORM_LIMITS = { fields: 100, fieldSize: 64 * 1024, fieldNameSize: 200, par
  * @param options.maxBytes the most bytes (default 50 MiB); options.maxPixels, options.types as for attaching
  * @param options.tempDir the temp folder (default `os.tmpdir()`)
  * @param options.verifyDecode decode to prove the file whole here (default `true`; see {@link ImageUploadOptions.verifyDecode})
+ * @param options.idleTimeout, options.minBytesPerSecond when a slow body fails with 408 (default 20000 ms, 1024 B/s)
  * @throws InvalidArgumentError at once, for a bad option
  * @example
  * app.post('/users/:id/picture', imageUpload({ field: 'picture', maxBytes: 10_000_000 }), async (req, res) => {
@@ -77,12 +100,24 @@ export function imageUpload(options: ImageUploadOptions): RequestHandler {
     throw new InvalidArgumentError('options.tempDir', 'a folder path (a non-empty string)', tempDir);
   }
   if (typeof verifyDecode !== 'boolean') throw new InvalidArgumentError('options.verifyDecode', 'a boolean', verifyDecode);
+  const { idleTimeout = 20_000, minBytesPerSecond = 1024 } = options;
+  if (!Number.isSafeInteger(idleTimeout) || idleTimeout < 1) throw new InvalidArgumentError('options.idleTimeout', 'an integer >= 1 (milliseconds)', idleTimeout);
+  if (!Number.isFinite(minBytesPerSecond) || minBytesPerSecond < 0) throw new InvalidArgumentError('options.minBytesPerSecond', 'a number >= 0', minBytesPerSecond);
   const limits = resolveLimits({ maxBytes: options.maxBytes, maxPixels: options.maxPixels, types: options.types });
+  const bodyLimits: UploadBodyLimits = {
+    maxBodyBytes: limits.maxBytes + FORM_OVERHEAD,
+    maxFileBytes: limits.maxBytes,
+    idleTimeout,
+    minBytesPerSecond,
+    maxPartHeaders: FORM_LIMITS.headerPairs,
+  };
   const receive = multer({
     storage: new ImageStorage({ dir: tempDir, limits, verifyDecode }),
     // busboy stops feeding the file at the cap too, so an oversized part is cut short twice over.
     limits: { ...FORM_LIMITS, files: 1, fileSize: limits.maxBytes },
-  }).single(field);
+    // Every chunk passes the request's guard on its way to busboy (see upload-guard.ts).
+    streamHandler: (req: Request, busboy: NodeJS.WritableStream) => guardOf(req)!.feed(req, busboy as never),
+  } as multer.Options).single(field);
 
   return function imageUploadMiddleware(req: Request, res: Response, next: NextFunction): void {
     if (!/^multipart\/form-data\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
@@ -93,9 +128,14 @@ export function imageUpload(options: ImageUploadOptions): RequestHandler {
         }),
       );
     }
+    const guard = new UploadGuard(req, res, bodyLimits, (error) => next(error));
+    if (!guard.start()) return;
     receive(req, res, (error?: unknown) => {
+      guard.stop();
       const file = req.file as UploadedImage | undefined;
       if (file?.path) removeWhenDone(res, file.path);
+      // The guard has answered already (and multer ended once the connection closed).
+      if (guard.hasFailed) return;
       if (error !== undefined && error !== null) return next(uploadError(error, field, limits));
       if (file === undefined) {
         return next(new InvalidImageError('ERR_UPLOAD_NO_FILE', `Expected an image file in field "${field}" but the form has none`, { statusCode: 400, data: { field } }));
