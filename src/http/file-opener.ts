@@ -59,6 +59,11 @@ export interface OpenedFile<T> {
   readonly real: string;
 }
 
+/** What one try of the full check says when the path was replaced during it. */
+const REPLACED = Symbol('replaced');
+/** Tries of the full check before a path replaced on every one is refused. */
+const MAX_ATTEMPTS = 16;
+
 /** Errors that mean "no such file here" rather than "the server is broken". */
 const NOT_FOUND_CODES = new Set(['ENOENT', 'ENOTDIR', 'ENAMETOOLONG', 'ELOOP', 'EISDIR']);
 
@@ -127,8 +132,22 @@ export class FileOpener<T> {
     return this.verifyAndOpen(file);
   }
 
-  /** The full check: resolve symlinks, insist on the root, open the resolved path, check its type. */
+  /**
+   * The full check, tried again when the path was replaced between its steps: stores replace a
+   * file by renaming a new one over it, and the path then leads to the new inode while the
+   * descriptor holds the old one. Either is a whole file, but the check cannot tell a rename from
+   * a swap, so it starts over; a path replaced on every try is, at last, not served.
+   */
   private async verifyAndOpen(file: string): Promise<OpenedFile<T> | null> {
+    for (let attempt = 1; ; attempt++) {
+      const opened = await this.verifyAndOpenOnce(file);
+      if (opened !== REPLACED) return opened;
+      if (attempt === MAX_ATTEMPTS) return null;
+    }
+  }
+
+  /** Resolve symlinks, insist on the root, open the resolved path, check its type and that the path still leads there. */
+  private async verifyAndOpenOnce(file: string): Promise<OpenedFile<T> | null | typeof REPLACED> {
     let real: string;
     let realRoot: string;
     try {
@@ -157,7 +176,7 @@ export class FileOpener<T> {
       const current = await stat(file);
       if (current.dev !== stats.dev || current.ino !== stats.ino) {
         closeDescriptor(fd);
-        return null;
+        return REPLACED;
       }
       const verified: Verified<T> = {
         real,
