@@ -9,10 +9,10 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { Model } from 'objection';
-import escapeHtml from 'escape-html';
 import { ImageSet } from './entity/image-set.js';
 import type { HtmlAttributes, ImageEntity, StoreOption } from './entity/image.js';
 import { InvalidArgumentError } from './errors.js';
+import { htmlElement } from './html-element.js';
 import { thumbnailDimensions } from './imaging/thumbnail.js';
 import type { EnqueueOptions, ThumbnailRequest } from './queue/queue.js';
 
@@ -31,7 +31,7 @@ export interface ImgTagOptions extends StoreOption {
    * a `srcset` of every width present, so the browser picks by screen density and layout.
    */
   sizes?: string;
-  /** More attributes (`id`, `data-*`, `style`…). They cannot replace those the helper sets. */
+  /** More attributes (`id`, `data-*`, `style`…). Naming one the helper sets (`src`, `alt`…) throws. */
   attributes?: HtmlAttributes;
 }
 
@@ -44,7 +44,6 @@ export interface SrcsetOptions extends StoreOption {
 const MODERN_TYPES: readonly string[] = ['image/avif', 'image/webp'];
 /** Types every browser shows in a plain `<img>`. */
 const UNIVERSAL_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/gif'];
-const ATTRIBUTE_NAME = /^[A-Za-z_:][-A-Za-z0-9_:.]*$/;
 
 /**
  * An `<img>` of an image, or of the best image of a loaded set for the size asked:
@@ -251,17 +250,7 @@ function validateOptions(options: ImgTagOptions): void {
   }
 }
 
-/** `<name a="…" …>` with every value escaped; `undefined`/`false` left out, `true` as a bare name. */
-function element(name: string, attributes: HtmlAttributes, extra: HtmlAttributes = {}): string {
-  const all: HtmlAttributes = { ...attributes };
-  for (const [key, value] of Object.entries(extra ?? {})) {
-    if (!ATTRIBUTE_NAME.test(key)) throw new InvalidArgumentError('options.attributes', 'attribute names of letters, digits, -, _, :, .', key);
-    if (!(key in attributes)) all[key] = value;
-  }
-  let html = `<${name}`;
-  for (const [key, value] of Object.entries(all)) {
-    if (value === undefined || value === false) continue;
-    html += value === true ? ` ${key}` : ` ${key}="${escapeHtml(String(value))}"`;
-  }
-  return `${html}>`;
+/** `<name …>` through the library's one element builder (see html-element.ts). */
+function element(name: string, attributes: HtmlAttributes, extra?: HtmlAttributes): string {
+  return htmlElement(name, attributes, extra);
 }

@@ -10,11 +10,11 @@
  */
 import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import escapeHtml from 'escape-html';
 import type { Knex } from 'knex';
 import type { Model, QueryContext, StaticHookArguments } from 'objection';
 import { currentStore, getCurrentStore } from '../context.js';
 import { ImageAttachError } from '../errors.js';
+import { type HtmlAttributes, htmlElement } from '../html-element.js';
 import type { ImageLimits } from '../imaging/probe.js';
 import { toDate, toObjectId } from '../stores/keys.js';
 import type { ByteRange, Store } from '../stores/store.js';
@@ -25,8 +25,7 @@ export interface StoreOption {
   store?: Store;
 }
 
-/** Extra attributes for `toHTML()`; values are HTML-escaped. */
-export type HtmlAttributes = Record<string, string | number | boolean | undefined>;
+export type { HtmlAttributes };
 
 type ModelConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'afterDelete' | 'tableName' | 'idColumn'>;
 
@@ -124,9 +123,12 @@ export function Image<M extends ModelConstructor>(Base: M) {
       return buffer(await this.openFile(options));
     }
 
-    /** `<img src="…" width="…" height="…">`, every attribute escaped. */
+    /**
+     * `<img src="…" width="…" height="…">` plus `options.attributes`, every value escaped.
+     * @throws InvalidArgumentError for an attribute name that is no plain name, or one of `src`, `width`, `height`
+     */
     toHTML(options: StoreOption & { attributes?: HtmlAttributes } = {}): string {
-      return imgElement({ src: this.locate(options), width: this.width, height: this.height, ...options.attributes });
+      return htmlElement('img', { src: this.locate(options), width: this.width, height: this.height }, options.attributes);
     }
 
     override $beforeInsert(context: QueryContext): Promise<any> | void {
@@ -186,12 +188,10 @@ async function stillReferenced(cls: typeof Model, image: ImageEntity): Promise<b
   return row !== undefined && row.mimetype === image.mimetype;
 }
 
-/** An `<img>` element from attributes (escaped; `undefined` and `false` left out). */
+/**
+ * An `<img>` element from attributes (escaped; `undefined` and `false` left out).
+ * @throws InvalidArgumentError for an attribute name that is no plain name
+ */
 export function imgElement(attributes: HtmlAttributes): string {
-  let html = '<img';
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === undefined || value === false) continue;
-    html += value === true ? ` ${name}` : ` ${name}="${escapeHtml(String(value))}"`;
-  }
-  return `${html}>`;
+  return htmlElement('img', {}, attributes, 'attributes');
 }

@@ -202,6 +202,13 @@ forEachDialect('image sets', (db, dialect) => {
       const html = imageSet(user, 'picture').toHTML({ attributes: { alt: 'Ann "the" <b>' } });
       assert.match(html, /^<img src="http:\/\/static\.example\.com\/[^"]+\?_ts=\d{20}" width="20" height="10" alt="Ann &quot;the&quot; &lt;b&gt;">$/);
     });
+    it('toHTML refuses bad attribute names and attributes replacing src, width or height', async function () {
+      await imageSet(user, 'picture').fromBlob(await jpeg(20, 10));
+      const set = imageSet(user, 'picture');
+      assert.throws(() => set.toHTML({ attributes: { 'x onerror=alert(1) y': 'z' } }), (e: unknown) => e instanceof InvalidArgumentError);
+      assert.throws(() => set.toHTML({ attributes: { src: 'javascript:alert(1)' } }), (e: unknown) => e instanceof InvalidArgumentError && /"src"/.test(e.message));
+      assert.throws(() => set.toHTML({ attributes: { WIDTH: 1 } }), InvalidArgumentError);
+    });
     it('says what to do when the relation is not loaded', async function () {
       const fresh = await User.query().findById(user.id);
       assert.throws(() => imageSet(fresh!, 'picture').original, (e: unknown) => e instanceof ImageAttachError && e.code === 'ERR_IMAGE_SET_NOT_LOADED' && /withGraphFetched\('picture'\)/.test(e.message));
