@@ -299,7 +299,7 @@ export const defaultStore = 'local';
       const alone = await run(['verify', '--delete']);
       assert.equal(alone.code, 2);
       assert.match(alone.stderr, /--delete deletes orphan files: it needs --orphans/);
-      const result = await run(['verify', '--orphans', '--delete', '--json']);
+      const result = await run(['verify', '--orphans', '--delete', '--min-age', '0', '--json']);
       assert.equal(result.code, 0, result.stderr);
       const report = JSON.parse(result.stdout);
       assert.deepEqual([report.orphans.length, report.deleted], [1, 1]);

@@ -9,6 +9,7 @@ import { EXIT, exitCodeOf } from './exit.js';
 import { type MigrateFlags, migrateCommand } from './migrate.js';
 import { jsonError, Output, type Io } from './output.js';
 import { type RegenerateFlags, regenerateCommand } from './regenerate.js';
+import { DEFAULT_MIN_AGE } from './orphans.js';
 import { type VerifyFlags, verifyCommand } from './verify.js';
 
 const EXIT_CODES_HELP = `
@@ -116,9 +117,16 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
     .command('verify')
     .description('Check that every image row has its file in the store; with --orphans, list files no row points to.')
     .option('--store <name>', 'the store to check (default: the config\'s defaultStore, or its only store)')
+    .option('--deep', 'read each file\'s header and check its type and size against its row (slower: reads every file\'s first bytes)')
     .option('--orphans', 'also list files in the store that no row points to')
-    .option('--delete', 'with --orphans: delete those files')
-    .addHelpText('after', '\nExample:\n  objection-imageattach verify --store s3 --orphans')
+    .option('--delete', 'with --orphans: delete those files that are older than --min-age and that no row points to when the rows are read again, just before deleting')
+    .option('--min-age <age>', `with --delete: delete only orphans at least this old, e.g. 90s, 10m, 2h, 1d (default ${DEFAULT_MIN_AGE}); a younger file may be an upload in flight`)
+    .addHelpText(
+      'after',
+      '\nOn a live app, --orphans --delete never deletes a file newer than --min-age (its upload may\n' +
+        'not have committed yet), and reads the rows again just before deleting, keeping any file a\n' +
+        'row now points to.\n\nExample:\n  objection-imageattach verify --store s3 --orphans\n  objection-imageattach verify --deep --orphans --delete --min-age 1h',
+    )
     .action(withConfig<VerifyFlags>((config, flags, out) => verifyCommand(config, flags, out)));
 
   try {

@@ -161,7 +161,8 @@ export function checkProbed(probed: ProbedImage, limits: ImageLimits): void {
   }
 }
 
-function mimetypeOf(metadata: Metadata): string | undefined {
+/** The mimetype of what sharp read, or undefined for a format the library does not take. */
+export function mimetypeOf(metadata: Metadata): string | undefined {
   if (metadata.format === 'heif') return metadata.compression === 'av1' ? 'image/avif' : undefined;
   return MIMETYPE_OF_FORMAT[metadata.format ?? ''];
 }
