@@ -8,6 +8,7 @@
  */
 import sharp, { type Metadata } from 'sharp';
 import { InvalidArgumentError, InvalidImageError } from '../errors.js';
+import { decodeFailureOf, endsEarly } from './truncation.js';
 
 /** The image types attach accepts unless told otherwise. SVG is opt-in (it can carry script). */
 export const DEFAULT_IMAGE_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif', 'image/tiff'];
@@ -101,6 +102,8 @@ export async function probeImage(input: string | Buffer, size: number, limits: I
     // No pixel limit here: metadata reads the header only, and we check the size ourselves below.
     metadata = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (error) {
+    // A header cut short (a WebP of a few bytes) is a truncated image, not an unknown type.
+    if (await endsEarly(input).catch(() => false)) throw await decodeFailureOf(error, input);
     throw unreadable(error, 'ERR_IMAGE_UNSUPPORTED_TYPE', 415, `Expected an image (${limits.types.join(', ')}) but the bytes are not one`);
   }
   const mimetype = mimetypeOf(metadata);
@@ -128,7 +131,7 @@ export async function proveWhole(input: string | Buffer, maxPixels: number): Pro
   try {
     await sharp(input, { limitInputPixels: maxPixels, animated: false }).resize({ width: 32, height: 32, fit: 'inside' }).raw().toBuffer();
   } catch (error) {
-    throw decodeFailure(error);
+    throw await decodeFailureOf(error, input);
   }
 }
 

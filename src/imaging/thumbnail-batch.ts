@@ -10,7 +10,8 @@
  */
 import sharp, { type Sharp } from 'sharp';
 import { InvalidArgumentError } from '../errors.js';
-import { decodeFailure, proveWhole } from './probe.js';
+import { proveWhole } from './probe.js';
+import { decodeFailureOf } from './truncation.js';
 import { inRenderSlot } from './render-slots.js';
 import { sharpFormat, type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from './thumbnail.js';
 
@@ -79,7 +80,7 @@ export function renderThumbnails(
     // Wait for every render (none left running on a file about to be removed), then fail with the first error.
     const settled = await Promise.allSettled(renders);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed !== undefined) throw decodeFailure(failed.reason);
+    if (failed !== undefined) throw await decodeFailureOf(failed.reason, input);
     return settled.map((r) => (r as PromiseFulfilledResult<RenderedThumbnail>).value);
   });
 }
