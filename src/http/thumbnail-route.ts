@@ -65,6 +65,10 @@ export function thumbnailRoute(options: ThumbnailRouteOptions) {
 
   return async function thumbnailRouteHandler(req: Request, res: Response, next: NextFunction): Promise<void> {
     try {
+      // `?width[]=200` or `?width[0]=200` is a width too, malformed (the default query parser
+      // keeps the brackets in the key; the extended one makes an array, refused below).
+      const bracketed = Object.keys(req.query ?? {}).find((key) => key.startsWith('width['));
+      if (bracketed !== undefined) throw new InvalidArgumentError('width', expected, req.query[bracketed], { data: { allowed } });
       const raw = req.query.width;
       // Digits only: `?width=1e2` or `?width=0100` would otherwise name an allowed width twice.
       const width = typeof raw === 'string' && /^[1-9][0-9]{0,8}$/.test(raw) ? Number(raw) : undefined;
