@@ -107,7 +107,7 @@ describe('store context', function () {
     });
 
     it("binds the request's origin for HttpExposedFileSystemStore URLs", async function () {
-      const store = new HttpExposedFileSystemStore({ path: '/tmp/oia-context-http' });
+      const store = new HttpExposedFileSystemStore({ path: '/tmp/oia-context-http', trustHostHeader: true });
       const app = express();
       app.use(storeContext(store));
       app.get('/', (_req, res) => {
@@ -118,7 +118,7 @@ describe('store context', function () {
     });
 
     it("honours Express's trust proxy for X-Forwarded-Proto and -Host", async function () {
-      const store = new HttpExposedFileSystemStore({ path: '/tmp/oia-context-http' });
+      const store = new HttpExposedFileSystemStore({ path: '/tmp/oia-context-http', trustHostHeader: true });
       const app = express();
       app.set('trust proxy', true);
       app.use(storeContext(store));

@@ -402,7 +402,7 @@ describe('HTML helpers', function () {
     }
 
     it('puts the helpers on res.locals for a view engine, with URLs on the request origin', async function () {
-      const imageStore = new HttpExposedFileSystemStore({ path: root });
+      const imageStore = new HttpExposedFileSystemStore({ path: root, trustHostHeader: true });
       const app = appWith((a) => a.use(storeContext(imageStore), imageHelpers()));
       const res = await request(app).get('/').set('Host', 'photos.test:8080').expect(200);
       const [img, list, picture] = res.text.split('|');

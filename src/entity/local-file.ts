@@ -14,7 +14,8 @@ export async function openForProcessing(store: Store, image: ImageEntity): Promi
   try {
     await access(file);
   } catch (error) {
-    throw new ImageNotFoundError(`No image file at ${file}`, { cause: error, data: { path: file } });
+    // The message may reach a page: it names the image, the full path is in data.
+    throw new ImageNotFoundError(`No image file for ${image.objectType}/${image.objectId} ${image.width}x${image.height} ${image.mimetype}`, { cause: error, data: { path: file } });
   }
   return file;
 }

@@ -177,7 +177,8 @@ export abstract class FileSystemStoreBase extends Store {
   private normalizeError(error: unknown, file: string): Error {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
-      return new ImageNotFoundError(`No image file at ${file}`, { cause: error, data: { path: file } });
+      // The message may reach a page: it names the file inside the store, the full path is in data.
+      return new ImageNotFoundError(`No image file at ${path.relative(this.root, file)} in the store`, { cause: error, data: { path: file } });
     }
     return new StoreError('ERR_STORE_UNAVAILABLE', `Filesystem store failed at ${file}: ${(error as Error).message}`, {
       cause: error,
@@ -220,10 +221,24 @@ export interface HttpExposedFileSystemStoreOptions {
   /** The URL path the app serves the files under. Default `__images__`. */
   prefix?: string;
   /**
-   * A fixed origin for URLs (`https://cdn.example.com`). Without it, URLs use the origin of the
-   * request being served, so one app answering on several hosts gives each its own URLs.
+   * A fixed origin for URLs (`https://cdn.example.com`): the choice for production. Without it
+   * (and without `allowedHosts` or `trustHostHeader`), URLs are root-relative
+   * (`/__images__/…`): right for pages and redirects of this app, and never built from a
+   * request's `Host` header, which a client chooses.
    */
   hostUrl?: string;
+  /**
+   * Hosts (`host` or `host:port`) whose requests get absolute URLs on their own origin: one app
+   * answering on several hosts gives each its own URLs. A request to any other host gets
+   * root-relative URLs. With Express's `trust proxy`, the host is the proxy's `X-Forwarded-Host`.
+   */
+  allowedHosts?: readonly string[];
+  /**
+   * Absolute URLs on the origin of every request, whatever its `Host` header says. Only behind a
+   * proxy that answers known hosts alone: otherwise a client sending `Host: evil.example` gets
+   * pages (and cached pages, for others) pointing at `http://evil.example/…`. Default false.
+   */
+  trustHostHeader?: boolean;
 }
 
 /** Options of {@link HttpExposedFileSystemStore.middleware}: those of `staticServer()` but the folder and prefix. */
@@ -237,6 +252,8 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
   /** The URL path prefix, without leading or trailing slashes. */
   readonly prefix: string;
   readonly hostUrl: string | undefined;
+  /** The hosts whose request origin URLs may use (lowercase), `'any'`, or null for none. */
+  private readonly originHosts: ReadonlySet<string> | 'any' | null;
 
   constructor(options: HttpExposedFileSystemStoreOptions) {
     super(options?.path, 'options.path');
@@ -249,30 +266,52 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
       throw new InvalidArgumentError('options.hostUrl', 'an absolute http(s) URL', options.hostUrl);
     }
     this.hostUrl = options.hostUrl?.replace(/\/+$/, '');
+    const { allowedHosts, trustHostHeader = false } = options;
+    if (typeof trustHostHeader !== 'boolean') throw new InvalidArgumentError('options.trustHostHeader', 'a boolean', trustHostHeader);
+    if (allowedHosts !== undefined && (!Array.isArray(allowedHosts) || !allowedHosts.every((h) => typeof h === 'string' && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(h)))) {
+      throw new InvalidArgumentError('options.allowedHosts', 'a list of hosts such as "example.com" or "localhost:3000"', allowedHosts);
+    }
+    this.originHosts = trustHostHeader ? 'any' : allowedHosts === undefined ? null : new Set(allowedHosts.map((h) => h.toLowerCase()));
+  }
+
+  /** The request origin URLs may use now, if the options allow it. */
+  private requestOrigin(): string | undefined {
+    const origin = currentRequestOrigin();
+    if (this.originHosts === 'any' || origin === undefined) return origin;
+    let host: string;
+    try {
+      host = new URL(origin).host.toLowerCase();
+    } catch {
+      // A Host header that makes no URL: not one of the allowed hosts.
+      return undefined;
+    }
+    return this.originHosts!.has(host) ? origin : undefined;
   }
 
   /**
-   * `<hostUrl or request origin>/<prefix>/<path>`.
-   * @throws ContextError `ERR_NO_REQUEST_ORIGIN` with no `hostUrl` and no request being served
+   * `<origin>/<prefix>/<path>`: the origin is `hostUrl`; else, with `allowedHosts` or
+   * `trustHostHeader`, the request's (when allowed); else none (a root-relative URL).
+   * @throws ContextError `ERR_NO_REQUEST_ORIGIN` with `allowedHosts` or `trustHostHeader`, no `hostUrl`, and no request being served
    */
   getUrl(key: ImageKey): string {
-    const origin = this.hostUrl ?? currentRequestOrigin();
-    if (origin === undefined) {
-      throw new ContextError(
-        'ERR_NO_REQUEST_ORIGIN',
-        'HttpExposedFileSystemStore has no hostUrl and no request is being served here: ' +
-          'pass { hostUrl } or call this inside a request handled after app.use(store.middleware())',
-      );
-    }
-    return `${origin}/${this.prefix}/${this.segmentsFor(key).map(encodeURIComponent).join('/')}`;
+    const path = `/${this.prefix}/${this.segmentsFor(key).map(encodeURIComponent).join('/')}`;
+    if (this.hostUrl !== undefined) return this.hostUrl + path;
+    if (this.originHosts === null) return path;
+    if (currentRequestOrigin() !== undefined) return (this.requestOrigin() ?? '') + path;
+    throw new ContextError(
+      'ERR_NO_REQUEST_ORIGIN',
+      'HttpExposedFileSystemStore takes its URLs\' origin from the request, and no request is being served here: ' +
+        'pass { hostUrl } or call this inside a request handled after app.use(store.middleware())',
+    );
   }
 
   /**
    * Express/Connect middleware for this store: serves its files under `/<prefix>/` with
    * {@link staticServer} (ranges, conditional GET, containment), and binds each request's origin
-   * so that `locate()` in any later handler of that request gives `http(s)://<host>/<prefix>/…`
-   * for the host that request came to. With Express, `trust proxy` decides whether
-   * `X-Forwarded-Proto`/`-Host` count. Mount it at the app's root, before the routes that render
+   * so that, with `allowedHosts` or `trustHostHeader`, `locate()` in any later handler of that
+   * request gives `http(s)://<host>/<prefix>/…` for the host that request came to. With Express,
+   * `trust proxy` decides whether `X-Forwarded-Proto`/`-Host` count: set it only behind a proxy
+   * that sets them (a client can send them too). Mount it at the app's root, before the routes that render
    * image URLs. It binds the origin only: bind the store itself with `storeContext(store)`.
    * @param options passed on to `staticServer()` (`blockSize`, `maxAge`, `immutable`, `fallthrough`)
    * @throws InvalidArgumentError for a bad option, when called

@@ -89,7 +89,8 @@ export function s3Failure(error: unknown, target: S3Target): ImageAttachError {
     httpStatus: e.$metadata?.httpStatusCode,
   };
   if (target.key !== undefined && isMissingObject(error)) {
-    return new ImageNotFoundError(`No image object at ${where}`, { cause: error, data });
+    // The message may reach a page: it names the object's key, the bucket is in data.
+    return new ImageNotFoundError(`No image object at ${target.key}`, { cause: error, data });
   }
   const reason = [e.name && e.name !== 'Error' ? e.name : e.code, e.message].filter(Boolean).join(': ') || String(error);
   return new StoreError('ERR_STORE_UNAVAILABLE', `S3 ${target.operation} on ${where} failed: ${reason}`, {

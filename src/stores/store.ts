@@ -7,6 +7,7 @@
  * Files move as streams, never as whole-file buffers.
  */
 import { type FileHandle, open, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import { type ImageKey, type NormalizedKey, type StoredImage, withTimestamp } from './keys.js';
@@ -147,7 +148,8 @@ export async function localFileSize(file: string): Promise<number> {
 /** `error` as an ImageNotFoundError when it says `file` is not there; rethrown as it is otherwise. */
 function missingLocalFile(file: string, error: unknown): never {
   if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  throw new ImageNotFoundError(`No image file at ${file}`, { cause: error, data: { path: file } });
+  // The message may reach a page: it names the file, the full path is in data.
+  throw new ImageNotFoundError(`No local image file named ${path.basename(file)}`, { cause: error, data: { path: file } });
 }
 
 /**

@@ -25,7 +25,7 @@ describe('HttpExposedFileSystemStore.middleware()', function () {
 
   before(async function () {
     root = await tempDir('store-middleware');
-    store = new HttpExposedFileSystemStore({ path: root });
+    store = new HttpExposedFileSystemStore({ path: root, trustHostHeader: true });
     jpeg = randomBytes(150_000);
     await store.store(image, jpeg);
   });
@@ -152,5 +152,30 @@ describe('HttpExposedFileSystemStore.middleware()', function () {
       });
       assert.equal((await request(app).get('/page').set('Host', 'c.example')).text, `http://c.example/${LAYOUT}${TS}`);
     });
+  });
+});
+
+describe('HttpExposedFileSystemStore.middleware() and an untrusted Host header', function () {
+  let root: string;
+  beforeEach(async () => (root = await tempDir('store-middleware-host')));
+  afterEach(() => removeDir(root));
+
+  it('never puts a Host header it was not told to trust into image URLs', async function () {
+    const app = express();
+    const store = new HttpExposedFileSystemStore({ path: root });
+    app.use(store.middleware());
+    app.get('/page', (_req, res) => {
+      res.send(store.locate(image));
+    });
+    const res = await request(app).get('/page').set('Host', 'evil.example');
+    assert.equal(res.text, `/${LAYOUT}${TS}`);
+    const trusting = express();
+    trusting.set('trust proxy', true);
+    trusting.use(store.middleware());
+    trusting.get('/page', (_req, res) => {
+      res.send(store.locate(image));
+    });
+    const forwarded = await request(trusting).get('/page').set('X-Forwarded-Host', 'evil.example');
+    assert.equal(forwarded.text, `/${LAYOUT}${TS}`);
   });
 });

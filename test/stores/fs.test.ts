@@ -6,6 +6,7 @@ import {
   ContextError,
   FileSystemStore,
   HttpExposedFileSystemStore,
+  ImageNotFoundError,
   InvalidArgumentError,
   withRequestOrigin,
 } from '../../src/index.js';
@@ -67,6 +68,21 @@ describe('FileSystemStore', function () {
     assert.deepEqual(names, ['.jpe', '.png', '.gif', '.webp', '.avif', '.svg', '.tiff', '.bmp']);
   });
 
+  it('names a missing file inside the store, never by its absolute path, in the message (the path is in data)', async function () {
+    const store = new FileSystemStore({ path: root, baseUrl: 'http://s/' });
+    await assert.rejects(store.getFile(sampleKey), (e: unknown) => {
+      assert.ok(e instanceof ImageNotFoundError);
+      assert.equal(e.message, 'No image file at testing/234/1/1234.405x640.jpe in the store');
+      assert.equal(e.data.path, path.join(root, 'testing/234/1/1234.405x640.jpe'));
+      return true;
+    });
+    await assert.rejects(store.putLocalFile(sampleKey, path.join(root, 'gone.jpg'), { reproducible: false }), (e: unknown) => {
+      assert.ok(e instanceof ImageNotFoundError);
+      assert.ok(!e.message.includes(root), e.message);
+      return true;
+    });
+  });
+
   it('removes the folders a failed first write created', async function () {
     const store = new FileSystemStore({ path: root, baseUrl: 'http://s/' });
     await assert.rejects(store.putFile(sampleKey, failingStream([Buffer.from('half')]), { reproducible: false }));
@@ -119,17 +135,39 @@ describe('HttpExposedFileSystemStore', function () {
     assert.equal(store.getUrl(sampleKey), 'http://h/static/images/testing/234/1/1234.405x640.jpe');
   });
 
-  it('uses the origin of the request being served when there is no hostUrl', function () {
-    const store = new HttpExposedFileSystemStore({ path: root });
+  it('uses the origin of the request being served with trustHostHeader', function () {
+    const store = new HttpExposedFileSystemStore({ path: root, trustHostHeader: true });
     const a = withRequestOrigin('http://a.example:8080', () => store.getUrl(sampleKey));
     const b = withRequestOrigin('https://b.example', () => store.getUrl(sampleKey));
     assert.equal(a, 'http://a.example:8080/__images__/testing/234/1/1234.405x640.jpe');
     assert.equal(b, 'https://b.example/__images__/testing/234/1/1234.405x640.jpe');
   });
 
-  it('throws ContextError with neither hostUrl nor a request', function () {
+  it('throws ContextError when told to use the request origin and there is no request', function () {
+    for (const options of [{ trustHostHeader: true }, { allowedHosts: ['a.example'] }]) {
+      const store = new HttpExposedFileSystemStore({ path: root, ...options });
+      assert.throws(() => store.getUrl(sampleKey), (e: unknown) => e instanceof ContextError && e.code === 'ERR_NO_REQUEST_ORIGIN');
+    }
+  });
+
+  it('gives root-relative URLs by default, never built from the Host header', function () {
     const store = new HttpExposedFileSystemStore({ path: root });
-    assert.throws(() => store.getUrl(sampleKey), (e: unknown) => e instanceof ContextError && e.code === 'ERR_NO_REQUEST_ORIGIN');
+    assert.equal(store.getUrl(sampleKey), '/__images__/testing/234/1/1234.405x640.jpe');
+    assert.equal(withRequestOrigin('http://evil.example', () => store.getUrl(sampleKey)), '/__images__/testing/234/1/1234.405x640.jpe');
+  });
+
+  it('uses the request origin only for allowedHosts, root-relative URLs for other hosts', function () {
+    const store = new HttpExposedFileSystemStore({ path: root, allowedHosts: ['a.example:8080', 'B.example'] });
+    const url = (origin: string) => withRequestOrigin(origin, () => store.getUrl(sampleKey));
+    assert.equal(url('http://a.example:8080'), 'http://a.example:8080/__images__/testing/234/1/1234.405x640.jpe');
+    assert.equal(url('https://b.example'), 'https://b.example/__images__/testing/234/1/1234.405x640.jpe');
+    assert.equal(url('http://a.example'), '/__images__/testing/234/1/1234.405x640.jpe');
+    assert.equal(url('http://evil.example'), '/__images__/testing/234/1/1234.405x640.jpe');
+  });
+
+  it('checks allowedHosts and trustHostHeader, naming them', function () {
+    assert.throws(() => new HttpExposedFileSystemStore({ path: root, allowedHosts: ['http://a.example'] }), { message: /for options\.allowedHosts/ });
+    assert.throws(() => new HttpExposedFileSystemStore({ path: root, trustHostHeader: 'yes' as never }), { message: /Expected a boolean for options\.trustHostHeader/ });
   });
 
   it('rejects a prefix that climbs out', function () {
