@@ -4,7 +4,9 @@
  * database is held for rows and file copies, never for decoding.
  */
 import { Readable } from 'node:stream';
+import sharp from 'sharp';
 import { InvalidArgumentError } from '../errors.js';
+import { STRIPPABLE_TYPES, withoutMetadata } from '../imaging/metadata-strip.js';
 import { checkProbed, type ImageLimits, type ProbedImage, probeImage, proveWhole } from '../imaging/probe.js';
 import { checkThumbnailSpecs, planThumbnails, type RenderedThumbnail, renderThumbnails } from '../imaging/thumbnail-batch.js';
 import { concreteStore, type ImageEntity } from './image.js';
@@ -32,6 +34,7 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
   }
   const { mimetype, width, height } = probed;
   const store = concreteStore(options.store);
+  const data = await originalToStore(input, probed, options.keepMetadata);
   const images = await rows.inTransaction(options.trx, async (trx) => {
     // Wait for thumbnails being made of the old original, so the delete below sees them too.
     await rows.lockSet(trx);
@@ -41,7 +44,6 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
     const made: ImageEntity[] = [];
     for (const t of thumbnails) made.push(await rows.insert(trx, { mimetype: t.mimetype, width: t.width, height: t.height, original: false }));
     const ledger = FileLedger.of(trx);
-    const data = typeof input === 'string' ? input : Readable.from([input]);
     // Side by side; every write settles before the transaction ends, so a rollback after a failed
     // one sees (and removes) every file the others wrote.
     const writes = await Promise.allSettled([
@@ -54,6 +56,20 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
   });
   rows.replaceLoaded(images);
   return images[0]!;
+}
+
+/** The bytes to store as the original: the input, without its metadata unless told to keep it. */
+async function originalToStore(input: string | Buffer, probed: ProbedImage, keepMetadata: boolean | undefined): Promise<string | Readable> {
+  if (keepMetadata !== undefined && typeof keepMetadata !== 'boolean') throw new InvalidArgumentError('options.keepMetadata', 'a boolean', keepMetadata);
+  const stripped = keepMetadata === true ? undefined : await withoutMetadata(input, probed.mimetype, 'orientation' in probed ? probed.orientation : await orientationOf(input, probed.mimetype));
+  const data = stripped?.data ?? input;
+  return typeof data === 'string' || data instanceof Readable ? data : Readable.from([data]);
+}
+
+/** An earlier probe given by the caller may lack the orientation: read it from the header. */
+async function orientationOf(input: string | Buffer, mimetype: string): Promise<number | undefined> {
+  if (!STRIPPABLE_TYPES.includes(mimetype)) return undefined;
+  return (await sharp(input, { limitInputPixels: false }).metadata()).orientation;
 }
 
 /** An earlier probe of the same bytes, checked for shape, size and this set's limits. */

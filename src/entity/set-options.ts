@@ -35,6 +35,13 @@ export interface AttachOptions extends WriteOptions, Partial<ImageLimits> {
    * await imageSet(user, 'picture').fromFile(path, { thumbnails: [{ width: 100 }, { width: 800, format: 'webp' }] });
    */
   thumbnails?: readonly ThumbnailSpec[];
+  /**
+   * Keep the original's metadata (EXIF with its GPS position and camera, XMP, IPTC, comments).
+   * Default `false`: JPEG, PNG and WebP originals are stored without it, losslessly (the image
+   * data is copied, not re-encoded), keeping only the orientation, since originals are served
+   * publicly and a phone's photo tells where it was taken. Other types are stored as they come.
+   */
+  keepMetadata?: boolean;
 }
 
 export interface ThumbnailOptions extends WriteOptions {

@@ -62,6 +62,8 @@ export interface ProbedImage {
   size: number;
   /** Width × height × frames: what decoding it costs, as the pixel limit counts it. */
   pixels: number;
+  /** The EXIF orientation (1 to 8), when the image has one; kept when metadata is removed. */
+  orientation?: number;
   /**
    * `false` when only the header was read (`probeImage(…, { decode: false })`, or `imageUpload()`
    * with `verifyDecode: false`): the bytes are not yet proven whole, so attach decodes them itself
@@ -117,9 +119,10 @@ export async function probeImage(input: string | Buffer, size: number, limits: I
   const pixels = width * height * frames;
   if (pixels > limits.maxPixels) throw tooManyPixels(width, height, frames, limits.maxPixels);
 
-  if (options.decode === false) return { mimetype, width, height, size, pixels, decoded: false };
+  const orientation = metadata.orientation;
+  if (options.decode === false) return { mimetype, width, height, size, pixels, orientation, decoded: false };
   await proveWhole(input, limits.maxPixels);
-  return { mimetype, width, height, size, pixels };
+  return { mimetype, width, height, size, pixels, orientation };
 }
 
 /**
