@@ -61,7 +61,7 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
 /** The bytes to store as the original: the input, without its metadata unless told to keep it. */
 async function originalToStore(input: string | Buffer, probed: ProbedImage, keepMetadata: boolean | undefined): Promise<string | Readable> {
   if (keepMetadata !== undefined && typeof keepMetadata !== 'boolean') throw new InvalidArgumentError('options.keepMetadata', 'a boolean', keepMetadata);
-  const stripped = keepMetadata === true ? undefined : await withoutMetadata(input, probed.mimetype, 'orientation' in probed ? probed.orientation : await orientationOf(input, probed.mimetype));
+  const stripped = keepMetadata === true ? undefined : await withoutMetadata(input, probed.mimetype, probed.orientation ?? (await orientationOf(input, probed.mimetype)));
   const data = stripped?.data ?? input;
   return typeof data === 'string' || data instanceof Readable ? data : Readable.from([data]);
 }

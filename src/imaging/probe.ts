@@ -62,7 +62,10 @@ export interface ProbedImage {
   size: number;
   /** Width × height × frames: what decoding it costs, as the pixel limit counts it. */
   pixels: number;
-  /** The EXIF orientation (1 to 8), when the image has one; kept when metadata is removed. */
+  /**
+   * The EXIF orientation (1 to 8; 1 when the image has none), kept when metadata is removed.
+   * Optional for probes made elsewhere: attach then reads it from the header.
+   */
   orientation?: number;
   /**
    * `false` when only the header was read (`probeImage(…, { decode: false })`, or `imageUpload()`
@@ -119,7 +122,7 @@ export async function probeImage(input: string | Buffer, size: number, limits: I
   const pixels = width * height * frames;
   if (pixels > limits.maxPixels) throw tooManyPixels(width, height, frames, limits.maxPixels);
 
-  const orientation = metadata.orientation;
+  const orientation = metadata.orientation ?? 1;
   if (options.decode === false) return { mimetype, width, height, size, pixels, orientation, decoded: false };
   await proveWhole(input, limits.maxPixels);
   return { mimetype, width, height, size, pixels, orientation };

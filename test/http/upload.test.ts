@@ -67,7 +67,7 @@ describe('imageUpload()', function () {
       assert.equal(seen.existed, true);
       const { file } = seen;
       assert.deepEqual([file.mimetype, file.clientMimetype, file.width, file.height, file.size], ['image/jpeg', 'text/plain', 640, 480, bytes.length]);
-      assert.deepEqual(file.probed, { mimetype: 'image/jpeg', width: 640, height: 480, size: bytes.length, pixels: 640 * 480 });
+      assert.deepEqual(file.probed, { mimetype: 'image/jpeg', width: 640, height: 480, size: bytes.length, pixels: 640 * 480, orientation: 1 });
       assert.equal(file.originalname, 'me.png');
       assert.ok(file.path.startsWith(dir));
     });
@@ -245,7 +245,7 @@ describe('imageUpload()', function () {
       // A truncated JPEG passes here (its header is good): the route's attach decodes it and refuses it.
       const truncated = (await jpeg(300, 200)).subarray(0, 700);
       await request(app).post('/upload').attach('picture', truncated, 'a.jpg').expect(200);
-      assert.deepEqual(probed, { mimetype: 'image/jpeg', width: 300, height: 200, size: 700, pixels: 300 * 200, decoded: false });
+      assert.deepEqual(probed, { mimetype: 'image/jpeg', width: 300, height: 200, size: 700, pixels: 300 * 200, orientation: 1, decoded: false });
       // The header checks still run.
       await request(app).post('/upload').attach('picture', Buffer.from('not an image'), 'a.jpg').expect(415);
     });
