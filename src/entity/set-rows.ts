@@ -44,8 +44,8 @@ export class SetRows {
 
   /** The limits of an attach: the call's over the relation's over the image class's. */
   limits(options: Partial<ImageLimits>): ImageLimits {
-    const { maxBytes, maxPixels, types } = options;
-    return resolveLimits(this.info.imageClass.imageLimits, this.info.limits, { maxBytes, maxPixels, types });
+    const { maxBytes, maxPixels, types, maxAnimationPixelsPerByte } = options;
+    return resolveLimits(this.info.imageClass.imageLimits, this.info.limits, { maxBytes, maxPixels, types, maxAnimationPixelsPerByte });
   }
 
   relatedQuery(trx: Knex.Transaction | undefined): QueryBuilder<Model, Model[]> {

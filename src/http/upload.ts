@@ -103,7 +103,8 @@ export function imageUpload(options: ImageUploadOptions): RequestHandler {
   const { idleTimeout = 20_000, minBytesPerSecond = 1024 } = options;
   if (!Number.isSafeInteger(idleTimeout) || idleTimeout < 1) throw new InvalidArgumentError('options.idleTimeout', 'an integer >= 1 (milliseconds)', idleTimeout);
   if (!Number.isFinite(minBytesPerSecond) || minBytesPerSecond < 0) throw new InvalidArgumentError('options.minBytesPerSecond', 'a number >= 0', minBytesPerSecond);
-  const limits = resolveLimits({ maxBytes: options.maxBytes, maxPixels: options.maxPixels, types: options.types });
+  const { maxBytes, maxPixels, types, maxAnimationPixelsPerByte } = options;
+  const limits = resolveLimits({ maxBytes, maxPixels, types, maxAnimationPixelsPerByte });
   const bodyLimits: UploadBodyLimits = {
     maxBodyBytes: limits.maxBytes + FORM_OVERHEAD,
     maxFileBytes: limits.maxBytes,

@@ -27,13 +27,26 @@ export interface ImageLimits {
   maxPixels: number;
   /** The mimetypes accepted. Default: JPEG, PNG, GIF, WebP, AVIF, TIFF (add `image/svg+xml` to opt in). */
   types: readonly string[];
+  /**
+   * The most pixels (width × height × frames) an animation may declare per byte of input, once
+   * it declares over a million. Default 1000. Every frame is decoded onto the whole canvas, and
+   * every thumbnail re-encodes every frame, so a frame of a few bytes costs a full canvas: a
+   * 936-byte GIF of 39 frames of 1000×1000 cost 2.1 s of CPU. Real animations carry their
+   * frames' pixels in their bytes (a few to a few hundred pixels per byte); stills are bounded
+   * by `maxPixels` alone.
+   */
+  maxAnimationPixelsPerByte?: number;
 }
 
 export const DEFAULT_LIMITS: ImageLimits = {
   maxBytes: 50 * 1024 * 1024,
   maxPixels: 50_000_000,
   types: DEFAULT_IMAGE_TYPES,
+  maxAnimationPixelsPerByte: 1000,
 };
+
+/** Animations declaring up to this many pixels cost little whatever their size in bytes. */
+const CHEAP_ANIMATION_PIXELS = 1_000_000;
 
 /**
  * Merges partial limits over the defaults, validating each.
@@ -43,6 +56,8 @@ export function resolveLimits(...layers: Array<Partial<ImageLimits> | undefined>
   const limits = Object.assign({}, DEFAULT_LIMITS, ...layers.map((l) => (l ? stripUndefined(l) : {}))) as ImageLimits;
   if (!Number.isSafeInteger(limits.maxBytes) || limits.maxBytes < 1) throw new InvalidArgumentError('maxBytes', 'an integer >= 1', limits.maxBytes);
   if (!Number.isSafeInteger(limits.maxPixels) || limits.maxPixels < 1) throw new InvalidArgumentError('maxPixels', 'an integer >= 1', limits.maxPixels);
+  const perByte = limits.maxAnimationPixelsPerByte;
+  if (perByte !== undefined && !(typeof perByte === 'number' && perByte > 0)) throw new InvalidArgumentError('maxAnimationPixelsPerByte', 'a number > 0 (Infinity for no limit)', perByte);
   if (!Array.isArray(limits.types) || limits.types.length === 0 || !limits.types.every((t) => READABLE_IMAGE_TYPES.includes(t))) {
     throw new InvalidArgumentError('types', `a non-empty list of ${READABLE_IMAGE_TYPES.join(', ')}`, limits.types);
   }
@@ -121,6 +136,7 @@ export async function probeImage(input: string | Buffer, size: number, limits: I
   const frames = metadata.pages ?? 1;
   const pixels = width * height * frames;
   if (pixels > limits.maxPixels) throw tooManyPixels(width, height, frames, limits.maxPixels);
+  checkAnimationCost(width, height, frames, size, limits);
 
   const orientation = metadata.orientation ?? 1;
   if (options.decode === false) return { mimetype, width, height, size, pixels, orientation, decoded: false };
@@ -164,10 +180,21 @@ export function decodeFailure(error: unknown): InvalidImageError {
 export function checkProbed(probed: ProbedImage, limits: ImageLimits): void {
   if (probed.size > limits.maxBytes) throw tooLarge(probed.size, limits.maxBytes);
   if (!limits.types.includes(probed.mimetype)) throw unsupportedType(probed.mimetype, probed.mimetype, limits);
-  if (probed.pixels > limits.maxPixels) {
-    const frames = Math.max(1, Math.round(probed.pixels / (probed.width * probed.height)));
-    throw tooManyPixels(probed.width, probed.height, frames, limits.maxPixels);
-  }
+  const frames = Math.max(1, Math.round(probed.pixels / (probed.width * probed.height)));
+  if (probed.pixels > limits.maxPixels) throw tooManyPixels(probed.width, probed.height, frames, limits.maxPixels);
+  checkAnimationCost(probed.width, probed.height, frames, probed.size, limits);
+}
+
+/** An animation may not declare far more pixels than its bytes could carry (see `maxAnimationPixelsPerByte`). */
+function checkAnimationCost(width: number, height: number, frames: number, size: number, limits: ImageLimits): void {
+  const pixels = width * height * frames;
+  const perByte = limits.maxAnimationPixelsPerByte ?? DEFAULT_LIMITS.maxAnimationPixelsPerByte!;
+  if (frames < 2 || pixels <= CHEAP_ANIMATION_PIXELS || pixels <= perByte * size) return;
+  throw new InvalidImageError(
+    'ERR_IMAGE_TOO_MANY_PIXELS',
+    `Expected an animation of at most ${perByte} pixels per byte but the image declares ${width}×${height}×${frames} frames (${pixels} pixels) in ${size} bytes`,
+    { statusCode: 413, data: { width, height, frames, pixels, size, maxAnimationPixelsPerByte: perByte } },
+  );
 }
 
 /** The mimetype of what sharp read, or undefined for a format the library does not take. */
