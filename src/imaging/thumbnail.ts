@@ -2,11 +2,16 @@
  * Thumbnail sizes (the seed's truncation rule) and the sharp pipeline that makes them.
  */
 import { pipeline, type Readable } from 'node:stream';
-import sharp, { type FormatEnum, type Sharp } from 'sharp';
+import type { FormatEnum, Sharp } from 'sharp';
+import { sharp } from './sharp.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /** Exactly one of these says how big a thumbnail is. */
-export type ThumbnailSize = { width: number } | { height: number } | { ratio: number };
+/** Exactly one of `width`, `height` or `ratio`; the other side follows from the original's. */
+export type ThumbnailSize =
+  | { width: number; height?: never; ratio?: never }
+  | { height: number; width?: never; ratio?: never }
+  | { ratio: number; width?: never; height?: never };
 
 export type ThumbnailFormat = 'jpeg' | 'png' | 'webp' | 'avif';
 
