@@ -1,6 +1,6 @@
 /**
  * Image sets: one owner's original image and its thumbnails, through an `imageAttachment()`
- * relation (the seed's `ImageSet`; with extra key columns, its `ImageSubset`).
+ * relation (SQLAlchemy-ImageAttach's `ImageSet`; with extra key columns, its `ImageSubset`).
  *
  * Reading (`original`, `locate`, `findThumbnail`, `toHTML`) works on the loaded relation, with no
  * query and no store I/O, so a page of owners fetched with `withGraphFetched` renders for free.

@@ -93,7 +93,7 @@ export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
 
     /**
      * The image class's name in the store. Default: the table name with `_` → `-`
-     * (`user_picture` → `user-picture`), as the seed did. Override it to keep files findable
+     * (`user_picture` → `user-picture`), as SQLAlchemy-ImageAttach did. Override it to keep files findable
      * after renaming the table.
      */
     get objectType(): string {

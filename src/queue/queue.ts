@@ -1,6 +1,6 @@
 /**
  * `thumbnailQueue()`: thumbnails made by background workers (BullMQ on Redis) instead of in the
- * web request, as the seed recommends for apps that outgrow one process.
+ * web request, as SQLAlchemy-ImageAttach recommends for apps that outgrow one process.
  */
 import type { Queue } from 'bullmq';
 import type { Model } from 'objection';
