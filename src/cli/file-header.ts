@@ -4,7 +4,7 @@
  * a mere existence check passes.
  */
 import { buffer } from 'node:stream/consumers';
-import sharp from 'sharp';
+import { sharp } from '../imaging/sharp.js';
 import { mimetypeOf } from '../imaging/probe.js';
 import type { ImageKey } from '../stores/keys.js';
 import type { Store } from '../stores/store.js';

@@ -4,7 +4,7 @@
  * database is held for rows and file copies, never for decoding.
  */
 import { Readable } from 'node:stream';
-import sharp from 'sharp';
+import { sharp } from '../imaging/sharp.js';
 import { InvalidArgumentError } from '../errors.js';
 import { STRIPPABLE_TYPES, withoutMetadata } from '../imaging/metadata-strip.js';
 import { checkProbed, type ImageLimits, type ProbedImage, probeImage, proveWhole } from '../imaging/probe.js';

@@ -1,12 +1,17 @@
 /**
- * Thumbnail sizes (the seed's truncation rule) and the sharp pipeline that makes them.
+ * Thumbnail sizes (SQLAlchemy-ImageAttach's truncation rule) and the sharp pipeline that makes them.
  */
 import { pipeline, type Readable } from 'node:stream';
-import sharp, { type FormatEnum, type Sharp } from 'sharp';
+import type { FormatEnum, Sharp } from 'sharp';
+import { sharp } from './sharp.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /** Exactly one of these says how big a thumbnail is. */
-export type ThumbnailSize = { width: number } | { height: number } | { ratio: number };
+/** Exactly one of `width`, `height` or `ratio`; the other side follows from the original's. */
+export type ThumbnailSize =
+  | { width: number; height?: never; ratio?: never }
+  | { height: number; width?: never; ratio?: never }
+  | { ratio: number; width?: never; height?: never };
 
 export type ThumbnailFormat = 'jpeg' | 'png' | 'webp' | 'avif';
 
@@ -20,7 +25,7 @@ const MIMETYPE_OF: Record<ThumbnailFormat, string> = {
 };
 
 /**
- * The width and height of a thumbnail of a `w0`×`h0` image, by the seed's rule: the given side
+ * The width and height of a thumbnail of a `w0`×`h0` image, by SQLAlchemy-ImageAttach's rule: the given side
  * exactly, the other by truncation (`height = trunc(h0 * width / w0)`), never below 1.
  * @throws InvalidArgumentError unless exactly one of width, height or ratio is given and valid
  */
@@ -46,7 +51,7 @@ export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize)
 
 /**
  * The mimetype a thumbnail of an image of `mimetype` gets: `format` if given, else the original's
- * (as the seed did), except that vector originals (SVG) make PNG thumbnails: a thumbnail is
+ * (as SQLAlchemy-ImageAttach did), except that vector originals (SVG) make PNG thumbnails: a thumbnail is
  * there to be small and safe to serve, and a rasterised SVG is both.
  * @throws InvalidArgumentError for an unknown format
  */

@@ -105,7 +105,7 @@ export function normalizeKey(key: ImageKey): NormalizedKey {
   return { objectType, objectId, width, height, mimetype };
 }
 
-/** Floor division and modulo, as Python's `//` and `%` (the seed's layout uses them for negative ids). */
+/** Floor division and modulo, as Python's `//` and `%` (SQLAlchemy-ImageAttach's layout uses them for negative ids). */
 function floorDivMod(n: bigint, d: bigint): [bigint, bigint] {
   let q = n / d;
   let r = n % d;
@@ -117,7 +117,7 @@ function floorDivMod(n: bigint, d: bigint): [bigint, bigint] {
 }
 
 /**
- * The seed's filesystem layout, as path segments:
+ * SQLAlchemy-ImageAttach's filesystem layout, as path segments:
  * `[objectType, id mod 1000, floor(id / 1000), '<id>.<w>x<h><ext>']`,
  * e.g. `['testing', '234', '1', '1234.405x640.jpe']`.
  */
@@ -148,7 +148,7 @@ export function keyFromFileSystemSegments(segments: readonly string[]): Normaliz
   }
 }
 
-/** The seed's object-storage key, without prefix: `<objectType>/<id>/<w>x<h><ext>`. */
+/** SQLAlchemy-ImageAttach's object-storage key, without prefix: `<objectType>/<id>/<w>x<h><ext>`. */
 export function objectStorageKey(key: ImageKey): string {
   const k = normalizeKey(key);
   return `${k.objectType}/${k.objectId}/${k.width}x${k.height}${extensionFor(k.mimetype)}`;
@@ -189,7 +189,7 @@ export function toDate(value: Date | string | number, argument = 'created_at'): 
 const SQL_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?$/;
 
 /**
- * The seed's cache-busting stamp: `created_at` in UTC as `YYYYMMDDHHmmss` plus six microsecond
+ * SQLAlchemy-ImageAttach's cache-busting stamp: `created_at` in UTC as `YYYYMMDDHHmmss` plus six microsecond
  * digits (20 digits). JavaScript dates hold milliseconds, so the last three digits are zeros.
  */
 export function timestampToken(createdAt: Date | string | number): string {

@@ -149,7 +149,7 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
 }
 
 /**
- * `''`, `'a'`, `'/a/'`, `'a/b/'` → `''`, `'a'`, `'a'`, `'a/b'`: the seed accepted a trailing slash,
+ * `''`, `'a'`, `'/a/'`, `'a/b/'` → `''`, `'a'`, `'a'`, `'a/b'`: SQLAlchemy-ImageAttach accepted a trailing slash,
  * so the prefix is trimmed of slashes; what is left must be plain path segments.
  */
 function normalizePrefix(prefix: unknown): string {
@@ -166,7 +166,7 @@ function normalizePrefix(prefix: unknown): string {
  * The URL objects live under, without trailing slash:
  * - `publicBaseUrl` (a CDN), as given;
  * - a custom `endpoint`: path style, `<endpoint>/<bucket>` (works on every S3-compatible service);
- * - AWS: `https://<bucket>.s3.amazonaws.com` (the seed's form; it reaches a bucket in any region)
+ * - AWS: `https://<bucket>.s3.amazonaws.com` (SQLAlchemy-ImageAttach's form; it reaches a bucket in any region)
  *   with no region or `us-east-1`, `https://<bucket>.s3.<region>.amazonaws.com` with another;
  *   path style (`https://s3[.<region>].amazonaws.com/<bucket>`) when `forcePathStyle` is set or the
  *   bucket name is not a valid host name part (dots break TLS on virtual hosts, capitals and `_` DNS).

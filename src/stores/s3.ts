@@ -1,6 +1,6 @@
 /**
  * S3Store: images as objects in an S3 bucket (AWS, or any S3-compatible service: MinIO, R2, B2…),
- * in the seed's key layout `[prefix/]<objectType>/<id>/<w>x<h><ext>`.
+ * in SQLAlchemy-ImageAttach's key layout `[prefix/]<objectType>/<id>/<w>x<h><ext>`.
  *
  * Uploads stream through `@aws-sdk/lib-storage` (one PUT for small files, multipart for large
  * ones); an S3 object appears only when its PUT or multipart upload completes, so a failed write

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { S3Client } from '@aws-sdk/client-s3';
-import { ImageNotFoundError, InvalidArgumentError, S3Store, type StoredImage } from '../../src/index.js';
+import { ImageNotFoundError, InvalidArgumentError, type StoredImage } from '../../src/index.js';
+import { S3Store } from '../../src/s3.js';
 import { TEST_CREDENTIALS, useS3Server } from '../support/s3.js';
 import { sampleKey, storeContract } from './contract.js';
 
