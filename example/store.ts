@@ -20,8 +20,8 @@ export interface S3Settings {
 export interface ImageStorage {
   store: Store;
   /**
-   * The middleware serving the files, when the app serves them itself. It also binds each
-   * request's origin, so image URLs point at whatever host the page was asked on.
+   * The middleware serving the files, when the app serves them itself. Image URLs are
+   * root-relative (`/__images__/…`): never built from the Host header a client sends.
    */
   serve?: ReturnType<HttpExposedFileSystemStore['middleware']>;
 }
