@@ -12,7 +12,8 @@
  *
  * The input is a local file or bytes, so the cut is planned by reading only the structure
  * (segment and chunk headers; a JPEG's scans are scanned for their end), then the kept byte
- * ranges are streamed: memory stays flat whatever the size.
+ * ranges are streamed: memory stays flat whatever the size. A structure the walk cannot follow
+ * (bytes where a marker must be) is left alone: the file is stored as it came.
  */
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -43,6 +44,10 @@ export async function withoutMetadata(input: string | Buffer, mimetype: string, 
   let plan: StripPlan | undefined;
   try {
     plan = await planStrip(source.readAt, source.size, mimetype, orientation);
+  } catch (error) {
+    // A structure cut short where a length should be (the decoder tolerated it): like any
+    // structure the walk does not follow, the file is stored as it came.
+    if (!(error instanceof RangeError)) throw error;
   } finally {
     await source.close();
   }
