@@ -21,7 +21,10 @@ const MIMETYPE_OF: Record<ThumbnailFormat, string> = {
 
 /**
  * The width and height of a thumbnail of a `w0`×`h0` image, by the seed's rule: the given side
- * exactly, the other by truncation (`height = trunc(h0 * width / w0)`), never below 1.
+ * exactly, the other by truncation, computed as SQLAlchemy-ImageAttach computes it, in floating
+ * point and in its order (`height = trunc(h0 * (width / w0))`; `trunc(w0 * ratio)` for a ratio), so
+ * both libraries name the same thumbnail of one original (300×200 at width 87 is 87×57, not the
+ * 87×58 of `h0 * width / w0`). Never below 1 (the seed's resize would fail on 0).
  * @throws InvalidArgumentError unless exactly one of width, height or ratio is given and valid
  */
 export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize): { width: number; height: number } {
@@ -31,11 +34,11 @@ export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize)
   }
   if ('width' in size && size.width !== undefined) {
     if (!Number.isSafeInteger(size.width) || size.width < 1) throw new InvalidArgumentError('width', 'an integer >= 1', size.width);
-    return { width: size.width, height: Math.max(1, Math.trunc((h0 * size.width) / w0)) };
+    return { width: size.width, height: Math.max(1, Math.trunc(h0 * (size.width / w0))) };
   }
   if ('height' in size && size.height !== undefined) {
     if (!Number.isSafeInteger(size.height) || size.height < 1) throw new InvalidArgumentError('height', 'an integer >= 1', size.height);
-    return { width: Math.max(1, Math.trunc((w0 * size.height) / h0)), height: size.height };
+    return { width: Math.max(1, Math.trunc(w0 * (size.height / h0))), height: size.height };
   }
   const { ratio } = size as { ratio: number };
   if (typeof ratio !== 'number' || !Number.isFinite(ratio) || ratio <= 0) {
