@@ -13,14 +13,15 @@ import { FileLedger } from './ledger.js';
 import { openForProcessing } from './local-file.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
+import { imageOfSize, reusableImage } from './size-match.js';
 
 /** A thumbnail rendered ahead into a temp file, and what it was rendered of (see {@link renderKey}). */
 export type RenderedAhead = SpooledFile & { of: string };
 
 /**
- * The thumbnail of `size` of the set's original: the image of that size if the set has one (even
- * the original), else a new one. See `ImageSet.generateThumbnail`. `madeAhead` is a render the
- * caller made before its transaction (a queue worker, whose transaction holds locks): used if it
+ * The thumbnail of `size` of the set's original: an image the set has already if one answers it
+ * (see `size-match.ts`: any of that width for `{ width }`, even the original), else a new one.
+ * See `ImageSet.generateThumbnail`. `madeAhead` is a render the caller made before its transaction (a queue worker, whose transaction holds locks): used if it
  * is of the original the transaction finds, and left to the caller to dispose of.
  * @throws InvalidArgumentError for a bad size or format; ImageNotFoundError when there is no original
  */
@@ -46,8 +47,10 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       const images = (await rows.setQuery(trx)) as unknown as ImageEntity[];
       const original = images.find((i) => i.original);
       if (original === undefined) throw new ImageNotFoundError(`${rows.describe()} has no original image to make a thumbnail of`);
+      const reused = reusableImage(images, size);
+      if (reused !== undefined) return reused;
       const { width, height } = thumbnailDimensions(original.width, original.height, size);
-      const existing = images.find((i) => i.width === width && i.height === height);
+      const existing = imageOfSize(images, { width, height });
       if (existing !== undefined) return existing;
       const mimetype = thumbnailMimetype(original.mimetype, options.format);
       const row = await rows.insert(trx, { width, height, mimetype, original: false });
@@ -72,9 +75,9 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   const images = rows.isLoaded ? rows.loadedImages() : ((await rows.setQuery(undefined)) as unknown as ImageEntity[]);
   const original = images.find((i) => i.original);
   // No original (the transaction will say so), or the thumbnail exists: nothing to render.
-  if (original === undefined) return undefined;
+  if (original === undefined || reusableImage(images, size) !== undefined) return undefined;
   const { width, height } = thumbnailDimensions(original.width, original.height, size);
-  if (images.some((i) => i.width === width && i.height === height)) return undefined;
+  if (imageOfSize(images, { width, height }) !== undefined) return undefined;
   const mimetype = thumbnailMimetype(original.mimetype, options.format);
   const source = await openForProcessing(store, original);
   // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
