@@ -17,7 +17,7 @@ import { currentRequestOrigin, requestOrigin, withRequestOrigin } from '../conte
 import { ContextError, ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
 import { staticServer, type StaticServerMiddleware, type StaticServerOptions } from '../http/static-server.js';
 import { fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
-import { type ByteRange, type FileStat, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
+import { type ByteRange, type FileStat, implementationOf, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
 
 /** What the filesystem stores share: the layout, atomic writes, reads, deletes and listing. */
 export abstract class FileSystemStoreBase extends Store {
@@ -70,7 +70,7 @@ export abstract class FileSystemStoreBase extends Store {
    * a subclass refines `putFile`: then that is honoured, through the default.
    */
   override async putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
-    if (this.putFile !== FileSystemStoreBase.prototype.putFile) return super.putLocalFile(key, file, options);
+    if (implementationOf(this, 'putFile') !== FileSystemStoreBase.prototype.putFile) return super.putLocalFile(key, file, options);
     const size = await localFileSize(file);
     await this.writeAtomically(key, (temp) => copyFile(file, temp, constants.COPYFILE_EXCL));
     return size;
