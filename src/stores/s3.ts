@@ -53,7 +53,7 @@ export class S3Store extends Store {
   /** The SDK client every request goes through. */
   readonly client: S3Client;
   readonly bucket: string;
-  /** The key prefix, without leading or trailing slash; `''` for none. */
+  /** The key prefix, without trailing slash (a leading one is kept, as the seed keeps it); `''` for none. */
   readonly prefix: string;
   /** `Cache-Control: max-age` of uploaded objects, in seconds. */
   readonly maxAge: number;
