@@ -4,6 +4,7 @@
  * path, S3 key) live here too, so that both directions (key → name, name → key) sit side by side.
  */
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
+import { DatabaseTimestamp, parseDatabaseTimestamp, utcDigits } from './database-timestamp.js';
 
 /** What a store needs to name one image file. */
 export interface ImageKey {
@@ -170,15 +171,17 @@ export function keyFromObjectStorageKey(name: string): NormalizedKey | undefined
   }
 }
 
-/** Reads a `created_at` as drivers return it (Date, ISO or SQL string, epoch milliseconds). */
+/**
+ * Reads a `created_at` as drivers return it (Date, ISO or SQL string, epoch milliseconds). A SQL
+ * string gives a {@link DatabaseTimestamp} that keeps its digits (microseconds included); one
+ * without a zone is UTC, as SQLAlchemy and this library write SQLite's text.
+ */
 export function toDate(value: Date | string | number, argument = 'created_at'): Date {
   let date: Date;
   if (value instanceof Date) date = value;
   else if (typeof value === 'number') date = new Date(value);
   else if (typeof value === 'string') {
-    // 'YYYY-MM-DD HH:MM:SS[.ffffff]' without a zone is how SQLite and MySQL hand back UTC times.
-    const sql = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?$/.test(value);
-    date = new Date(sql ? `${value.replace(' ', 'T')}Z` : value);
+    date = parseDatabaseTimestamp(value) ?? new Date(value);
   } else {
     throw new InvalidArgumentError(argument, 'a Date, an ISO date string or epoch milliseconds', value);
   }
@@ -189,20 +192,19 @@ export function toDate(value: Date | string | number, argument = 'created_at'): 
 const SQL_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?$/;
 
 /**
- * The seed's cache-busting stamp: `created_at` in UTC as `YYYYMMDDHHmmss` plus six microsecond
- * digits (20 digits). JavaScript dates hold milliseconds, so the last three digits are zeros.
+ * The seed's cache-busting stamp: `created_at` as `YYYYMMDDHHmmss` plus six microsecond digits
+ * (20 digits). A value read from the database (a {@link DatabaseTimestamp}) gives the column's own
+ * digits, microseconds and the session's time zone included, as Python's `strftime` of it does; a
+ * zone-less SQL string its digits as written; any other date its UTC time, to the millisecond
+ * (the last three digits zeros).
  */
 export function timestampToken(createdAt: Date | string | number): string {
+  const exact = createdAt instanceof DatabaseTimestamp ? createdAt.exactDigits() : undefined;
+  if (exact !== undefined) return exact;
   // A zone-less SQL string keeps all six fractional digits a Date would cut to three.
   const sql = typeof createdAt === 'string' && SQL_TIME.exec(createdAt);
   if (sql) return sql.slice(1, 7).join('') + (sql[7] ?? '').padEnd(6, '0').slice(0, 6);
-  const d = toDate(createdAt);
-  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
-  return (
-    pad(d.getUTCFullYear(), 4) + pad(d.getUTCMonth() + 1) + pad(d.getUTCDate()) +
-    pad(d.getUTCHours()) + pad(d.getUTCMinutes()) + pad(d.getUTCSeconds()) +
-    pad(d.getUTCMilliseconds() * 1000, 6)
-  );
+  return utcDigits(toDate(createdAt));
 }
 
 /** `url?_ts=…`, or `url&_ts=…` when the URL already has a query. */
