@@ -44,7 +44,17 @@ const EXTENSIONS: ReadonlyMap<string, string> = new Map([
   ['image/bmp', '.bmp'],
 ]);
 
-const MIMETYPES: ReadonlyMap<string, string> = new Map([...EXTENSIONS].map(([type, ext]) => [ext, type]));
+/**
+ * Other extensions a file of a type may have been stored under, looked for when the expected one
+ * is absent: SQLAlchemy-ImageAttach takes its extensions from Python's `mimetypes`, which named TIFF
+ * `.tif` up to Python 3.6 (`.tiff` since 3.7).
+ */
+const ALTERNATE_EXTENSIONS: ReadonlyMap<string, readonly string[]> = new Map([['image/tiff', ['.tif']]]);
+
+const MIMETYPES: ReadonlyMap<string, string> = new Map([
+  ...[...EXTENSIONS].map(([type, ext]): [string, string] => [ext, type]),
+  ...[...ALTERNATE_EXTENSIONS].flatMap(([type, exts]) => exts.map((ext): [string, string] => [ext, type])),
+]);
 
 /** The mimetypes a store can name, in table order. */
 export const KNOWN_MIMETYPES: readonly string[] = [...EXTENSIONS.keys()];
@@ -63,6 +73,24 @@ export function extensionFor(mimetype: string): string {
     );
   }
   return ext;
+}
+
+/** The other extensions (with their dots) a file of `mimetype` may be found under; see {@link ALTERNATE_EXTENSIONS}. */
+export function alternateExtensions(mimetype: string): readonly string[] {
+  return ALTERNATE_EXTENSIONS.get(mimetype) ?? [];
+}
+
+/** `name` (ending in `extensionFor(mimetype)`) under each alternate extension of its type. */
+export function alternateNames(name: string, mimetype: string): string[] {
+  const ext = extensionFor(mimetype);
+  return alternateExtensions(mimetype).map((other) => name.slice(0, -ext.length) + other);
+}
+
+/** `name` with an alternate extension replaced by its type's own (`….tif` → `….tiff`). */
+function canonicalName(name: string): string {
+  const dot = name.lastIndexOf('.');
+  const mimetype = dot < 0 ? undefined : MIMETYPES.get(name.slice(dot).toLowerCase());
+  return mimetype === undefined ? name : name.slice(0, dot) + extensionFor(mimetype);
 }
 
 /** The mimetype for a file extension (with its dot), or `undefined`. */
@@ -142,7 +170,8 @@ export function keyFromFileSystemSegments(segments: readonly string[]): Normaliz
   const key = { objectType: segments[0]!, objectId: BigInt(match[1]!), width: Number(match[2]), height: Number(match[3]), mimetype };
   try {
     const expected = fileSystemSegments(key);
-    return expected.every((part, i) => part === segments[i]) ? normalizeKey(key) : undefined;
+    const found = [...segments.slice(0, 3), canonicalName(segments[3]!)];
+    return expected.every((part, i) => part === found[i]) ? normalizeKey(key) : undefined;
   } catch {
     // Not a name this layout makes (bad object type, zero size…): not one of ours.
     return undefined;
@@ -164,7 +193,7 @@ export function keyFromObjectStorageKey(name: string): NormalizedKey | undefined
   if (!match || !mimetype) return undefined;
   const key = { objectType: match[1]!, objectId: BigInt(match[2]!), width: Number(match[3]), height: Number(match[4]), mimetype };
   try {
-    return objectStorageKey(key) === name ? normalizeKey(key) : undefined;
+    return objectStorageKey(key) === canonicalName(name) ? normalizeKey(key) : undefined;
   } catch {
     // Same as above: a name we would never have written.
     return undefined;

@@ -30,6 +30,11 @@ export interface FileStat {
   size: number;
   /** Last modification, where the backend keeps one. */
   modifiedAt?: Date;
+  /**
+   * Set when the file was found under another extension of its type than the expected one
+   * (`.tif` for `.tiff`): it reads, but its URL (which names the expected one) does not serve it.
+   */
+  extension?: string;
 }
 
 /**
