@@ -90,6 +90,11 @@ export function thumbnailTransform(width: number, height: number, mimetype: stri
     .toFormat(format);
 }
 
+/** `image` (an opened original) resized into a `width`×`height` thumbnail in `mimetype`, upright and stripped. */
+export function resizeToThumbnail(image: Sharp, width: number, height: number, mimetype: string): Sharp {
+  return image.autoOrient().resize(width, height, { fit: 'fill' }).toFormat(sharpFormat(mimetype));
+}
+
 /**
  * A thumbnail of `input` (a stream, or a local file path) as a stream; the caller consumes it.
  */
