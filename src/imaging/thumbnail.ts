@@ -49,8 +49,8 @@ export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize)
 
 /**
  * The mimetype a thumbnail of an image of `mimetype` gets: `format` if given, else the original's
- * (as the seed did), except that vector originals (SVG) make PNG thumbnails: a thumbnail is
- * there to be small and safe to serve, and a rasterised SVG is both.
+ * (as the seed did), except that vector originals (SVG; PDF, which the seed read) make PNG
+ * thumbnails: a thumbnail is there to be small and safe to serve, and a rasterised SVG is both.
  * @throws InvalidArgumentError for an unknown format
  */
 export function thumbnailMimetype(mimetype: string, format?: ThumbnailFormat): string {
@@ -58,7 +58,7 @@ export function thumbnailMimetype(mimetype: string, format?: ThumbnailFormat): s
     if (!FORMATS.includes(format)) throw new InvalidArgumentError('format', `one of ${FORMATS.join(', ')}`, format);
     return MIMETYPE_OF[format];
   }
-  return mimetype === 'image/svg+xml' ? 'image/png' : mimetype;
+  return mimetype === 'image/svg+xml' || mimetype === 'application/pdf' ? 'image/png' : mimetype;
 }
 
 const SHARP_FORMAT: Record<string, keyof FormatEnum | 'avif'> = {

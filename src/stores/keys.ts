@@ -42,6 +42,9 @@ const EXTENSIONS: ReadonlyMap<string, string> = new Map([
   ['image/svg+xml', '.svg'],
   ['image/tiff', '.tiff'],
   ['image/bmp', '.bmp'],
+  // Not attachable here (sharp has no PDF decoder), but SQLAlchemy-ImageAttach stored PDF
+  // originals: their rows must still locate, open, verify and migrate.
+  ['application/pdf', '.pdf'],
 ]);
 
 /**

@@ -86,6 +86,17 @@ forEachDialect('originals as SQLAlchemy-ImageAttach stored them', (db, dialect) 
     });
   });
 
+  it("a PDF original (the seed read PDFs) locates and opens; a thumbnail of it is refused as unreadable", async function () {
+    const pdf = Buffer.from('%PDF-1.4\n%python wrote this\n');
+    await pythonOriginal(612, 792, 'application/pdf', `${user.id}.612x792.pdf`, pdf);
+    await withStore(store, async () => {
+      const set = await imageSet<UserPicture>(user, 'picture').load();
+      assert.equal(set.locate().split('?')[0], `http://static.example.com/user-picture/${user.id}/0/${user.id}.612x792.pdf`);
+      assert.ok((await set.makeBlob()).equals(pdf));
+      await assert.rejects(set.generateThumbnail({ width: 100 }), { code: 'ERR_IMAGE_UNREADABLE', statusCode: 400 });
+    });
+  });
+
   it('a TIFF that Python 3.6 stored as .tif makes thumbnails (the other extension is read)', async function () {
     const tiff = await sharp({ create: { width: 300, height: 200, channels: 3, background: 'teal' } }).tiff().toBuffer();
     await pythonOriginal(300, 200, 'image/tiff', `${user.id}.300x200.tif`, tiff);
