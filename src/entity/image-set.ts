@@ -1,6 +1,6 @@
 /**
  * Image sets: one owner's original image and its thumbnails, through an `imageAttachment()`
- * relation (the seed's `ImageSet`; with extra key columns, its `ImageSubset`).
+ * relation (SQLAlchemy-ImageAttach's `ImageSet`; with extra key columns, its `ImageSubset`).
  *
  * Reading (`original`, `locate`, `findThumbnail`, `toHTML`) works on the loaded relation, with no
  * query and no store I/O, so a page of owners fetched with `withGraphFetched` renders for free.
@@ -30,26 +30,53 @@ import { singleFlight, stableKey, storeTag } from './single-flight.js';
 export type { AttachOptions, FindSize, ThumbnailOptions, ThumbnailSpec, WriteOptions } from './set-options.js';
 
 /**
+ * The names of `Owner`'s image relations, as its properties declare them: `declare photo?: Photo[]`,
+ * the way Objection's documentation declares relations. For an owner type that declares none
+ * (a plain `Model`), any string: the name is then checked when the set is made.
+ */
+export type ImageRelationName<Owner> = [DeclaredImageRelation<Owner>] extends [never] ? string : DeclaredImageRelation<Owner>;
+
+type DeclaredImageRelation<Owner> = {
+  [K in keyof Owner]-?: NonNullable<Owner[K]> extends readonly ImageEntity[] ? K : never;
+}[keyof Owner] &
+  string;
+
+/** The image class that `Owner`'s relation `Name` holds (`ImageEntity` when it is not declared). */
+export type ImageOfRelation<Owner, Name> = Name extends keyof Owner
+  ? NonNullable<Owner[Name]> extends readonly (infer I extends ImageEntity)[]
+    ? I
+    : ImageEntity
+  : ImageEntity;
+
+/**
  * The image set of `owner` through its `imageAttachment()` relation `relationName`; `subset`
- * picks one set when the image key has extra columns (`{ cover_id: 2 }`).
+ * picks one set when the image key has extra columns (`{ cover_id: 2 }`). Typed by the owner's
+ * declared relation: `imageSet(product, 'photo')` is an `ImageSet<Photo>`.
  * @throws InvalidArgumentError when the relation is no image attachment, or the subset is wrong
  */
-export function imageSet<I extends ImageEntity = ImageEntity>(owner: Model, relationName: string, subset: Subset = {}): ImageSet<I> {
-  return new ImageSet<I>(owner, relationName, subset);
+export function imageSet<Owner extends Model, Name extends ImageRelationName<Owner>>(
+  owner: Owner,
+  relationName: Name,
+  subset: Subset = {},
+): ImageSet<ImageOfRelation<Owner, Name>> {
+  return new ImageSet(owner, relationName, subset);
 }
 
 /**
  * Every image set of `owner` through `relationName` (one per value of the extra key columns),
  * from the loaded relation.
  */
-export function imageSets<I extends ImageEntity = ImageEntity>(owner: Model, relationName: string): ImageSet<I>[] {
+export function imageSets<Owner extends Model, Name extends ImageRelationName<Owner>>(
+  owner: Owner,
+  relationName: Name,
+): ImageSet<ImageOfRelation<Owner, Name>>[] {
   const info = attachmentInfo(owner, relationName);
   const seen = new Map<string, Subset>();
   for (const image of loadedImages(owner, info)) {
     const subset = Object.fromEntries(info.subsetColumns.map((c) => [c, (image as any)[c]]));
     seen.set(stableKey(subset), subset);
   }
-  return [...seen.values()].map((subset) => new ImageSet<I>(owner, relationName, subset));
+  return [...seen.values()].map((subset) => new ImageSet(owner, relationName, subset));
 }
 
 export class ImageSet<I extends ImageEntity = ImageEntity> {

@@ -29,7 +29,8 @@ export interface StoreOption {
 /** Extra attributes for `toHTML()`; values are HTML-escaped. */
 export type HtmlAttributes = Record<string, string | number | boolean | undefined>;
 
-type ModelConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'afterDelete' | 'tableName' | 'idColumn'>;
+/** A model class `Image()` can extend. */
+export type ModelConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'afterDelete' | 'tableName' | 'idColumn'>;
 
 /** The instance side of an image entity, as the rest of the library relies on it. */
 export interface ImageEntity extends Model {
@@ -45,6 +46,19 @@ export interface ImageEntity extends Model {
   makeBlob(options?: StoreOption): Promise<Buffer>;
   toHTML(options?: StoreOption & { attributes?: HtmlAttributes }): string;
 }
+
+/** What `Image()` adds to the class itself. */
+export interface ImageEntityStatics {
+  /** Limits for images attached to this class (merged over the library's defaults). */
+  imageLimits?: Partial<ImageLimits>;
+}
+
+/**
+ * The class `Image(Base)` returns: `Base`'s static side, and instances that are `Base`'s and
+ * {@link ImageEntity}'s. Spelt out so that published declarations stay small (an inferred mixin
+ * class type expands Objection's whole `Model` into every subclass).
+ */
+export type ImageModelClass<M extends ModelConstructor> = M & ImageEntityStatics & (new (...args: any[]) => ImageEntity);
 
 /** The static side of an image entity. */
 export interface ImageEntityClass {
@@ -67,7 +81,7 @@ export function concreteStore(store: Store | undefined): Store {
  * `openFile`, `makeBlob`, `toHTML`. Deleting image rows (by any query) removes their files:
  * after the commit inside a transaction, right after the delete outside one.
  */
-export function Image<M extends ModelConstructor>(Base: M) {
+export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
   class ImageModel extends Base implements ImageEntity {
     declare width: number;
     declare height: number;
@@ -80,7 +94,7 @@ export function Image<M extends ModelConstructor>(Base: M) {
 
     /**
      * The image class's name in the store. Default: the table name with `_` → `-`
-     * (`user_picture` → `user-picture`), as the seed did. Override it to keep files findable
+     * (`user_picture` → `user-picture`), as SQLAlchemy-ImageAttach did. Override it to keep files findable
      * after renaming the table.
      */
     get objectType(): string {
@@ -183,7 +197,7 @@ export function Image<M extends ModelConstructor>(Base: M) {
       return result;
     }
   }
-  return ImageModel;
+  return ImageModel as unknown as ImageModelClass<M>;
 }
 
 const deletedOutsideTransaction = new WeakMap<object, { store: Store; images: ImageEntity[] }>();

@@ -30,8 +30,8 @@ function preferred(a: SizedImage, b: SizedImage): boolean {
 
 /**
  * The image a thumbnail request of `size` reuses without computing the other side: for
- * `{ width }` any image of that width, for `{ height }` any of that height (as the seed's
- * `generate_thumbnail` does); a `{ ratio }` is answered only once its size is computed.
+ * `{ width }` any image of that width, for `{ height }` any of that height (as
+ * SQLAlchemy-ImageAttach's `generate_thumbnail` does); a `{ ratio }` is answered only once its size is computed.
  */
 export function reusableImage<I extends SizedImage>(images: readonly I[], size: ThumbnailSize): I | undefined {
   if ('width' in size && size.width !== undefined) return imageOfSize(images, { width: size.width });

@@ -1,12 +1,17 @@
 /**
- * Thumbnail sizes (the seed's truncation rule) and the sharp pipeline that makes them.
+ * Thumbnail sizes (SQLAlchemy-ImageAttach's truncation rule) and the sharp pipeline that makes them.
  */
 import { pipeline, type Readable } from 'node:stream';
-import sharp, { type FormatEnum, type Sharp } from 'sharp';
+import type { FormatEnum, Sharp } from 'sharp';
+import { sharp } from './sharp.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /** Exactly one of these says how big a thumbnail is. */
-export type ThumbnailSize = { width: number } | { height: number } | { ratio: number };
+/** Exactly one of `width`, `height` or `ratio`; the other side follows from the original's. */
+export type ThumbnailSize =
+  | { width: number; height?: never; ratio?: never }
+  | { height: number; width?: never; ratio?: never }
+  | { ratio: number; width?: never; height?: never };
 
 export type ThumbnailFormat = 'jpeg' | 'png' | 'webp' | 'avif';
 
@@ -20,11 +25,11 @@ const MIMETYPE_OF: Record<ThumbnailFormat, string> = {
 };
 
 /**
- * The width and height of a thumbnail of a `w0`×`h0` image, by the seed's rule: the given side
- * exactly, the other by truncation, computed as SQLAlchemy-ImageAttach computes it, in floating
+ * The width and height of a thumbnail of a `w0`×`h0` image, by SQLAlchemy-ImageAttach's rule: the
+ * given side exactly, the other by truncation, computed as that library computes it, in floating
  * point and in its order (`height = trunc(h0 * (width / w0))`; `trunc(w0 * ratio)` for a ratio), so
  * both libraries name the same thumbnail of one original (300×200 at width 87 is 87×57, not the
- * 87×58 of `h0 * width / w0`). Never below 1 (the seed's resize would fail on 0).
+ * 87×58 of `h0 * width / w0`). Never below 1 (its resize would fail on 0).
  * @throws InvalidArgumentError unless exactly one of width, height or ratio is given and valid
  */
 export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize): { width: number; height: number } {
@@ -49,8 +54,9 @@ export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize)
 
 /**
  * The mimetype a thumbnail of an image of `mimetype` gets: `format` if given, else the original's
- * (as the seed did), except that vector originals (SVG; PDF, which the seed read) make PNG
- * thumbnails: a thumbnail is there to be small and safe to serve, and a rasterised SVG is both.
+ * (as SQLAlchemy-ImageAttach did), except that vector originals (SVG; PDF, which that library
+ * read) make PNG thumbnails: a thumbnail is there to be small and safe to serve, and a rasterised
+ * SVG is both.
  * @throws InvalidArgumentError for an unknown format
  */
 export function thumbnailMimetype(mimetype: string, format?: ThumbnailFormat): string {

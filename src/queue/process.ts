@@ -62,7 +62,7 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
         await sqliteWriteLock(trx, imageTable);
         const owner = await ownerClass.query(trx).findById(id as never);
         if (owner === undefined) return { status: 'skipped', reason: 'owner-gone' };
-        const set = imageSet<ImageEntity>(owner, data.relation, subset);
+        const set = imageSet(owner as Model, data.relation, subset);
         // Before: the original is the one the job names, and stays so until this commits.
         const original = await set.lockedImage(expected, trx);
         if (original === undefined || !isSameOriginal(original, expected)) {

@@ -1,6 +1,6 @@
 /**
  * `thumbnailQueue()`: thumbnails made by background workers (BullMQ on Redis) instead of in the
- * web request, as the seed recommends for apps that outgrow one process.
+ * web request, as SQLAlchemy-ImageAttach recommends for apps that outgrow one process.
  */
 import type { Queue } from 'bullmq';
 import type { Model } from 'objection';
@@ -75,7 +75,7 @@ export class ThumbnailQueue {
   async enqueue(owner: Model, relationName: string, requests: ThumbnailRequest[], options: EnqueueOptions = {}): Promise<EnqueuedThumbnail[]> {
     const model = this.modelNameOf(owner);
     const store = this.storeNameOf(options.store);
-    const set = imageSet<ImageEntity>(owner, relationName, options.subset ?? {});
+    const set = imageSet(owner as Model, relationName, options.subset ?? {});
     if (!Array.isArray(requests) || requests.length === 0) throw new InvalidArgumentError('requests', 'a non-empty array of { width }, { height } or { ratio }', requests);
     const sizes = requests.map((request) => splitRequest(request));
     if (!set.isLoaded) await set.load();

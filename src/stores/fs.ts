@@ -1,5 +1,5 @@
 /**
- * Filesystem stores, in the seed's layout: `<root>/<objectType>/<id mod 1000>/<floor(id/1000)>/<id>.<w>x<h><ext>`.
+ * Filesystem stores, in SQLAlchemy-ImageAttach's layout: `<root>/<objectType>/<id mod 1000>/<floor(id/1000)>/<id>.<w>x<h><ext>`.
  *
  * - {@link FileSystemStore}: files under a folder that another server (nginx, a CDN) exposes at `baseUrl`.
  * - {@link HttpExposedFileSystemStore}: files this app serves itself under `/<prefix>/`.

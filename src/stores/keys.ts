@@ -137,7 +137,7 @@ export function normalizeKey(key: ImageKey): NormalizedKey {
   return { objectType, objectId, width, height, mimetype };
 }
 
-/** Floor division and modulo, as Python's `//` and `%` (the seed's layout uses them for negative ids). */
+/** Floor division and modulo, as Python's `//` and `%` (SQLAlchemy-ImageAttach's layout uses them for negative ids). */
 function floorDivMod(n: bigint, d: bigint): [bigint, bigint] {
   let q = n / d;
   let r = n % d;
@@ -149,7 +149,7 @@ function floorDivMod(n: bigint, d: bigint): [bigint, bigint] {
 }
 
 /**
- * The seed's filesystem layout, as path segments:
+ * SQLAlchemy-ImageAttach's filesystem layout, as path segments:
  * `[objectType, id mod 1000, floor(id / 1000), '<id>.<w>x<h><ext>']`,
  * e.g. `['testing', '234', '1', '1234.405x640.jpe']`.
  */
@@ -181,7 +181,7 @@ export function keyFromFileSystemSegments(segments: readonly string[]): Normaliz
   }
 }
 
-/** The seed's object-storage key, without prefix: `<objectType>/<id>/<w>x<h><ext>`. */
+/** SQLAlchemy-ImageAttach's object-storage key, without prefix: `<objectType>/<id>/<w>x<h><ext>`. */
 export function objectStorageKey(key: ImageKey): string {
   const k = normalizeKey(key);
   return `${k.objectType}/${k.objectId}/${k.width}x${k.height}${extensionFor(k.mimetype)}`;
@@ -224,11 +224,11 @@ export function toDate(value: Date | string | number, argument = 'created_at'): 
 const SQL_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?$/;
 
 /**
- * The seed's cache-busting stamp: `created_at` as `YYYYMMDDHHmmss` plus six microsecond digits
- * (20 digits). A value read from the database (a {@link DatabaseTimestamp}) gives the column's own
- * digits, microseconds and the session's time zone included, as Python's `strftime` of it does; a
- * zone-less SQL string its digits as written; any other date its UTC time, to the millisecond
- * (the last three digits zeros).
+ * SQLAlchemy-ImageAttach's cache-busting stamp: `created_at` as `YYYYMMDDHHmmss` plus six
+ * microsecond digits (20 digits). A value read from the database (a {@link DatabaseTimestamp})
+ * gives the column's own digits, microseconds and the session's time zone included, as Python's
+ * `strftime` of it does; a zone-less SQL string its digits as written; any other date its UTC
+ * time, to the millisecond (the last three digits zeros).
  */
 export function timestampToken(createdAt: Date | string | number): string {
   const exact = createdAt instanceof DatabaseTimestamp ? createdAt.exactDigits() : undefined;

@@ -153,9 +153,9 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
 }
 
 /**
- * `''`, `'a'`, `'/a/'`, `'a/b/'` → `''`, `'a'`, `'/a'`, `'a/b'`: the seed's rule (`strip()`, then
- * `rstrip('/')`), so both libraries address the same objects. What follows the leading slashes
- * must be plain path segments.
+ * `''`, `'a'`, `'/a/'`, `'a/b/'` → `''`, `'a'`, `'/a'`, `'a/b'`: SQLAlchemy-ImageAttach's rule
+ * (`strip()`, then `rstrip('/')`), so both libraries address the same objects. What follows the
+ * leading slashes must be plain path segments.
  */
 function normalizePrefix(prefix: unknown): string {
   if (prefix === undefined) return '';
@@ -172,11 +172,12 @@ function normalizePrefix(prefix: unknown): string {
  * The URL objects live under, without trailing slash:
  * - `publicBaseUrl` (a CDN), as given;
  * - a custom `endpoint`: path style, `<endpoint>/<bucket>` (works on every S3-compatible service);
- * - AWS, as the seed writes it: `https://<bucket>.s3.amazonaws.com` with no region (it reaches a
- *   bucket in any region), `https://<bucket>.s3.<region>.amazonaws.com` with one (`us-east-1`
- *   too); path style (`https://s3[.<region>].amazonaws.com/<bucket>`) when `forcePathStyle` is set
- *   or the bucket name is not a valid host name part: there we differ from the seed on purpose,
- *   as dots break TLS on virtual hosts (`*.s3.amazonaws.com` covers one label), capitals and `_` DNS.
+ * - AWS, as SQLAlchemy-ImageAttach writes it: `https://<bucket>.s3.amazonaws.com` with no region
+ *   (it reaches a bucket in any region), `https://<bucket>.s3.<region>.amazonaws.com` with one
+ *   (`us-east-1` too); path style (`https://s3[.<region>].amazonaws.com/<bucket>`) when
+ *   `forcePathStyle` is set or the bucket name is not a valid host name part: there we differ from
+ *   it on purpose, as dots break TLS on virtual hosts (`*.s3.amazonaws.com` covers one label),
+ *   capitals and `_` DNS.
  */
 function baseUrlOf(options: S3StoreOptions): string {
   if (options.publicBaseUrl !== undefined) return options.publicBaseUrl.replace(/\/+$/, '');

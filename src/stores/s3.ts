@@ -1,6 +1,6 @@
 /**
  * S3Store: images as objects in an S3 bucket (AWS, or any S3-compatible service: MinIO, R2, B2…),
- * in the seed's key layout `[prefix/]<objectType>/<id>/<w>x<h><ext>`.
+ * in SQLAlchemy-ImageAttach's key layout `[prefix/]<objectType>/<id>/<w>x<h><ext>`.
  *
  * Uploads stream through `@aws-sdk/lib-storage` (one PUT for small files, multipart for large
  * ones); an S3 object appears only when its PUT or multipart upload completes, so a failed write
@@ -53,7 +53,7 @@ export class S3Store extends Store {
   /** The SDK client every request goes through. */
   readonly client: S3Client;
   readonly bucket: string;
-  /** The key prefix, without trailing slash (a leading one is kept, as the seed keeps it); `''` for none. */
+  /** The key prefix, without trailing slash (a leading one is kept, as SQLAlchemy-ImageAttach keeps it); `''` for none. */
   readonly prefix: string;
   /** `Cache-Control: max-age` of uploaded objects, in seconds. */
   readonly maxAge: number;

@@ -43,13 +43,13 @@ forEachDialect('created_at as SQLAlchemy-ImageAttach writes and reads it', (db, 
   });
 
   it('a new image has the _ts a later read of its row gives', async function () {
-    const attached = await withStore(store, async () => imageSet<UserPicture>(user, 'picture').fromBlob(await jpeg(40, 30)));
+    const attached = await withStore(store, async () => imageSet(user, 'picture').fromBlob(await jpeg(40, 30)));
     assert.equal(tsOf(attached.locate({ store })), tsOf((await readBack()).locate({ store })));
   });
 
   if (dialect === 'sqlite') {
     it("writes the text SQLAlchemy writes ('2026-12-02 11:04:43.123456'), which Python parses, not epoch milliseconds", async function () {
-      const attached = await withStore(store, async () => imageSet<UserPicture>(user, 'picture').fromBlob(await jpeg(40, 30)));
+      const attached = await withStore(store, async () => imageSet(user, 'picture').fromBlob(await jpeg(40, 30)));
       const [raw] = await db().raw('SELECT created_at, typeof(created_at) AS type FROM user_picture WHERE user_id = ?', [user.id]);
       assert.equal(raw.type, 'text');
       assert.match(raw.created_at, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/);
@@ -84,7 +84,7 @@ forEachDialect('created_at as SQLAlchemy-ImageAttach writes and reads it', (db, 
 
       it('a new image has the _ts a later read gives, and keeps the microseconds of an update', async function () {
         const bytes = await jpeg(40, 30);
-        const viaSeoul = await seoul.transaction((trx) => imageSet<UserPicture>(user, 'picture').fromBlob(bytes, { trx, store }));
+        const viaSeoul = await seoul.transaction((trx) => imageSet(user, 'picture').fromBlob(bytes, { trx, store }));
         const read = await readBack(seoul);
         assert.equal(tsOf(viaSeoul.locate({ store })), tsOf(read.locate({ store })));
         // A whole-row update writes the value back with its microseconds.

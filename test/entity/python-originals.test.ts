@@ -63,7 +63,7 @@ forEachDialect('originals as SQLAlchemy-ImageAttach stored them', (db, dialect) 
         await pythonOriginal(640, 405, 'image/jpeg', `${user.id}.640x405.jpe`, rotated);
         const using = makeStore();
         await withStore(using, async () => {
-          const set = imageSet<UserPicture>(user, 'picture');
+          const set = imageSet(user, 'picture');
           const byWidth = await set.generateThumbnail({ width: 202 });
           assert.deepEqual([byWidth.width, byWidth.height], [202, 319]);
           assert.deepEqual(await pixelsOf(await byWidth.makeBlob()), [202, 319, 1]);
@@ -76,7 +76,7 @@ forEachDialect('originals as SQLAlchemy-ImageAttach stored them', (db, dialect) 
 
     it('the same file uploaded here records the displayed 405×640, and gives the same thumbnail', async function () {
       await withStore(store, async () => {
-        const set = imageSet<UserPicture>(user, 'picture');
+        const set = imageSet(user, 'picture');
         const original = await set.fromBlob(rotated);
         assert.deepEqual([original.width, original.height], [405, 640]);
         const thumbnail = await set.generateThumbnail({ width: 202 });
@@ -86,11 +86,11 @@ forEachDialect('originals as SQLAlchemy-ImageAttach stored them', (db, dialect) 
     });
   });
 
-  it("a PDF original (the seed read PDFs) locates and opens; a thumbnail of it is refused as unreadable", async function () {
+  it("a PDF original (SQLAlchemy-ImageAttach read PDFs) locates and opens; a thumbnail of it is refused as unreadable", async function () {
     const pdf = Buffer.from('%PDF-1.4\n%python wrote this\n');
     await pythonOriginal(612, 792, 'application/pdf', `${user.id}.612x792.pdf`, pdf);
     await withStore(store, async () => {
-      const set = await imageSet<UserPicture>(user, 'picture').load();
+      const set = await imageSet(user, 'picture').load();
       assert.equal(set.locate().split('?')[0], `http://static.example.com/user-picture/${user.id}/0/${user.id}.612x792.pdf`);
       assert.ok((await set.makeBlob()).equals(pdf));
       await assert.rejects(set.generateThumbnail({ width: 100 }), { code: 'ERR_IMAGE_UNREADABLE', statusCode: 400 });
@@ -101,7 +101,7 @@ forEachDialect('originals as SQLAlchemy-ImageAttach stored them', (db, dialect) 
     const tiff = await sharp({ create: { width: 300, height: 200, channels: 3, background: 'teal' } }).tiff().toBuffer();
     await pythonOriginal(300, 200, 'image/tiff', `${user.id}.300x200.tif`, tiff);
     await withStore(store, async () => {
-      const thumbnail = await imageSet<UserPicture>(user, 'picture').generateThumbnail({ width: 87 });
+      const thumbnail = await imageSet(user, 'picture').generateThumbnail({ width: 87 });
       assert.deepEqual([thumbnail.width, thumbnail.height, thumbnail.mimetype], [87, 57, 'image/tiff']);
       assert.deepEqual(await pixelsOf(await thumbnail.makeBlob()), [87, 57, 1]);
     });

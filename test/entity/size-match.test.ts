@@ -43,9 +43,9 @@ forEachDialect('reuse before computing (SQLAlchemy-ImageAttach sets)', (db, dial
   }
   const sizes = async () => (await UserPicture.query().where('user_id', user.id).orderBy(['width', 'height'])).map((i) => `${i.width}x${i.height}`);
 
-  it("the seed's test_generate_thumbnail: { width: 202 } after { height: 320 } of 405×640 returns that 202×320", async function () {
+  it("SQLAlchemy-ImageAttach's own test_generate_thumbnail: { width: 202 } after { height: 320 } of 405×640 returns that 202×320", async function () {
     await withStore(store, async () => {
-      const set = imageSet<UserPicture>(user, 'picture');
+      const set = imageSet(user, 'picture');
       await set.fromBlob(await jpeg(405, 640));
       const byHeight = await set.generateThumbnail({ height: 320 });
       const byWidth = await set.generateThumbnail({ width: 202 });
@@ -59,7 +59,7 @@ forEachDialect('reuse before computing (SQLAlchemy-ImageAttach sets)', (db, dial
     await pythonImage(300, 200, true);
     await pythonImage(87, 57, false);
     await withStore(store, async () => {
-      const set = imageSet<UserPicture>(user, 'picture');
+      const set = imageSet(user, 'picture');
       for (const found of [
         await set.generateThumbnail({ width: 87 }),
         await set.generateThumbnail({ height: 57 }),
@@ -93,11 +93,11 @@ forEachDialect('reuse before computing (SQLAlchemy-ImageAttach sets)', (db, dial
     assert.deepEqual(await sizes(), ['87x57', '300x200']);
   });
 
-  it('a { ratio } is answered by the image of the computed size, as the seed does', async function () {
+  it('a { ratio } is answered by the image of the computed size, as SQLAlchemy-ImageAttach does', async function () {
     await pythonImage(300, 200, true);
     await pythonImage(87, 57, false);
     await withStore(store, async () => {
-      const t = await imageSet<UserPicture>(user, 'picture').generateThumbnail({ ratio: 0.29 });
+      const t = await imageSet(user, 'picture').generateThumbnail({ ratio: 0.29 });
       assert.deepEqual([t.width, t.height], [87, 57]);
     });
     assert.deepEqual(await sizes(), ['87x57', '300x200']);
@@ -108,7 +108,7 @@ forEachDialect('reuse before computing (SQLAlchemy-ImageAttach sets)', (db, dial
     await pythonImage(87, 58, false);
     await pythonImage(87, 57, false);
     await pythonImage(300, 199, false);
-    const set = await imageSet<UserPicture>(user, 'picture').load();
+    const set = await imageSet(user, 'picture').load();
     const size = (i: UserPicture) => `${i.width}x${i.height}${i.original ? ' original' : ''}`;
     assert.equal(size(set.findThumbnail({ width: 87 })), '87x57');
     assert.equal(size(set.findThumbnail({ width: 300 })), '300x200 original');

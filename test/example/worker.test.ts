@@ -17,7 +17,7 @@ interface WorkerProcess {
 
 /** `example/worker.ts` in a process of its own, as `npm run worker` runs it, with `env` over ours. */
 function runWorker(env: NodeJS.ProcessEnv): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=development', 'example/worker.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=objection-imageattach-source', 'example/worker.ts'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

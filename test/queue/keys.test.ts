@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import type { Knex } from 'knex';
 import { Model } from 'objection';
-import { FileSystemStore, Image, imageAttachment, imageColumns, imageSet, ImageOwner, type ThumbnailQueue, thumbnailQueue, withStore } from '../../src/index.js';
+import { FileSystemStore, Image, imageAttachment, imageColumns, imageSet, ImageOwner, withStore } from '../../src/index.js';
+import { type ThumbnailQueue, thumbnailQueue } from '../../src/queue.js';
 import { forEachDialect } from '../support/db.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { disposeQueue, recordingWorker, REDIS_URL, solid, uniqueQueueName } from './support.js';

@@ -6,7 +6,8 @@ import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import { Model } from 'objection';
 import sharp from 'sharp';
-import { FileSystemStore, imageSet, type ThumbnailQueue, thumbnailQueue, withStore } from '../../src/index.js';
+import { FileSystemStore, imageSet, withStore } from '../../src/index.js';
+import { type ThumbnailQueue, thumbnailQueue } from '../../src/queue.js';
 import { createSchema, User, UserPicture } from '../entity/models.js';
 import { until } from '../support/hooked-store.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
@@ -37,7 +38,7 @@ describe('thumbnail queue: worker processes [sqlite file]', function () {
   });
 
   const spawnWorker = (mode?: string) =>
-    spawn(process.execPath, ['--import', 'tsx', '--conditions=development', workerScript, path.join(dir, 'db.sqlite'), path.join(dir, 'store'), queue!.name, ...(mode ? [mode] : [])], {
+    spawn(process.execPath, ['--import', 'tsx', '--conditions=objection-imageattach-source', workerScript, path.join(dir, 'db.sqlite'), path.join(dir, 'store'), queue!.name, ...(mode ? [mode] : [])], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
 

@@ -1,17 +1,8 @@
 import assert from 'node:assert/strict';
 import { Model } from 'objection';
 import sharp from 'sharp';
-import {
-  FileSystemStore,
-  filesSettled,
-  ImageAttachError,
-  imageSet,
-  renderSlots,
-  StoreError,
-  type ThumbnailQueue,
-  thumbnailQueue,
-  withStore,
-} from '../../src/index.js';
+import { FileSystemStore, filesSettled, ImageAttachError, imageSet, renderSlots, StoreError, withStore } from '../../src/index.js';
+import { type ThumbnailQueue, thumbnailQueue } from '../../src/queue.js';
 import { inRenderSlot, renderLoad } from '../../src/imaging/render-slots.js';
 import { createSchema, Product, User, UserPicture } from '../entity/models.js';
 import { forEachDialect } from '../support/db.js';

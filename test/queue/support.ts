@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import sharp from 'sharp';
-import type { CompletedJob, FailedJob, ThumbnailQueue, ThumbnailWorker, ThumbnailWorkerOptions } from '../../src/index.js';
+import type { CompletedJob, FailedJob, ThumbnailQueue, ThumbnailWorker, ThumbnailWorkerOptions } from '../../src/queue.js';
 import { until } from '../support/hooked-store.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -6,7 +6,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { ImageAttachError, ImageNotFoundError, S3Store, StoreError } from '../../src/index.js';
+import { ImageAttachError, ImageNotFoundError, StoreError } from '../../src/index.js';
+import { S3Store } from '../../src/s3.js';
 import { type S3TestServer, startS3Server, TEST_CREDENTIALS } from '../support/s3.js';
 import { failingStream, sampleKey } from './contract.js';
 

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { S3Client } from '@aws-sdk/client-s3';
-import { ImageNotFoundError, InvalidArgumentError, S3Store, type StoredImage } from '../../src/index.js';
+import { ImageNotFoundError, InvalidArgumentError, type StoredImage } from '../../src/index.js';
+import { S3Store } from '../../src/s3.js';
 import { TEST_CREDENTIALS, useS3Server } from '../support/s3.js';
 import { sampleKey, storeContract } from './contract.js';
 
@@ -160,7 +161,7 @@ describe('S3Store over s3rver', function () {
   });
 });
 
-describe("S3Store with the seed's prefix '/images/'", function () {
+describe("S3Store with SQLAlchemy-ImageAttach's prefix '/images/'", function () {
   // s3rver routes no key that starts with a slash (its paths are /:bucket/:key+), so this test
   // runs against a recording HTTP server: what S3 receives is the request line the SDK sends.
   let server: Server;
@@ -190,7 +191,7 @@ describe("S3Store with the seed's prefix '/images/'", function () {
     assert.equal((await buffer(await store.getFile(sampleKey))).toString(), 'python bytes');
     await store.deleteFile(sampleKey);
     assert.deepEqual(requests, ['PUT /bkt//images/testing/1234/405x640.jpe', 'GET /bkt//images/testing/1234/405x640.jpe', 'DELETE /bkt//images/testing/1234/405x640.jpe']);
-    // The URL joins base and key with a slash, as the seed's get_url does.
+    // The URL joins base and key with a slash, as SQLAlchemy-ImageAttach's get_url does.
     assert.equal(store.getUrl(sampleKey), `${endpoint}/bkt//images/testing/1234/405x640.jpe`);
     store.destroy();
   });
@@ -200,12 +201,12 @@ describe('S3Store URLs (computation only)', function () {
   const url = (options: Partial<ConstructorParameters<typeof S3Store>[0]>) =>
     new S3Store({ bucket: 'photos', credentials: TEST_CREDENTIALS, ...options }).getUrl(sampleKey);
 
-  it("uses the seed's https://<bucket>.s3.amazonaws.com with no region, and its regional host for any region (us-east-1 too)", function () {
+  it("uses SQLAlchemy-ImageAttach's https://<bucket>.s3.amazonaws.com with no region, and its regional host for any region (us-east-1 too)", function () {
     assert.equal(url({}), 'https://photos.s3.amazonaws.com/testing/1234/405x640.jpe');
     assert.equal(url({ region: 'us-east-1' }), 'https://photos.s3.us-east-1.amazonaws.com/testing/1234/405x640.jpe');
   });
 
-  it("joins base URL and key as the seed does: prefix '/images/' gives …amazonaws.com//images/…", function () {
+  it("joins base URL and key as SQLAlchemy-ImageAttach does: prefix '/images/' gives …amazonaws.com//images/…", function () {
     assert.equal(url({ prefix: '/images/', region: 'us-east-1' }), 'https://photos.s3.us-east-1.amazonaws.com//images/testing/1234/405x640.jpe');
     assert.equal(url({ prefix: ' images/ ' }), 'https://photos.s3.amazonaws.com/images/testing/1234/405x640.jpe');
   });
@@ -223,7 +224,7 @@ describe('S3Store URLs (computation only)', function () {
     assert.equal(url({ endpoint: 'https://minio.example.com:9000/' }), 'https://minio.example.com:9000/photos/testing/1234/405x640.jpe');
   });
 
-  it('uses publicBaseUrl without its trailing slash, prefix included (its leading slash too, as in the seed)', function () {
+  it('uses publicBaseUrl without its trailing slash, prefix included (its leading slash too, as in SQLAlchemy-ImageAttach)', function () {
     assert.equal(url({ publicBaseUrl: 'https://cdn.example.com/img/', prefix: 'app/' }), 'https://cdn.example.com/img/app/testing/1234/405x640.jpe');
     assert.equal(url({ publicBaseUrl: 'https://cdn.example.com/img/', prefix: '/app/' }), 'https://cdn.example.com/img//app/testing/1234/405x640.jpe');
   });

@@ -13,7 +13,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-import { S3Store, type S3StoreOptions } from '../../src/index.js';
+import { S3Store, type S3StoreOptions } from '../../src/s3.js';
 import { removeDir, tempDir } from './tmp.js';
 
 export const TEST_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
