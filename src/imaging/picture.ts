@@ -9,8 +9,9 @@
  */
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
-import sharp, { type Metadata, type Sharp } from 'sharp';
+import type { Metadata, Sharp } from 'sharp';
 import { decodeFailure } from './probe.js';
+import { sharp } from './sharp.js';
 
 /** An original opened for resizing: the sharp input, and the size of the picture it shows. */
 export interface OpenedPicture {
