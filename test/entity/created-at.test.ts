@@ -64,6 +64,19 @@ forEachDialect('created_at as SQLAlchemy-ImageAttach writes and reads it', (db, 
     });
   }
 
+  if (dialect === 'mysql') {
+    it('a DATETIME(6) column (as imageColumns makes it) gives its microseconds', async function () {
+      await db().raw('ALTER TABLE user_picture MODIFY created_at DATETIME(6) NOT NULL');
+      try {
+        await pythonRow('2026-12-02 11:04:55.893703');
+        assert.equal(tsOf((await readBack()).locate({ store })), '20261202110455893703');
+      } finally {
+        await db()('user_picture').delete();
+        await db().raw('ALTER TABLE user_picture MODIFY created_at DATETIME NOT NULL');
+      }
+    });
+  }
+
   if (dialect === 'postgres') {
     describe("in the session's time zone, as Python's strftime of the value (PGTZ=Asia/Seoul)", function () {
       let seoul: Knex;
