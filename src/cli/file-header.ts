@@ -7,7 +7,7 @@ import { buffer } from 'node:stream/consumers';
 import { sharp } from '../imaging/sharp.js';
 import { mimetypeOf } from '../imaging/probe.js';
 import type { ImageKey } from '../stores/keys.js';
-import type { Store } from '../stores/store.js';
+import type { FileStat, Store } from '../stores/store.js';
 
 /** Bytes read first: every header the library writes or accepts fits (EXIF included), bar odd files. */
 const HEAD_BYTES = 256 * 1024;
@@ -23,12 +23,10 @@ export interface HeaderFacts {
 }
 
 /**
- * Reads the header of the file of `key` (its first 256 KiB; the whole file if the header runs
- * longer). Null when there is no file.
+ * Reads the header of the file of `key`, whose `stat` was just taken (its first 256 KiB; the
+ * whole file if the header runs longer).
  */
-export async function readStoredHeader(store: Store, key: ImageKey): Promise<HeaderFacts | null> {
-  const stat = await store.statFile(key);
-  if (stat === null) return null;
+export async function readStoredHeader(store: Store, key: ImageKey, stat: FileStat): Promise<HeaderFacts> {
   const whole = stat.size <= HEAD_BYTES;
   const head = await buffer(await store.getFile(key, whole ? undefined : { start: 0, end: HEAD_BYTES - 1 }));
   try {

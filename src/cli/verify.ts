@@ -11,7 +11,7 @@
 import type { ImageEntity, ImageEntityClass } from '../entity/image.js';
 import { describeKey } from '../migration/copy.js';
 import { countRows, pagedRows } from '../migration/rows.js';
-import { type ImageKey, type NormalizedKey, toObjectId } from '../stores/keys.js';
+import { extensionFor, type ImageKey, type NormalizedKey, toObjectId } from '../stores/keys.js';
 import { keyOf, type Store } from '../stores/store.js';
 import { type LoadedConfig, storeNamed } from './config.js';
 import { EXIT, UsageError } from './exit.js';
@@ -36,6 +36,8 @@ interface RowPass {
   referenced: Set<string>;
   objectTypes: Set<string>;
   missing: ImageKey[];
+  /** Found under another extension of their type (`.tif` that Python 3.6 wrote for `.tiff`). */
+  otherExtension: Array<{ key: ImageKey; extension: string }>;
   mismatched: Array<{ key: ImageKey; problem: string }>;
   unreadable: Array<{ image: ImageEntity; error: Error }>;
 }
@@ -54,11 +56,15 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
   } finally {
     progress.stop();
   }
-  const { checked, missing, mismatched, unreadable } = pass;
+  const { checked, missing, otherExtension, mismatched, unreadable } = pass;
   // Checked concurrently, so found in no set order: sort for stable output.
   missing.sort((a, b) => (keyString(a) < keyString(b) ? -1 : 1));
   mismatched.sort((a, b) => (keyString(a.key) < keyString(b.key) ? -1 : 1));
   for (const key of missing) out.line(`missing: ${describeKey(key)}`);
+  otherExtension.sort((a, b) => (keyString(a.key) < keyString(b.key) ? -1 : 1));
+  for (const { key, extension } of otherExtension) {
+    out.line(`other extension: ${describeKey(key)} is stored as ${extension} (it reads; its URL names ${extensionFor(key.mimetype)}: migrate to rename it)`);
+  }
   for (const { key, problem } of mismatched) out.line(`mismatch: ${describeKey(key)}: ${problem}`);
   for (const { image, error } of unreadable) out.line(`error: ${image.constructor.name} ${JSON.stringify(image.$id())}: ${jsonError(error).code}: ${error.message}`);
   out.line(
@@ -95,6 +101,7 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
     store: storeName,
     checked,
     missing: missing.map(jsonKey),
+    otherExtension: otherExtension.map(({ key, extension }) => ({ ...jsonKey(key), extension })),
     mismatched: flags.deep ? mismatched.map(({ key, problem }) => ({ ...jsonKey(key), problem })) : null,
     errors: unreadable.map(({ image, error }) => ({ row: image.$id(), error: jsonError(error) })),
     orphans: wantOrphans ? orphans.map(jsonKey) : null,
@@ -119,6 +126,7 @@ async function readRows(config: LoadedConfig, store: Store, options: RowPassOpti
     referenced: new Set(),
     objectTypes: new Set(config.imageClasses.flatMap(defaultObjectType)),
     missing: [],
+    otherExtension: [],
     mismatched: [],
     unreadable: [],
   };
@@ -130,18 +138,22 @@ async function readRows(config: LoadedConfig, store: Store, options: RowPassOpti
           pass.referenced.add(keyString(key));
           pass.objectTypes.add(key.objectType);
         }
-        if (options.check === 'header') {
-          const found = await readStoredHeader(store, key);
-          const problem = found === null ? undefined : headerMismatch(key, found);
-          if (found === null) pass.missing.push(key);
-          else if (problem !== undefined) pass.mismatched.push({ key, problem });
-        } else if (options.check === 'exists' && (await store.statFile(key)) === null) {
+        if (options.check === 'none') return;
+        const stat = await store.statFile(key);
+        if (stat === null) {
           pass.missing.push(key);
+          return;
+        }
+        if (stat.extension !== undefined) pass.otherExtension.push({ key, extension: stat.extension });
+        if (options.check === 'header') {
+          const problem = headerMismatch(key, await readStoredHeader(store, key, stat));
+          if (problem !== undefined) pass.mismatched.push({ key, problem });
         }
       } catch (error) {
         pass.unreadable.push({ image, error: error as Error });
+      } finally {
+        options.onRow?.(++pass.checked);
       }
-      options.onRow?.(++pass.checked);
     });
   }
   return pass;
