@@ -5,7 +5,7 @@ import { FileSystemStore, Image, imageAttachment, imageColumns, imageSet, ImageO
 import { type ThumbnailQueue, thumbnailQueue } from '../../src/queue.js';
 import { forEachDialect } from '../support/db.js';
 import { removeDir, tempDir } from '../support/tmp.js';
-import { disposeQueue, recordingWorker, REDIS_URL, solid, uniqueQueueName } from './support.js';
+import { disposeQueue, recordingWorker, REDIS_URL, solid, uniqueQueueName, useRedis } from './support.js';
 
 /** An owner with a composite key, one part a string: its `$id()` is an array. */
 class Shelf extends ImageOwner(Model) {
@@ -43,6 +43,7 @@ async function createShelves(knex: Knex): Promise<void> {
 }
 
 forEachDialect('thumbnail queue, owner keys', (db, dialect) => {
+  useRedis();
   let root: string;
   let queue: ThumbnailQueue | undefined;
 

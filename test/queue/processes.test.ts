@@ -11,11 +11,12 @@ import { type ThumbnailQueue, thumbnailQueue } from '../../src/queue.js';
 import { createSchema, User, UserPicture } from '../entity/models.js';
 import { until } from '../support/hooked-store.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
-import { disposeQueue, queueIsEmpty, recordingWorker, REDIS_URL, solid, uniqueQueueName } from './support.js';
+import { disposeQueue, queueIsEmpty, recordingWorker, REDIS_URL, solid, uniqueQueueName, useRedis } from './support.js';
 
 const workerScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker-process.ts');
 
 describe('thumbnail queue: worker processes [sqlite file]', function () {
+  useRedis();
   this.timeout(60_000);
   let dir: string;
   let knex: Knex;

@@ -8,9 +8,10 @@ import { createSchema, Product, User, UserPicture } from '../entity/models.js';
 import { forEachDialect } from '../support/db.js';
 import { gate, HookedStore, until } from '../support/hooked-store.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
-import { colourOf, disposeQueue, queueIsEmpty, recordingWorker, REDIS_URL, sleep, solid, uniqueQueueName } from './support.js';
+import { colourOf, disposeQueue, queueIsEmpty, recordingWorker, REDIS_URL, sleep, solid, uniqueQueueName, useRedis } from './support.js';
 
 forEachDialect('thumbnail queue', (db, dialect) => {
+  useRedis();
   let root: string;
   let store: HookedStore;
   let queue: ThumbnailQueue | undefined;
