@@ -279,7 +279,7 @@ describe('HTML helpers', function () {
     });
 
     it('lets a wider thumbnail stand in, drawn at the missing thumbnail\'s size, not its own aspect', async function () {
-      // 450 wide is 450×338; 410 wide will be 410×308 (trunc(601 × 410 / 800)), where 338's
+      // 450 wide is 450×338; 410 wide will be 410×308 (trunc(601 × (410 / 800))), where 338's
       // aspect would give 307: the page would move by a pixel when the real one arrived.
       const owner = await ownerWith([450]);
       const html = renderWithoutIO(() => imgTag(imageSet(owner, 'picture'), { width: 410, alt: '' }));

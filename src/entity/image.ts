@@ -12,12 +12,13 @@ import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import escapeHtml from 'escape-html';
 import type { Knex } from 'knex';
-import type { Model, QueryContext, StaticHookArguments } from 'objection';
+import type { Model, Pojo, QueryBuilder, QueryContext, StaticHookArguments } from 'objection';
 import { currentStore, getCurrentStore } from '../context.js';
 import { ImageAttachError } from '../errors.js';
 import type { ImageLimits } from '../imaging/probe.js';
 import { toDate, toObjectId } from '../stores/keys.js';
 import type { ByteRange, Store } from '../stores/store.js';
+import { createdAtColumnValue, createdAtForInsert, exactTimestampQueryBuilder } from './created-at.js';
 import { FileLedger } from './ledger.js';
 
 /** Where a method takes its store from: the one given, else the one bound in the context. */
@@ -143,14 +144,29 @@ export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
       return imgElement({ src: this.locate(options), width: this.width, height: this.height, ...options.attributes });
     }
 
+    /**
+     * Image queries read `created_at` exactly (microseconds, the session's zone) where the driver
+     * would cut it to a `Date`: see `created-at.ts`. (A subclass that sets its own `QueryBuilder`
+     * should extend this one.)
+     */
+    static QueryBuilder = exactTimestampQueryBuilder((Base as unknown as typeof Model).QueryBuilder);
+
     override $beforeInsert(context: QueryContext): Promise<any> | void {
-      if (this.created_at === undefined) this.created_at = new Date();
-      return super.$beforeInsert(context);
+      const stamped = this.created_at === undefined ? createdAtForInsert(context.transaction, (this.constructor as typeof Model).tableName).then((date) => (this.created_at = date)) : undefined;
+      return stamped === undefined ? super.$beforeInsert(context) : stamped.then(() => super.$beforeInsert(context));
+    }
+
+    override $toDatabaseJson(...args: unknown[]): Pojo {
+      const json = (super.$toDatabaseJson as (...a: unknown[]) => Pojo).apply(this, args);
+      const builder = args[0] as QueryBuilder<Model> | undefined;
+      // From this.created_at, not json's: Objection's copy of a Date loses the digits it carries.
+      if (json.created_at !== undefined) json.created_at = createdAtColumnValue(this.created_at ?? json.created_at, builder?.knex());
+      return json;
     }
 
     override $parseDatabaseJson(json: Record<string, any>): Record<string, any> {
       const parsed = super.$parseDatabaseJson(json);
-      // Drivers differ: SQLite gives epoch ms or a string, MySQL 0/1 for booleans.
+      // Drivers differ: SQLite gives epoch ms or SQLAlchemy's text, MySQL 0/1 for booleans.
       if (parsed.created_at != null) parsed.created_at = toDate(parsed.created_at);
       if (parsed.original != null) parsed.original = Boolean(parsed.original);
       return parsed;

@@ -7,6 +7,7 @@ import type { Model } from 'objection';
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import type { ImageEntity } from '../entity/image.js';
 import { imageSet } from '../entity/image-set.js';
+import { imageOfSize, reusableImage } from '../entity/size-match.js';
 import { type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { closeOwned, loadBullMQ, type RedisClientLike, redisClient } from './connection.js';
@@ -91,8 +92,10 @@ export class ThumbnailQueue {
     const results: EnqueuedThumbnail[] = [];
     const jobs: ThumbnailJobData[] = [];
     for (const [index, { size, format }] of sizes.entries()) {
-      const { width, height } = thumbnailDimensions(original.width, original.height, size);
-      const exists = set.images.some((image) => image.width === width && image.height === height);
+      // An image the set has answers first, as generateThumbnail would have it (size-match.ts).
+      const reused = reusableImage(set.images, size);
+      const { width, height } = reused ?? thumbnailDimensions(original.width, original.height, size);
+      const exists = reused !== undefined || imageOfSize(set.images, { width, height }) !== undefined;
       if (exists && !options.force) {
         results.push({ request: requests[index]!, width, height, status: 'exists', jobId: undefined });
         continue;
