@@ -60,7 +60,7 @@ say "add express, @types/express and @types/multer; type-check and run the READM
 cat > "$project/tsconfig.express.json" <<JSON
 { "extends": "./tsconfig.nodenext.json", "compilerOptions": { "outDir": "out-express" }, "files": ["express-app.ts", "models.ts"] }
 JSON
-(cd "$project" && npx --no-install tsc -p tsconfig.express.json && node out-express/express-app.js)
+(cd "$project" && npx --no-install tsc -p tsconfig.express.json && NODE_ENV=test node out-express/express-app.js)  # test: Express logs no refused upload
 
 say "npx objection-imageattach --help"
 help=$(cd "$project" && npx --no-install objection-imageattach --help)
