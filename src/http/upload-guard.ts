@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
-import { InvalidImageError } from '../errors.js';
+import { type ImageAttachError, InvalidImageError, UploadError } from '../errors.js';
 import { multipartBoundary, PartHeaderCounter } from './part-header-counter.js';
 
 export interface UploadBodyLimits {
@@ -46,7 +46,7 @@ export class UploadGuard {
     private readonly req: IncomingMessage,
     private readonly res: ServerResponse,
     private readonly limits: UploadBodyLimits,
-    private readonly onFail: (error: InvalidImageError) => void,
+    private readonly onFail: (error: ImageAttachError) => void,
   ) {
     const boundary = multipartBoundary(req.headers['content-type']);
     this.headers = boundary === undefined ? undefined : new PartHeaderCounter(boundary, limits.maxPartHeaders);
@@ -78,7 +78,7 @@ export class UploadGuard {
   };
 
   /** Stops reading and hands `error` on, once; the response then closes the connection. */
-  fail(error: InvalidImageError): void {
+  fail(error: ImageAttachError): void {
     if (this.failed) return;
     this.failed = true;
     this.stop();
@@ -121,7 +121,7 @@ export class UploadGuard {
     if (this.received > this.limits.maxBodyBytes) return this.fail(this.tooLarge(undefined));
     if (this.headers !== undefined && !this.headers.push(chunk)) {
       this.fail(
-        new InvalidImageError('ERR_UPLOAD_LIMIT', `Expected at most ${this.limits.maxPartHeaders} header lines in a form part but one has more`, {
+        new UploadError('ERR_UPLOAD_LIMIT', `Expected at most ${this.limits.maxPartHeaders} header lines in a form part but one has more`, {
           statusCode: 413,
           data: { maxPartHeaders: this.limits.maxPartHeaders },
         }),
@@ -148,7 +148,7 @@ export class UploadGuard {
       deadline === idleUntil
         ? `Expected more of the upload within ${idleTimeout} ms but none came`
         : `Expected the upload at ${minBytesPerSecond} bytes per second at least but ${this.received} bytes came in ${now - this.startedAt} ms`;
-    this.fail(new InvalidImageError('ERR_UPLOAD_TIMEOUT', message, { statusCode: 408, data: { received: this.received, idleTimeout, minBytesPerSecond } }));
+    this.fail(new UploadError('ERR_UPLOAD_TIMEOUT', message, { statusCode: 408, data: { received: this.received, idleTimeout, minBytesPerSecond } }));
   };
 
   private tooLarge(declared: number | undefined): InvalidImageError {
