@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { currentRequestOrigin, requestOrigin, withRequestOrigin } from '../context.js';
 import { ContextError, ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
-import { staticServer, type StaticServerMiddleware, type StaticServerOptions } from '../http/static-server.js';
+import { staticServer, type StaticServerIntrospection, type StaticServerMiddleware, type StaticServerOptions } from '../http/static-server.js';
 import { fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
 import { type ByteRange, type FileStat, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
 
@@ -274,20 +274,22 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
    * for the host that request came to. With Express, `trust proxy` decides whether
    * `X-Forwarded-Proto`/`-Host` count. Mount it at the app's root, before the routes that render
    * image URLs. It binds the origin only: bind the store itself with `storeContext(store)`.
+   * Like `staticServer()`'s, the returned function has `cacheStats()` (its content cache's figures).
    * @param options passed on to `staticServer()` (`blockSize`, `maxAge`, `immutable`, `fallthrough`)
    * @throws InvalidArgumentError for a bad option, when called
    * @example
    * app.use(store.middleware({ maxAge: 31536000, immutable: true }));
    * app.use(storeContext(store));
    */
-  middleware(options: HttpExposedFileSystemStoreMiddlewareOptions = {}): StaticServerMiddleware {
+  middleware(options: HttpExposedFileSystemStoreMiddlewareOptions = {}): StaticServerMiddleware & StaticServerIntrospection {
     const serve = staticServer({ ...options, root: this.root, prefix: this.prefix });
-    return function httpExposedFileSystemStoreMiddleware(req, res, next) {
+    const middleware: StaticServerMiddleware = function httpExposedFileSystemStoreMiddleware(req, res, next) {
       const origin = requestOrigin(req);
       // Everything after this middleware, `next()` included, runs inside the binding.
       if (origin === undefined) serve(req, res, next);
       else withRequestOrigin(origin, () => serve(req, res, next));
     };
+    return Object.assign(middleware, { cacheStats: serve.cacheStats });
   }
 }
 
