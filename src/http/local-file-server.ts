@@ -14,7 +14,7 @@ import { describeFile, type FileFacts, type NextFunction, respond, respondFromMe
 import { canStatSynchronously } from './local-filesystems.js';
 
 /** What to do when there is no regular file to serve inside the root (one function per server, not one per request). */
-export type MissingFile = (req: IncomingMessage, next: NextFunction) => void;
+export type MissingFile = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void;
 
 export class LocalFileServer {
   private readonly opener: FileOpener<FileFacts>;
@@ -35,7 +35,7 @@ export class LocalFileServer {
 
   /**
    * Answers `req` with `file` (absolute, lexically inside the root): 200, 206, 304, 412 or 416,
-   * HEAD without a body. Calls `missing(req, next)` when there is no regular file there inside the root,
+   * HEAD without a body. Calls `missing(req, res, next)` when there is no regular file there inside the root,
    * and `next(StoreError)` when the filesystem fails.
    */
   serve(req: IncomingMessage, res: ServerResponse, next: NextFunction, file: string, missing: MissingFile): void {
@@ -87,7 +87,7 @@ export class LocalFileServer {
       .open(file)
       .then(
         (opened) => {
-          if (opened === null) missing(req, next);
+          if (opened === null) missing(req, res, next);
           else respond(req, res, next, file, opened, this.blockSize, this.cache);
         },
         (error: Error) =>

@@ -79,7 +79,7 @@ export interface StaticServerIntrospection {
 export function staticServer(options: StaticServerOptions): StaticServerMiddleware & StaticServerIntrospection {
   const { root, prefix, blockSize, cacheControl, fallthrough, cache } = validateOptions(options);
   const files = new LocalFileServer(root, blockSize, cacheControl, cache);
-  const missing: MissingFile = (req, next) => refuse(next, () => noFile(req.url ?? ''));
+  const missing: MissingFile = (req, _res, next) => refuse(next, () => noFile(req.url ?? ''));
 
   /** A request we will not answer with a file: next(), or next(error) without fallthrough. */
   function refuse(next: NextFunction, error: () => ImageAttachError): void {

@@ -15,6 +15,7 @@ import { FileSystemStoreBase } from '../stores/fs.js';
 import type { Store } from '../stores/store.js';
 import type { ContentCacheOptions, ContentCacheStats } from './content-cache.js';
 import { LocalFileServer, type MissingFile } from './local-file-server.js';
+import { RecentAnswers } from './recent-answers.js';
 import { validateCache } from './static-options.js';
 
 export interface ThumbnailRouteOptions extends StoreOption {
@@ -44,6 +45,14 @@ export interface ThumbnailRouteOptions extends StoreOption {
    * or its redirect lead to the old, deleted file's URL (a redirect): see docs/serving.md.
    */
   maxAge?: number;
+  /**
+   * How long, in milliseconds, a file answer may be given again without reading the set's rows:
+   * a warm hit then costs no query. Each hit still checks the file (a rewritten one is sent new, a
+   * deleted one sends the route back to the rows at once), so this bounds only how long a file
+   * that outlived its row (a failed delete) could be sent. Default 1000; 0 reads the rows on every
+   * request. Not used for redirects, nor when `load` returns a loaded set.
+   */
+  rowsMaxAgeMs?: number;
   /** The content cache of file answers (see `staticServer()`'s `cache`). Default `{ maxBytes: 32 MiB, maxFileBytes: 1 MiB }`. */
   cache?: ContentCacheOptions | false;
 }
@@ -84,7 +93,7 @@ const MODES = ['file', 'redirect'];
  */
 export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHandler {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object with widths and load', options);
-  const { widths, load, format, respondWith, status = 302, maxAge = 0, store } = options;
+  const { widths, load, format, respondWith, status = 302, maxAge = 0, rowsMaxAgeMs = 1000, store } = options;
   if (!Array.isArray(widths) || widths.length === 0 || !widths.every((w) => Number.isSafeInteger(w) && w >= 1)) {
     throw new InvalidArgumentError('options.widths', 'a non-empty array of integers >= 1', widths);
   }
@@ -92,6 +101,7 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
   if (respondWith !== undefined && !MODES.includes(respondWith)) throw new InvalidArgumentError('options.respondWith', '"file" or "redirect"', respondWith);
   if (!STATUSES.includes(status)) throw new InvalidArgumentError('options.status', STATUSES.join(', ').replace(/, (?=\d+$)/, ' or '), status);
   if (!Number.isSafeInteger(maxAge) || maxAge < 0) throw new InvalidArgumentError('options.maxAge', 'an integer >= 0 (seconds)', maxAge);
+  if (!Number.isSafeInteger(rowsMaxAgeMs) || rowsMaxAgeMs < 0) throw new InvalidArgumentError('options.rowsMaxAgeMs', 'an integer >= 0 (milliseconds)', rowsMaxAgeMs);
   // Checks the format now: the error should come at startup, not on the first request.
   if (format !== undefined) thumbnailMimetype('image/png', format);
   const cache = validateCache(options.cache ?? {});
@@ -100,7 +110,19 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
   const allowed = [...new Set(widths)].sort((a, b) => a - b);
   const expected = `one of ${allowed.join(', ')}`;
 
-  const handler = async function thumbnailRouteHandler(req: Request, res: Response, next: NextFunction): Promise<void> {
+  const recent = rowsMaxAgeMs > 0 ? new RecentAnswers(rowsMaxAgeMs) : undefined;
+
+  /** The image to answer with: the original, or the thumbnail of `width` (made if need be). */
+  async function imageOf(set: ImageSet, width: number | undefined): Promise<ImageEntity> {
+    if (!set.isLoaded) await set.load();
+    const original = set.requireOriginal();
+    if (width === undefined || width >= original.width) return original;
+    const size = thumbnailDimensions(original.width, original.height, { width });
+    return set.images.find((i) => i.width === size.width && i.height === size.height) ?? (await set.findOrCreateThumbnail({ width }, { format, store }));
+  }
+
+  /** Answers `req`; `reread` skips the recent answers (their file has gone). */
+  async function answer(req: Request, res: Response, next: NextFunction, reread: boolean): Promise<void> {
     try {
       const raw = req.query.width;
       // Digits only: `?width=1e2` or `?width=0100` would otherwise name an allowed width twice.
@@ -110,27 +132,40 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
       }
       const set = await load(req);
       if (set === undefined || set === null) throw new ImageNotFoundError(`Nothing at ${req.originalUrl ?? req.url} has an image`);
-      if (!set.isLoaded) await set.load();
-      const original = set.requireOriginal();
-      let image: ImageEntity = original;
-      if (width !== undefined && width < original.width) {
-        const size = thumbnailDimensions(original.width, original.height, { width });
-        image =
-          set.images.find((i) => i.width === size.width && i.height === size.height) ??
-          (await set.findOrCreateThumbnail({ width }, { format, store }));
-      }
       const target = concreteStore(store);
       const server = respondWith === 'redirect' ? undefined : files.serverFor(target);
-      if (server !== undefined) return server.serve(req, res, next, target.localPath(image)!, missingFile);
-      if (respondWith === 'file') {
-        // The app's setup, not the request, is wrong: a 500 that says what to change.
-        throw new ImageAttachError('ERR_INVALID_ARGUMENT', `thumbnailRoute({ respondWith: 'file' }) needs a filesystem store, but the store is a ${target.constructor.name}: use respondWith: 'redirect'`, { statusCode: 500 });
-      }
-      res.set('Cache-Control', redirectCacheControl);
-      res.redirect(status, target.locate(image));
+      if (server === undefined) return redirect(res, target, await imageOf(set, width));
+      // Only file answers are remembered (each is checked against its file), and only for a set
+      // not loaded already (a loaded one has its rows: nothing to save).
+      const key = recent !== undefined && !set.isLoaded ? RecentAnswers.keyOf(set, width) : undefined;
+      const remembered = key !== undefined && !reread ? recent!.get(key) : undefined;
+      const image = remembered ?? (await imageOf(set, width));
+      if (key !== undefined && remembered === undefined) recent!.set(key, image);
+      const missing: MissingFile =
+        remembered === undefined
+          ? missingFile
+          : () => {
+              // The file of a remembered answer is gone: read the rows again, once.
+              recent!.forget(key!);
+              void answer(req, res, next, true);
+            };
+      server.serve(req, res, next, target.localPath(image)!, missing);
     } catch (error) {
       next(error);
     }
+  }
+
+  function redirect(res: Response, target: Store, image: ImageEntity): void {
+    if (respondWith === 'file') {
+      // The app's setup, not the request, is wrong: a 500 that says what to change.
+      throw new ImageAttachError('ERR_INVALID_ARGUMENT', `thumbnailRoute({ respondWith: 'file' }) needs a filesystem store, but the store is a ${target.constructor.name}: use respondWith: 'redirect'`, { statusCode: 500 });
+    }
+    res.set('Cache-Control', redirectCacheControl);
+    res.redirect(status, target.locate(image));
+  }
+
+  const handler = function thumbnailRouteHandler(req: Request, res: Response, next: NextFunction): Promise<void> {
+    return answer(req, res, next, false);
   };
   return Object.assign(handler, { cacheStats: () => cache?.stats() ?? null });
 }
@@ -156,5 +191,5 @@ class FileAnswers {
 }
 
 /** A row whose file is not there (removed behind the database's back): a 404, not a 500. */
-const missingFile: MissingFile = (req, next) =>
+const missingFile: MissingFile = (req, _res, next) =>
   next(new ImageNotFoundError(`The image file for ${req.url ?? ''} is missing from the store`, { data: { path: req.url } }));

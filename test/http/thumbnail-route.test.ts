@@ -218,19 +218,40 @@ forEachDialect('thumbnailRoute()', (db, dialect) => {
     });
   });
 
-  it('loads a set of an owner made from its id in one query', async function () {
-    const queries: string[] = [];
-    const count = (query: { sql: string }) => queries.push(query.sql);
-    const oneQuery = express();
-    oneQuery.get('/u/:id', thumbnailRoute({ widths: [100], store, load: (req) => imageSet(User.fromJson({ id: Number(req.params.id) }), 'picture') }));
-    await request(oneQuery).get(`/u/${ann.id}?width=100`).expect(200);
-    db().on('query', count);
-    try {
-      await request(oneQuery).get(`/u/${ann.id}?width=100`).expect(200);
-    } finally {
-      db().off('query', count);
+  describe('queries per request, with an owner made from its id', function () {
+    /** The SQL statements that `work` sends. */
+    async function statementsOf(work: () => Promise<unknown>): Promise<string[]> {
+      const statements: string[] = [];
+      const count = (query: { sql: string }) => statements.push(query.sql);
+      db().on('query', count);
+      try {
+        await work();
+      } finally {
+        db().off('query', count);
+      }
+      return statements;
     }
-    assert.equal(queries.length, 1, queries.join('\n'));
+    const byId = (options: { rowsMaxAgeMs?: number } = {}) =>
+      express().get('/u/:id', thumbnailRoute({ widths: [100], store, ...options, load: (req) => imageSet(User.fromJson({ id: Number(req.params.id) }), 'picture') }));
+
+    it('reads the set in one query, and not at all for an answer given less than rowsMaxAgeMs ago', async function () {
+      const app = byId();
+      await request(app).get(`/u/${ann.id}?width=100`).expect(200);
+      assert.deepEqual(await statementsOf(() => request(app).get(`/u/${ann.id}?width=100`).expect(200)), []);
+      assert.equal((await statementsOf(() => request(app).get(`/u/${ann.id}`).expect(200))).length, 1);
+      const everyTime = byId({ rowsMaxAgeMs: 0 });
+      assert.equal((await statementsOf(() => request(everyTime).get(`/u/${ann.id}?width=100`).expect(200))).length, 1);
+    });
+
+    it('reads the rows again at once when a remembered answer has lost its file (picture replaced by another size)', async function () {
+      const app = byId({ rowsMaxAgeMs: 60_000 });
+      const before = await request(app).get(`/u/${ann.id}?width=100`).buffer(true).parse(bytes).expect(200);
+      assert.equal((await sharp(bodyOf(before)).metadata()).height, 75);
+      // The old set's files are deleted once the replacement commits.
+      await withStore(store, async () => imageSet(ann, 'picture').fromBlob(await jpeg(400, 400)));
+      const after = await request(app).get(`/u/${ann.id}?width=100`).buffer(true).parse(bytes).expect(200);
+      assert.equal((await sharp(bodyOf(after)).metadata()).height, 100);
+    });
   });
 
   it('validates its options when made, naming them', function () {
@@ -243,5 +264,6 @@ forEachDialect('thumbnailRoute()', (db, dialect) => {
     assert.throws(() => thumbnailRoute({ widths: [100], load, respondWith: 'bytes' as never }), { message: 'Expected "file" or "redirect" for options.respondWith but received "bytes" of type string' });
     assert.throws(() => thumbnailRoute({ widths: [100], load, maxAge: -1 }), { message: 'Expected an integer >= 0 (seconds) for options.maxAge but received -1 of type number' });
     assert.throws(() => thumbnailRoute({ widths: [100], load, cache: { maxBytes: 0 } }), { message: /for options\.cache\.maxBytes/ });
+    assert.throws(() => thumbnailRoute({ widths: [100], load, rowsMaxAgeMs: 0.5 }), { message: 'Expected an integer >= 0 (milliseconds) for options.rowsMaxAgeMs but received 0.5 of type number' });
   });
 });
