@@ -5,8 +5,8 @@
 import type { Knex } from 'knex';
 import { ImageNotFoundError } from '../errors.js';
 import { inRenderSlot } from '../imaging/render-slots.js';
-import { type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
-import { makeThumbnailStream, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
+import { removeIfPresent, type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
+import { makeThumbnailStream, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype, thumbnailTransform } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
@@ -14,8 +14,11 @@ import { openForProcessing } from './local-file.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 
-/** A thumbnail rendered ahead into a temp file, and what it was rendered of (see {@link renderKey}). */
-export type RenderedAhead = SpooledFile & { of: string };
+/**
+ * A thumbnail rendered ahead into a temp file, and what it was rendered of (see {@link renderKey});
+ * `staged` when that file is at the store's `stagingPath()`, so storing it is a rename.
+ */
+export type RenderedAhead = SpooledFile & { of: string; staged?: boolean };
 
 /**
  * The thumbnail of `size` of the set's original: the image of that size if the set has one (even
@@ -56,7 +59,8 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
         ahead !== undefined && ahead.of === renderKey(original, width, height, mimetype)
           ? ahead.path
           : makeThumbnailStream(await openForProcessing(store, original), width, height, mimetype, rows.limits(options).maxPixels);
-      await FileLedger.of(trx).write(store, row, output, { reproducible: true });
+      // A staged render is moved into place (a rename); its dispose below then finds nothing to remove.
+      await FileLedger.of(trx).write(store, row, output, { reproducible: true, move: output === ahead?.path && ahead.staged === true });
       return row;
     });
     rows.remember(image);
@@ -77,10 +81,26 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   if (images.some((i) => i.width === width && i.height === height)) return undefined;
   const mimetype = thumbnailMimetype(original.mimetype, options.format);
   const source = await openForProcessing(store, original);
+  const of = renderKey(original, width, height, mimetype);
+  const { maxPixels } = rows.limits(options);
+  // Where the store allows it (a local file, and a place beside the thumbnail's own), libvips
+  // writes the thumbnail there itself, and storing it is a rename: no byte through JavaScript,
+  // no copy. Otherwise the thumbnail is spooled to a temp file.
+  const staging = typeof source === 'string' ? await store.stagingPath({ objectType: original.objectType, objectId: original.objectId, width, height, mimetype }) : undefined;
   // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
   // a time. The render in the transaction below takes none: it must not wait with the database held.
-  const spooled = await inRenderSlot(() => spoolToTempFile(makeThumbnailStream(source, width, height, mimetype, rows.limits(options).maxPixels), Number.MAX_SAFE_INTEGER));
-  return { ...spooled, of: renderKey(original, width, height, mimetype) };
+  if (staging !== undefined) {
+    const dispose = () => removeIfPresent(staging);
+    try {
+      const { size } = await inRenderSlot(() => thumbnailTransform(width, height, mimetype, maxPixels, source as string).toFile(staging));
+      return { path: staging, size, dispose, of, staged: true };
+    } catch (error) {
+      await dispose();
+      throw error;
+    }
+  }
+  const spooled = await inRenderSlot(() => spoolToTempFile(makeThumbnailStream(source, width, height, mimetype, maxPixels), Number.MAX_SAFE_INTEGER));
+  return { ...spooled, of };
 }
 
 /** What a render made ahead was made of: the original (its creation instant too) and the output. */

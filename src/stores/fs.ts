@@ -72,8 +72,25 @@ export abstract class FileSystemStoreBase extends Store {
   override async putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
     if (this.putFile !== FileSystemStoreBase.prototype.putFile) return super.putLocalFile(key, file, options);
     const size = await localFileSize(file);
+    const final = this.pathFor(key);
+    if (options.move === true && path.dirname(path.resolve(file)) === path.dirname(final)) {
+      // Made at stagingPath(): a rename in one folder, as atomic as writeAtomically's own.
+      try {
+        await rename(file, final);
+      } catch (error) {
+        throw new StoreError('ERR_STORE_WRITE', `Writing ${final} failed: ${(error as Error).message}`, { cause: error, data: { path: final } });
+      }
+      return size;
+    }
     await this.writeAtomically(key, (temp) => copyFile(file, temp, constants.COPYFILE_EXCL));
     return size;
+  }
+
+  /** A temp name beside the file of `key` (its folder made), like the ones writes use: see {@link Store.stagingPath}. */
+  override async stagingPath(key: ImageKey): Promise<string> {
+    const file = this.pathFor(key);
+    await mkdir(path.dirname(file), { recursive: true });
+    return tempNameBeside(file);
   }
 
   /**
@@ -84,7 +101,7 @@ export abstract class FileSystemStoreBase extends Store {
     const file = this.pathFor(key);
     const dir = path.dirname(file);
     // A temp name in the same folder, so the final rename is atomic (same filesystem).
-    const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+    const temp = tempNameBeside(file);
     let createdDir: string | undefined;
     try {
       // Two tries: a concurrent delete may prune the fresh folder between mkdir and the write.
@@ -301,6 +318,11 @@ function isHttpUrl(value: string): boolean {
     // Not parseable as a URL at all.
     return false;
   }
+}
+
+/** `.<name>.<random>.tmp` in the folder of `file`: a dot-name, which the static server never serves. */
+function tempNameBeside(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
 async function removeQuietly(file: string): Promise<void> {
