@@ -240,6 +240,7 @@ try {
     for (const c of r % 2 === 0 ? warm : [...warm].reverse()) await round(c, warmPaths(c), WARM_CONNECTIONS, WARM_SECONDS);
   }
 
+  const warmPeak = servers.map((server) => server.peakRss);
   console.log(`\ncold: ${COLD_PER_ROUND} new thumbnails per round, ${COLD_CONNECTIONS} connections`);
   const coldHand = contender('hand-rolled (sendFile)', handServer, hand.path);
   const coldOurs = contender('ours (file answer)', oursServer, ours.path);
@@ -261,7 +262,10 @@ try {
   }
   console.log(`warm ratio ours / hand-rolled ${warmRatio.toFixed(3)} (target >= 1.0); with redirects ${(oursRedirect.best / hand.best).toFixed(3)}`);
   console.log(`cold ratio ours / hand-rolled ${coldRatio.toFixed(3)} (target >= 0.85)`);
-  console.log(`RSS: ours idle ${mib(oursServer.idleRss)} MiB, peak ${mib(oursServer.peakRss)} MiB; hand-rolled idle ${mib(handServer.idleRss)} MiB, peak ${mib(handServer.peakRss)} MiB`);
+  console.log(
+    `RSS: ours idle ${mib(oursServer.idleRss)} MiB, peak ${mib(oursServer.peakRss)} MiB (${mib(warmPeak[1]!)} until the cold rounds); ` +
+      `hand-rolled idle ${mib(handServer.idleRss)} MiB, peak ${mib(handServer.peakRss)} MiB (${mib(warmPeak[0]!)} until the cold rounds)`,
+  );
   report('ondemand', 'warm ratio ours/hand-rolled', warmRatio, '>= 1.0', {
     cold_ratio: Number(coldRatio.toFixed(3)),
     cold_target: '>= 0.85',

@@ -80,7 +80,9 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   const { width, height } = thumbnailDimensions(original.width, original.height, size);
   if (images.some((i) => i.width === width && i.height === height)) return undefined;
   const mimetype = thumbnailMimetype(original.mimetype, options.format);
-  const source = await openForProcessing(store, original);
+  // No check that the file is there first: a render that fails is only a head start lost, and the
+  // transaction then meets (and reports) the real error.
+  const source = store.localPath(original) ?? (await store.open(original));
   const of = renderKey(original, width, height, mimetype);
   const { maxPixels } = rows.limits(options);
   // Where the store allows it (a local file, and a place beside the thumbnail's own), libvips
