@@ -158,7 +158,7 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
   function redirect(res: Response, target: Store, image: ImageEntity): void {
     if (respondWith === 'file') {
       // The app's setup, not the request, is wrong: a 500 that says what to change.
-      throw new ImageAttachError('ERR_INVALID_ARGUMENT', `thumbnailRoute({ respondWith: 'file' }) needs a filesystem store, but the store is a ${target.constructor.name}: use respondWith: 'redirect'`, { statusCode: 500 });
+      throw new ImageAttachError('ERR_INVALID_ARGUMENT', `thumbnailRoute({ respondWith: 'file' }) needs a filesystem store, and this ${target.constructor.name} keeps its files elsewhere: use respondWith: 'redirect'`, { statusCode: 500 });
     }
     res.set('Cache-Control', redirectCacheControl);
     res.redirect(status, target.locate(image));

@@ -11,11 +11,13 @@ import { storeContext, withStore } from '../../src/context.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { thumbnailRoute } from '../../src/http/thumbnail-route.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
+import type { S3Store } from '../../src/stores/s3.js';
 import type { ImageKey } from '../../src/stores/keys.js';
 import type { PutFileOptions } from '../../src/stores/store.js';
 import { createSchema, User, UserPicture } from '../entity/models.js';
-import { forEachDialect } from '../support/db.js';
+import { dialects, forEachDialect } from '../support/db.js';
 import { jpeg } from '../support/images.js';
+import { useS3Server } from '../support/s3.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
 import { bodyOf, bytes } from './fixtures.js';
 
@@ -265,5 +267,47 @@ forEachDialect('thumbnailRoute()', (db, dialect) => {
     assert.throws(() => thumbnailRoute({ widths: [100], load, maxAge: -1 }), { message: 'Expected an integer >= 0 (seconds) for options.maxAge but received -1 of type number' });
     assert.throws(() => thumbnailRoute({ widths: [100], load, cache: { maxBytes: 0 } }), { message: /for options\.cache\.maxBytes/ });
     assert.throws(() => thumbnailRoute({ widths: [100], load, rowsMaxAgeMs: 0.5 }), { message: 'Expected an integer >= 0 (milliseconds) for options.rowsMaxAgeMs but received 0.5 of type number' });
+  });
+});
+
+describe('thumbnailRoute() on a store without local files [sqlite + s3rver]', function () {
+  const s3 = useS3Server();
+  const sqlite = dialects.find((d) => d.name === 'sqlite')!;
+  let knex: Awaited<ReturnType<typeof sqlite.open>>;
+  let store: S3Store;
+  let ann: User;
+
+  before(async function () {
+    knex = await sqlite.open();
+    Model.knex(knex);
+    await createSchema(knex);
+    store = s3.current.store(await s3.current.createBucket('route'));
+    ann = await User.query().insert({ name: 'Ann' });
+    const bytes = await jpeg(800, 600);
+    await withStore(store, () => imageSet(ann, 'picture').fromBlob(bytes));
+  });
+  after(async function () {
+    await sqlite.close(knex);
+  });
+
+  const appWith = (options: { respondWith?: 'file' | 'redirect' } = {}) => {
+    const app = express();
+    app.get('/p', thumbnailRoute({ widths: [100], store, ...options, load: async () => imageSet((await User.query().findById(ann.id))!, 'picture') }));
+    app.use((error: any, _req: Request, res: Response, _next: NextFunction) => {
+      res.status(error.statusCode ?? 500).json({ code: error.code, message: error.message });
+    });
+    return app;
+  };
+
+  it('redirects by default, to the object made', async function () {
+    const res = await request(appWith()).get('/p?width=100').expect(302);
+    assert.match(res.headers.location!, new RegExp(`/user-picture/${ann.id}/100x75\\.jpe\\?_ts=\\d{20}$`));
+    assert.equal(res.headers['cache-control'], 'no-cache');
+  });
+
+  it("answers respondWith: 'file' with a 500 that names the fix", async function () {
+    const res = await request(appWith({ respondWith: 'file' })).get('/p?width=100').expect(500);
+    assert.equal(res.body.code, 'ERR_INVALID_ARGUMENT');
+    assert.match(res.body.message, /needs a filesystem store, and this S3Store keeps its files elsewhere: use respondWith: 'redirect'/);
   });
 });
