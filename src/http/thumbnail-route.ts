@@ -15,7 +15,7 @@ import { FileSystemStoreBase } from '../stores/fs.js';
 import type { Store } from '../stores/store.js';
 import type { ContentCacheOptions, ContentCacheStats } from './content-cache.js';
 import { LocalFileServer, type MissingFile } from './local-file-server.js';
-import { RecentAnswers } from './recent-answers.js';
+import { RecentRows } from './recent-rows.js';
 import { validateCache } from './static-options.js';
 
 export interface ThumbnailRouteOptions extends StoreOption {
@@ -46,11 +46,12 @@ export interface ThumbnailRouteOptions extends StoreOption {
    */
   maxAge?: number;
   /**
-   * How long, in milliseconds, a file answer may be given again without reading the set's rows:
-   * a warm hit then costs no query. Each hit still checks the file (a rewritten one is sent new, a
-   * deleted one sends the route back to the rows at once), so this bounds only how long a file
-   * that outlived its row (a failed delete) could be sent. Default 1000; 0 reads the rows on every
-   * request. Not used for redirects, nor when `load` returns a loaded set.
+   * How long, in milliseconds, the image rows read for one owner serve its next requests without
+   * a query: a warm hit then costs none, a new width one statement fewer. Each file answer still
+   * checks its file (a rewritten one is sent new, a deleted one sends the route back to the rows at
+   * once), and a thumbnail to make is checked in its own transaction, so this bounds only how long
+   * a file that outlived its row (a failed delete) could be sent. Default 1000; 0 reads the rows on
+   * every request. Not used for redirects, nor when `load` returns a loaded set.
    */
   rowsMaxAgeMs?: number;
   /** The content cache of file answers (see `staticServer()`'s `cache`). Default `{ maxBytes: 32 MiB, maxFileBytes: 1 MiB }`. */
@@ -110,7 +111,7 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
   const allowed = [...new Set(widths)].sort((a, b) => a - b);
   const expected = `one of ${allowed.join(', ')}`;
 
-  const recent = rowsMaxAgeMs > 0 ? new RecentAnswers(rowsMaxAgeMs) : undefined;
+  const recent = rowsMaxAgeMs > 0 ? new RecentRows(rowsMaxAgeMs) : undefined;
 
   /** The image to answer with: the original, or the thumbnail of `width` (made if need be). */
   async function imageOf(set: ImageSet, width: number | undefined): Promise<ImageEntity> {
@@ -121,7 +122,7 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
     return set.images.find((i) => i.width === size.width && i.height === size.height) ?? (await set.findOrCreateThumbnail({ width }, { format, store }));
   }
 
-  /** Answers `req`; `reread` skips the recent answers (their file has gone). */
+  /** Answers `req`; `reread` skips the rows read lately (a file they name has gone). */
   async function answer(req: Request, res: Response, next: NextFunction, reread: boolean): Promise<void> {
     try {
       const raw = req.query.width;
@@ -135,17 +136,19 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
       const target = concreteStore(store);
       const server = respondWith === 'redirect' ? undefined : files.serverFor(target);
       if (server === undefined) return redirect(res, target, await imageOf(set, width));
-      // Only file answers are remembered (each is checked against its file), and only for a set
-      // not loaded already (a loaded one has its rows: nothing to save).
-      const key = recent !== undefined && !set.isLoaded ? RecentAnswers.keyOf(set, width) : undefined;
-      const remembered = key !== undefined && !reread ? recent!.get(key) : undefined;
-      const image = remembered ?? (await imageOf(set, width));
-      if (key !== undefined && remembered === undefined) recent!.set(key, image);
+      // Rows read lately are used for file answers only (each is checked against its file), and
+      // only for a set not loaded already (a loaded one has its rows: nothing to save).
+      const key = recent !== undefined && !set.isLoaded ? RecentRows.keyOf(set) : undefined;
+      const recentReadAt = key !== undefined && !reread ? recent!.load(key, set) : undefined;
+      const readAt = recentReadAt ?? performance.now();
+      const image = await imageOf(set, width);
+      // Remembered with the time the rows were read, a thumbnail made since included.
+      if (key !== undefined) recent!.remember(key, set, readAt);
       const missing: MissingFile =
-        remembered === undefined
+        recentReadAt === undefined
           ? missingFile
           : () => {
-              // The file of a remembered answer is gone: read the rows again, once.
+              // A file of rows read lately is gone: read the rows again, once.
               recent!.forget(key!);
               void answer(req, res, next, true);
             };

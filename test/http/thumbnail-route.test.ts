@@ -233,19 +233,27 @@ forEachDialect('thumbnailRoute()', (db, dialect) => {
       }
       return statements;
     }
-    const byId = (options: { rowsMaxAgeMs?: number } = {}) =>
+    const byId = (options: { widths?: number[]; rowsMaxAgeMs?: number } = {}) =>
       express().get('/u/:id', thumbnailRoute({ widths: [100], store, ...options, load: (req) => imageSet(User.fromJson({ id: Number(req.params.id) }), 'picture') }));
 
-    it('reads the set in one query, and not at all for an answer given less than rowsMaxAgeMs ago', async function () {
-      const app = byId();
-      await request(app).get(`/u/${ann.id}?width=100`).expect(200);
+    const selects = (statements: string[]) => statements.filter((sql) => /^\s*select/i.test(sql)).length;
+    const inserts = (statements: string[]) => statements.filter((sql) => /^\s*insert/i.test(sql)).length;
+
+    it('reads the set in one query, and not at all for an owner read less than rowsMaxAgeMs ago', async function () {
+      const app = byId({ widths: [100, 200] });
+      // A fresh owner: its rows, then the thumbnail's transaction (which reads them again, to check).
+      const first = await statementsOf(() => request(app).get(`/u/${ann.id}?width=100`).expect(200));
+      assert.deepEqual([selects(first), inserts(first)], [2, 1]);
       assert.deepEqual(await statementsOf(() => request(app).get(`/u/${ann.id}?width=100`).expect(200)), []);
-      assert.equal((await statementsOf(() => request(app).get(`/u/${ann.id}`).expect(200))).length, 1);
-      const everyTime = byId({ rowsMaxAgeMs: 0 });
+      assert.deepEqual(await statementsOf(() => request(app).get(`/u/${ann.id}`).expect(200)), []);
+      // A new width soon after: the transaction only.
+      const another = await statementsOf(() => request(app).get(`/u/${ann.id}?width=200`).expect(200));
+      assert.deepEqual([selects(another), inserts(another)], [1, 1]);
+      const everyTime = byId({ widths: [100, 200], rowsMaxAgeMs: 0 });
       assert.equal((await statementsOf(() => request(everyTime).get(`/u/${ann.id}?width=100`).expect(200))).length, 1);
     });
 
-    it('reads the rows again at once when a remembered answer has lost its file (picture replaced by another size)', async function () {
+    it('reads the rows again at once when a file of rows read lately has gone (picture replaced by another size)', async function () {
       const app = byId({ rowsMaxAgeMs: 60_000 });
       const before = await request(app).get(`/u/${ann.id}?width=100`).buffer(true).parse(bytes).expect(200);
       assert.equal((await sharp(bodyOf(before)).metadata()).height, 75);
