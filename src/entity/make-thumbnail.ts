@@ -2,29 +2,42 @@
  * Making one thumbnail of a set's original (`generateThumbnail`): rendered ahead, outside any
  * transaction when it can be, then stored with its row in a short one.
  */
+import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { ImageNotFoundError } from '../errors.js';
 import { inRenderSlot } from '../imaging/render-slots.js';
 import { removeIfPresent, type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
-import { makeThumbnailStream, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype, thumbnailTransform } from '../imaging/thumbnail.js';
+import { openPicture } from '../imaging/picture.js';
+import { resizeToThumbnail, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
 import { openForProcessing } from './local-file.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
+import { imageOfSize, reusableImage } from './size-match.js';
 
 /**
- * A thumbnail rendered ahead into a temp file, and what it was rendered of (see {@link renderKey});
- * `staged` when that file is at the store's `stagingPath()`, so storing it is a rename.
+ * A thumbnail rendered ahead into a temp file: `of` names what it was rendered of and into (see
+ * {@link renderKey}), `original` the original alone, `picture` the size of the picture that
+ * original shows (what the thumbnail's size was computed from).
  */
-export type RenderedAhead = SpooledFile & { of: string; staged?: boolean };
+export type RenderedAhead = SpooledFile & {
+  of: string;
+  original: string;
+  picture: { width: number; height: number };
+  /** Set when the file is at the store's `stagingPath()`: storing it is then a rename. */
+  staged?: boolean;
+};
 
 /**
- * The thumbnail of `size` of the set's original: the image of that size if the set has one (even
- * the original), else a new one. See `ImageSet.generateThumbnail`. `madeAhead` is a render the
- * caller made before its transaction (a queue worker, whose transaction holds locks): used if it
- * is of the original the transaction finds, and left to the caller to dispose of.
+ * The thumbnail of `size` of the set's original: an image the set has already if one answers it
+ * (see `size-match.ts`: any of that width for `{ width }`, even the original), else a new one,
+ * sized from the picture the original shows (see `imaging/picture.ts`: an EXIF-rotated original
+ * that SQLAlchemy-ImageAttach recorded at its stored size still gets upright, unsqueezed
+ * thumbnails). See `ImageSet.generateThumbnail`. `madeAhead` is a render the caller made before
+ * its transaction (a queue worker, whose transaction holds locks): used if it is of the original
+ * the transaction finds, and left to the caller to dispose of.
  * @throws InvalidArgumentError for a bad size or format; ImageNotFoundError when there is no original
  */
 export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, options: ThumbnailOptions, madeAhead?: RenderedAhead): Promise<ImageEntity> {
@@ -49,19 +62,33 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       const images = (await rows.setQuery(trx)) as unknown as ImageEntity[];
       const original = images.find((i) => i.original);
       if (original === undefined) throw new ImageNotFoundError(`${rows.describe()} has no original image to make a thumbnail of`);
-      const { width, height } = thumbnailDimensions(original.width, original.height, size);
-      const existing = images.find((i) => i.width === width && i.height === height);
-      if (existing !== undefined) return existing;
+      const reused = reusableImage(images, size);
+      if (reused !== undefined) return reused;
       const mimetype = thumbnailMimetype(original.mimetype, options.format);
-      const row = await rows.insert(trx, { width, height, mimetype, original: false });
-      // The render made ahead is used only if it is of this very original, size and type.
-      const output =
-        ahead !== undefined && ahead.of === renderKey(original, width, height, mimetype)
-          ? ahead.path
-          : makeThumbnailStream(await openForProcessing(store, original), width, height, mimetype, rows.limits(options).maxPixels);
-      // A staged render is moved into place (a rename); its dispose below then finds nothing to remove.
-      await FileLedger.of(trx).write(store, row, output, { reproducible: true, move: output === ahead?.path && ahead.staged === true });
-      return row;
+      // A render made ahead of this very original knows its picture's size: no need to open it.
+      const usable = ahead !== undefined && ahead.original === originalKey(original) ? ahead : undefined;
+      const open = () => openForProcessing(store, original).then((input) => openPicture(input, original, mimetype, rows.limits(options).maxPixels));
+      let opened = usable === undefined ? await open() : undefined;
+      try {
+        const picture = usable?.picture ?? opened!;
+        const { width, height } = thumbnailDimensions(picture.width, picture.height, size);
+        const existing = imageOfSize(images, { width, height });
+        if (existing !== undefined) return existing;
+        const row = await rows.insert(trx, { width, height, mimetype, original: false });
+        // The render made ahead is used only if it is of this very original, size and type.
+        let output: string | Readable;
+        if (usable !== undefined && usable.of === renderKey(original, width, height, mimetype)) output = usable.path;
+        else {
+          opened ??= await open();
+          output = resizeToThumbnail(opened.image, width, height, mimetype);
+          opened = undefined; // the ledger's write consumes it now
+        }
+        // A staged render is moved into place (a rename); its dispose then finds nothing to remove.
+        await FileLedger.of(trx).write(store, row, output, { reproducible: true, move: output === usable?.path && usable.staged === true });
+        return row;
+      } finally {
+        opened?.dispose();
+      }
     });
     rows.remember(image);
     return image;
@@ -76,37 +103,53 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   const images = rows.isLoaded ? rows.loadedImages() : ((await rows.setQuery(undefined)) as unknown as ImageEntity[]);
   const original = images.find((i) => i.original);
   // No original (the transaction will say so), or the thumbnail exists: nothing to render.
-  if (original === undefined) return undefined;
-  const { width, height } = thumbnailDimensions(original.width, original.height, size);
-  if (images.some((i) => i.width === width && i.height === height)) return undefined;
+  if (original === undefined || reusableImage(images, size) !== undefined) return undefined;
   const mimetype = thumbnailMimetype(original.mimetype, options.format);
   // No check that the file is there first: a render that fails is only a head start lost, and the
   // transaction then meets (and reports) the real error.
   const source = store.localPath(original) ?? (await store.open(original));
-  const of = renderKey(original, width, height, mimetype);
-  const { maxPixels } = rows.limits(options);
-  // Where the store allows it (a local file, and a place beside the thumbnail's own), libvips
-  // writes the thumbnail there itself, and storing it is a rename: no byte through JavaScript,
-  // no copy. Otherwise the thumbnail is spooled to a temp file.
-  const staging = typeof source === 'string' ? await store.stagingPath({ objectType: original.objectType, objectId: original.objectId, width, height, mimetype }) : undefined;
   // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
   // a time. The render in the transaction below takes none: it must not wait with the database held.
-  if (staging !== undefined) {
-    const dispose = () => removeIfPresent(staging);
+  return inRenderSlot(async () => {
+    const opened = await openPicture(source, original, mimetype, rows.limits(options).maxPixels);
+    const { width, height } = thumbnailDimensions(opened.width, opened.height, size);
+    if (imageOfSize(images, { width, height }) !== undefined) {
+      opened.dispose();
+      return undefined;
+    }
+    const made = { of: renderKey(original, width, height, mimetype), original: originalKey(original), picture: { width: opened.width, height: opened.height } };
+    const thumbnail = resizeToThumbnail(opened.image, width, height, mimetype);
+    // Where the store allows it (a local original, and a place beside the thumbnail's own),
+    // libvips writes the thumbnail there itself, and storing it is a rename: no byte through
+    // JavaScript, no copy. Otherwise the thumbnail is spooled to a temp file.
+    const key = { objectType: original.objectType, objectId: original.objectId, width, height, mimetype };
+    let staging: string | undefined;
     try {
-      const { size } = await inRenderSlot(() => thumbnailTransform(width, height, mimetype, maxPixels, source as string).toFile(staging));
-      return { path: staging, size, dispose, of, staged: true };
+      staging = typeof source === 'string' ? await store.stagingPath(key) : undefined;
+    } catch (error) {
+      opened.dispose();
+      throw error;
+    }
+    if (staging === undefined) return { ...(await spoolToTempFile(thumbnail, Number.MAX_SAFE_INTEGER)), ...made };
+    const staged = staging;
+    const dispose = () => removeIfPresent(staged);
+    try {
+      const { size: bytes } = await thumbnail.toFile(staged);
+      return { path: staged, size: bytes, dispose, staged: true, ...made };
     } catch (error) {
       await dispose();
       throw error;
     }
-  }
-  const spooled = await inRenderSlot(() => spoolToTempFile(makeThumbnailStream(source, width, height, mimetype, maxPixels), Number.MAX_SAFE_INTEGER));
-  return { ...spooled, of };
+  });
 }
 
-/** What a render made ahead was made of: the original (its creation instant too) and the output. */
-function renderKey(original: ImageEntity, width: number, height: number, mimetype: string): string {
+/** Which original a render is of: its row's size, type and creation instant. */
+function originalKey(original: ImageEntity): string {
   const created = original.created_at instanceof Date ? original.created_at.getTime() : String(original.created_at);
-  return `${original.width}x${original.height}:${original.mimetype}:${created}->${width}x${height}:${mimetype}`;
+  return `${original.width}x${original.height}:${original.mimetype}:${created}`;
+}
+
+/** What a render made ahead was made of and into: the original and the output. */
+function renderKey(original: ImageEntity, width: number, height: number, mimetype: string): string {
+  return `${originalKey(original)}->${width}x${height}:${mimetype}`;
 }

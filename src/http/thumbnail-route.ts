@@ -9,8 +9,9 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { ImageSet } from '../entity/image-set.js';
 import { concreteStore, type ImageEntity, type StoreOption } from '../entity/image.js';
+import { imageOfSize } from '../entity/size-match.js';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
-import { type ThumbnailFormat, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
+import { type ThumbnailFormat, thumbnailMimetype } from '../imaging/thumbnail.js';
 import { FileSystemStoreBase } from '../stores/fs.js';
 import type { Store } from '../stores/store.js';
 import type { ContentCacheOptions, ContentCacheStats } from './content-cache.js';
@@ -118,8 +119,8 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
     if (!set.isLoaded) await set.load();
     const original = set.requireOriginal();
     if (width === undefined || width >= original.width) return original;
-    const size = thumbnailDimensions(original.width, original.height, { width });
-    return set.images.find((i) => i.width === size.width && i.height === size.height) ?? (await set.findOrCreateThumbnail({ width }, { format, store }));
+    // Any image of that width answers, as in generateThumbnail (size-match.ts).
+    return imageOfSize(set.images, { width }) ?? (await set.findOrCreateThumbnail({ width }, { format, store }));
   }
 
   /** Answers `req`; `reread` skips the rows read lately (a file they name has gone). */
