@@ -73,7 +73,7 @@ async function cpuOf(pid: number, mainThreadOnly = false): Promise<number> {
 
 async function start(mode: Mode, dataDir: string): Promise<BenchServer> {
   const child: ChildProcess = fork(new URL('./servers/ondemand.ts', import.meta.url), [mode, dataDir, [...WARM_WIDTHS, ...COLD_WIDTHS].join(',')], {
-    execArgv: ['--conditions=development', '--import', 'tsx'],
+    execArgv: ['--conditions=objection-imageattach-source', '--import', 'tsx'],
     env: { ...process.env, TMPDIR: dataDir },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

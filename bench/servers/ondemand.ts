@@ -8,7 +8,7 @@
  *   into a disk cache (temp name, then rename) and answered with `res.sendFile`. No database, no
  *   single flight, no containment check beyond the numbers it builds its paths from.
  *
- * Run as `node --conditions=development --import tsx bench/servers/ondemand.ts <mode> <dataDir> <widths>`
+ * Run as `node --conditions=objection-imageattach-source --import tsx bench/servers/ondemand.ts <mode> <dataDir> <widths>`
  * (widths comma-separated); it sends `{ port }` to its parent over IPC once it listens.
  */
 import { randomBytes } from 'node:crypto';
@@ -22,6 +22,7 @@ import sharp from 'sharp';
 import { storeContext } from '../../src/context.js';
 import { imageSet } from '../../src/entity/image-set.js';
 import { thumbnailRoute } from '../../src/http/thumbnail-route.js';
+import { renderSlots } from '../../src/imaging/render-slots.js';
 import { HttpExposedFileSystemStore } from '../../src/stores/fs.js';
 import { User } from '../../test/entity/models.js';
 import { sqliteKnex } from '../support.js';
@@ -74,6 +75,8 @@ function handRolledApp(): express.Express {
   return app;
 }
 
+// RENDER_SLOTS=n tries another bound on ours' renders in flight (the hand-rolled one has none).
+if (process.env.RENDER_SLOTS !== undefined) renderSlots(Number(process.env.RENDER_SLOTS));
 const app = mode === 'ours' ? oursApp() : handRolledApp();
 const server: Server = app.listen(0, '127.0.0.1', () => {
   process.send!({ port: (server.address() as AddressInfo).port });
