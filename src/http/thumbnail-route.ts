@@ -25,7 +25,8 @@ export interface ThumbnailRouteOptions extends StoreOption {
   /**
    * The image set the request is about, or `undefined` (a 404). The route loads an unloaded set
    * itself, in one query: `(req) => imageSet(User.fromJson({ id: Number(req.params.id) }), 'picture')`
-   * costs one indexed lookup per request, where fetching the owner first costs two.
+   * costs at most one indexed lookup per request (none within `rowsMaxAgeMs` of the last), where
+   * fetching the owner first costs two every time.
    */
   load: (req: Request) => ImageSet | undefined | Promise<ImageSet | undefined>;
   /** The format of thumbnails made here. Default: the original's. */
@@ -89,7 +90,7 @@ const MODES = ['file', 'redirect'];
  * @example
  * app.get('/users/:id/picture', thumbnailRoute({
  *   widths: [50, 100, 200, 400, 800],
- *   // One query per request: the route loads the set's images itself.
+ *   // The route loads the set's images itself: one query, none for an owner read in the last second.
  *   load: (req) => imageSet(User.fromJson({ id: Number(req.params.id) }), 'picture'),
  * }));
  */
