@@ -65,7 +65,8 @@ export function picturesRouter(options: { tempDir: string }): Router {
   });
 
   // Any allowed width, made on first request (one thumbnail for any number of concurrent
-  // requests), then a redirect to its URL. Pages use it as <img src="/users/1/picture?width=200">.
+  // requests), then its bytes, with the static server's validators (a revalidating browser gets a
+  // 304). Pages use it as <img src="/users/1/picture?width=200">.
   router.get(
     '/users/:id/picture',
     thumbnailRoute({

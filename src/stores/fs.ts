@@ -15,7 +15,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { currentRequestOrigin, requestOrigin, withRequestOrigin } from '../context.js';
 import { ContextError, ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
-import { staticServer, type StaticServerMiddleware, type StaticServerOptions } from '../http/static-server.js';
+import { staticServer, type StaticServerIntrospection, type StaticServerMiddleware, type StaticServerOptions } from '../http/static-server.js';
 import { alternateNames, fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
 import { type ByteRange, type FileStat, implementationOf, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
 
@@ -85,8 +85,25 @@ export abstract class FileSystemStoreBase extends Store {
   override async putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
     if (implementationOf(this, 'putFile') !== FileSystemStoreBase.prototype.putFile) return super.putLocalFile(key, file, options);
     const size = await localFileSize(file);
+    const final = this.pathFor(key);
+    if (options.move === true && path.dirname(path.resolve(file)) === path.dirname(final)) {
+      // Made at stagingPath(): a rename in one folder, as atomic as writeAtomically's own.
+      try {
+        await rename(file, final);
+      } catch (error) {
+        throw new StoreError('ERR_STORE_WRITE', `Writing ${final} failed: ${(error as Error).message}`, { cause: error, data: { path: final } });
+      }
+      return size;
+    }
     await this.writeAtomically(key, (temp) => copyFile(file, temp, constants.COPYFILE_EXCL));
     return size;
+  }
+
+  /** A temp name beside the file of `key` (its folder made), like the ones writes use: see {@link Store.stagingPath}. */
+  override async stagingPath(key: ImageKey): Promise<string> {
+    const file = this.pathFor(key);
+    await mkdir(path.dirname(file), { recursive: true });
+    return tempNameBeside(file);
   }
 
   /**
@@ -97,7 +114,7 @@ export abstract class FileSystemStoreBase extends Store {
     const file = this.pathFor(key);
     const dir = path.dirname(file);
     // A temp name in the same folder, so the final rename is atomic (same filesystem).
-    const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+    const temp = tempNameBeside(file);
     let createdDir: string | undefined;
     try {
       // Two tries: a concurrent delete may prune the fresh folder between mkdir and the write.
@@ -294,20 +311,22 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
    * for the host that request came to. With Express, `trust proxy` decides whether
    * `X-Forwarded-Proto`/`-Host` count. Mount it at the app's root, before the routes that render
    * image URLs. It binds the origin only: bind the store itself with `storeContext(store)`.
+   * Like `staticServer()`'s, the returned function has `cacheStats()` (its content cache's figures).
    * @param options passed on to `staticServer()` (`blockSize`, `maxAge`, `immutable`, `fallthrough`)
    * @throws InvalidArgumentError for a bad option, when called
    * @example
    * app.use(store.middleware({ maxAge: 31536000, immutable: true }));
    * app.use(storeContext(store));
    */
-  middleware(options: HttpExposedFileSystemStoreMiddlewareOptions = {}): StaticServerMiddleware {
+  middleware(options: HttpExposedFileSystemStoreMiddlewareOptions = {}): StaticServerMiddleware & StaticServerIntrospection {
     const serve = staticServer({ ...options, root: this.root, prefix: this.prefix });
-    return function httpExposedFileSystemStoreMiddleware(req, res, next) {
+    const middleware: StaticServerMiddleware = function httpExposedFileSystemStoreMiddleware(req, res, next) {
       const origin = requestOrigin(req);
       // Everything after this middleware, `next()` included, runs inside the binding.
       if (origin === undefined) serve(req, res, next);
       else withRequestOrigin(origin, () => serve(req, res, next));
     };
+    return Object.assign(middleware, { cacheStats: serve.cacheStats });
   }
 }
 
@@ -319,6 +338,11 @@ function isHttpUrl(value: string): boolean {
     // Not parseable as a URL at all.
     return false;
   }
+}
+
+/** `.<name>.<random>.tmp` in the folder of `file`: a dot-name, which the static server never serves. */
+function tempNameBeside(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
 }
 
 /** The first of `files` that opens, or `undefined` when none exists. */
