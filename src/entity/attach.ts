@@ -34,12 +34,13 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
   const store = concreteStore(options.store);
   const images = await rows.inTransaction(options.trx, async (trx) => {
     // Wait for thumbnails being made of the old original, so the delete below sees them too.
-    await rows.lockSet(trx);
+    const previous = await rows.lockSet(trx);
     // The old set's rows go now; the image hooks send their files after the commit.
     await rows.setQuery(trx).delete().context({ store });
-    const original = await rows.insert(trx, { mimetype, width, height, original: true });
+    const created_at = laterThan(previous);
+    const original = await rows.insert(trx, { mimetype, width, height, original: true, created_at });
     const made: ImageEntity[] = [];
-    for (const t of thumbnails) made.push(await rows.insert(trx, { mimetype: t.mimetype, width: t.width, height: t.height, original: false }));
+    for (const t of thumbnails) made.push(await rows.insert(trx, { mimetype: t.mimetype, width: t.width, height: t.height, original: false, created_at }));
     const ledger = FileLedger.of(trx);
     const data = typeof input === 'string' ? input : Readable.from([input]);
     // Side by side; every write settles before the transaction ends, so a rollback after a failed
@@ -51,9 +52,19 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
     const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     return [original, ...made];
-  });
+  }, { uniqueRace: true });
   rows.replaceLoaded(images);
   return images[0]!;
+}
+
+/**
+ * Now, or just after the newest of `previous` when the clock says otherwise: a replacement's rows
+ * always have a later `created_at` than the rows they replace, so its URLs (`?_ts=`) change, and a
+ * row of a key tells which write of that key it is (see `staged-writes.ts`).
+ */
+function laterThan(previous: ImageEntity[]): Date {
+  const newest = Math.max(0, ...previous.map((row) => new Date(row.created_at).getTime()));
+  return new Date(Math.max(Date.now(), newest + 1));
 }
 
 /** An earlier probe of the same bytes, checked for shape, size and this set's limits. */
