@@ -11,6 +11,7 @@ import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
 import { openForProcessing } from './local-file.js';
+import { sqliteWriteLock } from './locks.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 
@@ -43,6 +44,9 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
   const ahead = madeAhead ?? ownAhead;
   try {
     const image = await rows.inTransaction(options.trx, async (trx: Knex.Transaction) => {
+      // SQLite: a transaction of our own takes the write lock first, as attach does, so another
+      // process's write makes it wait instead of failing (SQLITE_BUSY) at its insert.
+      if (options.trx === undefined) await sqliteWriteLock(trx, rows.info.imageClass.tableName);
       const images = (await rows.setQuery(trx)) as unknown as ImageEntity[];
       const original = images.find((i) => i.original);
       if (original === undefined) throw new ImageNotFoundError(`${rows.describe()} has no original image to make a thumbnail of`);
