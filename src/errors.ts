@@ -30,6 +30,7 @@ export type ImageAttachErrorCode =
   | 'ERR_QUEUE_WORKER'
   | 'ERR_QUEUE_UNAVAILABLE'
   | 'ERR_ORIGINAL_REPLACED'
+  | 'ERR_COMMIT_UNKNOWN'
   | (string & {});
 
 export interface ImageAttachErrorOptions {

@@ -1,8 +1,18 @@
 /**
  * The file ledger: what a database transaction did to store files, so files follow the
- * transaction's fate. On rollback, files written in it are removed (or, where a write replaced an
- * existing file, the old bytes put back); on commit, files of images deleted in it are removed,
- * unless the same key was written again or a committed row still points at it.
+ * transaction's fate. On rollback, files written in it are removed; on commit, files of images
+ * deleted in it are removed, unless the same key was written again or a committed row still
+ * points at it.
+ *
+ * Replacing a file that is already there (a committed row's, same key): on a store that can stage
+ * (the filesystem stores), the new bytes wait beside the old, with a durable note, and are swapped
+ * in after the commit; so the committed row keeps its bytes if the process dies at any instant
+ * before, and a later process settles what a death between commit and swap left (see
+ * `staged-writes.ts`). Other stores overwrite, keeping a backup in this process to put back.
+ *
+ * When the COMMIT was sent but its answer lost (the connection dropped), the outcome is asked of
+ * the database on a fresh connection before any file is touched; if that fails too, no file is
+ * removed, staged writes are left for a later settling, and the caller gets ERR_COMMIT_UNKNOWN.
  *
  * The seed kept this state globally, mixing concurrent sessions; here it is one ledger per knex
  * transaction (savepoints get their own, folded into their parent's when released).
@@ -10,20 +20,31 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
+import type { Model } from 'objection';
 import { ImageAttachError } from '../errors.js';
 import { spoolToTempFile, removeIfPresent } from '../imaging/spool.js';
 import { type ImageKey, normalizeKey } from '../stores/keys.js';
 import type { PutFileOptions, Store } from '../stores/store.js';
+import { canStage } from '../stores/staging.js';
 import { storeTag } from './single-flight.js';
+import { committedOutcome, noteForRow, sweepNowAndThen } from './staged-writes.js';
 
 type Transaction = Knex.Transaction & { executionPromise?: Promise<unknown>; parentTransaction?: Knex.Transaction };
 
 interface Written {
   store: Store;
   key: ImageKey;
-  /** A temp copy of the file this write replaced, to put back on rollback. */
+  /** A temp copy of the file this write replaced, to put back on rollback (stores that cannot stage). */
   backup: string | undefined;
+  /** The token of the staged bytes, swapped in after the commit (stores that can stage). */
+  staged: string | undefined;
 }
+
+/** What became of a transaction, as far as its files are concerned. */
+export type TransactionOutcome = 'committed' | 'rolled-back' | 'unknown';
+
+/** A row written in the transaction, to ask the database about when the COMMIT's answer is lost. */
+type ProbeRow = Parameters<typeof noteForRow>[0];
 
 interface PendingDelete {
   store: Store;
@@ -34,6 +55,9 @@ interface PendingDelete {
 
 const ledgers = new WeakMap<Transaction, FileLedger>();
 const rolledBack = new WeakSet<Transaction>();
+const commitSent = new WeakSet<Transaction>();
+/** Staged swaps in the order their transactions committed, one chain per file. */
+const promotions = new Map<string, Promise<void>>();
 const unsettled = new Set<Promise<void>>();
 /** Keys being written by some unfinished transaction in this process: never delete those. */
 const liveWrites = new Map<string, number>();
@@ -50,6 +74,10 @@ export class FileLedger {
   private readonly held: string[] = [];
   /** Resolves once the transaction has ended and its file work is done. Never rejects. */
   readonly settled: Promise<void>;
+  /** Known once `settled` resolves. */
+  outcome: TransactionOutcome | undefined;
+  /** The first row written in the transaction (the root's), to ask about an unanswered COMMIT. */
+  private probe: ProbeRow | undefined;
 
   private constructor(
     trx: Transaction,
@@ -66,9 +94,15 @@ export class FileLedger {
       rolledBack.add(trx);
       return rollback(error);
     }) as typeof trx.rollback;
+    // A failure after the COMMIT went out may be a commit whose answer was lost.
+    const commit = trx.commit.bind(trx);
+    trx.commit = ((value?: unknown) => {
+      commitSent.add(trx);
+      return commit(value);
+    }) as typeof trx.commit;
     const settled = execution.then(
       () => (rolledBack.has(trx) ? this.undo() : this.finish()),
-      () => this.undo(),
+      () => (commitSent.has(trx) && !rolledBack.has(trx) && !parent ? this.afterUnansweredCommit() : this.undo()),
     );
     this.settled = settled;
     unsettled.add(settled);
@@ -89,29 +123,60 @@ export class FileLedger {
 
   /**
    * Writes a file as part of this transaction: the write is undone if the transaction rolls back.
-   * If the key already holds a file that this ledger did not write (one committed earlier, or one
-   * the parent transaction wrote before this savepoint), its bytes are kept aside first, so a
-   * rollback can put them back. `data` is a stream, or the path of a local file (which a
-   * filesystem store copies in the kernel: one system call, not a stream's many reads and writes).
+   * A file already at the key that this transaction did not write is a committed one: it stays in
+   * place until the commit (staged stores), or is kept aside to be put back (others). `data` is a
+   * stream, or the path of a local file (which a filesystem store copies in the kernel). `key` is
+   * the image row itself where there is one: its note lets a later process settle a staged write.
    */
   async write(store: Store, key: ImageKey, data: Readable | string, options: PutFileOptions): Promise<void> {
     const id = fileId(store, key);
+    const row = isImageRow(key) ? key : undefined;
+    if (row !== undefined) this.root().probe ??= row;
+    const prior = this.find(id);
     let backup: string | undefined;
-    if (!this.writes.has(id) && (await store.statFile(key)) !== null) {
-      backup = (await spoolToTempFile(await store.getFile(key), Number.MAX_SAFE_INTEGER)).path;
-    }
+    let staged: string | undefined;
     liveWrites.set(id, (liveWrites.get(id) ?? 0) + 1);
     this.root().held.push(id);
-    try {
-      if (typeof data === 'string') await store.putLocalFile(key, data, options);
-      else await store.putFile(key, data, options);
-    } catch (error) {
-      // The store's write is atomic: the old file is untouched, so the backup is not needed.
-      if (backup !== undefined) await removeIfPresent(backup);
-      throw error;
+    if (row !== undefined && canStage(store) && (prior === undefined ? (await store.statFile(key)) !== null : prior.staged !== undefined)) {
+      sweepNowAndThen(store, row);
+      staged = await store.stageFile(key, data, noteForRow(row));
+    } else {
+      if (!this.writes.has(id) && (await store.statFile(key)) !== null) {
+        backup = (await spoolToTempFile(await store.getFile(key), Number.MAX_SAFE_INTEGER)).path;
+      }
+      try {
+        if (typeof data === 'string') await store.putLocalFile(key, data, options);
+        else await store.putFile(key, data, options);
+      } catch (error) {
+        // The store's write is atomic: the old file is untouched, so the backup is not needed.
+        if (backup !== undefined) await removeIfPresent(backup);
+        throw error;
+      }
     }
-    if (!this.writes.has(id)) this.writes.set(id, { store, key, backup });
-    else if (backup !== undefined) await removeIfPresent(backup);
+    const mine = this.writes.get(id);
+    if (mine === undefined) {
+      this.writes.set(id, { store, key, backup, staged });
+      return;
+    }
+    if (backup !== undefined) await removeIfPresent(backup);
+    if (staged !== undefined) {
+      if (mine.staged !== undefined && canStage(store)) await store.discardStaged(mine.staged);
+      mine.staged = staged;
+    }
+  }
+
+  /**
+   * The local path of the bytes this transaction (or an enclosing one) staged for `key`, to read
+   * them back before the commit; `undefined` when it staged none.
+   */
+  pendingLocalPath(store: Store, key: ImageKey): string | undefined {
+    const token = this.find(fileId(store, key))?.staged;
+    return token !== undefined && canStage(store) ? store.stagedPath(token) : undefined;
+  }
+
+  /** This ledger's write of `id`, or an enclosing transaction's. */
+  private find(id: string): Written | undefined {
+    return this.writes.get(id) ?? this.parent?.find(id);
   }
 
   /** Removes the file of `key` once the transaction commits (not at all if it rolls back). */
@@ -127,30 +192,71 @@ export class FileLedger {
   private async finish(): Promise<void> {
     if (this.parent) {
       for (const [id, written] of this.writes) {
-        if (!this.parent.writes.has(id)) this.parent.writes.set(id, written);
-        else if (written.backup !== undefined) await removeIfPresent(written.backup);
+        const theirs = this.parent.writes.get(id);
+        if (theirs === undefined) {
+          this.parent.writes.set(id, written);
+          continue;
+        }
+        if (written.backup !== undefined) await removeIfPresent(written.backup);
+        if (written.staged !== undefined) {
+          // The savepoint staged newer bytes over the enclosing transaction's staged ones.
+          if (theirs.staged !== undefined && canStage(written.store)) await written.store.discardStaged(theirs.staged);
+          theirs.staged = written.staged;
+        }
       }
       for (const [id, pending] of this.deletes) this.parent.deletes.set(id, pending);
       return;
     }
+    this.outcome = 'committed';
+    // Queued now, in commit order: a later transaction's swap of the same file waits for this one.
+    const swaps = [...this.writes].filter(([, w]) => w.staged !== undefined).map(([id, w]) => this.promote(id, w));
+    // Committed writes are no longer in flight: a later transaction's delete of them is real.
+    this.releaseLiveWrites();
     await this.report('after commit', async () => {
+      const failed = (await Promise.allSettled(swaps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
       for (const written of this.writes.values()) {
         if (written.backup !== undefined) await removeIfPresent(written.backup);
       }
-      this.releaseLiveWrites();
       for (const [id, pending] of this.deletes) {
         if (this.writes.has(id) || liveWrites.has(id)) continue;
         if (pending.stillReferenced && (await pending.stillReferenced())) continue;
+        // After any swap of this file still under way, so the swap cannot bring it back.
+        await promotions.get(id);
         await pending.store.deleteFile(pending.key);
       }
+      if (failed !== undefined) throw failed.reason;
     });
+  }
+
+  /** Swaps staged bytes into place after the commit; on failure, leaves them for a later settling. */
+  private promote(id: string, written: Written): Promise<void> {
+    const store = written.store;
+    const token = written.staged!;
+    if (!canStage(store)) return Promise.resolve();
+    const run = (promotions.get(id) ?? Promise.resolve()).then(() =>
+      store.promoteStaged(written.key, token).catch(async (error: unknown) => {
+        await store.abandonStaged(token).catch(() => {
+          // The note stays as it is: a later process settles it once this one is gone.
+        });
+        throw error;
+      }),
+    );
+    const tail = run.catch(() => {});
+    promotions.set(id, tail);
+    void tail.then(() => {
+      if (promotions.get(id) === tail) promotions.delete(id);
+    });
+    return run;
   }
 
   /** Rolled back: remove what was written, putting replaced files back. */
   private async undo(): Promise<void> {
+    if (!this.parent) this.outcome = 'rolled-back';
     await this.report('after rollback', async () => {
       for (const written of this.writes.values()) {
-        if (written.backup !== undefined) {
+        if (written.staged !== undefined) {
+          if (canStage(written.store)) await written.store.discardStaged(written.staged);
+        } else if (written.backup !== undefined) {
           await written.store.putFile(written.key, createReadStream(written.backup), { reproducible: false });
           await removeIfPresent(written.backup);
         } else {
@@ -158,6 +264,37 @@ export class FileLedger {
         }
       }
       if (!this.parent) this.releaseLiveWrites();
+    });
+  }
+
+  /**
+   * The COMMIT went out and the transaction failed after: ask the database, on a fresh
+   * connection, whether the rows are there. Committed: as a commit. Not: as a rollback. No answer:
+   * touch nothing; staged writes are marked abandoned for a later settling (`settleInterruptedWrites`).
+   */
+  private async afterUnansweredCommit(): Promise<void> {
+    let outcome: TransactionOutcome = 'unknown';
+    const probe = this.probe;
+    if (probe === undefined) {
+      // Nothing written, only deletes: those check a committed row still points at their file first.
+      return this.finish();
+    }
+    try {
+      outcome = (await committedOutcome((probe.constructor as typeof Model).knex(), noteForRow(probe))) === 'committed' ? 'committed' : 'rolled-back';
+    } catch {
+      // The database cannot be asked either (no knex bound, or still unreachable): unknown.
+    }
+    if (outcome === 'committed') return this.finish();
+    if (outcome === 'rolled-back') return this.undo();
+    this.outcome = 'unknown';
+    await this.report('after an unanswered commit', async () => {
+      for (const written of this.writes.values()) {
+        if (written.staged !== undefined && canStage(written.store)) await written.store.abandonStaged(written.staged);
+        // A backup is the only copy of the replaced bytes: it stays, named in the warning below.
+      }
+      this.releaseLiveWrites();
+      const backups = [...this.writes.values()].flatMap((w) => (w.backup === undefined ? [] : [w.backup]));
+      throw new Error(`the outcome of the commit is unknown; no file was removed${backups.length ? ` (replaced bytes kept at ${backups.join(', ')})` : ''}`);
     });
   }
 
@@ -182,6 +319,16 @@ export class FileLedger {
       );
     }
   }
+}
+
+/** What became of `trx`'s files: known once {@link filesSettled} resolves for it; `undefined` if it wrote nothing. */
+export function transactionOutcome(trx: Knex.Transaction): TransactionOutcome | undefined {
+  return ledgers.get(trx as Transaction)?.outcome;
+}
+
+/** True for an image entity (a model row with its store key), as attach and thumbnails pass to `write`. */
+function isImageRow(key: ImageKey): key is ProbeRow {
+  return typeof (key as { $id?: unknown }).$id === 'function' && (key as { created_at?: unknown }).created_at !== undefined;
 }
 
 /**

@@ -55,11 +55,12 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       if (existing !== undefined) return existing;
       const mimetype = thumbnailMimetype(original.mimetype, options.format);
       const row = await rows.insert(trx, { width, height, mimetype, original: false });
-      // The render made ahead is used only if it is of this very original, size and type.
+      // The render made ahead is used only if it is of this very original, size and type. An
+      // original replaced earlier in this transaction may still be staged: its bytes are read there.
       const output =
         ahead !== undefined && ahead.of === renderKey(original, width, height, mimetype)
           ? ahead.path
-          : makeThumbnailStream(await openForProcessing(store, original), width, height, mimetype, rows.limits(options).maxPixels);
+          : makeThumbnailStream(FileLedger.of(trx).pendingLocalPath(store, original) ?? (await openForProcessing(store, original)), width, height, mimetype, rows.limits(options).maxPixels);
       await FileLedger.of(trx).write(store, row, output, { reproducible: true });
       return row;
     });

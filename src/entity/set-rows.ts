@@ -9,7 +9,7 @@ import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import { type ImageLimits, resolveLimits } from '../imaging/probe.js';
 import { type AttachmentInfo, attachmentInfo } from './attachment-info.js';
 import type { ImageEntity } from './image.js';
-import { filesSettled } from './ledger.js';
+import { filesSettled, transactionOutcome } from './ledger.js';
 import { lockedRows } from './locks.js';
 import { isRetryable, MAX_TRANSACTION_ATTEMPTS, retryPause } from './retry.js';
 import { stableKey } from './single-flight.js';
@@ -82,17 +82,34 @@ export class SetRows {
    * Runs `work` in `trx`, or in a transaction of its own whose file work it waits for. A
    * transaction of its own that the database chose as a deadlock's victim (or, with
    * `uniqueRace`, that lost an insert race) is run again, a few times at most (see `retry.ts`).
+   * One whose COMMIT went out but whose answer was lost returns its result if the database says
+   * it committed.
+   * @throws ImageAttachError `ERR_COMMIT_UNKNOWN` when the database could not say
    */
   async inTransaction<T>(trx: Knex.Transaction | undefined, work: (trx: Knex.Transaction) => Promise<T>, options: { uniqueRace?: boolean } = {}): Promise<T> {
     if (trx) return work(trx);
     for (let attempt = 1; ; attempt++) {
       let own: Knex.Transaction | undefined;
+      let done: { value: T } | undefined;
       try {
         return await (this.info.imageClass as unknown as typeof Model).transaction(async (t) => {
           own = t;
-          return work(t);
+          const value = await work(t);
+          done = { value };
+          return value;
         });
       } catch (error) {
+        if (own) await filesSettled(own);
+        const outcome = own && transactionOutcome(own);
+        if (outcome === 'committed' && done !== undefined) return done.value;
+        if (outcome === 'unknown') {
+          throw new ImageAttachError(
+            'ERR_COMMIT_UNKNOWN',
+            `The connection failed after COMMIT was sent for ${this.describe()}, and the database could not be asked whether it committed: no file was removed; ` +
+              'the rows are the truth (a later process settles the files, see settleInterruptedWrites)',
+            { cause: error, statusCode: 503 },
+          );
+        }
         if (attempt >= MAX_TRANSACTION_ATTEMPTS || !isRetryable(error, options.uniqueRace === true)) throw error;
       } finally {
         if (own) await filesSettled(own);

@@ -16,13 +16,16 @@ import { pipeline } from 'node:stream/promises';
 import { currentRequestOrigin, requestOrigin, withRequestOrigin } from '../context.js';
 import { ContextError, ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
 import { staticServer, type StaticServerMiddleware, type StaticServerOptions } from '../http/static-server.js';
+import { FileSystemStagingArea } from './fs-staging.js';
+import type { StagedEntry, StagedNote, StagingStore } from './staging.js';
 import { fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
 import { type ByteRange, type FileStat, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
 
 /** What the filesystem stores share: the layout, atomic writes, reads, deletes and listing. */
-export abstract class FileSystemStoreBase extends Store {
+export abstract class FileSystemStoreBase extends Store implements StagingStore {
   /** The absolute root folder. */
   readonly root: string;
+  private readonly staging: FileSystemStagingArea;
 
   constructor(root: unknown, argument: string) {
     super();
@@ -30,6 +33,7 @@ export abstract class FileSystemStoreBase extends Store {
       throw new InvalidArgumentError(argument, 'a folder path (a non-empty string)', root);
     }
     this.root = path.resolve(root);
+    this.staging = new FileSystemStagingArea(this.root);
   }
 
   /** The path segments of `key` under the root, as URL paths use them. */
@@ -54,8 +58,12 @@ export abstract class FileSystemStoreBase extends Store {
   }
 
   async putFile(key: ImageKey, stream: Readable, _options: PutFileOptions): Promise<void> {
+    await this.writeStreamAt(this.pathFor(key), stream);
+  }
+
+  private async writeStreamAt(file: string, stream: Readable): Promise<void> {
     try {
-      await this.writeAtomically(key, async (temp) => {
+      await this.writeAtomically(file, async (temp) => {
         const handle = await open(temp, 'wx');
         await pipeline(stream, handle.createWriteStream());
       });
@@ -72,16 +80,58 @@ export abstract class FileSystemStoreBase extends Store {
   override async putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
     if (this.putFile !== FileSystemStoreBase.prototype.putFile) return super.putLocalFile(key, file, options);
     const size = await localFileSize(file);
-    await this.writeAtomically(key, (temp) => copyFile(file, temp, constants.COPYFILE_EXCL));
+    await this.writeAtomically(this.pathFor(key), (temp) => copyFile(file, temp, constants.COPYFILE_EXCL));
     return size;
+  }
+
+  /** Staging (see `staging.ts`) writes bytes as this class does: not for a subclass with its own `putFile`. */
+  canStage(): boolean {
+    return this.putFile === FileSystemStoreBase.prototype.putFile;
+  }
+
+  async stageFile(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string> {
+    this.pathFor(key);
+    const token = this.staging.newToken();
+    await this.staging.writeNote(token, note);
+    try {
+      if (typeof data === 'string') {
+        await localFileSize(data);
+        await this.writeAtomically(this.staging.dataPath(token), (temp) => copyFile(data, temp, constants.COPYFILE_EXCL));
+      } else {
+        await this.writeStreamAt(this.staging.dataPath(token), data);
+      }
+    } catch (error) {
+      await this.staging.discard(token);
+      throw error;
+    }
+    return token;
+  }
+
+  async promoteStaged(key: ImageKey, token: string): Promise<void> {
+    await this.staging.promote(token, this.pathFor(key));
+  }
+
+  discardStaged(token: string): Promise<void> {
+    return this.staging.discard(token);
+  }
+
+  abandonStaged(token: string): Promise<void> {
+    return this.staging.abandon(token);
+  }
+
+  listStaged(): Promise<StagedEntry[]> {
+    return this.staging.list();
+  }
+
+  stagedPath(token: string): string {
+    return this.staging.dataPath(token);
   }
 
   /**
    * Runs `write(temp)` to make a temp file beside the final one, then renames it into place. On
    * any failure the temp file, and the folders this call created, are removed.
    */
-  private async writeAtomically(key: ImageKey, write: (temp: string) => Promise<void>): Promise<void> {
-    const file = this.pathFor(key);
+  private async writeAtomically(file: string, write: (temp: string) => Promise<void>): Promise<void> {
     const dir = path.dirname(file);
     // A temp name in the same folder, so the final rename is atomic (same filesystem).
     const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);

@@ -1,0 +1,129 @@
+/**
+ * Settling staged writes (see `stores/staging.ts`) that their process could not finish: it died
+ * between staging and promoting, or lost its connection at COMMIT and could not learn the outcome.
+ * The database decides: when the row the note names holds the note's `created_at`, that write
+ * committed and its bytes go into place; otherwise they are discarded (the committed row keeps the
+ * bytes it had). Each is settled in a transaction that locks that row first, so a writer replacing
+ * the same image meanwhile is waited for, and its own swap cannot be overtaken.
+ */
+import type { Knex } from 'knex';
+import type { Model } from 'objection';
+import { ImageAttachError } from '../errors.js';
+import { isAlive } from '../imaging/spool.js';
+import { toDate } from '../stores/keys.js';
+import { canStage, noteKey, PROCESS_TAG, type StagedEntry, type StagedNote, type StagingStore } from '../stores/staging.js';
+import type { Store } from '../stores/store.js';
+import { isSqlite, sqliteWriteLock } from './locks.js';
+import { storeTag } from './single-flight.js';
+
+/** The note of a staged write of `row` (an image entity: its own key). */
+export function noteForRow(row: Model & { objectType: string; objectId: bigint; width: number; height: number; mimetype: string; created_at: Date }): StagedNote {
+  const cls = row.constructor as typeof Model;
+  const columns = ([] as string[]).concat(cls.idColumn);
+  const id = Object.fromEntries(columns.map((c) => [c, jsonValue((row as unknown as Record<string, unknown>)[c])]));
+  return { key: noteKey(row), row: { table: cls.tableName, id, createdAt: toDate(row.created_at).getTime() } };
+}
+
+function jsonValue(value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
+/** What the database says of a write: its row committed, or not. */
+export type WriteOutcome = 'committed' | 'not-committed';
+
+/** Reads the committed `created_at` of the note's row in `trx` and compares. */
+async function outcomeIn(trx: Knex.Transaction | Knex, note: StagedNote): Promise<WriteOutcome> {
+  const row = (await trx(note.row.table).where(note.row.id).first('created_at')) as { created_at: Date | string | number } | undefined;
+  return row !== undefined && toDate(row.created_at).getTime() === note.row.createdAt ? 'committed' : 'not-committed';
+}
+
+/**
+ * Asks the database, on a connection of `knex` (not the transaction that wrote), whether the write
+ * the note describes committed.
+ */
+export function committedOutcome(knex: Knex, note: StagedNote): Promise<WriteOutcome> {
+  return outcomeIn(knex, note);
+}
+
+/**
+ * Settles one staged write: locks its row (SQLite: the database), reads it again in a statement of
+ * its own (PostgreSQL: a fresh snapshot, after any writer that held the lock), then puts the bytes
+ * in place or discards them.
+ */
+async function settle(store: StagingStore, knex: Knex, entry: StagedEntry): Promise<WriteOutcome> {
+  const { note } = entry;
+  return knex.transaction(async (trx) => {
+    if (isSqlite(trx)) await sqliteWriteLock(trx, note.row.table);
+    else await trx(note.row.table).where(note.row.id).forUpdate().select('created_at');
+    const outcome = await outcomeIn(trx, note);
+    const key = { ...note.key, objectId: BigInt(note.key.objectId) };
+    if (outcome === 'committed') await store.promoteStaged(key, entry.token);
+    else await store.discardStaged(entry.token);
+    return outcome;
+  });
+}
+
+/**
+ * True when no live process of this host will settle the entry: abandoned, or its process is gone
+ * (this process's own are its ledgers' to settle; one of the same pid but another tag was a
+ * former process, as happens in containers).
+ */
+function isOrphaned(entry: StagedEntry): boolean {
+  if (entry.note.abandoned) return true;
+  if (entry.pid === process.pid) return entry.processTag !== PROCESS_TAG;
+  return !isAlive(entry.pid);
+}
+
+/**
+ * Settles the staged writes in `store` that no live process will finish (their process died, or
+ * gave them up), asking the database on `knex` which of them committed. Call it when a process
+ * starts, before serving, to repair at once what a crash between a commit and its file swap left;
+ * the library also runs it in the background, now and then, where it writes.
+ * @returns how many were put in place and how many discarded
+ * @throws ImageAttachError `ERR_STORE_UNAVAILABLE` when an entry cannot be settled (the others are)
+ */
+export async function settleInterruptedWrites(options: { store: Store; knex: Knex }): Promise<{ promoted: number; discarded: number }> {
+  const { store, knex } = options;
+  const result = { promoted: 0, discarded: 0 };
+  if (!canStage(store)) return result;
+  const failures: unknown[] = [];
+  for (const entry of await store.listStaged()) {
+    if (!isOrphaned(entry)) continue;
+    try {
+      const outcome = await settle(store, knex, entry);
+      if (outcome === 'committed') result.promoted++;
+      else result.discarded++;
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) {
+    throw new ImageAttachError('ERR_STORE_UNAVAILABLE', `Settling ${failures.length} interrupted write(s) failed: ${(failures[0] as Error).message}`, { cause: failures[0] });
+  }
+  return result;
+}
+
+const lastSweep = new Map<number, number>();
+const SWEEP_INTERVAL_MS = 60_000;
+
+/**
+ * Runs {@link settleInterruptedWrites} in the background for `store`, at most once a minute per
+ * store, on the connection of `row`'s model class (when it has one). Failures become a warning.
+ */
+export function sweepNowAndThen(store: Store, row: Model): void {
+  const tag = storeTag(store);
+  const now = Date.now();
+  if (now - (lastSweep.get(tag) ?? 0) < SWEEP_INTERVAL_MS) return;
+  lastSweep.set(tag, now);
+  let knex: Knex | undefined;
+  try {
+    knex = (row.constructor as typeof Model).knex();
+  } catch {
+    // The class is bound to no knex (used through explicit transactions only): no sweep from here.
+    return;
+  }
+  if (!knex) return;
+  void settleInterruptedWrites({ store, knex }).catch((error: unknown) => {
+    process.emitWarning(new ImageAttachError('ERR_FILE_CLEANUP', `objection-imageattach: settling interrupted writes failed: ${(error as Error).message}`, { cause: error }));
+  });
+}
