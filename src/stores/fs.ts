@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { access, copyFile, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -153,6 +153,13 @@ export abstract class FileSystemStoreBase extends Store implements StagingStore 
       await removeQuietly(temp);
       if (createdDir !== undefined) await this.pruneEmptyFolders(dir, createdDir);
       if (error instanceof ImageAttachError) throw error;
+      if (await isReadOnlyFailure(error, dir)) {
+        throw new StoreError('ERR_STORE_READ_ONLY', `The filesystem store at ${this.root} is read-only for this process (cannot write ${file}: ${(error as Error).message})`, {
+          cause: error,
+          statusCode: 503,
+          data: { path: file, root: this.root },
+        });
+      }
       throw new StoreError('ERR_STORE_WRITE', `Writing ${file} failed: ${(error as Error).message}`, {
         cause: error,
         data: { path: file },
@@ -348,6 +355,30 @@ function isHttpUrl(value: string): boolean {
   } catch {
     // Not parseable as a URL at all.
     return false;
+  }
+}
+
+/**
+ * True when a failed write failed for want of write permission: a read-only filesystem or folder
+ * (EROFS, EACCES, EPERM), or a folder that could not be created (ENOENT) under an ancestor this
+ * process cannot write to.
+ */
+async function isReadOnlyFailure(error: unknown, dir: string): Promise<boolean> {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return true;
+  if (code !== 'ENOENT') return false;
+  for (let ancestor = dir; ; ancestor = path.dirname(ancestor)) {
+    try {
+      await access(ancestor, constants.F_OK);
+    } catch {
+      // Not there: its parent is the one that matters.
+      if (path.dirname(ancestor) === ancestor) return false;
+      continue;
+    }
+    return access(ancestor, constants.W_OK).then(
+      () => false,
+      () => true,
+    );
   }
 }
 
