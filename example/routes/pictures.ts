@@ -3,7 +3,7 @@
  * delete, and thumbnails on demand.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { imageUpload, type ThumbnailFormat, type ThumbnailQueue, thumbnailRoute, type UploadedImage } from 'objection-imageattach';
+import { ImageAttachError, imageUpload, type ThumbnailFormat, type ThumbnailQueue, thumbnailRoute, type UploadedImage } from 'objection-imageattach';
 import { User } from '../models.js';
 
 /** Made at upload: the sizes the pages show. */
@@ -50,7 +50,16 @@ export function picturesRouter(options: { tempDir: string }): Router {
       // show the original at each thumbnail's size. The attach itself decodes the file once to
       // prove it whole (imageUpload was told not to).
       await user.pictureSet.fromFile(file.path, { probed: file.probed });
-      if (sizes.length > 0) await queue.enqueue(user, 'picture', [...sizes]);
+      try {
+        if (sizes.length > 0) await queue.enqueue(user, 'picture', [...sizes]);
+      } catch (error) {
+        // The original is committed by now: say what happened rather than fail the whole upload.
+        // (The pages queue missing thumbnails again when Redis is back; thumbnailRoute makes any.)
+        if (!(error instanceof ImageAttachError && error.code === 'ERR_QUEUE_UNAVAILABLE')) throw error;
+        console.error(`upload for user ${user.id}: original stored, thumbnails not queued: ${error.message}`);
+        res.redirect(303, `/users/${user.id}?notice=thumbnails-not-queued`);
+        return;
+      }
     }
     res.redirect(303, `/users/${user.id}`);
   });
