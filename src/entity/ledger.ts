@@ -27,7 +27,7 @@ import { type ImageKey, normalizeKey } from '../stores/keys.js';
 import type { PutFileOptions, Store } from '../stores/store.js';
 import { canStage } from '../stores/staging.js';
 import { storeTag } from './single-flight.js';
-import { committedOutcome, noteForRow, sweepNowAndThen } from './staged-writes.js';
+import { committedOutcome, noteForRow, sweepInBackground } from './staged-writes.js';
 
 type Transaction = Knex.Transaction & { executionPromise?: Promise<unknown>; parentTransaction?: Knex.Transaction };
 
@@ -137,8 +137,9 @@ export class FileLedger {
     let staged: string | undefined;
     liveWrites.set(id, (liveWrites.get(id) ?? 0) + 1);
     this.root().held.push(id);
+    // Settle what a dead process left staged in this store (see staged-writes.ts), in the background.
+    if (row !== undefined && canStage(store)) sweepInBackground(store, row);
     if (row !== undefined && canStage(store) && (prior === undefined ? (await store.statFile(key)) !== null : prior.staged !== undefined)) {
-      sweepNowAndThen(store, row);
       staged = await store.stageFile(key, data, noteForRow(row));
     } else {
       if (!this.writes.has(id) && (await store.statFile(key)) !== null) {
@@ -290,12 +291,18 @@ export class FileLedger {
     await this.report('after an unanswered commit', async () => {
       for (const written of this.writes.values()) {
         if (written.staged !== undefined && canStage(written.store)) await written.store.abandonStaged(written.staged);
-        // A backup is the only copy of the replaced bytes: it stays, named in the warning below.
       }
-      this.releaseLiveWrites();
-      const backups = [...this.writes.values()].flatMap((w) => (w.backup === undefined ? [] : [w.backup]));
-      throw new Error(`the outcome of the commit is unknown; no file was removed${backups.length ? ` (replaced bytes kept at ${backups.join(', ')})` : ''}`);
     });
+    this.releaseLiveWrites();
+    // A backup (stores that cannot stage) is the only copy of the bytes it replaced: it stays, named here.
+    const backups = [...this.writes.values()].flatMap((w) => (w.backup === undefined ? [] : [w.backup]));
+    process.emitWarning(
+      new ImageAttachError(
+        'ERR_COMMIT_UNKNOWN',
+        'objection-imageattach: the connection failed after COMMIT was sent, and the database could not be asked whether it committed: ' +
+          `no file was removed; staged files wait for settleInterruptedWrites${backups.length ? `; replaced bytes kept at ${backups.join(', ')}` : ''}`,
+      ),
+    );
   }
 
   private releaseLiveWrites(): void {

@@ -78,7 +78,7 @@ function isOrphaned(entry: StagedEntry): boolean {
  * Settles the staged writes in `store` that no live process will finish (their process died, or
  * gave them up), asking the database on `knex` which of them committed. Call it when a process
  * starts, before serving, to repair at once what a crash between a commit and its file swap left;
- * the library also runs it in the background, now and then, where it writes.
+ * the library also runs it in the background whenever it writes an image to a store that stages.
  * @returns how many were put in place and how many discarded
  * @throws ImageAttachError `ERR_STORE_UNAVAILABLE` when an entry cannot be settled (the others are)
  */
@@ -103,18 +103,16 @@ export async function settleInterruptedWrites(options: { store: Store; knex: Kne
   return result;
 }
 
-const lastSweep = new Map<number, number>();
-const SWEEP_INTERVAL_MS = 60_000;
+const sweeping = new Set<number>();
 
 /**
- * Runs {@link settleInterruptedWrites} in the background for `store`, at most once a minute per
- * store, on the connection of `row`'s model class (when it has one). Failures become a warning.
+ * Runs {@link settleInterruptedWrites} in the background for `store`, on the connection of `row`'s
+ * model class (when it has one), unless one is running already for that store. It costs a
+ * listing of the (small) staging folder when there is nothing to settle. Failures become a warning.
  */
-export function sweepNowAndThen(store: Store, row: Model): void {
+export function sweepInBackground(store: Store, row: Model): void {
   const tag = storeTag(store);
-  const now = Date.now();
-  if (now - (lastSweep.get(tag) ?? 0) < SWEEP_INTERVAL_MS) return;
-  lastSweep.set(tag, now);
+  if (sweeping.has(tag)) return;
   let knex: Knex | undefined;
   try {
     knex = (row.constructor as typeof Model).knex();
@@ -123,7 +121,10 @@ export function sweepNowAndThen(store: Store, row: Model): void {
     return;
   }
   if (!knex) return;
-  void settleInterruptedWrites({ store, knex }).catch((error: unknown) => {
-    process.emitWarning(new ImageAttachError('ERR_FILE_CLEANUP', `objection-imageattach: settling interrupted writes failed: ${(error as Error).message}`, { cause: error }));
-  });
+  sweeping.add(tag);
+  void settleInterruptedWrites({ store, knex })
+    .catch((error: unknown) => {
+      process.emitWarning(new ImageAttachError('ERR_FILE_CLEANUP', `objection-imageattach: settling interrupted writes failed: ${(error as Error).message}`, { cause: error }));
+    })
+    .finally(() => sweeping.delete(tag));
 }

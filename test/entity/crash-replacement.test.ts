@@ -10,6 +10,8 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
+import { Model } from 'objection';
+import { filesSettled } from '../../src/entity/ledger.js';
 import { imageSet } from '../../src/entity/image-set.js';
 import { settleInterruptedWrites } from '../../src/entity/staged-writes.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
@@ -61,6 +63,7 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
       config = knex.client.config;
     }
     await createSchema(knex);
+    Model.knex(knex);
   });
   after(async function () {
     if (dialect === 'sqlite') {
@@ -121,5 +124,21 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
     const now = await rowsWithBytes(user);
     assert.ok(now.find((r) => r.row.original)!.bytes.equals(after), 'the original file holds the new committed bytes');
     assert.equal(now.find((r) => !r.row.original)!.row.width, 50);
+  });
+
+  it('killed between the commit and the swap: the next write to the store settles it in the background', async function () {
+    this.timeout(90000);
+    const { user, before, after, file } = await scene();
+    await killAt([JSON.stringify(config), root, String(user.id), file, 'after-commit'], 'committed');
+    const original = (await UserPicture.query(knex).where({ user_id: user.id, original: true }))[0]!;
+    // The instant the settling is for: the new row is committed, its bytes still wait in .staging.
+    assert.ok((await readFile(store.pathFor(original))).equals(before));
+    // Any write through this process's ledger to the store starts a settling (at most once a minute).
+    const other = await User.query(knex).insert({ name: 'Other' });
+    await imageSet(other, 'picture').fromBlob(await jpeg(40, 30), { store });
+    await filesSettled();
+    for (let i = 0; i < 100 && (await readdir(path.join(root, '.staging'))).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await readdir(path.join(root, '.staging')), []);
+    assert.ok((await readFile(store.pathFor(original))).equals(after));
   });
 });
