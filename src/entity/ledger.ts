@@ -59,8 +59,10 @@ const commitSent = new WeakSet<Transaction>();
 /** Staged swaps in the order their transactions committed, one chain per file. */
 const promotions = new Map<string, Promise<void>>();
 const unsettled = new Set<Promise<void>>();
-/** Keys being written by some unfinished transaction in this process: never delete those. */
-const liveWrites = new Map<string, number>();
+/** The root ledgers of this process with a write of a file whose work is not settled yet. */
+const writers = new Map<string, Set<FileLedger>>();
+/** The order in which transactions of this process sent their COMMIT. */
+let lastCommitSeq = 0;
 
 function fileId(store: Store, key: ImageKey): string {
   const k = normalizeKey(key);
@@ -70,8 +72,10 @@ function fileId(store: Store, key: ImageKey): string {
 export class FileLedger {
   private readonly writes = new Map<string, Written>();
   private readonly deletes = new Map<string, PendingDelete>();
-  /** Live-write ids this ledger (and its folded savepoints) hold, released when the root settles. */
+  /** Ids this root ledger (and its savepoints) wrote, in `writers` until the root settles. */
   private readonly held: string[] = [];
+  /** When this (root) transaction sent its COMMIT, in this process's order. */
+  private commitSeq: number | undefined;
   /** Resolves once the transaction has ended and its file work is done. Never rejects. */
   readonly settled: Promise<void>;
   /** Known once `settled` resolves. */
@@ -98,6 +102,7 @@ export class FileLedger {
     const commit = trx.commit.bind(trx);
     trx.commit = ((value?: unknown) => {
       commitSent.add(trx);
+      if (!parent) this.commitSeq = ++lastCommitSeq;
       return commit(value);
     }) as typeof trx.commit;
     const settled = execution.then(
@@ -135,8 +140,10 @@ export class FileLedger {
     const prior = this.find(id);
     let backup: string | undefined;
     let staged: string | undefined;
-    liveWrites.set(id, (liveWrites.get(id) ?? 0) + 1);
-    this.root().held.push(id);
+    const root = this.root();
+    if (!writers.has(id)) writers.set(id, new Set());
+    writers.get(id)!.add(root);
+    root.held.push(id);
     // Settle what a dead process left staged in this store (see staged-writes.ts), in the background.
     if (row !== undefined && canStage(store)) sweepInBackground(store, row);
     if (row !== undefined && canStage(store) && (prior === undefined ? (await store.statFile(key)) !== null : prior.staged !== undefined)) {
@@ -211,15 +218,19 @@ export class FileLedger {
     this.outcome = 'committed';
     // Queued now, in commit order: a later transaction's swap of the same file waits for this one.
     const swaps = [...this.writes].filter(([, w]) => w.staged !== undefined).map(([id, w]) => this.promote(id, w));
-    // Committed writes are no longer in flight: a later transaction's delete of them is real.
-    this.releaseLiveWrites();
     await this.report('after commit', async () => {
       const failed = (await Promise.allSettled(swaps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
       for (const written of this.writes.values()) {
         if (written.backup !== undefined) await removeIfPresent(written.backup);
       }
       for (const [id, pending] of this.deletes) {
-        if (this.writes.has(id) || liveWrites.has(id)) continue;
+        if (this.writes.has(id)) continue;
+        const others = [...(writers.get(id) ?? [])].filter((ledger) => ledger !== this);
+        // Transactions that wrote this file and committed before this one: their swaps and deletes
+        // come first (their commit's answer may be processed after this one's).
+        await Promise.all(others.filter((l) => l.commitSeq !== undefined && l.commitSeq < (this.commitSeq ?? Infinity)).map((l) => l.settled));
+        // One still uncommitted that wrote it in place: its bytes are at the path; leave them.
+        if (others.some((l) => l.commitSeq === undefined && l.writes.get(id)?.staged === undefined)) continue;
         if (pending.stillReferenced && (await pending.stillReferenced())) continue;
         // After any swap of this file still under way, so the swap cannot bring it back.
         await promotions.get(id);
@@ -227,6 +238,7 @@ export class FileLedger {
       }
       if (failed !== undefined) throw failed.reason;
     });
+    this.releaseWriters();
   }
 
   /** Swaps staged bytes into place after the commit; on failure, leaves them for a later settling. */
@@ -264,8 +276,8 @@ export class FileLedger {
           await written.store.deleteFile(written.key);
         }
       }
-      if (!this.parent) this.releaseLiveWrites();
     });
+    if (!this.parent) this.releaseWriters();
   }
 
   /**
@@ -293,7 +305,7 @@ export class FileLedger {
         if (written.staged !== undefined && canStage(written.store)) await written.store.abandonStaged(written.staged);
       }
     });
-    this.releaseLiveWrites();
+    this.releaseWriters();
     // A backup (stores that cannot stage) is the only copy of the bytes it replaced: it stays, named here.
     const backups = [...this.writes.values()].flatMap((w) => (w.backup === undefined ? [] : [w.backup]));
     process.emitWarning(
@@ -305,11 +317,11 @@ export class FileLedger {
     );
   }
 
-  private releaseLiveWrites(): void {
+  private releaseWriters(): void {
     for (const id of this.held.splice(0)) {
-      const count = (liveWrites.get(id) ?? 1) - 1;
-      if (count > 0) liveWrites.set(id, count);
-      else liveWrites.delete(id);
+      const set = writers.get(id);
+      set?.delete(this);
+      if (set?.size === 0) writers.delete(id);
     }
   }
 

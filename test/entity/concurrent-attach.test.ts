@@ -77,4 +77,18 @@ forEachDialect('concurrent attaches to one owner', (db, dialect) => {
     await imageSet(user, 'picture').fromBlob(await png(100, 100), { store, thumbnails: [{ width: 10 }] });
     await assertLastOneWon(user, await attachTwenty(user));
   });
+
+  it('an owner deleted while attaches to it run: the delete never deadlocks, rows and files agree', async function () {
+    this.timeout(60000);
+    const user = await User.query().insert({ name: 'Deleted' });
+    await imageSet(user, 'picture').fromBlob(await png(100, 100), { store, thumbnails: [{ width: 10 }] });
+    const attaches = Array.from({ length: 6 }, async (_, i) => imageSet(fresh(user), 'picture').fromBlob(await png(30 + i, 10), { store, thumbnails: [{ width: 10 }] }));
+    const deleted = User.transaction(async (trx) => User.query(trx).deleteById(user.id).context({ store }));
+    await deleted;
+    await Promise.allSettled(attaches);
+    await filesSettled();
+    const rows = await UserPicture.query().where('user_id', user.id);
+    const expected = rows.map((r) => path.relative(root, store.pathFor(r))).sort();
+    assert.deepEqual((await listTree(root)).filter((f) => !f.endsWith('/')), expected, 'files are exactly those of the rows');
+  });
 });
