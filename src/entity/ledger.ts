@@ -14,7 +14,7 @@
  * the database on a fresh connection before any file is touched; if that fails too, no file is
  * removed, staged writes are left for a later settling, and the caller gets ERR_COMMIT_UNKNOWN.
  *
- * The seed kept this state globally, mixing concurrent sessions; here it is one ledger per knex
+ * SQLAlchemy-ImageAttach kept this state globally, mixing concurrent sessions; here it is one ledger per knex
  * transaction (savepoints get their own, folded into their parent's when released).
  */
 import { createReadStream } from 'node:fs';
