@@ -27,7 +27,7 @@ import { type ImageKey, normalizeKey } from '../stores/keys.js';
 import type { PutFileOptions, Store } from '../stores/store.js';
 import { canStage } from '../stores/staging.js';
 import { storeTag } from './single-flight.js';
-import { committedOutcome, noteForRow, sweepInBackground } from './staged-writes.js';
+import { committedOutcome, markAbandoned, noteForRow, sweepInBackground } from './staged-writes.js';
 
 type Transaction = Knex.Transaction & { executionPromise?: Promise<unknown>; parentTransaction?: Knex.Transaction };
 
@@ -248,6 +248,7 @@ export class FileLedger {
     if (!canStage(store)) return Promise.resolve();
     const run = (promotions.get(id) ?? Promise.resolve()).then(() =>
       store.promoteStaged(written.key, token).catch(async (error: unknown) => {
+        markAbandoned(token);
         await store.abandonStaged(token).catch(() => {
           // The note stays as it is: a later process settles it once this one is gone.
         });
@@ -302,7 +303,10 @@ export class FileLedger {
     this.outcome = 'unknown';
     await this.report('after an unanswered commit', async () => {
       for (const written of this.writes.values()) {
-        if (written.staged !== undefined && canStage(written.store)) await written.store.abandonStaged(written.staged);
+        if (written.staged !== undefined && canStage(written.store)) {
+          markAbandoned(written.staged);
+          await written.store.abandonStaged(written.staged);
+        }
       }
     });
     this.releaseWriters();

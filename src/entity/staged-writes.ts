@@ -50,8 +50,10 @@ export function committedOutcome(knex: Knex, note: StagedNote): Promise<WriteOut
  * its own (PostgreSQL: a fresh snapshot, after any writer that held the lock), then puts the bytes
  * in place or discards them.
  */
-async function settle(store: StagingStore, knex: Knex, entry: StagedEntry): Promise<WriteOutcome> {
-  const { note } = entry;
+async function settle(store: StagingStore, knex: Knex, entry: StagedEntry): Promise<WriteOutcome | undefined> {
+  const note = await store.readStagedNote(entry.token);
+  // Gone: another process settled it meanwhile.
+  if (note === undefined) return undefined;
   return knex.transaction(async (trx) => {
     if (isSqlite(trx)) await sqliteWriteLock(trx, note.row.table);
     else await trx(note.row.table).where(note.row.id).forUpdate().select('created_at');
@@ -63,14 +65,21 @@ async function settle(store: StagingStore, knex: Knex, entry: StagedEntry): Prom
   });
 }
 
+/** Staged writes this process gave up (an unanswered COMMIT): any settling may take them. */
+const abandonedHere = new Set<string>();
+
+/** Notes that this process gave up the staged write of `token`. */
+export function markAbandoned(token: string): void {
+  abandonedHere.add(token);
+}
+
 /**
- * True when no live process of this host will settle the entry: abandoned, or its process is gone
- * (this process's own are its ledgers' to settle; one of the same pid but another tag was a
- * former process, as happens in containers).
+ * True when no live process of this host will settle the entry: its process is gone (one of this
+ * pid but another tag was a former process, as happens in containers), or it is this process's and
+ * was given up. A live process's entries are its own to settle.
  */
 function isOrphaned(entry: StagedEntry): boolean {
-  if (entry.note.abandoned) return true;
-  if (entry.pid === process.pid) return entry.processTag !== PROCESS_TAG;
+  if (entry.pid === process.pid) return entry.processTag !== PROCESS_TAG || abandonedHere.has(entry.token);
   return !isAlive(entry.pid);
 }
 
@@ -91,8 +100,9 @@ export async function settleInterruptedWrites(options: { store: Store; knex: Kne
     if (!isOrphaned(entry)) continue;
     try {
       const outcome = await settle(store, knex, entry);
+      abandonedHere.delete(entry.token);
       if (outcome === 'committed') result.promoted++;
-      else result.discarded++;
+      else if (outcome === 'not-committed') result.discarded++;
     } catch (error) {
       failures.push(error);
     }

@@ -76,14 +76,12 @@ export class FileSystemStagingArea {
     for (const name of names) {
       const match = ENTRY.exec(name);
       if (!match) continue;
-      const token = `${match[1]}-${match[2]}-${match[3]}`;
-      const note = await this.readNote(token);
-      if (note !== undefined) entries.push({ token, pid: Number(match[1]), processTag: match[2]!, note });
+      entries.push({ token: `${match[1]}-${match[2]}-${match[3]}`, pid: Number(match[1]), processTag: match[2]! });
     }
     return entries;
   }
 
-  private async readNote(token: string): Promise<StagedNote | undefined> {
+  async readNote(token: string): Promise<StagedNote | undefined> {
     try {
       return JSON.parse(await readFile(this.notePath(token), 'utf8')) as StagedNote;
     } catch {

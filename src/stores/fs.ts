@@ -136,6 +136,10 @@ export abstract class FileSystemStoreBase extends Store implements StagingStore 
     return this.staging.list();
   }
 
+  readStagedNote(token: string): Promise<StagedNote | undefined> {
+    return this.staging.readNote(token);
+  }
+
   stagedPath(token: string): string {
     return this.staging.dataPath(token);
   }

@@ -21,12 +21,12 @@ export interface StagedNote {
   abandoned?: boolean;
 }
 
+/** A staged write as its name tells it (its note is read apart, only when needed). */
 export interface StagedEntry {
   token: string;
   /** The process that staged it: its pid, and a random tag telling it from a later process of the same pid. */
   pid: number;
   processTag: string;
-  note: StagedNote;
 }
 
 /** This process's tag in staging tokens (`<pid>-<tag>-<random>`). */
@@ -43,8 +43,10 @@ export interface StagingStore {
   discardStaged(token: string): Promise<void>;
   /** Marks a staged write as given up by its process, so any process may settle it. */
   abandonStaged(token: string): Promise<void>;
-  /** Every staged write in the store. */
+  /** Every staged write in the store (a listing: no note is read). */
   listStaged(): Promise<StagedEntry[]>;
+  /** The note of a staged write, or `undefined` when it is gone (settled meanwhile). */
+  readStagedNote(token: string): Promise<StagedNote | undefined>;
   /** The local path of the staged bytes (for reading them back inside their transaction). */
   stagedPath(token: string): string;
 }
