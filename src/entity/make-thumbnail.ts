@@ -13,6 +13,7 @@ import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
 import { openForProcessing } from './local-file.js';
+import { sqliteWriteLock } from './locks.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 import { imageOfSize, reusableImage } from './size-match.js';
@@ -59,6 +60,9 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
   const ahead = madeAhead ?? ownAhead;
   try {
     const image = await rows.inTransaction(options.trx, async (trx: Knex.Transaction) => {
+      // SQLite: a transaction of our own takes the write lock first, as attach does, so another
+      // process's write makes it wait instead of failing (SQLITE_BUSY) at its insert.
+      if (options.trx === undefined) await sqliteWriteLock(trx, rows.info.imageClass.tableName);
       const images = (await rows.setQuery(trx)) as unknown as ImageEntity[];
       const original = images.find((i) => i.original);
       if (original === undefined) throw new ImageNotFoundError(`${rows.describe()} has no original image to make a thumbnail of`);
@@ -67,7 +71,9 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       const mimetype = thumbnailMimetype(original.mimetype, options.format);
       // A render made ahead of this very original knows its picture's size: no need to open it.
       const usable = ahead !== undefined && ahead.original === originalKey(original) ? ahead : undefined;
-      const open = () => openForProcessing(store, original).then((input) => openPicture(input, original, mimetype, rows.limits(options).maxPixels));
+      // An original replaced earlier in this transaction may still be staged: its bytes are read there.
+      const staged = FileLedger.of(trx).pendingLocalPath(store, original);
+      const open = () => (staged !== undefined ? Promise.resolve(staged) : openForProcessing(store, original)).then((input) => openPicture(input, original, mimetype, rows.limits(options).maxPixels));
       let opened = usable === undefined ? await open() : undefined;
       try {
         const picture = usable?.picture ?? opened!;
