@@ -6,10 +6,10 @@ import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { removeIfPresent, sweepDeadTempFiles, sweepOnce, tempFilePath } from '../util/temp-files.js';
+import { isAlive, removeIfPresent, sweepDeadTempFiles, sweepOnce, tempFilePath } from '../util/temp-files.js';
 import { tooLarge } from './probe.js';
 
-export { removeIfPresent };
+export { isAlive, removeIfPresent };
 /** Removes the temp files of dead processes in `dir` (spools and uploads alike); see util/temp-files.ts. */
 export const sweepDeadSpools = sweepDeadTempFiles;
 

@@ -60,7 +60,8 @@ export async function sweepDeadTempFiles(dir: string, now = Date.now()): Promise
   return removed;
 }
 
-function isAlive(pid: number): boolean {
+/** True while a process of that pid exists (ours to signal or not). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
