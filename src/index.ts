@@ -23,12 +23,10 @@ export { Store } from './stores/store.js';
 export type { ByteRange, FileStat, PutFileOptions } from './stores/store.js';
 export type { ImageKey, NormalizedKey, StoredImage } from './stores/keys.js';
 export type { DatabaseTimestamp } from './stores/database-timestamp.js';
-export { FileSystemStore, HttpExposedFileSystemStore } from './stores/fs.js';
-export type {
-  FileSystemStoreOptions,
-  HttpExposedFileSystemStoreMiddlewareOptions,
-  HttpExposedFileSystemStoreOptions,
-} from './stores/fs.js';
+export { FileSystemStore } from './stores/fs.js';
+export type { FileSystemStoreOptions } from './stores/fs.js';
+export { HttpExposedFileSystemStore } from './stores/http-exposed-fs.js';
+export type { HttpExposedFileSystemStoreMiddlewareOptions, HttpExposedFileSystemStoreOptions } from './stores/http-exposed-fs.js';
 
 // Context
 export { currentStore, getCurrentStore, popStoreContext, pushStoreContext, withStore } from './context.js';

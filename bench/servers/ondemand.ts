@@ -23,7 +23,7 @@ import { storeContext } from '../../src/context.js';
 import { imageSet } from '../../src/entity/image-set.js';
 import { thumbnailRoute } from '../../src/http/thumbnail-route.js';
 import { renderSlots } from '../../src/imaging/render-slots.js';
-import { HttpExposedFileSystemStore } from '../../src/stores/fs.js';
+import { HttpExposedFileSystemStore } from '../../src/stores/http-exposed-fs.js';
 import { User } from '../../test/entity/models.js';
 import { sqliteKnex } from '../support.js';
 

@@ -1,0 +1,120 @@
+/**
+ * `HttpExposedFileSystemStore`: files in a local folder that this app serves itself, under a URL
+ * prefix. Serving is the HTTP layer's (`http/exposed-store-middleware.ts`); this class keeps the
+ * files and computes their URLs.
+ */
+import { currentRequestOrigin } from '../context.js';
+import { ContextError, InvalidArgumentError } from '../errors.js';
+import { exposedStoreMiddleware, type HttpExposedFileSystemStoreMiddlewareOptions } from '../http/exposed-store-middleware.js';
+import type { StaticServerIntrospection, StaticServerMiddleware } from '../http/static-server.js';
+import { FileSystemStoreBase, isHttpUrl } from './fs.js';
+import type { ImageKey } from './keys.js';
+
+export type { HttpExposedFileSystemStoreMiddlewareOptions } from '../http/exposed-store-middleware.js';
+
+export interface HttpExposedFileSystemStoreOptions {
+  /** The folder the files go in; created on the first write. */
+  path: string;
+  /** The URL path the app serves the files under. Default `__images__`. */
+  prefix?: string;
+  /**
+   * A fixed origin for URLs (`https://cdn.example.com`): the choice for production. Without it
+   * (and without `allowedHosts` or `trustHostHeader`), URLs are root-relative
+   * (`/__images__/…`): right for pages and redirects of this app, and never built from a
+   * request's `Host` header, which a client chooses.
+   */
+  hostUrl?: string;
+  /**
+   * Hosts (`host` or `host:port`) whose requests get absolute URLs on their own origin: one app
+   * answering on several hosts gives each its own URLs. A request to any other host gets
+   * root-relative URLs. With Express's `trust proxy`, the host is the proxy's `X-Forwarded-Host`.
+   */
+  allowedHosts?: readonly string[];
+  /**
+   * Absolute URLs on the origin of every request, whatever its `Host` header says. Only behind a
+   * proxy that answers known hosts alone: otherwise a client sending `Host: evil.example` gets
+   * pages (and cached pages, for others) pointing at `http://evil.example/…`. Default false.
+   */
+  trustHostHeader?: boolean;
+}
+
+/**
+ * Files in a local folder that this app serves itself: mount `store.middleware()` and the URLs
+ * of `locate()` point at it.
+ */
+export class HttpExposedFileSystemStore extends FileSystemStoreBase {
+  /** The URL path prefix, without leading or trailing slashes. */
+  readonly prefix: string;
+  readonly hostUrl: string | undefined;
+  /** The hosts whose request origin URLs may use (lowercase), `'any'`, or null for none. */
+  private readonly originHosts: ReadonlySet<string> | 'any' | null;
+
+  constructor(options: HttpExposedFileSystemStoreOptions) {
+    super(options?.path, 'options.path');
+    const prefix = options.prefix ?? '__images__';
+    if (typeof prefix !== 'string' || !/^\/?[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*\/?$/.test(prefix) || /(^|\/)\.\.?(\/|$)/.test(prefix)) {
+      throw new InvalidArgumentError('options.prefix', 'a URL path like "__images__" or "static/images"', prefix);
+    }
+    this.prefix = prefix.replace(/^\/|\/$/g, '');
+    if (options.hostUrl !== undefined && (typeof options.hostUrl !== 'string' || !isHttpUrl(options.hostUrl))) {
+      throw new InvalidArgumentError('options.hostUrl', 'an absolute http(s) URL', options.hostUrl);
+    }
+    this.hostUrl = options.hostUrl?.replace(/\/+$/, '');
+    const { allowedHosts, trustHostHeader = false } = options;
+    if (typeof trustHostHeader !== 'boolean') throw new InvalidArgumentError('options.trustHostHeader', 'a boolean', trustHostHeader);
+    if (allowedHosts !== undefined && (!Array.isArray(allowedHosts) || !allowedHosts.every((h) => typeof h === 'string' && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(h)))) {
+      throw new InvalidArgumentError('options.allowedHosts', 'a list of hosts such as "example.com" or "localhost:3000"', allowedHosts);
+    }
+    this.originHosts = trustHostHeader ? 'any' : allowedHosts === undefined ? null : new Set(allowedHosts.map((h) => h.toLowerCase()));
+  }
+
+  /** The request origin URLs may use now, if the options allow it. */
+  private requestOrigin(): string | undefined {
+    const origin = currentRequestOrigin();
+    if (this.originHosts === 'any' || origin === undefined) return origin;
+    let host: string;
+    try {
+      host = new URL(origin).host.toLowerCase();
+    } catch {
+      // A Host header that makes no URL: not one of the allowed hosts.
+      return undefined;
+    }
+    return this.originHosts!.has(host) ? origin : undefined;
+  }
+
+  /**
+   * `<origin>/<prefix>/<path>`: the origin is `hostUrl`; else, with `allowedHosts` or
+   * `trustHostHeader`, the request's (when allowed); else none (a root-relative URL).
+   * @throws ContextError `ERR_NO_REQUEST_ORIGIN` with `allowedHosts` or `trustHostHeader`, no `hostUrl`, and no request being served
+   */
+  getUrl(key: ImageKey): string {
+    const path = `/${this.prefix}/${this.segmentsFor(key).map(encodeURIComponent).join('/')}`;
+    if (this.hostUrl !== undefined) return this.hostUrl + path;
+    if (this.originHosts === null) return path;
+    if (currentRequestOrigin() !== undefined) return (this.requestOrigin() ?? '') + path;
+    throw new ContextError(
+      'ERR_NO_REQUEST_ORIGIN',
+      'HttpExposedFileSystemStore takes its URLs\' origin from the request, and no request is being served here: ' +
+        'pass { hostUrl } or call this inside a request handled after app.use(store.middleware())',
+    );
+  }
+
+  /**
+   * Express/Connect middleware for this store: serves its files under `/<prefix>/` with
+   * {@link staticServer} (ranges, conditional GET, containment), and binds each request's origin
+   * so that, with `allowedHosts` or `trustHostHeader`, `locate()` in any later handler of that
+   * request gives `http(s)://<host>/<prefix>/…` for the host that request came to. With Express,
+   * `trust proxy` decides whether `X-Forwarded-Proto`/`-Host` count: set it only behind a proxy
+   * that sets them (a client can send them too). Mount it at the app's root, before the routes that render
+   * image URLs. It binds the origin only: bind the store itself with `storeContext(store)`.
+   * Like `staticServer()`'s, the returned function has `cacheStats()` (its content cache's figures).
+   * @param options passed on to `staticServer()` (`blockSize`, `maxAge`, `immutable`, `fallthrough`)
+   * @throws InvalidArgumentError for a bad option, when called
+   * @example
+   * app.use(store.middleware({ maxAge: 31536000, immutable: true }));
+   * app.use(storeContext(store));
+   */
+  middleware(options: HttpExposedFileSystemStoreMiddlewareOptions = {}): StaticServerMiddleware & StaticServerIntrospection {
+    return exposedStoreMiddleware(this.root, this.prefix, options);
+  }
+}
