@@ -4,6 +4,7 @@
  */
 import type { Knex } from 'knex';
 import { ImageNotFoundError } from '../errors.js';
+import { checkBackground } from '../imaging/background.js';
 import { inRenderSlot } from '../imaging/render-slots.js';
 import { type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
 import { makeThumbnailStream, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
@@ -28,6 +29,7 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
   // Validate the size and format before any work is done.
   thumbnailDimensions(1, 1, size);
   if (options.format !== undefined) thumbnailMimetype('image/png', options.format);
+  checkBackground(options.background, 'options.background');
   const store = concreteStore(options.store);
   // Without a caller's transaction, render before taking one: the database is then held for a
   // row and a file copy, not for the resize (SQLite has one writer: a resize inside the
@@ -51,11 +53,11 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       if (existing !== undefined) return existing;
       const mimetype = thumbnailMimetype(original.mimetype, options.format);
       const row = await rows.insert(trx, { width, height, mimetype, original: false });
-      // The render made ahead is used only if it is of this very original, size and type.
+      // The render made ahead is used only if it is of this very original, size, type and background.
       const output =
-        ahead !== undefined && ahead.of === renderKey(original, width, height, mimetype)
+        ahead !== undefined && ahead.of === renderKey(original, width, height, mimetype, options)
           ? ahead.path
-          : makeThumbnailStream(await openForProcessing(store, original), width, height, mimetype, rows.limits(options).maxPixels);
+          : makeThumbnailStream(await openForProcessing(store, original), width, height, mimetype, rows.limits(options).maxPixels, options.background);
       await FileLedger.of(trx).write(store, row, output, { reproducible: true });
       return row;
     });
@@ -79,12 +81,12 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   const source = await openForProcessing(store, original);
   // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
   // a time. The render in the transaction below takes none: it must not wait with the database held.
-  const spooled = await inRenderSlot(() => spoolToTempFile(makeThumbnailStream(source, width, height, mimetype, rows.limits(options).maxPixels), Number.MAX_SAFE_INTEGER));
-  return { ...spooled, of: renderKey(original, width, height, mimetype) };
+  const spooled = await inRenderSlot(() => spoolToTempFile(makeThumbnailStream(source, width, height, mimetype, rows.limits(options).maxPixels, options.background), Number.MAX_SAFE_INTEGER));
+  return { ...spooled, of: renderKey(original, width, height, mimetype, options) };
 }
 
 /** What a render made ahead was made of: the original (its creation instant too) and the output. */
-function renderKey(original: ImageEntity, width: number, height: number, mimetype: string): string {
+function renderKey(original: ImageEntity, width: number, height: number, mimetype: string, options: ThumbnailOptions): string {
   const created = original.created_at instanceof Date ? original.created_at.getTime() : String(original.created_at);
-  return `${original.width}x${original.height}:${original.mimetype}:${created}->${width}x${height}:${mimetype}`;
+  return `${original.width}x${original.height}:${original.mimetype}:${created}->${width}x${height}:${mimetype}:${JSON.stringify(options.background ?? null)}`;
 }
