@@ -14,7 +14,7 @@ import escapeHtml from 'escape-html';
 import type { Knex } from 'knex';
 import type { Model, QueryContext, StaticHookArguments } from 'objection';
 import { currentStore, getCurrentStore } from '../context.js';
-import { ImageAttachError } from '../errors.js';
+import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import type { ImageLimits } from '../imaging/probe.js';
 import { toDate, toObjectId } from '../stores/keys.js';
 import type { ByteRange, Store } from '../stores/store.js';
@@ -27,6 +27,12 @@ export interface StoreOption {
 
 /** Extra attributes for `toHTML()`; values are HTML-escaped. */
 export type HtmlAttributes = Record<string, string | number | boolean | undefined>;
+
+export interface ToHtmlOptions extends StoreOption {
+  /** The text alternative (`''` for a decorative image). Without it the tag has no `alt`. */
+  alt?: string;
+  attributes?: HtmlAttributes;
+}
 
 type ModelConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'afterDelete' | 'tableName' | 'idColumn'>;
 
@@ -42,7 +48,7 @@ export interface ImageEntity extends Model {
   locate(options?: StoreOption): string;
   openFile(options?: StoreOption & { range?: ByteRange }): Promise<Readable>;
   makeBlob(options?: StoreOption): Promise<Buffer>;
-  toHTML(options?: StoreOption & { attributes?: HtmlAttributes }): string;
+  toHTML(options?: ToHtmlOptions): string;
 }
 
 /** The static side of an image entity. */
@@ -124,9 +130,14 @@ export function Image<M extends ModelConstructor>(Base: M) {
       return buffer(await this.openFile(options));
     }
 
-    /** `<img src="…" width="…" height="…">`, every attribute escaped. */
-    toHTML(options: StoreOption & { attributes?: HtmlAttributes } = {}): string {
-      return imgElement({ src: this.locate(options), width: this.width, height: this.height, ...options.attributes });
+    /**
+     * `<img src="…" width="…" height="…" alt="…">`, every attribute escaped.
+     * @throws InvalidArgumentError when `alt` is given and is not a string
+     * @example image.toHTML({ alt: user.name })
+     */
+    toHTML(options: ToHtmlOptions = {}): string {
+      if (options.alt !== undefined && typeof options.alt !== 'string') throw new InvalidArgumentError('options.alt', "a string (use '' for a decorative image)", options.alt);
+      return imgElement({ src: this.locate(options), width: this.width, height: this.height, alt: options.alt, ...options.attributes });
     }
 
     override $beforeInsert(context: QueryContext): Promise<any> | void {

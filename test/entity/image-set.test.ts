@@ -202,6 +202,12 @@ forEachDialect('image sets', (db, dialect) => {
       const html = imageSet(user, 'picture').toHTML({ attributes: { alt: 'Ann "the" <b>' } });
       assert.match(html, /^<img src="http:\/\/static\.example\.com\/[^"]+\?_ts=\d{20}" width="20" height="10" alt="Ann &quot;the&quot; &lt;b&gt;">$/);
     });
+    it('toHTML takes the text alternative as an alt option, escaped, and refuses one that is not a string', async function () {
+      await imageSet(user, 'picture').fromBlob(await jpeg(20, 10));
+      assert.match(imageSet(user, 'picture').toHTML({ alt: 'Ann & "Bo"' }), / width="20" height="10" alt="Ann &amp; &quot;Bo&quot;">$/);
+      assert.match(imageSet(user, 'picture').original!.toHTML({ alt: '' }), / alt="">$/);
+      assert.throws(() => imageSet(user, 'picture').toHTML({ alt: 42 as never }), { message: "Expected a string (use '' for a decorative image) for options.alt but received 42 of type number" });
+    });
     it('says what to do when the relation is not loaded', async function () {
       const fresh = await User.query().findById(user.id);
       assert.throws(() => imageSet(fresh!, 'picture').original, (e: unknown) => e instanceof ImageAttachError && e.code === 'ERR_IMAGE_SET_NOT_LOADED' && /withGraphFetched\('picture'\)/.test(e.message));
