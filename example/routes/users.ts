@@ -53,7 +53,9 @@ export function usersRouter(): Router {
     const user = await User.findWithPicture(req.params.id);
     // ImageOwner (models.ts): deleting the user deletes their images' rows in the same
     // transaction, and their files once it has committed.
-    await User.transaction((trx) => user.$query(trx).delete());
+    await User.transaction(async (trx) => {
+      await user.$query(trx).delete();
+    });
     setFlash(res, { kind: 'done', text: `Deleted ${user.name}.` });
     res.redirect(303, '/');
   });
