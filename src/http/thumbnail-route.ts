@@ -10,6 +10,7 @@ import type { NextFunction, Request, Response } from 'express';
 import type { ImageSet } from '../entity/image-set.js';
 import type { StoreOption } from '../entity/image.js';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
+import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import { type ThumbnailFormat, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 
 export interface ThumbnailRouteOptions extends StoreOption {
@@ -23,6 +24,8 @@ export interface ThumbnailRouteOptions extends StoreOption {
   load: (req: Request) => ImageSet | undefined | Promise<ImageSet | undefined>;
   /** The format of thumbnails made here. Default: the original's. */
   format?: ThumbnailFormat;
+  /** What transparent pixels become in a format without alpha (JPEG): `'#rrggbb'`, `'#rgb'` or `{ r, g, b }`. Default white. */
+  background?: ThumbnailBackground;
   /** The redirect's status. Default 302 (Found); 303 and 307 are accepted too. */
   status?: 302 | 303 | 307;
 }
@@ -52,7 +55,7 @@ const STATUSES = [302, 303, 307];
  */
 export function thumbnailRoute(options: ThumbnailRouteOptions) {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object with widths and load', options);
-  const { widths, load, format, status = 302, store } = options;
+  const { widths, load, format, background, status = 302, store } = options;
   if (!Array.isArray(widths) || widths.length === 0 || !widths.every((w) => Number.isSafeInteger(w) && w >= 1)) {
     throw new InvalidArgumentError('options.widths', 'a non-empty array of integers >= 1', widths);
   }
@@ -60,6 +63,7 @@ export function thumbnailRoute(options: ThumbnailRouteOptions) {
   if (!STATUSES.includes(status)) throw new InvalidArgumentError('options.status', STATUSES.join(', ').replace(/, (?=\d+$)/, ' or '), status);
   // Checks the format now: the error should come at startup, not on the first request.
   if (format !== undefined) thumbnailMimetype('image/png', format);
+  checkBackground(background, 'options.background');
   const allowed = [...new Set(widths)].sort((a, b) => a - b);
   const expected = `one of ${allowed.join(', ')}`;
 
@@ -80,7 +84,7 @@ export function thumbnailRoute(options: ThumbnailRouteOptions) {
         const size = thumbnailDimensions(original.width, original.height, { width });
         image =
           set.images.find((i) => i.width === size.width && i.height === size.height) ??
-          (await set.findOrCreateThumbnail({ width }, { format, store }));
+          (await set.findOrCreateThumbnail({ width }, { format, background, store }));
       }
       res.set('Cache-Control', 'no-cache');
       res.redirect(status, image.locate({ store }));

@@ -2,12 +2,16 @@ import assert from 'node:assert/strict';
 import type { Readable } from 'node:stream';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { Model } from 'objection';
+import sharp from 'sharp';
 import request from 'supertest';
 import { FileSystemStore, type ImageKey, imageSet, InvalidArgumentError, type PutFileOptions, storeContext, thumbnailRoute, withStore } from '../../src/index.js';
 import { createSchema, User, UserPicture } from '../entity/models.js';
 import { forEachDialect } from '../support/db.js';
 import { jpeg } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
+
+/** A fully transparent 40×30 PNG (its pixels' colour channels 0: black once alpha is dropped). */
+const transparentPng = await sharp({ create: { width: 40, height: 30, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
 
 /** A real filesystem store that counts the files written, to prove a thumbnail is made once. */
 class CountingStore extends FileSystemStore {
@@ -119,6 +123,17 @@ forEachDialect('thumbnailRoute()', (db, dialect) => {
     assert.match(res.headers.location!, /\.50x37\.webp\?_ts=/);
   });
 
+  it('flattens a transparent original onto its background in JPEG thumbnails', async function () {
+    const clear = await User.query().insert({ name: 'Clear' });
+    await withStore(store, () => imageSet(clear, 'picture').fromBlob(transparentPng));
+    const other = express();
+    other.get('/p', thumbnailRoute({ widths: [20], format: 'jpeg', background: '#00ff00', store, load: async () => imageSet((await User.query().findById(clear.id))!, 'picture') }));
+    await request(other).get('/p?width=20').expect(302);
+    const thumbnail = await withStore(store, async () => (await imageSet(clear, 'picture').load()).findThumbnail({ width: 20 }).makeBlob());
+    const [r, g, b] = await sharp(thumbnail).raw().toBuffer();
+    assert.ok(r! < 10 && g! > 245 && b! < 10, `${r},${g},${b} is not green`);
+  });
+
   it('validates its options when made, naming them', function () {
     const load = () => undefined;
     assert.throws(() => thumbnailRoute({ widths: [], load }), (e: unknown) => e instanceof InvalidArgumentError && e.message === 'Expected a non-empty array of integers >= 1 for options.widths but received an array of length 0');
@@ -126,5 +141,6 @@ forEachDialect('thumbnailRoute()', (db, dialect) => {
     assert.throws(() => thumbnailRoute({ widths: [100], load: undefined as never }), { message: 'Expected a function (req) => the image set for options.load but received undefined' });
     assert.throws(() => thumbnailRoute({ widths: [100], load, status: 301 as never }), { message: 'Expected 302, 303 or 307 for options.status but received 301 of type number' });
     assert.throws(() => thumbnailRoute({ widths: [100], load, format: 'bmp' as never }), { message: /for format but received "bmp"/ });
+    assert.throws(() => thumbnailRoute({ widths: [100], load, background: 'green' }), { message: /for options\.background but received "green"/ });
   });
 });
