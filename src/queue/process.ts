@@ -75,7 +75,7 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
         const existing = set.images.find((image) => image.width === width && image.height === height);
         if (existing !== undefined) return { status: 'existing', width, height, mimetype: existing.mimetype };
 
-        const thumbnail = await generateThumbnail(new SetRows(owner, data.relation, subset), data.size, { trx, store, format: data.format }, ahead);
+        const thumbnail = await generateThumbnail(new SetRows(owner, data.relation, subset), data.size, { trx, store, format: data.format, background: data.background }, ahead);
 
         // After: with the lock held this cannot fail; it is here so that a writer which bypasses
         // the lock makes the job fail (and its file go with the rollback) rather than attach a
@@ -102,7 +102,7 @@ async function renderJobAhead(ownerClass: typeof Model, id: unknown, data: Thumb
   if (owner === undefined) return undefined;
   const set = await imageSet(owner, data.relation, subset).load();
   if (!isSameOriginal(set.original, data.original)) return undefined;
-  return renderThumbnailAhead(new SetRows(owner, data.relation, subset), data.size, { store, format: data.format }, store);
+  return renderThumbnailAhead(new SetRows(owner, data.relation, subset), data.size, { store, format: data.format, background: data.background }, store);
 }
 
 /**

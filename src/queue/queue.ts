@@ -7,6 +7,7 @@ import type { Model } from 'objection';
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import type { ImageEntity } from '../entity/image.js';
 import { imageSet } from '../entity/image-set.js';
+import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import { type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { closeOwned, loadBullMQ, type RedisClientLike, redisClient } from './connection.js';
@@ -15,8 +16,11 @@ import { resolveQueueOptions, type ResolvedQueueOptions, type ThumbnailQueueOpti
 import type { ThumbnailJobResult } from './process.js';
 import { startWorker, type ThumbnailWorker } from './worker.js';
 
-/** One thumbnail to make: a size (exactly one of width, height, ratio) and, optionally, a format. */
-export type ThumbnailRequest = ThumbnailSize & { format?: ThumbnailFormat };
+/**
+ * One thumbnail to make: a size (exactly one of width, height, ratio) and, optionally, a format
+ * and the background transparency is flattened onto when that format has no alpha (default white).
+ */
+export type ThumbnailRequest = ThumbnailSize & { format?: ThumbnailFormat; background?: ThumbnailBackground };
 
 export interface EnqueueOptions {
   /** Values of the extra key columns that pick the image set (as for `imageSet`). */
@@ -90,14 +94,14 @@ export class ThumbnailQueue {
     };
     const results: EnqueuedThumbnail[] = [];
     const jobs: ThumbnailJobData[] = [];
-    for (const [index, { size, format }] of sizes.entries()) {
+    for (const [index, { size, format, background }] of sizes.entries()) {
       const { width, height } = thumbnailDimensions(original.width, original.height, size);
       const exists = set.images.some((image) => image.width === width && image.height === height);
       if (exists && !options.force) {
         results.push({ request: requests[index]!, width, height, status: 'exists', jobId: undefined });
         continue;
       }
-      const data: ThumbnailJobData = { ...base, size, ...(format === undefined ? {} : { format }) };
+      const data: ThumbnailJobData = { ...base, size, ...(format === undefined ? {} : { format }), ...(background === undefined ? {} : { background }) };
       jobs.push(data);
       results.push({ request: requests[index]!, width, height, status: 'queued', jobId: thumbnailJobId(data) });
     }
@@ -223,14 +227,15 @@ export function thumbnailQueue(options: ThumbnailQueueOptions): ThumbnailQueue {
   return new ThumbnailQueue(options);
 }
 
-/** Checks a request and splits it into the size and the format. */
-function splitRequest(request: ThumbnailRequest): { size: ThumbnailSize; format: ThumbnailFormat | undefined } {
+/** Checks a request and splits it into the size, the format and the background. */
+function splitRequest(request: ThumbnailRequest): { size: ThumbnailSize; format: ThumbnailFormat | undefined; background: ThumbnailBackground | undefined } {
   if (request === null || typeof request !== 'object') throw new InvalidArgumentError('requests[]', '{ width }, { height } or { ratio }', request);
-  const { format, ...size } = request as ThumbnailRequest & Record<string, unknown>;
+  const { format, background, ...size } = request as ThumbnailRequest & Record<string, unknown>;
   const extra = Object.keys(size).filter((key) => !['width', 'height', 'ratio'].includes(key));
   if (extra.length > 0) throw new InvalidArgumentError('requests[]', '{ width }, { height } or { ratio }, and an optional format', request);
   // Both checks throw the library's usual messages (for width, format, …).
   thumbnailDimensions(1, 1, size as ThumbnailSize);
   if (format !== undefined) thumbnailMimetype('image/png', format);
-  return { size: size as ThumbnailSize, format };
+  checkBackground(background, 'requests[].background');
+  return { size: size as ThumbnailSize, format, background };
 }
