@@ -22,7 +22,7 @@ import type { Knex } from 'knex';
 import { Model } from 'objection';
 import { filesSettled, imageHelpers, type Store, storeContext, type ThumbnailQueue } from 'objection-imageattach';
 import { connect, migrate } from './database.js';
-import { megabytes, messageFor, uploadMessage } from './messages.js';
+import { megabytes, messageFor, SERVER_ERROR, uploadMessage } from './messages.js';
 import { exampleQueue } from './queue.js';
 import { picturesRouter } from './routes/pictures.js';
 import { usersRouter } from './routes/users.js';
@@ -75,7 +75,7 @@ export async function createApp(options: AppOptions): Promise<ExampleApp> {
   app.set('views', here('./views'));
   app.set('view engine', 'ejs');
   // The words for the upload form's own checks (see views/user.ejs) come from messages.ts too.
-  Object.assign(app.locals, { uploadMessage, megabytes });
+  Object.assign(app.locals, { uploadMessage, megabytes, SERVER_ERROR });
   app.use('/static', express.static(here('./public')));
 
   if (serve) app.use(serve);
@@ -115,6 +115,6 @@ function errorPage(error: any, _req: Request, res: Response, next: NextFunction)
   if (res.headersSent) return next(error);
   const status = Number.isInteger(error?.statusCode) && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
   if (status >= 500) console.error(error);
-  const message = status < 500 ? (messageFor(error) ?? error.message) : 'Something went wrong on our side. The server log says what.';
+  const message = status < 500 ? (messageFor(error) ?? error.message) : SERVER_ERROR;
   res.status(status).render('error', { status, message });
 }

@@ -8,6 +8,9 @@
  */
 import { ImageAttachError } from 'objection-imageattach';
 
+/** For a failure on the server's side: nothing the person did, nothing they can fix but wait. */
+export const SERVER_ERROR = 'Something went wrong on our side. Please try again in a moment.';
+
 /** Bytes as megabytes, as people count them: 10485760 → "10 MB", 14900000 → "14.2 MB". */
 export function megabytes(bytes: number): string {
   return `${Number((bytes / (1024 * 1024)).toFixed(1))} MB`;

@@ -65,11 +65,12 @@ function enhance(form) {
       // Done: load the page, which shows the new picture and the message.
       if (answer && answer.next) return window.location.assign(answer.next);
       busy(false);
-      say(answer && answer.text ? answer.text : form.dataset.failed, 'error');
+      // A refusal comes as JSON with its words; anything else is the server's own failure.
+      say(answer && answer.text ? answer.text : form.dataset.serverError, 'error');
     });
     request.addEventListener('error', () => {
       busy(false);
-      say(form.dataset.failed, 'error');
+      say(form.dataset.cutOff, 'error');
     });
     busy(true);
     say(`Uploading “${file.name}”…`, 'busy');

@@ -273,6 +273,36 @@ describe('the example app in Chromium', function () {
         assert.deepEqual(problems.filter((p) => !/(HTTP 4\d\d: .*\/picture$)|status of 4\d\d/.test(p)), []);
       });
 
+      it('says so when the server goes away mid-upload, and lets the person try again', async function () {
+        await page.goto(`${origin}/`);
+        await Promise.all([page.waitForURL(/\/users\/\d+$/), page.click('.gallery a:has-text("Ann")')]);
+        const cdp = await context.newCDPSession(page);
+        await cdp.send('Network.enable');
+        const size = (await readFile(photo)).length;
+        await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: Math.ceil(size / 5) });
+        try {
+          await page.setInputFiles('#picture', photo);
+          await page.click('form.upload button');
+          await page.waitForFunction(js`document.querySelector('form.upload progress').value > 0`, undefined, { timeout: 20_000 });
+          // The server goes away: it stops listening and drops every connection (had it only
+          // dropped them, Chromium would have sent the upload again on a new one).
+          const closed = new Promise((resolve) => server.close(resolve));
+          server.closeAllConnections();
+          await closed;
+          await page.waitForSelector('#picture-status.error', { timeout: 20_000 });
+        } finally {
+          await new Promise<void>((resolve) => server.listen(Number(new URL(origin).port), '127.0.0.1', resolve));
+          await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+          await cdp.detach();
+        }
+        assert.equal(await statusText('picture-status'), 'The upload was cut off before it finished. Please try again.');
+        assert.equal(await page.isDisabled('form.upload button'), false);
+        assert.equal(await page.textContent('form.upload button'), 'Upload');
+        assert.equal(await page.isHidden('form.upload progress'), true);
+        assert.equal(await page.evaluate(js`document.querySelector('#picture').files[0].name`), 'sunset.jpg');
+        assert.deepEqual(problems.filter((p) => !/(request failed: .*\/picture|console: Failed to load resource:) net::ERR_CONNECTION_(RESET|CLOSED|REFUSED)/.test(p)), []);
+      });
+
       it('asks before deleting the picture, then the user, and their files go', async function () {
         await page.goto(`${origin}/`);
         await Promise.all([page.waitForURL(/\/users\/\d+$/), page.click('.gallery a:has-text("Ann")')]);
