@@ -1,5 +1,5 @@
 /**
- * Attaching a >= 60 MB image from a stream: memory must stay flat (the seed read it all into
+ * Attaching a >= 60 MB image from a stream: memory must stay flat (SQLAlchemy-ImageAttach read it all into
  * memory). The attach runs in a child process that samples its own RSS; the image is made
  * beforehand in this process, so making it costs the child nothing.
  * Target: peak RSS grows by < 64 MB during the attach.

@@ -15,7 +15,8 @@ import { Readable } from 'node:stream';
 import knexFactory from 'knex';
 import { Model } from 'objection';
 import sharp from 'sharp';
-import { FileSystemStore, Image, imageAttachment, imageColumns, migrate } from '../src/index.js';
+import { FileSystemStore, Image, imageAttachment, imageColumns } from '../src/index.js';
+import { migrate } from '../src/migration.js';
 
 const OWNERS = 500;
 const ROUNDS = 3;

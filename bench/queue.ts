@@ -16,7 +16,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Model } from 'objection';
 import sharp from 'sharp';
-import { FileSystemStore, imageSet, type ThumbnailRequest, thumbnailQueue, withStore } from '../src/index.js';
+import { FileSystemStore, imageSet, withStore } from '../src/index.js';
+import { type ThumbnailRequest, thumbnailQueue } from '../src/queue.js';
 import { User } from '../test/entity/models.js';
 import { benchWorld, report, sqliteKnex } from './support.js';
 
@@ -80,7 +81,7 @@ if (process.argv[2] === 'worker') {
     };
     const ready = Array.from({ length: WORKERS }, () => {
       const child = fork(script, ['worker', path.join(world.dir, 'db.sqlite'), path.join(world.dir, 'store'), queueName], {
-        execArgv: ['--import', 'tsx', '--conditions=development'],
+        execArgv: ['--import', 'tsx', '--conditions=objection-imageattach-source'],
       });
       children.push(child);
       child.on('message', onMessage);

@@ -32,7 +32,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import express from 'express';
-import { staticServer } from '../src/index.js';
+import { staticServer } from '../src/express.js';
 
 const FILE_NAME = 'photo.jpe';
 const FILE_SIZE = 200 * 1024;
@@ -114,7 +114,7 @@ interface Servers {
 }
 
 async function startServers(dir: string): Promise<Servers> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=development', fileURLToPath(import.meta.url), '--serve', dir], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=objection-imageattach-source', fileURLToPath(import.meta.url), '--serve', dir], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const ports = await new Promise<Record<ServerName, number>>((resolve, reject) => {

@@ -104,7 +104,7 @@ interface BenchServer {
 async function start(mode: 'ours' | 'baseline'): Promise<BenchServer> {
   const dataDir = await mkdtemp(path.join(tmpdir(), `bench-upload-${mode}-`));
   const child: ChildProcess = fork(new URL('./servers/upload.ts', import.meta.url), [mode, dataDir, String(USERS)], {
-    execArgv: ['--conditions=development', '--import', 'tsx'],
+    execArgv: ['--conditions=objection-imageattach-source', '--import', 'tsx'],
     env: { ...process.env, TMPDIR: dataDir },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -34,7 +34,7 @@ export class User extends ImageOwner(Model) {
    * A getter keeps views short (`imgTag(user.pictureSet, …)`); Objection leaves getters out of JSON.
    */
   get pictureSet(): ImageSet<UserPicture> {
-    return imageSet<UserPicture>(this, 'picture');
+    return imageSet(this as User, 'picture');
   }
 
   /**

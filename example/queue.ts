@@ -5,7 +5,8 @@
  */
 import type { Knex } from 'knex';
 import { Model } from 'objection';
-import { type CompletedJob, type FailedJob, type Store, type ThumbnailQueue, thumbnailQueue, type ThumbnailWorker } from 'objection-imageattach';
+import { type CompletedJob, type FailedJob, type ThumbnailQueue, thumbnailQueue, type ThumbnailWorker } from 'objection-imageattach/queue';
+import { type Store } from 'objection-imageattach';
 import type { AppOptions } from './app.js';
 import { connect, migrate } from './database.js';
 import { User } from './models.js';

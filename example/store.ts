@@ -2,7 +2,8 @@
  * Where the image files go: a folder this app serves itself (the default), or an S3 bucket.
  */
 import path from 'node:path';
-import { HttpExposedFileSystemStore, S3Store, type Store } from 'objection-imageattach';
+import { HttpExposedFileSystemStore, type Store } from 'objection-imageattach';
+import { S3Store } from 'objection-imageattach/s3';
 
 /** S3 settings, from S3_BUCKET, S3_REGION, S3_ENDPOINT… (credentials: the AWS SDK's usual chain). */
 export interface S3Settings {

@@ -7,7 +7,7 @@
  * Ctrl-C (SIGINT) or SIGTERM: take no new job, finish the running ones, close, exit 0. A second
  * signal exits at once; the jobs it was running are retried by another worker.
  */
-import type { ThumbnailJobData } from 'objection-imageattach';
+import type { ThumbnailJobData } from 'objection-imageattach/queue';
 import { settingsFromEnv } from './config.js';
 import { startExampleWorker } from './queue.js';
 

@@ -2,7 +2,7 @@
  * The store context: which store "the current store" is, for this request or this block of work.
  *
  * Built on AsyncLocalStorage, so a binding follows everything the work starts (awaits, timers,
- * event handlers) and two concurrent requests never see each other's store. The seed kept a
+ * event handlers) and two concurrent requests never see each other's store. SQLAlchemy-ImageAttach kept a
  * thread-local stack; `pushStoreContext`/`popStoreContext` keep that shape for scripts, but
  * `withStore` and the `storeContext` middleware are the safe ways to bind a store.
  */
@@ -63,7 +63,7 @@ export function getCurrentStore(): Store {
 }
 
 /**
- * Binds `store` in the current context until `popStoreContext()`; the seed's
+ * Binds `store` in the current context until `popStoreContext()`; SQLAlchemy-ImageAttach's
  * `push_store_context`. Inside a request or `withStore` it affects only that context.
  */
 export function pushStoreContext(store: Store): void {
@@ -121,7 +121,7 @@ export function storeContext(store: Store) {
 }
 
 /**
- * A store that is whichever store is current at each call: the seed's `current_store`. Pass it
+ * A store that is whichever store is current at each call: SQLAlchemy-ImageAttach's `current_store`. Pass it
  * where a store is expected and the binding decides at run time.
  */
 class CurrentStore extends Store {

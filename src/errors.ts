@@ -7,30 +7,56 @@
  * store, and an HTTP-facing error carries the `statusCode` a web app should answer with.
  */
 
-/** Stable codes; part of the public API. */
-export type ImageAttachErrorCode =
-  | 'ERR_INVALID_ARGUMENT'
-  | 'ERR_NO_STORE_CONTEXT'
-  | 'ERR_CONTEXT_STACK_EMPTY'
-  | 'ERR_NO_REQUEST_ORIGIN'
-  | 'ERR_IMAGE_NOT_FOUND'
-  | 'ERR_IMAGE_EMPTY'
-  | 'ERR_IMAGE_TRUNCATED'
-  | 'ERR_IMAGE_UNSUPPORTED_TYPE'
-  | 'ERR_IMAGE_TOO_LARGE'
-  | 'ERR_IMAGE_TOO_MANY_PIXELS'
-  | 'ERR_IMAGE_UNREADABLE'
-  | 'ERR_UNKNOWN_MIMETYPE'
-  | 'ERR_NO_OBJECT_ID'
-  | 'ERR_STORE_UNAVAILABLE'
-  | 'ERR_STORE_WRITE'
-  | 'ERR_NO_SIGNING_CREDENTIALS'
-  | 'ERR_MISSING_DEPENDENCY'
-  | 'ERR_QUEUE_JOB_INVALID'
-  | 'ERR_QUEUE_WORKER'
-  | 'ERR_QUEUE_UNAVAILABLE'
-  | 'ERR_ORIGINAL_REPLACED'
-  | (string & {});
+/**
+ * Every `code` the library throws, the closed list of the public API (docs/errors.md says what
+ * each means). A code is never reused for another meaning.
+ */
+export const IMAGE_ATTACH_ERROR_CODES = [
+  // Arguments and context
+  'ERR_INVALID_ARGUMENT',
+  'ERR_NO_STORE_CONTEXT',
+  'ERR_CONTEXT_STACK_EMPTY',
+  'ERR_NO_REQUEST_ORIGIN',
+  'ERR_NO_OBJECT_ID',
+  'ERR_NO_KNEX',
+  'ERR_MISSING_DEPENDENCY',
+  // Images and image sets
+  'ERR_IMAGE_NOT_FOUND',
+  'ERR_IMAGE_SET_NOT_LOADED',
+  'ERR_IMAGE_EMPTY',
+  'ERR_IMAGE_TRUNCATED',
+  'ERR_IMAGE_UNSUPPORTED_TYPE',
+  'ERR_IMAGE_TOO_LARGE',
+  'ERR_IMAGE_TOO_MANY_PIXELS',
+  'ERR_IMAGE_UNREADABLE',
+  'ERR_UNKNOWN_MIMETYPE',
+  // Stores and files
+  'ERR_STORE_UNAVAILABLE',
+  'ERR_STORE_WRITE',
+  'ERR_NO_SIGNING_CREDENTIALS',
+  'ERR_FILE_CLEANUP',
+  // Uploads
+  'ERR_UPLOAD_NOT_MULTIPART',
+  'ERR_UPLOAD_NO_FILE',
+  'ERR_UPLOAD_UNEXPECTED_FILE',
+  'ERR_UPLOAD_MALFORMED',
+  'ERR_UPLOAD_ABORTED',
+  'ERR_UPLOAD_LIMIT',
+  // Background thumbnails
+  'ERR_QUEUE_JOB_INVALID',
+  'ERR_QUEUE_WORKER',
+  'ERR_QUEUE_UNAVAILABLE',
+  'ERR_ORIGINAL_REPLACED',
+  // Migration and the command line
+  'ERR_MIGRATION_CHECKSUM_MISMATCH',
+  'ERR_MIGRATION_STOPPED',
+  'ERR_MIGRATION_ABORTED',
+  'ERR_MIGRATION_RUNNING',
+  'ERR_CLI_USAGE',
+] as const;
+
+/** A stable error code: one of {@link IMAGE_ATTACH_ERROR_CODES}. */
+export type ImageAttachErrorCode = (typeof IMAGE_ATTACH_ERROR_CODES)[number];
 
 export interface ImageAttachErrorOptions {
   cause?: unknown;
@@ -92,6 +118,12 @@ export class InvalidArgumentError extends ImageAttachError {
     this.argument = argument;
   }
 }
+
+/**
+ * An upload request broke the multipart protocol or a form limit, or ended early: the request,
+ * not the image, is at fault. `code` is one of the `ERR_UPLOAD_*` codes.
+ */
+export class UploadError extends ImageAttachError {}
 
 /** A store's backend failed (unreachable server, permission denied, disk full…). */
 export class StoreError extends ImageAttachError {}

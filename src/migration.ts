@@ -1,6 +1,6 @@
 /**
- * Moving image files between stores: `migrate`, `migrateClass` and the plan they return.
- * The pieces live in `migration/`; this module is what the package exports of them.
+ * objection-imageattach/migration: moving image files between stores (`migrate`, `migrateClass`
+ * and the plan they return). The pieces live in `migration/`.
  */
 export { MigrationPlan, migrate, migrateClass } from './migration/plan.js';
 export { MigrationError } from './migration/types.js';

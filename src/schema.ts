@@ -4,7 +4,7 @@
 import type { Knex } from 'knex';
 
 /**
- * Adds the image columns every image table has, with the seed's names and types: `width`,
+ * Adds the image columns every image table has, with SQLAlchemy-ImageAttach's names and types: `width`,
  * `height`, `mimetype`, `original`, `created_at` (microsecond precision, so `?_ts=` changes with
  * every new image). Add the owner's key yourself and make the primary key
  * `[ownerKey…, 'width', 'height']`.

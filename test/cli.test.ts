@@ -279,6 +279,26 @@ export const defaultStore = 'local';
       assert.deepEqual(JSON.parse(json.stdout).missing, [{ objectType: 'user-cover', objectId: '1', width: 64, height: 48, mimetype: 'image/png' }]);
     });
 
+    it('a TIFF that Python 3.6 stored as .tif is found (exit code 0), reported as such, and migrated as .tiff', async function () {
+      const bytes = await sharp({ create: { width: 20, height: 10, channels: 3, background: 'red' } }).tiff().toBuffer();
+      await knex('users').insert({ id: 3, name: 'Cy' });
+      await knex('user_picture').insert({ user_id: 3, width: 20, height: 10, mimetype: 'image/tiff', original: true, created_at: '2026-12-02 11:04:43.123456' });
+      const key = { objectType: 'user-picture', objectId: 3, width: 20, height: 10, mimetype: 'image/tiff' };
+      const tif = local.pathFor(key).replace(/\.tiff$/, '.tif');
+      await mkdir(path.dirname(tif), { recursive: true });
+      await writeFile(tif, bytes);
+      const [text, json] = await Promise.all([run(['verify']), run(['verify', '--json'])]);
+      assert.equal(text.code, 0, text.stderr);
+      assert.equal(
+        text.stdout,
+        'other extension: user-picture/3 20x10 image/tiff is stored as .tif (it reads; its URL names .tiff: migrate to rename it)\nChecked 11 images in local: 0 missing.\n',
+      );
+      assert.deepEqual(JSON.parse(json.stdout).otherExtension, [{ objectType: 'user-picture', objectId: '3', width: 20, height: 10, mimetype: 'image/tiff', extension: '.tif' }]);
+      const migrated = await run(['migrate', '--from', 'local', '--to', 'backup', '--verify']);
+      assert.equal(migrated.code, 0, migrated.stderr);
+      assert.ok((await readFile(path.join(roots.backup, 'user-picture', '3', '0', '3.20x10.tiff'))).equals(bytes));
+    });
+
     it('--orphans lists files no row points to, of the configured classes only, and keeps them', async function () {
       const orphan = { objectType: 'user-picture', objectId: 7, width: 10, height: 10, mimetype: 'image/png' };
       const foreign = { objectType: 'someone-else', objectId: 7, width: 10, height: 10, mimetype: 'image/png' };

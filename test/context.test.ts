@@ -11,9 +11,9 @@ import {
   InvalidArgumentError,
   popStoreContext,
   pushStoreContext,
-  storeContext,
   withStore,
 } from '../src/index.js';
+import { storeContext } from '../src/express.js';
 import { sampleKey } from './stores/contract.js';
 
 const storeA = new FileSystemStore({ path: '/tmp/oia-context-a', baseUrl: 'http://a.example/' });

@@ -11,22 +11,16 @@ import {
   FileSystemStore,
   HttpExposedFileSystemStore,
   type ImageKey,
-  imageHelpers,
   imageSet,
   ImageNotFoundError,
   type ImageSet,
-  htmlHelpers,
-  imgTag,
   InvalidArgumentError,
-  pictureTag,
   type PutFileOptions,
-  srcset,
-  storeContext,
-  type ThumbnailQueue,
-  thumbnailQueue,
   thumbnailDimensions,
   withStore,
 } from '../src/index.js';
+import { imageHelpers, htmlHelpers, imgTag, pictureTag, srcset, storeContext } from '../src/express.js';
+import { type ThumbnailQueue, thumbnailQueue } from '../src/queue.js';
 import { createSchema, User, UserPicture } from './entity/models.js';
 import { disposeQueue, recordingWorker, REDIS_URL, uniqueQueueName } from './queue/support.js';
 import { until } from './support/hooked-store.js';
@@ -88,7 +82,7 @@ describe('HTML helpers', function () {
   });
   beforeEach(async function () {
     user = (await User.query().findById(1).withGraphFetched('picture'))!;
-    set = imageSet<UserPicture>(user, 'picture');
+    set = imageSet(user, 'picture');
   });
 
   const render = <T>(fn: () => T): T => withStore(store, fn);
@@ -263,7 +257,7 @@ describe('HTML helpers', function () {
       queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
       const [queued] = await queue.enqueue(owner, 'picture', [{ width: 100 }]);
       assert.equal(queued!.status, 'queued');
-      const pending = imageSet<UserPicture>(owner, 'picture');
+      const pending = imageSet(owner, 'picture');
       const original = render(() => pending.original!.locate());
       const img = renderWithoutIO(() => imgTag(pending, { width: 100, alt: '' }));
       assert.equal(img, `<img src="${original}" width="100" height="75" alt="">`);
@@ -285,7 +279,7 @@ describe('HTML helpers', function () {
     });
 
     it('lets a wider thumbnail stand in, drawn at the missing thumbnail\'s size, not its own aspect', async function () {
-      // 450 wide is 450×338; 410 wide will be 410×308 (trunc(601 × 410 / 800)), where 338's
+      // 450 wide is 450×338; 410 wide will be 410×308 (trunc(601 × (410 / 800))), where 338's
       // aspect would give 307: the page would move by a pixel when the real one arrived.
       const owner = await ownerWith([450]);
       const html = renderWithoutIO(() => imgTag(imageSet(owner, 'picture'), { width: 410, alt: '' }));
@@ -314,7 +308,7 @@ describe('HTML helpers', function () {
         const recorder = recordingQueue(queue);
         const errors: Error[] = [];
         const helpers = htmlHelpers({ store, queue: recorder, onEnqueueError: (e) => errors.push(e) });
-        const s = imageSet<UserPicture>(owner, 'picture');
+        const s = imageSet(owner, 'picture');
         const pages = renderWithoutIO(() => [1, 2, 3].map(() => helpers.imgTag(s, { width: 100, alt: '' }) + helpers.pictureTag(s, { width: 100, alt: '' })));
         assert.match(srcOf(pages[0]!), /\.800x601\.jpe\?/);
         assert.equal(recorder.calls.length, 6);
@@ -330,7 +324,7 @@ describe('HTML helpers', function () {
         queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
         const recorder = recordingQueue(queue);
         const helpers = htmlHelpers({ store, queue: recorder });
-        const s = imageSet<UserPicture>(owner, 'picture');
+        const s = imageSet(owner, 'picture');
         render(() => {
           for (const width of [450, 800, 1600]) helpers.imgTag(s, { width, alt: '' });
           helpers.pictureTag(s, { height: 601, alt: '' });
@@ -368,7 +362,7 @@ describe('HTML helpers', function () {
 
     it('never emits the URL of an image the set does not have', async function () {
       const owner = await ownerWith([]);
-      const s = imageSet<UserPicture>(owner, 'picture');
+      const s = imageSet(owner, 'picture');
       const html = renderWithoutIO(() => [50, 100, 400, 799, 800, 1600].map((width) => imgTag(s, { width, alt: '', sizes: `${width}px` }) + pictureTag(s, { width, alt: '' })).join(''));
       const urls = new Set([...html.matchAll(/(?:src|srcset)="([^" ]+)/g)].map((m) => m[1]!));
       assert.deepEqual([...urls], [render(() => s.original!.locate())]);

@@ -3,17 +3,8 @@ import { createHash } from 'node:crypto';
 import { readFile, truncate, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Model } from 'objection';
-import {
-  FileSystemStore,
-  HttpExposedFileSystemStore,
-  ImageNotFoundError,
-  imageSet,
-  migrate,
-  migrateClass,
-  MigrationError,
-  MigrationPlan,
-  type MigrationEvent,
-} from '../src/index.js';
+import { FileSystemStore, HttpExposedFileSystemStore, ImageNotFoundError, imageSet } from '../src/index.js';
+import { migrate, migrateClass, MigrationError, MigrationPlan, type MigrationEvent } from '../src/migration.js';
 import { forEachDialect } from './support/db.js';
 import { useS3Server } from './support/s3.js';
 import { jpeg, png } from './support/images.js';

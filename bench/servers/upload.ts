@@ -7,7 +7,7 @@
  *   in memory), then the same three sharp resizes from that buffer, side by side, written to
  *   disk, and the original written too, since ours keeps it. No database, no type sniffing.
  *
- * Run as `node --conditions=development --import tsx bench/servers/upload.ts <mode> <dataDir> <users>`;
+ * Run as `node --conditions=objection-imageattach-source --import tsx bench/servers/upload.ts <mode> <dataDir> <users>`;
  * it sends `{ port }` to its parent over IPC once it listens.
  */
 import { randomUUID } from 'node:crypto';

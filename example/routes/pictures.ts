@@ -3,7 +3,9 @@
  * delete, and thumbnails on demand.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { imageUpload, type ThumbnailFormat, type ThumbnailQueue, thumbnailRoute, type UploadedImage } from 'objection-imageattach';
+import { imageUpload, thumbnailRoute, type UploadedImage } from 'objection-imageattach/express';
+import { type ThumbnailFormat } from 'objection-imageattach';
+import { type ThumbnailQueue } from 'objection-imageattach/queue';
 import { type Flash, setFlash } from '../flash.js';
 import { messageFor } from '../messages.js';
 import { User } from '../models.js';

@@ -1,6 +1,6 @@
 /**
  * The CLI's exit codes and the error that means "the command line or the config is wrong".
- * The codes are part of the public interface (scripts branch on them); the README lists them.
+ * The codes are part of the public interface (scripts branch on them); docs/cli-and-operations.md lists them.
  */
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 

@@ -13,7 +13,8 @@ import type { ImageEntity } from '../entity/image.js';
 import { imageSet } from '../entity/image-set.js';
 import { filesSettled } from '../entity/ledger.js';
 import { InvalidArgumentError } from '../errors.js';
-import { type ThumbnailFormat, thumbnailDimensions } from '../imaging/thumbnail.js';
+import { imageOfSize } from '../entity/size-match.js';
+import type { ThumbnailFormat } from '../imaging/thumbnail.js';
 import { describeKey } from '../migration/copy.js';
 import { countRows, pagedRows } from '../migration/rows.js';
 import { keyOf, type Store } from '../stores/store.js';
@@ -112,8 +113,8 @@ async function regenerateSet(
   await set.load();
   const { store, format } = options;
   for (const width of widths) {
-    const size = thumbnailDimensions(original.width, original.height, { width });
-    const existing = set.images.find((i) => i.width === size.width && i.height === size.height);
+    // Any image of that width is the set's thumbnail of it, as generateThumbnail has it (size-match.ts).
+    const existing = imageOfSize(set.images, { width });
     if (existing === undefined) {
       await set.findOrCreateThumbnail({ width }, { store, format });
       tally.created++;

@@ -9,7 +9,7 @@
 import type { ImageEntity, ImageEntityClass } from '../entity/image.js';
 import { describeKey } from '../migration/copy.js';
 import { countRows, pagedRows } from '../migration/rows.js';
-import { type ImageKey, type NormalizedKey, toObjectId } from '../stores/keys.js';
+import { extensionFor, type ImageKey, type NormalizedKey, toObjectId } from '../stores/keys.js';
 import { keyOf } from '../stores/store.js';
 import { type LoadedConfig, storeNamed } from './config.js';
 import { EXIT, UsageError } from './exit.js';
@@ -32,6 +32,8 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
   const referenced = new Set<string>();
   const objectTypes = new Set<string>(config.imageClasses.flatMap(defaultObjectType));
   const missing: ImageKey[] = [];
+  // Found under another extension of their type (`.tif` that Python 3.6 wrote for `.tiff`).
+  const otherExtension: Array<{ key: ImageKey; extension: string }> = [];
   const unreadable: Array<{ image: ImageEntity; error: Error }> = [];
   let checked = 0;
   const total = (await Promise.all(config.imageClasses.map((cls) => countOf(cls, config)))).reduce((a, b) => a + b, 0);
@@ -46,7 +48,9 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
             referenced.add(keyString(key));
             objectTypes.add(key.objectType);
           }
-          if ((await store.statFile(key)) === null) missing.push(key);
+          const stat = await store.statFile(key);
+          if (stat === null) missing.push(key);
+          else if (stat.extension !== undefined) otherExtension.push({ key, extension: stat.extension });
         } catch (error) {
           unreadable.push({ image, error: error as Error });
         }
@@ -59,6 +63,10 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
   // Checked concurrently, so found in no set order: sort for stable output.
   missing.sort((a, b) => (keyString(a) < keyString(b) ? -1 : 1));
   for (const key of missing) out.line(`missing: ${describeKey(key)}`);
+  otherExtension.sort((a, b) => (keyString(a.key) < keyString(b.key) ? -1 : 1));
+  for (const { key, extension } of otherExtension) {
+    out.line(`other extension: ${describeKey(key)} is stored as ${extension} (it reads; its URL names ${extensionFor(key.mimetype)}: migrate to rename it)`);
+  }
   for (const { image, error } of unreadable) out.line(`error: ${image.constructor.name} ${JSON.stringify(image.$id())}: ${jsonError(error).code}: ${error.message}`);
   out.line(`Checked ${checked} images in ${storeName}: ${missing.length} missing${unreadable.length ? `, ${unreadable.length} could not be checked` : ''}.`);
 
@@ -87,6 +95,7 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
     store: storeName,
     checked,
     missing: missing.map(jsonKey),
+    otherExtension: otherExtension.map(({ key, extension }) => ({ ...jsonKey(key), extension })),
     errors: unreadable.map(({ image, error }) => ({ row: image.$id(), error: jsonError(error) })),
     orphans: wantOrphans ? orphans.map(jsonKey) : null,
     deleted,

@@ -1,5 +1,5 @@
 /**
- * `imageAttachment()`: the relation from an owner to its images (the seed's `image_attachment`).
+ * `imageAttachment()`: the relation from an owner to its images (SQLAlchemy-ImageAttach's `image_attachment`).
  */
 import { Model, type RelationMapping } from 'objection';
 import { InvalidArgumentError } from '../errors.js';

@@ -1,6 +1,6 @@
 /**
  * Image sets: one owner's original image and its thumbnails, through an `imageAttachment()`
- * relation (the seed's `ImageSet`; with extra key columns, its `ImageSubset`).
+ * relation (SQLAlchemy-ImageAttach's `ImageSet`; with extra key columns, its `ImageSubset`).
  *
  * Reading (`original`, `locate`, `findThumbnail`, `toHTML`) works on the loaded relation, with no
  * query and no store I/O, so a page of owners fetched with `withGraphFetched` renders for free.
@@ -16,7 +16,7 @@ import { type Model, UniqueViolationError } from 'objection';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import { spoolToTempFile } from '../imaging/spool.js';
 import { checkThumbnailSpecs } from '../imaging/thumbnail-batch.js';
-import { type ThumbnailSize, thumbnailDimensions } from '../imaging/thumbnail.js';
+import type { ThumbnailSize } from '../imaging/thumbnail.js';
 import { attachmentInfo } from './attachment-info.js';
 import { attachOriginal } from './attach.js';
 import { concreteStore, type ImageEntity, type StoreOption, type ToHtmlOptions } from './image.js';
@@ -24,31 +24,59 @@ import { lockedRows } from './locks.js';
 import { generateThumbnail } from './make-thumbnail.js';
 import type { AttachOptions, FindSize, ThumbnailOptions, WriteOptions } from './set-options.js';
 import { loadedImages, SetRows, type Subset } from './set-rows.js';
+import { imageOfSize } from './size-match.js';
 import { singleFlight, stableKey, storeTag } from './single-flight.js';
 
 export type { AttachOptions, FindSize, ThumbnailOptions, ThumbnailSpec, WriteOptions } from './set-options.js';
 
 /**
+ * The names of `Owner`'s image relations, as its properties declare them: `declare photo?: Photo[]`,
+ * the way Objection's documentation declares relations. For an owner type that declares none
+ * (a plain `Model`), any string: the name is then checked when the set is made.
+ */
+export type ImageRelationName<Owner> = [DeclaredImageRelation<Owner>] extends [never] ? string : DeclaredImageRelation<Owner>;
+
+type DeclaredImageRelation<Owner> = {
+  [K in keyof Owner]-?: NonNullable<Owner[K]> extends readonly ImageEntity[] ? K : never;
+}[keyof Owner] &
+  string;
+
+/** The image class that `Owner`'s relation `Name` holds (`ImageEntity` when it is not declared). */
+export type ImageOfRelation<Owner, Name> = Name extends keyof Owner
+  ? NonNullable<Owner[Name]> extends readonly (infer I extends ImageEntity)[]
+    ? I
+    : ImageEntity
+  : ImageEntity;
+
+/**
  * The image set of `owner` through its `imageAttachment()` relation `relationName`; `subset`
- * picks one set when the image key has extra columns (`{ cover_id: 2 }`).
+ * picks one set when the image key has extra columns (`{ cover_id: 2 }`). Typed by the owner's
+ * declared relation: `imageSet(product, 'photo')` is an `ImageSet<Photo>`.
  * @throws InvalidArgumentError when the relation is no image attachment, or the subset is wrong
  */
-export function imageSet<I extends ImageEntity = ImageEntity>(owner: Model, relationName: string, subset: Subset = {}): ImageSet<I> {
-  return new ImageSet<I>(owner, relationName, subset);
+export function imageSet<Owner extends Model, Name extends ImageRelationName<Owner>>(
+  owner: Owner,
+  relationName: Name,
+  subset: Subset = {},
+): ImageSet<ImageOfRelation<Owner, Name>> {
+  return new ImageSet(owner, relationName, subset);
 }
 
 /**
  * Every image set of `owner` through `relationName` (one per value of the extra key columns),
  * from the loaded relation.
  */
-export function imageSets<I extends ImageEntity = ImageEntity>(owner: Model, relationName: string): ImageSet<I>[] {
+export function imageSets<Owner extends Model, Name extends ImageRelationName<Owner>>(
+  owner: Owner,
+  relationName: Name,
+): ImageSet<ImageOfRelation<Owner, Name>>[] {
   const info = attachmentInfo(owner, relationName);
   const seen = new Map<string, Subset>();
   for (const image of loadedImages(owner, info)) {
     const subset = Object.fromEntries(info.subsetColumns.map((c) => [c, (image as any)[c]]));
     seen.set(stableKey(subset), subset);
   }
-  return [...seen.values()].map((subset) => new ImageSet<I>(owner, relationName, subset));
+  return [...seen.values()].map((subset) => new ImageSet(owner, relationName, subset));
 }
 
 export class ImageSet<I extends ImageEntity = ImageEntity> {
@@ -104,13 +132,15 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
   }
 
   /**
-   * The image of this set (the original included) of that width and/or height.
+   * The image of this set (the original included) of that width and/or height. When several
+   * match (a set may hold 87×57 and 87×58 when two libraries made them), the choice is fixed: the
+   * original if it matches, else the one smallest on the other side.
    * @throws InvalidArgumentError with neither; ImageNotFoundError when none matches
    */
   findThumbnail(size: FindSize): I {
     const { width, height } = size ?? {};
     if (width === undefined && height === undefined) throw new InvalidArgumentError('size', '{ width } and/or { height }', size);
-    const found = this.images.find((i) => (width === undefined || i.width === width) && (height === undefined || i.height === height));
+    const found = imageOfSize(this.images, { width, height });
     if (found === undefined) throw new ImageNotFoundError(`${this.rows.describe()} has no image of ${describeSize(size)}`, { data: { ...size } });
     return found;
   }
@@ -173,8 +203,10 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
   }
 
   /**
-   * Makes (or finds, when an image of that size exists, even the original) a thumbnail of exactly
-   * one of `{ width }`, `{ height }` or `{ ratio }`; the other side is truncated.
+   * Makes (or finds) a thumbnail of exactly one of `{ width }`, `{ height }` or `{ ratio }`; the
+   * other side is truncated. As SQLAlchemy-ImageAttach does, an image the set has already answers
+   * first: for `{ width }` any image of that width (even the original), likewise for `{ height }`;
+   * for `{ ratio }` the image of the computed size.
    * @throws InvalidArgumentError for a bad size; ImageNotFoundError when there is no original
    */
   async generateThumbnail(size: ThumbnailSize, options: ThumbnailOptions = {}): Promise<I> {
@@ -192,10 +224,9 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     const image = (await singleFlight(key, () =>
       this.generateThumbnail(size, { ...options, store }).catch(async (error) => {
         if (!(error instanceof UniqueViolationError)) throw error;
-        // Another process inserted the same size first: theirs is the thumbnail.
-        await this.load();
-        const original = this.requireOriginal();
-        return this.findThumbnail(thumbnailDimensions(original.width, original.height, size));
+        // Another process inserted the same size first: theirs is the thumbnail, which a second
+        // try finds (and reuses) as it would any other.
+        return this.generateThumbnail(size, { ...options, store });
       }),
     )) as I;
     this.rows.remember(image);

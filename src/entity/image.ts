@@ -12,12 +12,13 @@ import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import escapeHtml from 'escape-html';
 import type { Knex } from 'knex';
-import type { Model, QueryContext, StaticHookArguments } from 'objection';
+import type { Model, Pojo, QueryBuilder, QueryContext, StaticHookArguments } from 'objection';
 import { currentStore, getCurrentStore } from '../context.js';
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import type { ImageLimits } from '../imaging/probe.js';
 import { toDate, toObjectId } from '../stores/keys.js';
 import type { ByteRange, Store } from '../stores/store.js';
+import { createdAtColumnValue, createdAtForInsert, exactTimestampQueryBuilder } from './created-at.js';
 import { FileLedger } from './ledger.js';
 
 /** Where a method takes its store from: the one given, else the one bound in the context. */
@@ -34,7 +35,8 @@ export interface ToHtmlOptions extends StoreOption {
   attributes?: HtmlAttributes;
 }
 
-type ModelConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'afterDelete' | 'tableName' | 'idColumn'>;
+/** A model class `Image()` can extend. */
+export type ModelConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'afterDelete' | 'tableName' | 'idColumn'>;
 
 /** The instance side of an image entity, as the rest of the library relies on it. */
 export interface ImageEntity extends Model {
@@ -50,6 +52,19 @@ export interface ImageEntity extends Model {
   makeBlob(options?: StoreOption): Promise<Buffer>;
   toHTML(options?: ToHtmlOptions): string;
 }
+
+/** What `Image()` adds to the class itself. */
+export interface ImageEntityStatics {
+  /** Limits for images attached to this class (merged over the library's defaults). */
+  imageLimits?: Partial<ImageLimits>;
+}
+
+/**
+ * The class `Image(Base)` returns: `Base`'s static side, and instances that are `Base`'s and
+ * {@link ImageEntity}'s. Spelt out so that published declarations stay small (an inferred mixin
+ * class type expands Objection's whole `Model` into every subclass).
+ */
+export type ImageModelClass<M extends ModelConstructor> = M & ImageEntityStatics & (new (...args: any[]) => ImageEntity);
 
 /** The static side of an image entity. */
 export interface ImageEntityClass {
@@ -72,7 +87,7 @@ export function concreteStore(store: Store | undefined): Store {
  * `openFile`, `makeBlob`, `toHTML`. Deleting image rows (by any query) removes their files:
  * after the commit inside a transaction, right after the delete outside one.
  */
-export function Image<M extends ModelConstructor>(Base: M) {
+export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
   class ImageModel extends Base implements ImageEntity {
     declare width: number;
     declare height: number;
@@ -85,7 +100,7 @@ export function Image<M extends ModelConstructor>(Base: M) {
 
     /**
      * The image class's name in the store. Default: the table name with `_` → `-`
-     * (`user_picture` → `user-picture`), as the seed did. Override it to keep files findable
+     * (`user_picture` → `user-picture`), as SQLAlchemy-ImageAttach did. Override it to keep files findable
      * after renaming the table.
      */
     get objectType(): string {
@@ -140,14 +155,29 @@ export function Image<M extends ModelConstructor>(Base: M) {
       return imgElement({ src: this.locate(options), width: this.width, height: this.height, alt: options.alt, ...options.attributes });
     }
 
+    /**
+     * Image queries read `created_at` exactly (microseconds, the session's zone) where the driver
+     * would cut it to a `Date`: see `created-at.ts`. (A subclass that sets its own `QueryBuilder`
+     * should extend this one.)
+     */
+    static QueryBuilder = exactTimestampQueryBuilder((Base as unknown as typeof Model).QueryBuilder);
+
     override $beforeInsert(context: QueryContext): Promise<any> | void {
-      if (this.created_at === undefined) this.created_at = new Date();
-      return super.$beforeInsert(context);
+      const stamped = this.created_at === undefined ? createdAtForInsert(context.transaction, (this.constructor as typeof Model).tableName).then((date) => (this.created_at = date)) : undefined;
+      return stamped === undefined ? super.$beforeInsert(context) : stamped.then(() => super.$beforeInsert(context));
+    }
+
+    override $toDatabaseJson(...args: unknown[]): Pojo {
+      const json = (super.$toDatabaseJson as (...a: unknown[]) => Pojo).apply(this, args);
+      const builder = args[0] as QueryBuilder<Model> | undefined;
+      // From this.created_at, not json's: Objection's copy of a Date loses the digits it carries.
+      if (json.created_at !== undefined) json.created_at = createdAtColumnValue(this.created_at ?? json.created_at, builder?.knex());
+      return json;
     }
 
     override $parseDatabaseJson(json: Record<string, any>): Record<string, any> {
       const parsed = super.$parseDatabaseJson(json);
-      // Drivers differ: SQLite gives epoch ms or a string, MySQL 0/1 for booleans.
+      // Drivers differ: SQLite gives epoch ms or SQLAlchemy's text, MySQL 0/1 for booleans.
       if (parsed.created_at != null) parsed.created_at = toDate(parsed.created_at);
       if (parsed.original != null) parsed.original = Boolean(parsed.original);
       return parsed;
@@ -178,7 +208,7 @@ export function Image<M extends ModelConstructor>(Base: M) {
       return result;
     }
   }
-  return ImageModel;
+  return ImageModel as unknown as ImageModelClass<M>;
 }
 
 const deletedOutsideTransaction = new WeakMap<object, { store: Store; images: ImageEntity[] }>();

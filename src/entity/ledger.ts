@@ -4,7 +4,7 @@
  * existing file, the old bytes put back); on commit, files of images deleted in it are removed,
  * unless the same key was written again or a committed row still points at it.
  *
- * The seed kept this state globally, mixing concurrent sessions; here it is one ledger per knex
+ * SQLAlchemy-ImageAttach kept this state globally, mixing concurrent sessions; here it is one ledger per knex
  * transaction (savepoints get their own, folded into their parent's when released).
  */
 import { createReadStream } from 'node:fs';

@@ -2,27 +2,37 @@
  * Making one thumbnail of a set's original (`generateThumbnail`): rendered ahead, outside any
  * transaction when it can be, then stored with its row in a short one.
  */
+import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { ImageNotFoundError } from '../errors.js';
 import { checkBackground } from '../imaging/background.js';
 import { inRenderSlot } from '../imaging/render-slots.js';
 import { type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
-import { makeThumbnailStream, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
+import { openPicture } from '../imaging/picture.js';
+import { resizeToThumbnail, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
 import { openForProcessing } from './local-file.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
-
-/** A thumbnail rendered ahead into a temp file, and what it was rendered of (see {@link renderKey}). */
-export type RenderedAhead = SpooledFile & { of: string };
+import { imageOfSize, reusableImage } from './size-match.js';
 
 /**
- * The thumbnail of `size` of the set's original: the image of that size if the set has one (even
- * the original), else a new one. See `ImageSet.generateThumbnail`. `madeAhead` is a render the
- * caller made before its transaction (a queue worker, whose transaction holds locks): used if it
- * is of the original the transaction finds, and left to the caller to dispose of.
+ * A thumbnail rendered ahead into a temp file: `of` names what it was rendered of and into (see
+ * {@link renderKey}), `original` the original alone, `picture` the size of the picture that
+ * original shows (what the thumbnail's size was computed from).
+ */
+export type RenderedAhead = SpooledFile & { of: string; original: string; picture: { width: number; height: number } };
+
+/**
+ * The thumbnail of `size` of the set's original: an image the set has already if one answers it
+ * (see `size-match.ts`: any of that width for `{ width }`, even the original), else a new one,
+ * sized from the picture the original shows (see `imaging/picture.ts`: an EXIF-rotated original
+ * that SQLAlchemy-ImageAttach recorded at its stored size still gets upright, unsqueezed
+ * thumbnails). See `ImageSet.generateThumbnail`. `madeAhead` is a render the caller made before
+ * its transaction (a queue worker, whose transaction holds locks): used if it is of the original
+ * the transaction finds, and left to the caller to dispose of.
  * @throws InvalidArgumentError for a bad size or format; ImageNotFoundError when there is no original
  */
 export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, options: ThumbnailOptions, madeAhead?: RenderedAhead): Promise<ImageEntity> {
@@ -48,18 +58,32 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       const images = (await rows.setQuery(trx)) as unknown as ImageEntity[];
       const original = images.find((i) => i.original);
       if (original === undefined) throw new ImageNotFoundError(`${rows.describe()} has no original image to make a thumbnail of`);
-      const { width, height } = thumbnailDimensions(original.width, original.height, size);
-      const existing = images.find((i) => i.width === width && i.height === height);
-      if (existing !== undefined) return existing;
+      const reused = reusableImage(images, size);
+      if (reused !== undefined) return reused;
       const mimetype = thumbnailMimetype(original.mimetype, options.format);
-      const row = await rows.insert(trx, { width, height, mimetype, original: false });
-      // The render made ahead is used only if it is of this very original, size, type and background.
-      const output =
-        ahead !== undefined && ahead.of === renderKey(original, width, height, mimetype, options)
-          ? ahead.path
-          : makeThumbnailStream(await openForProcessing(store, original), width, height, mimetype, rows.limits(options).maxPixels, options.background);
-      await FileLedger.of(trx).write(store, row, output, { reproducible: true });
-      return row;
+      // A render made ahead of this very original knows its picture's size: no need to open it.
+      const usable = ahead !== undefined && ahead.original === originalKey(original) ? ahead : undefined;
+      const open = () => openForProcessing(store, original).then((input) => openPicture(input, original, mimetype, rows.limits(options).maxPixels));
+      let opened = usable === undefined ? await open() : undefined;
+      try {
+        const picture = usable?.picture ?? opened!;
+        const { width, height } = thumbnailDimensions(picture.width, picture.height, size);
+        const existing = imageOfSize(images, { width, height });
+        if (existing !== undefined) return existing;
+        const row = await rows.insert(trx, { width, height, mimetype, original: false });
+        // The render made ahead is used only if it is of this very original, size, type and background.
+        let output: string | Readable;
+        if (usable !== undefined && usable.of === renderKey(original, width, height, mimetype, options)) output = usable.path;
+        else {
+          opened ??= await open();
+          output = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
+          opened = undefined; // the ledger's write consumes it now
+        }
+        await FileLedger.of(trx).write(store, row, output, { reproducible: true });
+        return row;
+      } finally {
+        opened?.dispose();
+      }
     });
     rows.remember(image);
     return image;
@@ -74,19 +98,30 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   const images = rows.isLoaded ? rows.loadedImages() : ((await rows.setQuery(undefined)) as unknown as ImageEntity[]);
   const original = images.find((i) => i.original);
   // No original (the transaction will say so), or the thumbnail exists: nothing to render.
-  if (original === undefined) return undefined;
-  const { width, height } = thumbnailDimensions(original.width, original.height, size);
-  if (images.some((i) => i.width === width && i.height === height)) return undefined;
+  if (original === undefined || reusableImage(images, size) !== undefined) return undefined;
   const mimetype = thumbnailMimetype(original.mimetype, options.format);
   const source = await openForProcessing(store, original);
   // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
   // a time. The render in the transaction below takes none: it must not wait with the database held.
-  const spooled = await inRenderSlot(() => spoolToTempFile(makeThumbnailStream(source, width, height, mimetype, rows.limits(options).maxPixels, options.background), Number.MAX_SAFE_INTEGER));
-  return { ...spooled, of: renderKey(original, width, height, mimetype, options) };
+  return inRenderSlot(async () => {
+    const opened = await openPicture(source, original, mimetype, rows.limits(options).maxPixels);
+    const { width, height } = thumbnailDimensions(opened.width, opened.height, size);
+    if (imageOfSize(images, { width, height }) !== undefined) {
+      opened.dispose();
+      return undefined;
+    }
+    const spooled = await spoolToTempFile(resizeToThumbnail(opened.image, width, height, mimetype, options.background), Number.MAX_SAFE_INTEGER);
+    return { ...spooled, of: renderKey(original, width, height, mimetype, options), original: originalKey(original), picture: { width: opened.width, height: opened.height } };
+  });
 }
 
-/** What a render made ahead was made of: the original (its creation instant too) and the output. */
-function renderKey(original: ImageEntity, width: number, height: number, mimetype: string, options: ThumbnailOptions): string {
+/** Which original a render is of: its row's size, type and creation instant. */
+function originalKey(original: ImageEntity): string {
   const created = original.created_at instanceof Date ? original.created_at.getTime() : String(original.created_at);
-  return `${original.width}x${original.height}:${original.mimetype}:${created}->${width}x${height}:${mimetype}:${JSON.stringify(options.background ?? null)}`;
+  return `${original.width}x${original.height}:${original.mimetype}:${created}`;
+}
+
+/** What a render made ahead was made of and into: the original and the output (its background too). */
+function renderKey(original: ImageEntity, width: number, height: number, mimetype: string, options: ThumbnailOptions): string {
+  return `${originalKey(original)}->${width}x${height}:${mimetype}:${JSON.stringify(options.background ?? null)}`;
 }

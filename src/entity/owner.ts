@@ -10,14 +10,15 @@ import type { Model, StaticHookArguments } from 'objection';
 import { attachmentRelationNames } from './attachment-info.js';
 import { lockedRows } from './locks.js';
 
-type OwnerConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'relationMappings' | 'getRelations' | 'relatedQuery'>;
+/** A model class `ImageOwner()` can extend. */
+export type OwnerConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'relationMappings' | 'getRelations' | 'relatedQuery'>;
 
 /**
  * Makes deleting owners of `Base` (by any query) delete the images of their `imageAttachment()`
  * relations too. Pass the store with `.context({ store })`, or bind one in the context.
  * @example class User extends ImageOwner(Model) { … }
  */
-export function ImageOwner<M extends OwnerConstructor>(Base: M) {
+export function ImageOwner<M extends OwnerConstructor>(Base: M): M {
   class ImageOwnerModel extends Base {
     static override async beforeDelete(args: StaticHookArguments<any>): Promise<any> {
       await super.beforeDelete(args);
@@ -35,5 +36,6 @@ export function ImageOwner<M extends OwnerConstructor>(Base: M) {
       }
     }
   }
-  return ImageOwnerModel;
+  // Only a static hook is added: the class is typed as `Base`, so declarations stay small.
+  return ImageOwnerModel as unknown as M;
 }

@@ -9,9 +9,10 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { ImageSet } from '../entity/image-set.js';
 import type { StoreOption } from '../entity/image.js';
+import { imageOfSize } from '../entity/size-match.js';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
-import { type ThumbnailFormat, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
+import { type ThumbnailFormat, thumbnailMimetype } from '../imaging/thumbnail.js';
 
 export interface ThumbnailRouteOptions extends StoreOption {
   /** The widths a client may ask for (`?width=N`); any other is a 400. */
@@ -81,10 +82,8 @@ export function thumbnailRoute(options: ThumbnailRouteOptions) {
       const original = set.requireOriginal();
       let image = original;
       if (width !== undefined && width < original.width) {
-        const size = thumbnailDimensions(original.width, original.height, { width });
-        image =
-          set.images.find((i) => i.width === size.width && i.height === size.height) ??
-          (await set.findOrCreateThumbnail({ width }, { format, background, store }));
+        // Any image of that width answers, as in generateThumbnail (size-match.ts).
+        image = imageOfSize(set.images, { width }) ?? (await set.findOrCreateThumbnail({ width }, { format, background, store }));
       }
       res.set('Cache-Control', 'no-cache');
       res.redirect(status, image.locate({ store }));

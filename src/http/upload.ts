@@ -10,7 +10,7 @@
 import { tmpdir } from 'node:os';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import multer, { MulterError } from 'multer';
-import { InvalidArgumentError, InvalidImageError } from '../errors.js';
+import { InvalidArgumentError, InvalidImageError, UploadError } from '../errors.js';
 import { type ImageLimits, resolveLimits, tooLarge } from '../imaging/probe.js';
 import { removeIfPresent } from '../imaging/spool.js';
 import { ImageStorage, type UploadedImage } from './upload-storage.js';
@@ -37,8 +37,9 @@ const FORM_LIMITS = { fields: 100, fieldSize: 64 * 1024, fieldNameSize: 200, par
 /**
  * Middleware for a route that receives one image in the multipart field `field`. After it,
  * `req.file` is an {@link UploadedImage}: a temp file whose type, width and height were read from
- * its bytes; attach it with `fromFile`. Rejections go to `next(err)` as {@link InvalidImageError}s
- * (so the app's error handler decides the page), with `statusCode` and `code`:
+ * its bytes; attach it with `fromFile`. Rejections go to `next(err)` (so the app's error handler decides the
+ * page) with `statusCode` and `code`: an {@link InvalidImageError} for the image, an
+ * {@link UploadError} for the request (`ERR_UPLOAD_*`):
  *
  * | status | code | why |
  * |---|---|---|
@@ -87,7 +88,7 @@ export function imageUpload(options: ImageUploadOptions): RequestHandler {
   return function imageUploadMiddleware(req: Request, res: Response, next: NextFunction): void {
     if (!/^multipart\/form-data\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
       return next(
-        new InvalidImageError('ERR_UPLOAD_NOT_MULTIPART', `Expected a multipart/form-data request with a file in field "${field}"`, {
+        new UploadError('ERR_UPLOAD_NOT_MULTIPART', `Expected a multipart/form-data request with a file in field "${field}"`, {
           statusCode: 415,
           data: { field, contentType: req.headers['content-type'] },
         }),
@@ -98,7 +99,7 @@ export function imageUpload(options: ImageUploadOptions): RequestHandler {
       if (file?.path) removeWhenDone(res, file.path);
       if (error !== undefined && error !== null) return next(uploadError(error, field, limits));
       if (file === undefined) {
-        return next(new InvalidImageError('ERR_UPLOAD_NO_FILE', `Expected an image file in field "${field}" but the form has none`, { statusCode: 400, data: { field } }));
+        return next(new UploadError('ERR_UPLOAD_NO_FILE', `Expected an image file in field "${field}" but the form has none`, { statusCode: 400, data: { field } }));
       }
       next();
     });
@@ -142,7 +143,7 @@ function uploadError(error: unknown, field: string, limits: ImageLimits): unknow
         return tooLarge(undefined, limits.maxBytes);
       case 'LIMIT_UNEXPECTED_FILE':
       case 'LIMIT_FILE_COUNT':
-        return new InvalidImageError(
+        return new UploadError(
           'ERR_UPLOAD_UNEXPECTED_FILE',
           `Expected one file, in field "${field}", but received ${error.field && error.field !== field ? `a file in field "${error.field}"` : 'more than one'}`,
           { statusCode: 400, cause: error, data },
@@ -151,19 +152,19 @@ function uploadError(error: unknown, field: string, limits: ImageLimits): unknow
       case 'LIMIT_FIELD_COUNT':
       case 'LIMIT_FIELD_KEY':
       case 'LIMIT_FIELD_VALUE':
-        return new InvalidImageError('ERR_UPLOAD_LIMIT', `The form is over a limit: ${error.message.toLowerCase()}`, { statusCode: 413, cause: error, data });
+        return new UploadError('ERR_UPLOAD_LIMIT', `The form is over a limit: ${error.message.toLowerCase()}`, { statusCode: 413, cause: error, data });
       default:
-        return new InvalidImageError('ERR_UPLOAD_MALFORMED', `The form is malformed: ${error.message.toLowerCase()}`, { statusCode: 400, cause: error, data });
+        return new UploadError('ERR_UPLOAD_MALFORMED', `The form is malformed: ${error.message.toLowerCase()}`, { statusCode: 400, cause: error, data });
     }
   }
-  if (error instanceof InvalidImageError || error instanceof InvalidArgumentError) return error;
+  if (error instanceof InvalidImageError || error instanceof UploadError || error instanceof InvalidArgumentError) return error;
   const message = (error as Error)?.message ?? '';
   if (/^Request (aborted|closed)$/.test(message)) {
-    return new InvalidImageError('ERR_UPLOAD_ABORTED', 'The client closed the connection before the upload ended', { statusCode: 400, cause: error });
+    return new UploadError('ERR_UPLOAD_ABORTED', 'The client closed the connection before the upload ended', { statusCode: 400, cause: error });
   }
   // busboy's parse errors: "Unexpected end of form", "Malformed part header", "Multipart: Boundary not found"…
   if (/unexpected end|malformed|boundary/i.test(message)) {
-    return new InvalidImageError('ERR_UPLOAD_MALFORMED', `The form is malformed: ${message}`, { statusCode: 400, cause: error, data: { field } });
+    return new UploadError('ERR_UPLOAD_MALFORMED', `The form is malformed: ${message}`, { statusCode: 400, cause: error, data: { field } });
   }
   // Anything else (a disk error writing the temp file…) is the server's problem: a 500 as it is.
   return error;

@@ -6,8 +6,9 @@
  * header alone (sharp's `metadata()` does not decode pixels), and only then is the image decoded,
  * at a small size, to prove it is whole (a truncated JPEG has a perfectly good header).
  */
-import sharp, { type Metadata } from 'sharp';
-import { InvalidArgumentError, InvalidImageError } from '../errors.js';
+import type { Metadata } from 'sharp';
+import { sharp } from './sharp.js';
+import { type ImageAttachErrorCode, InvalidArgumentError, InvalidImageError } from '../errors.js';
 
 /** The image types attach accepts unless told otherwise. SVG is opt-in (it can carry script). */
 export const DEFAULT_IMAGE_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif', 'image/tiff'];
@@ -190,7 +191,7 @@ function tooManyPixels(width: number, height: number, frames: number, maxPixels:
   );
 }
 
-function unreadable(cause: unknown, code: string, statusCode: number, message: string): InvalidImageError {
+function unreadable(cause: unknown, code: ImageAttachErrorCode, statusCode: number, message: string): InvalidImageError {
   const detail = ((cause as Error).message ?? '').split('\n')[0];
   return new InvalidImageError(code, detail ? `${message}: ${detail}` : message, { statusCode, cause });
 }

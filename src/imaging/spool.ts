@@ -1,6 +1,6 @@
 /**
  * Spooling an input stream to a temp file, so its type and size can be read before anything is
- * stored, with memory flat whatever the size (the seed read whole uploads into memory).
+ * stored, with memory flat whatever the size (SQLAlchemy-ImageAttach read whole uploads into memory).
  */
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';

@@ -8,7 +8,8 @@
  * file is whole: attach then skips the probe's own small decode. A truncated input fails the
  * render with `ERR_IMAGE_TRUNCATED`, as the probe would have.
  */
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
+import { sharp } from './sharp.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkBackground, flattenFor, type ThumbnailBackground } from './background.js';
 import { decodeFailure, proveWhole } from './probe.js';

@@ -1,13 +1,18 @@
 /**
- * Thumbnail sizes (the seed's truncation rule) and the sharp pipeline that makes them.
+ * Thumbnail sizes (SQLAlchemy-ImageAttach's truncation rule) and the sharp pipeline that makes them.
  */
 import { pipeline, type Readable } from 'node:stream';
-import sharp, { type FormatEnum, type Sharp } from 'sharp';
+import type { FormatEnum, Sharp } from 'sharp';
+import { sharp } from './sharp.js';
 import { InvalidArgumentError } from '../errors.js';
 import { flattenFor, type ThumbnailBackground } from './background.js';
 
 /** Exactly one of these says how big a thumbnail is. */
-export type ThumbnailSize = { width: number } | { height: number } | { ratio: number };
+/** Exactly one of `width`, `height` or `ratio`; the other side follows from the original's. */
+export type ThumbnailSize =
+  | { width: number; height?: never; ratio?: never }
+  | { height: number; width?: never; ratio?: never }
+  | { ratio: number; width?: never; height?: never };
 
 export type ThumbnailFormat = 'jpeg' | 'png' | 'webp' | 'avif';
 
@@ -21,8 +26,11 @@ const MIMETYPE_OF: Record<ThumbnailFormat, string> = {
 };
 
 /**
- * The width and height of a thumbnail of a `w0`×`h0` image, by the seed's rule: the given side
- * exactly, the other by truncation (`height = trunc(h0 * width / w0)`), never below 1.
+ * The width and height of a thumbnail of a `w0`×`h0` image, by SQLAlchemy-ImageAttach's rule: the
+ * given side exactly, the other by truncation, computed as that library computes it, in floating
+ * point and in its order (`height = trunc(h0 * (width / w0))`; `trunc(w0 * ratio)` for a ratio), so
+ * both libraries name the same thumbnail of one original (300×200 at width 87 is 87×57, not the
+ * 87×58 of `h0 * width / w0`). Never below 1 (its resize would fail on 0).
  * @throws InvalidArgumentError unless exactly one of width, height or ratio is given and valid
  */
 export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize): { width: number; height: number } {
@@ -32,11 +40,11 @@ export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize)
   }
   if ('width' in size && size.width !== undefined) {
     if (!Number.isSafeInteger(size.width) || size.width < 1) throw new InvalidArgumentError('width', 'an integer >= 1', size.width);
-    return { width: size.width, height: Math.max(1, Math.trunc((h0 * size.width) / w0)) };
+    return { width: size.width, height: Math.max(1, Math.trunc(h0 * (size.width / w0))) };
   }
   if ('height' in size && size.height !== undefined) {
     if (!Number.isSafeInteger(size.height) || size.height < 1) throw new InvalidArgumentError('height', 'an integer >= 1', size.height);
-    return { width: Math.max(1, Math.trunc((w0 * size.height) / h0)), height: size.height };
+    return { width: Math.max(1, Math.trunc(w0 * (size.height / h0))), height: size.height };
   }
   const { ratio } = size as { ratio: number };
   if (typeof ratio !== 'number' || !Number.isFinite(ratio) || ratio <= 0) {
@@ -47,8 +55,9 @@ export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize)
 
 /**
  * The mimetype a thumbnail of an image of `mimetype` gets: `format` if given, else the original's
- * (as the seed did), except that vector originals (SVG) make PNG thumbnails: a thumbnail is
- * there to be small and safe to serve, and a rasterised SVG is both.
+ * (as SQLAlchemy-ImageAttach did), except that vector originals (SVG; PDF, which that library
+ * read) make PNG thumbnails: a thumbnail is there to be small and safe to serve, and a rasterised
+ * SVG is both.
  * @throws InvalidArgumentError for an unknown format
  */
 export function thumbnailMimetype(mimetype: string, format?: ThumbnailFormat): string {
@@ -56,7 +65,7 @@ export function thumbnailMimetype(mimetype: string, format?: ThumbnailFormat): s
     if (!FORMATS.includes(format)) throw new InvalidArgumentError('format', `one of ${FORMATS.join(', ')}`, format);
     return MIMETYPE_OF[format];
   }
-  return mimetype === 'image/svg+xml' ? 'image/png' : mimetype;
+  return mimetype === 'image/svg+xml' || mimetype === 'application/pdf' ? 'image/png' : mimetype;
 }
 
 const SHARP_FORMAT: Record<string, keyof FormatEnum | 'avif'> = {
@@ -85,6 +94,14 @@ export function thumbnailTransform(width: number, height: number, mimetype: stri
   const options = { limitInputPixels: maxPixels, animated: mimetype === 'image/gif' || mimetype === 'image/webp' };
   const resized = (file === undefined ? sharp(options) : sharp(file, options)).autoOrient().resize(width, height, { fit: 'fill' });
   return flattenFor(resized, mimetype, background).toFormat(format);
+}
+
+/**
+ * `image` (an opened original) resized into a `width`×`height` thumbnail in `mimetype`, upright
+ * and stripped; transparency flattened onto `background` (white by default) when `mimetype` has no alpha.
+ */
+export function resizeToThumbnail(image: Sharp, width: number, height: number, mimetype: string, background?: ThumbnailBackground): Sharp {
+  return flattenFor(image.autoOrient().resize(width, height, { fit: 'fill' }), mimetype, background).toFormat(sharpFormat(mimetype));
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * `migrate()` and `migrateClass()`: copy every image file the database knows of from one store to
- * another (the seed's `migration.migrate`/`migrate_class`). Both return a {@link MigrationPlan}
+ * another (SQLAlchemy-ImageAttach's `migration.migrate`/`migrate_class`). Both return a {@link MigrationPlan}
  * that does nothing until iterated or executed.
  */
 import type { ImageEntity, ImageEntityClass } from '../entity/image.js';

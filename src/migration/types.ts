@@ -4,7 +4,7 @@
  */
 import type { Knex } from 'knex';
 import type { ImageEntity } from '../entity/image.js';
-import { ImageAttachError, type ImageAttachErrorOptions } from '../errors.js';
+import { ImageAttachError, type ImageAttachErrorCode, type ImageAttachErrorOptions } from '../errors.js';
 import type { ImageKey } from '../stores/keys.js';
 
 export interface MigrationOptions {
@@ -81,7 +81,7 @@ export type ProgressCallback = (progress: Readonly<MigrationProgress>, event: Mi
  * (the plan is already running).
  */
 export class MigrationError extends ImageAttachError {
-  constructor(code: string, message: string, options: ImageAttachErrorOptions = {}) {
+  constructor(code: Extract<ImageAttachErrorCode, `ERR_MIGRATION_${string}`>, message: string, options: ImageAttachErrorOptions = {}) {
     super(code, message, options);
   }
 }

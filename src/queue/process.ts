@@ -14,7 +14,6 @@ import { generateThumbnail, type RenderedAhead, renderThumbnailAhead } from '../
 import { SetRows, type Subset } from '../entity/set-rows.js';
 import { filesSettled } from '../entity/ledger.js';
 import { sqliteWriteLock } from '../entity/locks.js';
-import { thumbnailDimensions } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { decodeValue, isSameOriginal, type ThumbnailJobData } from './job.js';
 
@@ -63,7 +62,7 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
         await sqliteWriteLock(trx, imageTable);
         const owner = await ownerClass.query(trx).findById(id as never);
         if (owner === undefined) return { status: 'skipped', reason: 'owner-gone' };
-        const set = imageSet<ImageEntity>(owner, data.relation, subset);
+        const set = imageSet(owner as Model, data.relation, subset);
         // Before: the original is the one the job names, and stays so until this commits.
         const original = await set.lockedImage(expected, trx);
         if (original === undefined || !isSameOriginal(original, expected)) {
@@ -71,11 +70,12 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
           return { status: 'skipped', reason: set.original === undefined ? 'original-gone' : 'original-replaced' };
         }
         await set.load({ trx });
-        const { width, height } = thumbnailDimensions(original.width, original.height, data.size);
-        const existing = set.images.find((image) => image.width === width && image.height === height);
-        if (existing !== undefined) return { status: 'existing', width, height, mimetype: existing.mimetype };
-
+        // generateThumbnail decides what answers the size (an image the set has, or a new one).
+        const before = set.images;
         const thumbnail = await generateThumbnail(new SetRows(owner, data.relation, subset), data.size, { trx, store, format: data.format, background: data.background }, ahead);
+        if (before.some((i) => i.width === thumbnail.width && i.height === thumbnail.height)) {
+          return { status: 'existing', width: thumbnail.width, height: thumbnail.height, mimetype: thumbnail.mimetype };
+        }
 
         // After: with the lock held this cannot fail; it is here so that a writer which bypasses
         // the lock makes the job fail (and its file go with the rollback) rather than attach a

@@ -1,6 +1,6 @@
 /**
  * `thumbnailQueue()`: thumbnails made by background workers (BullMQ on Redis) instead of in the
- * web request, as the seed recommends for apps that outgrow one process.
+ * web request, as SQLAlchemy-ImageAttach recommends for apps that outgrow one process.
  */
 import type { Queue } from 'bullmq';
 import type { Model } from 'objection';
@@ -8,6 +8,7 @@ import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import type { ImageEntity } from '../entity/image.js';
 import { imageSet } from '../entity/image-set.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
+import { imageOfSize, reusableImage } from '../entity/size-match.js';
 import { type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { closeOwned, loadBullMQ, type RedisClientLike, redisClient } from './connection.js';
@@ -78,7 +79,7 @@ export class ThumbnailQueue {
   async enqueue(owner: Model, relationName: string, requests: ThumbnailRequest[], options: EnqueueOptions = {}): Promise<EnqueuedThumbnail[]> {
     const model = this.modelNameOf(owner);
     const store = this.storeNameOf(options.store);
-    const set = imageSet<ImageEntity>(owner, relationName, options.subset ?? {});
+    const set = imageSet(owner as Model, relationName, options.subset ?? {});
     if (!Array.isArray(requests) || requests.length === 0) throw new InvalidArgumentError('requests', 'a non-empty array of { width }, { height } or { ratio }', requests);
     const sizes = requests.map((request) => splitRequest(request));
     if (!set.isLoaded) await set.load();
@@ -95,8 +96,10 @@ export class ThumbnailQueue {
     const results: EnqueuedThumbnail[] = [];
     const jobs: ThumbnailJobData[] = [];
     for (const [index, { size, format, background }] of sizes.entries()) {
-      const { width, height } = thumbnailDimensions(original.width, original.height, size);
-      const exists = set.images.some((image) => image.width === width && image.height === height);
+      // An image the set has answers first, as generateThumbnail would have it (size-match.ts).
+      const reused = reusableImage(set.images, size);
+      const { width, height } = reused ?? thumbnailDimensions(original.width, original.height, size);
+      const exists = reused !== undefined || imageOfSize(set.images, { width, height }) !== undefined;
       if (exists && !options.force) {
         results.push({ request: requests[index]!, width, height, status: 'exists', jobId: undefined });
         continue;

@@ -1,5 +1,5 @@
 /**
- * Filesystem stores, in the seed's layout: `<root>/<objectType>/<id mod 1000>/<floor(id/1000)>/<id>.<w>x<h><ext>`.
+ * Filesystem stores, in SQLAlchemy-ImageAttach's layout: `<root>/<objectType>/<id mod 1000>/<floor(id/1000)>/<id>.<w>x<h><ext>`.
  *
  * - {@link FileSystemStore}: files under a folder that another server (nginx, a CDN) exposes at `baseUrl`.
  * - {@link HttpExposedFileSystemStore}: files this app serves itself under `/<prefix>/`.
@@ -8,16 +8,16 @@
  * key into a path and checks that the path stays inside the root.
  */
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { copyFile, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
+import { copyFile, type FileHandle, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { currentRequestOrigin, requestOrigin, withRequestOrigin } from '../context.js';
 import { ContextError, ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
 import { staticServer, type StaticServerMiddleware, type StaticServerOptions } from '../http/static-server.js';
-import { fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
-import { type ByteRange, type FileStat, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
+import { alternateNames, fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
+import { type ByteRange, type FileStat, implementationOf, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
 
 /** What the filesystem stores share: the layout, atomic writes, reads, deletes and listing. */
 export abstract class FileSystemStoreBase extends Store {
@@ -49,8 +49,21 @@ export abstract class FileSystemStoreBase extends Store {
     return file;
   }
 
+  /**
+   * The path of the file of `key`, and then where the same file may lie under another extension
+   * of its type (a `.tif` that SQLAlchemy-ImageAttach on Python 3.6 wrote for `.tiff`).
+   */
+  private candidatePaths(key: ImageKey): string[] {
+    const file = this.pathFor(key);
+    return [file, ...alternateNames(file, key.mimetype)];
+  }
+
+  /** The path of `key`, or of the file under another extension of its type when only that exists. */
   override localPath(key: ImageKey): string {
-    return this.pathFor(key);
+    const [file, ...others] = this.candidatePaths(key);
+    // Synchronous (localPath does no I/O otherwise), and only for the rare types that have others.
+    if (others.length === 0 || existsSync(file!)) return file!;
+    return others.find((other) => existsSync(other)) ?? file!;
   }
 
   async putFile(key: ImageKey, stream: Readable, _options: PutFileOptions): Promise<void> {
@@ -70,7 +83,7 @@ export abstract class FileSystemStoreBase extends Store {
    * a subclass refines `putFile`: then that is honoured, through the default.
    */
   override async putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
-    if (this.putFile !== FileSystemStoreBase.prototype.putFile) return super.putLocalFile(key, file, options);
+    if (implementationOf(this, 'putFile') !== FileSystemStoreBase.prototype.putFile) return super.putLocalFile(key, file, options);
     const size = await localFileSize(file);
     await this.writeAtomically(key, (temp) => copyFile(file, temp, constants.COPYFILE_EXCL));
     return size;
@@ -111,38 +124,45 @@ export abstract class FileSystemStoreBase extends Store {
   }
 
   async getFile(key: ImageKey, range?: ByteRange): Promise<Readable> {
-    const file = this.pathFor(key);
+    const [file, ...others] = this.candidatePaths(key);
     if (range !== undefined) validateRange(range);
     let handle;
     try {
-      handle = await open(file, 'r');
+      handle = await open(file!, 'r');
     } catch (error) {
-      throw this.normalizeError(error, file);
+      handle = (error as NodeJS.ErrnoException).code === 'ENOENT' ? await openFirst(others) : undefined;
+      if (handle === undefined) throw this.normalizeError(error, file!);
     }
     return handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end });
   }
 
   async deleteFile(key: ImageKey): Promise<void> {
-    const file = this.pathFor(key);
-    try {
-      await unlink(file);
-    } catch (error) {
-      // Idempotent delete: a file already gone is the state we wanted.
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw this.normalizeError(error, file);
+    let removed = false;
+    for (const file of this.candidatePaths(key)) {
+      try {
+        await unlink(file);
+        removed = true;
+      } catch (error) {
+        // Idempotent delete: a file already gone is the state we wanted.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.normalizeError(error, file);
+      }
     }
-    await this.pruneEmptyFolders(path.dirname(file), path.join(this.root, this.segmentsFor(key)[0]!));
+    if (removed) await this.pruneEmptyFolders(path.dirname(this.pathFor(key)), path.join(this.root, this.segmentsFor(key)[0]!));
   }
 
+  /** The size of the file of `key` (found under another extension of its type if need be: `extension` says which). */
   async statFile(key: ImageKey): Promise<FileStat | null> {
-    const file = this.pathFor(key);
-    try {
-      const info = await stat(file);
-      return info.isFile() ? { size: info.size, modifiedAt: info.mtime } : null;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw this.normalizeError(error, file);
+    for (const file of this.candidatePaths(key)) {
+      try {
+        const info = await stat(file);
+        if (!info.isFile()) return null;
+        const found: FileStat = { size: info.size, modifiedAt: info.mtime };
+        return file === this.pathFor(key) ? found : { ...found, extension: path.extname(file) };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.normalizeError(error, file);
+      }
     }
+    return null;
   }
 
   async *listFiles(): AsyncIterable<NormalizedKey> {
@@ -299,6 +319,18 @@ function isHttpUrl(value: string): boolean {
     // Not parseable as a URL at all.
     return false;
   }
+}
+
+/** The first of `files` that opens, or `undefined` when none exists. */
+async function openFirst(files: string[]): Promise<FileHandle | undefined> {
+  for (const file of files) {
+    try {
+      return await open(file, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+  return undefined;
 }
 
 async function removeQuietly(file: string): Promise<void> {

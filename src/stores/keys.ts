@@ -4,6 +4,7 @@
  * path, S3 key) live here too, so that both directions (key → name, name → key) sit side by side.
  */
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
+import { DatabaseTimestamp, parseDatabaseTimestamp, utcDigits } from './database-timestamp.js';
 
 /** What a store needs to name one image file. */
 export interface ImageKey {
@@ -41,9 +42,22 @@ const EXTENSIONS: ReadonlyMap<string, string> = new Map([
   ['image/svg+xml', '.svg'],
   ['image/tiff', '.tiff'],
   ['image/bmp', '.bmp'],
+  // Not attachable here (sharp has no PDF decoder), but SQLAlchemy-ImageAttach stored PDF
+  // originals: their rows must still locate, open, verify and migrate.
+  ['application/pdf', '.pdf'],
 ]);
 
-const MIMETYPES: ReadonlyMap<string, string> = new Map([...EXTENSIONS].map(([type, ext]) => [ext, type]));
+/**
+ * Other extensions a file of a type may have been stored under, looked for when the expected one
+ * is absent: SQLAlchemy-ImageAttach takes its extensions from Python's `mimetypes`, which named TIFF
+ * `.tif` up to Python 3.6 (`.tiff` since 3.7).
+ */
+const ALTERNATE_EXTENSIONS: ReadonlyMap<string, readonly string[]> = new Map([['image/tiff', ['.tif']]]);
+
+const MIMETYPES: ReadonlyMap<string, string> = new Map([
+  ...[...EXTENSIONS].map(([type, ext]): [string, string] => [ext, type]),
+  ...[...ALTERNATE_EXTENSIONS].flatMap(([type, exts]) => exts.map((ext): [string, string] => [ext, type])),
+]);
 
 /** The mimetypes a store can name, in table order. */
 export const KNOWN_MIMETYPES: readonly string[] = [...EXTENSIONS.keys()];
@@ -62,6 +76,24 @@ export function extensionFor(mimetype: string): string {
     );
   }
   return ext;
+}
+
+/** The other extensions (with their dots) a file of `mimetype` may be found under; see {@link ALTERNATE_EXTENSIONS}. */
+export function alternateExtensions(mimetype: string): readonly string[] {
+  return ALTERNATE_EXTENSIONS.get(mimetype) ?? [];
+}
+
+/** `name` (ending in `extensionFor(mimetype)`) under each alternate extension of its type. */
+export function alternateNames(name: string, mimetype: string): string[] {
+  const ext = extensionFor(mimetype);
+  return alternateExtensions(mimetype).map((other) => name.slice(0, -ext.length) + other);
+}
+
+/** `name` with an alternate extension replaced by its type's own (`….tif` → `….tiff`). */
+function canonicalName(name: string): string {
+  const dot = name.lastIndexOf('.');
+  const mimetype = dot < 0 ? undefined : MIMETYPES.get(name.slice(dot).toLowerCase());
+  return mimetype === undefined ? name : name.slice(0, dot) + extensionFor(mimetype);
 }
 
 /** The mimetype for a file extension (with its dot), or `undefined`. */
@@ -105,7 +137,7 @@ export function normalizeKey(key: ImageKey): NormalizedKey {
   return { objectType, objectId, width, height, mimetype };
 }
 
-/** Floor division and modulo, as Python's `//` and `%` (the seed's layout uses them for negative ids). */
+/** Floor division and modulo, as Python's `//` and `%` (SQLAlchemy-ImageAttach's layout uses them for negative ids). */
 function floorDivMod(n: bigint, d: bigint): [bigint, bigint] {
   let q = n / d;
   let r = n % d;
@@ -117,7 +149,7 @@ function floorDivMod(n: bigint, d: bigint): [bigint, bigint] {
 }
 
 /**
- * The seed's filesystem layout, as path segments:
+ * SQLAlchemy-ImageAttach's filesystem layout, as path segments:
  * `[objectType, id mod 1000, floor(id / 1000), '<id>.<w>x<h><ext>']`,
  * e.g. `['testing', '234', '1', '1234.405x640.jpe']`.
  */
@@ -141,14 +173,15 @@ export function keyFromFileSystemSegments(segments: readonly string[]): Normaliz
   const key = { objectType: segments[0]!, objectId: BigInt(match[1]!), width: Number(match[2]), height: Number(match[3]), mimetype };
   try {
     const expected = fileSystemSegments(key);
-    return expected.every((part, i) => part === segments[i]) ? normalizeKey(key) : undefined;
+    const found = [...segments.slice(0, 3), canonicalName(segments[3]!)];
+    return expected.every((part, i) => part === found[i]) ? normalizeKey(key) : undefined;
   } catch {
     // Not a name this layout makes (bad object type, zero size…): not one of ours.
     return undefined;
   }
 }
 
-/** The seed's object-storage key, without prefix: `<objectType>/<id>/<w>x<h><ext>`. */
+/** SQLAlchemy-ImageAttach's object-storage key, without prefix: `<objectType>/<id>/<w>x<h><ext>`. */
 export function objectStorageKey(key: ImageKey): string {
   const k = normalizeKey(key);
   return `${k.objectType}/${k.objectId}/${k.width}x${k.height}${extensionFor(k.mimetype)}`;
@@ -163,22 +196,24 @@ export function keyFromObjectStorageKey(name: string): NormalizedKey | undefined
   if (!match || !mimetype) return undefined;
   const key = { objectType: match[1]!, objectId: BigInt(match[2]!), width: Number(match[3]), height: Number(match[4]), mimetype };
   try {
-    return objectStorageKey(key) === name ? normalizeKey(key) : undefined;
+    return objectStorageKey(key) === canonicalName(name) ? normalizeKey(key) : undefined;
   } catch {
     // Same as above: a name we would never have written.
     return undefined;
   }
 }
 
-/** Reads a `created_at` as drivers return it (Date, ISO or SQL string, epoch milliseconds). */
+/**
+ * Reads a `created_at` as drivers return it (Date, ISO or SQL string, epoch milliseconds). A SQL
+ * string gives a {@link DatabaseTimestamp} that keeps its digits (microseconds included); one
+ * without a zone is UTC, as SQLAlchemy and this library write SQLite's text.
+ */
 export function toDate(value: Date | string | number, argument = 'created_at'): Date {
   let date: Date;
   if (value instanceof Date) date = value;
   else if (typeof value === 'number') date = new Date(value);
   else if (typeof value === 'string') {
-    // 'YYYY-MM-DD HH:MM:SS[.ffffff]' without a zone is how SQLite and MySQL hand back UTC times.
-    const sql = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?$/.test(value);
-    date = new Date(sql ? `${value.replace(' ', 'T')}Z` : value);
+    date = parseDatabaseTimestamp(value) ?? new Date(value);
   } else {
     throw new InvalidArgumentError(argument, 'a Date, an ISO date string or epoch milliseconds', value);
   }
@@ -189,20 +224,19 @@ export function toDate(value: Date | string | number, argument = 'created_at'): 
 const SQL_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?$/;
 
 /**
- * The seed's cache-busting stamp: `created_at` in UTC as `YYYYMMDDHHmmss` plus six microsecond
- * digits (20 digits). JavaScript dates hold milliseconds, so the last three digits are zeros.
+ * SQLAlchemy-ImageAttach's cache-busting stamp: `created_at` as `YYYYMMDDHHmmss` plus six
+ * microsecond digits (20 digits). A value read from the database (a {@link DatabaseTimestamp})
+ * gives the column's own digits, microseconds and the session's time zone included, as Python's
+ * `strftime` of it does; a zone-less SQL string its digits as written; any other date its UTC
+ * time, to the millisecond (the last three digits zeros).
  */
 export function timestampToken(createdAt: Date | string | number): string {
+  const exact = createdAt instanceof DatabaseTimestamp ? createdAt.exactDigits() : undefined;
+  if (exact !== undefined) return exact;
   // A zone-less SQL string keeps all six fractional digits a Date would cut to three.
   const sql = typeof createdAt === 'string' && SQL_TIME.exec(createdAt);
   if (sql) return sql.slice(1, 7).join('') + (sql[7] ?? '').padEnd(6, '0').slice(0, 6);
-  const d = toDate(createdAt);
-  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
-  return (
-    pad(d.getUTCFullYear(), 4) + pad(d.getUTCMonth() + 1) + pad(d.getUTCDate()) +
-    pad(d.getUTCHours()) + pad(d.getUTCMinutes()) + pad(d.getUTCSeconds()) +
-    pad(d.getUTCMilliseconds() * 1000, 6)
-  );
+  return utcDigits(toDate(createdAt));
 }
 
 /** `url?_ts=…`, or `url&_ts=…` when the URL already has a query. */

@@ -47,7 +47,11 @@ export interface S3StoreOptions {
   socketTimeout?: number;
   /** Attempts per request, retries included (the SDK retries throttling, 5xx and network errors). Default 3. */
   maxAttempts?: number;
-  /** A key prefix, to share a bucket between stores: `'images'` → `images/<type>/<id>/<w>x<h><ext>`. */
+  /**
+   * A key prefix, to share a bucket between stores: `'images'` → `images/<type>/<id>/<w>x<h><ext>`.
+   * Trailing slashes are dropped and a leading one kept, as SQLAlchemy-ImageAttach does:
+   * `'/images/'` names `/images/<type>/…`, another object than `images/<type>/…`.
+   */
   prefix?: string;
   /** The public URL objects are served from, e.g. a CDN: `https://cdn.example.com/`. */
   publicBaseUrl?: string;
@@ -149,13 +153,15 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
 }
 
 /**
- * `''`, `'a'`, `'/a/'`, `'a/b/'` → `''`, `'a'`, `'a'`, `'a/b'`: the seed accepted a trailing slash,
- * so the prefix is trimmed of slashes; what is left must be plain path segments.
+ * `''`, `'a'`, `'/a/'`, `'a/b/'` → `''`, `'a'`, `'/a'`, `'a/b'`: SQLAlchemy-ImageAttach's rule
+ * (`strip()`, then `rstrip('/')`), so both libraries address the same objects. What follows the
+ * leading slashes must be plain path segments.
  */
 function normalizePrefix(prefix: unknown): string {
   if (prefix === undefined) return '';
-  const trimmed = typeof prefix === 'string' ? prefix.trim().replace(/^\/+|\/+$/g, '') : undefined;
-  const segments = trimmed === undefined || trimmed === '' ? [] : trimmed.split('/');
+  const trimmed = typeof prefix === 'string' ? prefix.trim().replace(/\/+$/, '') : undefined;
+  const path = trimmed?.replace(/^\/+/, '');
+  const segments = path === undefined || path === '' ? [] : path.split('/');
   if (trimmed === undefined || segments.some((s) => s === '' || s === '.' || s === '..' || /[\u0000-\u001f\u007f]/.test(s))) {
     throw new InvalidArgumentError('options.prefix', 'a key prefix like "images" or "app/images" (no empty, "." or ".." segments)', prefix);
   }
@@ -166,17 +172,19 @@ function normalizePrefix(prefix: unknown): string {
  * The URL objects live under, without trailing slash:
  * - `publicBaseUrl` (a CDN), as given;
  * - a custom `endpoint`: path style, `<endpoint>/<bucket>` (works on every S3-compatible service);
- * - AWS: `https://<bucket>.s3.amazonaws.com` (the seed's form; it reaches a bucket in any region)
- *   with no region or `us-east-1`, `https://<bucket>.s3.<region>.amazonaws.com` with another;
- *   path style (`https://s3[.<region>].amazonaws.com/<bucket>`) when `forcePathStyle` is set or the
- *   bucket name is not a valid host name part (dots break TLS on virtual hosts, capitals and `_` DNS).
+ * - AWS, as SQLAlchemy-ImageAttach writes it: `https://<bucket>.s3.amazonaws.com` with no region
+ *   (it reaches a bucket in any region), `https://<bucket>.s3.<region>.amazonaws.com` with one
+ *   (`us-east-1` too); path style (`https://s3[.<region>].amazonaws.com/<bucket>`) when
+ *   `forcePathStyle` is set or the bucket name is not a valid host name part: there we differ from
+ *   it on purpose, as dots break TLS on virtual hosts (`*.s3.amazonaws.com` covers one label),
+ *   capitals and `_` DNS.
  */
 function baseUrlOf(options: S3StoreOptions): string {
   if (options.publicBaseUrl !== undefined) return options.publicBaseUrl.replace(/\/+$/, '');
   const bucket = encodeRfc3986(options.bucket);
   if (options.endpoint !== undefined) return `${options.endpoint.replace(/\/+$/, '')}/${bucket}`;
   const { region } = options;
-  const host = region === undefined || region === 'us-east-1' ? 's3.amazonaws.com' : `s3.${region}.amazonaws.com`;
+  const host = region === undefined ? 's3.amazonaws.com' : `s3.${region}.amazonaws.com`;
   const virtualHostable = /^[a-z0-9][a-z0-9-]*[a-z0-9]$/.test(options.bucket);
   return options.forcePathStyle || !virtualHostable ? `https://${host}/${bucket}` : `https://${bucket}.${host}`;
 }

@@ -3,11 +3,11 @@
  * them. Two S3 stores look like one: `underlying` (production, only ever read) and `overriding`
  * (the sandbox's own bucket or prefix, where every change lands).
  *
- * The seed's semantics: writes go to `overriding`; reads try `overriding`, then `underlying`; a
+ * SQLAlchemy-ImageAttach's semantics: writes go to `overriding`; reads try `overriding`, then `underlying`; a
  * delete writes a marker object (empty, Content-Type {@link DELETED_MARK_MIMETYPE}) to
  * `overriding`, so the production image reads as missing while it stays intact.
  *
- * URLs: the seed sent a HEAD request to `overriding` inside every `get_url()`. Our `getUrl()` is
+ * URLs: SQLAlchemy-ImageAttach sent a HEAD request to `overriding` inside every `get_url()`. Our `getUrl()` is
  * synchronous and does no I/O (templates call it while rendering), so the store remembers which
  * keys `overriding` holds: every key it writes, deletes or reads from there, plus whatever
  * {@link S3SandboxStore.refreshOverrides} lists. A key written by another process since the last
@@ -20,7 +20,7 @@ import { type S3FileStat, S3Store } from './s3.js';
 import { s3Failure, s3Sdk } from './s3-sdk.js';
 import { type ByteRange, type PutFileOptions, Store } from './store.js';
 
-/** The Content-Type of a "deleted" marker object; the seed's value, so its sandboxes read alike. */
+/** The Content-Type of a "deleted" marker object; SQLAlchemy-ImageAttach's value, so its sandboxes read alike. */
 export const DELETED_MARK_MIMETYPE = 'application/x-sqlalchemy-imageattach-sandbox-deleted';
 
 export interface S3SandboxStoreOptions {

@@ -1,6 +1,6 @@
 /**
  * S3Store: images as objects in an S3 bucket (AWS, or any S3-compatible service: MinIO, R2, B2…),
- * in the seed's key layout `[prefix/]<objectType>/<id>/<w>x<h><ext>`.
+ * in SQLAlchemy-ImageAttach's key layout `[prefix/]<objectType>/<id>/<w>x<h><ext>`.
  *
  * Uploads stream through `@aws-sdk/lib-storage` (one PUT for small files, multipart for large
  * ones); an S3 object appears only when its PUT or multipart upload completes, so a failed write
@@ -10,8 +10,8 @@
  */
 import type { ObjectCannedACL, S3Client, StorageClass } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
-import { StoreError } from '../errors.js';
-import { type ImageKey, keyFromObjectStorageKey, type NormalizedKey, objectStorageKey, type StoredImage, withTimestamp } from './keys.js';
+import { ImageNotFoundError, StoreError } from '../errors.js';
+import { alternateNames, type ImageKey, keyFromObjectStorageKey, type NormalizedKey, objectStorageKey, type StoredImage, withTimestamp } from './keys.js';
 import { type ResolvedS3Options, resolveS3Options, type S3StoreOptions } from './s3-options.js';
 import { encodeRfc3986, presignGetUrl, type SigningCredentials } from './s3-presign.js';
 import { exactRange, isMissingObject, isUnsatisfiableRange, s3Failure, s3Sdk, s3Upload } from './s3-sdk.js';
@@ -53,7 +53,7 @@ export class S3Store extends Store {
   /** The SDK client every request goes through. */
   readonly client: S3Client;
   readonly bucket: string;
-  /** The key prefix, without leading or trailing slash; `''` for none. */
+  /** The key prefix, without trailing slash (a leading one is kept, as SQLAlchemy-ImageAttach keeps it); `''` for none. */
   readonly prefix: string;
   /** `Cache-Control: max-age` of uploaded objects, in seconds. */
   readonly maxAge: number;
@@ -147,12 +147,35 @@ export class S3Store extends Store {
     return (await this.getObject(key, range)).body;
   }
 
+  /** The object's name, and then its names under the other extensions of its type (`.tif` for `.tiff`). */
+  private candidateNames(key: ImageKey): string[] {
+    const name = this.objectKey(key);
+    return [name, ...alternateNames(name, key.mimetype)];
+  }
+
   /**
-   * `getFile` plus what the GET response says of the object (its `Content-Type`).
+   * `getFile` plus what the GET response says of the object (its `Content-Type`). An object
+   * missing under its name is looked for under the other extensions of its type.
    * @throws ImageNotFoundError; StoreError `ERR_STORE_UNAVAILABLE`
    */
   async getObject(key: ImageKey, range?: ByteRange): Promise<{ body: Readable; contentType?: string }> {
-    const name = this.objectKey(key);
+    const [name, ...others] = this.candidateNames(key);
+    try {
+      return await this.getNamedObject(key, name!, range);
+    } catch (error) {
+      if (!(error instanceof ImageNotFoundError)) throw error;
+      for (const other of others) {
+        try {
+          return await this.getNamedObject(key, other, range);
+        } catch (otherError) {
+          if (!(otherError instanceof ImageNotFoundError)) throw otherError;
+        }
+      }
+      throw error;
+    }
+  }
+
+  private async getNamedObject(key: ImageKey, name: string, range?: ByteRange): Promise<{ body: Readable; contentType?: string }> {
     if (range !== undefined) validateRange(range);
     const { GetObjectCommand } = s3Sdk();
     try {
@@ -168,29 +191,41 @@ export class S3Store extends Store {
     }
     // A range starting past the end reads nothing, as it does from a file. The 416 carries no
     // object headers, so ask for the type (rare path: a reader asking past the end).
-    const stat = await this.statFile(key);
+    const stat = await this.statNamedObject(name);
     if (stat === null) throw s3Failure({ name: 'NoSuchKey' }, { bucket: this.bucket, key: name, operation: 'GetObject' });
     return { body: Readable.from([]), contentType: stat.contentType };
   }
 
+  /** Deletes the object, and its copies under the other extensions of its type (`.tif`), if any. */
   async deleteFile(key: ImageKey): Promise<void> {
-    const name = this.objectKey(key);
     const { DeleteObjectCommand } = s3Sdk();
-    try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: name }));
-    } catch (error) {
-      // S3 answers 204 for a missing object; some compatible services answer 404. Both mean "gone".
-      if (isMissingObject(error)) return;
-      throw s3Failure(error, { bucket: this.bucket, key: name, operation: 'DeleteObject' });
+    for (const name of this.candidateNames(key)) {
+      try {
+        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: name }));
+      } catch (error) {
+        // S3 answers 204 for a missing object; some compatible services answer 404. Both mean "gone".
+        if (!isMissingObject(error)) throw s3Failure(error, { bucket: this.bucket, key: name, operation: 'DeleteObject' });
+      }
     }
   }
 
   /**
-   * HeadObject. Note that S3 answers a HEAD with a bare 404 for a missing bucket and a missing
-   * object alike, so a missing bucket reads as `null` here (getFile tells them apart).
+   * HeadObject (under the other extensions of its type too, `extension` then saying which). Note
+   * that S3 answers a HEAD with a bare 404 for a missing bucket and a missing object alike, so a
+   * missing bucket reads as `null` here (getFile tells them apart).
    */
   async statFile(key: ImageKey): Promise<S3FileStat | null> {
-    const name = this.objectKey(key);
+    const [name, ...others] = this.candidateNames(key);
+    const found = await this.statNamedObject(name!);
+    if (found !== null || others.length === 0) return found;
+    for (const other of others) {
+      const stat = await this.statNamedObject(other);
+      if (stat !== null) return { ...stat, extension: other.slice(other.lastIndexOf('.')) };
+    }
+    return null;
+  }
+
+  private async statNamedObject(name: string): Promise<S3FileStat | null> {
     const { HeadObjectCommand } = s3Sdk();
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: name }));

@@ -9,7 +9,7 @@
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
-import { type ImageKey, type NormalizedKey, type StoredImage, withTimestamp } from './keys.js';
+import { type ImageKey, type NormalizedKey, normalizeKey, type StoredImage, withTimestamp } from './keys.js';
 
 /** A byte range, both ends inclusive (as `range-parser` and HTTP's `Range` have it). */
 export interface ByteRange {
@@ -30,16 +30,30 @@ export interface FileStat {
   size: number;
   /** Last modification, where the backend keeps one. */
   modifiedAt?: Date;
+  /**
+   * Set when the file was found under another extension of its type than the expected one
+   * (`.tif` for `.tiff`): it reads, but its URL (which names the expected one) does not serve it.
+   */
+  extension?: string;
 }
 
 /**
  * The base of every store. Subclass it and implement the abstract methods; the caller methods
  * are written once, here.
  *
- * Every implementer method must: validate the key (`normalizeKey`), reject a missing file with
- * `ImageNotFoundError`, and never leave a partial file visible under the final name.
+ * The base class validates every key before an implementation runs (as SQLAlchemy-ImageAttach's
+ * `Store` does): a key with a missing or non-integer `objectId`, a bad `objectType`, size or
+ * mimetype is refused with `InvalidArgumentError` (`ERR_UNKNOWN_MIMETYPE` for a type outside the
+ * table), and the implementation receives the key normalised (`objectId` a `bigint`). Every
+ * implementer method must still reject a missing file with `ImageNotFoundError`, and never leave a
+ * partial file visible under the final name. (Define the methods as methods, not as arrow-function
+ * fields, which would replace the validation.)
  */
 export abstract class Store {
+  constructor() {
+    validateKeysOf(this);
+  }
+
   /**
    * Writes `stream` as the file of `key`, atomically: a failed or aborted write leaves nothing
    * behind, and an existing file is replaced only once the new one is complete.
@@ -122,6 +136,39 @@ export abstract class Store {
   delete(image: StoredImage): Promise<void> {
     return this.deleteFile(keyOf(image));
   }
+}
+
+/** The methods whose first argument is a key. */
+const KEYED_METHODS = ['putFile', 'getFile', 'getUrl', 'deleteFile', 'statFile', 'localPath', 'putLocalFile'] as const;
+
+/**
+ * Puts, on `store` itself, a check of the key in front of each keyed method of its class, so that
+ * every implementation (a user's own store too) gets validated, normalised keys.
+ */
+function validateKeysOf(store: Store): void {
+  for (const name of KEYED_METHODS) {
+    const implementation = store[name] as (key: ImageKey, ...rest: unknown[]) => unknown;
+    const validated = function (this: Store, key: ImageKey, ...rest: unknown[]): unknown {
+      let checked: ImageKey;
+      try {
+        checked = normalizeKey(key);
+      } catch (error) {
+        // A stream handed to putFile is the store's to end, whatever happens.
+        if (name === 'putFile' && rest[0] instanceof Readable && !rest[0].destroyed) rest[0].destroy();
+        if (name === 'getUrl' || name === 'localPath') throw error;
+        return Promise.reject(error);
+      }
+      return implementation.call(this, checked, ...rest);
+    };
+    Object.defineProperty(validated, 'implementation', { value: implementation });
+    Object.defineProperty(store, name, { value: validated, writable: true, configurable: true, enumerable: false });
+  }
+}
+
+/** The method a store's class defines under `name`, behind the key check the base class puts in front of it. */
+export function implementationOf(store: Store, name: (typeof KEYED_METHODS)[number]): unknown {
+  const method = store[name] as { implementation?: unknown };
+  return method.implementation ?? method;
 }
 
 /** The five identity fields of an image (an entity's getters included), as a plain key. */

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { Model } from 'objection';
 import sharp from 'sharp';
-import { filesSettled, imageSet, ImageAttachError, popStoreContext, pushStoreContext, type S3Store } from '../../src/index.js';
+import { filesSettled, imageSet, ImageAttachError, popStoreContext, pushStoreContext } from '../../src/index.js';
+import { type S3Store } from '../../src/s3.js';
 import { dialects } from '../support/db.js';
 import { jpeg } from '../support/images.js';
 import { useS3Server } from '../support/s3.js';

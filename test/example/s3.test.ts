@@ -2,32 +2,22 @@
  * The example with S3_BUCKET set: its images in a bucket of s3rver, a real S3 endpoint.
  */
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import request from 'supertest';
-import { removeDir, tempDir } from '../support/tmp.js';
+import { spawnS3rver } from '../support/s3.js';
 import { exampleDatabases, type MountedExample, mountExample } from './harness.js';
 import { sceneJpeg } from './scene.js';
 
-/** s3rver ships no types; this much is what the test uses. */
-interface S3rver {
-  run(): Promise<{ port: number }>;
-  close(): Promise<void>;
-}
-const S3rver = createRequire(import.meta.url)('s3rver') as new (options: object) => S3rver;
 
 describe('the example app with S3_BUCKET', function () {
-  let s3dir: string;
-  let server: S3rver;
+  let server: Awaited<ReturnType<typeof spawnS3rver>>;
   let endpoint: string;
   let example: MountedExample;
   const saved = { ...process.env };
 
   before(async function () {
-    s3dir = await tempDir('example-s3rver');
-    server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3dir });
-    const { port } = await server.run();
-    endpoint = `http://127.0.0.1:${port}`;
+    server = await spawnS3rver();
+    endpoint = server.endpoint;
     // What a deployment would set: credentials through the SDK's environment chain, and (for
     // s3rver only) plain uploads instead of aws-chunked ones with streaming checksums.
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED' });
@@ -38,8 +28,7 @@ describe('the example app with S3_BUCKET', function () {
   });
   after(async function () {
     await example?.dispose();
-    await server?.close();
-    if (s3dir) await removeDir(s3dir);
+    await server?.stop();
     process.env = saved;
   });
 

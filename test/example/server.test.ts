@@ -6,7 +6,7 @@ import { removeDir, tempDir } from '../support/tmp.js';
 
 /** `example/server.ts` as `npm start` runs it; resolves with its exit code and output, killed after 30 s. */
 function runServer(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=development', 'example/server.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=objection-imageattach-source', 'example/server.ts'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

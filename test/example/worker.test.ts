@@ -4,7 +4,7 @@ import request from 'supertest';
 import { imageSet, withStore } from '../../src/index.js';
 import { User, UserPicture } from '../../example/models.js';
 import { UPLOAD_THUMBNAILS } from '../../example/routes/pictures.js';
-import { disposeQueue, REDIS_URL, uniqueQueueName } from '../queue/support.js';
+import { disposeQueue, REDIS_URL, uniqueQueueName, useRedis } from '../queue/support.js';
 import { until } from '../support/hooked-store.js';
 import { jpeg } from '../support/images.js';
 import { exampleDatabases, type MountedExample, mountExample } from './harness.js';
@@ -17,7 +17,7 @@ interface WorkerProcess {
 
 /** `example/worker.ts` in a process of its own, as `npm run worker` runs it, with `env` over ours. */
 function runWorker(env: NodeJS.ProcessEnv): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=development', 'example/worker.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=objection-imageattach-source', 'example/worker.ts'], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -30,6 +30,7 @@ function runWorker(env: NodeJS.ProcessEnv): WorkerProcess {
 
 for (const database of exampleDatabases) {
   describe(`the example app with a thumbnail queue [${database.name}]`, function () {
+    useRedis();
     this.timeout(60_000);
     let example: MountedExample;
     let worker: WorkerProcess | undefined;

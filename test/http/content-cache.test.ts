@@ -5,7 +5,8 @@ import { rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
 import { canStatSynchronously } from '../../src/http/local-filesystems.js';
-import { InvalidArgumentError, staticServer, type StaticServerOptions } from '../../src/index.js';
+import { InvalidArgumentError } from '../../src/index.js';
+import { staticServer, type StaticServerOptions } from '../../src/express.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { appWith, bodyOf, bytes } from './fixtures.js';
 

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express from 'express';
 import type { Response } from 'supertest';
-import type { StaticServerMiddleware } from '../../src/index.js';
+import type { StaticServerMiddleware } from '../../src/express.js';
 
 /** Last-Modified of every fixture file: a whole second, so HTTP-dates round-trip exactly. */
 export const MTIME = new Date('2024-03-05T06:07:08.000Z');

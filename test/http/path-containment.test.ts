@@ -3,7 +3,7 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import express from 'express';
-import { staticServer } from '../../src/index.js';
+import { staticServer } from '../../src/express.js';
 import { resolveRequestPath } from '../../src/http/request-path.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { listen } from './fixtures.js';

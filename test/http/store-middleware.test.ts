@@ -3,13 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import request from 'supertest';
-import {
-  currentStore,
-  HttpExposedFileSystemStore,
-  InvalidArgumentError,
-  type StoredImage,
-  storeContext,
-} from '../../src/index.js';
+import { currentStore, HttpExposedFileSystemStore, InvalidArgumentError, type StoredImage } from '../../src/index.js';
+import { storeContext } from '../../src/express.js';
 import { sampleKey } from '../stores/contract.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { bodyOf, bytes } from './fixtures.js';

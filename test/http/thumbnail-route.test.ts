@@ -4,7 +4,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { Model } from 'objection';
 import sharp from 'sharp';
 import request from 'supertest';
-import { FileSystemStore, type ImageKey, imageSet, InvalidArgumentError, type PutFileOptions, storeContext, thumbnailRoute, withStore } from '../../src/index.js';
+import { FileSystemStore, type ImageKey, imageSet, InvalidArgumentError, type PutFileOptions, withStore } from '../../src/index.js';
+import { storeContext, thumbnailRoute } from '../../src/express.js';
 import { createSchema, User, UserPicture } from '../entity/models.js';
 import { forEachDialect } from '../support/db.js';
 import { jpeg } from '../support/images.js';

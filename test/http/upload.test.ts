@@ -5,7 +5,8 @@ import net from 'node:net';
 import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
-import { imageUpload, InvalidArgumentError, type UploadedImage } from '../../src/index.js';
+import { imageUpload, type UploadedImage } from '../../src/express.js';
+import { InvalidArgumentError } from '../../src/index.js';
 import { jpeg, png, pngDeclaring } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
 

@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict';
 import { Model } from 'objection';
-import {
-  FileSystemStore,
-  ImageAttachError,
-  ImageNotFoundError,
-  InvalidArgumentError,
-  thumbnailQueue,
-  type ThumbnailJobData,
-} from '../../src/index.js';
+import { FileSystemStore, ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../../src/index.js';
+import { thumbnailQueue, type ThumbnailJobData } from '../../src/queue.js';
 import { canonicalJson, decodeValue, encodeValue, isSameOriginal, parseJobData, thumbnailJobId } from '../../src/queue/job.js';
 import { User, UserPicture } from '../entity/models.js';
 import { REDIS_URL } from './support.js';

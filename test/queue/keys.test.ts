@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import type { Knex } from 'knex';
 import { Model } from 'objection';
-import { FileSystemStore, Image, imageAttachment, imageColumns, imageSet, ImageOwner, type ThumbnailQueue, thumbnailQueue, withStore } from '../../src/index.js';
+import { FileSystemStore, Image, imageAttachment, imageColumns, imageSet, ImageOwner, withStore } from '../../src/index.js';
+import { type ThumbnailQueue, thumbnailQueue } from '../../src/queue.js';
 import { forEachDialect } from '../support/db.js';
 import { removeDir, tempDir } from '../support/tmp.js';
-import { disposeQueue, recordingWorker, REDIS_URL, solid, uniqueQueueName } from './support.js';
+import { disposeQueue, recordingWorker, REDIS_URL, solid, uniqueQueueName, useRedis } from './support.js';
 
 /** An owner with a composite key, one part a string: its `$id()` is an array. */
 class Shelf extends ImageOwner(Model) {
@@ -42,6 +43,7 @@ async function createShelves(knex: Knex): Promise<void> {
 }
 
 forEachDialect('thumbnail queue, owner keys', (db, dialect) => {
+  useRedis();
   let root: string;
   let queue: ThumbnailQueue | undefined;
 

@@ -6,15 +6,17 @@ import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import { Model } from 'objection';
 import sharp from 'sharp';
-import { FileSystemStore, imageSet, type ThumbnailQueue, thumbnailQueue, withStore } from '../../src/index.js';
+import { FileSystemStore, imageSet, withStore } from '../../src/index.js';
+import { type ThumbnailQueue, thumbnailQueue } from '../../src/queue.js';
 import { createSchema, User, UserPicture } from '../entity/models.js';
 import { until } from '../support/hooked-store.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
-import { disposeQueue, queueIsEmpty, recordingWorker, REDIS_URL, solid, uniqueQueueName } from './support.js';
+import { disposeQueue, queueIsEmpty, recordingWorker, REDIS_URL, solid, uniqueQueueName, useRedis } from './support.js';
 
 const workerScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker-process.ts');
 
 describe('thumbnail queue: worker processes [sqlite file]', function () {
+  useRedis();
   this.timeout(60_000);
   let dir: string;
   let knex: Knex;
@@ -37,7 +39,7 @@ describe('thumbnail queue: worker processes [sqlite file]', function () {
   });
 
   const spawnWorker = (mode?: string) =>
-    spawn(process.execPath, ['--import', 'tsx', '--conditions=development', workerScript, path.join(dir, 'db.sqlite'), path.join(dir, 'store'), queue!.name, ...(mode ? [mode] : [])], {
+    spawn(process.execPath, ['--import', 'tsx', '--conditions=objection-imageattach-source', workerScript, path.join(dir, 'db.sqlite'), path.join(dir, 'store'), queue!.name, ...(mode ? [mode] : [])], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
 

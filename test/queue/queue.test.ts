@@ -1,25 +1,17 @@
 import assert from 'node:assert/strict';
 import { Model } from 'objection';
 import sharp from 'sharp';
-import {
-  FileSystemStore,
-  filesSettled,
-  ImageAttachError,
-  imageSet,
-  renderSlots,
-  StoreError,
-  type ThumbnailQueue,
-  thumbnailQueue,
-  withStore,
-} from '../../src/index.js';
+import { FileSystemStore, filesSettled, ImageAttachError, imageSet, renderSlots, StoreError, withStore } from '../../src/index.js';
+import { type ThumbnailQueue, thumbnailQueue } from '../../src/queue.js';
 import { inRenderSlot, renderLoad } from '../../src/imaging/render-slots.js';
 import { createSchema, Product, User, UserPicture } from '../entity/models.js';
 import { forEachDialect } from '../support/db.js';
 import { gate, HookedStore, until } from '../support/hooked-store.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
-import { colourOf, disposeQueue, queueIsEmpty, recordingWorker, REDIS_URL, sleep, solid, uniqueQueueName } from './support.js';
+import { colourOf, disposeQueue, queueIsEmpty, recordingWorker, REDIS_URL, sleep, solid, uniqueQueueName, useRedis } from './support.js';
 
 forEachDialect('thumbnail queue', (db, dialect) => {
+  useRedis();
   let root: string;
   let store: HookedStore;
   let queue: ThumbnailQueue | undefined;
@@ -168,7 +160,7 @@ forEachDialect('thumbnail queue', (db, dialect) => {
       const [entry] = await q.enqueue(user, 'picture', [{ width: 100 }]);
       await completions(2);
       assert.equal(await colourOf(await thumbnailBytes(100)), 'blue');
-      assert.equal(entry!.height, Math.trunc((height * 100) / width));
+      assert.equal(entry!.height, Math.trunc(height * (100 / width)));
     });
   }
 

@@ -3,11 +3,44 @@
  * worker whose events are recorded, solid-colour images to tell originals apart by their pixels.
  */
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import sharp from 'sharp';
-import type { CompletedJob, FailedJob, ThumbnailQueue, ThumbnailWorker, ThumbnailWorkerOptions } from '../../src/index.js';
+import type { CompletedJob, FailedJob, ThumbnailQueue, ThumbnailWorker, ThumbnailWorkerOptions } from '../../src/queue.js';
 import { until } from '../support/hooked-store.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+let redisAnswers: Promise<boolean> | undefined;
+
+/** Does a Redis server answer PING at REDIS_URL (within two seconds)? Asked once per run. */
+function pingRedis(): Promise<boolean> {
+  const url = new URL(REDIS_URL);
+  return new Promise((resolve) => {
+    const socket = connect({ host: url.hostname, port: Number(url.port || 6379) });
+    const done = (answered: boolean) => {
+      socket.destroy();
+      resolve(answered);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.on('error', () => done(false));
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (data) => done(/^(\+PONG|-NOAUTH)/.test(data.toString())));
+  });
+}
+
+/**
+ * Registers a hook that skips the enclosing suite, saying why, when no Redis answers and REDIS_URL
+ * is not set (as database suites run only when their URL is set). With REDIS_URL set, a Redis that
+ * does not answer fails the suite instead.
+ */
+export function useRedis(): void {
+  before(async function () {
+    if (await (redisAnswers ??= pingRedis())) return;
+    if (process.env.REDIS_URL) throw new Error(`REDIS_URL is ${REDIS_URL}, but no Redis answers there`);
+    console.log(`      (skipped: no Redis answers at ${REDIS_URL}; start one or set REDIS_URL to run the queue tests)`);
+    this.skip();
+  });
+}
 
 /** A queue name no other run or test uses. */
 export function uniqueQueueName(label = 'test'): string {

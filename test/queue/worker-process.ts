@@ -2,7 +2,7 @@
  * A worker in a process of its own, for the test that kills one mid-job. Its store writes half
  * of each thumbnail and then stalls, so the test knows the worker is mid-write when it kills it.
  *
- * Run: node --import tsx --conditions=development test/queue/worker-process.ts DB_FILE STORE_ROOT QUEUE_NAME [MODE]
+ * Run: node --import tsx --conditions=objection-imageattach-source test/queue/worker-process.ts DB_FILE STORE_ROOT QUEUE_NAME [MODE]
  * Prints `ready` once its worker runs, and `half-written` when a write has stalled.
  *
  * MODE `graceful`: writes are slowed (300 ms) instead of stalled, and printed as `writing`; the
@@ -12,7 +12,8 @@ import knexFactory from 'knex';
 import { Model } from 'objection';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import { FileSystemStore, thumbnailQueue } from '../../src/index.js';
+import { FileSystemStore } from '../../src/index.js';
+import { thumbnailQueue } from '../../src/queue.js';
 import { User } from '../entity/models.js';
 import { HookedStore } from '../support/hooked-store.js';
 import { REDIS_URL } from './support.js';

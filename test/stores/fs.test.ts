@@ -2,13 +2,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import {
-  ContextError,
-  FileSystemStore,
-  HttpExposedFileSystemStore,
-  InvalidArgumentError,
-  withRequestOrigin,
-} from '../../src/index.js';
+import { ContextError, FileSystemStore, HttpExposedFileSystemStore, InvalidArgumentError } from '../../src/index.js';
+import { withRequestOrigin } from '../../src/context.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
 import { failingStream, sampleKey, storeContract } from './contract.js';
 

@@ -1,12 +1,6 @@
 import assert from 'node:assert/strict';
-import {
-  extensionFor,
-  ImageAttachError,
-  InvalidArgumentError,
-  timestampToken,
-  toObjectId,
-  withTimestamp,
-} from '../../src/index.js';
+import { extensionFor, timestampToken, toObjectId, withTimestamp } from '../../src/stores/keys.js';
+import { ImageAttachError, InvalidArgumentError } from '../../src/index.js';
 
 describe('keys', function () {
   describe('the _ts cache buster', function () {

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { ImageAttachError, ImageNotFoundError, S3Store, StoreError } from '../../src/index.js';
-import { type S3TestServer, startS3Server, TEST_CREDENTIALS } from '../support/s3.js';
+import { ImageAttachError, ImageNotFoundError, StoreError } from '../../src/index.js';
+import { S3Store } from '../../src/s3.js';
+import { type S3TestServer, spawnS3rver, startS3Server, TEST_CREDENTIALS } from '../support/s3.js';
 import { failingStream, sampleKey } from './contract.js';
 
 /** Runs `work`, expecting it to fail with StoreError `code`; returns how long that took (ms). */
@@ -136,21 +136,18 @@ describe('S3Store faults', function () {
   });
 
   describe('a 20 MB stream, with s3rver in a child process', function () {
-    let child: ChildProcess;
+    let child: Awaited<ReturnType<typeof spawnS3rver>>;
     let endpoint: string;
     before(async function () {
       this.timeout(30_000);
-      child = spawn(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', 'test/support/s3rver-process.ts'], {
-        stdio: ['pipe', 'pipe', 'inherit'],
-      });
-      const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-      endpoint = `http://127.0.0.1:${(JSON.parse(line.toString()) as { port: number }).port}`;
+      child = await spawnS3rver();
+      endpoint = child.endpoint;
       const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS });
       await client.send(new CreateBucketCommand({ Bucket: 'memory' }));
       client.destroy();
     });
-    after(function () {
-      child.stdin!.end();
+    after(async function () {
+      await child.stop();
     });
 
     it('round-trips byte for byte, with RSS growing less than 64 MB while it uploads', async function () {

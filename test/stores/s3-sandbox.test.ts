@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import {
-  DELETED_MARK_MIMETYPE,
-  ImageNotFoundError,
-  InvalidArgumentError,
-  S3SandboxStore,
-  type S3Store,
-  type StoredImage,
-} from '../../src/index.js';
+import { DELETED_MARK_MIMETYPE } from '../../src/stores/s3-sandbox.js';
+import { ImageNotFoundError, InvalidArgumentError, type StoredImage } from '../../src/index.js';
+import { S3SandboxStore, type S3Store } from '../../src/s3.js';
 import { useS3Server } from '../support/s3.js';
 import { sampleKey, storeContract } from './contract.js';
 

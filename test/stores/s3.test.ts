@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { S3Client } from '@aws-sdk/client-s3';
-import { ImageNotFoundError, InvalidArgumentError, S3Store, type StoredImage } from '../../src/index.js';
+import { ImageNotFoundError, InvalidArgumentError, type StoredImage } from '../../src/index.js';
+import { S3Store } from '../../src/s3.js';
 import { TEST_CREDENTIALS, useS3Server } from '../support/s3.js';
 import { sampleKey, storeContract } from './contract.js';
 
@@ -158,13 +161,54 @@ describe('S3Store over s3rver', function () {
   });
 });
 
+describe("S3Store with SQLAlchemy-ImageAttach's prefix '/images/'", function () {
+  // s3rver routes no key that starts with a slash (its paths are /:bucket/:key+), so this test
+  // runs against a recording HTTP server: what S3 receives is the request line the SDK sends.
+  let server: Server;
+  let endpoint: string;
+  const requests: string[] = [];
+  before(async function () {
+    server = createServer((req, res) => {
+      requests.push(`${req.method} ${req.url!.split('?')[0]}`);
+      req.resume();
+      req.on('end', () => {
+        if (req.method === 'GET') res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': '12' }).end('python bytes');
+        else res.writeHead(200, { ETag: '"0"' }).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async function () {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('keeps its leading slash: key /images/testing/1234/405x640.jpe, as Python names it (another object than images/…)', async function () {
+    const store = new S3Store({ bucket: 'bkt', prefix: '/images/', endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED', maxAttempts: 1 });
+    assert.equal(store.prefix, '/images');
+    assert.equal(store.objectKey(sampleKey), '/images/testing/1234/405x640.jpe');
+    await store.putFile(sampleKey, Readable.from([Buffer.from('python bytes')]), { reproducible: false });
+    assert.equal((await buffer(await store.getFile(sampleKey))).toString(), 'python bytes');
+    await store.deleteFile(sampleKey);
+    assert.deepEqual(requests, ['PUT /bkt//images/testing/1234/405x640.jpe', 'GET /bkt//images/testing/1234/405x640.jpe', 'DELETE /bkt//images/testing/1234/405x640.jpe']);
+    // The URL joins base and key with a slash, as SQLAlchemy-ImageAttach's get_url does.
+    assert.equal(store.getUrl(sampleKey), `${endpoint}/bkt//images/testing/1234/405x640.jpe`);
+    store.destroy();
+  });
+});
+
 describe('S3Store URLs (computation only)', function () {
   const url = (options: Partial<ConstructorParameters<typeof S3Store>[0]>) =>
     new S3Store({ bucket: 'photos', credentials: TEST_CREDENTIALS, ...options }).getUrl(sampleKey);
 
-  it("uses the seed's https://<bucket>.s3.amazonaws.com with no region or us-east-1", function () {
+  it("uses SQLAlchemy-ImageAttach's https://<bucket>.s3.amazonaws.com with no region, and its regional host for any region (us-east-1 too)", function () {
     assert.equal(url({}), 'https://photos.s3.amazonaws.com/testing/1234/405x640.jpe');
-    assert.equal(url({ region: 'us-east-1' }), 'https://photos.s3.amazonaws.com/testing/1234/405x640.jpe');
+    assert.equal(url({ region: 'us-east-1' }), 'https://photos.s3.us-east-1.amazonaws.com/testing/1234/405x640.jpe');
+  });
+
+  it("joins base URL and key as SQLAlchemy-ImageAttach does: prefix '/images/' gives …amazonaws.com//images/…", function () {
+    assert.equal(url({ prefix: '/images/', region: 'us-east-1' }), 'https://photos.s3.us-east-1.amazonaws.com//images/testing/1234/405x640.jpe');
+    assert.equal(url({ prefix: ' images/ ' }), 'https://photos.s3.amazonaws.com/images/testing/1234/405x640.jpe');
   });
 
   it('uses the regional host for another region', function () {
@@ -180,8 +224,9 @@ describe('S3Store URLs (computation only)', function () {
     assert.equal(url({ endpoint: 'https://minio.example.com:9000/' }), 'https://minio.example.com:9000/photos/testing/1234/405x640.jpe');
   });
 
-  it('uses publicBaseUrl without its trailing slash, prefix included', function () {
-    assert.equal(url({ publicBaseUrl: 'https://cdn.example.com/img/', prefix: '/app/' }), 'https://cdn.example.com/img/app/testing/1234/405x640.jpe');
+  it('uses publicBaseUrl without its trailing slash, prefix included (its leading slash too, as in SQLAlchemy-ImageAttach)', function () {
+    assert.equal(url({ publicBaseUrl: 'https://cdn.example.com/img/', prefix: 'app/' }), 'https://cdn.example.com/img/app/testing/1234/405x640.jpe');
+    assert.equal(url({ publicBaseUrl: 'https://cdn.example.com/img/', prefix: '/app/' }), 'https://cdn.example.com/img//app/testing/1234/405x640.jpe');
   });
 });
 

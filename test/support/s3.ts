@@ -2,9 +2,13 @@
  * A real S3 endpoint for tests: s3rver on 127.0.0.1 (random port, temp folder), and the real
  * `@aws-sdk/client-s3` to talk to it. s3rver accepts any credentials but wants the SDK's streaming
  * checksums off (`requestChecksumCalculation: 'WHEN_REQUIRED'`: with aws-chunked uploads it stores
- * the chunk framing as data) and, on OpenSSL 3, Node's legacy provider for its listing tokens
- * (`--openssl-legacy-provider` in .mocharc.json).
+ * the chunk framing as data) and, on OpenSSL 3, Node's legacy provider for its listing tokens. It
+ * runs in a child process, the only one started with `--openssl-legacy-provider`.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   CreateBucketCommand,
   HeadObjectCommand,
@@ -12,9 +16,7 @@ import {
   paginateListObjectsV2,
   S3Client,
 } from '@aws-sdk/client-s3';
-import S3rver from 's3rver';
-import { S3Store, type S3StoreOptions } from '../../src/index.js';
-import { removeDir, tempDir } from './tmp.js';
+import { S3Store, type S3StoreOptions } from '../../src/s3.js';
 
 export const TEST_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 
@@ -38,12 +40,28 @@ export interface S3TestServer {
 
 let bucketCounter = 0;
 
+const S3RVER_PROCESS = path.join(path.dirname(fileURLToPath(import.meta.url)), 's3rver-process.ts');
+
+/** s3rver in a child process of its own; `stop()` ends it (and it removes its folder). */
+export async function spawnS3rver(): Promise<{ endpoint: string; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', S3RVER_PROCESS], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
+  const { port } = JSON.parse(line.toString()) as { port: number };
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.stdin!.end();
+      await exited;
+    },
+  };
+}
+
 /** Starts s3rver; call `dispose()` when done. */
 export async function startS3Server(): Promise<S3TestServer> {
-  const directory = await tempDir('s3rver');
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory });
-  const { port } = await server.run();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const server = await spawnS3rver();
+  const { endpoint } = server;
   const client = new S3Client({
     endpoint,
     region: 'us-east-1',
@@ -56,7 +74,7 @@ export async function startS3Server(): Promise<S3TestServer> {
   const stop = async () => {
     if (!running) return;
     running = false;
-    await server.close();
+    await server.stop();
   };
   return {
     endpoint,
@@ -93,7 +111,6 @@ export async function startS3Server(): Promise<S3TestServer> {
       await stop();
       client.destroy();
       for (const store of stores) store.destroy();
-      await removeDir(directory);
     },
   };
 }

@@ -1,0 +1,225 @@
+/**
+ * `created_at` written and read as SQLAlchemy-ImageAttach writes and reads it, so `?_ts=` stamps
+ * agree to the microsecond and rows stay readable by both libraries:
+ *
+ * - SQLite: the text SQLAlchemy keeps (`2026-12-02 11:04:43.123456`, UTC), not epoch milliseconds,
+ *   which Python cannot parse; both forms are read.
+ * - PostgreSQL and MySQL: drivers turn the column into a `Date` (milliseconds); image queries ask
+ *   them for the column's text instead, so the value keeps its microseconds and the session's
+ *   time zone, which is what Python's `strftime` of it shows.
+ */
+import type { Knex } from 'knex';
+import type { QueryBuilder } from 'objection';
+import { DatabaseTimestamp, digitsText, parseDatabaseTimestamp, sqliteText, type TextZone, wallDigits } from '../stores/database-timestamp.js';
+
+type Dialect = 'sqlite' | 'postgres' | 'mysql' | 'other';
+
+/** The dialect of a knex instance or transaction. */
+export function dialectOf(knex: Knex | undefined): Dialect {
+  const name = String((knex?.client as { dialect?: string } | undefined)?.dialect ?? '');
+  if (name.startsWith('sqlite')) return 'sqlite';
+  if (name === 'postgresql' || name === 'postgres' || name === 'pg') return 'postgres';
+  if (name === 'mysql' || name === 'mysql2') return 'mysql';
+  return 'other';
+}
+
+const PG_TIMESTAMPTZ = 1184;
+const PG_TIMESTAMP = 1114;
+
+interface PgTypes {
+  getTypeParser(oid: number, format?: string): (value: string) => unknown;
+}
+
+interface MysqlField {
+  type: string;
+  string(): string | null;
+}
+
+/**
+ * Per-query driver options (knex `.options()`) under which timestamps come back as
+ * {@link DatabaseTimestamp}s built from the column's text; `undefined` where none are needed.
+ * Other columns are parsed as the driver would (a MySQL `typeCast` of the connection is kept).
+ */
+export function exactTimestampOptions(knex: Knex): Record<string, unknown> | undefined {
+  const client = knex.client as { driver?: { types?: PgTypes }; connectionSettings?: { timezone?: string; typeCast?: unknown } };
+  switch (dialectOf(knex)) {
+    case 'postgres': {
+      const types = client.driver?.types;
+      if (types === undefined) return undefined;
+      return {
+        types: {
+          getTypeParser(oid: number, format?: string) {
+            if (oid !== PG_TIMESTAMPTZ && oid !== PG_TIMESTAMP) return types.getTypeParser(oid, format);
+            const fallback = types.getTypeParser(oid, format);
+            // pg reads a timestamp without zone as local time; timestamptz text carries its offset.
+            const zone: TextZone = oid === PG_TIMESTAMP ? 'local' : 'utc';
+            return (text: string) => parseDatabaseTimestamp(text, zone) ?? fallback(text);
+          },
+        },
+      };
+    }
+    case 'mysql': {
+      const settings = client.connectionSettings ?? {};
+      const zone = mysqlZone(settings.timezone);
+      const own = typeof settings.typeCast === 'function' ? (settings.typeCast as (field: MysqlField, next: () => unknown) => unknown) : undefined;
+      if (zone === undefined) return undefined;
+      return {
+        typeCast(field: MysqlField, next: () => unknown) {
+          if (field.type !== 'DATETIME' && field.type !== 'TIMESTAMP') return own ? own(field, next) : next();
+          const text = field.string();
+          return text === null ? null : (parseDatabaseTimestamp(text, zone) ?? text);
+        },
+      };
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** mysql2's `timezone` setting as a zone for texts, or `undefined` for one it does not use. */
+function mysqlZone(timezone: string | undefined): TextZone | undefined {
+  if (timezone === undefined || timezone === 'local') return 'local';
+  if (timezone === 'Z') return 'utc';
+  const m = /^([+-])(\d{2}):?(\d{2})$/.exec(timezone);
+  return m ? { offsetMinutes: (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) } : undefined;
+}
+
+/**
+ * The `created_at` of a row about to be inserted into `table`: now, cut to the fractional digits
+ * the column keeps (MySQL's DATETIME, as SQLAlchemy makes it, keeps none, and MariaDB would
+ * truncate where MySQL rounds), carrying the digits the database will show for it (SQLite: UTC;
+ * MySQL: the connection's zone; PostgreSQL: the session's zone). So the URL of a new image is the
+ * one a later read gives. The column's precision and the session's zone are asked once per
+ * connection configuration.
+ */
+export async function createdAtForInsert(knex: Knex | undefined, table: string): Promise<Date> {
+  const now = new Date();
+  const precision = await columnPrecision(knex, table);
+  if (precision !== undefined && precision < 3) {
+    const unit = 10 ** (3 - precision);
+    now.setTime(Math.floor(now.getTime() / unit) * unit);
+  }
+  const offset = await offsetMinutesAt(knex, now);
+  return offset === undefined ? now : new DatabaseTimestamp(now.getTime(), wallDigits(now, offset), offset);
+}
+
+const precisions = new WeakMap<object, Map<string, Promise<number | undefined>>>();
+
+/** The fractional-second digits `table.created_at` keeps (MySQL and PostgreSQL), asked once. */
+function columnPrecision(knex: Knex | undefined, table: string): Promise<number | undefined> {
+  const dialect = dialectOf(knex);
+  if (knex === undefined || (dialect !== 'mysql' && dialect !== 'postgres')) return Promise.resolve(undefined);
+  const key = knex.client.config as object;
+  let byTable = precisions.get(key);
+  if (byTable === undefined) precisions.set(key, (byTable = new Map()));
+  let precision = byTable.get(table);
+  if (precision === undefined) {
+    const [schema, name] = table.includes('.') ? table.split('.', 2) : [undefined, table];
+    const current = dialect === 'mysql' ? 'DATABASE()' : 'current_schema()';
+    const sql =
+      'SELECT datetime_precision AS p FROM information_schema.columns ' +
+      `WHERE table_schema = ${schema === undefined ? current : '?'} AND table_name = ? AND column_name = 'created_at'`;
+    precision = knex
+      .raw(sql, schema === undefined ? [name!] : [schema, name!])
+      .then((result: unknown) => {
+        const rows = (dialect === 'mysql' ? (result as unknown[][])[0] : (result as { rows: unknown[] }).rows) as Array<Record<string, unknown>>;
+        const value = rows[0]?.p ?? rows[0]?.P;
+        return value === null || value === undefined ? undefined : Number(value);
+      })
+      .catch(() => undefined);
+    byTable.set(table, precision);
+  }
+  return precision;
+}
+
+async function offsetMinutesAt(knex: Knex | undefined, date: Date): Promise<number | undefined> {
+  switch (dialectOf(knex)) {
+    case 'sqlite':
+      return 0;
+    case 'mysql': {
+      const zone = mysqlZone((knex!.client as { connectionSettings?: { timezone?: string } }).connectionSettings?.timezone);
+      if (zone === undefined) return undefined;
+      if (zone === 'utc') return 0;
+      return zone === 'local' ? -date.getTimezoneOffset() : zone.offsetMinutes;
+    }
+    case 'postgres': {
+      const zone = await sessionTimeZone(knex!);
+      return zone === undefined ? undefined : zoneOffsetMinutes(zone, date);
+    }
+    default:
+      return undefined;
+  }
+}
+
+const sessionZones = new WeakMap<object, Promise<string | undefined>>();
+
+/** PostgreSQL's session `TimeZone`, asked once per connection configuration. */
+function sessionTimeZone(knex: Knex): Promise<string | undefined> {
+  const key = knex.client.config as object;
+  let zone = sessionZones.get(key);
+  if (zone === undefined) {
+    zone = knex
+      .raw('SHOW TIME ZONE')
+      .then((result: { rows?: Array<{ TimeZone?: string; timezone?: string }> }) => result.rows?.[0]?.TimeZone ?? result.rows?.[0]?.timezone)
+      .catch(() => undefined);
+    sessionZones.set(key, zone);
+  }
+  return zone;
+}
+
+/** Minutes east of UTC of the IANA zone `zone` at `date`, or `undefined` for a zone Intl does not know. */
+function zoneOffsetMinutes(zone: string, date: Date): number | undefined {
+  try {
+    const parts = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(date);
+    const part = (type: string) => Number(parts.find((p) => p.type === type)?.value);
+    const wall = Date.UTC(part('year'), part('month') - 1, part('day'), part('hour'), part('minute'), part('second'));
+    return Math.round((wall - Math.floor(date.getTime() / 1000) * 1000) / 60_000);
+  } catch {
+    // A POSIX-style zone ('<+09>-09') Intl cannot read: the new row's URL then uses UTC digits.
+    return undefined;
+  }
+}
+
+/**
+ * The value to write for `created_at` on `knex`'s database: one read from the database goes back
+ * as its own text (microseconds kept: PostgreSQL with its offset, MySQL in the connection's zone);
+ * any other date as SQLAlchemy's text on SQLite, and as a `Date` elsewhere.
+ */
+export function createdAtColumnValue(value: unknown, knex: Knex | undefined): unknown {
+  if (!(value instanceof Date)) return value;
+  const dialect = dialectOf(knex);
+  const exact = value instanceof DatabaseTimestamp ? value.exactDigits() : undefined;
+  if (exact !== undefined && value instanceof DatabaseTimestamp) {
+    if (dialect === 'postgres') return `${digitsText(exact)}${offsetText(value.offsetMinutes)}`;
+    if (dialect === 'mysql' && value.offsetMinutes === offsetOfMysql(knex)) return digitsText(exact);
+  }
+  return dialect === 'sqlite' ? sqliteText(value) : value;
+}
+
+function offsetOfMysql(knex: Knex | undefined): number | undefined {
+  const zone = mysqlZone((knex?.client as { connectionSettings?: { timezone?: string } } | undefined)?.connectionSettings?.timezone);
+  return zone === 'utc' ? 0 : typeof zone === 'object' ? zone.offsetMinutes : undefined;
+}
+
+function offsetText(minutes: number): string {
+  const abs = Math.abs(minutes);
+  return `${minutes < 0 ? '-' : '+'}${String(Math.trunc(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}
+
+/**
+ * `Builder` (a model's `QueryBuilder` class) extended so that every query it builds carries
+ * {@link exactTimestampOptions}: finds, eager loads and relation queries of image models alike.
+ */
+export function exactTimestampQueryBuilder<B extends typeof QueryBuilder>(Builder: B): B {
+  const Base = Builder as unknown as new (...args: any[]) => QueryBuilder<any>;
+  class ExactTimestampQueryBuilder extends Base {
+    constructor(...args: any[]) {
+      super(...args);
+      this.onBuildKnex((knexBuilder, builder) => {
+        const options = exactTimestampOptions(builder.knex());
+        if (options !== undefined) knexBuilder.options(options);
+      });
+    }
+  }
+  return ExactTimestampQueryBuilder as unknown as B;
+}

@@ -1,0 +1,19 @@
+/**
+ * objection-imageattach/express: the pieces for Express (or Connect) apps. Binding the store per
+ * request, serving files, upload routes, on-demand thumbnails and the template helpers.
+ */
+export { storeContext } from './context.js';
+
+export { staticServer } from './http/static-server.js';
+export type { StaticServerIntrospection, StaticServerMiddleware, StaticServerOptions } from './http/static-server.js';
+export type { ContentCacheOptions, ContentCacheStats } from './http/content-cache.js';
+
+export { imageUpload } from './http/upload.js';
+export type { ImageUploadOptions } from './http/upload.js';
+export type { UploadedImage } from './http/upload-storage.js';
+
+export { thumbnailRoute } from './http/thumbnail-route.js';
+export type { ThumbnailRouteOptions } from './http/thumbnail-route.js';
+
+export { htmlHelpers, imageHelpers, imgTag, pictureTag, srcset } from './html.js';
+export type { HelperDefaults, HelperQueue, ImgTagOptions, SrcsetOptions } from './html.js';
