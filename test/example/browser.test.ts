@@ -157,6 +157,7 @@ describe('the example app in Chromium', function () {
         await page.fill('#name', '   ');
         await Promise.all([page.waitForURL(`${origin}/`), page.click('text=Add a user')]);
         assert.equal(await statusText('name-status'), 'Type a name for the new user first.');
+        assert.equal(await page.evaluate(js`document.activeElement.id`), 'name', 'the field has the focus again');
         await assertPleasant('the gallery with the name message');
         await screenshot('name-error');
         // The message was for that answer only: a reload shows the plain form and posts nothing.
