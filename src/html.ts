@@ -14,7 +14,7 @@ import { ImageSet } from './entity/image-set.js';
 import type { HtmlAttributes, ImageEntity, StoreOption } from './entity/image.js';
 import { InvalidArgumentError } from './errors.js';
 import { thumbnailDimensions } from './imaging/thumbnail.js';
-import type { EnqueueOptions, ThumbnailRequest } from './queue/queue.js';
+import type { EnqueueOptions, ThumbnailRequest } from './queue/requests.js';
 
 export interface ImgTagOptions extends StoreOption {
   /** The text alternative; required (`''` for a purely decorative image). */

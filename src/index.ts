@@ -22,6 +22,7 @@ export type { ImageAttachErrorCode, ImageAttachErrorOptions } from './errors.js'
 export { Store } from './stores/store.js';
 export type { ByteRange, FileStat, PutFileOptions } from './stores/store.js';
 export type { ImageKey, NormalizedKey, StoredImage } from './stores/keys.js';
+export type { DatabaseTimestamp } from './stores/database-timestamp.js';
 export { FileSystemStore, HttpExposedFileSystemStore } from './stores/fs.js';
 export type {
   FileSystemStoreOptions,

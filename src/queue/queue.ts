@@ -12,25 +12,13 @@ import { imageOfSize, reusableImage } from '../entity/size-match.js';
 import { type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { closeOwned, loadBullMQ, type RedisClientLike, redisClient } from './connection.js';
+import type { EnqueueOptions, ThumbnailRequest } from './requests.js';
 import { encodeValue, identityOf, type ThumbnailJobData, thumbnailJobId } from './job.js';
 import { resolveQueueOptions, type ResolvedQueueOptions, type ThumbnailQueueOptions, type ThumbnailWorkerOptions, checkWorkerOptions } from './options.js';
 import type { ThumbnailJobResult } from './process.js';
 import { startWorker, type ThumbnailWorker } from './worker.js';
 
-/**
- * One thumbnail to make: a size (exactly one of width, height, ratio) and, optionally, a format
- * and the background transparency is flattened onto when that format has no alpha (default white).
- */
-export type ThumbnailRequest = ThumbnailSize & { format?: ThumbnailFormat; background?: ThumbnailBackground };
-
-export interface EnqueueOptions {
-  /** Values of the extra key columns that pick the image set (as for `imageSet`). */
-  subset?: Record<string, unknown>;
-  /** The store, by its name in the queue's `stores` or as the instance. Default: `defaultStore`. */
-  store?: string | Store;
-  /** Enqueue even sizes the (loaded) set already has. Default false: those are left out. */
-  force?: boolean;
-}
+export type { EnqueueOptions, ThumbnailRequest } from './requests.js';
 
 /** What `enqueue` did for one request. */
 export interface EnqueuedThumbnail {

@@ -2,6 +2,7 @@
 # The package as users get it: `npm pack`, install the tarball into an empty project that has only
 # knex, objection, better-sqlite3, typescript and @types/node, type-check the consumer code strict
 # with skipLibCheck off (NodeNext and bundler resolution), run it, and ask the CLI for --help.
+# Then adds express and its types, and type-checks and runs the README's quick start on Express.
 # Also runs publint and @arethetypeswrong/cli on the tarball. Exits non-zero on the first failure.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,6 +54,13 @@ done
 say "run the consumer program"
 (cd "$project" && node out-nodenext/main.js)
 (cd "$project" && node root-imports.mjs)
+
+say "add express, @types/express and @types/multer; type-check and run the README's quick start"
+(cd "$project" && npm install --no-audit --no-fund --prefer-offline --loglevel=error $(node -p "const p = require('$repo/package-lock.json').packages; ['express', '@types/express', '@types/multer'].map((n) => n + '@' + p['node_modules/' + n].version).join(' ')"))
+cat > "$project/tsconfig.express.json" <<JSON
+{ "extends": "./tsconfig.nodenext.json", "compilerOptions": { "outDir": "out-express" }, "files": ["express-app.ts", "models.ts"] }
+JSON
+(cd "$project" && npx --no-install tsc -p tsconfig.express.json && NODE_ENV=test node out-express/express-app.js)  # test: Express logs no refused upload
 
 say "npx objection-imageattach --help"
 help=$(cd "$project" && npx --no-install objection-imageattach --help)
