@@ -157,6 +157,10 @@ class CurrentStore extends Store {
     return getCurrentStore().putLocalFile(key, file, options);
   }
 
+  override stagingPath(key: ImageKey): Promise<string | undefined> {
+    return getCurrentStore().stagingPath(key);
+  }
+
   // The caller methods delegate too, so a store that refines them (say, its URLs) is honoured.
   override store(image: StoredImage, data: Readable | Uint8Array): Promise<void> {
     return getCurrentStore().store(image, data);

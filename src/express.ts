@@ -13,7 +13,7 @@ export type { ImageUploadOptions } from './http/upload.js';
 export type { UploadedImage } from './http/upload-storage.js';
 
 export { thumbnailRoute } from './http/thumbnail-route.js';
-export type { ThumbnailRouteOptions } from './http/thumbnail-route.js';
+export type { ThumbnailRouteHandler, ThumbnailRouteOptions } from './http/thumbnail-route.js';
 
 export { htmlHelpers, imageHelpers, imgTag, pictureTag, srcset } from './html.js';
 export type { HelperDefaults, HelperQueue, ImgTagOptions, SrcsetOptions } from './html.js';

@@ -335,7 +335,7 @@ export const defaultStore = 'local';
       assert.equal(result.code, 0, result.stderr);
       assert.equal(
         result.stdout,
-        'Regenerated thumbnails of 2 image sets of users.picture (UserPicture), widths 80, 100, in local: 3 created, 0 replaced, 1 already there, 0 failed.\n',
+        'Regenerated thumbnails of 2 image sets of users.picture (UserPicture), widths 80, 100, in local: 3 created, 0 replaced, 0 restored, 1 already there, 0 failed.\n',
       );
       const sizes = await knex('user_picture').orderBy(['user_id', 'width']).select('user_id', 'width', 'height', 'original');
       assert.deepEqual(
@@ -343,6 +343,19 @@ export const defaultStore = 'local';
         ['1:40x30', '1:80x60', '1:100x75', '1:120x90', '1:400x300*', '2:64x48*', '2:80x60', '2:100x75'],
       );
       assert.ok((await files(roots.local)).includes('user-picture/1/0/1.100x75.jpe'));
+    });
+
+    it('--only-missing makes again a thumbnail whose row is there but whose file is missing', async function () {
+      const thumbnail = { objectType: 'user-picture', objectId: 1, width: 80, height: 60, mimetype: 'image/jpeg' };
+      await local.deleteFile(thumbnail);
+      const result = await run(['regenerate', '--model', 'users.picture', '--width', '80,100', '--only-missing', '--json']);
+      assert.equal(result.code, 0, result.stderr);
+      const report = JSON.parse(result.stdout);
+      assert.deepEqual([report.created, report.replaced, report.restored, report.present], [3, 0, 1, 0]);
+      const stored = await local.statFile(thumbnail);
+      assert.ok(stored !== null && stored.size > 0, 'the file is there again');
+      assert.deepEqual((await sharp(await readFile(local.pathFor(thumbnail))).metadata()).width, 80);
+      assert.equal((await knex('user_picture').where({ user_id: 1, width: 80 })).length, 1);
     });
 
     it('without --only-missing, replaces existing thumbnails (here, in another format)', async function () {

@@ -4,7 +4,7 @@
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { imageUpload, thumbnailRoute, type UploadedImage } from 'objection-imageattach/express';
-import { type ThumbnailFormat } from 'objection-imageattach';
+import { ImageAttachError, type ThumbnailFormat } from 'objection-imageattach';
 import { type ThumbnailQueue } from 'objection-imageattach/queue';
 import { type Flash, setFlash } from '../flash.js';
 import { messageFor } from '../messages.js';
@@ -76,7 +76,18 @@ export function picturesRouter(options: { tempDir: string }): Router {
       // show the original at each thumbnail's size. The attach itself decodes the file once to
       // prove it whole (imageUpload was told not to).
       await user.pictureSet.fromFile(file.path, { probed: file.probed });
-      if (sizes.length > 0) await queue.enqueue(user, 'picture', [...sizes]);
+      try {
+        if (sizes.length > 0) await queue.enqueue(user, 'picture', [...sizes]);
+      } catch (error) {
+        // The original is committed by now: say what happened rather than fail the whole upload.
+        // (The pages queue missing thumbnails again when Redis is back; thumbnailRoute makes any.)
+        if (!(error instanceof ImageAttachError && error.code === 'ERR_QUEUE_UNAVAILABLE')) throw error;
+        console.error(`upload for user ${user.id}: original stored, thumbnails not queued: ${error.message}`);
+        const next = `/users/${user.id}?notice=thumbnails-not-queued`;
+        if (req.accepts(['html', 'json']) === 'json') res.json({ kind: 'done', text: `Uploaded “${file.originalname}”.`, next });
+        else res.redirect(303, next);
+        return;
+      }
     }
     answer(req, res, user, { kind: 'done', text: `Uploaded “${file.originalname}”.` }, 200);
   };
@@ -111,7 +122,8 @@ export function picturesRouter(options: { tempDir: string }): Router {
   });
 
   // Any allowed width, made on first request (one thumbnail for any number of concurrent
-  // requests), then a redirect to its URL. Pages use it as <img src="/users/1/picture?width=200">.
+  // requests), then its bytes, with the static server's validators (a revalidating browser gets a
+  // 304). Pages use it as <img src="/users/1/picture?width=200">.
   router.get(
     '/users/:id/picture',
     thumbnailRoute({

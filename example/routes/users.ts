@@ -6,6 +6,10 @@ import { setFlash, takeFlash } from '../flash.js';
 import { User } from '../models.js';
 import { ON_DEMAND_WIDTHS, UPLOAD_LIMITS } from './pictures.js';
 
+const NOTICES = {
+  thumbnailsNotQueued: 'Your picture is stored, but its thumbnails could not be queued (the thumbnail queue is unavailable): the original stands in for them until they are made.',
+};
+
 export function usersRouter(): Router {
   const router = express.Router();
 
@@ -32,7 +36,9 @@ export function usersRouter(): Router {
 
   router.get('/users/:id', async (req, res) => {
     const user = await User.findWithPicture(req.params.id);
-    res.render('user', { user, onDemandWidths: ON_DEMAND_WIDTHS, limits: UPLOAD_LIMITS, flash: takeFlash(req, res) });
+    // A notice the upload route redirects with (a fixed set: never the query's text itself).
+    const notice = req.query.notice === 'thumbnails-not-queued' ? NOTICES.thumbnailsNotQueued : undefined;
+    res.render('user', { user, onDemandWidths: ON_DEMAND_WIDTHS, limits: UPLOAD_LIMITS, flash: takeFlash(req, res), notice });
   });
 
   // Deleting asks first, on a page of its own: it works without JavaScript and with a keyboard.

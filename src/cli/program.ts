@@ -104,7 +104,7 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
     .description('Make thumbnails of the given widths for every image set of an image class: anew, or only where missing.')
     .requiredOption('--model <name>', 'owner.relation (e.g. users.picture), or an image class by config name, class name, table name or object type')
     .requiredOption('--width <list>', 'comma-separated widths, e.g. 100,400')
-    .option('--only-missing', 'make only the thumbnails a set lacks; keep existing ones')
+    .option('--only-missing', 'make only the thumbnails a set lacks (no row, or a row whose file is missing); keep the others')
     .option('--format <format>', 'jpeg, png, webp or avif (default: the original\'s)')
     .option('--background <colour>', 'what transparent pixels become in JPEG thumbnails: #rrggbb or #rgb (default: #ffffff)')
     .option('--store <name>', 'the store holding the images (default: the config\'s defaultStore, or its only store)')

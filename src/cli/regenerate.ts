@@ -38,6 +38,8 @@ const FORMATS: readonly ThumbnailFormat[] = ['jpeg', 'png', 'webp', 'avif'];
 interface Tally {
   created: number;
   replaced: number;
+  /** Thumbnails whose row was there but whose file was missing, made again (`--only-missing`). */
+  restored: number;
   present: number;
   failed: Array<{ image: ImageEntity; error: Error }>;
 }
@@ -55,7 +57,7 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
   const originalsOnly = (query: Knex.QueryBuilder) => void query.where('original', true);
   const total = await countRows(cls, { knex: config.knex, where: originalsOnly });
   const progress = out.progress('regenerate', total, 'image sets');
-  const tally: Tally = { created: 0, replaced: 0, present: 0, failed: [] };
+  const tally: Tally = { created: 0, replaced: 0, restored: 0, present: 0, failed: [] };
   let settled = 0;
   try {
     // One set at a time: sharp already spreads each thumbnail over the CPU's cores.
@@ -74,7 +76,7 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
   for (const { image, error } of tally.failed) out.line(`failed: ${describeKey(keyOf(image))}: ${jsonError(error).code}: ${error.message}`);
   out.line(
     `Regenerated thumbnails of ${settled} image sets of ${what}: ${tally.created} created, ${tally.replaced} replaced, ` +
-      `${tally.present} already there, ${tally.failed.length} failed.`,
+      `${tally.restored} restored, ${tally.present} already there, ${tally.failed.length} failed.`,
   );
   out.result({
     command: 'regenerate',
@@ -87,6 +89,7 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
     sets: settled,
     created: tally.created,
     replaced: tally.replaced,
+    restored: tally.restored,
     present: tally.present,
     failed: tally.failed.map(({ image, error }) => ({ key: jsonKey(keyOf(image)), error: jsonError(error) })),
   });
@@ -123,14 +126,29 @@ async function regenerateSet(
     if (existing === undefined) {
       await set.findOrCreateThumbnail({ width }, { store, format, background });
       tally.created++;
-    } else if (existing.original || options.onlyMissing) {
+    } else if (existing.original) {
       // The original is never replaced by a thumbnail of its own size.
       tally.present++;
+    } else if (options.onlyMissing) {
+      // A row is not enough: its file must be there too, or the thumbnail is made again.
+      if ((await store.statFile(existing)) !== null) {
+        tally.present++;
+      } else {
+        await replaceThumbnail(relation, existing, store, (trx) => set.generateThumbnail({ width }, { store, format: formatOf(existing, format), trx }));
+        tally.restored++;
+      }
     } else {
       await replaceThumbnail(relation, existing, store, (trx) => set.generateThumbnail({ width }, { store, format, background, trx }));
       tally.replaced++;
     }
   }
+}
+
+/** The format to make a missing thumbnail in: the one asked for, else the one its row names. */
+function formatOf(image: ImageEntity, asked: ThumbnailFormat | undefined): ThumbnailFormat | undefined {
+  if (asked !== undefined) return asked;
+  const format = image.mimetype.replace(/^image\//, '');
+  return FORMATS.includes(format as ThumbnailFormat) ? (format as ThumbnailFormat) : undefined;
 }
 
 /**

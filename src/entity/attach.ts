@@ -4,9 +4,12 @@
  * database is held for rows and file copies, never for decoding.
  */
 import { Readable } from 'node:stream';
+import type { Knex } from 'knex';
 import { InvalidArgumentError } from '../errors.js';
 import { checkProbed, type ImageLimits, type ProbedImage, probeImage, proveWhole } from '../imaging/probe.js';
 import { checkThumbnailSpecs, planThumbnails, type RenderedThumbnail, renderThumbnails } from '../imaging/thumbnail-batch.js';
+import { toDate } from '../stores/keys.js';
+import { createdAtForInsert } from './created-at.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
 import type { AttachOptions } from './set-options.js';
@@ -34,12 +37,13 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
   const store = concreteStore(options.store);
   const images = await rows.inTransaction(options.trx, async (trx) => {
     // Wait for thumbnails being made of the old original, so the delete below sees them too.
-    await rows.lockSet(trx);
+    const previous = await rows.lockSet(trx);
     // The old set's rows go now; the image hooks send their files after the commit.
     await rows.setQuery(trx).delete().context({ store });
-    const original = await rows.insert(trx, { mimetype, width, height, original: true });
+    const created_at = await laterThan(trx, rows.info.imageClass.tableName, previous);
+    const original = await rows.insert(trx, { mimetype, width, height, original: true, created_at });
     const made: ImageEntity[] = [];
-    for (const t of thumbnails) made.push(await rows.insert(trx, { mimetype: t.mimetype, width: t.width, height: t.height, original: false }));
+    for (const t of thumbnails) made.push(await rows.insert(trx, { mimetype: t.mimetype, width: t.width, height: t.height, original: false, created_at }));
     const ledger = FileLedger.of(trx);
     const data = typeof input === 'string' ? input : Readable.from([input]);
     // Side by side; every write settles before the transaction ends, so a rollback after a failed
@@ -51,9 +55,28 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
     const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     return [original, ...made];
-  });
+  }, { uniqueRace: true });
   rows.replaceLoaded(images);
   return images[0]!;
+}
+
+/**
+ * The `created_at` of a replacement's rows: as `$beforeInsert` makes it (the column's precision,
+ * the session's zone), but always later than the newest of the rows it replaces, so its URLs
+ * (`?_ts=`) change and a row tells which write of its key it is (see `staged-writes.ts`). When the
+ * clock has not moved past them yet (same millisecond, or same second in a whole-second column),
+ * it waits for it, a second at most.
+ */
+async function laterThan(trx: Knex.Transaction, table: string, previous: ImageEntity[]): Promise<Date> {
+  const newest = Math.max(0, ...previous.map((row) => toDate(row.created_at).getTime()));
+  let at = await createdAtForInsert(trx, table);
+  for (let waited = 0; at.getTime() <= newest && waited < 1100; ) {
+    const pause = Math.min(100, Math.max(1, newest + 1 - Date.now()));
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    waited += pause;
+    at = await createdAtForInsert(trx, table);
+  }
+  return at;
 }
 
 /** An earlier probe of the same bytes, checked for shape, size and this set's limits. */

@@ -1,8 +1,18 @@
 /**
  * The file ledger: what a database transaction did to store files, so files follow the
- * transaction's fate. On rollback, files written in it are removed (or, where a write replaced an
- * existing file, the old bytes put back); on commit, files of images deleted in it are removed,
- * unless the same key was written again or a committed row still points at it.
+ * transaction's fate. On rollback, files written in it are removed; on commit, files of images
+ * deleted in it are removed, unless the same key was written again or a committed row still
+ * points at it.
+ *
+ * Replacing a file that is already there (a committed row's, same key): on a store that can stage
+ * (the filesystem stores), the new bytes wait beside the old, with a durable note, and are swapped
+ * in after the commit; so the committed row keeps its bytes if the process dies at any instant
+ * before, and a later process settles what a death between commit and swap left (see
+ * `staged-writes.ts`). Other stores overwrite, keeping a backup in this process to put back.
+ *
+ * When the COMMIT was sent but its answer lost (the connection dropped), the outcome is asked of
+ * the database on a fresh connection before any file is touched; if that fails too, no file is
+ * removed, staged writes are left for a later settling, and the caller gets ERR_COMMIT_UNKNOWN.
  *
  * SQLAlchemy-ImageAttach kept this state globally, mixing concurrent sessions; here it is one ledger per knex
  * transaction (savepoints get their own, folded into their parent's when released).
@@ -10,20 +20,31 @@
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
+import type { Model } from 'objection';
 import { ImageAttachError } from '../errors.js';
 import { spoolToTempFile, removeIfPresent } from '../imaging/spool.js';
 import { type ImageKey, normalizeKey } from '../stores/keys.js';
 import type { PutFileOptions, Store } from '../stores/store.js';
+import { canStage } from '../stores/staging.js';
 import { storeTag } from './single-flight.js';
+import { committedOutcome, markAbandoned, noteForRow, sweepInBackground } from './staged-writes.js';
 
 type Transaction = Knex.Transaction & { executionPromise?: Promise<unknown>; parentTransaction?: Knex.Transaction };
 
 interface Written {
   store: Store;
   key: ImageKey;
-  /** A temp copy of the file this write replaced, to put back on rollback. */
+  /** A temp copy of the file this write replaced, to put back on rollback (stores that cannot stage). */
   backup: string | undefined;
+  /** The token of the staged bytes, swapped in after the commit (stores that can stage). */
+  staged: string | undefined;
 }
+
+/** What became of a transaction, as far as its files are concerned. */
+export type TransactionOutcome = 'committed' | 'rolled-back' | 'unknown';
+
+/** A row written in the transaction, to ask the database about when the COMMIT's answer is lost. */
+type ProbeRow = Parameters<typeof noteForRow>[0];
 
 interface PendingDelete {
   store: Store;
@@ -34,9 +55,14 @@ interface PendingDelete {
 
 const ledgers = new WeakMap<Transaction, FileLedger>();
 const rolledBack = new WeakSet<Transaction>();
+const commitSent = new WeakSet<Transaction>();
+/** Staged swaps in the order their transactions committed, one chain per file. */
+const promotions = new Map<string, Promise<void>>();
 const unsettled = new Set<Promise<void>>();
-/** Keys being written by some unfinished transaction in this process: never delete those. */
-const liveWrites = new Map<string, number>();
+/** The root ledgers of this process with a write of a file whose work is not settled yet. */
+const writers = new Map<string, Set<FileLedger>>();
+/** The order in which transactions of this process sent their COMMIT. */
+let lastCommitSeq = 0;
 
 function fileId(store: Store, key: ImageKey): string {
   const k = normalizeKey(key);
@@ -46,10 +72,16 @@ function fileId(store: Store, key: ImageKey): string {
 export class FileLedger {
   private readonly writes = new Map<string, Written>();
   private readonly deletes = new Map<string, PendingDelete>();
-  /** Live-write ids this ledger (and its folded savepoints) hold, released when the root settles. */
+  /** Ids this root ledger (and its savepoints) wrote, in `writers` until the root settles. */
   private readonly held: string[] = [];
+  /** When this (root) transaction sent its COMMIT, in this process's order. */
+  private commitSeq: number | undefined;
   /** Resolves once the transaction has ended and its file work is done. Never rejects. */
   readonly settled: Promise<void>;
+  /** Known once `settled` resolves. */
+  outcome: TransactionOutcome | undefined;
+  /** The first row written in the transaction (the root's), to ask about an unanswered COMMIT. */
+  private probe: ProbeRow | undefined;
 
   private constructor(
     trx: Transaction,
@@ -66,9 +98,16 @@ export class FileLedger {
       rolledBack.add(trx);
       return rollback(error);
     }) as typeof trx.rollback;
+    // A failure after the COMMIT went out may be a commit whose answer was lost.
+    const commit = trx.commit.bind(trx);
+    trx.commit = ((value?: unknown) => {
+      commitSent.add(trx);
+      if (!parent) this.commitSeq = ++lastCommitSeq;
+      return commit(value);
+    }) as typeof trx.commit;
     const settled = execution.then(
       () => (rolledBack.has(trx) ? this.undo() : this.finish()),
-      () => this.undo(),
+      () => (commitSent.has(trx) && !rolledBack.has(trx) && !parent ? this.afterUnansweredCommit() : this.undo()),
     );
     this.settled = settled;
     unsettled.add(settled);
@@ -89,29 +128,63 @@ export class FileLedger {
 
   /**
    * Writes a file as part of this transaction: the write is undone if the transaction rolls back.
-   * If the key already holds a file that this ledger did not write (one committed earlier, or one
-   * the parent transaction wrote before this savepoint), its bytes are kept aside first, so a
-   * rollback can put them back. `data` is a stream, or the path of a local file (which a
-   * filesystem store copies in the kernel: one system call, not a stream's many reads and writes).
+   * A file already at the key that this transaction did not write is a committed one: it stays in
+   * place until the commit (staged stores), or is kept aside to be put back (others). `data` is a
+   * stream, or the path of a local file (which a filesystem store copies in the kernel). `key` is
+   * the image row itself where there is one: its note lets a later process settle a staged write.
    */
   async write(store: Store, key: ImageKey, data: Readable | string, options: PutFileOptions): Promise<void> {
     const id = fileId(store, key);
+    const row = isImageRow(key) ? key : undefined;
+    if (row !== undefined) this.root().probe ??= row;
+    const prior = this.find(id);
     let backup: string | undefined;
-    if (!this.writes.has(id) && (await store.statFile(key)) !== null) {
-      backup = (await spoolToTempFile(await store.getFile(key), Number.MAX_SAFE_INTEGER)).path;
+    let staged: string | undefined;
+    const root = this.root();
+    if (!writers.has(id)) writers.set(id, new Set());
+    writers.get(id)!.add(root);
+    root.held.push(id);
+    // Settle what a dead process left staged in this store (see staged-writes.ts), in the background.
+    if (row !== undefined && canStage(store)) sweepInBackground(store, row);
+    if (row !== undefined && canStage(store) && (prior === undefined ? (await store.statFile(key)) !== null : prior.staged !== undefined)) {
+      staged = await store.stageFile(key, data, noteForRow(row));
+    } else {
+      if (!this.writes.has(id) && (await store.statFile(key)) !== null) {
+        backup = (await spoolToTempFile(await store.getFile(key), Number.MAX_SAFE_INTEGER)).path;
+      }
+      try {
+        if (typeof data === 'string') await store.putLocalFile(key, data, options);
+        else await store.putFile(key, data, options);
+      } catch (error) {
+        // The store's write is atomic: the old file is untouched, so the backup is not needed.
+        if (backup !== undefined) await removeIfPresent(backup);
+        throw error;
+      }
     }
-    liveWrites.set(id, (liveWrites.get(id) ?? 0) + 1);
-    this.root().held.push(id);
-    try {
-      if (typeof data === 'string') await store.putLocalFile(key, data, options);
-      else await store.putFile(key, data, options);
-    } catch (error) {
-      // The store's write is atomic: the old file is untouched, so the backup is not needed.
-      if (backup !== undefined) await removeIfPresent(backup);
-      throw error;
+    const mine = this.writes.get(id);
+    if (mine === undefined) {
+      this.writes.set(id, { store, key, backup, staged });
+      return;
     }
-    if (!this.writes.has(id)) this.writes.set(id, { store, key, backup });
-    else if (backup !== undefined) await removeIfPresent(backup);
+    if (backup !== undefined) await removeIfPresent(backup);
+    if (staged !== undefined) {
+      if (mine.staged !== undefined && canStage(store)) await store.discardStaged(mine.staged);
+      mine.staged = staged;
+    }
+  }
+
+  /**
+   * The local path of the bytes this transaction (or an enclosing one) staged for `key`, to read
+   * them back before the commit; `undefined` when it staged none.
+   */
+  pendingLocalPath(store: Store, key: ImageKey): string | undefined {
+    const token = this.find(fileId(store, key))?.staged;
+    return token !== undefined && canStage(store) ? store.stagedPath(token) : undefined;
+  }
+
+  /** This ledger's write of `id`, or an enclosing transaction's. */
+  private find(id: string): Written | undefined {
+    return this.writes.get(id) ?? this.parent?.find(id);
   }
 
   /** Removes the file of `key` once the transaction commits (not at all if it rolls back). */
@@ -127,45 +200,132 @@ export class FileLedger {
   private async finish(): Promise<void> {
     if (this.parent) {
       for (const [id, written] of this.writes) {
-        if (!this.parent.writes.has(id)) this.parent.writes.set(id, written);
-        else if (written.backup !== undefined) await removeIfPresent(written.backup);
+        const theirs = this.parent.writes.get(id);
+        if (theirs === undefined) {
+          this.parent.writes.set(id, written);
+          continue;
+        }
+        if (written.backup !== undefined) await removeIfPresent(written.backup);
+        if (written.staged !== undefined) {
+          // The savepoint staged newer bytes over the enclosing transaction's staged ones.
+          if (theirs.staged !== undefined && canStage(written.store)) await written.store.discardStaged(theirs.staged);
+          theirs.staged = written.staged;
+        }
       }
       for (const [id, pending] of this.deletes) this.parent.deletes.set(id, pending);
       return;
     }
+    this.outcome = 'committed';
+    // Queued now, in commit order: a later transaction's swap of the same file waits for this one.
+    const swaps = [...this.writes].filter(([, w]) => w.staged !== undefined).map(([id, w]) => this.promote(id, w));
     await this.report('after commit', async () => {
+      const failed = (await Promise.allSettled(swaps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
       for (const written of this.writes.values()) {
         if (written.backup !== undefined) await removeIfPresent(written.backup);
       }
-      this.releaseLiveWrites();
       for (const [id, pending] of this.deletes) {
-        if (this.writes.has(id) || liveWrites.has(id)) continue;
+        if (this.writes.has(id)) continue;
+        const others = [...(writers.get(id) ?? [])].filter((ledger) => ledger !== this);
+        // Transactions that wrote this file and committed before this one: their swaps and deletes
+        // come first (their commit's answer may be processed after this one's).
+        await Promise.all(others.filter((l) => l.commitSeq !== undefined && l.commitSeq < (this.commitSeq ?? Infinity)).map((l) => l.settled));
+        // One still uncommitted that wrote it in place: its bytes are at the path; leave them.
+        if (others.some((l) => l.commitSeq === undefined && l.writes.get(id)?.staged === undefined)) continue;
         if (pending.stillReferenced && (await pending.stillReferenced())) continue;
+        // After any swap of this file still under way, so the swap cannot bring it back.
+        await promotions.get(id);
         await pending.store.deleteFile(pending.key);
       }
+      if (failed !== undefined) throw failed.reason;
     });
+    this.releaseWriters();
+  }
+
+  /** Swaps staged bytes into place after the commit; on failure, leaves them for a later settling. */
+  private promote(id: string, written: Written): Promise<void> {
+    const store = written.store;
+    const token = written.staged!;
+    if (!canStage(store)) return Promise.resolve();
+    const run = (promotions.get(id) ?? Promise.resolve()).then(() =>
+      store.promoteStaged(written.key, token).catch(async (error: unknown) => {
+        markAbandoned(token);
+        await store.abandonStaged(token).catch(() => {
+          // The note stays as it is: a later process settles it once this one is gone.
+        });
+        throw error;
+      }),
+    );
+    const tail = run.catch(() => {});
+    promotions.set(id, tail);
+    void tail.then(() => {
+      if (promotions.get(id) === tail) promotions.delete(id);
+    });
+    return run;
   }
 
   /** Rolled back: remove what was written, putting replaced files back. */
   private async undo(): Promise<void> {
+    if (!this.parent) this.outcome = 'rolled-back';
     await this.report('after rollback', async () => {
       for (const written of this.writes.values()) {
-        if (written.backup !== undefined) {
+        if (written.staged !== undefined) {
+          if (canStage(written.store)) await written.store.discardStaged(written.staged);
+        } else if (written.backup !== undefined) {
           await written.store.putFile(written.key, createReadStream(written.backup), { reproducible: false });
           await removeIfPresent(written.backup);
         } else {
           await written.store.deleteFile(written.key);
         }
       }
-      if (!this.parent) this.releaseLiveWrites();
     });
+    if (!this.parent) this.releaseWriters();
   }
 
-  private releaseLiveWrites(): void {
+  /**
+   * The COMMIT went out and the transaction failed after: ask the database, on a fresh
+   * connection, whether the rows are there. Committed: as a commit. Not: as a rollback. No answer:
+   * touch nothing; staged writes are marked abandoned for a later settling (`settleInterruptedWrites`).
+   */
+  private async afterUnansweredCommit(): Promise<void> {
+    let outcome: TransactionOutcome = 'unknown';
+    const probe = this.probe;
+    if (probe === undefined) {
+      // Nothing written, only deletes: those check a committed row still points at their file first.
+      return this.finish();
+    }
+    try {
+      outcome = (await committedOutcome((probe.constructor as typeof Model).knex(), noteForRow(probe))) === 'committed' ? 'committed' : 'rolled-back';
+    } catch {
+      // The database cannot be asked either (no knex bound, or still unreachable): unknown.
+    }
+    if (outcome === 'committed') return this.finish();
+    if (outcome === 'rolled-back') return this.undo();
+    this.outcome = 'unknown';
+    await this.report('after an unanswered commit', async () => {
+      for (const written of this.writes.values()) {
+        if (written.staged !== undefined && canStage(written.store)) {
+          markAbandoned(written.staged);
+          await written.store.abandonStaged(written.staged);
+        }
+      }
+    });
+    this.releaseWriters();
+    // A backup (stores that cannot stage) is the only copy of the bytes it replaced: it stays, named here.
+    const backups = [...this.writes.values()].flatMap((w) => (w.backup === undefined ? [] : [w.backup]));
+    process.emitWarning(
+      new ImageAttachError(
+        'ERR_COMMIT_UNKNOWN',
+        'objection-imageattach: the connection failed after COMMIT was sent, and the database could not be asked whether it committed: ' +
+          `no file was removed; staged files wait for settleInterruptedWrites${backups.length ? `; replaced bytes kept at ${backups.join(', ')}` : ''}`,
+      ),
+    );
+  }
+
+  private releaseWriters(): void {
     for (const id of this.held.splice(0)) {
-      const count = (liveWrites.get(id) ?? 1) - 1;
-      if (count > 0) liveWrites.set(id, count);
-      else liveWrites.delete(id);
+      const set = writers.get(id);
+      set?.delete(this);
+      if (set?.size === 0) writers.delete(id);
     }
   }
 
@@ -182,6 +342,16 @@ export class FileLedger {
       );
     }
   }
+}
+
+/** What became of `trx`'s files: known once {@link filesSettled} resolves for it; `undefined` if it wrote nothing. */
+export function transactionOutcome(trx: Knex.Transaction): TransactionOutcome | undefined {
+  return ledgers.get(trx as Transaction)?.outcome;
+}
+
+/** True for an image entity (a model row with its store key), as attach and thumbnails pass to `write`. */
+function isImageRow(key: ImageKey): key is ProbeRow {
+  return typeof (key as { $id?: unknown }).$id === 'function' && (key as { created_at?: unknown }).created_at !== undefined;
 }
 
 /**

@@ -7,13 +7,14 @@ import type { Knex } from 'knex';
 import { ImageNotFoundError } from '../errors.js';
 import { checkBackground } from '../imaging/background.js';
 import { inRenderSlot } from '../imaging/render-slots.js';
-import { type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
+import { removeIfPresent, type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
 import { openPicture } from '../imaging/picture.js';
 import { resizeToThumbnail, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
 import { openForProcessing } from './local-file.js';
+import { sqliteWriteLock } from './locks.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 import { imageOfSize, reusableImage } from './size-match.js';
@@ -23,7 +24,13 @@ import { imageOfSize, reusableImage } from './size-match.js';
  * {@link renderKey}), `original` the original alone, `picture` the size of the picture that
  * original shows (what the thumbnail's size was computed from).
  */
-export type RenderedAhead = SpooledFile & { of: string; original: string; picture: { width: number; height: number } };
+export type RenderedAhead = SpooledFile & {
+  of: string;
+  original: string;
+  picture: { width: number; height: number };
+  /** Set when the file is at the store's `stagingPath()`: storing it is then a rename. */
+  staged?: boolean;
+};
 
 /**
  * The thumbnail of `size` of the set's original: an image the set has already if one answers it
@@ -55,6 +62,9 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
   const ahead = madeAhead ?? ownAhead;
   try {
     const image = await rows.inTransaction(options.trx, async (trx: Knex.Transaction) => {
+      // SQLite: a transaction of our own takes the write lock first, as attach does, so another
+      // process's write makes it wait instead of failing (SQLITE_BUSY) at its insert.
+      if (options.trx === undefined) await sqliteWriteLock(trx, rows.info.imageClass.tableName);
       const images = (await rows.setQuery(trx)) as unknown as ImageEntity[];
       const original = images.find((i) => i.original);
       if (original === undefined) throw new ImageNotFoundError(`${rows.describe()} has no original image to make a thumbnail of`);
@@ -63,7 +73,9 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       const mimetype = thumbnailMimetype(original.mimetype, options.format);
       // A render made ahead of this very original knows its picture's size: no need to open it.
       const usable = ahead !== undefined && ahead.original === originalKey(original) ? ahead : undefined;
-      const open = () => openForProcessing(store, original).then((input) => openPicture(input, original, mimetype, rows.limits(options).maxPixels));
+      // An original replaced earlier in this transaction may still be staged: its bytes are read there.
+      const staged = FileLedger.of(trx).pendingLocalPath(store, original);
+      const open = () => (staged !== undefined ? Promise.resolve(staged) : openForProcessing(store, original)).then((input) => openPicture(input, original, mimetype, rows.limits(options).maxPixels));
       let opened = usable === undefined ? await open() : undefined;
       try {
         const picture = usable?.picture ?? opened!;
@@ -79,7 +91,8 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
           output = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
           opened = undefined; // the ledger's write consumes it now
         }
-        await FileLedger.of(trx).write(store, row, output, { reproducible: true });
+        // A staged render is moved into place (a rename); its dispose then finds nothing to remove.
+        await FileLedger.of(trx).write(store, row, output, { reproducible: true, move: output === usable?.path && usable.staged === true });
         return row;
       } finally {
         opened?.dispose();
@@ -100,7 +113,9 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   // No original (the transaction will say so), or the thumbnail exists: nothing to render.
   if (original === undefined || reusableImage(images, size) !== undefined) return undefined;
   const mimetype = thumbnailMimetype(original.mimetype, options.format);
-  const source = await openForProcessing(store, original);
+  // No check that the file is there first: a render that fails is only a head start lost, and the
+  // transaction then meets (and reports) the real error.
+  const source = store.localPath(original) ?? (await store.open(original));
   // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
   // a time. The render in the transaction below takes none: it must not wait with the database held.
   return inRenderSlot(async () => {
@@ -110,8 +125,29 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
       opened.dispose();
       return undefined;
     }
-    const spooled = await spoolToTempFile(resizeToThumbnail(opened.image, width, height, mimetype, options.background), Number.MAX_SAFE_INTEGER);
-    return { ...spooled, of: renderKey(original, width, height, mimetype, options), original: originalKey(original), picture: { width: opened.width, height: opened.height } };
+    const made = { of: renderKey(original, width, height, mimetype, options), original: originalKey(original), picture: { width: opened.width, height: opened.height } };
+    const thumbnail = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
+    // Where the store allows it (a local original, and a place beside the thumbnail's own),
+    // libvips writes the thumbnail there itself, and storing it is a rename: no byte through
+    // JavaScript, no copy. Otherwise the thumbnail is spooled to a temp file.
+    const key = { objectType: original.objectType, objectId: original.objectId, width, height, mimetype };
+    let staging: string | undefined;
+    try {
+      staging = typeof source === 'string' ? await store.stagingPath(key) : undefined;
+    } catch (error) {
+      opened.dispose();
+      throw error;
+    }
+    if (staging === undefined) return { ...(await spoolToTempFile(thumbnail, Number.MAX_SAFE_INTEGER)), ...made };
+    const staged = staging;
+    const dispose = () => removeIfPresent(staged);
+    try {
+      const { size: bytes } = await thumbnail.toFile(staged);
+      return { path: staged, size: bytes, dispose, staged: true, ...made };
+    } catch (error) {
+      await dispose();
+      throw error;
+    }
   });
 }
 

@@ -25,7 +25,9 @@ export function ImageOwner<M extends OwnerConstructor>(Base: M): M {
       const cls = this as unknown as typeof Model;
       const names = attachmentRelationNames(cls);
       if (names.length === 0) return;
-      const owners = (await args.asFindQuery()) as Model[];
+      // The owners' rows first, as attach and remove lock them: the same order, so no deadlock.
+      const firstTable = (cls.getRelations()[names[0]!]!.relatedModelClass as typeof Model).tableName;
+      const owners = (await lockedRows(args.asFindQuery() as never, 'update', args.transaction as Knex.Transaction, firstTable)) as Model[];
       if (owners.length === 0) return;
       const ids = owners.map((owner) => owner.$id());
       for (const name of names) {

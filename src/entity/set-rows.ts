@@ -9,8 +9,9 @@ import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import { type ImageLimits, resolveLimits } from '../imaging/probe.js';
 import { type AttachmentInfo, attachmentInfo } from './attachment-info.js';
 import type { ImageEntity } from './image.js';
-import { filesSettled } from './ledger.js';
+import { filesSettled, transactionOutcome } from './ledger.js';
 import { lockedRows } from './locks.js';
+import { isRetryable, MAX_TRANSACTION_ATTEMPTS, retryPause } from './retry.js';
 import { stableKey } from './single-flight.js';
 
 export type Subset = Record<string, unknown>;
@@ -58,26 +59,62 @@ export class SetRows {
   }
 
   /** Inserts one image row of this set. */
-  async insert(trx: Knex.Transaction, row: { width: number; height: number; mimetype: string; original: boolean }): Promise<ImageEntity> {
+  async insert(trx: Knex.Transaction, row: { width: number; height: number; mimetype: string; original: boolean; created_at?: Date }): Promise<ImageEntity> {
     return (await this.relatedQuery(trx).insert({ ...this.subset, ...row })) as unknown as ImageEntity;
   }
 
-  /** Locks the set's rows for a replacement or removal, in a statement of its own. */
-  async lockSet(trx: Knex.Transaction): Promise<void> {
-    await lockedRows(this.setQuery(trx), 'update', trx, this.info.imageClass.tableName);
+  /**
+   * Locks the set for a replacement or removal, and returns its committed rows. The owner's row is
+   * locked first: it exists even when the set is empty, so two writers of a new set queue on it
+   * rather than both inserting (a set's own rows cannot be locked before they exist). Then the
+   * set's rows, in a statement of their own, so a worker's share lock on the original is waited for.
+   */
+  async lockSet(trx: Knex.Transaction): Promise<ImageEntity[]> {
+    const ownerClass = this.owner.constructor as typeof Model;
+    const ownerId = this.owner.$id();
+    if (ownerId !== undefined && ownerId !== null) {
+      await lockedRows(ownerClass.query(trx).findByIds([ownerId]) as unknown as QueryBuilder<Model, Model[]>, 'update', trx, this.info.imageClass.tableName);
+    }
+    return (await lockedRows(this.setQuery(trx), 'update', trx, this.info.imageClass.tableName)) as unknown as ImageEntity[];
   }
 
-  /** Runs `work` in `trx`, or in a transaction of its own whose file work it waits for. */
-  async inTransaction<T>(trx: Knex.Transaction | undefined, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in `trx`, or in a transaction of its own whose file work it waits for. A
+   * transaction of its own that the database chose as a deadlock's victim (or, with
+   * `uniqueRace`, that lost an insert race) is run again, a few times at most (see `retry.ts`).
+   * One whose COMMIT went out but whose answer was lost returns its result if the database says
+   * it committed.
+   * @throws ImageAttachError `ERR_COMMIT_UNKNOWN` when the database could not say
+   */
+  async inTransaction<T>(trx: Knex.Transaction | undefined, work: (trx: Knex.Transaction) => Promise<T>, options: { uniqueRace?: boolean } = {}): Promise<T> {
     if (trx) return work(trx);
-    let own: Knex.Transaction | undefined;
-    try {
-      return await (this.info.imageClass as unknown as typeof Model).transaction(async (t) => {
-        own = t;
-        return work(t);
-      });
-    } finally {
-      if (own) await filesSettled(own);
+    for (let attempt = 1; ; attempt++) {
+      let own: Knex.Transaction | undefined;
+      let done: { value: T } | undefined;
+      try {
+        return await (this.info.imageClass as unknown as typeof Model).transaction(async (t) => {
+          own = t;
+          const value = await work(t);
+          done = { value };
+          return value;
+        });
+      } catch (error) {
+        if (own) await filesSettled(own);
+        const outcome = own && transactionOutcome(own);
+        if (outcome === 'committed' && done !== undefined) return done.value;
+        if (outcome === 'unknown') {
+          throw new ImageAttachError(
+            'ERR_COMMIT_UNKNOWN',
+            `The connection failed after COMMIT was sent for ${this.describe()}, and the database could not be asked whether it committed: no file was removed; ` +
+              'the rows are the truth (a later process settles the files, see settleInterruptedWrites)',
+            { cause: error, statusCode: 503 },
+          );
+        }
+        if (attempt >= MAX_TRANSACTION_ATTEMPTS || !isRetryable(error, options.uniqueRace === true)) throw error;
+      } finally {
+        if (own) await filesSettled(own);
+      }
+      await retryPause(attempt);
     }
   }
 

@@ -3,7 +3,7 @@
  * keeps it cheap.
  *
  * A file is served only once its real path (symlinks resolved) is known to lie inside the real
- * root. Resolving that costs two `realpath` calls and a `stat`, so the verdict is remembered per
+ * root. Resolving that costs two (native) `realpath` calls and a `stat`, so the verdict is remembered per
  * path, together with what the response headers need (ETag, Last-Modified, type), keyed on the
  * file's identity: device, inode, size, mtime and ctime. Each request still opens the file and
  * `fstat`s the descriptor it will read from, so the identity compared is that of the bytes about to
@@ -20,7 +20,8 @@ import { promisify } from 'node:util';
 
 const open = promisify(fs.open);
 const stat = promisify(fs.stat);
-const realpath = promisify(fs.realpath);
+// The native realpath: one system call, where the JavaScript one lstats each path component in turn.
+const realpath = promisify(fs.realpath.native);
 
 const { O_RDONLY, O_NONBLOCK = 0, O_NOFOLLOW = 0 } = fs.constants;
 /**

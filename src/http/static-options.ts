@@ -50,7 +50,8 @@ export function validateOptions(options: StaticServerOptions): ValidOptions {
 
 const MAX_CACHE_BYTES = 2 ** 40;
 
-function validateCache(cache: unknown): ContentCache | null {
+/** `options.cache` as a content cache, or null for `false`. @throws InvalidArgumentError */
+export function validateCache(cache: unknown): ContentCache | null {
   if (cache === false) return null;
   if (cache === null || typeof cache !== 'object' || Array.isArray(cache)) {
     throw new InvalidArgumentError('options.cache', 'false or an object { maxBytes?, maxFileBytes? }', cache);

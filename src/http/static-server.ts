@@ -2,19 +2,17 @@
  * `staticServer()`: an Express/Connect middleware that serves the files under a folder, the way a
  * production server should: path containment (`request-path.ts`, `file-opener.ts`), conditional
  * GET and byte ranges in pillarjs/send's order (`conditional.ts`, `file-response.ts`), streaming
- * with cleanup.
+ * with cleanup. Once a URL names a file, `local-file-server.ts` answers with it.
  *
  * The hot path is one `stat` (synchronous on a local disk: `local-filesystems.ts`) and one
  * `res.end(buffer)` for a small file kept in memory (`content-cache.ts`), else one `open`, one `fstat` and the reads: containment verdicts and header
  * values are remembered per file identity (see `file-opener.ts`), so a repeat request recomputes nothing.
  */
-import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
+import { type ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import type { ContentCacheOptions, ContentCacheStats } from './content-cache.js';
-import { FileOpener, sameIdentity, type Verified } from './file-opener.js';
-import { describeFile, type FileFacts, type NextFunction, respond, respondFromMemory } from './file-response.js';
-import { canStatSynchronously } from './local-filesystems.js';
+import type { NextFunction } from './file-response.js';
+import { LocalFileServer, type MissingFile } from './local-file-server.js';
 import { resolveRequestPath } from './request-path.js';
 import { validateOptions } from './static-options.js';
 
@@ -80,7 +78,8 @@ export interface StaticServerIntrospection {
  */
 export function staticServer(options: StaticServerOptions): StaticServerMiddleware & StaticServerIntrospection {
   const { root, prefix, blockSize, cacheControl, fallthrough, cache } = validateOptions(options);
-  const opener = new FileOpener<FileFacts>(root, (file, stats) => describeFile(file, stats, cacheControl));
+  const files = new LocalFileServer(root, blockSize, cacheControl, cache);
+  const missing: MissingFile = (req, _res, next) => refuse(next, () => noFile(req.url ?? ''));
 
   /** A request we will not answer with a file: next(), or next(error) without fallthrough. */
   function refuse(next: NextFunction, error: () => ImageAttachError): void {
@@ -102,58 +101,8 @@ export function staticServer(options: StaticServerOptions): StaticServerMiddlewa
     }
     if (target.kind === 'malformed') return refuse(next, () => badPath(url));
     if (target.kind === 'refused') return refuse(next, () => noFile(url));
-
-    const file = target.file;
-    const known = cache === null ? undefined : opener.peek(file);
-    if (known === undefined) return fromDisk(req, res, next, url, file);
-    // A file verified before, whose bytes may be in memory. Why a `stat` of the path is as strong
-    // as the `open` + `fstat` of the disk path: both follow the path as it is now, symlinks
-    // included, to one inode, and both trust that inode only if its identity (device, inode,
-    // size, mtime, ctime) is the one verified inside the root: the disk path then reads that
-    // inode, this one sends the bytes read from it under that same identity. A path swapped for
-    // a symlink (or a folder for a symlinked folder) leads to another inode, or to the same one
-    // through a new link, which moves its ctime; either way the identities differ and the
-    // request goes through the full check (`realpath` inside the root, `O_NOFOLLOW`) on disk.
-    // On a local disk the stat is synchronous (see local-filesystems.ts), elsewhere through the pool.
-    if (!canStatSynchronously(known.dev, known.real)) {
-      return void fs.stat(file, (error, stats) => fromMemory(req, res, next, url, file, known, error === null ? stats : undefined));
-    }
-    let stats: fs.Stats | undefined;
-    try {
-      stats = fs.statSync(file, { throwIfNoEntry: false });
-    } catch {
-      // ENOTDIR, EACCES…: the disk path decides what to answer.
-    }
-    fromMemory(req, res, next, url, file, known, stats);
+    files.serve(req, res, next, target.file, missing);
   };
-
-  /** Answers with the bytes kept for `known` if `stats` (taken for this request) shows them current; else from disk. */
-  function fromMemory(req: IncomingMessage, res: ServerResponse, next: NextFunction, url: string, file: string, known: Verified<FileFacts>, stats: fs.Stats | undefined): void {
-    const body = stats !== undefined && sameIdentity(known, stats) ? cache!.get(known.real, stats) : undefined;
-    if (body === undefined) return fromDisk(req, res, next, url, file);
-    try {
-      respondFromMemory(req, res, next, file, known.facts, body);
-    } catch (thrown) {
-      next(thrown);
-    }
-  }
-
-  /** Opens `file` through the full check and answers from it (or refuses it). */
-  function fromDisk(req: IncomingMessage, res: ServerResponse, next: NextFunction, url: string, file: string): void {
-    opener
-      .open(file)
-      .then(
-        (opened) => {
-          if (opened === null) refuse(next, () => noFile(url));
-          else respond(req, res, next, file, opened, blockSize, cache);
-        },
-        (error: Error) =>
-          next(new StoreError('ERR_STORE_UNAVAILABLE', `Opening ${file} failed: ${error.message}`, { cause: error, data: { path: file } })),
-      )
-      // Whatever a handler above (or a `next` it called) throws belongs to the app, not to an
-      // unhandled rejection.
-      .catch(next);
-  }
   return Object.assign(middleware, { cacheStats: () => cache?.stats() ?? null });
 }
 

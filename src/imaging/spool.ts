@@ -84,7 +84,7 @@ export async function sweepDeadSpools(dir: string, now = Date.now()): Promise<nu
   return removed;
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

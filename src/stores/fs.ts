@@ -9,20 +9,23 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync } from 'node:fs';
-import { copyFile, type FileHandle, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import { access, copyFile, type FileHandle, mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { currentRequestOrigin, requestOrigin, withRequestOrigin } from '../context.js';
 import { ContextError, ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
-import { staticServer, type StaticServerMiddleware, type StaticServerOptions } from '../http/static-server.js';
+import { staticServer, type StaticServerIntrospection, type StaticServerMiddleware, type StaticServerOptions } from '../http/static-server.js';
+import { FileSystemStagingArea } from './fs-staging.js';
+import type { StagedEntry, StagedNote, StagingStore } from './staging.js';
 import { alternateNames, fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
 import { type ByteRange, type FileStat, implementationOf, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
 
 /** What the filesystem stores share: the layout, atomic writes, reads, deletes and listing. */
-export abstract class FileSystemStoreBase extends Store {
+export abstract class FileSystemStoreBase extends Store implements StagingStore {
   /** The absolute root folder. */
   readonly root: string;
+  private readonly staging: FileSystemStagingArea;
 
   constructor(root: unknown, argument: string) {
     super();
@@ -30,6 +33,7 @@ export abstract class FileSystemStoreBase extends Store {
       throw new InvalidArgumentError(argument, 'a folder path (a non-empty string)', root);
     }
     this.root = path.resolve(root);
+    this.staging = new FileSystemStagingArea(this.root);
   }
 
   /** The path segments of `key` under the root, as URL paths use them. */
@@ -67,8 +71,12 @@ export abstract class FileSystemStoreBase extends Store {
   }
 
   async putFile(key: ImageKey, stream: Readable, _options: PutFileOptions): Promise<void> {
+    await this.writeStreamAt(this.pathFor(key), stream);
+  }
+
+  private async writeStreamAt(file: string, stream: Readable): Promise<void> {
     try {
-      await this.writeAtomically(key, async (temp) => {
+      await this.writeAtomically(file, async (temp) => {
         const handle = await open(temp, 'wx');
         await pipeline(stream, handle.createWriteStream());
       });
@@ -85,19 +93,82 @@ export abstract class FileSystemStoreBase extends Store {
   override async putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
     if (implementationOf(this, 'putFile') !== FileSystemStoreBase.prototype.putFile) return super.putLocalFile(key, file, options);
     const size = await localFileSize(file);
-    await this.writeAtomically(key, (temp) => copyFile(file, temp, constants.COPYFILE_EXCL));
+    const final = this.pathFor(key);
+    if (options.move === true && path.dirname(path.resolve(file)) === path.dirname(final)) {
+      // Made at stagingPath(): a rename in one folder, as atomic as writeAtomically's own.
+      try {
+        await rename(file, final);
+      } catch (error) {
+        throw new StoreError('ERR_STORE_WRITE', `Writing ${final} failed: ${(error as Error).message}`, { cause: error, data: { path: final } });
+      }
+      return size;
+    }
+    await this.writeAtomically(final, (temp) => copyFile(file, temp, constants.COPYFILE_EXCL));
     return size;
+  }
+
+  /** A temp name beside the file of `key` (its folder made), like the ones writes use: see {@link Store.stagingPath}. */
+  override async stagingPath(key: ImageKey): Promise<string> {
+    const file = this.pathFor(key);
+    await mkdir(path.dirname(file), { recursive: true });
+    return tempNameBeside(file);
+  }
+
+  /** Staging (see `staging.ts`) writes bytes as this class does: not for a subclass with its own `putFile`. */
+  canStage(): boolean {
+    return implementationOf(this, 'putFile') === FileSystemStoreBase.prototype.putFile;
+  }
+
+  async stageFile(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string> {
+    this.pathFor(key);
+    const token = this.staging.newToken();
+    await this.staging.writeNote(token, note);
+    try {
+      if (typeof data === 'string') {
+        await localFileSize(data);
+        await this.writeAtomically(this.staging.dataPath(token), (temp) => copyFile(data, temp, constants.COPYFILE_EXCL));
+      } else {
+        await this.writeStreamAt(this.staging.dataPath(token), data);
+      }
+    } catch (error) {
+      await this.staging.discard(token);
+      throw error;
+    }
+    return token;
+  }
+
+  async promoteStaged(key: ImageKey, token: string): Promise<void> {
+    await this.staging.promote(token, this.pathFor(key));
+  }
+
+  discardStaged(token: string): Promise<void> {
+    return this.staging.discard(token);
+  }
+
+  abandonStaged(token: string): Promise<void> {
+    return this.staging.abandon(token);
+  }
+
+  listStaged(): Promise<StagedEntry[]> {
+    return this.staging.list();
+  }
+
+  readStagedNote(token: string): Promise<StagedNote | undefined> {
+    return this.staging.readNote(token);
+  }
+
+  stagedPath(token: string): string {
+    return this.staging.dataPath(token);
   }
 
   /**
    * Runs `write(temp)` to make a temp file beside the final one, then renames it into place. On
    * any failure the temp file, and the folders this call created, are removed.
    */
-  private async writeAtomically(key: ImageKey, write: (temp: string) => Promise<void>): Promise<void> {
-    const file = this.pathFor(key);
+  private async writeAtomically(file: string, write: (temp: string) => Promise<void>): Promise<void> {
     const dir = path.dirname(file);
     // A temp name in the same folder, so the final rename is atomic (same filesystem).
-    const temp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+    const temp = tempNameBeside(file);
     let createdDir: string | undefined;
     try {
       // Two tries: a concurrent delete may prune the fresh folder between mkdir and the write.
@@ -116,6 +187,13 @@ export abstract class FileSystemStoreBase extends Store {
       await removeQuietly(temp);
       if (createdDir !== undefined) await this.pruneEmptyFolders(dir, createdDir);
       if (error instanceof ImageAttachError) throw error;
+      if (await isReadOnlyFailure(error, dir)) {
+        throw new StoreError('ERR_STORE_READ_ONLY', `The filesystem store at ${this.root} is read-only for this process (cannot write ${file}: ${(error as Error).message})`, {
+          cause: error,
+          statusCode: 503,
+          data: { path: file, root: this.root },
+        });
+      }
       throw new StoreError('ERR_STORE_WRITE', `Writing ${file} failed: ${(error as Error).message}`, {
         cause: error,
         data: { path: file },
@@ -294,20 +372,22 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
    * for the host that request came to. With Express, `trust proxy` decides whether
    * `X-Forwarded-Proto`/`-Host` count. Mount it at the app's root, before the routes that render
    * image URLs. It binds the origin only: bind the store itself with `storeContext(store)`.
+   * Like `staticServer()`'s, the returned function has `cacheStats()` (its content cache's figures).
    * @param options passed on to `staticServer()` (`blockSize`, `maxAge`, `immutable`, `fallthrough`)
    * @throws InvalidArgumentError for a bad option, when called
    * @example
    * app.use(store.middleware({ maxAge: 31536000, immutable: true }));
    * app.use(storeContext(store));
    */
-  middleware(options: HttpExposedFileSystemStoreMiddlewareOptions = {}): StaticServerMiddleware {
+  middleware(options: HttpExposedFileSystemStoreMiddlewareOptions = {}): StaticServerMiddleware & StaticServerIntrospection {
     const serve = staticServer({ ...options, root: this.root, prefix: this.prefix });
-    return function httpExposedFileSystemStoreMiddleware(req, res, next) {
+    const middleware: StaticServerMiddleware = function httpExposedFileSystemStoreMiddleware(req, res, next) {
       const origin = requestOrigin(req);
       // Everything after this middleware, `next()` included, runs inside the binding.
       if (origin === undefined) serve(req, res, next);
       else withRequestOrigin(origin, () => serve(req, res, next));
     };
+    return Object.assign(middleware, { cacheStats: serve.cacheStats });
   }
 }
 
@@ -318,6 +398,35 @@ function isHttpUrl(value: string): boolean {
   } catch {
     // Not parseable as a URL at all.
     return false;
+  }
+}
+
+/** `.<name>.<random>.tmp` in the folder of `file`: a dot-name, which the static server never serves. */
+function tempNameBeside(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * True when a failed write failed for want of write permission: a read-only filesystem or folder
+ * (EROFS, EACCES, EPERM), or a folder that could not be created (ENOENT) under an ancestor this
+ * process cannot write to.
+ */
+async function isReadOnlyFailure(error: unknown, dir: string): Promise<boolean> {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') return true;
+  if (code !== 'ENOENT') return false;
+  for (let ancestor = dir; ; ancestor = path.dirname(ancestor)) {
+    try {
+      await access(ancestor, constants.F_OK);
+    } catch {
+      // Not there: its parent is the one that matters.
+      if (path.dirname(ancestor) === ancestor) return false;
+      continue;
+    }
+    return access(ancestor, constants.W_OK).then(
+      () => false,
+      () => true,
+    );
   }
 }
 

@@ -23,6 +23,12 @@ export interface PutFileOptions {
    * cheaper, less durable class. Originals are never reproducible.
    */
   reproducible: boolean;
+  /**
+   * For `putLocalFile`: the file is the caller's to give away, so a store may move it into place
+   * rather than copy it (a filesystem store renames a file made at its {@link Store.stagingPath}).
+   * The caller still removes the file afterwards if it is there. Default false.
+   */
+  move?: boolean;
 }
 
 /** What a store knows of a stored file without reading it. */
@@ -90,6 +96,17 @@ export abstract class Store {
   }
 
   /**
+   * A path where a caller may make a file it means to store as the file of `key` with
+   * `putLocalFile(key, path, { move: true })`, so that storing it is a rename in place, not a copy:
+   * a temp name beside the final file, for stores that keep files on this machine. Others leave
+   * it `undefined` (the default). The folder exists once this resolves; the caller removes the
+   * file if it does not store it.
+   */
+  async stagingPath(_key: ImageKey): Promise<string | undefined> {
+    return undefined;
+  }
+
+  /**
    * Stores the local file at `file` as the file of `key`, and returns its size. The default
    * streams it through `putFile`; filesystem stores copy it in the kernel. Attaching a local file
    * and migration from a store with local files use this.
@@ -139,7 +156,7 @@ export abstract class Store {
 }
 
 /** The methods whose first argument is a key. */
-const KEYED_METHODS = ['putFile', 'getFile', 'getUrl', 'deleteFile', 'statFile', 'localPath', 'putLocalFile'] as const;
+const KEYED_METHODS = ['putFile', 'getFile', 'getUrl', 'deleteFile', 'statFile', 'localPath', 'putLocalFile', 'stagingPath'] as const;
 
 /**
  * Puts, on `store` itself, a check of the key in front of each keyed method of its class, so that

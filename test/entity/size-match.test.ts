@@ -87,7 +87,8 @@ forEachDialect('reuse before computing (SQLAlchemy-ImageAttach sets)', (db, dial
     await pythonImage(87, 57, false);
     const app = express();
     app.use(storeContext(store));
-    app.get('/users/:id/picture', thumbnailRoute({ widths: [87], load: async (req) => imageSet((await User.query().findById(req.params.id!))!, 'picture') }));
+    // As a redirect, so the Location names the image chosen (a file answer would send its bytes).
+    app.get('/users/:id/picture', thumbnailRoute({ widths: [87], respondWith: 'redirect', load: async (req) => imageSet((await User.query().findById(req.params.id!))!, 'picture') }));
     const response = await request(app).get(`/users/${user.id}/picture?width=87`).expect(302);
     assert.match(response.headers.location!, new RegExp(`/${user.id}\\.87x57\\.jpe\\?_ts=`));
     assert.deepEqual(await sizes(), ['87x57', '300x200']);

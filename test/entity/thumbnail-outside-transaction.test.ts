@@ -1,20 +1,25 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import knexFactory, { type Knex } from 'knex';
 import { Model } from 'objection';
 import sharp from 'sharp';
-import { FileSystemStore, type ImageKey, imageSet, withStore } from '../../src/index.js';
+import { FileSystemStore, type ImageKey, imageSet, type PutFileOptions, withStore } from '../../src/index.js';
 import { jpeg } from '../support/images.js';
-import { removeDir, tempDir } from '../support/tmp.js';
+import { listTree, removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, User } from './models.js';
 
-/** A filesystem store that runs `onRead` when image processing asks for an original's path. */
+/** A filesystem store that runs `onRead` when image processing asks for an original's path, and notes the inodes of local files it stores. */
 class ObservedStore extends FileSystemStore {
   onRead: (() => void) | undefined;
+  stored: Array<{ ino: number; move: boolean | undefined }> = [];
   override localPath(key: ImageKey): string {
     this.onRead?.();
     return super.localPath(key);
+  }
+  override async putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
+    this.stored.push({ ino: (await stat(file)).ino, move: options.move });
+    return super.putLocalFile(key, file, options);
   }
 }
 
@@ -64,6 +69,14 @@ describe('thumbnails made without a transaction', function () {
     assert.deepEqual([meta.width, meta.height, meta.format], [100, 75, 'jpeg']);
   });
 
+  it("render straight into the store's folder and rename the file into place: no copy", async function () {
+    const image = await withStore(store, () => imageSet(user, 'picture').generateThumbnail({ width: 100 }));
+    assert.equal(store.stored.length, 1);
+    assert.equal(store.stored[0]!.move, true);
+    assert.equal((await stat(store.pathFor(image))).ino, store.stored[0]!.ino);
+    assert.deepEqual((await listTree(root)).filter((name) => name.endsWith('.tmp')), []);
+  });
+
   it('make the thumbnail of the current original even from a stale loaded relation', async function () {
     const stale = (await User.query().findById(user.id).withGraphFetched('picture'))!;
     // Meanwhile, another request replaces the picture: the loaded original's file is gone.
@@ -73,6 +86,19 @@ describe('thumbnails made without a transaction', function () {
     assert.deepEqual([image.width, image.height], [100, 50]);
     const meta = await sharp(await withStore(store, () => image.makeBlob())).metadata();
     assert.deepEqual([meta.width, meta.height], [100, 50]);
+  });
+
+  it('leave no staged render behind when the original was replaced by one of the same size meanwhile', async function () {
+    const stale = (await User.query().findById(user.id).withGraphFetched('picture'))!;
+    // Same size and type: the old original's path now holds the new bytes, so the render ahead
+    // (from the stale rows) works, but it is of the old original (created_at), and is not stored.
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await withStore(store, async () => imageSet(user, 'picture').fromBlob(await jpeg(1600, 1200)));
+    store.stored = [];
+    const image = await withStore(store, () => imageSet(stale, 'picture').generateThumbnail({ width: 100 }));
+    assert.deepEqual([image.width, image.height], [100, 75]);
+    assert.deepEqual(store.stored, [], 'rendered again in the transaction, from the current original');
+    assert.deepEqual((await listTree(root)).filter((name) => name.endsWith('.tmp')), []);
   });
 
   it('render nothing for a thumbnail that exists, and leave no temp file', async function () {

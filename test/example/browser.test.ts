@@ -217,7 +217,8 @@ describe('the example app in Chromium', function () {
           // Previews keep their shape and are never drawn larger than their image.
           assert.ok(Math.abs(image.shownWidth / image.shownHeight - image.naturalWidth / image.naturalHeight) < 0.02, `squashed: ${JSON.stringify(image)}`);
         }
-        const loaded = responses.filter((r) => /\/__images__\//.test(r.url));
+        // The store's files, and the on-demand thumbnails thumbnailRoute() answers with.
+        const loaded = responses.filter((r) => /\/__images__\/|\/picture\?width=/.test(r.url));
         assert.ok(loaded.length >= 3, JSON.stringify(loaded));
         const originals = loaded.filter((r) => /\.3000x2000\./.test(r.url));
         assert.deepEqual(originals.map((r) => r.url), [], 'no preview loads the 3000×2000 original');

@@ -75,6 +75,15 @@ describe('HttpExposedFileSystemStore.middleware()', function () {
       assert.equal((await request(app).get('/__images__/testing/1/0/1.1x1.jpe')).status, 418);
       assert.equal((await request(app).get('/elsewhere')).status, 418);
     });
+    it("reports its content cache's figures with cacheStats(), as documented", async function () {
+      const middleware = store.middleware();
+      const app = express();
+      app.use(middleware);
+      assert.deepEqual(middleware.cacheStats(), { entries: 0, bytes: 0, hits: 0, misses: 0 });
+      await request(app).get(`/${LAYOUT}`).expect(200);
+      assert.equal(middleware.cacheStats()!.misses, 1);
+      assert.equal(store.middleware({ cache: false }).cacheStats(), null);
+    });
     it('checks its options when called', function () {
       assert.throws(
         () => store.middleware({ blockSize: 0 }),

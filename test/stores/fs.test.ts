@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ContextError, FileSystemStore, HttpExposedFileSystemStore, InvalidArgumentError } from '../../src/index.js';
@@ -77,6 +77,30 @@ describe('FileSystemStore', function () {
     assert.deepEqual(await listTree(root), ['testing/', 'testing/234/', 'testing/234/1/', 'testing/234/1/1234.10x15.jpe']);
     await store.deleteFile(other);
     assert.deepEqual(await listTree(root), []);
+  });
+
+  describe('stagingPath() and putLocalFile(…, { move: true })', function () {
+    it('gives a dot-name beside the final file, its folder made, that putLocalFile moves into place', async function () {
+      const store = new FileSystemStore({ path: root, baseUrl: 'http://s/' });
+      const staged = await store.stagingPath(sampleKey);
+      assert.equal(path.dirname(staged), path.dirname(store.pathFor(sampleKey)));
+      assert.match(path.basename(staged), /^\.1234\.405x640\.jpe\.[0-9a-f]{12}\.tmp$/);
+      await writeFile(staged, 'rendered');
+      const { ino } = await stat(staged);
+      assert.equal(await store.putLocalFile(sampleKey, staged, { reproducible: true, move: true }), 8);
+      // A rename: the very inode, and no temp file left behind.
+      assert.equal((await stat(store.pathFor(sampleKey))).ino, ino);
+      assert.deepEqual(await listTree(root), ['testing/', 'testing/234/', 'testing/234/1/', 'testing/234/1/1234.405x640.jpe']);
+    });
+
+    it('copies a file from another folder even with move, leaving it where it was', async function () {
+      const store = new FileSystemStore({ path: path.join(root, 'store'), baseUrl: 'http://s/' });
+      const elsewhere = path.join(root, 'upload.bin');
+      await writeFile(elsewhere, 'bytes');
+      await store.putLocalFile(sampleKey, elsewhere, { reproducible: false, move: true });
+      assert.equal(await readFile(store.pathFor(sampleKey), 'utf8'), 'bytes');
+      assert.equal(await readFile(elsewhere, 'utf8'), 'bytes');
+    });
   });
 
   describe('options', function () {

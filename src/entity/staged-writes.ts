@@ -1,0 +1,140 @@
+/**
+ * Settling staged writes (see `stores/staging.ts`) that their process could not finish: it died
+ * between staging and promoting, or lost its connection at COMMIT and could not learn the outcome.
+ * The database decides: when the row the note names holds the note's `created_at`, that write
+ * committed and its bytes go into place; otherwise they are discarded (the committed row keeps the
+ * bytes it had). Each is settled in a transaction that locks that row first, so a writer replacing
+ * the same image meanwhile is waited for, and its own swap cannot be overtaken.
+ */
+import type { Knex } from 'knex';
+import type { Model } from 'objection';
+import { ImageAttachError } from '../errors.js';
+import { isAlive } from '../imaging/spool.js';
+import { toDate } from '../stores/keys.js';
+import { canStage, noteKey, PROCESS_TAG, type StagedEntry, type StagedNote, type StagingStore } from '../stores/staging.js';
+import type { Store } from '../stores/store.js';
+import { isSqlite, sqliteWriteLock } from './locks.js';
+import { storeTag } from './single-flight.js';
+
+/** The note of a staged write of `row` (an image entity: its own key). */
+export function noteForRow(row: Model & { objectType: string; objectId: bigint; width: number; height: number; mimetype: string; created_at: Date }): StagedNote {
+  const cls = row.constructor as typeof Model;
+  const columns = ([] as string[]).concat(cls.idColumn);
+  const id = Object.fromEntries(columns.map((c) => [c, jsonValue((row as unknown as Record<string, unknown>)[c])]));
+  return { key: noteKey(row), row: { table: cls.tableName, id, createdAt: toDate(row.created_at).getTime() } };
+}
+
+function jsonValue(value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
+/** What the database says of a write: its row committed, or not. */
+export type WriteOutcome = 'committed' | 'not-committed';
+
+/** Reads the committed `created_at` of the note's row in `trx` and compares. */
+async function outcomeIn(trx: Knex.Transaction | Knex, note: StagedNote): Promise<WriteOutcome> {
+  const row = (await trx(note.row.table).where(note.row.id).first('created_at')) as { created_at: Date | string | number } | undefined;
+  return row !== undefined && toDate(row.created_at).getTime() === note.row.createdAt ? 'committed' : 'not-committed';
+}
+
+/**
+ * Asks the database, on a connection of `knex` (not the transaction that wrote), whether the write
+ * the note describes committed.
+ */
+export function committedOutcome(knex: Knex, note: StagedNote): Promise<WriteOutcome> {
+  return outcomeIn(knex, note);
+}
+
+/**
+ * Settles one staged write: locks its row (SQLite: the database), reads it again in a statement of
+ * its own (PostgreSQL: a fresh snapshot, after any writer that held the lock), then puts the bytes
+ * in place or discards them.
+ */
+async function settle(store: StagingStore, knex: Knex, entry: StagedEntry): Promise<WriteOutcome | undefined> {
+  const note = await store.readStagedNote(entry.token);
+  // Gone: another process settled it meanwhile.
+  if (note === undefined) return undefined;
+  return knex.transaction(async (trx) => {
+    if (isSqlite(trx)) await sqliteWriteLock(trx, note.row.table);
+    else await trx(note.row.table).where(note.row.id).forUpdate().select('created_at');
+    const outcome = await outcomeIn(trx, note);
+    const key = { ...note.key, objectId: BigInt(note.key.objectId) };
+    if (outcome === 'committed') await store.promoteStaged(key, entry.token);
+    else await store.discardStaged(entry.token);
+    return outcome;
+  });
+}
+
+/** Staged writes this process gave up (an unanswered COMMIT): any settling may take them. */
+const abandonedHere = new Set<string>();
+
+/** Notes that this process gave up the staged write of `token`. */
+export function markAbandoned(token: string): void {
+  abandonedHere.add(token);
+}
+
+/**
+ * True when no live process of this host will settle the entry: its process is gone (one of this
+ * pid but another tag was a former process, as happens in containers), or it is this process's and
+ * was given up. A live process's entries are its own to settle.
+ */
+function isOrphaned(entry: StagedEntry): boolean {
+  if (entry.pid === process.pid) return entry.processTag !== PROCESS_TAG || abandonedHere.has(entry.token);
+  return !isAlive(entry.pid);
+}
+
+/**
+ * Settles the staged writes in `store` that no live process will finish (their process died, or
+ * gave them up), asking the database on `knex` which of them committed. Call it when a process
+ * starts, before serving, to repair at once what a crash between a commit and its file swap left;
+ * the library also runs it in the background whenever it writes an image to a store that stages.
+ * @returns how many were put in place and how many discarded
+ * @throws ImageAttachError `ERR_STORE_UNAVAILABLE` when an entry cannot be settled (the others are)
+ */
+export async function settleInterruptedWrites(options: { store: Store; knex: Knex }): Promise<{ promoted: number; discarded: number }> {
+  const { store, knex } = options;
+  const result = { promoted: 0, discarded: 0 };
+  if (!canStage(store)) return result;
+  const failures: unknown[] = [];
+  for (const entry of await store.listStaged()) {
+    if (!isOrphaned(entry)) continue;
+    try {
+      const outcome = await settle(store, knex, entry);
+      abandonedHere.delete(entry.token);
+      if (outcome === 'committed') result.promoted++;
+      else if (outcome === 'not-committed') result.discarded++;
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) {
+    throw new ImageAttachError('ERR_STORE_UNAVAILABLE', `Settling ${failures.length} interrupted write(s) failed: ${(failures[0] as Error).message}`, { cause: failures[0] });
+  }
+  return result;
+}
+
+const sweeping = new Set<number>();
+
+/**
+ * Runs {@link settleInterruptedWrites} in the background for `store`, on the connection of `row`'s
+ * model class (when it has one), unless one is running already for that store. It costs a
+ * listing of the (small) staging folder when there is nothing to settle. Failures become a warning.
+ */
+export function sweepInBackground(store: Store, row: Model): void {
+  const tag = storeTag(store);
+  if (sweeping.has(tag)) return;
+  let knex: Knex | undefined;
+  try {
+    knex = (row.constructor as typeof Model).knex();
+  } catch {
+    // The class is bound to no knex (used through explicit transactions only): no sweep from here.
+    return;
+  }
+  if (!knex) return;
+  sweeping.add(tag);
+  void settleInterruptedWrites({ store, knex })
+    .catch((error: unknown) => {
+      process.emitWarning(new ImageAttachError('ERR_FILE_CLEANUP', `objection-imageattach: settling interrupted writes failed: ${(error as Error).message}`, { cause: error }));
+    })
+    .finally(() => sweeping.delete(tag));
+}

@@ -1,0 +1,68 @@
+/**
+ * Staged writes: a store that can keep the new bytes of a key beside the committed ones until a
+ * transaction's outcome is known, then swap them in with one atomic step. The entity layer uses it
+ * to replace a file that a committed row points at (same key), so that row keeps its bytes at
+ * every instant, a crash included. Each staged file has a durable note (what it is for, and which
+ * row commits it), so a later process can finish or undo the work of one that died.
+ *
+ * Filesystem stores implement it (a hidden folder under the root, a rename into place); others
+ * fall back to overwriting with a backup kept by the writing process.
+ */
+import type { Readable } from 'node:stream';
+import type { ImageKey } from './keys.js';
+
+/** What a staged file is for, kept durably beside it. */
+export interface StagedNote {
+  /** The key the bytes are for (`objectId` as a decimal string). */
+  key: { objectType: string; objectId: string; width: number; height: number; mimetype: string };
+  /** The row whose commit makes these bytes the key's: its table, its key columns, its `created_at` (ms). */
+  row: { table: string; id: Record<string, unknown>; createdAt: number };
+  /** True once the writing process gave it up (the outcome of its commit could not be learnt). */
+  abandoned?: boolean;
+}
+
+/** A staged write as its name tells it (its note is read apart, only when needed). */
+export interface StagedEntry {
+  token: string;
+  /** The process that staged it: its pid, and a random tag telling it from a later process of the same pid. */
+  pid: number;
+  processTag: string;
+}
+
+/** This process's tag in staging tokens (`<pid>-<tag>-<random>`). */
+export const PROCESS_TAG = Math.random().toString(16).slice(2, 10).padEnd(8, '0');
+
+export interface StagingStore {
+  /** True when this store can stage (a subclass that changes how bytes are written may not). */
+  canStage(): boolean;
+  /** Writes `data` (a stream or a local file's path) as staged bytes for `key`, with `note`; returns its token. */
+  stageFile(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string>;
+  /** Moves the staged bytes into place as the file of `key` (atomically), and forgets the note. */
+  promoteStaged(key: ImageKey, token: string): Promise<void>;
+  /** Removes the staged bytes and their note. Idempotent. */
+  discardStaged(token: string): Promise<void>;
+  /** Marks a staged write as given up by its process, so any process may settle it. */
+  abandonStaged(token: string): Promise<void>;
+  /** Every staged write in the store (a listing: no note is read). */
+  listStaged(): Promise<StagedEntry[]>;
+  /** The note of a staged write, or `undefined` when it is gone (settled meanwhile). */
+  readStagedNote(token: string): Promise<StagedNote | undefined>;
+  /** The local path of the staged bytes (for reading them back inside their transaction). */
+  stagedPath(token: string): string;
+}
+
+/** True when `store` can stage writes. */
+export function canStage(store: object): store is StagingStore {
+  return typeof (store as Partial<StagingStore>).canStage === 'function' && (store as StagingStore).canStage();
+}
+
+/** The note's form of a key. */
+export function noteKey(key: { objectType: string; objectId: bigint | number; width: number; height: number; mimetype: string }): StagedNote['key'] {
+  return { objectType: key.objectType, objectId: String(key.objectId), width: key.width, height: key.height, mimetype: key.mimetype };
+}
+
+/** True when `note` is for `key`. */
+export function noteIsFor(note: StagedNote, key: StagedNote['key']): boolean {
+  const k = note.key;
+  return k.objectType === key.objectType && k.objectId === key.objectId && k.width === key.width && k.height === key.height && k.mimetype === key.mimetype;
+}
