@@ -8,7 +8,8 @@
  *   2. `storeContext(store)`: every request runs with this store as "the current store";
  *   3. `imageHelpers()`: `imgTag`, `srcset` and `pictureTag` for every view (and, with a queue,
  *      missing thumbnails queued as pages ask for them);
- *   4. the routes; 5. a 404 page, then the error page (upload rejections land there as 4xx).
+ *   4. the routes (a refused upload goes back to its form, in words from messages.ts);
+ *   5. a 404 page, then the error page.
  *
  * With `redisUrl` (REDIS_URL), the app also has a thumbnail queue (queue.ts): routes find it on
  * `req.app.locals.queue`, and `npm run worker` processes make what it queues.
@@ -23,6 +24,7 @@ import { filesSettled, type Store } from 'objection-imageattach';
 import { imageHelpers, storeContext } from 'objection-imageattach/express';
 import { type ThumbnailQueue } from 'objection-imageattach/queue';
 import { connect, migrate } from './database.js';
+import { megabytes, messageFor, SERVER_ERROR, uploadMessage } from './messages.js';
 import { exampleQueue } from './queue.js';
 import { picturesRouter } from './routes/pictures.js';
 import { usersRouter } from './routes/users.js';
@@ -74,6 +76,8 @@ export async function createApp(options: AppOptions): Promise<ExampleApp> {
   app.locals.queue = queue;
   app.set('views', here('./views'));
   app.set('view engine', 'ejs');
+  // The words for the upload form's own checks (see views/user.ejs) come from messages.ts too.
+  Object.assign(app.locals, { uploadMessage, megabytes, SERVER_ERROR });
   app.use('/static', express.static(here('./public')));
 
   if (serve) app.use(serve);
@@ -104,14 +108,15 @@ export async function createApp(options: AppOptions): Promise<ExampleApp> {
 }
 
 /**
- * Errors with a `statusCode` (the library's, Objection's NotFoundError) are shown with their
- * message; anything else is logged and shown as a plain 500, since its message may say more
- * about the server than a visitor should read.
+ * Errors with a `statusCode` under 500 are the visitor's: the library's are put into words by
+ * messages.ts, others (Objection's NotFoundError, with this app's own message) shown as they are.
+ * Anything else is logged and shown as a plain 500, since its message may say more about the
+ * server than a visitor should read.
  */
 function errorPage(error: any, _req: Request, res: Response, next: NextFunction): void {
   if (res.headersSent) return next(error);
   const status = Number.isInteger(error?.statusCode) && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
   if (status >= 500) console.error(error);
-  const message = status < 500 ? error.message : 'Something went wrong on our side. The server log says what.';
-  res.status(status).render('error', { status, message, code: status < 500 ? error.code : undefined });
+  const message = status < 500 ? (messageFor(error) ?? error.message) : SERVER_ERROR;
+  res.status(status).render('error', { status, message });
 }

@@ -36,7 +36,7 @@ export { imageColumns } from './schema.js';
 
 // Entities
 export { Image } from './entity/image.js';
-export type { HtmlAttributes, ImageEntity, ImageEntityClass, StoreOption } from './entity/image.js';
+export type { HtmlAttributes, ImageEntity, ImageEntityClass, StoreOption, ToHtmlOptions } from './entity/image.js';
 export { imageAttachment } from './entity/attachment.js';
 export type { ImageAttachmentMapping, ImageAttachmentOptions } from './entity/attachment.js';
 export { ImageSet, imageSet, imageSets } from './entity/image-set.js';
@@ -51,3 +51,4 @@ export type { ImageLimits, ProbedImage } from './imaging/probe.js';
 export { renderSlots } from './imaging/render-slots.js';
 export { thumbnailDimensions } from './imaging/thumbnail.js';
 export type { ThumbnailFormat, ThumbnailSize } from './imaging/thumbnail.js';
+export type { ThumbnailBackground } from './imaging/background.js';

@@ -362,7 +362,7 @@ export const defaultStore = 'local';
       const result = await run(['regenerate', '--model', 'UserCover', '--width', '80', '--format', 'webp', '--json']);
       assert.equal(result.code, 0, result.stderr);
       const report = JSON.parse(result.stdout);
-      assert.deepEqual([report.model, report.sets, report.created, report.replaced, report.present], ['users.cover', 2, 1, 1, 0]);
+      assert.deepEqual([report.model, report.sets, report.created, report.replaced, report.present, report.background], ['users.cover', 2, 1, 1, 0, null]);
       const thumbs = await knex('user_cover').where({ width: 80 }).orderBy('user_id');
       assert.deepEqual(thumbs.map((r) => [r.user_id, r.mimetype]), [[1, 'image/webp'], [2, 'image/webp']]);
       const coverFiles = (await files(roots.local)).filter((f) => f.startsWith('user-cover/2/'));
@@ -375,11 +375,13 @@ export const defaultStore = 'local';
         run(['regenerate', '--model', 'users.picture', '--width', '100,x']),
         run(['regenerate', '--model', 'nothing', '--width', '100']),
         run(['regenerate', '--model', 'users.picture', '--width', '100', '--format', 'bmp']),
+        run(['regenerate', '--model', 'users.picture', '--width', '100', '--format', 'jpeg', '--background', 'white']),
       ]);
-      assert.deepEqual(runs.map((r) => r.code), [2, 2, 2]);
+      assert.deepEqual(runs.map((r) => r.code), [2, 2, 2, 2]);
       assert.match(runs[0]!.stderr, /Expected a comma-separated list of integers >= 1, e\.g\. 100,400 for --width but received "100,x" of type string/);
       assert.match(runs[1]!.stderr, /Expected an image class or owner\.relation from the config \(users\.picture, users\.cover, UserPicture, UserCover\) for --model but received "nothing"/);
       assert.match(runs[2]!.stderr, /Expected one of jpeg, png, webp, avif for --format but received "bmp"/);
+      assert.match(runs[3]!.stderr, /Expected a colour as '#rrggbb', '#rgb' or \{ r, g, b \} with integers 0-255 for --background but received "white"/);
     });
   });
 

@@ -6,6 +6,8 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import { imageUpload, thumbnailRoute, type UploadedImage } from 'objection-imageattach/express';
 import { ImageAttachError, type ThumbnailFormat } from 'objection-imageattach';
 import { type ThumbnailQueue } from 'objection-imageattach/queue';
+import { type Flash, setFlash } from '../flash.js';
+import { messageFor } from '../messages.js';
 import { User } from '../models.js';
 
 /** Made at upload: the sizes the pages show. */
@@ -18,24 +20,46 @@ export const UPLOAD_THUMBNAILS: ReadonlyArray<{ width: number; format?: Thumbnai
 /** What `GET /users/:id/picture?width=N` may make. Any other N is a 400. */
 export const ON_DEMAND_WIDTHS = [50, 100, 200, 400, 800];
 
+/** What an upload may be; the page tells people, and its script checks a file before sending it. */
+export const UPLOAD_LIMITS = {
+  maxBytes: 10 * 1024 * 1024,
+  maxPixels: 40_000_000,
+  types: ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif', 'image/tiff'],
+};
+
 /** Finds the user of the URL first: no one uploads a file for a user who is not there. */
 async function loadUser(req: Request<{ id: string }>, res: Response, next: NextFunction): Promise<void> {
   res.locals.user = await User.findWithPicture(req.params.id);
   next();
 }
 
+/**
+ * The outcome of an upload. A plain form post gets a 303 back to the user's page with the message
+ * in a flash cookie (post/redirect/get, so a reload posts nothing again); the page's script, which
+ * asks for JSON, gets the message and stays on the page, the chosen file still chosen.
+ */
+function answer(req: Request, res: Response, user: User, flash: Flash, status: number): void {
+  const next = `/users/${user.id}`;
+  const wantsJson = req.accepts(['html', 'json']) === 'json';
+  // Success: the script loads the page, which shows the message; an error is shown where it is.
+  if (!wantsJson || flash.kind === 'done') setFlash(res, flash);
+  if (wantsJson) res.status(status).json({ ...flash, next: flash.kind === 'done' ? next : undefined });
+  else res.redirect(303, next);
+}
+
 export function picturesRouter(options: { tempDir: string }): Router {
   const router = express.Router();
 
   // imageUpload() streams the file to a temp file (never into memory), reads its real type and
-  // size, and rejects what is too big, too many pixels or not an image: a 4xx error, which the
-  // app's error page shows. The temp file is removed when the response is over.
+  // size, and rejects what is too big, too many pixels or not an image, with an error whose `code`
+  // says which (uploadFailed below puts it into words). The temp file is removed when the
+  // response is over.
   // `verifyDecode: false`: the attach below decodes the whole image anyway (to render its
   // thumbnails, or, when a queue makes them, to prove it whole), so a truncated upload is still
-  // a 400 with nothing stored; checking it here too would decode every upload once more.
-  const upload = imageUpload({ field: 'picture', maxBytes: 10 * 1024 * 1024, maxPixels: 40_000_000, tempDir: options.tempDir, verifyDecode: false });
+  // refused with nothing stored; checking it here too would decode every upload once more.
+  const upload = imageUpload({ field: 'picture', ...UPLOAD_LIMITS, tempDir: options.tempDir, verifyDecode: false });
 
-  router.post('/users/:id/picture', loadUser, upload, async (req, res) => {
+  const attach = async (req: Request, res: Response) => {
     const user: User = res.locals.user;
     const file = req.file as UploadedImage;
     // Thumbnails shrink, never enlarge: a small upload gets fewer (thumbnailRoute() below makes
@@ -59,17 +83,41 @@ export function picturesRouter(options: { tempDir: string }): Router {
         // (The pages queue missing thumbnails again when Redis is back; thumbnailRoute makes any.)
         if (!(error instanceof ImageAttachError && error.code === 'ERR_QUEUE_UNAVAILABLE')) throw error;
         console.error(`upload for user ${user.id}: original stored, thumbnails not queued: ${error.message}`);
-        res.redirect(303, `/users/${user.id}?notice=thumbnails-not-queued`);
+        const next = `/users/${user.id}?notice=thumbnails-not-queued`;
+        if (req.accepts(['html', 'json']) === 'json') res.json({ kind: 'done', text: `Uploaded “${file.originalname}”.`, next });
+        else res.redirect(303, next);
         return;
       }
     }
-    res.redirect(303, `/users/${user.id}`);
+    answer(req, res, user, { kind: 'done', text: `Uploaded “${file.originalname}”.` }, 200);
+  };
+
+  // A refused upload: its words (messages.ts) go back to the form. Anything else (a 404 user, a
+  // server failure) goes on to the app's error page.
+  const uploadFailed = (error: any, req: Request, res: Response, next: NextFunction) => {
+    const text = messageFor(error);
+    if (text === undefined || res.locals.user === undefined) return next(error);
+    answer(req, res, res.locals.user, { kind: 'error', text, field: 'picture' }, error.statusCode);
+  };
+
+  router.post('/users/:id/picture', loadUser, upload, attach, uploadFailed);
+
+  router.get('/users/:id/picture/delete', async (req, res) => {
+    const user = await User.findWithPicture(req.params.id);
+    res.render('confirm', {
+      user,
+      title: `Delete ${user.name}'s picture?`,
+      detail: `This deletes the picture and its thumbnails: ${user.pictureSet.images.length} image files. It can't be undone.`,
+      action: `/users/${user.id}/picture/delete`,
+      button: 'Delete the picture',
+    });
   });
 
   router.post('/users/:id/picture/delete', loadUser, async (_req, res) => {
     const user: User = res.locals.user;
     // Rows go in a transaction; the files once it has committed.
     await user.pictureSet.remove();
+    setFlash(res, { kind: 'done', text: 'Picture deleted.' });
     res.redirect(303, `/users/${user.id}`);
   });
 

@@ -107,6 +107,7 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
     .requiredOption('--width <list>', 'comma-separated widths, e.g. 100,400')
     .option('--only-missing', 'make only the thumbnails a set lacks (no row, or a row whose file is missing); keep the others')
     .option('--format <format>', 'jpeg, png, webp or avif (default: the original\'s)')
+    .option('--background <colour>', 'what transparent pixels become in JPEG thumbnails: #rrggbb or #rgb (default: #ffffff)')
     .option('--store <name>', 'the store holding the images (default: the config\'s defaultStore, or its only store)')
     .addHelpText('after', '\nExample:\n  objection-imageattach regenerate --model users.picture --width 100,400 --format webp')
     .action(

@@ -14,6 +14,7 @@ import { imageSet } from '../entity/image-set.js';
 import { filesSettled } from '../entity/ledger.js';
 import { InvalidArgumentError } from '../errors.js';
 import { imageOfSize } from '../entity/size-match.js';
+import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import type { ThumbnailFormat } from '../imaging/thumbnail.js';
 import { describeKey } from '../migration/copy.js';
 import { countRows, pagedRows } from '../migration/rows.js';
@@ -27,6 +28,8 @@ export interface RegenerateFlags {
   width: string;
   onlyMissing?: boolean;
   format?: string;
+  /** What transparency becomes in JPEG thumbnails: `#rrggbb` or `#rgb` (default white). */
+  background?: string;
   store?: string;
 }
 
@@ -48,6 +51,7 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
     throw new InvalidArgumentError('--format', `one of ${FORMATS.join(', ')}`, flags.format);
   }
   const format = flags.format as ThumbnailFormat | undefined;
+  const background = checkBackground(flags.background, '--background');
   const { name: storeName, store } = storeNamed(config, '--store', flags.store);
   const cls = relation.imageClass;
   const originalsOnly = (query: Knex.QueryBuilder) => void query.where('original', true);
@@ -59,7 +63,7 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
     // One set at a time: sharp already spreads each thumbnail over the CPU's cores.
     for await (const original of pagedRows(cls, { knex: config.knex, pageSize: 200, where: originalsOnly })) {
       try {
-        await regenerateSet(relation, original, widths, { store, format, onlyMissing: flags.onlyMissing === true }, tally);
+        await regenerateSet(relation, original, widths, { store, format, background, onlyMissing: flags.onlyMissing === true }, tally);
       } catch (error) {
         tally.failed.push({ image: original, error: error instanceof Error ? error : new Error(String(error)) });
       }
@@ -80,6 +84,7 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
     store: storeName,
     widths,
     format: format ?? null,
+    background: background ?? null,
     onlyMissing: flags.onlyMissing === true,
     sets: settled,
     created: tally.created,
@@ -105,7 +110,7 @@ async function regenerateSet(
   relation: ConfigRelation,
   original: ImageEntity,
   widths: number[],
-  options: { store: Store; format: ThumbnailFormat | undefined; onlyMissing: boolean },
+  options: { store: Store; format: ThumbnailFormat | undefined; background: ThumbnailBackground | undefined; onlyMissing: boolean },
   tally: Tally,
 ): Promise<void> {
   // The owner needs only its join keys for the set's queries: no query to load it.
@@ -114,12 +119,12 @@ async function regenerateSet(
   const subset = Object.fromEntries(attachmentInfo(owner, relation.relationName).subsetColumns.map((c) => [c, (original as any)[c]]));
   const set = imageSet(owner, relation.relationName, subset);
   await set.load();
-  const { store, format } = options;
+  const { store, format, background } = options;
   for (const width of widths) {
     // Any image of that width is the set's thumbnail of it, as generateThumbnail has it (size-match.ts).
     const existing = imageOfSize(set.images, { width });
     if (existing === undefined) {
-      await set.findOrCreateThumbnail({ width }, { store, format });
+      await set.findOrCreateThumbnail({ width }, { store, format, background });
       tally.created++;
     } else if (existing.original) {
       // The original is never replaced by a thumbnail of its own size.
@@ -133,7 +138,7 @@ async function regenerateSet(
         tally.restored++;
       }
     } else {
-      await replaceThumbnail(relation, existing, store, (trx) => set.generateThumbnail({ width }, { store, format, trx }));
+      await replaceThumbnail(relation, existing, store, (trx) => set.generateThumbnail({ width }, { store, format, background, trx }));
       tally.replaced++;
     }
   }

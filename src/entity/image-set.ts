@@ -19,7 +19,7 @@ import { checkThumbnailSpecs } from '../imaging/thumbnail-batch.js';
 import type { ThumbnailSize } from '../imaging/thumbnail.js';
 import { attachmentInfo } from './attachment-info.js';
 import { attachOriginal } from './attach.js';
-import { concreteStore, type HtmlAttributes, type ImageEntity, type StoreOption } from './image.js';
+import { concreteStore, type ImageEntity, type StoreOption, type ToHtmlOptions } from './image.js';
 import { lockedRows } from './locks.js';
 import { generateThumbnail } from './make-thumbnail.js';
 import type { AttachOptions, FindSize, ThumbnailOptions, WriteOptions } from './set-options.js';
@@ -123,8 +123,11 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     return this.requireOriginal().locate(options);
   }
 
-  /** `<img>` of the original. @throws ImageNotFoundError */
-  toHTML(options: StoreOption & { attributes?: HtmlAttributes } = {}): string {
+  /**
+   * `<img>` of the original. @throws ImageNotFoundError
+   * @example imageSet(user, 'picture').toHTML({ alt: user.name })
+   */
+  toHTML(options: ToHtmlOptions = {}): string {
     return this.requireOriginal().toHTML(options);
   }
 

@@ -13,7 +13,7 @@ import { buffer } from 'node:stream/consumers';
 import type { Knex } from 'knex';
 import type { Model, Pojo, QueryBuilder, QueryContext, StaticHookArguments } from 'objection';
 import { currentStore, getCurrentStore } from '../context.js';
-import { ImageAttachError } from '../errors.js';
+import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import { type HtmlAttributes, htmlElement } from '../html-element.js';
 import type { ImageLimits } from '../imaging/probe.js';
 import { toDate, toObjectId } from '../stores/keys.js';
@@ -27,6 +27,12 @@ export interface StoreOption {
 }
 
 export type { HtmlAttributes };
+
+export interface ToHtmlOptions extends StoreOption {
+  /** The text alternative (`''` for a decorative image). Without it the tag has no `alt`. */
+  alt?: string;
+  attributes?: HtmlAttributes;
+}
 
 /** A model class `Image()` can extend. */
 export type ModelConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'afterDelete' | 'tableName' | 'idColumn'>;
@@ -43,7 +49,7 @@ export interface ImageEntity extends Model {
   locate(options?: StoreOption): string;
   openFile(options?: StoreOption & { range?: ByteRange }): Promise<Readable>;
   makeBlob(options?: StoreOption): Promise<Buffer>;
-  toHTML(options?: StoreOption & { attributes?: HtmlAttributes }): string;
+  toHTML(options?: ToHtmlOptions): string;
 }
 
 /** What `Image()` adds to the class itself. */
@@ -139,11 +145,14 @@ export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
     }
 
     /**
-     * `<img src="…" width="…" height="…">` plus `options.attributes`, every value escaped.
-     * @throws InvalidArgumentError for an attribute name that is no plain name, or one of `src`, `width`, `height`
+     * `<img src="…" width="…" height="…" alt="…">` plus `options.attributes`, every value escaped.
+     * @throws InvalidArgumentError when `alt` is given and is not a string; for an attribute name
+     *   that is no plain name, or one the tag sets itself (`src`, `width`, `height`, `alt`)
+     * @example image.toHTML({ alt: user.name })
      */
-    toHTML(options: StoreOption & { attributes?: HtmlAttributes } = {}): string {
-      return htmlElement('img', { src: this.locate(options), width: this.width, height: this.height }, options.attributes);
+    toHTML(options: ToHtmlOptions = {}): string {
+      if (options.alt !== undefined && typeof options.alt !== 'string') throw new InvalidArgumentError('options.alt', "a string (use '' for a decorative image)", options.alt);
+      return htmlElement('img', { src: this.locate(options), width: this.width, height: this.height, alt: options.alt }, options.attributes);
     }
 
     /**

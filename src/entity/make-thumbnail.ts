@@ -5,6 +5,7 @@
 import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { ImageNotFoundError } from '../errors.js';
+import { checkBackground } from '../imaging/background.js';
 import { inRenderSlot } from '../imaging/render-slots.js';
 import { removeIfPresent, type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
 import { openPicture } from '../imaging/picture.js';
@@ -45,6 +46,7 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
   // Validate the size and format before any work is done.
   thumbnailDimensions(1, 1, size);
   if (options.format !== undefined) thumbnailMimetype('image/png', options.format);
+  checkBackground(options.background, 'options.background');
   const store = concreteStore(options.store);
   // Without a caller's transaction, render before taking one: the database is then held for a
   // row and a file copy, not for the resize (SQLite has one writer: a resize inside the
@@ -81,12 +83,12 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
         const existing = imageOfSize(images, { width, height });
         if (existing !== undefined) return existing;
         const row = await rows.insert(trx, { width, height, mimetype, original: false });
-        // The render made ahead is used only if it is of this very original, size and type.
+        // The render made ahead is used only if it is of this very original, size, type and background.
         let output: string | Readable;
-        if (usable !== undefined && usable.of === renderKey(original, width, height, mimetype)) output = usable.path;
+        if (usable !== undefined && usable.of === renderKey(original, width, height, mimetype, options)) output = usable.path;
         else {
           opened ??= await open();
-          output = resizeToThumbnail(opened.image, width, height, mimetype);
+          output = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
           opened = undefined; // the ledger's write consumes it now
         }
         // A staged render is moved into place (a rename); its dispose then finds nothing to remove.
@@ -123,8 +125,8 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
       opened.dispose();
       return undefined;
     }
-    const made = { of: renderKey(original, width, height, mimetype), original: originalKey(original), picture: { width: opened.width, height: opened.height } };
-    const thumbnail = resizeToThumbnail(opened.image, width, height, mimetype);
+    const made = { of: renderKey(original, width, height, mimetype, options), original: originalKey(original), picture: { width: opened.width, height: opened.height } };
+    const thumbnail = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
     // Where the store allows it (a local original, and a place beside the thumbnail's own),
     // libvips writes the thumbnail there itself, and storing it is a rename: no byte through
     // JavaScript, no copy. Otherwise the thumbnail is spooled to a temp file.
@@ -155,7 +157,7 @@ function originalKey(original: ImageEntity): string {
   return `${original.width}x${original.height}:${original.mimetype}:${created}`;
 }
 
-/** What a render made ahead was made of and into: the original and the output. */
-function renderKey(original: ImageEntity, width: number, height: number, mimetype: string): string {
-  return `${originalKey(original)}->${width}x${height}:${mimetype}`;
+/** What a render made ahead was made of and into: the original and the output (its background too). */
+function renderKey(original: ImageEntity, width: number, height: number, mimetype: string, options: ThumbnailOptions): string {
+  return `${originalKey(original)}->${width}x${height}:${mimetype}:${JSON.stringify(options.background ?? null)}`;
 }

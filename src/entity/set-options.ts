@@ -3,6 +3,7 @@
  */
 import type { Knex } from 'knex';
 import type { ImageLimits, ProbedImage } from '../imaging/probe.js';
+import type { ThumbnailBackground } from '../imaging/background.js';
 import type { ThumbnailSpec } from '../imaging/thumbnail-batch.js';
 import type { ThumbnailFormat } from '../imaging/thumbnail.js';
 import type { StoreOption } from './image.js';
@@ -47,6 +48,11 @@ export interface AttachOptions extends WriteOptions, Partial<ImageLimits> {
 export interface ThumbnailOptions extends WriteOptions {
   /** The thumbnail's format. Default: the original's (PNG for SVG originals). */
   format?: ThumbnailFormat;
+  /**
+   * What transparent pixels become when the format has no alpha (JPEG): `'#rrggbb'`, `'#rgb'` or
+   * `{ r, g, b }`. Default white. PNG, GIF, WebP and AVIF thumbnails keep their transparency.
+   */
+  background?: ThumbnailBackground;
   /** The most pixels the original may have to be decoded (default: the attach limit). */
   maxPixels?: number;
 }

@@ -11,6 +11,7 @@ import type { ImageSet } from '../entity/image-set.js';
 import { concreteStore, type ImageEntity, type StoreOption } from '../entity/image.js';
 import { imageOfSize } from '../entity/size-match.js';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
+import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import { type ThumbnailFormat, thumbnailMimetype } from '../imaging/thumbnail.js';
 import { FileSystemStoreBase } from '../stores/fs.js';
 import type { Store } from '../stores/store.js';
@@ -31,6 +32,8 @@ export interface ThumbnailRouteOptions extends StoreOption {
   load: (req: Request) => ImageSet | undefined | Promise<ImageSet | undefined>;
   /** The format of thumbnails made here. Default: the original's. */
   format?: ThumbnailFormat;
+  /** What transparent pixels become in a format without alpha (JPEG): `'#rrggbb'`, `'#rgb'` or `{ r, g, b }`. Default white. */
+  background?: ThumbnailBackground;
   /**
    * `'file'` answers with the image's bytes, as `staticServer()` would (ETag, Last-Modified, 304,
    * ranges, HEAD): one round trip. `'redirect'` redirects to the image's URL (`locate()`): two.
@@ -96,7 +99,7 @@ const MODES = ['file', 'redirect'];
  */
 export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHandler {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object with widths and load', options);
-  const { widths, load, format, respondWith, status = 302, maxAge = 0, rowsMaxAgeMs = 1000, store } = options;
+  const { widths, load, format, background, respondWith, status = 302, maxAge = 0, rowsMaxAgeMs = 1000, store } = options;
   if (!Array.isArray(widths) || widths.length === 0 || !widths.every((w) => Number.isSafeInteger(w) && w >= 1)) {
     throw new InvalidArgumentError('options.widths', 'a non-empty array of integers >= 1', widths);
   }
@@ -107,6 +110,7 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
   if (!Number.isSafeInteger(rowsMaxAgeMs) || rowsMaxAgeMs < 0) throw new InvalidArgumentError('options.rowsMaxAgeMs', 'an integer >= 0 (milliseconds)', rowsMaxAgeMs);
   // Checks the format now: the error should come at startup, not on the first request.
   if (format !== undefined) thumbnailMimetype('image/png', format);
+  checkBackground(background, 'options.background');
   const cache = validateCache(options.cache ?? {});
   const files = new FileAnswers(`public, max-age=${maxAge}`, cache);
   const redirectCacheControl = maxAge === 0 ? 'no-cache' : `public, max-age=${maxAge}`;
@@ -121,7 +125,7 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
     const original = set.requireOriginal();
     if (width === undefined || width >= original.width) return original;
     // Any image of that width answers, as in generateThumbnail (size-match.ts).
-    return imageOfSize(set.images, { width }) ?? (await set.findOrCreateThumbnail({ width }, { format, store }));
+    return imageOfSize(set.images, { width }) ?? (await set.findOrCreateThumbnail({ width }, { format, background, store }));
   }
 
   /** Answers `req`; `reread` skips the rows read lately (a file they name has gone). */

@@ -11,13 +11,17 @@
 import type { Sharp } from 'sharp';
 import { sharp } from './sharp.js';
 import { InvalidArgumentError } from '../errors.js';
+import { checkBackground, flattenFor, type ThumbnailBackground } from './background.js';
 import { proveWhole } from './probe.js';
 import { decodeFailureOf } from './truncation.js';
 import { inRenderSlot } from './render-slots.js';
 import { sharpFormat, type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from './thumbnail.js';
 
-/** One thumbnail to make: exactly one of width, height or ratio, and optionally a format. */
-export type ThumbnailSpec = ThumbnailSize & { format?: ThumbnailFormat };
+/**
+ * One thumbnail to make: exactly one of width, height or ratio, optionally a format, and the
+ * colour transparent pixels are flattened onto when that format has no alpha (JPEG; default white).
+ */
+export type ThumbnailSpec = ThumbnailSize & { format?: ThumbnailFormat; background?: ThumbnailBackground };
 
 /** The original the thumbnails are made of, as its probe describes it. */
 export interface BatchOriginal {
@@ -36,14 +40,17 @@ export interface RenderedThumbnail {
   data: Buffer;
 }
 
+/** A thumbnail as planned: its size and type, and its background if one was asked for. */
+export type PlannedThumbnail = Omit<RenderedThumbnail, 'data'> & { background?: ThumbnailBackground };
+
 /**
  * Validates thumbnail specs (before any work is done) and works out their sizes for `original`:
  * one of the original's own size is left out (the original is that image), and two of one size
  * are refused (a set holds one image per size).
  * @throws InvalidArgumentError naming the bad spec
  */
-export function planThumbnails(specs: readonly ThumbnailSpec[], original: Pick<BatchOriginal, 'mimetype' | 'width' | 'height'>): Array<Omit<RenderedThumbnail, 'data'>> {
-  const planned: Array<Omit<RenderedThumbnail, 'data'>> = [];
+export function planThumbnails(specs: readonly ThumbnailSpec[], original: Pick<BatchOriginal, 'mimetype' | 'width' | 'height'>): PlannedThumbnail[] {
+  const planned: PlannedThumbnail[] = [];
   for (const spec of specs) {
     const { width, height } = thumbnailDimensions(original.width, original.height, spec);
     const mimetype = thumbnailMimetype(original.mimetype, spec.format);
@@ -51,7 +58,7 @@ export function planThumbnails(specs: readonly ThumbnailSpec[], original: Pick<B
     if (planned.some((p) => p.width === width && p.height === height)) {
       throw new InvalidArgumentError('options.thumbnails', `thumbnails of different sizes (a set holds one image per size; two come out ${width}×${height})`, specs);
     }
-    planned.push({ width, height, mimetype });
+    planned.push(spec.background === undefined ? { width, height, mimetype } : { width, height, mimetype, background: spec.background });
   }
   return planned;
 }
@@ -65,7 +72,7 @@ export function planThumbnails(specs: readonly ThumbnailSpec[], original: Pick<B
 export function renderThumbnails(
   input: string | Buffer,
   original: BatchOriginal,
-  planned: ReadonlyArray<Omit<RenderedThumbnail, 'data'>>,
+  planned: readonly PlannedThumbnail[],
   maxPixels: number,
 ): Promise<RenderedThumbnail[]> {
   return inRenderSlot(async () => {
@@ -96,7 +103,7 @@ export function renderThumbnails(
  * they would finish no sooner under load, only hold two or three encoders' memory at once and
  * take more of libuv's pool from the file writes waiting behind them.
  */
-function fromOneDecode(input: string | Buffer, largest: Omit<RenderedThumbnail, 'data'>, planned: ReadonlyArray<Omit<RenderedThumbnail, 'data'>>, maxPixels: number): Array<Promise<RenderedThumbnail>> {
+function fromOneDecode(input: string | Buffer, largest: PlannedThumbnail, planned: readonly PlannedThumbnail[], maxPixels: number): Array<Promise<RenderedThumbnail>> {
   const pixels = sharp(input, { limitInputPixels: maxPixels }).autoOrient().resize(largest.width, largest.height, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
   let previous: Promise<unknown> = pixels;
   return planned.map((thumbnail) => {
@@ -104,7 +111,7 @@ function fromOneDecode(input: string | Buffer, largest: Omit<RenderedThumbnail, 
       const { data, info } = await pixels;
       let image = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
       if (thumbnail.width !== info.width || thumbnail.height !== info.height) image = image.resize(thumbnail.width, thumbnail.height, { fit: 'fill' });
-      return { ...thumbnail, data: await image.toFormat(sharpFormat(thumbnail.mimetype)).toBuffer() };
+      return rendered(thumbnail, await flattenFor(image, thumbnail.mimetype, thumbnail.background).toFormat(sharpFormat(thumbnail.mimetype)).toBuffer());
     });
     // The next encode starts when this one ends, whether or not it failed (the caller sees each result).
     previous = encoded.catch(() => {});
@@ -116,7 +123,7 @@ function fromOneDecode(input: string | Buffer, largest: Omit<RenderedThumbnail, 
  * Otherwise (an animated original, or a thumbnail larger than the original): one sharp input,
  * every thumbnail a `clone()` of it, so the input is read once and shared by the pipelines.
  */
-function fromClones(input: string | Buffer, planned: ReadonlyArray<Omit<RenderedThumbnail, 'data'>>, multiFrame: boolean, maxPixels: number): Array<Promise<RenderedThumbnail>> {
+function fromClones(input: string | Buffer, planned: readonly PlannedThumbnail[], multiFrame: boolean, maxPixels: number): Array<Promise<RenderedThumbnail>> {
   // Animation is an input option, so it splits the renders: frames kept only for GIF and WebP
   // output of a multi-frame original.
   const bases = new Map<boolean, Sharp>();
@@ -127,9 +134,13 @@ function fromClones(input: string | Buffer, planned: ReadonlyArray<Omit<Rendered
   };
   return planned.map(async (thumbnail) => {
     const animated = multiFrame && (thumbnail.mimetype === 'image/gif' || thumbnail.mimetype === 'image/webp');
-    const data = await base(animated).clone().resize(thumbnail.width, thumbnail.height, { fit: 'fill' }).toFormat(sharpFormat(thumbnail.mimetype)).toBuffer();
-    return { ...thumbnail, data };
+    const resized = base(animated).clone().resize(thumbnail.width, thumbnail.height, { fit: 'fill' });
+    return rendered(thumbnail, await flattenFor(resized, thumbnail.mimetype, thumbnail.background).toFormat(sharpFormat(thumbnail.mimetype)).toBuffer());
   });
+}
+
+function rendered({ width, height, mimetype }: PlannedThumbnail, data: Buffer): RenderedThumbnail {
+  return { width, height, mimetype, data };
 }
 
 /**
@@ -143,6 +154,7 @@ export function checkThumbnailSpecs(specs: unknown): readonly ThumbnailSpec[] | 
   for (const spec of specs as ThumbnailSpec[]) {
     thumbnailDimensions(1, 1, spec);
     if (spec.format !== undefined) thumbnailMimetype('image/png', spec.format);
+    checkBackground(spec.background, 'options.thumbnails[].background');
   }
   return specs as ThumbnailSpec[];
 }

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ImageAttachError } from '../errors.js';
+import type { ThumbnailBackground } from '../imaging/background.js';
 import type { ThumbnailFormat, ThumbnailSize } from '../imaging/thumbnail.js';
 
 /** A key value as JSON can carry it. */
@@ -32,6 +33,8 @@ export interface ThumbnailJobData {
   subset: Record<string, EncodedValue>;
   size: ThumbnailSize;
   format?: ThumbnailFormat;
+  /** What transparency becomes in a format without alpha; absent: white. */
+  background?: ThumbnailBackground;
   /** A key of the queue's `stores`. */
   store: string;
   original: OriginalIdentity;

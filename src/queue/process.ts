@@ -72,7 +72,7 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
         await set.load({ trx });
         // generateThumbnail decides what answers the size (an image the set has, or a new one).
         const before = set.images;
-        const thumbnail = await generateThumbnail(new SetRows(owner, data.relation, subset), data.size, { trx, store, format: data.format }, ahead);
+        const thumbnail = await generateThumbnail(new SetRows(owner, data.relation, subset), data.size, { trx, store, format: data.format, background: data.background }, ahead);
         if (before.some((i) => i.width === thumbnail.width && i.height === thumbnail.height)) {
           return { status: 'existing', width: thumbnail.width, height: thumbnail.height, mimetype: thumbnail.mimetype };
         }
@@ -102,7 +102,7 @@ async function renderJobAhead(ownerClass: typeof Model, id: unknown, data: Thumb
   if (owner === undefined) return undefined;
   const set = await imageSet(owner, data.relation, subset).load();
   if (!isSameOriginal(set.original, data.original)) return undefined;
-  return renderThumbnailAhead(new SetRows(owner, data.relation, subset), data.size, { store, format: data.format }, store);
+  return renderThumbnailAhead(new SetRows(owner, data.relation, subset), data.size, { store, format: data.format, background: data.background }, store);
 }
 
 /**

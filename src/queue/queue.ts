@@ -7,6 +7,7 @@ import type { Model } from 'objection';
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import type { ImageEntity } from '../entity/image.js';
 import { imageSet } from '../entity/image-set.js';
+import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import { imageOfSize, reusableImage } from '../entity/size-match.js';
 import { type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
@@ -82,7 +83,7 @@ export class ThumbnailQueue {
     };
     const results: EnqueuedThumbnail[] = [];
     const jobs: ThumbnailJobData[] = [];
-    for (const [index, { size, format }] of sizes.entries()) {
+    for (const [index, { size, format, background }] of sizes.entries()) {
       // An image the set has answers first, as generateThumbnail would have it (size-match.ts).
       const reused = reusableImage(set.images, size);
       const { width, height } = reused ?? thumbnailDimensions(original.width, original.height, size);
@@ -91,7 +92,7 @@ export class ThumbnailQueue {
         results.push({ request: requests[index]!, width, height, status: 'exists', jobId: undefined });
         continue;
       }
-      const data: ThumbnailJobData = { ...base, size, ...(format === undefined ? {} : { format }) };
+      const data: ThumbnailJobData = { ...base, size, ...(format === undefined ? {} : { format }), ...(background === undefined ? {} : { background }) };
       jobs.push(data);
       results.push({ request: requests[index]!, width, height, status: 'queued', jobId: thumbnailJobId(data) });
     }
@@ -217,14 +218,15 @@ export function thumbnailQueue(options: ThumbnailQueueOptions): ThumbnailQueue {
   return new ThumbnailQueue(options);
 }
 
-/** Checks a request and splits it into the size and the format. */
-function splitRequest(request: ThumbnailRequest): { size: ThumbnailSize; format: ThumbnailFormat | undefined } {
+/** Checks a request and splits it into the size, the format and the background. */
+function splitRequest(request: ThumbnailRequest): { size: ThumbnailSize; format: ThumbnailFormat | undefined; background: ThumbnailBackground | undefined } {
   if (request === null || typeof request !== 'object') throw new InvalidArgumentError('requests[]', '{ width }, { height } or { ratio }', request);
-  const { format, ...size } = request as ThumbnailRequest & Record<string, unknown>;
+  const { format, background, ...size } = request as ThumbnailRequest & Record<string, unknown>;
   const extra = Object.keys(size).filter((key) => !['width', 'height', 'ratio'].includes(key));
   if (extra.length > 0) throw new InvalidArgumentError('requests[]', '{ width }, { height } or { ratio }, and an optional format', request);
   // Both checks throw the library's usual messages (for width, format, …).
   thumbnailDimensions(1, 1, size as ThumbnailSize);
   if (format !== undefined) thumbnailMimetype('image/png', format);
-  return { size: size as ThumbnailSize, format };
+  checkBackground(background, 'requests[].background');
+  return { size: size as ThumbnailSize, format, background };
 }

@@ -2,11 +2,15 @@
  * What an app asks of a thumbnail queue, as types that need no BullMQ: the HTML helpers take a
  * queue without making Express users install it.
  */
+import type { ThumbnailBackground } from '../imaging/background.js';
 import type { ThumbnailFormat, ThumbnailSize } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 
-/** One thumbnail to make: a size (exactly one of width, height, ratio) and, optionally, a format. */
-export type ThumbnailRequest = ThumbnailSize & { format?: ThumbnailFormat };
+/**
+ * One thumbnail to make: a size (exactly one of width, height, ratio) and, optionally, a format
+ * and the background transparency is flattened onto when that format has no alpha (default white).
+ */
+export type ThumbnailRequest = ThumbnailSize & { format?: ThumbnailFormat; background?: ThumbnailBackground };
 
 export interface EnqueueOptions {
   /** Values of the extra key columns that pick the image set (as for `imageSet`). */

@@ -107,6 +107,19 @@ forEachDialect('attaching with thumbnails', (db, dialect) => {
     assert.deepEqual(await stored(), ['30x20 image/png -> 30x20 png', '60x40 image/png original -> 60x40 png', '120x80 image/jpeg -> 120x80 jpeg']);
   });
 
+  it("flattens a transparent PNG's JPEG thumbnails onto white, or onto the background asked for", async function () {
+    const transparent = await sharp({ create: { width: 80, height: 40, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+    const corner = async (image: { makeBlob(): Promise<Buffer> }) => [...(await sharp(await image.makeBlob()).raw().toBuffer()).subarray(0, 3)];
+    const set = imageSet(user, 'picture');
+    await set.fromBlob(transparent, { thumbnails: [{ width: 40, format: 'jpeg' }] });
+    assert.deepEqual(await corner(set.findThumbnail({ width: 40 })), [255, 255, 255]);
+    const grey = await set.generateThumbnail({ width: 20 }, { format: 'jpeg', background: '#808080' });
+    assert.deepEqual(await corner(grey), [128, 128, 128]);
+    await assert.rejects(set.generateThumbnail({ width: 10 }, { format: 'jpeg', background: 'grey' }), {
+      message: `Expected a colour as '#rrggbb', '#rgb' or { r, g, b } with integers 0-255 for options.background but received "grey" of type string`,
+    });
+  });
+
   it('refuses two thumbnails of one size, and a bad spec, before storing anything', async function () {
     const set = imageSet(user, 'picture');
     await assert.rejects(set.fromBlob(await jpeg(200, 100), { thumbnails: [{ width: 100 }, { height: 50, format: 'webp' }] }), (e: unknown) => {

@@ -203,6 +203,13 @@ forEachDialect('image sets', (db, dialect) => {
       const html = imageSet(user, 'picture').toHTML({ attributes: { alt: 'Ann "the" <b>' } });
       assert.match(html, /^<img src="http:\/\/static\.example\.com\/[^"]+\?_ts=\d{20}" width="20" height="10" alt="Ann &quot;the&quot; &lt;b&gt;">$/);
     });
+    it('toHTML takes the text alternative as an alt option, escaped, and refuses one that is not a string', async function () {
+      await imageSet(user, 'picture').fromBlob(await jpeg(20, 10));
+      assert.match(imageSet(user, 'picture').toHTML({ alt: 'Ann & "Bo"' }), / width="20" height="10" alt="Ann &amp; &quot;Bo&quot;">$/);
+      assert.match(imageSet(user, 'picture').original!.toHTML({ alt: '' }), / alt="">$/);
+      assert.throws(() => imageSet(user, 'picture').toHTML({ alt: 42 as never }), { message: "Expected a string (use '' for a decorative image) for options.alt but received 42 of type number" });
+    });
+
     it('toHTML refuses bad attribute names and attributes replacing src, width or height', async function () {
       await imageSet(user, 'picture').fromBlob(await jpeg(20, 10));
       const set = imageSet(user, 'picture');

@@ -21,6 +21,9 @@ import { useS3Server } from '../support/s3.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
 import { bodyOf, bytes } from './fixtures.js';
 
+/** A fully transparent 40×30 PNG (its pixels' colour channels 0: black once alpha is dropped). */
+const transparentPng = await sharp({ create: { width: 40, height: 30, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer();
+
 /** A real filesystem store that counts the files written, to prove a thumbnail is made once. */
 class CountingStore extends FileSystemStore {
   writes: string[] = [];
@@ -264,6 +267,17 @@ forEachDialect('thumbnailRoute()', (db, dialect) => {
     });
   });
 
+  it('flattens a transparent original onto its background in JPEG thumbnails', async function () {
+    const clear = await User.query().insert({ name: 'Clear' });
+    await withStore(store, () => imageSet(clear, 'picture').fromBlob(transparentPng));
+    const other = express();
+    other.get('/p', thumbnailRoute({ widths: [20], format: 'jpeg', background: '#00ff00', store, load: async () => imageSet((await User.query().findById(clear.id))!, 'picture') }));
+    await request(other).get('/p?width=20').expect(200).expect('Content-Type', 'image/jpeg');
+    const thumbnail = await withStore(store, async () => (await imageSet(clear, 'picture').load()).findThumbnail({ width: 20 }).makeBlob());
+    const [r, g, b] = await sharp(thumbnail).raw().toBuffer();
+    assert.ok(r! < 10 && g! > 245 && b! < 10, `${r},${g},${b} is not green`);
+  });
+
   it('validates its options when made, naming them', function () {
     const load = () => undefined;
     assert.throws(() => thumbnailRoute({ widths: [], load }), (e: unknown) => e instanceof InvalidArgumentError && e.message === 'Expected a non-empty array of integers >= 1 for options.widths but received an array of length 0');
@@ -271,6 +285,7 @@ forEachDialect('thumbnailRoute()', (db, dialect) => {
     assert.throws(() => thumbnailRoute({ widths: [100], load: undefined as never }), { message: 'Expected a function (req) => the image set for options.load but received undefined' });
     assert.throws(() => thumbnailRoute({ widths: [100], load, status: 301 as never }), { message: 'Expected 302, 303 or 307 for options.status but received 301 of type number' });
     assert.throws(() => thumbnailRoute({ widths: [100], load, format: 'bmp' as never }), { message: /for format but received "bmp"/ });
+    assert.throws(() => thumbnailRoute({ widths: [100], load, background: 'green' }), { message: /for options\.background but received "green"/ });
     assert.throws(() => thumbnailRoute({ widths: [100], load, respondWith: 'bytes' as never }), { message: 'Expected "file" or "redirect" for options.respondWith but received "bytes" of type string' });
     assert.throws(() => thumbnailRoute({ widths: [100], load, maxAge: -1 }), { message: 'Expected an integer >= 0 (seconds) for options.maxAge but received -1 of type number' });
     assert.throws(() => thumbnailRoute({ widths: [100], load, cache: { maxBytes: 0 } }), { message: /for options\.cache\.maxBytes/ });

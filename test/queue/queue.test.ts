@@ -57,6 +57,18 @@ forEachDialect('thumbnail queue', (db, dialect) => {
     assert.deepEqual([meta.width, meta.height, meta.format], [100, 50, 'jpeg']);
   });
 
+  it('flattens a transparent original onto the background a request asks for, in a JPEG thumbnail', async function () {
+    await attach(await sharp({ create: { width: 80, height: 40, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer());
+    const q = makeQueue();
+    await q.enqueue(user, 'picture', [{ width: 40, format: 'jpeg', background: '#dc1414' }, { width: 20, format: 'jpeg' }]);
+    const { completions } = await recordingWorker(q);
+    await completions(2);
+    assert.equal(await colourOf(await thumbnailBytes(40)), 'red');
+    const [r, g, b] = await sharp(await thumbnailBytes(20)).raw().toBuffer();
+    assert.deepEqual([r, g, b], [255, 255, 255], 'white by default, not black');
+    await assert.rejects(q.enqueue(user, 'picture', [{ width: 10, background: 'red' }]), { message: /for requests\[\]\.background but received "red"/ });
+  });
+
   it('the same thumbnail enqueued 50 times is made once', async function () {
     await attach(await solid(400, 200, 'red'));
     const q = makeQueue();

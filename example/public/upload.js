@@ -1,0 +1,79 @@
+// Makes the upload form friendlier, when JavaScript runs: the file is checked before it is sent,
+// a progress bar follows the upload, the button says it is busy, and the answer is shown in the
+// page. Without JavaScript the form still posts, and the server answers with a page.
+// The limits and the words come from the form's data-* attributes (views/user.ejs, messages.ts).
+'use strict';
+
+const form = document.querySelector('form[data-upload]');
+if (form) enhance(form);
+
+function enhance(form) {
+  const input = form.querySelector('input[type="file"]');
+  const button = form.querySelector('button');
+  const progress = form.querySelector('progress');
+  const status = form.querySelector('[role="status"]');
+  const label = button.textContent;
+
+  function say(text, kind) {
+    status.textContent = text;
+    status.className = `flash ${kind}`;
+  }
+
+  function busy(on) {
+    button.disabled = on;
+    button.textContent = on ? 'Uploading…' : label;
+    form.setAttribute('aria-busy', String(on));
+    progress.hidden = !on;
+  }
+
+  /** Words for a file the server would refuse anyway, or undefined. */
+  function problemWith(file) {
+    if (!file) return form.dataset.noFile;
+    if (/\.hei[cf]$/i.test(file.name) || /^image\/hei[cf]/.test(file.type)) return form.dataset.heic;
+    // An empty type means the browser does not know: let the server read the bytes.
+    if (file.type && !form.dataset.types.split(',').includes(file.type)) return form.dataset.notAPicture;
+    if (file.size > Number(form.dataset.maxBytes)) return form.dataset.tooLarge;
+    return undefined;
+  }
+
+  // Say at once when a chosen file will not do.
+  input.addEventListener('change', () => {
+    const problem = problemWith(input.files[0]);
+    say(problem ?? '', problem ? 'error' : '');
+  });
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (button.disabled) return;
+    const file = input.files[0];
+    const problem = problemWith(file);
+    if (problem) return say(problem, 'error');
+
+    // XMLHttpRequest, not fetch: only it reports how much of the body has been sent.
+    const request = new XMLHttpRequest();
+    request.open('POST', form.action);
+    request.setRequestHeader('Accept', 'application/json');
+    request.responseType = 'json';
+    request.upload.addEventListener('progress', (e) => {
+      if (!e.lengthComputable) return;
+      progress.max = e.total;
+      progress.value = e.loaded;
+      say(`Uploading “${file.name}”: ${Math.floor((e.loaded / e.total) * 100)}%`, 'busy');
+    });
+    request.addEventListener('load', () => {
+      const answer = request.response;
+      // Done: load the page, which shows the new picture and the message.
+      if (answer && answer.next) return window.location.assign(answer.next);
+      busy(false);
+      // A refusal comes as JSON with its words; anything else is the server's own failure.
+      say(answer && answer.text ? answer.text : form.dataset.serverError, 'error');
+    });
+    request.addEventListener('error', () => {
+      busy(false);
+      say(form.dataset.cutOff, 'error');
+    });
+    busy(true);
+    say(`Uploading “${file.name}”…`, 'busy');
+    request.send(new FormData(form));
+  });
+}
