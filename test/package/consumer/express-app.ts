@@ -2,31 +2,14 @@
 // a page with an <img>. Run against itself over HTTP.
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import express from 'express';
-import knexFactory from 'knex';
-import { Model } from 'objection';
-import { HttpExposedFileSystemStore, imageColumns, imageSet } from 'objection-imageattach';
+import { HttpExposedFileSystemStore, imageSet } from 'objection-imageattach';
 import { imageUpload, imgTag, storeContext, type UploadedImage } from 'objection-imageattach/express';
+import { JPEG_64x48, openWorkspace } from './database.js';
 import { Product } from './models.js';
 
-const JPEG_64x48 = Buffer.from('/9j/2wBDAAoHBwgHBgoICAgLCgoLDhgQDg0NDh0VFhEYIx8lJCIfIiEmKzcvJik0KSEiMEExNDk7Pj4+JS5ESUM8SDc9Pjv/2wBDAQoLCw4NDhwQEBw7KCIoOzs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozv/wAARCAAwAEADASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAT/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/8QAFQEBAQAAAAAAAAAAAAAAAAAAAAb/xAAUEQEAAAAAAAAAAAAAAAAAAAAA/9oADAMBAAIRAxEAPwCEBPrIAAAAAAAAAAAAAAAAAAAAAB//2Q==', 'base64');
-
-const dir = await mkdtemp(path.join(tmpdir(), 'oia-consumer-express-'));
-const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(dir, 'db.sqlite') }, useNullAsDefault: true });
-Model.knex(knex);
-await knex.schema.createTable('product', (t) => {
-  t.increments('id');
-  t.string('title');
-});
-await knex.schema.createTable('photo', (t) => {
-  t.integer('product_id').notNullable().references('product.id');
-  imageColumns(t);
-  t.primary(['product_id', 'width', 'height']);
-});
-
+const { dir, close } = await openWorkspace('express');
 const store = new HttpExposedFileSystemStore({ path: path.join(dir, 'images'), prefix: 'images' });
 const app = express();
 app.use(store.middleware({ maxAge: 31536000, immutable: true }));
@@ -65,6 +48,5 @@ try {
   console.log('consumer: the README quick start runs on Express from the installed package');
 } finally {
   server.close();
-  await knex.destroy();
-  await rm(dir, { recursive: true, force: true });
+  await close();
 }

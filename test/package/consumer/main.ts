@@ -1,28 +1,13 @@
 // The consumer's program: attach, thumbnail, eager load, HTML, delete, on SQLite and a folder.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import knexFactory from 'knex';
-import { Model } from 'objection';
-import { FileSystemStore, filesSettled, imageColumns, ImageAttachError, imageSet, InvalidImageError, withStore } from 'objection-imageattach';
+import { FileSystemStore, filesSettled, ImageAttachError, imageSet, InvalidImageError, withStore } from 'objection-imageattach';
+import { JPEG_64x48, openWorkspace } from './database.js';
 import { Photo, Product } from './models.js';
 
-const JPEG_64x48 = Buffer.from('/9j/2wBDAAoHBwgHBgoICAgLCgoLDhgQDg0NDh0VFhEYIx8lJCIfIiEmKzcvJik0KSEiMEExNDk7Pj4+JS5ESUM8SDc9Pjv/2wBDAQoLCw4NDhwQEBw7KCIoOzs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozv/wAARCAAwAEADASIAAhEBAxEB/8QAFQABAQAAAAAAAAAAAAAAAAAAAAT/xAAUEAEAAAAAAAAAAAAAAAAAAAAA/8QAFQEBAQAAAAAAAAAAAAAAAAAAAAb/xAAUEQEAAAAAAAAAAAAAAAAAAAAA/9oADAMBAAIRAxEAPwCEBPrIAAAAAAAAAAAAAAAAAAAAAB//2Q==', 'base64');
-
-const dir = await mkdtemp(path.join(tmpdir(), 'oia-consumer-'));
-const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(dir, 'db.sqlite') }, useNullAsDefault: true });
-Model.knex(knex);
+const { dir, close } = await openWorkspace('core');
 try {
-  await knex.schema.createTable('product', (t) => {
-    t.increments('id');
-    t.string('title');
-  });
-  await knex.schema.createTable('photo', (t) => {
-    t.integer('product_id').notNullable().references('product.id');
-    imageColumns(t);
-    t.primary(['product_id', 'width', 'height']);
-  });
   const store = new FileSystemStore({ path: path.join(dir, 'images'), baseUrl: 'https://static.example.com/images/' });
 
   await withStore(store, async () => {
@@ -54,6 +39,5 @@ try {
   }
   console.log('consumer: attach, thumbnail, eager load, HTML and delete work from the installed package');
 } finally {
-  await knex.destroy();
-  await rm(dir, { recursive: true, force: true });
+  await close();
 }
