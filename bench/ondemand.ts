@@ -131,7 +131,11 @@ async function drive(port: number, paths: string[], connections: number, seconds
       const urlPath = paths[turn++ % paths.length]!;
       const sent = performance.now();
       let res = await get(agent, port, urlPath);
-      if (res.status >= 300 && res.status < 400 && res.location !== undefined) res = await get(agent, port, new URL(res.location).pathname + new URL(res.location).search);
+      if (res.status >= 300 && res.status < 400 && res.location !== undefined) {
+        // Root-relative (the store's default) or absolute: either way, the same server.
+        const next = new URL(res.location, 'http://127.0.0.1');
+        res = await get(agent, port, next.pathname + next.search);
+      }
       if (res.status !== 200 || res.bytes === 0) load.errors++;
       load.latencies.push(performance.now() - sent);
       load.images++;
