@@ -146,10 +146,13 @@ export class FileLedger {
     root.held.push(id);
     // Settle what a dead process left staged in this store (see staged-writes.ts), in the background.
     if (row !== undefined && canStage(store)) sweepInBackground(store, row);
-    if (row !== undefined && canStage(store) && (prior === undefined ? (await store.statFile(key)) !== null : prior.staged !== undefined)) {
+    // Whether a file is there already: asked once, for the staging and the backup decisions both.
+    let present: Promise<boolean> | undefined;
+    const isPresent = () => (present ??= store.statFile(key).then((stat) => stat !== null));
+    if (row !== undefined && canStage(store) && (prior === undefined ? await isPresent() : prior.staged !== undefined)) {
       staged = await store.stageFile(key, data, noteForRow(row));
     } else {
-      if (!this.writes.has(id) && (await store.statFile(key)) !== null) {
+      if (!this.writes.has(id) && (await isPresent())) {
         backup = (await spoolToTempFile(await store.getFile(key), Number.MAX_SAFE_INTEGER)).path;
       }
       try {

@@ -119,7 +119,9 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
   // a time. The render in the transaction below takes none: it must not wait with the database held.
   return inRenderSlot(async () => {
-    const opened = await openPicture(source, original, mimetype, rows.limits(options).maxPixels);
+    const pictureKey = `${original.objectType}/${original.objectId}:${originalKey(original)}`;
+    const opened = await openPicture(source, original, mimetype, rows.limits(options).maxPixels, knownPictures.get(pictureKey));
+    rememberPicture(pictureKey, opened);
     const { width, height } = thumbnailDimensions(opened.width, opened.height, size);
     if (imageOfSize(images, { width, height }) !== undefined) {
       opened.dispose();
@@ -152,6 +154,21 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
 }
 
 /** Which original a render is of: its row's size, type and creation instant. */
+/**
+ * The picture sizes of originals rendered ahead lately, by original (key, size, type, created_at):
+ * the next thumbnail of one (a page's srcset asks for several) skips reading its header. Only
+ * renders made ahead use it; one that fails is a head start lost, and the transaction reads anew.
+ */
+const knownPictures = new Map<string, { width: number; height: number }>();
+const KNOWN_PICTURES_MAX = 1000;
+
+function rememberPicture(key: string, picture: { width: number; height: number }): void {
+  knownPictures.delete(key);
+  knownPictures.set(key, { width: picture.width, height: picture.height });
+  // Oldest first: a Map iterates in insertion order.
+  if (knownPictures.size > KNOWN_PICTURES_MAX) knownPictures.delete(knownPictures.keys().next().value!);
+}
+
 function originalKey(original: ImageEntity): string {
   const created = original.created_at instanceof Date ? original.created_at.getTime() : String(original.created_at);
   return `${original.width}x${original.height}:${original.mimetype}:${created}`;

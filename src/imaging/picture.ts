@@ -28,7 +28,13 @@ export interface OpenedPicture {
  * costs little for a file; a stream is held in memory by sharp, as its resize would hold it anyway.
  * @throws InvalidImageError when the file cannot be read as an image
  */
-export async function openPicture(input: Readable | string, row: { width: number; height: number }, mimetype: string, maxPixels: number): Promise<OpenedPicture> {
+export async function openPicture(
+  input: Readable | string,
+  row: { width: number; height: number },
+  mimetype: string,
+  maxPixels: number,
+  known?: { width: number; height: number },
+): Promise<OpenedPicture> {
   const options = { limitInputPixels: maxPixels, animated: mimetype === 'image/gif' || mimetype === 'image/webp' };
   let image: Sharp;
   if (typeof input === 'string') image = sharp(input, options);
@@ -40,6 +46,8 @@ export async function openPicture(input: Readable | string, row: { width: number
   const dispose = () => {
     if (!image.destroyed) image.destroy();
   };
+  // A picture size read before from this very file (see make-thumbnail.ts) spares the header read.
+  if (known !== undefined) return { image, width: known.width, height: known.height, dispose };
   try {
     return { image, ...pictureSize(row, await image.metadata()), dispose };
   } catch (error) {
