@@ -20,8 +20,8 @@ import type { ThumbnailSize } from '../imaging/thumbnail.js';
 import { attachmentInfo } from './attachment-info.js';
 import { attachOriginal } from './attach.js';
 import { concreteStore, type ImageEntity, type StoreOption, type ToHtmlOptions } from './image.js';
-import { lockedRows } from './locks.js';
-import { generateThumbnail } from './make-thumbnail.js';
+import { lockedRows, sqliteWriteLock } from './locks.js';
+import { generateThumbnail, type RenderedAhead, renderThumbnailAhead } from './make-thumbnail.js';
 import type { AttachOptions, FindSize, ThumbnailOptions, WriteOptions } from './set-options.js';
 import { loadedImages, SetRows, type Subset } from './set-rows.js';
 import { imageOfSize } from './size-match.js';
@@ -207,10 +207,35 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
    * other side is truncated. As SQLAlchemy-ImageAttach does, an image the set has already answers
    * first: for `{ width }` any image of that width (even the original), likewise for `{ height }`;
    * for `{ ratio }` the image of the computed size.
+   * @param madeAhead a render of {@link renderThumbnailAhead}, used when it is of the original
+   *   found in the transaction (and left to the caller to dispose of)
    * @throws InvalidArgumentError for a bad size; ImageNotFoundError when there is no original
    */
-  async generateThumbnail(size: ThumbnailSize, options: ThumbnailOptions = {}): Promise<I> {
-    return (await generateThumbnail(this.rows, size, options)) as I;
+  async generateThumbnail(size: ThumbnailSize, options: ThumbnailOptions = {}, madeAhead?: RenderedAhead): Promise<I> {
+    return (await generateThumbnail(this.rows, size, options, madeAhead)) as I;
+  }
+
+  /**
+   * The thumbnail of `size` rendered now into a temp file, outside any transaction, for a later
+   * `generateThumbnail(size, { trx }, render)` under locks: what a background worker does so that
+   * its transaction holds the database for a row and a rename, not for the resize. `undefined`
+   * when there is nothing to render (no original, or the set answers the size already). Call
+   * `dispose()` on it when done.
+   * @internal
+   */
+  renderThumbnailAhead(size: ThumbnailSize, options: ThumbnailOptions = {}): Promise<RenderedAhead | undefined> {
+    const store = concreteStore(options.store);
+    return renderThumbnailAhead(this.rows, size, { ...options, store }, store);
+  }
+
+  /**
+   * On SQLite, takes the database write lock for the rest of `trx`; elsewhere nothing. A
+   * transaction that reads before it writes calls it first (SQLite refuses a write lock at once to
+   * a transaction whose read began before another process's write).
+   * @internal
+   */
+  async lockForWriting(trx: Knex.Transaction): Promise<void> {
+    await sqliteWriteLock(trx, this.rows.info.imageClass.tableName);
   }
 
   /**

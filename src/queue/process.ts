@@ -10,10 +10,9 @@ import { withStore } from '../context.js';
 import { ImageAttachError, InvalidImageError } from '../errors.js';
 import type { ImageEntity } from '../entity/image.js';
 import { imageSet } from '../entity/image-set.js';
-import { generateThumbnail, type RenderedAhead, renderThumbnailAhead } from '../entity/make-thumbnail.js';
-import { SetRows, type Subset } from '../entity/set-rows.js';
+import type { RenderedAhead } from '../entity/make-thumbnail.js';
+import type { Subset } from '../entity/set-rows.js';
 import { filesSettled } from '../entity/ledger.js';
-import { sqliteWriteLock } from '../entity/locks.js';
 import type { Store } from '../stores/store.js';
 import { decodeValue, isSameOriginal, type ThumbnailJobData } from './job.js';
 
@@ -45,8 +44,7 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
   const id = decodeValue(data.id);
   const subset = Object.fromEntries(Object.entries(data.subset).map(([column, value]) => [column, decodeValue(value)]));
   const expected = data.original;
-  const imageTable = (ownerClass.getRelations()[data.relation]?.relatedModelClass as typeof Model | undefined)?.tableName;
-  if (imageTable === undefined) throw unknown('relation', data.relation, ownerClass.getRelations());
+  if (ownerClass.getRelations()[data.relation] === undefined) throw unknown('relation', data.relation, ownerClass.getRelations());
 
   return withStore(store, async () => {
     // A head start, before any lock: the thumbnail of the original the job names, rendered into a
@@ -58,8 +56,9 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
     try {
       return await ownerClass.transaction(async (trx): Promise<ThumbnailJobResult> => {
         transaction = trx;
-        // SQLite locks the whole database, and only a transaction that starts by writing can wait for it.
-        await sqliteWriteLock(trx, imageTable);
+        // SQLite locks the whole database, and only a transaction that starts by writing can wait for
+        // it: lock through a set of the relation before reading the owner (no owner row needed for that).
+        await imageSet(new ownerClass(), data.relation, subset).lockForWriting(trx);
         const owner = await ownerClass.query(trx).findById(id as never);
         if (owner === undefined) return { status: 'skipped', reason: 'owner-gone' };
         const set = imageSet(owner as Model, data.relation, subset);
@@ -71,8 +70,8 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
         }
         await set.load({ trx });
         // generateThumbnail decides what answers the size (an image the set has, or a new one).
-        const before = set.images;
-        const thumbnail = await generateThumbnail(new SetRows(owner, data.relation, subset), data.size, { trx, store, format: data.format, background: data.background }, ahead);
+        const before = [...set.images];
+        const thumbnail = await set.generateThumbnail(data.size, { trx, store, format: data.format, background: data.background }, ahead);
         if (before.some((i) => i.width === thumbnail.width && i.height === thumbnail.height)) {
           return { status: 'existing', width: thumbnail.width, height: thumbnail.height, mimetype: thumbnail.mimetype };
         }
@@ -102,7 +101,7 @@ async function renderJobAhead(ownerClass: typeof Model, id: unknown, data: Thumb
   if (owner === undefined) return undefined;
   const set = await imageSet(owner, data.relation, subset).load();
   if (!isSameOriginal(set.original, data.original)) return undefined;
-  return renderThumbnailAhead(new SetRows(owner, data.relation, subset), data.size, { store, format: data.format, background: data.background }, store);
+  return set.renderThumbnailAhead(data.size, { store, format: data.format, background: data.background });
 }
 
 /**
