@@ -4,8 +4,9 @@
  * listed as an image; under the root, so a staged file renames into place on the same filesystem.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { removeIfPresent } from '../util/temp-files.js';
 import { PROCESS_TAG, type StagedEntry, type StagedNote } from './staging.js';
 
 const ENTRY = /^(\d+)-([0-9a-f]+)-([0-9a-f]+)\.json$/;
@@ -51,12 +52,12 @@ export class FileSystemStagingArea {
         if (attempt === 3) throw error;
       }
     }
-    await removeIfThere(this.notePath(token));
+    await removeIfPresent(this.notePath(token));
   }
 
   async discard(token: string): Promise<void> {
-    await removeIfThere(this.dataPath(token));
-    await removeIfThere(this.notePath(token));
+    await removeIfPresent(this.dataPath(token));
+    await removeIfPresent(this.notePath(token));
   }
 
   async abandon(token: string): Promise<void> {
@@ -96,12 +97,4 @@ async function exists(file: string): Promise<boolean> {
     () => true,
     () => false,
   );
-}
-
-async function removeIfThere(file: string): Promise<void> {
-  try {
-    await unlink(file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
 }

@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
+import { removeIfPresent } from '../util/temp-files.js';
 import { FileSystemStagingArea } from './fs-staging.js';
 import type { StagedEntry, StagedNote, StagingStore } from './staging.js';
 import { alternateNames, fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
@@ -177,12 +178,12 @@ export abstract class FileSystemStoreBase extends Store implements StagingStore 
           break;
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 2) throw error;
-          await removeQuietly(temp);
+          await removeIfPresent(temp);
         }
       }
       await rename(temp, file);
     } catch (error) {
-      await removeQuietly(temp);
+      await removeIfPresent(temp);
       if (createdDir !== undefined) await this.pruneEmptyFolders(dir, createdDir);
       if (error instanceof ImageAttachError) throw error;
       if (await isReadOnlyFailure(error, dir)) {
@@ -361,13 +362,4 @@ async function openFirst(files: string[]): Promise<FileHandle | undefined> {
     }
   }
   return undefined;
-}
-
-async function removeQuietly(file: string): Promise<void> {
-  try {
-    await unlink(file);
-  } catch (error) {
-    // The temp file may never have been created (mkdir failed): nothing to remove then.
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
 }

@@ -28,11 +28,12 @@ export function sweepOnce(dir: string): void {
   void sweepDeadTempFiles(dir);
 }
 
+/** Removes `file`; one that is not there (removed already, or never created) is no error. */
 export async function removeIfPresent(file: string): Promise<void> {
   try {
     await unlink(file);
   } catch (error) {
-    // Already removed (dispose called twice, or the write never created it).
+    // Already removed, or never created: the wanted state either way.
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
