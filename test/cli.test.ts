@@ -4,48 +4,21 @@
  * writes.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import sharp from 'sharp';
 import { FileSystemStore, type ImageKey } from '../src/index.js';
 import { createSchema } from './entity/models.js';
+import { REPO, runCli } from './support/cli.js';
 import { jpeg, png } from './support/images.js';
 import { listTree, removeDir, tempDir } from './support/tmp.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(REPO, 'src', 'cli.ts');
 const BASE_URL = 'http://static.example.com/';
-
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Spawns the CLI; `started` gives access to the child before it ends. */
-function cli(args: string[], options: { env?: Record<string, string>; started?: (child: ChildProcess) => void } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], {
-      cwd: REPO,
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
-    options.started?.(child);
-  });
-}
+const cli = runCli;
 
 async function files(root: string): Promise<string[]> {
   return (await listTree(root)).filter((f) => !f.endsWith('/') && !path.basename(f).startsWith('.'));

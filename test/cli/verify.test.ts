@@ -4,38 +4,21 @@
  * temp filesystem store.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import sharp from 'sharp';
 import { FileSystemStore } from '../../src/stores/fs.js';
 import type { ImageKey } from '../../src/stores/keys.js';
 import { createSchema } from '../entity/models.js';
+import { REPO, runCli } from '../support/cli.js';
 import { jpeg, png } from '../support/images.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = path.join(REPO, 'src', 'cli.ts');
 const BASE_URL = 'http://static.example.com/';
-
-function cli(args: string[], shell?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const command = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(CLI)} ${args.map((a) => JSON.stringify(a)).join(' ')}`;
-    const child = shell === undefined
-      ? spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('bash', ['-c', `${command} ${shell}`], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], shell?: string) => runCli(args, { shell });
 
 describe('objection-imageattach verify', function () {
   this.timeout(60_000);
