@@ -114,15 +114,20 @@ export async function settleInterruptedWrites(options: { store: Store; knex: Kne
 }
 
 const sweeping = new Set<number>();
+const lastSweep = new Map<number, number>();
+/** How often a store is listed for dead processes' staged writes, at most: a busy server writes many images a second. */
+const SWEEP_INTERVAL_MS = 1000;
 
 /**
  * Runs {@link settleInterruptedWrites} in the background for `store`, on the connection of `row`'s
- * model class (when it has one), unless one is running already for that store. It costs a
- * listing of the (small) staging folder when there is nothing to settle. Failures become a warning.
+ * model class (when it has one), unless one is running already for that store or one began less
+ * than a second ago. It costs a listing of the (small) staging folder when there is nothing to
+ * settle. Failures become a warning.
  */
 export function sweepInBackground(store: Store, row: Model): void {
   const tag = storeTag(store);
-  if (sweeping.has(tag)) return;
+  const now = performance.now();
+  if (sweeping.has(tag) || now - (lastSweep.get(tag) ?? -Infinity) < SWEEP_INTERVAL_MS) return;
   let knex: Knex | undefined;
   try {
     knex = (row.constructor as typeof Model).knex();
@@ -132,6 +137,7 @@ export function sweepInBackground(store: Store, row: Model): void {
   }
   if (!knex) return;
   sweeping.add(tag);
+  lastSweep.set(tag, now);
   void settleInterruptedWrites({ store, knex })
     .catch((error: unknown) => {
       process.emitWarning(new ImageAttachError('ERR_FILE_CLEANUP', `objection-imageattach: settling interrupted writes failed: ${(error as Error).message}`, { cause: error }));

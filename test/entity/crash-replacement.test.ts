@@ -133,7 +133,9 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
     const original = (await UserPicture.query(knex).where({ user_id: user.id, original: true }))[0]!;
     // The instant the settling is for: the new row is committed, its bytes still wait in .staging.
     assert.ok((await readFile(store.pathFor(original))).equals(before));
-    // Any write through this process's ledger to the store starts a settling (at most once a minute).
+    // Any write through this process's ledger to the store starts a settling, at most once a
+    // second per store: the scene's own writes, a moment ago, started one already.
+    await new Promise((r) => setTimeout(r, 1000));
     const other = await User.query(knex).insert({ name: 'Other' });
     await imageSet(other, 'picture').fromBlob(await jpeg(40, 30), { store });
     await filesSettled();
