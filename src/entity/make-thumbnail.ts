@@ -65,7 +65,7 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       // SQLite: a transaction of our own takes the write lock first, as attach does, so another
       // process's write makes it wait instead of failing (SQLITE_BUSY) at its insert.
       if (options.trx === undefined) await sqliteWriteLock(trx, rows.info.imageClass.tableName);
-      const images = (await rows.setQuery(trx)) as unknown as ImageEntity[];
+      const images = (await rows.thumbnailCandidatesQuery(trx, size)) as unknown as ImageEntity[];
       const original = images.find((i) => i.original);
       if (original === undefined) throw new ImageNotFoundError(`${rows.describe()} has no original image to make a thumbnail of`);
       const reused = reusableImage(images, size);
@@ -108,7 +108,7 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
 /** Renders the thumbnail to a temp file, outside any transaction; nothing when there is nothing to make. */
 export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, options: ThumbnailOptions, store: Store): Promise<RenderedAhead | undefined> {
   // The loaded relation will do (the transaction checks the render against the rows anyway).
-  const images = rows.isLoaded ? rows.loadedImages() : ((await rows.setQuery(undefined)) as unknown as ImageEntity[]);
+  const images = rows.isLoaded ? rows.loadedImages() : ((await rows.thumbnailCandidatesQuery(undefined, size)) as unknown as ImageEntity[]);
   const original = images.find((i) => i.original);
   // No original (the transaction will say so), or the thumbnail exists: nothing to render.
   if (original === undefined || reusableImage(images, size) !== undefined) return undefined;
@@ -153,7 +153,6 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   });
 }
 
-/** Which original a render is of: its row's size, type and creation instant. */
 /**
  * The picture sizes of originals rendered ahead lately, by original (key, size, type, created_at):
  * the next thumbnail of one (a page's srcset asks for several) skips reading its header. Only
@@ -169,6 +168,7 @@ function rememberPicture(key: string, picture: { width: number; height: number }
   if (knownPictures.size > KNOWN_PICTURES_MAX) knownPictures.delete(knownPictures.keys().next().value!);
 }
 
+/** Which original a render is of: its row's size, type and creation instant. */
 function originalKey(original: ImageEntity): string {
   const created = original.created_at instanceof Date ? original.created_at.getTime() : String(original.created_at);
   return `${original.width}x${original.height}:${original.mimetype}:${created}`;

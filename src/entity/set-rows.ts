@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import type { Model, QueryBuilder } from 'objection';
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import { type ImageLimits, resolveLimits } from '../imaging/probe.js';
+import type { ThumbnailSize } from '../imaging/thumbnail.js';
 import { type AttachmentInfo, attachmentInfo } from './attachment-info.js';
 import type { ImageEntity } from './image.js';
 import { filesSettled, transactionOutcome } from './ledger.js';
@@ -56,6 +57,19 @@ export class SetRows {
 
   setQuery(trx: Knex.Transaction | undefined): QueryBuilder<Model, Model[]> {
     return this.relatedQuery(trx).where(this.subset);
+  }
+
+  /**
+   * The set's rows a thumbnail of `size` is decided from: the original, and the images of that
+   * width (`{ width }`) or height (`{ height }`), the only ones that can answer it (see
+   * `size-match.ts`); the whole set for a `{ ratio }`. A set with many thumbnails reads two rows,
+   * not all of them.
+   */
+  thumbnailCandidatesQuery(trx: Knex.Transaction | undefined, size: ThumbnailSize): QueryBuilder<Model, Model[]> {
+    const [side, value] = 'width' in size && size.width !== undefined ? ['width', size.width] : 'height' in size && size.height !== undefined ? ['height', size.height] : [];
+    if (side === undefined || value === undefined) return this.setQuery(trx);
+    const table = this.info.imageClass.tableName;
+    return this.setQuery(trx).where((query) => void query.where(`${table}.original`, true).orWhere(`${table}.${side}`, value));
   }
 
   /** Inserts one image row of this set. */
