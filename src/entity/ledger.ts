@@ -130,8 +130,9 @@ export class FileLedger {
    * Writes a file as part of this transaction: the write is undone if the transaction rolls back.
    * A file already at the key that this transaction did not write is a committed one: it stays in
    * place until the commit (staged stores), or is kept aside to be put back (others). `data` is a
-   * stream, or the path of a local file (which a filesystem store copies in the kernel). `key` is
-   * the image row itself where there is one: its note lets a later process settle a staged write.
+   * stream, or the path of a local file (which a filesystem store copies in the kernel; with
+   * `options.move` the file is given away: gone once this succeeds). `key` is the image row itself
+   * where there is one: its note lets a later process settle a staged write.
    */
   async write(store: Store, key: ImageKey, data: Readable | string, options: PutFileOptions): Promise<void> {
     const id = fileId(store, key);
@@ -151,6 +152,8 @@ export class FileLedger {
     const isPresent = () => (present ??= store.statFile(key).then((stat) => stat !== null));
     if (row !== undefined && canStage(store) && (prior === undefined ? await isPresent() : prior.staged !== undefined)) {
       staged = await store.stageFile(key, data, noteForRow(row));
+      // Staging copied the bytes; a file given away (`move`) is gone once written, as a store's own.
+      if (typeof data === 'string' && options.move === true) await removeIfPresent(data);
     } else {
       if (!this.writes.has(id) && (await isPresent())) {
         backup = (await spoolToTempFile(await store.getFile(key), Number.MAX_SAFE_INTEGER)).path;

@@ -60,6 +60,8 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
         })
       : undefined;
   const ahead = madeAhead ?? ownAhead;
+  // Set once the render made ahead is moved into the store: it is not there to use (or remove) again.
+  let handedOver = false;
   try {
     const image = await rows.inTransaction(options.trx, async (trx: Knex.Transaction) => {
       // SQLite: a transaction of our own takes the write lock first, as attach does, so another
@@ -72,7 +74,7 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       if (reused !== undefined) return reused;
       const mimetype = thumbnailMimetype(original.mimetype, options.format);
       // A render made ahead of this very original knows its picture's size: no need to open it.
-      const usable = ahead !== undefined && ahead.original === originalKey(original) ? ahead : undefined;
+      const usable = ahead !== undefined && !handedOver && ahead.original === originalKey(original) ? ahead : undefined;
       // An original replaced earlier in this transaction may still be staged: its bytes are read there.
       const staged = FileLedger.of(trx).pendingLocalPath(store, original);
       const open = () => (staged !== undefined ? Promise.resolve(staged) : openForProcessing(store, original)).then((input) => openPicture(input, original, mimetype, rows.limits(options).maxPixels));
@@ -91,8 +93,10 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
           output = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
           opened = undefined; // the ledger's write consumes it now
         }
-        // A staged render is moved into place (a rename); its dispose then finds nothing to remove.
-        await FileLedger.of(trx).write(store, row, output, { reproducible: true, move: output === usable?.path && usable.staged === true });
+        // A staged render is given away: moved into place (a rename), its size known.
+        const move = output === usable?.path && usable.staged === true;
+        await FileLedger.of(trx).write(store, row, output, { reproducible: true, move, size: move ? usable.size : undefined });
+        handedOver ||= move;
         return row;
       } finally {
         opened?.dispose();
@@ -101,7 +105,7 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
     rows.remember(image);
     return image;
   } finally {
-    await ownAhead?.dispose();
+    if (!handedOver) await ownAhead?.dispose();
   }
 }
 

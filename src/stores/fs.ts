@@ -91,18 +91,22 @@ export abstract class FileSystemStoreBase extends Store implements StagingStore 
    */
   override async putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
     if (implementationOf(this, 'putFile') !== FileSystemStoreBase.prototype.putFile) return super.putLocalFile(key, file, options);
-    const size = await localFileSize(file);
     const final = this.pathFor(key);
     if (options.move === true && path.dirname(path.resolve(file)) === path.dirname(final)) {
+      const size = options.size ?? (await localFileSize(file));
       // Made at stagingPath(): a rename in one folder, as atomic as writeAtomically's own.
       try {
         await rename(file, final);
       } catch (error) {
+        // A file that is not there is the caller's mistake (ImageNotFoundError), not the store's.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') await localFileSize(file);
         throw new StoreError('ERR_STORE_WRITE', `Writing ${final} failed: ${(error as Error).message}`, { cause: error, data: { path: final } });
       }
       return size;
     }
+    const size = await localFileSize(file);
     await this.writeAtomically(final, (temp) => copyFile(file, temp, constants.COPYFILE_EXCL));
+    if (options.move === true) await removeIfPresent(file);
     return size;
   }
 

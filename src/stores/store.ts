@@ -10,6 +10,7 @@ import { type FileHandle, open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
+import { removeIfPresent } from '../util/temp-files.js';
 import { type ImageKey, type NormalizedKey, normalizeKey, type StoredImage, withTimestamp } from './keys.js';
 
 /** A byte range, both ends inclusive (as `range-parser` and HTTP's `Range` have it). */
@@ -25,11 +26,13 @@ export interface PutFileOptions {
    */
   reproducible: boolean;
   /**
-   * For `putLocalFile`: the file is the caller's to give away, so a store may move it into place
-   * rather than copy it (a filesystem store renames a file made at its {@link Store.stagingPath}).
-   * The caller still removes the file afterwards if it is there. Default false.
+   * For `putLocalFile`: the file is the caller's to give away. A store may move it into place
+   * rather than copy it (a filesystem store renames a file made at its {@link Store.stagingPath});
+   * either way it is gone once the call succeeds. Default false.
    */
   move?: boolean;
+  /** For `putLocalFile`: the file's size in bytes, when the caller knows it (the store need not read it then). */
+  size?: number;
 }
 
 /** What a store knows of a stored file without reading it. */
@@ -132,6 +135,7 @@ export abstract class Store {
       // A `putFile` that failed without reading it must not leave the file open.
       if (!stream.destroyed) stream.destroy();
     }
+    if (options.move === true) await removeIfPresent(file);
     return size;
   }
 

@@ -108,13 +108,29 @@ describe('FileSystemStore', function () {
       assert.deepEqual(await listTree(root), ['testing/', 'testing/234/', 'testing/234/1/', 'testing/234/1/1234.405x640.jpe']);
     });
 
-    it('copies a file from another folder even with move, leaving it where it was', async function () {
+    it('copies a file from another folder with move, then removes it: a file given away is gone either way', async function () {
       const store = new FileSystemStore({ path: path.join(root, 'store'), baseUrl: 'http://s/' });
       const elsewhere = path.join(root, 'upload.bin');
       await writeFile(elsewhere, 'bytes');
-      await store.putLocalFile(sampleKey, elsewhere, { reproducible: false, move: true });
+      assert.equal(await store.putLocalFile(sampleKey, elsewhere, { reproducible: false, move: true }), 5);
       assert.equal(await readFile(store.pathFor(sampleKey), 'utf8'), 'bytes');
+      await assert.rejects(stat(elsewhere), { code: 'ENOENT' });
+    });
+
+    it('without move, leaves the file where it was', async function () {
+      const store = new FileSystemStore({ path: path.join(root, 'store'), baseUrl: 'http://s/' });
+      const elsewhere = path.join(root, 'upload.bin');
+      await writeFile(elsewhere, 'bytes');
+      await store.putLocalFile(sampleKey, elsewhere, { reproducible: false });
       assert.equal(await readFile(elsewhere, 'utf8'), 'bytes');
+    });
+
+    it('returns the size the caller gives instead of reading it, and names a staged file that is not there', async function () {
+      const store = new FileSystemStore({ path: root, baseUrl: 'http://s/' });
+      const staged = await store.stagingPath(sampleKey);
+      await writeFile(staged, 'rendered');
+      assert.equal(await store.putLocalFile(sampleKey, staged, { reproducible: true, move: true, size: 8 }), 8);
+      await assert.rejects(store.putLocalFile(sampleKey, staged, { reproducible: true, move: true, size: 8 }), ImageNotFoundError);
     });
   });
 
