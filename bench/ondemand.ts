@@ -25,8 +25,7 @@
  *   npx tsx bench/ondemand.ts                       # about 2 minutes
  *   BENCH_SECONDS=2 BENCH_ROUNDS=1 npx tsx bench/ondemand.ts
  */
-import { type ChildProcess, fork } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -37,7 +36,7 @@ import { withStore } from '../src/context.js';
 import { imageSet } from '../src/entity/image-set.js';
 import { FileSystemStore } from '../src/stores/fs.js';
 import { createSchema, User } from '../test/entity/models.js';
-import { report, sqliteKnex } from './support.js';
+import { cpuOf, report, rssOf, type ServerProcess, sqliteKnex, startServer } from './support.js';
 
 const USERS = 20;
 const WARM_WIDTHS = [100, 200, 400];
@@ -59,50 +58,15 @@ const WARM_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 
 type Mode = 'ours' | 'handrolled';
 
-interface BenchServer {
+interface BenchServer extends ServerProcess {
   mode: Mode;
-  port: number;
-  pid: number;
   idleRss: number;
   peakRss: number;
-  stop(): Promise<void>;
-}
-
-/** Resident memory of a process now, in bytes (Linux). */
-async function rssOf(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
-}
-
-/** CPU time used so far, in ms (user + system, clock ticks of 10 ms): the process, or its main thread. */
-async function cpuOf(pid: number, mainThreadOnly = false): Promise<number> {
-  const file = mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`;
-  const fields = (await readFile(file, 'utf8')).split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 async function start(mode: Mode, dataDir: string): Promise<BenchServer> {
-  const child: ChildProcess = fork(new URL('./servers/ondemand.ts', import.meta.url), [mode, dataDir, [...WARM_WIDTHS, ...COLD_WIDTHS].join(',')], {
-    execArgv: ['--conditions=objection-imageattach-source', '--import', 'tsx'],
-    env: { ...process.env, TMPDIR: dataDir },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
-  });
-  return {
-    mode,
-    port,
-    pid: child.pid!,
-    idleRss: 0,
-    peakRss: 0,
-    async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.disconnect();
-      await exited;
-    },
-  };
+  const server = await startServer(new URL('./servers/ondemand.ts', import.meta.url), [mode, dataDir, [...WARM_WIDTHS, ...COLD_WIDTHS].join(',')], dataDir);
+  return { ...server, mode, idleRss: 0, peakRss: 0 };
 }
 
 /** One GET on a keep-alive agent; the body is read and counted, never decoded. */

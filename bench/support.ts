@@ -2,7 +2,8 @@
  * What the benches share: a SQLite database with the test models, a temp store, and the one
  * JSON line each bench ends with.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { fork } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
@@ -55,4 +56,50 @@ export function sqliteKnex(filename: string): Knex {
 /** The last line of every bench: the figure its issue's target speaks of. */
 export function report(bench: string, metric: string, value: number, target: string, extra: Record<string, unknown> = {}): void {
   console.log(JSON.stringify({ bench, metric, value: Number(value.toFixed(3)), target, ...extra }));
+}
+
+/** Resident memory of a process now, in bytes (Linux). */
+export async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+/** CPU time used so far, in ms (Linux; user + system, clock ticks of 10 ms): the process, or its main thread. */
+export async function cpuOf(pid: number, mainThreadOnly = false): Promise<number> {
+  const file = mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`;
+  const fields = (await readFile(file, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** A bench server running in a child process of its own (see {@link startServer}). */
+export interface ServerProcess {
+  port: number;
+  pid: number;
+  /** Disconnects it (it finishes and exits) and waits for the exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `script` (a file of bench/servers, run from the sources through tsx) with `args`, its
+ * temp files in `dataDir`, and resolves once it reports `{ port }` over IPC.
+ */
+export async function startServer(script: URL, args: string[], dataDir: string): Promise<ServerProcess> {
+  const child = fork(script, args, {
+    execArgv: ['--conditions=objection-imageattach-source', '--import', 'tsx'],
+    env: { ...process.env, TMPDIR: dataDir },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.once('exit', (code) => reject(new Error(`${path.basename(script.pathname)} ${args[0] ?? ''} exited with ${code}`)));
+  });
+  return {
+    port,
+    pid: child.pid!,
+    async stop() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.disconnect();
+      await exited;
+    },
+  };
 }

@@ -21,14 +21,13 @@
  *
  * Targets: ours at >= 0.9 of the baseline's throughput, and a lower peak server RSS.
  */
-import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { report } from './support.js';
+import { cpuOf, report, rssOf, startServer } from './support.js';
 
 /** The part of autocannon's API used here (it ships no types). */
 interface AutocannonResult {
@@ -72,18 +71,6 @@ function multipart(bytes: Buffer): { body: Buffer; contentType: string } {
   return { body: Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]), contentType: `multipart/form-data; boundary=${boundary}` };
 }
 
-/** Resident memory of a process now, in bytes (Linux). */
-async function rssOf(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
-}
-
-/** CPU time a process has used so far, in ms (Linux; user + system, in clock ticks of 10 ms). */
-async function cpuOf(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
-}
-
 interface BenchServer {
   mode: 'ours' | 'baseline';
   origin: string;
@@ -103,15 +90,8 @@ interface BenchServer {
 /** Starts one server in its own process, on its own data folder (temp files there too). */
 async function start(mode: 'ours' | 'baseline'): Promise<BenchServer> {
   const dataDir = await mkdtemp(path.join(tmpdir(), `bench-upload-${mode}-`));
-  const child: ChildProcess = fork(new URL('./servers/upload.ts', import.meta.url), [mode, dataDir, String(USERS)], {
-    execArgv: ['--conditions=objection-imageattach-source', '--import', 'tsx'],
-    env: { ...process.env, TMPDIR: dataDir },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m: { port: number }) => resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`${mode} server exited with ${code}`)));
-  });
+  const server = await startServer(new URL('./servers/upload.ts', import.meta.url), [mode, dataDir, String(USERS)], dataDir);
+  const { port, pid } = server;
   const origin = `http://127.0.0.1:${port}`;
   // Distinct users (made by the server at start): concurrent uploads for one user would share
   // their thumbnails (single flight) and flatter ours. The baseline uses the id to name a folder.
@@ -120,16 +100,14 @@ async function start(mode: 'ours' | 'baseline'): Promise<BenchServer> {
     mode,
     origin,
     paths,
-    pid: child.pid!,
+    pid,
     best: 0,
-    idleRss: await rssOf(child.pid!),
+    idleRss: await rssOf(pid),
     peakRss: 0,
     cpuPerUpload: Infinity,
     errors: 0,
     async stop() {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.disconnect();
-      await exited;
+      await server.stop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
