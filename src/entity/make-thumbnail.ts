@@ -8,6 +8,7 @@ import { ImageNotFoundError } from '../errors.js';
 import { checkBackground } from '../imaging/background.js';
 import { inRenderSlot } from '../imaging/render-slots.js';
 import { removeIfPresent, type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
+import { BoundedMap } from '../util/bounded-map.js';
 import { openPicture } from '../imaging/picture.js';
 import { resizeToThumbnail, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
@@ -125,7 +126,7 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   return inRenderSlot(async () => {
     const pictureKey = `${original.objectType}/${original.objectId}:${originalKey(original)}`;
     const opened = await openPicture(source, original, mimetype, rows.limits(options).maxPixels, knownPictures.get(pictureKey));
-    rememberPicture(pictureKey, opened);
+    knownPictures.set(pictureKey, { width: opened.width, height: opened.height });
     const { width, height } = thumbnailDimensions(opened.width, opened.height, size);
     if (imageOfSize(images, { width, height }) !== undefined) {
       opened.dispose();
@@ -162,15 +163,7 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
  * the next thumbnail of one (a page's srcset asks for several) skips reading its header. Only
  * renders made ahead use it; one that fails is a head start lost, and the transaction reads anew.
  */
-const knownPictures = new Map<string, { width: number; height: number }>();
-const KNOWN_PICTURES_MAX = 1000;
-
-function rememberPicture(key: string, picture: { width: number; height: number }): void {
-  knownPictures.delete(key);
-  knownPictures.set(key, { width: picture.width, height: picture.height });
-  // Oldest first: a Map iterates in insertion order.
-  if (knownPictures.size > KNOWN_PICTURES_MAX) knownPictures.delete(knownPictures.keys().next().value!);
-}
+const knownPictures = new BoundedMap<string, { width: number; height: number }>(1000);
 
 /** Which original a render is of: its row's size, type and creation instant. */
 function originalKey(original: ImageEntity): string {

@@ -17,6 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { BoundedMap } from '../util/bounded-map.js';
 
 const open = promisify(fs.open);
 const stat = promisify(fs.stat);
@@ -74,7 +75,7 @@ export function isNotFoundError(error: unknown): boolean {
 
 /** Opens files under one root, checking containment and remembering verdicts by file identity. */
 export class FileOpener<T> {
-  private readonly cache = new Map<string, Verified<T>>();
+  private readonly cache: BoundedMap<string, Verified<T>>;
 
   /**
    * @param root absolute, normalised root folder (it may not exist yet)
@@ -84,8 +85,10 @@ export class FileOpener<T> {
   constructor(
     private readonly root: string,
     private readonly describe: (file: string, stats: fs.Stats) => T,
-    private readonly maxEntries = 4096,
-  ) {}
+    maxEntries = 4096,
+  ) {
+    this.cache = new BoundedMap(maxEntries);
+  }
 
   /**
    * What was verified about `file` the last time it was opened, if it is still remembered. It
@@ -188,7 +191,7 @@ export class FileOpener<T> {
         ctimeMs: stats.ctimeMs,
         facts: this.describe(file, stats),
       };
-      this.remember(file, verified);
+      this.cache.set(file, verified);
       return { fd, size: stats.size, facts: verified.facts, stats, real };
     } catch (error) {
       closeDescriptor(fd);
@@ -197,15 +200,6 @@ export class FileOpener<T> {
     }
   }
 
-  private remember(file: string, verified: Verified<T>): void {
-    this.cache.delete(file);
-    this.cache.set(file, verified);
-    if (this.cache.size > this.maxEntries) {
-      // Map iterates in insertion order: the first key is the one verified longest ago.
-      const oldest = this.cache.keys().next().value;
-      if (oldest !== undefined) this.cache.delete(oldest);
-    }
-  }
 }
 
 /** True when `stats` is a regular file with the identity `known` (see {@link FileIdentity}). */

@@ -13,6 +13,7 @@
 import type { Model, Relation } from 'objection';
 import type { ImageSet } from '../entity/image-set.js';
 import { stableKey } from '../entity/single-flight.js';
+import { BoundedMap } from '../util/bounded-map.js';
 
 interface Rows {
   /** The owner's whole relation (every subset), as `withGraphFetched` would have loaded it. */
@@ -21,12 +22,14 @@ interface Rows {
 }
 
 export class RecentRows {
-  private readonly rows = new Map<string, Rows>();
+  private readonly rows: BoundedMap<string, Rows>;
 
   constructor(
     private readonly maxAgeMs: number,
-    private readonly maxEntries = 10_000,
-  ) {}
+    maxEntries = 10_000,
+  ) {
+    this.rows = new BoundedMap(maxEntries);
+  }
 
   /** The key of `set`'s owner and relation: the owner's values the relation joins on. */
   static keyOf(set: ImageSet): string {
@@ -57,13 +60,7 @@ export class RecentRows {
   remember(key: string, set: ImageSet, readAt: number): void {
     const images = (set.owner as unknown as Record<string, unknown>)[set.relationName];
     if (!Array.isArray(images)) return;
-    this.rows.delete(key);
     this.rows.set(key, { images: [...(images as Model[])], readAt });
-    if (this.rows.size > this.maxEntries) {
-      // Map iterates in insertion order: the first key is the one read longest ago.
-      const oldest = this.rows.keys().next().value;
-      if (oldest !== undefined) this.rows.delete(oldest);
-    }
   }
 
   forget(key: string): void {
