@@ -5,6 +5,7 @@ import request from 'supertest';
 import sharp from 'sharp';
 import { UserPicture } from '../../example/models.js';
 import { jpeg, png, pngDeclaring } from '../support/images.js';
+import { until } from '../support/hooked-store.js';
 import { listTree } from '../support/tmp.js';
 import { exampleDatabases, type MountedExample, mountExample } from './harness.js';
 
@@ -21,7 +22,12 @@ for (const database of exampleDatabases) {
     let photo: Buffer;
     const app = () => example.app;
     const files = async () => (await listTree(path.join(example.dataDir, 'images'))).filter((f) => !f.endsWith('/'));
-    const uploadsLeft = () => listTree(path.join(example.dataDir, 'uploads'));
+    /** Temp files are removed once the response is over, a moment after the client has it: poll. */
+    const uploadsRemoved = async () => {
+      let left: string[] = [];
+      const check = async () => (left = await listTree(path.join(example.dataDir, 'uploads'))).length === 0;
+      await until(check, 3000, 'the upload temp files to be removed').catch(() => assert.fail(`upload temp files left: ${left.join(', ')}`));
+    };
 
     before(async function () {
       photo = await jpeg(1600, 1200);
@@ -128,7 +134,7 @@ for (const database of exampleDatabases) {
           [1600, 1200, 'image/jpeg', true],
         ]);
         assert.deepEqual((await files()).filter((f) => f.startsWith(`user-picture/${id}/`)).length, 4);
-        assert.deepEqual(await uploadsLeft(), []);
+        await uploadsRemoved();
       });
 
       it('makes no thumbnail wider than the original', async function () {
@@ -168,7 +174,7 @@ for (const database of exampleDatabases) {
           assert.ok(json.body.text.replace(/'/g, '&#39;').startsWith(message), json.body.text);
           assert.equal(json.headers['set-cookie'], undefined, 'the script shows an error itself: no flash');
           assert.equal(await UserPicture.query().where('user_id', id).resultSize(), 0);
-          assert.deepEqual(await uploadsLeft(), []);
+          await uploadsRemoved();
         });
       }
 
@@ -188,7 +194,7 @@ for (const database of exampleDatabases) {
 
       it('answers 404 for a user who is not there, storing nothing', async function () {
         await upload(999999, photo).expect(404);
-        assert.deepEqual(await uploadsLeft(), []);
+        await uploadsRemoved();
       });
     });
 
