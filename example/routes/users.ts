@@ -30,6 +30,7 @@ export function usersRouter(): Router {
       return;
     }
     const user = await User.query().insert({ name });
+    setFlash(res, { kind: 'done', text: `Added ${user.name}.` });
     // 303: the browser follows with a GET, so reloading the page does not post the form again.
     res.redirect(303, `/users/${user.id}`);
   });

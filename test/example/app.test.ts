@@ -70,11 +70,14 @@ for (const database of exampleDatabases) {
     });
 
     describe('POST /users', function () {
-      it('adds a user and redirects (303) to their page', async function () {
+      it('adds a user and redirects (303) to their page, which says so once', async function () {
         const res = await request(app()).post('/users').type('form').send({ name: '  Zoë <b>  ' }).expect(303);
         assert.match(res.headers.location!, /^\/users\/\d+$/);
-        const page = await request(app()).get(res.headers.location!).expect(200);
+        const page = await followed(res);
         assert.match(page.text, /<h1>Zoë &lt;b&gt;<\/h1>/);
+        assert.match(page.text, /<p class="flash done" id="page-status" role="status">Added Zoë &lt;b&gt;\.<\/p>/);
+        const again = await request(app()).get(res.headers.location!).expect(200);
+        assert.doesNotMatch(again.text, /Added Zoë/);
       });
 
       it('sends a missing or too long name back to the form with a message beside it, shown once', async function () {

@@ -150,6 +150,21 @@ describe('the example app in Chromium', function () {
         return (await page.textContent(`#${id}`))?.trim() ?? '';
       }
 
+      /** Waits for a page loaded anew (after a post or the upload script's redirect) to say `text`. */
+      async function waitForStatus(id: string, text: string): Promise<void> {
+        await page.waitForFunction(js`document.querySelector('#${id}')?.textContent.trim() === ${JSON.stringify(text)}`, undefined, { timeout: 30_000 });
+      }
+
+      /** Every outcome the page shows (flash messages, notices) that a person can see. */
+      async function visibleOutcomes(): Promise<string[]> {
+        return page.evaluate(js`Array.from(document.querySelectorAll('.flash, .notice')).filter((el) => el.checkVisibility()).map((el) => el.textContent.trim())`);
+      }
+
+      /** The room between a page's own message and what comes after it (the picture, the form), in px. */
+      async function roomBelow(selector: string): Promise<number> {
+        return page.evaluate(js`(() => { const el = document.querySelector('${selector}'); return el.nextElementSibling.getBoundingClientRect().top - el.getBoundingClientRect().bottom; })()`);
+      }
+
       it('shows the empty gallery, and a blank name as a message beside the field', async function () {
         await page.goto(`${origin}/`);
         await assertPleasant('the empty gallery');
@@ -172,6 +187,8 @@ describe('the example app in Chromium', function () {
         await page.keyboard.type('Ann');
         await Promise.all([page.waitForURL(/\/users\/\d+$/), page.keyboard.press('Enter')]);
         assert.equal(await page.textContent('h1'), 'Ann');
+        assert.deepEqual(await visibleOutcomes(), ['Added Ann.']);
+        assert.ok((await roomBelow('#page-status')) >= 12, 'room between the message and the form');
         await assertPleasant('a user page without a picture');
         assert.deepEqual(problems, []);
       });
@@ -197,15 +214,23 @@ describe('the example app in Chromium', function () {
         assert.equal(await page.isDisabled('form.upload button'), true);
         assert.match(await statusText('picture-status'), /^Uploading “sunset\.jpg”: \d+%$/);
         await screenshot('uploading');
-        await page.waitForURL(/\/users\/\d+$/, { waitUntil: 'load', timeout: 30_000 });
-        await page.waitForSelector('#page-status.done');
+        await waitForStatus('page-status', 'Uploaded “sunset.jpg”.');
         await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
         await cdp.detach();
         const seen = (await page.evaluate('window.progressSeen')) as unknown;
         assert.equal(seen, undefined, 'the page was loaded anew');
-        assert.equal(await statusText('page-status'), 'Uploaded “sunset.jpg”.');
+        assert.deepEqual(await visibleOutcomes(), ['Uploaded “sunset.jpg”.']);
+        assert.ok((await roomBelow('#page-status')) >= 12, 'room between the message and the picture');
         await loadedImages();
         assert.deepEqual(problems, []);
+      });
+
+      it('shows one outcome at a time: a refusal after an upload replaces its “Uploaded …”', async function () {
+        await page.setInputFiles('#picture', { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('these are notes, not a picture') });
+        await page.click('form.upload button');
+        await page.waitForSelector('#picture-status.error', { timeout: 20_000 });
+        assert.deepEqual(await visibleOutcomes(), ["This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file."]);
+        assert.deepEqual(problems.filter((p) => !/(HTTP 415: .*\/picture$)|status of 415/.test(p)), []);
       });
 
       it('shows the picture from thumbnails only: no original is loaded for a preview', async function () {
@@ -328,8 +353,8 @@ describe('the example app in Chromium', function () {
         await Promise.all([page.waitForURL(/\/users\/\d+$/), page.click('text=Add a user')]);
         const small = await sharp({ create: { width: 80, height: 60, channels: 4, background: { r: 40, g: 120, b: 200, alpha: 0.6 } } }).png().toBuffer();
         await page.setInputFiles('#picture', { name: 'small.png', mimeType: 'image/png', buffer: small });
-        await Promise.all([page.waitForURL(/\/users\/\d+$/), page.click('form.upload button')]);
-        await page.waitForSelector('#page-status.done');
+        await page.click('form.upload button');
+        await waitForStatus('page-status', 'Uploaded “small.png”.');
         const [hero] = await loadedImages();
         assert.ok(hero!.shownWidth <= 80 && hero!.shownHeight <= 60, `drawn at ${hero!.shownWidth}×${hero!.shownHeight}`);
         await assertPleasant('a user page with a small picture');
