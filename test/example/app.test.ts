@@ -116,6 +116,25 @@ for (const database of exampleDatabases) {
         }
       });
 
+      it('adds no image to the set by being viewed, images and all; a width opened on demand is listed as such', async function () {
+        const id = await newUser();
+        await upload(id, photo).expect(303);
+        const kinds = async () => {
+          const page = await request(app()).get(`/users/${id}`).expect(200);
+          // What a browser would load with the page.
+          for (const url of imageUrls(page.text)) await request(app()).get(url).redirects(1).expect(200);
+          return [...page.text.matchAll(/">(\d+) × \d+<\/a><\/td>\s*<td>\w+<\/td>\s*<td>([^<]+)<\/td>/g)].map((m) => `${m[1]} ${m[2]}`);
+        };
+        await kinds();
+        assert.deepEqual(await kinds(), ['100 thumbnail', '400 thumbnail', '800 thumbnail', '1600 original']);
+        assert.equal(await UserPicture.query().where('user_id', id).resultSize(), 4);
+        // The page offers the other widths as links; opening one makes it.
+        const page = await request(app()).get(`/users/${id}`).expect(200);
+        assert.match(page.text, new RegExp(`<a href="/users/${id}/picture\\?width=200">200</a>`));
+        await request(app()).get(`/users/${id}/picture?width=200`).expect(200);
+        assert.deepEqual(await kinds(), ['100 thumbnail', '200 thumbnail, made on demand', '400 thumbnail', '800 thumbnail', '1600 original']);
+      });
+
       it('answers 404 for a user who is not there', async function () {
         for (const id of ['999999', 'abc', '1.5']) {
           const res = await request(app()).get(`/users/${id}`).expect(404);
