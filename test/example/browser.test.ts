@@ -35,6 +35,9 @@ const VIEWPORTS = [
 /** Browser-side code is passed as strings: this project's TypeScript has no DOM types, on purpose. */
 const js = String.raw;
 
+/** A real surname, as long as the form takes (100 characters) and without a place to break. */
+const LONG_NAME = 'Wolfeschlegelsteinhausenbergerdorff'.repeat(3).slice(0, 100);
+
 describe('the example app in Chromium', function () {
   this.timeout(120_000);
   let executablePath: string | undefined;
@@ -361,6 +364,34 @@ describe('the example app in Chromium', function () {
         assert.ok(hero!.shownWidth <= 80 && hero!.shownHeight <= 60, `drawn at ${hero!.shownWidth}×${hero!.shownHeight}`);
         await assertPleasant('a user page with a small picture');
         assert.deepEqual(problems, []);
+      });
+
+      it('wraps long names and file names rather than scrolling sideways, on every page', async function () {
+        await page.goto(`${origin}/`);
+        await page.fill('#name', LONG_NAME);
+        await Promise.all([page.waitForURL(/\/users\/\d+$/), page.click('text=Add a user')]);
+        const userUrl = page.url();
+        await assertPleasant('a user page with a long name');
+        const file = `${'Sonnenuntergang'.repeat(8)}.jpg`;
+        await page.setInputFiles('#picture', { name: file, mimeType: 'image/jpeg', buffer: await sceneJpeg(1200, 800, 300) });
+        await page.click('form.upload button');
+        await waitForStatus('page-status', `Uploaded “${file}”.`);
+        await loadedImages();
+        await assertPleasant('a user page with a long name and a long file name');
+        await screenshot('long-names');
+        await page.goto(`${origin}/`);
+        await loadedImages();
+        await assertPleasant('the gallery with a long name');
+        await page.goto(`${userUrl}/picture/delete`);
+        await assertPleasant("the confirmation for a long name's picture");
+        await page.goto(`${userUrl}/delete`);
+        await assertPleasant('the confirmation for a long name');
+        await Promise.all([page.waitForURL(`${origin}/`), page.click(`button:has-text("Delete ${LONG_NAME}")`)]);
+        assert.equal(await statusText('page-status'), `Deleted ${LONG_NAME}.`);
+        await assertPleasant('the gallery saying a long name was deleted');
+        await page.goto(`${origin}/${'nowhere'.repeat(30)}`);
+        await assertPleasant('a 404 page for a long address');
+        assert.deepEqual(problems.filter((p) => !/HTTP 404: .*\/(nowhere)+$|status of 404/.test(p)), []);
       });
 
       if (device.name === 'desktop') {
