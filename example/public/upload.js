@@ -13,8 +13,12 @@ function enhance(form) {
   const progress = form.querySelector('progress');
   const status = form.querySelector('[role="status"]');
   const label = button.textContent;
+  // What the last page load said ("Uploaded …", "Picture deleted.", the queue notice): once the
+  // form has something to say, that is the current outcome, and the page shows only it.
+  const pageOutcomes = document.querySelectorAll('#page-status, .notice');
 
   function say(text, kind) {
+    if (text) for (const outcome of pageOutcomes) outcome.hidden = true;
     status.textContent = text;
     status.className = `flash ${kind}`;
   }

@@ -8,7 +8,7 @@ import { ImageAttachError, type ThumbnailFormat } from 'objection-imageattach';
 import { type ThumbnailQueue } from 'objection-imageattach/queue';
 import { type Flash, setFlash } from '../flash.js';
 import { messageFor } from '../messages.js';
-import { User } from '../models.js';
+import { User, type UserPicture } from '../models.js';
 
 /** Made at upload: the sizes the pages show. */
 export const UPLOAD_THUMBNAILS: ReadonlyArray<{ width: number; format?: ThumbnailFormat }> = [
@@ -19,6 +19,18 @@ export const UPLOAD_THUMBNAILS: ReadonlyArray<{ width: number; format?: Thumbnai
 
 /** What `GET /users/:id/picture?width=N` may make. Any other N is a 400. */
 export const ON_DEMAND_WIDTHS = [50, 100, 200, 400, 800];
+
+/**
+ * What the user page's table calls an image. A width made by thumbnailRoute() (someone opened
+ * `?width=200`) joins the set like the upload's thumbnails, so the table says which ones those are.
+ */
+export function imageKind(image: UserPicture, original: UserPicture): string {
+  if (image.original) return 'original';
+  const madeAtUpload = UPLOAD_THUMBNAILS.some(
+    ({ width, format }) => image.width === width && image.mimetype === (format === undefined ? original.mimetype : `image/${format}`),
+  );
+  return madeAtUpload ? 'thumbnail' : 'thumbnail, made on demand';
+}
 
 /** What an upload may be; the page tells people, and its script checks a file before sending it. */
 export const UPLOAD_LIMITS = {
@@ -123,7 +135,8 @@ export function picturesRouter(options: { tempDir: string }): Router {
 
   // Any allowed width, made on first request (one thumbnail for any number of concurrent
   // requests), then its bytes, with the static server's validators (a revalidating browser gets a
-  // 304). Pages use it as <img src="/users/1/picture?width=200">.
+  // 304). The user page links to these widths: as an <img src="/users/1/picture?width=200"> one
+  // would be made, and join the set, the first time anyone merely viewed the page.
   router.get(
     '/users/:id/picture',
     thumbnailRoute({

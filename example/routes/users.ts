@@ -4,7 +4,7 @@
 import express, { type Router } from 'express';
 import { setFlash, takeFlash } from '../flash.js';
 import { User } from '../models.js';
-import { ON_DEMAND_WIDTHS, UPLOAD_LIMITS } from './pictures.js';
+import { imageKind, ON_DEMAND_WIDTHS, UPLOAD_LIMITS } from './pictures.js';
 
 const NOTICES = {
   thumbnailsNotQueued: 'Your picture is stored, but its thumbnails could not be queued (the thumbnail queue is unavailable): the original stands in for them until they are made.',
@@ -30,6 +30,7 @@ export function usersRouter(): Router {
       return;
     }
     const user = await User.query().insert({ name });
+    setFlash(res, { kind: 'done', text: `Added ${user.name}.` });
     // 303: the browser follows with a GET, so reloading the page does not post the form again.
     res.redirect(303, `/users/${user.id}`);
   });
@@ -38,7 +39,7 @@ export function usersRouter(): Router {
     const user = await User.findWithPicture(req.params.id);
     // A notice the upload route redirects with (a fixed set: never the query's text itself).
     const notice = req.query.notice === 'thumbnails-not-queued' ? NOTICES.thumbnailsNotQueued : undefined;
-    res.render('user', { user, onDemandWidths: ON_DEMAND_WIDTHS, limits: UPLOAD_LIMITS, flash: takeFlash(req, res), notice });
+    res.render('user', { user, onDemandWidths: ON_DEMAND_WIDTHS, imageKind, limits: UPLOAD_LIMITS, flash: takeFlash(req, res), notice });
   });
 
   // Deleting asks first, on a page of its own: it works without JavaScript and with a keyboard.

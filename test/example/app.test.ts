@@ -5,6 +5,7 @@ import request from 'supertest';
 import sharp from 'sharp';
 import { UserPicture } from '../../example/models.js';
 import { jpeg, png, pngDeclaring } from '../support/images.js';
+import { until } from '../support/hooked-store.js';
 import { listTree } from '../support/tmp.js';
 import { exampleDatabases, type MountedExample, mountExample } from './harness.js';
 
@@ -21,7 +22,12 @@ for (const database of exampleDatabases) {
     let photo: Buffer;
     const app = () => example.app;
     const files = async () => (await listTree(path.join(example.dataDir, 'images'))).filter((f) => !f.endsWith('/'));
-    const uploadsLeft = () => listTree(path.join(example.dataDir, 'uploads'));
+    /** Temp files are removed once the response is over, a moment after the client has it: poll. */
+    const uploadsRemoved = async () => {
+      let left: string[] = [];
+      const check = async () => (left = await listTree(path.join(example.dataDir, 'uploads'))).length === 0;
+      await until(check, 3000, 'the upload temp files to be removed').catch(() => assert.fail(`upload temp files left: ${left.join(', ')}`));
+    };
 
     before(async function () {
       photo = await jpeg(1600, 1200);
@@ -64,11 +70,14 @@ for (const database of exampleDatabases) {
     });
 
     describe('POST /users', function () {
-      it('adds a user and redirects (303) to their page', async function () {
+      it('adds a user and redirects (303) to their page, which says so once', async function () {
         const res = await request(app()).post('/users').type('form').send({ name: '  Zoë <b>  ' }).expect(303);
         assert.match(res.headers.location!, /^\/users\/\d+$/);
-        const page = await request(app()).get(res.headers.location!).expect(200);
+        const page = await followed(res);
         assert.match(page.text, /<h1>Zoë &lt;b&gt;<\/h1>/);
+        assert.match(page.text, /<p class="flash done" id="page-status" role="status">Added Zoë &lt;b&gt;\.<\/p>/);
+        const again = await request(app()).get(res.headers.location!).expect(200);
+        assert.doesNotMatch(again.text, /Added Zoë/);
       });
 
       it('sends a missing or too long name back to the form with a message beside it, shown once', async function () {
@@ -107,6 +116,25 @@ for (const database of exampleDatabases) {
         }
       });
 
+      it('adds no image to the set by being viewed, images and all; a width opened on demand is listed as such', async function () {
+        const id = await newUser();
+        await upload(id, photo).expect(303);
+        const kinds = async () => {
+          const page = await request(app()).get(`/users/${id}`).expect(200);
+          // What a browser would load with the page.
+          for (const url of imageUrls(page.text)) await request(app()).get(url).redirects(1).expect(200);
+          return [...page.text.matchAll(/">(\d+) × \d+<\/a><\/td>\s*<td>\w+<\/td>\s*<td>([^<]+)<\/td>/g)].map((m) => `${m[1]} ${m[2]}`);
+        };
+        await kinds();
+        assert.deepEqual(await kinds(), ['100 thumbnail', '400 thumbnail', '800 thumbnail', '1600 original']);
+        assert.equal(await UserPicture.query().where('user_id', id).resultSize(), 4);
+        // The page offers the other widths as links; opening one makes it.
+        const page = await request(app()).get(`/users/${id}`).expect(200);
+        assert.match(page.text, new RegExp(`<a href="/users/${id}/picture\\?width=200">200</a>`));
+        await request(app()).get(`/users/${id}/picture?width=200`).expect(200);
+        assert.deepEqual(await kinds(), ['100 thumbnail', '200 thumbnail, made on demand', '400 thumbnail', '800 thumbnail', '1600 original']);
+      });
+
       it('answers 404 for a user who is not there', async function () {
         for (const id of ['999999', 'abc', '1.5']) {
           const res = await request(app()).get(`/users/${id}`).expect(404);
@@ -128,7 +156,7 @@ for (const database of exampleDatabases) {
           [1600, 1200, 'image/jpeg', true],
         ]);
         assert.deepEqual((await files()).filter((f) => f.startsWith(`user-picture/${id}/`)).length, 4);
-        assert.deepEqual(await uploadsLeft(), []);
+        await uploadsRemoved();
       });
 
       it('makes no thumbnail wider than the original', async function () {
@@ -168,7 +196,7 @@ for (const database of exampleDatabases) {
           assert.ok(json.body.text.replace(/'/g, '&#39;').startsWith(message), json.body.text);
           assert.equal(json.headers['set-cookie'], undefined, 'the script shows an error itself: no flash');
           assert.equal(await UserPicture.query().where('user_id', id).resultSize(), 0);
-          assert.deepEqual(await uploadsLeft(), []);
+          await uploadsRemoved();
         });
       }
 
@@ -188,7 +216,7 @@ for (const database of exampleDatabases) {
 
       it('answers 404 for a user who is not there, storing nothing', async function () {
         await upload(999999, photo).expect(404);
-        assert.deepEqual(await uploadsLeft(), []);
+        await uploadsRemoved();
       });
     });
 

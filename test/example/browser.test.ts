@@ -35,6 +35,9 @@ const VIEWPORTS = [
 /** Browser-side code is passed as strings: this project's TypeScript has no DOM types, on purpose. */
 const js = String.raw;
 
+/** A real surname, as long as the form takes (100 characters) and without a place to break. */
+const LONG_NAME = 'Wolfeschlegelsteinhausenbergerdorff'.repeat(3).slice(0, 100);
+
 describe('the example app in Chromium', function () {
   this.timeout(120_000);
   let executablePath: string | undefined;
@@ -150,6 +153,21 @@ describe('the example app in Chromium', function () {
         return (await page.textContent(`#${id}`))?.trim() ?? '';
       }
 
+      /** Waits for a page loaded anew (after a post or the upload script's redirect) to say `text`. */
+      async function waitForStatus(id: string, text: string): Promise<void> {
+        await page.waitForFunction(js`document.querySelector('#${id}')?.textContent.trim() === ${JSON.stringify(text)}`, undefined, { timeout: 30_000 });
+      }
+
+      /** Every outcome the page shows (flash messages, notices) that a person can see. */
+      async function visibleOutcomes(): Promise<string[]> {
+        return page.evaluate(js`Array.from(document.querySelectorAll('.flash, .notice')).filter((el) => el.checkVisibility()).map((el) => el.textContent.trim())`);
+      }
+
+      /** The room between a page's own message and what comes after it (the picture, the form), in px. */
+      async function roomBelow(selector: string): Promise<number> {
+        return page.evaluate(js`(() => { const el = document.querySelector('${selector}'); return el.nextElementSibling.getBoundingClientRect().top - el.getBoundingClientRect().bottom; })()`);
+      }
+
       it('shows the empty gallery, and a blank name as a message beside the field', async function () {
         await page.goto(`${origin}/`);
         await assertPleasant('the empty gallery');
@@ -172,6 +190,8 @@ describe('the example app in Chromium', function () {
         await page.keyboard.type('Ann');
         await Promise.all([page.waitForURL(/\/users\/\d+$/), page.keyboard.press('Enter')]);
         assert.equal(await page.textContent('h1'), 'Ann');
+        assert.deepEqual(await visibleOutcomes(), ['Added Ann.']);
+        assert.ok((await roomBelow('#page-status')) >= 12, 'room between the message and the form');
         await assertPleasant('a user page without a picture');
         assert.deepEqual(problems, []);
       });
@@ -197,15 +217,23 @@ describe('the example app in Chromium', function () {
         assert.equal(await page.isDisabled('form.upload button'), true);
         assert.match(await statusText('picture-status'), /^Uploading “sunset\.jpg”: \d+%$/);
         await screenshot('uploading');
-        await page.waitForURL(/\/users\/\d+$/, { waitUntil: 'load', timeout: 30_000 });
-        await page.waitForSelector('#page-status.done');
+        await waitForStatus('page-status', 'Uploaded “sunset.jpg”.');
         await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
         await cdp.detach();
         const seen = (await page.evaluate('window.progressSeen')) as unknown;
         assert.equal(seen, undefined, 'the page was loaded anew');
-        assert.equal(await statusText('page-status'), 'Uploaded “sunset.jpg”.');
+        assert.deepEqual(await visibleOutcomes(), ['Uploaded “sunset.jpg”.']);
+        assert.ok((await roomBelow('#page-status')) >= 12, 'room between the message and the picture');
         await loadedImages();
         assert.deepEqual(problems, []);
+      });
+
+      it('shows one outcome at a time: a refusal after an upload replaces its “Uploaded …”', async function () {
+        await page.setInputFiles('#picture', { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('these are notes, not a picture') });
+        await page.click('form.upload button');
+        await page.waitForSelector('#picture-status.error', { timeout: 20_000 });
+        assert.deepEqual(await visibleOutcomes(), ["This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file."]);
+        assert.deepEqual(problems.filter((p) => !/(HTTP 415: .*\/picture$)|status of 415/.test(p)), []);
       });
 
       it('shows the picture from thumbnails only: no original is loaded for a preview', async function () {
@@ -217,9 +245,11 @@ describe('the example app in Chromium', function () {
           // Previews keep their shape and are never drawn larger than their image.
           assert.ok(Math.abs(image.shownWidth / image.shownHeight - image.naturalWidth / image.naturalHeight) < 0.02, `squashed: ${JSON.stringify(image)}`);
         }
-        // The store's files, and the on-demand thumbnails thumbnailRoute() answers with.
-        const loaded = responses.filter((r) => /\/__images__\/|\/picture\?width=/.test(r.url));
-        assert.ok(loaded.length >= 3, JSON.stringify(loaded));
+        // Only the store's files: an <img> of thumbnailRoute() would add a width to the set by a mere view.
+        assert.deepEqual(responses.filter((r) => /\/picture\?width=/.test(r.url)).map((r) => r.url), []);
+        assert.doesNotMatch((await page.textContent('table.images')) ?? '', /on demand/);
+        const loaded = responses.filter((r) => /\/__images__\//.test(r.url));
+        assert.ok(loaded.length >= 1, JSON.stringify(loaded));
         const originals = loaded.filter((r) => /\.3000x2000\./.test(r.url));
         assert.deepEqual(originals.map((r) => r.url), [], 'no preview loads the 3000×2000 original');
         const bytes = (await Promise.all(loaded.map((r) => r.bytes))).reduce((a, b) => a + b, 0);
@@ -328,12 +358,40 @@ describe('the example app in Chromium', function () {
         await Promise.all([page.waitForURL(/\/users\/\d+$/), page.click('text=Add a user')]);
         const small = await sharp({ create: { width: 80, height: 60, channels: 4, background: { r: 40, g: 120, b: 200, alpha: 0.6 } } }).png().toBuffer();
         await page.setInputFiles('#picture', { name: 'small.png', mimeType: 'image/png', buffer: small });
-        await Promise.all([page.waitForURL(/\/users\/\d+$/), page.click('form.upload button')]);
-        await page.waitForSelector('#page-status.done');
+        await page.click('form.upload button');
+        await waitForStatus('page-status', 'Uploaded “small.png”.');
         const [hero] = await loadedImages();
         assert.ok(hero!.shownWidth <= 80 && hero!.shownHeight <= 60, `drawn at ${hero!.shownWidth}×${hero!.shownHeight}`);
         await assertPleasant('a user page with a small picture');
         assert.deepEqual(problems, []);
+      });
+
+      it('wraps long names and file names rather than scrolling sideways, on every page', async function () {
+        await page.goto(`${origin}/`);
+        await page.fill('#name', LONG_NAME);
+        await Promise.all([page.waitForURL(/\/users\/\d+$/), page.click('text=Add a user')]);
+        const userUrl = page.url();
+        await assertPleasant('a user page with a long name');
+        const file = `${'Sonnenuntergang'.repeat(8)}.jpg`;
+        await page.setInputFiles('#picture', { name: file, mimeType: 'image/jpeg', buffer: await sceneJpeg(1200, 800, 300) });
+        await page.click('form.upload button');
+        await waitForStatus('page-status', `Uploaded “${file}”.`);
+        await loadedImages();
+        await assertPleasant('a user page with a long name and a long file name');
+        await screenshot('long-names');
+        await page.goto(`${origin}/`);
+        await loadedImages();
+        await assertPleasant('the gallery with a long name');
+        await page.goto(`${userUrl}/picture/delete`);
+        await assertPleasant("the confirmation for a long name's picture");
+        await page.goto(`${userUrl}/delete`);
+        await assertPleasant('the confirmation for a long name');
+        await Promise.all([page.waitForURL(`${origin}/`), page.click(`button:has-text("Delete ${LONG_NAME}")`)]);
+        assert.equal(await statusText('page-status'), `Deleted ${LONG_NAME}.`);
+        await assertPleasant('the gallery saying a long name was deleted');
+        await page.goto(`${origin}/${'nowhere'.repeat(30)}`);
+        await assertPleasant('a 404 page for a long address');
+        assert.deepEqual(problems.filter((p) => !/HTTP 404: .*\/(nowhere)+$|status of 404/.test(p)), []);
       });
 
       if (device.name === 'desktop') {
