@@ -68,18 +68,24 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
     this.originHosts = trustHostHeader ? 'any' : allowedHosts === undefined ? null : new Set(allowedHosts.map((h) => h.toLowerCase()));
   }
 
-  /** The request origin URLs may use now, if the options allow it. */
+  /**
+   * The request origin URLs may use now, if the options allow it: always rebuilt from its parsed
+   * scheme and host, never the raw Host text, which may carry a path, quotes or a user name past
+   * the host that was checked (`images.example.com/"onerror="…`).
+   */
   private requestOrigin(): string | undefined {
     const origin = currentRequestOrigin();
-    if (this.originHosts === 'any' || origin === undefined) return origin;
-    let host: string;
+    if (origin === undefined) return undefined;
+    let url: URL;
     try {
-      host = new URL(origin).host.toLowerCase();
+      url = new URL(origin);
     } catch {
       // A Host header that makes no URL: not one of the allowed hosts.
       return undefined;
     }
-    return this.originHosts!.has(host) ? origin : undefined;
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    if (this.originHosts !== 'any' && !this.originHosts!.has(url.host)) return undefined;
+    return `${url.protocol}//${url.host}`;
   }
 
   /**
