@@ -100,8 +100,8 @@ export function srcset(set: ImageSet, options: SrcsetOptions = {}): string {
   for (const image of [...images].sort((a, b) => a.width - b.width)) {
     if (seen.has(image.width)) continue;
     seen.add(image.width);
-    // A space or comma would end the URL early in srcset's syntax: encode them.
-    entries.push(`${image.locate({ store: options.store }).replace(/ /g, '%20').replace(/,/g, '%2C')} ${image.width}w`);
+    // Whitespace (space, tab, newline…) or a comma would end the URL early in srcset's syntax: encode them.
+    entries.push(`${image.locate({ store: options.store }).replace(/[\t\n\f\r ,]/g, percentEncode)} ${image.width}w`);
   }
   return entries.join(', ');
 }
@@ -248,6 +248,11 @@ function validateOptions(options: ImgTagOptions): void {
   for (const name of ['class', 'sizes'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'string') throw new InvalidArgumentError(`options.${name}`, 'a string', options[name]);
   }
+}
+
+/** `,` → `%2C`, a tab → `%09`. */
+function percentEncode(character: string): string {
+  return `%${character.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`;
 }
 
 /** `<name …>` through the library's one element builder (see html-element.ts). */

@@ -343,6 +343,41 @@ export const defaultStore = 'local';
       assert.ok(!coverFiles.includes('user-cover/2/0/2.80x60.jpe'), 'the replaced file is gone');
     });
 
+    it("refuses a --store other than the config's defaultStore (exit code 2, saying why), writing nothing", async function () {
+      const before = { rows: await knex('user_picture').count({ n: '*' }), local: await files(roots.local) };
+      const runs = await Promise.all([[], ['--only-missing'], ['--json']].map((extra) =>
+        run(['regenerate', '--model', 'users.picture', '--width', '100', '--store', 'backup', ...extra])));
+      for (const result of runs) {
+        assert.equal(result.code, 2, result.stderr);
+        assert.match(
+          result.stderr,
+          /Refusing to regenerate in backup: regenerate writes image rows, and every store shares the rows: thumbnails made in backup would have rows whose files are only in backup, and local \(the config's defaultStore, where the app's files live\) would answer 404 for them\. .*--allow-non-default-store/,
+        );
+      }
+      assert.deepEqual(await knex('user_picture').count({ n: '*' }), before.rows);
+      assert.deepEqual(await files(roots.local), before.local);
+      assert.deepEqual(await files(roots.backup), []);
+      assert.equal(JSON.parse(runs[2]!.stdout).error.code, 'ERR_CLI_USAGE');
+    });
+
+    it('writes into another store with --allow-non-default-store', async function () {
+      await run(['migrate', '--from', 'local', '--to', 'backup']);
+      const result = await run(['regenerate', '--model', 'users.picture', '--width', '100', '--store', 'backup', '--allow-non-default-store']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok((await files(roots.backup)).includes('user-picture/1/0/1.100x75.jpe'));
+      assert.ok(!(await files(roots.local)).includes('user-picture/1/0/1.100x75.jpe'));
+    });
+
+    it('refuses any --store when the config names no defaultStore and has several stores', async function () {
+      const noDefault = path.join(configDir, 'no-default.config.ts');
+      await writeFile(noDefault, (await readFile(config, 'utf8')).replace("export const defaultStore = 'local';\n", ''));
+      const result = await cli(['--config', noDefault, 'regenerate', '--model', 'users.picture', '--width', '100', '--store', 'local']);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, /Refusing to regenerate in local: the config names no defaultStore, so which store the app's files live in is unknown/);
+      const allowed = await cli(['--config', noDefault, 'regenerate', '--model', 'users.picture', '--width', '100', '--store', 'local', '--allow-non-default-store']);
+      assert.equal(allowed.code, 0, allowed.stderr);
+    });
+
     it('rejects bad values, naming the option (exit code 2)', async function () {
       const runs = await Promise.all([
         run(['regenerate', '--model', 'users.picture', '--width', '100,x']),

@@ -139,6 +139,12 @@ describe('HTML helpers', function () {
         assert.throws(() => render(() => imgTag(set, { width: 100, alt: 'x', attributes })), (e: unknown) => e instanceof InvalidArgumentError && /for options\.attributes but received "(src|SRC|alt)"/.test(e.message));
       }
     });
+    it('refuses an extra srcset when it sets none (it would re-point the image), and event handlers', function () {
+      const evil = { srcset: 'https://evil.example/other.jpe 1x' };
+      assert.throws(() => render(() => imgTag(set, { width: 100, alt: 'x', attributes: evil })), { message: /other than src and srcset, which the helper chooses .* but received "srcset"/ });
+      assert.throws(() => render(() => set.findThumbnail({ width: 100 }).toHTML({ attributes: evil })), { message: /other than src and srcset/ });
+      assert.throws(() => render(() => imgTag(set, { width: 100, alt: 'x', attributes: { onerror: 'alert(1)' } })), { message: /event handlers \(on…\) for options\.attributes but received "onerror"/ });
+    });
     it('lets extra attributes set what it leaves unset', function () {
       assert.match(render(() => imgTag(set, { width: 100, alt: 'x', attributes: { class: 'c' } })), / class="c">$/);
     });
@@ -167,6 +173,17 @@ describe('HTML helpers', function () {
   describe('srcset', function () {
     it('lists the <img> types by width, narrowest first', function () {
       assert.equal(stripTs(render(() => srcset(set))), `${url('100x75')} 100w, ${url('400x300')} 400w, ${url('800x600')} 800w`);
+    });
+
+    it("percent-encodes whitespace and commas of a store's URLs, which would split srcset's entries", function () {
+      class OddStore extends FileSystemStore {
+        override getUrl(key: ImageKey) {
+          return super.getUrl(key).replace('user-picture', 'user\tpic\nture, x');
+        }
+      }
+      const odd = new OddStore({ path: root, baseUrl: BASE });
+      const value = stripTs(withStore(odd, () => srcset(set)));
+      assert.equal(value.split(', ')[0], `${BASE}user%09pic%0Ature%2C%20x/1/0/1.100x75.jpe 100w`);
     });
 
     it('lists one type when asked', function () {

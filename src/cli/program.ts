@@ -109,7 +109,13 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
     .option('--format <format>', 'jpeg, png, webp or avif (default: the original\'s)')
     .option('--background <colour>', 'what transparent pixels become in JPEG thumbnails: #rrggbb or #rgb (default: #ffffff)')
     .option('--store <name>', 'the store holding the images (default: the config\'s defaultStore, or its only store)')
-    .addHelpText('after', '\nExample:\n  objection-imageattach regenerate --model users.picture --width 100,400 --format webp')
+    .option('--allow-non-default-store', 'write into --store even when it is not the config\'s defaultStore (the rows written are shared by every store)')
+    .addHelpText(
+      'after',
+      '\nThe rows it writes are shared by every store, so it refuses a --store other than the config\'s\n' +
+        'defaultStore (exit code 2) unless --allow-non-default-store is given.\n\n' +
+        'Example:\n  objection-imageattach regenerate --model users.picture --width 100,400 --format webp',
+    )
     .action(
       withConfig<RegenerateFlags>((config, flags, out) => regenerateCommand(config, flags, out)),
     );

@@ -20,7 +20,7 @@ import { describeKey } from '../migration/copy.js';
 import { countRows, pagedRows } from '../migration/rows.js';
 import { keyOf, type Store } from '../stores/store.js';
 import { type ConfigRelation, type LoadedConfig, relationNamed, storeNamed } from './config.js';
-import { EXIT } from './exit.js';
+import { EXIT, UsageError } from './exit.js';
 import { jsonError, jsonKey, type Output } from './output.js';
 
 export interface RegenerateFlags {
@@ -31,6 +31,8 @@ export interface RegenerateFlags {
   /** What transparency becomes in JPEG thumbnails: `#rrggbb` or `#rgb` (default white). */
   background?: string;
   store?: string;
+  /** Write into `--store` even when it is not the config's defaultStore (see {@link liveStoreOnly}). */
+  allowNonDefaultStore?: boolean;
 }
 
 const FORMATS: readonly ThumbnailFormat[] = ['jpeg', 'png', 'webp', 'avif'];
@@ -53,6 +55,7 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
   const format = flags.format as ThumbnailFormat | undefined;
   const background = checkBackground(flags.background, '--background');
   const { name: storeName, store } = storeNamed(config, '--store', flags.store);
+  if (flags.allowNonDefaultStore !== true) liveStoreOnly(config, storeName);
   const cls = relation.imageClass;
   const originalsOnly = (query: Knex.QueryBuilder) => void query.where('original', true);
   const total = await countRows(cls, { knex: config.knex, where: originalsOnly });
@@ -94,6 +97,32 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
     failed: tally.failed.map(({ image, error }) => ({ key: jsonKey(keyOf(image)), error: jsonError(error) })),
   });
   return tally.failed.length > 0 ? EXIT.PROBLEMS : EXIT.OK;
+}
+
+/**
+ * Refuses to write into a store other than the one the app's files live in, which the CLI knows
+ * as the config's `defaultStore` (or its only store). Image rows are shared by every store: a
+ * thumbnail made in another store gets a row that the live store has no file for, and pages link
+ * to a 404 (a replaced one loses its file in the live store too). Only the database names no
+ * store, so the config is the one place that says which store is live.
+ * @throws UsageError (exit code 2) saying why, and what to run instead
+ */
+function liveStoreOnly(config: LoadedConfig, storeName: string): void {
+  const names = Object.keys(config.stores);
+  const live = config.defaultStore ?? (names.length === 1 ? names[0] : undefined);
+  if (storeName === live) return;
+  const why =
+    `regenerate writes image rows, and every store shares the rows: thumbnails made in ${storeName} would have rows ` +
+    `whose files are only in ${storeName}`;
+  throw new UsageError(
+    live === undefined
+      ? `Refusing to regenerate in ${storeName}: the config names no defaultStore, so which store the app's files live in is unknown, ` +
+          `and ${why}. Set defaultStore in the config to the store the app uses, or pass --allow-non-default-store if ${storeName} is that store.`
+      : `Refusing to regenerate in ${storeName}: ${why}, and ${live} (the config's defaultStore, where the app's files live) would answer 404 ` +
+          `for them. Run it without --store (or with --store ${live}) and copy the new thumbnails with migrate, or pass ` +
+          `--allow-non-default-store if the app now uses ${storeName} (then make it the defaultStore).`,
+    { store: storeName, defaultStore: live ?? null },
+  );
 }
 
 /** `100,400` → `[100, 400]`. @throws InvalidArgumentError naming --width */

@@ -12,7 +12,7 @@ import parseRange from 'range-parser';
 
 /** What a request's conditions are compared with. */
 export interface Validators {
-  /** A strong entity tag, quotes included: `"<size>-<mtime>"`. */
+  /** A strong entity tag, quotes included (`file-response.ts` `strongTag`). */
   readonly etag: string;
   /** The Last-Modified HTTP-date. */
   readonly lastModified: string;
@@ -50,17 +50,16 @@ export function notModified(headers: IncomingHttpHeaders, validators: Validators
 
 /**
  * `If-Range` holds (or is absent): the range may be honoured. A tag must match exactly and be
- * strong; a date must equal Last-Modified exactly (RFC 9110 §13.1.5). Otherwise the whole file
- * is sent, so a client never stitches bytes of two versions together.
+ * strong. A date never holds: Last-Modified is not a strong validator here (a file replaced with
+ * its mtime kept has the old date), and a client that got our ETag must send that instead
+ * (RFC 9110 §13.1.5). Otherwise the whole file is sent, so a client never stitches bytes of two
+ * versions together.
  */
 export function rangeStillValid(headers: IncomingHttpHeaders, validators: Validators): boolean {
   // Node joins repeated headers into one string; anything else is not a header we know.
   const ifRange = headers['if-range'];
   if (typeof ifRange !== 'string') return true;
-  const value = ifRange.trim();
-  if (value.startsWith('"') || value.startsWith('W/')) return value === validators.etag;
-  const date = Date.parse(value);
-  return !Number.isNaN(date) && date === validators.lastModifiedTime;
+  return ifRange.trim() === validators.etag;
 }
 
 /** How to answer a GET/HEAD for a file of `size` bytes, as far as `Range` goes. */

@@ -5,14 +5,18 @@
  * Entries are keyed by the file's real path and carry the identity (device, inode, size, mtime,
  * ctime) the bytes were read under. A lookup hands the bytes out only when the caller's fresh
  * stat shows that same identity, so a rewritten, replaced or re-linked file is read again, never
- * served stale. Least recently used entries go first once the total passes `maxBytes`.
+ * served stale. Least recently used entries go first once the total passes `maxBytes`; the total
+ * counts what an entry costs in memory, not only its body (see {@link ENTRY_OVERHEAD_BYTES}).
  */
 import type fs from 'node:fs';
 import { type FileIdentity, sameIdentity } from './file-opener.js';
 
 /** Limits of the content cache; see {@link StaticServerOptions.cache}. */
 export interface ContentCacheOptions {
-  /** Total bytes of file content kept. Default 33554432 (32 MiB). */
+  /**
+   * Memory the cache may use, in bytes: each file counts its size, its path's length and
+   * {@link ENTRY_OVERHEAD_BYTES}. Default 33554432 (32 MiB).
+   */
   maxBytes?: number;
   /** Files larger than this are always read from disk. Default 1048576 (1 MiB). */
   maxFileBytes?: number;
@@ -22,7 +26,7 @@ export interface ContentCacheOptions {
 export interface ContentCacheStats {
   /** Files held. */
   readonly entries: number;
-  /** Bytes of content held (at most `maxBytes`). */
+  /** Bytes counted against `maxBytes`: content, paths and {@link ENTRY_OVERHEAD_BYTES} per entry. */
   readonly bytes: number;
   /** Requests answered from memory. */
   readonly hits: number;
@@ -32,7 +36,17 @@ export interface ContentCacheStats {
 
 interface Entry extends FileIdentity {
   readonly body: Buffer;
+  /** What this entry counts against `maxBytes`. */
+  readonly cost: number;
 }
+
+/**
+ * What one entry costs besides its body and its path: the Map slot, the entry object and its
+ * numbers, the Buffer object and its backing store's bookkeeping. Measured at 1,050–1,100 bytes of
+ * RSS per entry (100,000 entries of 100 B and 1,000 B on Node 20); counting only the body let a
+ * 10 MB bound hold 75 MB.
+ */
+export const ENTRY_OVERHEAD_BYTES = 1024;
 
 /**
  * How recent an mtime may be for the bytes to be kept. File timestamps tick coarsely (a kernel
@@ -89,8 +103,9 @@ export class ContentCache {
     const old = this.entries.get(real);
     if (old !== undefined) this.drop(real, old);
     const { dev, ino, size, mtimeMs, ctimeMs } = before;
-    this.entries.set(real, { dev, ino, size, mtimeMs, ctimeMs, body });
-    this.bytes += body.length;
+    const cost = body.length + real.length + ENTRY_OVERHEAD_BYTES;
+    this.entries.set(real, { dev, ino, size, mtimeMs, ctimeMs, body: ownMemory(body), cost });
+    this.bytes += cost;
     for (const [oldest, entry] of this.entries) {
       if (this.bytes <= this.maxBytes) break;
       this.drop(oldest, entry);
@@ -103,6 +118,17 @@ export class ContentCache {
 
   private drop(real: string, entry: Entry): void {
     this.entries.delete(real);
-    this.bytes -= entry.body.length;
+    this.bytes -= entry.cost;
   }
+}
+
+/**
+ * `body` in memory of its own. A small Buffer is usually a slice of Node's shared 8 KiB pool, and
+ * keeping the slice would keep the whole slab alive (up to 8 KiB held for a 100-byte file).
+ */
+function ownMemory(body: Buffer): Buffer {
+  if (body.byteOffset === 0 && body.buffer.byteLength === body.length) return body;
+  const copy = Buffer.allocUnsafeSlow(body.length);
+  body.copy(copy);
+  return copy;
 }

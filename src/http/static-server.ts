@@ -9,7 +9,9 @@
  * values are remembered per file identity (see `file-opener.ts`), so a repeat request recomputes nothing.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import path from 'node:path';
 import { type ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
+import { alternateExtensions, extensionFor, mimetypeForExtension } from '../stores/keys.js';
 import type { ContentCacheOptions, ContentCacheStats } from './content-cache.js';
 import type { NextFunction } from './file-response.js';
 import { LocalFileServer, type MissingFile } from './local-file-server.js';
@@ -67,7 +69,8 @@ export interface StaticServerIntrospection {
  * Every answer carries `Content-Type` (from the extension; `.jpe` is JPEG), `Content-Length`,
  * `Accept-Ranges`, a strong `ETag`, `Last-Modified`, `Cache-Control` and
  * `X-Content-Type-Options: nosniff`; SVG (and other scriptable documents) also a
- * Content-Security-Policy that forbids script. A path is served only when it names a regular
+ * Content-Security-Policy that forbids script. A missing `….tiff` is answered with `….tif` when
+ * that exists (the name SQLAlchemy-ImageAttach gave TIFFs up to Python 3.6). A path is served only when it names a regular
  * file whose real path (symlinks resolved) is inside the root; `..`, NUL, backslashes and
  * dot-files never are. A 4xx falls through to `next()` (unless `fallthrough: false`); a 5xx goes
  * to `next(error)`. A client that goes away mid-body has its file closed at once.
@@ -101,9 +104,28 @@ export function staticServer(options: StaticServerOptions): StaticServerMiddlewa
     }
     if (target.kind === 'malformed') return refuse(next, () => badPath(url));
     if (target.kind === 'refused') return refuse(next, () => noFile(url));
-    files.serve(req, res, next, target.file, missing);
+    const others = alternates(target.file);
+    files.serve(req, res, next, target.file, others.length === 0 ? missing : tryInTurn(others));
   };
+
+  /** Serves the first of `others` that exists, else answers as for a missing file. */
+  function tryInTurn(others: readonly string[]): MissingFile {
+    const [first, ...rest] = others;
+    return (req, res, next) => files.serve(req, res, next, first!, rest.length === 0 ? missing : tryInTurn(rest));
+  }
   return Object.assign(middleware, { cacheStats: () => cache?.stats() ?? null });
+}
+
+/**
+ * The same file under the other extensions of its type, tried in turn when it is missing: stores
+ * name a TIFF `.tiff`, and SQLAlchemy-ImageAttach on Python 3.6 and older wrote `.tif`, so a
+ * store URL must also reach a file written then. Costs nothing until a `.tiff` is missing.
+ */
+function alternates(file: string): string[] {
+  const ext = path.extname(file);
+  const mimetype = mimetypeForExtension(ext);
+  if (mimetype === undefined || extensionFor(mimetype) !== ext) return [];
+  return alternateExtensions(mimetype).map((other) => file.slice(0, -ext.length) + other);
 }
 
 function noFile(url: string): ImageAttachError {

@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
 import { removeIfPresent } from '../util/temp-files.js';
 import { FileSystemStagingArea } from './fs-staging.js';
+import { checkHttpUrl } from './http-url.js';
 import type { StagedEntry, StagedNote, StagingStore } from './staging.js';
 import { alternateNames, fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
 import { type ByteRange, type FileStat, implementationOf, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
@@ -305,9 +306,7 @@ export class FileSystemStore extends FileSystemStoreBase {
 
   constructor(options: FileSystemStoreOptions) {
     super(options?.path, 'options.path');
-    if (typeof options.baseUrl !== 'string' || !isHttpUrl(options.baseUrl)) {
-      throw new InvalidArgumentError('options.baseUrl', 'an absolute http(s) URL', options.baseUrl);
-    }
+    checkHttpUrl(options.baseUrl, 'options.baseUrl');
     this.baseUrl = options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`;
   }
 
@@ -316,16 +315,6 @@ export class FileSystemStore extends FileSystemStoreBase {
   }
 }
 
-/** True for an absolute http(s) URL. */
-export function isHttpUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    return url.protocol === 'http:' || url.protocol === 'https:';
-  } catch {
-    // Not parseable as a URL at all.
-    return false;
-  }
-}
 
 /** `.<name>.<random>.tmp` in the folder of `file`: a dot-name, which the static server never serves. */
 function tempNameBeside(file: string): string {

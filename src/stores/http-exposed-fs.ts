@@ -7,7 +7,8 @@ import { currentRequestOrigin } from '../context.js';
 import { ContextError, InvalidArgumentError } from '../errors.js';
 import { exposedStoreMiddleware, type HttpExposedFileSystemStoreMiddlewareOptions } from '../http/exposed-store-middleware.js';
 import type { StaticServerIntrospection, StaticServerMiddleware } from '../http/static-server.js';
-import { FileSystemStoreBase, isHttpUrl } from './fs.js';
+import { FileSystemStoreBase } from './fs.js';
+import { checkHttpUrl } from './http-url.js';
 import type { ImageKey } from './keys.js';
 
 export type { HttpExposedFileSystemStoreMiddlewareOptions } from '../http/exposed-store-middleware.js';
@@ -56,10 +57,7 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
       throw new InvalidArgumentError('options.prefix', 'a URL path like "__images__" or "static/images"', prefix);
     }
     this.prefix = prefix.replace(/^\/|\/$/g, '');
-    if (options.hostUrl !== undefined && (typeof options.hostUrl !== 'string' || !isHttpUrl(options.hostUrl))) {
-      throw new InvalidArgumentError('options.hostUrl', 'an absolute http(s) URL', options.hostUrl);
-    }
-    this.hostUrl = options.hostUrl?.replace(/\/+$/, '');
+    this.hostUrl = options.hostUrl === undefined ? undefined : checkHttpUrl(options.hostUrl, 'options.hostUrl').replace(/\/+$/, '');
     const { allowedHosts, trustHostHeader = false } = options;
     if (typeof trustHostHeader !== 'boolean') throw new InvalidArgumentError('options.trustHostHeader', 'a boolean', trustHostHeader);
     if (allowedHosts !== undefined && (!Array.isArray(allowedHosts) || !allowedHosts.every((h) => typeof h === 'string' && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(h)))) {
@@ -68,18 +66,24 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
     this.originHosts = trustHostHeader ? 'any' : allowedHosts === undefined ? null : new Set(allowedHosts.map((h) => h.toLowerCase()));
   }
 
-  /** The request origin URLs may use now, if the options allow it. */
+  /**
+   * The request origin URLs may use now, if the options allow it: always rebuilt from its parsed
+   * scheme and host, never the raw Host text, which may carry a path, quotes or a user name past
+   * the host that was checked (`images.example.com/"onerror="…`).
+   */
   private requestOrigin(): string | undefined {
     const origin = currentRequestOrigin();
-    if (this.originHosts === 'any' || origin === undefined) return origin;
-    let host: string;
+    if (origin === undefined) return undefined;
+    let url: URL;
     try {
-      host = new URL(origin).host.toLowerCase();
+      url = new URL(origin);
     } catch {
       // A Host header that makes no URL: not one of the allowed hosts.
       return undefined;
     }
-    return this.originHosts!.has(host) ? origin : undefined;
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+    if (this.originHosts !== 'any' && !this.originHosts!.has(url.host)) return undefined;
+    return `${url.protocol}//${url.host}`;
   }
 
   /**

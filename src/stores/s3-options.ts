@@ -4,6 +4,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { InvalidArgumentError } from '../errors.js';
+import { checkHttpUrl } from './http-url.js';
 import { encodeRfc3986, MAX_PRESIGN_SECONDS, type SigningCredentials } from './s3-presign.js';
 
 /** A credentials provider as the AWS SDK takes one (env, instance role, SSO… resolve to these). */
@@ -103,9 +104,7 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
     }
   }
   optionalString(options.region, 'options.region', 'a region name like "eu-west-1"', /^[a-z0-9-]+$/);
-  if (options.endpoint !== undefined && !isHttpUrl(options.endpoint)) {
-    throw new InvalidArgumentError('options.endpoint', 'an absolute http(s) URL', options.endpoint);
-  }
+  if (options.endpoint !== undefined) checkHttpUrl(options.endpoint, 'options.endpoint');
   if (options.forcePathStyle !== undefined && typeof options.forcePathStyle !== 'boolean') {
     throw new InvalidArgumentError('options.forcePathStyle', 'a boolean', options.forcePathStyle);
   }
@@ -146,9 +145,7 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
       throw new InvalidArgumentError('options.publicBaseUrl', 'no publicBaseUrl alongside options.signedUrls (an S3 signature is only valid on S3 itself)', options.publicBaseUrl);
     }
   }
-  if (options.publicBaseUrl !== undefined && !isHttpUrl(options.publicBaseUrl)) {
-    throw new InvalidArgumentError('options.publicBaseUrl', 'an absolute http(s) URL', options.publicBaseUrl);
-  }
+  if (options.publicBaseUrl !== undefined) checkHttpUrl(options.publicBaseUrl, 'options.publicBaseUrl');
   return { bucket, prefix, baseUrl: baseUrlOf(options), maxAge, expiresIn };
 }
 
@@ -196,16 +193,5 @@ function optionalString(value: unknown, name: string, expected: string, pattern:
 function optionalInteger(value: unknown, name: string, min: number): void {
   if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < min)) {
     throw new InvalidArgumentError(name, `an integer >= ${min}`, value);
-  }
-}
-
-function isHttpUrl(value: unknown): value is string {
-  if (typeof value !== 'string') return false;
-  try {
-    const url = new URL(value);
-    return url.protocol === 'http:' || url.protocol === 'https:';
-  } catch {
-    // Not parseable as a URL at all.
-    return false;
   }
 }

@@ -6,7 +6,8 @@
  * it while rendering. SigV4 itself is only HMAC-SHA256 over a canonical request, which node:crypto
  * does synchronously, so with credentials in hand the URL is pure computation. The tests check that
  * this function produces, byte for byte, the URL the SDK's presigner produces for the same request
- * and instant.
+ * and instant. The signing instant is floored to a window (see {@link stableSigningDate}) so that
+ * URLs stay the same long enough to be cached.
  *
  * Internal: the public surface is `S3Store({ signedUrls })`.
  */
@@ -26,8 +27,24 @@ export interface PresignOptions {
   credentials: SigningCredentials;
   /** Seconds the URL stays valid, 1 to 604800 (7 days, SigV4's limit). */
   expiresIn: number;
-  /** The signing instant. Default: now. */
+  /** The signing instant. Default: {@link stableSigningDate} of `now`. */
   date?: Date;
+  /** The current time in epoch milliseconds, when `date` is not given. Default `Date.now()`. */
+  now?: number;
+}
+
+/**
+ * The signing instant of a URL asked for at `now`: `now` floored to a multiple (since the epoch)
+ * of half of `expiresIn`, in whole seconds (1 s at least). Every URL of one object signed within
+ * one such window is the same string, in every process, so browsers and CDNs can cache its
+ * response; a URL signed at now-to-the-second would be a new URL, and a new download, every
+ * second. A URL handed out is valid for more than `expiresIn - max(1, floor(expiresIn / 2))`
+ * seconds from `now`: at least half of `expiresIn` (rounded up) from 2 s on, and never a URL that
+ * has expired.
+ */
+export function stableSigningDate(now: number, expiresIn: number): Date {
+  const windowMs = Math.max(1, Math.floor(expiresIn / 2)) * 1000;
+  return new Date(Math.floor(now / windowMs) * windowMs);
 }
 
 /** The longest validity SigV4 allows for a presigned URL: 7 days. */
@@ -39,7 +56,7 @@ export const MAX_PRESIGN_SECONDS = 604_800;
  */
 export function presignGetUrl(url: string, options: PresignOptions): string {
   const target = new URL(url);
-  const date = options.date ?? new Date();
+  const date = options.date ?? stableSigningDate(options.now ?? Date.now(), options.expiresIn);
   const amzDate = date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, ''); // 20240102T030405Z
   const day = amzDate.slice(0, 8);
   const scope = `${day}/${options.region}/s3/aws4_request`;

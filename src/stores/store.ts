@@ -42,7 +42,8 @@ export interface FileStat {
   modifiedAt?: Date;
   /**
    * Set when the file was found under another extension of its type than the expected one
-   * (`.tif` for `.tiff`): it reads, but its URL (which names the expected one) does not serve it.
+   * (`.tif` for `.tiff`): it reads, but its URL names the expected one, which only a server that
+   * accepts both names (`staticServer()`, the store middleware) answers with it.
    */
   extension?: string;
 }

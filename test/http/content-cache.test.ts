@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import { realpath, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
+import { ContentCache, ENTRY_OVERHEAD_BYTES } from '../../src/http/content-cache.js';
 import { canStatSynchronously } from '../../src/http/local-filesystems.js';
 import { InvalidArgumentError } from '../../src/index.js';
 import { staticServer, type StaticServerOptions } from '../../src/express.js';
@@ -18,9 +19,16 @@ describe('staticServer content cache', function () {
   let dir: string;
   let serve: ReturnType<typeof staticServer>;
   let app: ReturnType<typeof appWith>;
+  /** What a file of `size` bytes named like `a.png` counts against maxBytes. */
+  let cost: (size: number) => number;
+  /** Room for three 300-byte files, not four. */
+  let maxBytes: number;
   beforeEach(async function () {
     dir = await tempDir('static-cache');
-    serve = staticServer({ root: dir, cache: { maxBytes: 1000, maxFileBytes: 400 } });
+    const pathLength = path.join(await realpath(dir), 'a.png').length;
+    cost = (size) => size + pathLength + ENTRY_OVERHEAD_BYTES;
+    maxBytes = 3 * cost(300) + 100;
+    serve = staticServer({ root: dir, cache: { maxBytes, maxFileBytes: 400 } });
     app = appWith(serve);
   });
   afterEach(async function () {
@@ -48,7 +56,7 @@ describe('staticServer content cache', function () {
       for (const name of ['content-type', 'content-length', 'etag', 'last-modified', 'cache-control', 'x-content-type-options']) {
         assert.equal(second.headers[name], first.headers[name], name);
       }
-      assert.deepEqual(serve.cacheStats(), { entries: 1, bytes: 300, hits: 1, misses: 1 });
+      assert.deepEqual(serve.cacheStats(), { entries: 1, bytes: cost(300), hits: 1, misses: 1 });
     });
     it('answer ranges, 304, 412, 416 and HEAD from memory', async function () {
       const content = randomBytes(300);
@@ -90,7 +98,7 @@ describe('staticServer content cache', function () {
       await put('a.png', 'other-bytes', LATER_PAST);
       assert.equal(bodyOf(await get('/a.png')).toString(), 'other-bytes');
       assert.equal(bodyOf(await get('/a.png')).toString(), 'other-bytes');
-      assert.deepEqual(serve.cacheStats(), { entries: 1, bytes: 11, hits: 1, misses: 2 });
+      assert.deepEqual(serve.cacheStats(), { entries: 1, bytes: cost(11), hits: 1, misses: 2 });
     });
     it('are read again when rewritten with the same size and the same mtime (ctime moves)', async function () {
       await put('a.png', 'first-bytes');
@@ -151,8 +159,8 @@ describe('staticServer content cache', function () {
       await get('/c.png');
       await get('/a.png'); // a is now the most recent; b the least
       await put('d.png', Buffer.alloc(300, 'd'));
-      await get('/d.png'); // 1200 bytes > 1000: b goes
-      assert.deepEqual(serve.cacheStats(), { entries: 3, bytes: 900, hits: 1, misses: 4 });
+      await get('/d.png'); // four do not fit: b goes
+      assert.deepEqual(serve.cacheStats(), { entries: 3, bytes: 3 * cost(300), hits: 1, misses: 4 });
       assert.deepEqual(bodyOf(await get('/b.png')), Buffer.alloc(300, 'b'));
       assert.equal(serve.cacheStats()!.misses, 5);
       // Bytes are exact whatever was evicted.
@@ -179,7 +187,28 @@ describe('staticServer content cache', function () {
       await put('b.png', randomBytes(1024 * 1024 + 1));
       await get('/a.png', {}, appWith(defaults));
       await get('/b.png', {}, appWith(defaults));
-      assert.deepEqual(defaults.cacheStats(), { entries: 1, bytes: 1024 * 1024, hits: 0, misses: 1 });
+      assert.deepEqual(defaults.cacheStats(), { entries: 1, bytes: cost(1024 * 1024), hits: 0, misses: 1 });
+    });
+    it("counts each entry's path and overhead against maxBytes, not only its body", async function () {
+      // Body bytes only would let 20 files of 10 bytes (200) sit in a bound of ~4 KB, each costing
+      // a kilobyte of memory; counted as they cost, only what fits stays.
+      for (let i = 0; i < 20; i++) await put(`${String.fromCharCode(97 + i)}.png`, Buffer.alloc(10, i));
+      for (let i = 0; i < 20; i++) await get(`/${String.fromCharCode(97 + i)}.png`);
+      const stats = serve.cacheStats()!;
+      assert.equal(stats.entries, Math.floor(maxBytes / cost(10)));
+      assert.equal(stats.bytes, stats.entries * cost(10));
+      assert.ok(stats.bytes <= maxBytes);
+    });
+    it('keeps a small body in memory of its own, not a slice that pins a slab of the shared pool', async function () {
+      const file = await put('a.png', 'tiny body');
+      const stats = statSync(file);
+      const pooled = Buffer.from('tiny body');
+      assert.ok(pooled.buffer.byteLength > pooled.length, 'Buffer.from of a short string slices the pool');
+      const cache = new ContentCache(maxBytes, 400);
+      cache.set(file, stats, stats, pooled);
+      const kept = cache.get(file, stats)!;
+      assert.equal(kept.toString(), 'tiny body');
+      assert.equal(kept.buffer.byteLength, kept.length);
     });
   });
 

@@ -182,4 +182,15 @@ describe('HttpExposedFileSystemStore.middleware() and an untrusted Host header',
     const forwarded = await request(trusting).get('/page').set('X-Forwarded-Host', 'evil.example');
     assert.equal(forwarded.text, `/${LAYOUT}${TS}`);
   });
+
+  it('puts only the checked host into URLs when the Host header carries more (allowedHosts)', async function () {
+    const app = express();
+    const store = new HttpExposedFileSystemStore({ path: root, allowedHosts: ['images.example.com'] });
+    app.use(store.middleware());
+    app.get('/page', (_req, res) => {
+      res.send(store.locate(image));
+    });
+    const res = await request(app).get('/page').set('Host', 'images.example.com/"onerror="alert(1)');
+    assert.equal(res.text, `http://images.example.com/${LAYOUT}${TS}`);
+  });
 });

@@ -4,8 +4,12 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import express from 'express';
+import request from 'supertest';
 import { ImageNotFoundError } from '../../src/errors.js';
+import { staticServer } from '../../src/express.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
+import { HttpExposedFileSystemStore } from '../../src/stores/http-exposed-fs.js';
 import type { Store } from '../../src/stores/store.js';
 import { useS3Server } from '../support/s3.js';
 import { removeDir, tempDir } from '../support/tmp.js';
@@ -55,6 +59,51 @@ describe('a file under the other extension of its type (.tif for .tiff)', functi
       assert.equal(store.getUrl(tiff), 'http://static.example.com/testing/234/1/1234.405x640.tiff');
       const names = async () => readdir(dir).catch(() => [] as string[]);
       await checkReadsTheOtherExtension(store, names, '1234.405x640.tif');
+    });
+  });
+
+  describe('served by the app (HttpExposedFileSystemStore.middleware(), staticServer())', function () {
+    let root: string;
+    let dir: string;
+    beforeEach(async function () {
+      root = await tempDir('tif-served');
+      dir = path.join(root, 'testing', '234', '1');
+      await mkdir(dir, { recursive: true });
+    });
+    afterEach(async function () {
+      await removeDir(root);
+    });
+    const get = (app: express.Express, url: string) => request(app).get(url).buffer(true).parse((res, done) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => done(null, Buffer.concat(chunks)));
+    });
+
+    it("answer the URL locate() gives (….tiff) with the .tif file when the .tiff is missing", async function () {
+      await writeFile(path.join(dir, '1234.405x640.tif'), PYTHON_BYTES);
+      const store = new HttpExposedFileSystemStore({ path: root });
+      const app = express().use(store.middleware());
+      const url = store.locate({ ...tiff, original: true, created_at: new Date('2024-03-05T06:07:08Z') });
+      assert.match(url, /^\/__images__\/testing\/234\/1\/1234\.405x640\.tiff\?_ts=/);
+      const res = await get(app, url);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['content-type'], 'image/tiff');
+      assert.deepEqual(res.body, PYTHON_BYTES);
+      const partial = await request(app).get(url).set('Range', 'bytes=0-3');
+      assert.equal(partial.status, 206);
+      assert.equal(partial.headers['content-range'], `bytes 0-3/${PYTHON_BYTES.length}`);
+    });
+    it('serve the .tiff when both exist, and fall through when neither does', async function () {
+      await writeFile(path.join(dir, '1234.405x640.tif'), PYTHON_BYTES);
+      await writeFile(path.join(dir, '1234.405x640.tiff'), 'ours');
+      const app = express().use(staticServer({ root }));
+      app.use((_req, res) => res.status(404).send('fell through'));
+      assert.equal((await get(app, '/testing/234/1/1234.405x640.tiff')).body.toString(), 'ours');
+      const missing = await get(app, '/testing/234/1/9999.405x640.tiff');
+      assert.deepEqual([missing.status, missing.body.toString()], [404, 'fell through']);
+      // Only the type's own name leads to the other: a .tif URL is not answered with a .tiff.
+      await writeFile(path.join(dir, '5.1x1.tiff'), 'only tiff');
+      assert.equal((await get(app, '/testing/234/1/5.1x1.tif')).status, 404);
     });
   });
 

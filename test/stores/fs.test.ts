@@ -199,6 +199,19 @@ describe('HttpExposedFileSystemStore', function () {
     assert.equal(url('http://evil.example'), '/__images__/testing/234/1/1234.405x640.jpe');
   });
 
+  it('builds URLs from the parsed host, never the raw Host text (allowedHosts and trustHostHeader)', function () {
+    for (const options of [{ allowedHosts: ['images.example.com'] }, { trustHostHeader: true }]) {
+      const store = new HttpExposedFileSystemStore({ path: root, ...options });
+      const url = (origin: string) => withRequestOrigin(origin, () => store.getUrl(sampleKey));
+      const clean = `https://images.example.com/__images__/testing/234/1/1234.405x640.jpe`;
+      assert.equal(url('https://images.example.com/"onerror="alert(1)'), clean);
+      assert.equal(url('https://images.example.com?x=<script>'), clean);
+      assert.equal(url('https://images.example.com#"><img'), clean);
+      assert.equal(url('https://someone@images.example.com'), clean);
+      assert.equal(url('https://IMAGES.example.com'), clean);
+    }
+  });
+
   it('checks allowedHosts and trustHostHeader, naming them', function () {
     assert.throws(() => new HttpExposedFileSystemStore({ path: root, allowedHosts: ['http://a.example'] }), { message: /for options\.allowedHosts/ });
     assert.throws(() => new HttpExposedFileSystemStore({ path: root, trustHostHeader: 'yes' as never }), { message: /Expected a boolean for options\.trustHostHeader/ });

@@ -4,7 +4,7 @@ import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl, S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { S3Store, type SigningCredentials } from '../../src/s3.js';
 import { StoreError, type StoredImage } from '../../src/index.js';
-import { presignGetUrl } from '../../src/stores/s3-presign.js';
+import { presignGetUrl, stableSigningDate } from '../../src/stores/s3-presign.js';
 import { TEST_CREDENTIALS, useS3Server } from '../support/s3.js';
 import { sampleKey } from './contract.js';
 
@@ -75,6 +75,44 @@ describe('presigned GET URLs (synchronous SigV4)', function () {
   });
 });
 
+describe('presigned URLs stay the same within a window', function () {
+  const base = 'https://photos.s3.eu-west-1.amazonaws.com/testing/1234/405x640.jpe';
+  const sign = (now: number, expiresIn = 3600) => presignGetUrl(base, { region: 'eu-west-1', credentials: keys, expiresIn, now });
+  /** Seconds a URL handed out at `now` has left. */
+  const secondsLeft = (url: string, now: number) => (amzDateOf(url).getTime() + Number(queryOf(url)['X-Amz-Expires']) * 1000 - now) / 1000;
+  const windowStart = Date.parse('2024-01-02T03:00:00Z'); // a multiple of 1800 s since the epoch
+
+  it('gives the same URL twice within a window of half of expiresIn, and a new one after it', function () {
+    const first = sign(windowStart + 1_000);
+    assert.equal(sign(windowStart + 1_799_999), first);
+    assert.equal(queryOf(first)['X-Amz-Date'], '20240102T030000Z');
+    const next = sign(windowStart + 1_800_000);
+    assert.notEqual(next, first);
+    assert.equal(queryOf(next)['X-Amz-Date'], '20240102T033000Z');
+  });
+
+  it('never hands out a URL with less than half of expiresIn left (rounded up), nor one already expired', function () {
+    for (const expiresIn of [1, 2, 3, 61, 3600, 604_800]) {
+      const windowMs = Math.max(1, Math.floor(expiresIn / 2)) * 1000;
+      // Half of expiresIn, rounded up; for expiresIn 1, X-Amz-Date's whole seconds leave only "not expired".
+      const least = expiresIn - windowMs / 1000;
+      // Every instant of two windows, in steps that land on and next to each boundary.
+      for (let now = windowStart; now < windowStart + 2 * windowMs; now += Math.max(1, Math.floor(windowMs / 97))) {
+        for (const instant of [now, now + windowMs - 1]) {
+          const left = secondsLeft(sign(instant, expiresIn), instant);
+          assert.ok(left > least && left <= expiresIn, `expiresIn ${expiresIn}, at ${instant}: ${left} s left`);
+        }
+      }
+    }
+  });
+
+  it('floors to whole seconds since the epoch, so every process signs the same instant', function () {
+    assert.equal(stableSigningDate(windowStart + 299_999, 600).toISOString(), '2024-01-02T03:00:00.000Z');
+    assert.equal(stableSigningDate(windowStart + 300_000, 600).toISOString(), '2024-01-02T03:05:00.000Z');
+    assert.equal(stableSigningDate(windowStart + 1_500, 1).toISOString(), '2024-01-02T03:00:01.000Z');
+  });
+});
+
 describe('S3Store signedUrls', function () {
   const server = useS3Server();
   const image: StoredImage = { ...sampleKey, original: true, created_at: new Date('2013-09-20T03:08:39.123Z') };
@@ -89,6 +127,36 @@ describe('S3Store signedUrls', function () {
     const response = await fetch(url);
     assert.equal(response.status, 200);
     assert.equal(await response.text(), 'private bytes');
+  });
+
+  it('getUrl and locate give the same URL within a window, a new one after it, and the server serves both', async function () {
+    const bucket = await server.current.createBucket('signed');
+    const store = server.current.store(bucket, { region: 'us-east-1', signedUrls: { expiresIn: 600 } });
+    await store.store(image, Buffer.from('cached bytes'));
+    // The clock is the hook: the instants are chosen, not waited for. Both lie in the current
+    // window or the one before it, so the URLs are valid now on the server's real clock.
+    const realNow = Date.now();
+    const thisWindow = Math.floor(realNow / 300_000) * 300_000;
+    const at = <T>(now: number, fn: () => T): T => {
+      const dateNow = Date.now;
+      Date.now = () => now;
+      try {
+        return fn();
+      } finally {
+        Date.now = dateNow;
+      }
+    };
+    const early = at(thisWindow - 300_000, () => [store.getUrl(sampleKey), store.locate(image)]);
+    const late = at(thisWindow - 1, () => [store.getUrl(sampleKey), store.locate(image)]);
+    assert.deepEqual(late, early);
+    const next = at(thisWindow, () => [store.getUrl(sampleKey), store.locate(image)]);
+    assert.notEqual(next[0], early[0]);
+    assert.notEqual(next[1], early[1]);
+    for (const url of [...early, ...next]) {
+      const response = await fetch(url);
+      assert.equal(response.status, 200, url);
+      assert.equal(await response.text(), 'cached bytes');
+    }
   });
 
   it('getUrl signs the same request as the SDK would at the same instant', async function () {
