@@ -13,6 +13,7 @@ import { isAlive } from '../imaging/spool.js';
 import { toDate } from '../stores/keys.js';
 import { canStage, noteKey, PROCESS_TAG, type StagedEntry, type StagedNote, type StagingStore } from '../stores/staging.js';
 import type { Store } from '../stores/store.js';
+import { readCreatedAt } from './created-at.js';
 import { isSqlite, sqliteWriteLock } from './locks.js';
 import { storeTag } from './single-flight.js';
 
@@ -33,8 +34,8 @@ export type WriteOutcome = 'committed' | 'not-committed';
 
 /** Reads the committed `created_at` of the note's row in `trx` and compares. */
 async function outcomeIn(trx: Knex.Transaction | Knex, note: StagedNote): Promise<WriteOutcome> {
-  const row = (await trx(note.row.table).where(note.row.id).first('created_at')) as { created_at: Date | string | number } | undefined;
-  return row !== undefined && toDate(row.created_at).getTime() === note.row.createdAt ? 'committed' : 'not-committed';
+  const createdAt = await readCreatedAt(trx, note.row.table, note.row.id);
+  return createdAt?.getTime() === note.row.createdAt ? 'committed' : 'not-committed';
 }
 
 /**
