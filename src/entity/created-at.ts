@@ -94,16 +94,23 @@ function mysqlZone(timezone: string | undefined): 'utc' | 'local' | { offsetMinu
  * MySQL: the connection's zone; PostgreSQL: the session's zone). So the URL of a new image is the
  * one a later read gives. The column's precision and the session's zone are asked once per
  * connection configuration.
+ *
+ * With `after` (an instant, ms), the result is the column's next value after it when the clock
+ * has not passed it yet (same millisecond, or same second in a whole-second column): a moment
+ * ahead of the clock rather than a wait.
  */
-export async function createdAtForInsert(knex: Knex | undefined, table: string): Promise<Date> {
-  const now = new Date();
-  const precision = await columnPrecision(knex, table);
-  if (precision !== undefined && precision < 3) {
-    const unit = 10 ** (3 - precision);
-    now.setTime(Math.floor(now.getTime() / unit) * unit);
-  }
+export async function createdAtForInsert(knex: Knex | undefined, table: string, after?: number): Promise<Date> {
+  const unit = await createdAtUnit(knex, table);
+  const now = new Date(Math.floor(Date.now() / unit) * unit);
+  if (after !== undefined && now.getTime() <= after) now.setTime((Math.floor(after / unit) + 1) * unit);
   const offset = await offsetMinutesAt(knex, now);
   return offset === undefined ? now : new DatabaseTimestamp(now.getTime(), wallDigits(now, offset), offset);
+}
+
+/** The step of `table.created_at` in milliseconds: 1000 for a whole-second column, 1 for milliseconds or finer. */
+export async function createdAtUnit(knex: Knex | undefined, table: string): Promise<number> {
+  const precision = await columnPrecision(knex, table);
+  return precision !== undefined && precision < 3 ? 10 ** (3 - precision) : 1;
 }
 
 const precisions = new WeakMap<object, Map<string, Promise<number | undefined>>>();
