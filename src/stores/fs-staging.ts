@@ -53,7 +53,11 @@ export class FileSystemStagingArea {
     }
   }
 
-  /** Renames the staged bytes to `file`, then removes the note. Bytes already gone (another process settled it): nothing to move. */
+  /**
+   * Renames the staged bytes to `file`, then removes the note. Bytes already gone (another process
+   * settled it): nothing to move.
+   * @throws StoreError `ERR_STORE_WRITE`
+   */
   async promote(token: string, file: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -61,10 +65,10 @@ export class FileSystemStagingArea {
         await rename(this.dataPath(token), file);
         break;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
         // Either the bytes are gone, or a delete pruned the fresh folder before the rename: again.
-        if (!(await exists(this.dataPath(token)))) break;
-        if (attempt === 3) throw error;
+        if (missing && !(await exists(this.dataPath(token)))) break;
+        if (!missing || attempt === 3) throw new StoreError('ERR_STORE_WRITE', `Moving staged bytes ${this.dataPath(token)} to ${file} failed: ${(error as Error).message}`, { cause: error, data: { path: file } });
       }
     }
     await removeIfPresent(this.notePath(token));
