@@ -56,7 +56,7 @@ export function exactTimestampOptions(knex: Knex): Record<string, unknown> | und
             // clock (PostgreSQL converts to it on the way in), not this process's (`TZ`), which pg
             // would assume; this process's only while the session's zone is unknown or unreadable.
             const zone = oid === PG_TIMESTAMP ? sessionTextZone(knex) : 'utc';
-            return (text: string) => parseDatabaseTimestamp(text, zone) ?? parseDatabaseTimestamp(text, 'local') ?? fallback(text);
+            return (text: string) => parseDatabaseTimestamp(text, zone) ?? fallback(text);
           },
         },
       };
