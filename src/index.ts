@@ -43,7 +43,7 @@ export { ImageSet, imageSet, imageSets } from './entity/image-set.js';
 export type { AttachOptions, FindSize, ImageRelationName, ThumbnailOptions, ThumbnailSpec, WriteOptions } from './entity/image-set.js';
 export { ImageOwner } from './entity/owner.js';
 export { filesSettled } from './entity/ledger.js';
-export { settleInterruptedWrites } from './entity/staged-writes.js';
+export { settleInterruptedWrites, type SettledWrites } from './entity/staged-writes.js';
 
 // Imaging
 export { DEFAULT_IMAGE_TYPES, DEFAULT_LIMITS } from './imaging/probe.js';

@@ -4,14 +4,16 @@
  * database is held for rows and file copies, never for decoding.
  */
 import { Readable } from 'node:stream';
+import { setTimeout } from 'node:timers/promises';
 import type { Knex } from 'knex';
+import type { Model } from 'objection';
 import { sharp } from '../imaging/sharp.js';
 import { InvalidArgumentError } from '../errors.js';
 import { STRIPPABLE_TYPES, withoutMetadata } from '../imaging/metadata-strip.js';
 import { checkProbed, type ImageLimits, type ProbedImage, probeImage, proveWhole } from '../imaging/probe.js';
 import { checkThumbnailSpecs, planThumbnails, type RenderedThumbnail, renderThumbnails } from '../imaging/thumbnail-batch.js';
 import { toDate } from '../stores/keys.js';
-import { createdAtForInsert } from './created-at.js';
+import { createdAtForInsert, createdAtUnit } from './created-at.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
 import type { AttachOptions } from './set-options.js';
@@ -38,6 +40,7 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
   const { mimetype, width, height } = probed;
   const store = concreteStore(options.store);
   const data = await originalToStore(input, probed, options.keepMetadata);
+  if (options.trx === undefined) await clockPastSet(rows);
   const images = await rows.inTransaction(options.trx, async (trx) => {
     // Wait for thumbnails being made of the old original, so the delete below sees them too.
     const previous = await rows.lockSet(trx);
@@ -80,19 +83,32 @@ async function orientationOf(input: string | Buffer, mimetype: string): Promise<
  * The `created_at` of a replacement's rows: as `$beforeInsert` makes it (the column's precision,
  * the session's zone), but always later than the newest of the rows it replaces, so its URLs
  * (`?_ts=`) change and a row tells which write of its key it is (see `staged-writes.ts`). When the
- * clock has not moved past them yet (same millisecond, or same second in a whole-second column),
- * it waits for it, a second at most.
+ * clock has not moved past them (same second in a whole-second column, and another replacement
+ * took this one), it is the column's next value: a little ahead of the clock, never a wait with
+ * the set's locks held.
  */
 async function laterThan(trx: Knex.Transaction, table: string, previous: ImageEntity[]): Promise<Date> {
-  const newest = Math.max(0, ...previous.map((row) => toDate(row.created_at).getTime()));
-  let at = await createdAtForInsert(trx, table);
-  for (let waited = 0; at.getTime() <= newest && waited < 1100; ) {
-    const pause = Math.min(100, Math.max(1, newest + 1 - Date.now()));
-    await new Promise((resolve) => setTimeout(resolve, pause));
-    waited += pause;
-    at = await createdAtForInsert(trx, table);
-  }
-  return at;
+  return createdAtForInsert(trx, table, newestOf(previous));
+}
+
+function newestOf(images: ImageEntity[]): number {
+  return Math.max(0, ...images.map((row) => toDate(row.created_at).getTime()));
+}
+
+/**
+ * Before a replacement takes its locks: where the column is coarser than the clock (MySQL's
+ * whole-second DATETIME, as SQLAlchemy makes it), waits, holding no lock nor connection, until the
+ * clock passes the set's newest row, so its `created_at` is the time it was made (one second at
+ * most). Replacements racing for the same second then each take the next value (see laterThan).
+ */
+async function clockPastSet(rows: SetRows): Promise<void> {
+  const cls = rows.info.imageClass as unknown as typeof Model;
+  const unit = await createdAtUnit(cls.knex(), cls.tableName);
+  if (unit <= 1) return;
+  const next = (Math.floor(newestOf((await rows.setQuery(undefined)) as unknown as ImageEntity[]) / unit) + 1) * unit;
+  const wait = next - Date.now();
+  // A newest row further ahead than one step is not the clock's to catch up with.
+  if (wait > 0 && wait <= unit) await setTimeout(wait);
 }
 
 /** An earlier probe of the same bytes, checked for shape, size and this set's limits. */

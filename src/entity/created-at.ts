@@ -10,7 +10,8 @@
  */
 import type { Knex } from 'knex';
 import type { QueryBuilder } from 'objection';
-import { DatabaseTimestamp, digitsText, parseDatabaseTimestamp, sqliteText, type TextZone, wallDigits } from '../stores/database-timestamp.js';
+import { toDate } from '../stores/keys.js';
+import { DatabaseTimestamp, digitsText, parseDatabaseTimestamp, sqliteText, type TextZone, utcDigits, wallDigits, zoneOffsetMinutes } from '../stores/database-timestamp.js';
 
 type Dialect = 'sqlite' | 'postgres' | 'mysql' | 'other';
 
@@ -51,8 +52,10 @@ export function exactTimestampOptions(knex: Knex): Record<string, unknown> | und
           getTypeParser(oid: number, format?: string) {
             if (oid !== PG_TIMESTAMPTZ && oid !== PG_TIMESTAMP) return types.getTypeParser(oid, format);
             const fallback = types.getTypeParser(oid, format);
-            // pg reads a timestamp without zone as local time; timestamptz text carries its offset.
-            const zone: TextZone = oid === PG_TIMESTAMP ? 'local' : 'utc';
+            // timestamptz text carries its offset. A timestamp without zone holds the session's wall
+            // clock (PostgreSQL converts to it on the way in), not this process's (`TZ`), which pg
+            // would assume; this process's only while the session's zone is unknown or unreadable.
+            const zone = oid === PG_TIMESTAMP ? sessionTextZone(knex) : 'utc';
             return (text: string) => parseDatabaseTimestamp(text, zone) ?? fallback(text);
           },
         },
@@ -77,7 +80,7 @@ export function exactTimestampOptions(knex: Knex): Record<string, unknown> | und
 }
 
 /** mysql2's `timezone` setting as a zone for texts, or `undefined` for one it does not use. */
-function mysqlZone(timezone: string | undefined): TextZone | undefined {
+function mysqlZone(timezone: string | undefined): 'utc' | 'local' | { offsetMinutes: number } | undefined {
   if (timezone === undefined || timezone === 'local') return 'local';
   if (timezone === 'Z') return 'utc';
   const m = /^([+-])(\d{2}):?(\d{2})$/.exec(timezone);
@@ -91,16 +94,23 @@ function mysqlZone(timezone: string | undefined): TextZone | undefined {
  * MySQL: the connection's zone; PostgreSQL: the session's zone). So the URL of a new image is the
  * one a later read gives. The column's precision and the session's zone are asked once per
  * connection configuration.
+ *
+ * With `after` (an instant, ms), the result is the column's next value after it when the clock
+ * has not passed it yet (same millisecond, or same second in a whole-second column): a moment
+ * ahead of the clock rather than a wait.
  */
-export async function createdAtForInsert(knex: Knex | undefined, table: string): Promise<Date> {
-  const now = new Date();
-  const precision = await columnPrecision(knex, table);
-  if (precision !== undefined && precision < 3) {
-    const unit = 10 ** (3 - precision);
-    now.setTime(Math.floor(now.getTime() / unit) * unit);
-  }
+export async function createdAtForInsert(knex: Knex | undefined, table: string, after?: number): Promise<Date> {
+  const unit = await createdAtUnit(knex, table);
+  const now = new Date(Math.floor(Date.now() / unit) * unit);
+  if (after !== undefined && now.getTime() <= after) now.setTime((Math.floor(after / unit) + 1) * unit);
   const offset = await offsetMinutesAt(knex, now);
   return offset === undefined ? now : new DatabaseTimestamp(now.getTime(), wallDigits(now, offset), offset);
+}
+
+/** The step of `table.created_at` in milliseconds: 1000 for a whole-second column, 1 for milliseconds or finer. */
+export async function createdAtUnit(knex: Knex | undefined, table: string): Promise<number> {
+  const precision = await columnPrecision(knex, table);
+  return precision !== undefined && precision < 3 ? 10 ** (3 - precision) : 1;
 }
 
 const precisions = new WeakMap<object, Map<string, Promise<number | undefined>>>();
@@ -152,47 +162,49 @@ async function offsetMinutesAt(knex: Knex | undefined, date: Date): Promise<numb
 }
 
 const sessionZones = new WeakMap<object, Promise<string | undefined>>();
+/** The answers of {@link sessionTimeZone} once they came, for the (synchronous) type parsers. */
+const knownSessionZones = new WeakMap<object, string | undefined>();
 
 /** PostgreSQL's session `TimeZone`, asked once per connection configuration. */
-function sessionTimeZone(knex: Knex): Promise<string | undefined> {
+export function sessionTimeZone(knex: Knex): Promise<string | undefined> {
   const key = knex.client.config as object;
   let zone = sessionZones.get(key);
   if (zone === undefined) {
     zone = knex
       .raw('SHOW TIME ZONE')
       .then((result: { rows?: Array<{ TimeZone?: string; timezone?: string }> }) => result.rows?.[0]?.TimeZone ?? result.rows?.[0]?.timezone)
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .then((answer) => {
+        knownSessionZones.set(key, answer);
+        return answer;
+      });
     sessionZones.set(key, zone);
   }
   return zone;
 }
 
-/** Minutes east of UTC of the IANA zone `zone` at `date`, or `undefined` for a zone Intl does not know. */
-function zoneOffsetMinutes(zone: string, date: Date): number | undefined {
-  try {
-    const parts = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(date);
-    const part = (type: string) => Number(parts.find((p) => p.type === type)?.value);
-    const wall = Date.UTC(part('year'), part('month') - 1, part('day'), part('hour'), part('minute'), part('second'));
-    return Math.round((wall - Math.floor(date.getTime() / 1000) * 1000) / 60_000);
-  } catch {
-    // A POSIX-style zone ('<+09>-09') Intl cannot read: the new row's URL then uses UTC digits.
-    return undefined;
-  }
+/** How to read a PostgreSQL `timestamp` text: the session's zone once known (and one Intl reads), else this process's. */
+function sessionTextZone(knex: Knex): TextZone {
+  const zone = knownSessionZones.get(knex.client.config as object);
+  return zone !== undefined && zoneOffsetMinutes(zone, new Date()) !== undefined ? { zone } : 'local';
 }
 
 /**
  * The value to write for `created_at` on `knex`'s database: one read from the database goes back
  * as its own text (microseconds kept: PostgreSQL with its offset, MySQL in the connection's zone);
- * any other date as SQLAlchemy's text on SQLite, and as a `Date` elsewhere.
+ * any other date as SQLAlchemy's text on SQLite, and as a `Date` elsewhere. PostgreSQL's value is
+ * cast to `timestamptz`, so a `timestamp` column (without zone) gets the session's wall clock of
+ * the instant: it would drop the offset of an uncast text, and pg sends a `Date` in this process's zone.
  */
 export function createdAtColumnValue(value: unknown, knex: Knex | undefined): unknown {
   if (!(value instanceof Date)) return value;
   const dialect = dialectOf(knex);
   const exact = value instanceof DatabaseTimestamp ? value.exactDigits() : undefined;
-  if (exact !== undefined && value instanceof DatabaseTimestamp) {
-    if (dialect === 'postgres') return `${digitsText(exact)}${offsetText(value.offsetMinutes)}`;
-    if (dialect === 'mysql' && value.offsetMinutes === offsetOfMysql(knex)) return digitsText(exact);
+  if (dialect === 'postgres') {
+    const text = exact !== undefined && value instanceof DatabaseTimestamp ? `${digitsText(exact)}${offsetText(value.offsetMinutes)}` : `${digitsText(utcDigits(value))}+00:00`;
+    return knex!.raw('?::timestamptz', [text]);
   }
+  if (exact !== undefined && value instanceof DatabaseTimestamp && dialect === 'mysql' && value.offsetMinutes === offsetOfMysql(knex)) return digitsText(exact);
   return dialect === 'sqlite' ? sqliteText(value) : value;
 }
 
@@ -207,6 +219,20 @@ function offsetText(minutes: number): string {
 }
 
 /**
+ * The committed `created_at` of the row of `table` whose key columns are `id`, read as image
+ * queries read it (a `timestamp` without zone in the session's zone), or `undefined` when there is
+ * no such row. For checks outside a model's queries: which write of a key a row is.
+ */
+export async function readCreatedAt(knex: Knex, table: string, id: Record<string, unknown>): Promise<Date | undefined> {
+  if (dialectOf(knex) === 'postgres') await sessionTimeZone(knex);
+  const query = knex(table).where(id).first('created_at');
+  const options = exactTimestampOptions(knex);
+  if (options !== undefined) query.options(options);
+  const row = (await query) as { created_at: Date | string | number } | undefined;
+  return row === undefined ? undefined : toDate(row.created_at);
+}
+
+/**
  * `Builder` (a model's `QueryBuilder` class) extended so that every query it builds carries
  * {@link exactTimestampOptions}: finds, eager loads and relation queries of image models alike.
  */
@@ -215,6 +241,12 @@ export function exactTimestampQueryBuilder<B extends typeof QueryBuilder>(Builde
   class ExactTimestampQueryBuilder extends Base {
     constructor(...args: any[]) {
       super(...args);
+      // A timestamp without zone is read in the session's zone: know it before the query runs.
+      this.runBefore(async (result, builder) => {
+        const knex = builder.knex();
+        if (dialectOf(knex) === 'postgres') await sessionTimeZone(knex);
+        return result;
+      });
       this.onBuildKnex((knexBuilder, builder) => {
         const options = exactTimestampOptions(builder.knex());
         if (options !== undefined) knexBuilder.options(options);

@@ -145,8 +145,10 @@ export class FileLedger {
     if (!writers.has(id)) writers.set(id, new Set());
     writers.get(id)!.add(root);
     root.held.push(id);
-    // Settle what a dead process left staged in this store (see staged-writes.ts), in the background.
-    if (row !== undefined && canStage(store)) sweepInBackground(store, row);
+    // Settle what a dead process left staged in this store (see staged-writes.ts), in the background
+    // once this transaction has ended: within it, settling would wait on this transaction's own
+    // row locks (SQLite: its one connection).
+    if (row !== undefined && canStage(store)) void root.settled.then(() => sweepInBackground(store, row));
     // Whether a file is there already: asked once, for the staging and the backup decisions both.
     let present: Promise<boolean> | undefined;
     const isPresent = () => (present ??= store.statFile(key).then((stat) => stat !== null));

@@ -9,10 +9,10 @@
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { ImageAttachError } from '../errors.js';
-import { isAlive } from '../imaging/spool.js';
 import { toDate } from '../stores/keys.js';
-import { canStage, noteKey, PROCESS_TAG, type StagedEntry, type StagedNote, type StagingStore } from '../stores/staging.js';
+import { canStage, noteKey, PROCESS_TAG, type StagedEntry, type StagedNote, type StagingStore, stagingProcessGone } from '../stores/staging.js';
 import type { Store } from '../stores/store.js';
+import { readCreatedAt } from './created-at.js';
 import { isSqlite, sqliteWriteLock } from './locks.js';
 import { storeTag } from './single-flight.js';
 
@@ -33,8 +33,8 @@ export type WriteOutcome = 'committed' | 'not-committed';
 
 /** Reads the committed `created_at` of the note's row in `trx` and compares. */
 async function outcomeIn(trx: Knex.Transaction | Knex, note: StagedNote): Promise<WriteOutcome> {
-  const row = (await trx(note.row.table).where(note.row.id).first('created_at')) as { created_at: Date | string | number } | undefined;
-  return row !== undefined && toDate(row.created_at).getTime() === note.row.createdAt ? 'committed' : 'not-committed';
+  const createdAt = await readCreatedAt(trx, note.row.table, note.row.id);
+  return createdAt?.getTime() === note.row.createdAt ? 'committed' : 'not-committed';
 }
 
 /**
@@ -48,12 +48,17 @@ export function committedOutcome(knex: Knex, note: StagedNote): Promise<WriteOut
 /**
  * Settles one staged write: locks its row (SQLite: the database), reads it again in a statement of
  * its own (PostgreSQL: a fresh snapshot, after any writer that held the lock), then puts the bytes
- * in place or discards them.
+ * in place or discards them. A note that cannot be read says nothing of what the bytes are for:
+ * they are discarded (`'unreadable'`).
  */
-async function settle(store: StagingStore, knex: Knex, entry: StagedEntry): Promise<WriteOutcome | undefined> {
+async function settle(store: StagingStore, knex: Knex, entry: StagedEntry): Promise<WriteOutcome | 'unreadable' | undefined> {
   const note = await store.readStagedNote(entry.token);
   // Gone: another process settled it meanwhile.
   if (note === undefined) return undefined;
+  if (note === 'unreadable') {
+    await store.discardStaged(entry.token);
+    return 'unreadable';
+  }
   return knex.transaction(async (trx) => {
     if (isSqlite(trx)) await sqliteWriteLock(trx, note.row.table);
     else await trx(note.row.table).where(note.row.id).forUpdate().select('created_at');
@@ -74,42 +79,56 @@ export function markAbandoned(token: string): void {
 }
 
 /**
- * True when no live process of this host will settle the entry: its process is gone (one of this
- * pid but another tag was a former process, as happens in containers), or it is this process's and
- * was given up. A live process's entries are its own to settle.
+ * True when no live process of this host will settle the entry: its process is gone, or it is this
+ * process's and was given up. A live process's entries are its own to settle.
  */
 function isOrphaned(entry: StagedEntry): boolean {
-  if (entry.pid === process.pid) return entry.processTag !== PROCESS_TAG || abandonedHere.has(entry.token);
-  return !isAlive(entry.pid);
+  if (entry.pid === process.pid && entry.processTag === PROCESS_TAG) return abandonedHere.has(entry.token);
+  return stagingProcessGone(entry.pid, entry.processTag);
+}
+
+/** What {@link settleInterruptedWrites} did. */
+export interface SettledWrites {
+  /** Staged writes whose row is committed: their bytes are in place now. */
+  promoted: number;
+  /** Staged writes whose row is not committed (or whose note was unreadable): their bytes are gone. */
+  discarded: number;
+  /** Staged writes that could not be settled this time (the database or the store failed): left as they are, for a later settling. */
+  failed: Array<{ token: string; error: Error }>;
 }
 
 /**
  * Settles the staged writes in `store` that no live process will finish (their process died, or
- * gave them up), asking the database on `knex` which of them committed. Call it when a process
- * starts, before serving, to repair at once what a crash between a commit and its file swap left;
- * the library also runs it in the background whenever it writes an image to a store that stages.
- * @returns how many were put in place and how many discarded
- * @throws ImageAttachError `ERR_STORE_UNAVAILABLE` when an entry cannot be settled (the others are)
+ * gave them up), asking the database on `knex` which of them committed, and removes what dead
+ * processes left half made in the staging area. Call it when a process starts, before serving, to
+ * repair at once what a crash between a commit and its file swap left; the library also runs it in
+ * the background after a transaction that wrote an image to a store that stages. An entry that
+ * fails does not stop the others: it is reported in `failed`. A note that cannot be read (damaged
+ * on disk) cannot say what its bytes are for: they are discarded, with a process warning.
+ * @returns how many were put in place and how many discarded, and the entries that failed
  */
-export async function settleInterruptedWrites(options: { store: Store; knex: Knex }): Promise<{ promoted: number; discarded: number }> {
+export async function settleInterruptedWrites(options: { store: Store; knex: Knex }): Promise<SettledWrites> {
   const { store, knex } = options;
-  const result = { promoted: 0, discarded: 0 };
+  const result: SettledWrites = { promoted: 0, discarded: 0, failed: [] };
   if (!canStage(store)) return result;
-  const failures: unknown[] = [];
   for (const entry of await store.listStaged()) {
     if (!isOrphaned(entry)) continue;
     try {
       const outcome = await settle(store, knex, entry);
       abandonedHere.delete(entry.token);
       if (outcome === 'committed') result.promoted++;
-      else if (outcome === 'not-committed') result.discarded++;
+      else if (outcome !== undefined) result.discarded++;
+      if (outcome === 'unreadable') {
+        process.emitWarning(
+          new ImageAttachError('ERR_FILE_CLEANUP', `objection-imageattach: the note of staged write ${entry.token} could not be read: its bytes were discarded (whether its row committed is unknown)`),
+        );
+      }
     } catch (error) {
-      failures.push(error);
+      const cause = error instanceof Error ? error : new Error(String(error));
+      result.failed.push({ token: entry.token, error: cause });
     }
   }
-  if (failures.length > 0) {
-    throw new ImageAttachError('ERR_STORE_UNAVAILABLE', `Settling ${failures.length} interrupted write(s) failed: ${(failures[0] as Error).message}`, { cause: failures[0] });
-  }
+  await store.sweepStagingLeftovers?.();
   return result;
 }
 
@@ -138,9 +157,24 @@ export function sweepInBackground(store: Store, row: Model): void {
   if (!knex) return;
   sweeping.add(tag);
   lastSweep.set(tag, now);
-  void settleInterruptedWrites({ store, knex })
-    .catch((error: unknown) => {
-      process.emitWarning(new ImageAttachError('ERR_FILE_CLEANUP', `objection-imageattach: settling interrupted writes failed: ${(error as Error).message}`, { cause: error }));
+  const run = settleInterruptedWrites({ store, knex })
+    .then((settled) => settled.failed.map(({ token, error }) => ({ error, about: `staged write ${token}` })))
+    .catch((error: unknown) => [{ error: error as Error, about: 'the staging area' }])
+    .then((failures) => {
+      for (const { error, about } of failures) {
+        process.emitWarning(new ImageAttachError('ERR_FILE_CLEANUP', `objection-imageattach: settling ${about} failed: ${error.message}`, { cause: error }));
+      }
     })
-    .finally(() => sweeping.delete(tag));
+    .finally(() => {
+      sweeping.delete(tag);
+      sweeps.delete(run);
+    });
+  sweeps.add(run);
+}
+
+const sweeps = new Set<Promise<void>>();
+
+/** Resolves when the background settlings running now have ended (for tests and shutdown). */
+export async function backgroundSettlingDone(): Promise<void> {
+  await Promise.all([...sweeps]);
 }

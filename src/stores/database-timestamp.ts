@@ -30,8 +30,11 @@ export class DatabaseTimestamp extends Date {
   }
 }
 
-/** How a zone-less text is to be read: as UTC, as this machine's local time, or at a fixed offset. */
-export type TextZone = 'utc' | 'local' | { offsetMinutes: number };
+/**
+ * How a zone-less text is to be read: as UTC, as this machine's local time, at a fixed offset, or
+ * as the wall clock of an IANA zone (PostgreSQL's session `TimeZone`, for a `timestamp` column).
+ */
+export type TextZone = 'utc' | 'local' | { offsetMinutes: number } | { zone: string };
 
 const TEXT = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2})(?::?(\d{2}))?(?::?(\d{2}))?)?$/;
 
@@ -53,9 +56,35 @@ export function parseDatabaseTimestamp(text: string, zone: TextZone = 'utc'): Da
   else if (m[9] !== undefined) offsetMinutes = (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11] ?? 0) + Number(m[12] ?? 0) / 60);
   else if (zone === 'utc') offsetMinutes = 0;
   else if (zone === 'local') offsetMinutes = -new Date(year, month - 1, day, hour, minute, second).getTimezoneOffset();
-  else offsetMinutes = zone.offsetMinutes;
+  else if ('zone' in zone) {
+    const offset = wallOffsetMinutes(zone.zone, wall);
+    if (offset === undefined) return undefined;
+    offsetMinutes = offset;
+  } else offsetMinutes = zone.offsetMinutes;
   const instant = wall - offsetMinutes * 60_000;
   return Number.isNaN(instant) ? undefined : new DatabaseTimestamp(instant, digits, offsetMinutes);
+}
+
+/**
+ * Minutes east of UTC of the IANA zone `zone` at `date`, or `undefined` for a zone Intl does not
+ * know (a POSIX-style `<+09>-09`).
+ */
+export function zoneOffsetMinutes(zone: string, date: Date): number | undefined {
+  try {
+    const parts = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(date);
+    const part = (type: string) => Number(parts.find((p) => p.type === type)?.value);
+    const wall = Date.UTC(part('year'), part('month') - 1, part('day'), part('hour'), part('minute'), part('second'));
+    return Math.round((wall - Math.floor(date.getTime() / 1000) * 1000) / 60_000);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The offset of `zone` that its wall clock `wall` (ms, read as UTC) is in: tried at the first guess, then at the instant it gives. */
+function wallOffsetMinutes(zone: string, wall: number): number | undefined {
+  const guess = zoneOffsetMinutes(zone, new Date(wall));
+  if (guess === undefined) return undefined;
+  return zoneOffsetMinutes(zone, new Date(wall - guess * 60_000));
 }
 
 /**

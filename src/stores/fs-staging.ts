@@ -6,10 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { removeIfPresent } from '../util/temp-files.js';
-import { PROCESS_TAG, type StagedEntry, type StagedNote } from './staging.js';
+import { StoreError } from '../errors.js';
+import { removeIfPresent, STALE_TEMP_MS } from '../util/temp-files.js';
+import { PROCESS_TAG, type StagedEntry, type StagedNote, stagingProcessGone } from './staging.js';
 
 const ENTRY = /^(\d+)-([0-9a-f]+)-([0-9a-f]+)\.json$/;
+/** A note's or staged bytes' name, or its temp file's (`<token>.json.<hex>.tmp`, `.<token>.stage.<hex>.tmp`). */
+const LEFTOVER = /^\.?(\d+)-([0-9a-f]+)-([0-9a-f]+)\.(json|stage)(\.[0-9a-f]+\.tmp)?$/;
 
 export class FileSystemStagingArea {
   readonly dir: string;
@@ -30,15 +33,31 @@ export class FileSystemStagingArea {
     return path.join(this.dir, `${token}.json`);
   }
 
-  /** Writes the note (before the bytes: a note without bytes is harmless, bytes without a note are lost). */
+  /**
+   * Writes the note (before the bytes: a note without bytes is harmless, bytes without a note are
+   * lost), through a temp file that a failure (a full disk) removes.
+   * @throws StoreError `ERR_STORE_WRITE`
+   */
   async writeNote(token: string, note: StagedNote): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
-    const temp = `${this.notePath(token)}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(temp, JSON.stringify(note));
-    await rename(temp, this.notePath(token));
+    const file = this.notePath(token);
+    const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      await mkdir(this.dir, { recursive: true });
+      await writeFile(temp, JSON.stringify(note));
+      await rename(temp, file);
+    } catch (error) {
+      await removeIfPresent(temp).catch(() => {
+        // Left for sweepLeftovers, once this process is gone.
+      });
+      throw new StoreError('ERR_STORE_WRITE', `Writing the staging note ${file} failed: ${(error as Error).message}`, { cause: error, data: { path: file } });
+    }
   }
 
-  /** Renames the staged bytes to `file`, then removes the note. Bytes already gone (another process settled it): nothing to move. */
+  /**
+   * Renames the staged bytes to `file`, then removes the note. Bytes already gone (another process
+   * settled it): nothing to move.
+   * @throws StoreError `ERR_STORE_WRITE`
+   */
   async promote(token: string, file: string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -46,10 +65,10 @@ export class FileSystemStagingArea {
         await rename(this.dataPath(token), file);
         break;
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
         // Either the bytes are gone, or a delete pruned the fresh folder before the rename: again.
-        if (!(await exists(this.dataPath(token)))) break;
-        if (attempt === 3) throw error;
+        if (missing && !(await exists(this.dataPath(token)))) break;
+        if (!missing || attempt === 3) throw new StoreError('ERR_STORE_WRITE', `Moving staged bytes ${this.dataPath(token)} to ${file} failed: ${(error as Error).message}`, { cause: error, data: { path: file } });
       }
     }
     await removeIfPresent(this.notePath(token));
@@ -62,7 +81,7 @@ export class FileSystemStagingArea {
 
   async abandon(token: string): Promise<void> {
     const note = await this.readNote(token);
-    if (note !== undefined) await this.writeNote(token, { ...note, abandoned: true });
+    if (note !== undefined && note !== 'unreadable') await this.writeNote(token, { ...note, abandoned: true });
   }
 
   async list(): Promise<StagedEntry[]> {
@@ -82,14 +101,63 @@ export class FileSystemStagingArea {
     return entries;
   }
 
-  async readNote(token: string): Promise<StagedNote | undefined> {
+  /** The note; `undefined` when it is gone (settled meanwhile); `'unreadable'` when it cannot be parsed. */
+  async readNote(token: string): Promise<StagedNote | 'unreadable' | undefined> {
+    let text: string;
     try {
-      return JSON.parse(await readFile(this.notePath(token), 'utf8')) as StagedNote;
+      text = await readFile(this.notePath(token), 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new StoreError('ERR_STORE_UNAVAILABLE', `Reading the staging note ${this.notePath(token)} failed: ${(error as Error).message}`, { cause: error });
+    }
+    try {
+      const note = JSON.parse(text) as StagedNote;
+      return isNote(note) ? note : 'unreadable';
     } catch {
-      // Gone (settled meanwhile) or cut short by a crash while it was written: not an entry.
-      return undefined;
+      // Damaged on disk (notes are renamed into place whole, so no crash cuts one short).
+      return 'unreadable';
     }
   }
+
+  /**
+   * Removes what processes that are gone left half made: temp files of notes and of staged bytes
+   * (a crash or a full disk mid-write), and staged bytes without a note. Only once older than
+   * STALE_TEMP_MS: a process of another host (or pid namespace) sharing the folder looks gone from
+   * here while it writes. Failures change nothing.
+   * @returns how many files were removed
+   */
+  async sweepLeftovers(now = Date.now()): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir);
+    } catch {
+      return 0;
+    }
+    const notes = new Set(names.filter((name) => ENTRY.test(name)));
+    let removed = 0;
+    for (const name of names) {
+      const match = LEFTOVER.exec(name);
+      if (!match || !stagingProcessGone(Number(match[1]), match[2]!)) continue;
+      // A note, or bytes with their note, are an entry: settling decides those.
+      const temp = match[5] !== undefined;
+      if (!temp && (match[4] === 'json' || notes.has(`${match[1]}-${match[2]}-${match[3]}.json`))) continue;
+      const file = path.join(this.dir, name);
+      const info = await stat(file).catch(() => undefined);
+      if (info === undefined || now - info.mtimeMs < STALE_TEMP_MS) continue;
+      await removeIfPresent(file).then(() => removed++, () => {});
+    }
+    return removed;
+  }
+}
+
+/** A parsed note has the shape settling relies on. */
+function isNote(note: unknown): note is StagedNote {
+  const n = note as Partial<StagedNote> | null;
+  return (
+    typeof n === 'object' && n !== null &&
+    typeof n.key === 'object' && n.key !== null && typeof n.key.objectType === 'string' && typeof n.key.objectId === 'string' &&
+    typeof n.row === 'object' && n.row !== null && typeof n.row.table === 'string' && typeof n.row.id === 'object' && n.row.id !== null && typeof n.row.createdAt === 'number'
+  );
 }
 
 async function exists(file: string): Promise<boolean> {

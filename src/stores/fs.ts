@@ -157,8 +157,12 @@ export abstract class FileSystemStoreBase extends Store implements StagingStore 
     return this.staging.list();
   }
 
-  readStagedNote(token: string): Promise<StagedNote | undefined> {
+  readStagedNote(token: string): Promise<StagedNote | 'unreadable' | undefined> {
     return this.staging.readNote(token);
+  }
+
+  sweepStagingLeftovers(): Promise<number> {
+    return this.staging.sweepLeftovers();
   }
 
   stagedPath(token: string): string {

@@ -9,6 +9,7 @@
  * fall back to overwriting with a backup kept by the writing process.
  */
 import type { Readable } from 'node:stream';
+import { isAlive } from '../util/temp-files.js';
 import type { ImageKey } from './keys.js';
 
 /** What a staged file is for, kept durably beside it. */
@@ -45,10 +46,27 @@ export interface StagingStore {
   abandonStaged(token: string): Promise<void>;
   /** Every staged write in the store (a listing: no note is read). */
   listStaged(): Promise<StagedEntry[]>;
-  /** The note of a staged write, or `undefined` when it is gone (settled meanwhile). */
-  readStagedNote(token: string): Promise<StagedNote | undefined>;
+  /**
+   * The note of a staged write, `undefined` when it is gone (settled meanwhile), or `'unreadable'`
+   * when it is there but cannot be parsed (damaged on disk): nothing then says what its bytes are for.
+   */
+  readStagedNote(token: string): Promise<StagedNote | 'unreadable' | undefined>;
   /** The local path of the staged bytes (for reading them back inside their transaction). */
   stagedPath(token: string): string;
+  /**
+   * Removes what processes that are gone left half made (temp files of notes and bytes, bytes
+   * without a note), once older than a few minutes; returns how many. Optional: a store whose
+   * writes leave nothing half made has nothing to sweep.
+   */
+  sweepStagingLeftovers?(): Promise<number>;
+}
+
+/**
+ * True when the process that staged under `pid` and `processTag` is gone: no process of that pid
+ * (on this host), or this pid but another tag (a former process, as happens in containers).
+ */
+export function stagingProcessGone(pid: number, processTag: string): boolean {
+  return pid === process.pid ? processTag !== PROCESS_TAG : !isAlive(pid);
 }
 
 /** True when `store` can stage writes. */

@@ -12,7 +12,7 @@ export type TempFileKind = 'spool' | 'upload';
 
 const TEMP_NAME = /^objection-imageattach-(\d+)-[0-9a-f]{16,}\.(spool|upload)$/;
 /** How old a dead process's temp file must be before it is removed (see sweepDeadTempFiles). */
-const STALE_TEMP_MS = 10 * 60 * 1000;
+export const STALE_TEMP_MS = 10 * 60 * 1000;
 const swept = new Set<string>();
 
 /** A new, unused temp file path in `dir` for this process: `objection-imageattach-<pid>-<hex>.<kind>`. */

@@ -108,7 +108,7 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
     assert.ok(now.find((r) => r.row.original)!.bytes.equals(before), 'the original file holds the committed bytes');
     assert.ok(now.find((r) => !r.row.original)!.bytes.equals(thumbnailBefore), 'the thumbnail file holds the committed bytes');
     // The next process clears what the dead one staged, and changes no committed file.
-    assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 0, discarded: 2 });
+    assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 0, discarded: 2, failed: [] });
     assert.deepEqual(await readdir(path.join(root, '.staging')), []);
     assert.ok((await rowsWithBytes(user)).find((r) => r.row.original)!.bytes.equals(before));
   });
@@ -119,7 +119,7 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
     await killAt([JSON.stringify(config), root, String(user.id), file, 'after-commit'], 'committed');
     const rows = await UserPicture.query(knex).where('user_id', user.id);
     assert.equal(rows.length, 2);
-    assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 2, discarded: 0 });
+    assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 2, discarded: 0, failed: [] });
     assert.deepEqual(await readdir(path.join(root, '.staging')), []);
     const now = await rowsWithBytes(user);
     assert.ok(now.find((r) => r.row.original)!.bytes.equals(after), 'the original file holds the new committed bytes');

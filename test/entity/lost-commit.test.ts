@@ -198,7 +198,7 @@ forEachDialect('a COMMIT whose answer is lost', (db, dialect) => {
     const rows = await UserPicture.query(db()).where('user_id', user.id);
     for (const row of rows) await readFile(store.pathFor(row));
     const { settleInterruptedWrites } = await import('../../src/entity/staged-writes.js');
-    assert.deepEqual(await settleInterruptedWrites({ store, knex: db() }), { promoted: 3, discarded: 0 });
+    assert.deepEqual(await settleInterruptedWrites({ store, knex: db() }), { promoted: 3, discarded: 0, failed: [] });
     await assertRowsAndFilesAgree(user, other);
   });
 
