@@ -65,7 +65,7 @@ const FORM_OVERHEAD = FORM_LIMITS.parts * (FORM_LIMITS.fieldSize + FORM_LIMITS.f
  * | 400 | `ERR_UPLOAD_ABORTED` | the client went away mid-upload (no one reads this answer) |
  * | 408 | `ERR_UPLOAD_TIMEOUT` | the body stalled for `idleTimeout`, or came slower than `minBytesPerSecond` |
  * | 400 | `ERR_IMAGE_EMPTY`, `ERR_IMAGE_TRUNCATED`, `ERR_IMAGE_UNREADABLE` | the bytes are no whole image |
- * | 413 | `ERR_IMAGE_TOO_LARGE`, `ERR_IMAGE_TOO_MANY_PIXELS` | over `maxBytes` / `maxPixels` |
+ * | 413 | `ERR_IMAGE_TOO_LARGE`, `ERR_IMAGE_TOO_MANY_PIXELS`, `ERR_IMAGE_TOO_MANY_FRAMES` | over `maxBytes` / `maxPixels` / `maxAnimationPixelsPerByte` |
  * | 413 | `ERR_UPLOAD_LIMIT` | too many form fields, parts or part headers (20), or a field too long |
  *
  * A body over the limit (a declared `Content-Length`, or a chunked body as it arrives), a stalled
