@@ -16,4 +16,4 @@ export { thumbnailRoute } from './http/thumbnail-route.js';
 export type { ThumbnailRouteHandler, ThumbnailRouteOptions } from './http/thumbnail-route.js';
 
 export { htmlHelpers, imageHelpers, imgTag, pictureTag, srcset } from './html.js';
-export type { HelperDefaults, HelperQueue, ImgTagOptions, SrcsetOptions } from './html.js';
+export type { HelperDefaults, HelperQueue, HtmlHelpers, ImgTagOptions, SrcsetOptions } from './html.js';
