@@ -4,12 +4,13 @@ import { readdir, utimes, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import path from 'node:path';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import { imageUpload, type ImageUploadOptions } from '../../src/http/upload.js';
 import type { UploadedImage } from '../../src/http/upload-storage.js';
 import { png } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
+import { forEachExpress } from './express-majors.js';
 
 const BOUNDARY = 'guardboundary';
 
@@ -69,7 +70,7 @@ function rawRequest(port: number, headers: string[], write: (send: (bytes: Buffe
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('imageUpload() body guard', function () {
+forEachExpress('imageUpload() body guard', function (express) {
   this.timeout(10_000);
   let dir: string;
   let server: Server;

@@ -3,12 +3,13 @@ import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import type { Server } from 'node:http';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import { imageUpload, type ImageUploadOptions, type UploadedImage } from '../../src/express.js';
 import { InvalidArgumentError } from '../../src/index.js';
 import { jpeg, png, pngDeclaring } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
+import { forEachExpress } from './express-majors.js';
 
 /** Waits until `dir` is empty (cleanup may finish just after the response), failing after 3 s. */
 async function emptied(dir: string): Promise<void> {
@@ -29,9 +30,9 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
   }
 }
 
-describe('imageUpload()', function () {
+forEachExpress('imageUpload()', function (express) {
   let dir: string;
-  let app: express.Express;
+  let app: ReturnType<typeof express>;
   /** What the route saw: the file, and whether its temp file existed while the route ran. */
   let seen: { file: UploadedImage; existed: boolean } | undefined;
   let errors: Array<{ code?: string; statusCode?: number; message: string }>;
