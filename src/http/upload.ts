@@ -181,7 +181,6 @@ export function imageUpload(options: ImageUploadOptions): UploadMiddleware {
       if (!several) return next();
       const rejected = rejectedOf(all);
       received.files = all.filter((file) => file.rejection === undefined);
-      for (const file of received.files) delete file.rejection;
       received.rejectedImages = rejected;
       if (received.files.length === 0) return next(rejected[0]!.error);
       next();
