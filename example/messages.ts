@@ -25,6 +25,8 @@ export function uploadMessage(code: string, data: Record<string, any> = {}): str
         : `This file is ${megabytes(data.size)}: a picture can be at most ${megabytes(data.maxBytes)}.`;
     case 'ERR_IMAGE_TOO_MANY_PIXELS':
       return `This picture is ${data.width} × ${data.height} pixels: we take up to ${Math.floor(data.maxPixels / 1_000_000)} megapixels. Make it smaller and try again.`;
+    case 'ERR_IMAGE_TOO_MANY_FRAMES':
+      return `This animation has ${data.frames} frames of ${data.width} × ${data.height} pixels: too many for its size. Send fewer frames or a smaller one.`;
     case 'ERR_IMAGE_UNSUPPORTED_TYPE':
       // sharp reads HEIC (iPhone photos) as "heif"; the library does not take it yet.
       if (/hei[cf]/i.test(String(data.mimetype))) return "HEIC photos aren't supported yet: export it as JPEG and try again.";

@@ -93,18 +93,33 @@ export function withRequestOrigin<T>(origin: string, fn: () => T): T {
   return storage.run({ stores: [...frame().stores], origin }, fn);
 }
 
-/** An Express request, or any Node request (Connect). */
-type AnyRequest = IncomingMessage & { protocol?: string; host?: string };
+/** An Express request (4 or 5), or any Node request (Connect, `http`). */
+type AnyRequest = IncomingMessage & { protocol?: string; app?: { get?: (setting: string) => unknown } };
 
 /**
- * The origin a client used to reach this request. With Express, `req.protocol` and `req.host`
- * honour the app's `trust proxy` setting (X-Forwarded-Proto/-Host); without Express, the socket
- * and the Host header are used and forwarded headers are ignored (they are not to be trusted).
+ * The origin a client used to reach this request. With Express, `req.protocol` and the host as
+ * Express 5's `req.host` reads it honour the app's `trust proxy` setting (X-Forwarded-Proto/-Host);
+ * without Express, the socket and the Host header are used and forwarded headers are ignored
+ * (they are not to be trusted).
  */
 export function requestOrigin(req: AnyRequest): string | undefined {
   const protocol = req.protocol ?? ((req.socket as TLSSocket).encrypted ? 'https' : 'http');
-  const host = req.host ?? req.headers.host;
+  const host = requestHost(req);
   return host ? `${protocol}://${host}` : undefined;
+}
+
+/**
+ * The host with its port, read as Express 5's `req.host` does, on both Express majors: Express 4's
+ * `req.host` is deprecated (and drops the port), so the app's compiled `trust proxy` function,
+ * which both keep as the `trust proxy fn` setting, decides whether X-Forwarded-Host counts.
+ */
+function requestHost(req: AnyRequest): string | undefined {
+  const trust = typeof req.app?.get === 'function' ? req.app.get('trust proxy fn') : undefined;
+  const forwarded = req.headers['x-forwarded-host'];
+  if (typeof trust === 'function' && typeof forwarded === 'string' && forwarded !== '' && trust(req.socket.remoteAddress, 0)) {
+    return forwarded.split(',')[0]!.trim() || undefined;
+  }
+  return req.headers.host || undefined;
 }
 
 /**

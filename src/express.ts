@@ -9,11 +9,11 @@ export type { StaticServerIntrospection, StaticServerMiddleware, StaticServerOpt
 export type { ContentCacheOptions, ContentCacheStats } from './http/content-cache.js';
 
 export { imageUpload } from './http/upload.js';
-export type { ImageUploadOptions } from './http/upload.js';
-export type { UploadedImage } from './http/upload-storage.js';
+export type { ImageUploadOptions, UploadMiddleware } from './http/upload.js';
+export type { RejectedImage, UploadedImage } from './http/upload-storage.js';
 
 export { thumbnailRoute } from './http/thumbnail-route.js';
 export type { ThumbnailRouteHandler, ThumbnailRouteOptions } from './http/thumbnail-route.js';
 
 export { htmlHelpers, imageHelpers, imgTag, pictureTag, srcset } from './html.js';
-export type { HelperDefaults, HelperQueue, ImgTagOptions, SrcsetOptions } from './html.js';
+export type { HelperDefaults, HelperQueue, HtmlHelpers, ImgTagOptions, SrcsetOptions } from './html.js';

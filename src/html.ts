@@ -144,11 +144,29 @@ export interface HelperDefaults extends StoreOption {
   onEnqueueError?: (error: Error) => void;
 }
 
+/** The helpers `htmlHelpers()` returns, and `imageHelpers()` puts on `res.locals`. */
+export interface HtmlHelpers {
+  imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): string;
+  srcset(set: ImageSet, options?: SrcsetOptions): string;
+  pictureTag(set: ImageSet, options: ImgTagOptions): string;
+}
+
+declare global {
+  namespace Express {
+    /**
+     * `res.locals` (and `app.locals`) carry the helpers once `imageHelpers()` (or
+     * `Object.assign(app.locals, htmlHelpers())`) is mounted: typed here, as `@types/multer` types
+     * `req.file`, so route code calls them without a cast.
+     */
+    interface Locals extends HtmlHelpers {}
+  }
+}
+
 /**
  * The helpers as an object, bound to `store` (and `queue`) when given:
  * `Object.assign(app.locals, htmlHelpers())`.
  */
-export function htmlHelpers(defaults: HelperDefaults = {}) {
+export function htmlHelpers(defaults: HelperDefaults = {}): HtmlHelpers {
   const withStore = <T extends StoreOption>(options: T | undefined): T => ({ store: defaults.store, ...options }) as T;
   return {
     imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): string {

@@ -17,6 +17,7 @@ import { FileSystemStoreBase } from '../stores/fs.js';
 import type { Store } from '../stores/store.js';
 import type { ContentCacheOptions, ContentCacheStats } from './content-cache.js';
 import { LocalFileServer, type MissingFile } from './local-file-server.js';
+import { isMalformedValueError, loadOwnerRows } from './owner-key.js';
 import { RecentRows } from './recent-rows.js';
 import { validateCache } from './static-options.js';
 
@@ -87,7 +88,8 @@ const MODES = ['file', 'redirect'];
  * Concurrent requests for a missing width share one thumbnail in this process (and a row made
  * meanwhile by another process is used, not an error): fifty at once make one file.
  * Errors go to `next(err)`: a width not in the list is an `InvalidArgumentError` (400), no owner,
- * no original or no file an `ImageNotFoundError` (404).
+ * no original or no file an `ImageNotFoundError` (404), as is a malformed owner id on every
+ * database (`NaN`, or a value the database refuses, such as `'abc'` for a PostgreSQL integer).
  *
  * @throws InvalidArgumentError at once, for a bad option
  * @example
@@ -121,7 +123,7 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
 
   /** The image to answer with: the original, or the thumbnail of `width` (made if need be). */
   async function imageOf(set: ImageSet, width: number | undefined): Promise<ImageEntity> {
-    if (!set.isLoaded) await set.load();
+    if (!set.isLoaded) await loadOwnerRows(set, () => set.load());
     const original = set.requireOriginal();
     if (width === undefined || width >= original.width) return original;
     // Any image of that width answers, as in generateThumbnail (size-match.ts).
@@ -141,7 +143,10 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
       if (raw !== undefined && (width === undefined || !allowed.includes(width))) {
         throw new InvalidArgumentError('width', expected, raw, { data: { allowed } });
       }
-      const set = await load(req);
+      // A route's own query for the owner may meet the database's refusal of a malformed id too.
+      const set = await Promise.resolve(load(req)).catch((error: unknown) => {
+        throw isMalformedValueError(error) ? new ImageNotFoundError(`Nothing at ${req.originalUrl ?? req.url} has an image`, { cause: error }) : error;
+      });
       if (set === undefined || set === null) throw new ImageNotFoundError(`Nothing at ${req.originalUrl ?? req.url} has an image`);
       const target = concreteStore(store);
       const server = respondWith === 'redirect' ? undefined : files.serverFor(target);

@@ -1,25 +1,28 @@
 /**
- * Guarding an upload's request body while multer reads it: the byte limit on the whole body, the
- * idle and slow-client timeouts, and the header count of each part. When one is passed the guard
+ * Guarding an upload's request body while multer reads it: the byte limit on the whole body, and
+ * the idle and slow-client timeouts. (A part's header block needs no guard of ours: busboy refuses
+ * one over 16 KiB, as a malformed part.) When one is passed the guard
  * stops reading at once and hands the error on; the response it leads to closes the connection,
  * so the rest of the body is never read (multer would drain it to the end before answering).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Writable } from 'node:stream';
 import { type ImageAttachError, InvalidImageError, UploadError } from '../errors.js';
-import { multipartBoundary, PartHeaderCounter } from './part-header-counter.js';
+import { humanBytes } from '../util/human-bytes.js';
 
 export interface UploadBodyLimits {
-  /** The most bytes of the whole body (the file, plus the form's fields and part headers). */
+  /** The most bytes of the whole body (the files, plus the form's fields and part headers). */
   maxBodyBytes: number;
-  /** The file's own limit, named in the 413's message. */
+  /** Each file's own limit, named in the 413's message. */
   maxFileBytes: number;
+  /** How many files the body may carry, named in the 413's message. */
+  maxFiles: number;
+  /** The bytes a body may carry beyond its files, named in the 413's message. */
+  formAllowance: number;
   /** Milliseconds without a byte before the upload fails with 408. */
   idleTimeout: number;
   /** After `idleTimeout`, the least average bytes per second before the upload fails with 408. */
   minBytesPerSecond: number;
-  /** The most header lines a part may have. */
-  maxPartHeaders: number;
 }
 
 /** How long a refused upload's connection stays open after its answer (see lingerBeforeClosing). */
@@ -39,7 +42,6 @@ export class UploadGuard {
   private readonly startedAt = Date.now();
   private lastDataAt = this.startedAt;
   private timer: NodeJS.Timeout | undefined;
-  private readonly headers: PartHeaderCounter | undefined;
   private busboy: Writable | undefined;
 
   constructor(
@@ -48,8 +50,6 @@ export class UploadGuard {
     private readonly limits: UploadBodyLimits,
     private readonly onFail: (error: ImageAttachError) => void,
   ) {
-    const boundary = multipartBoundary(req.headers['content-type']);
-    this.headers = boundary === undefined ? undefined : new PartHeaderCounter(boundary, limits.maxPartHeaders);
     guards.set(req, this);
   }
 
@@ -118,15 +118,7 @@ export class UploadGuard {
   private readonly onData = (chunk: Buffer): void => {
     this.received += chunk.length;
     this.lastDataAt = Date.now();
-    if (this.received > this.limits.maxBodyBytes) return this.fail(this.tooLarge(undefined));
-    if (this.headers !== undefined && !this.headers.push(chunk)) {
-      this.fail(
-        new UploadError('ERR_UPLOAD_LIMIT', `Expected at most ${this.limits.maxPartHeaders} header lines in a form part but one has more`, {
-          statusCode: 413,
-          data: { maxPartHeaders: this.limits.maxPartHeaders },
-        }),
-      );
-    }
+    if (this.received > this.limits.maxBodyBytes) this.fail(this.tooLarge(undefined));
   };
 
   /** One timer per request, moved lazily: a chunk only records its time, the timer re-arms itself. */
@@ -151,13 +143,18 @@ export class UploadGuard {
     this.fail(new UploadError('ERR_UPLOAD_TIMEOUT', message, { statusCode: 408, data: { received: this.received, idleTimeout, minBytesPerSecond } }));
   };
 
+  /**
+   * The body is over its limit: said in a person's units, with what the limit is made of (the
+   * file, or files, and the form's allowance) and what came.
+   */
   private tooLarge(declared: number | undefined): InvalidImageError {
-    const { maxBodyBytes, maxFileBytes } = this.limits;
+    const { maxBodyBytes, maxFileBytes, maxFiles, formAllowance } = this.limits;
+    const files = maxFiles === 1 ? `a file of up to ${humanBytes(maxFileBytes)}` : `${maxFiles} files of up to ${humanBytes(maxFileBytes)} each`;
+    const came = declared === undefined ? `more than ${humanBytes(maxBodyBytes)} came` : `the request declares ${humanBytes(declared)}`;
     return new InvalidImageError(
       'ERR_IMAGE_TOO_LARGE',
-      `Expected an upload of at most ${maxFileBytes} bytes (a body of ${maxBodyBytes} with the form) but the body ` +
-        (declared === undefined ? 'is larger' : `declares ${declared}`),
-      { statusCode: 413, data: { maxBytes: maxFileBytes, maxBodyBytes, declared } },
+      `Expected an upload of at most ${humanBytes(maxBodyBytes)} (${files}, and ${humanBytes(formAllowance)} for the rest of the form) but ${came}`,
+      { statusCode: 413, data: { maxBytes: maxFileBytes, maxBodyBytes, maxFiles, formAllowance, declared } },
     );
   }
 }

@@ -24,13 +24,38 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { Request } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { StorageEngine } from 'multer';
+import { InvalidImageError } from '../errors.js';
 import { type ImageLimits, type ProbedImage, probeImage, tooLarge } from '../imaging/probe.js';
 import { guardOf } from './upload-guard.js';
 import { removeIfPresent, sweepOnce, tempFilePath } from '../util/temp-files.js';
 
-/** What `req.file` holds after `imageUpload()`: multer's file, with what its bytes are. */
+declare global {
+  namespace Express {
+      namespace Multer {
+      /**
+       * What `imageUpload()` adds to multer's file (the way `@types/multer` types `req.file`), so
+       * a route reads `req.file.probed` with no cast. Only files `imageUpload()` received have them.
+       */
+      interface File {
+        /** The `Content-Type` the client sent for the part; never trusted, kept for logs. */
+        clientMimetype: string;
+        /** Read from the bytes. */
+        width: number;
+        height: number;
+        /** The probe's result, to pass to `fromFile` so it does not read the file again. */
+        probed: ProbedImage;
+      }
+    }
+    interface Request {
+      /** After `imageUpload({ maxCount })`: the files refused and set aside, with why (see `allOrNothing`). */
+      rejectedImages?: RejectedImage[];
+    }
+  }
+}
+
+/** What `req.file` (or each of `req.files`) holds after `imageUpload()`: multer's file, with what its bytes are. */
 export interface UploadedImage extends Express.Multer.File {
   /** The temp file: attach it with `imageSet(...).fromFile(file.path, { probed: file.probed })`. */
   path: string;
@@ -44,12 +69,31 @@ export interface UploadedImage extends Express.Multer.File {
   probed: ProbedImage;
 }
 
+/** A file of a several-file upload that was refused and set aside (`req.rejectedImages`). */
+export interface RejectedImage {
+  /** Its place among the field's files, from 0. */
+  index: number;
+  /** The name the client gave it (for the message to the person; never a path). */
+  originalname: string;
+  clientMimetype: string;
+  /** Why: `ERR_IMAGE_TOO_LARGE`, `ERR_IMAGE_UNSUPPORTED_TYPE`… with its `statusCode` and `data`. */
+  error: InvalidImageError;
+}
+
+/** A file as the storage hands it to multer: a set-aside one carries its refusal and no path. */
+export type StoredPart = UploadedImage & { rejection?: InvalidImageError };
+
 export interface ImageStorageOptions {
   /** The folder temp files go in (made if missing). */
   dir: string;
   limits: ImageLimits;
   /** Decode a small preview to prove the file whole (default `true`); see `imageUpload()`'s `verifyDecode`. */
   verifyDecode?: boolean;
+  /**
+   * Whether a refused file is handed to multer as set aside (its `rejection`, no temp file, the
+   * rest of its part read and dropped) rather than failing the request. Default `false`.
+   */
+  setAside?: boolean;
 }
 
 
@@ -59,14 +103,14 @@ export class ImageStorage implements StorageEngine {
 
   constructor(private readonly options: ImageStorageOptions) {}
 
-  _handleFile(req: Request, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<UploadedImage>) => void): void {
+  _handleFile(req: IncomingMessage, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<StoredPart>) => void): void {
     this.store(req, file).then(
       (info) => callback(null, info),
       (error: unknown) => callback(error),
     );
   }
 
-  _removeFile(_req: Request, file: Express.Multer.File, callback: (error: Error | null) => void): void {
+  _removeFile(_req: IncomingMessage, file: Express.Multer.File, callback: (error: Error | null) => void): void {
     const target = file.path;
     // Forget the path first: whatever happens next, no one should use the file any more.
     delete (file as Partial<Express.Multer.File>).path;
@@ -78,8 +122,8 @@ export class ImageStorage implements StorageEngine {
   }
 
   /** Streams the part to a new temp file under the byte cap, then probes it. */
-  private async store(req: Request, file: Express.Multer.File): Promise<Partial<UploadedImage>> {
-    const { dir, limits } = this.options;
+  private async store(req: IncomingMessage, file: Express.Multer.File): Promise<Partial<StoredPart>> {
+    const { dir, limits, setAside = false } = this.options;
     this.ready ??= mkdir(dir, { recursive: true });
     try {
       await this.ready;
@@ -98,6 +142,8 @@ export class ImageStorage implements StorageEngine {
       transform(chunk: Buffer, _encoding, done) {
         size += chunk.length;
         if (size <= limits.maxBytes) return done(null, chunk);
+        // Set aside: the rest of the part is read (the body's own cap bounds it) and dropped.
+        if (setAside) return done();
         // Stop at the first byte over the limit: the rest of the part is never written, and the
         // guard answers now rather than after multer has drained the body.
         const error = tooLarge(undefined, limits.maxBytes);
@@ -108,6 +154,7 @@ export class ImageStorage implements StorageEngine {
     try {
       // 'wx': a fresh file, never one that already exists under that name.
       await pipeline(file.stream, cap, createWriteStream(target, { flags: 'wx' }));
+      if (size > limits.maxBytes) throw tooLarge(size, limits.maxBytes);
       const probed = await probeImage(target, size, limits, { decode: this.options.verifyDecode !== false });
       return {
         destination: dir,
@@ -122,6 +169,9 @@ export class ImageStorage implements StorageEngine {
       };
     } catch (error) {
       await removeIfPresent(target);
+      if (setAside && error instanceof InvalidImageError) {
+        return { size, clientMimetype: file.mimetype, rejection: error };
+      }
       throw error;
     }
   }

@@ -1,6 +1,6 @@
 /**
- * `imageUpload()`: Express middleware that receives one image from a `multipart/form-data` form,
- * safely, and hands the route a checked temp file to attach.
+ * `imageUpload()`: middleware (Express, Connect or `http`) that receives images from a
+ * `multipart/form-data` form, safely, and hands the route checked temp files to attach.
  *
  * Safely means: bytes stream to a temp file under a byte cap (never into memory); the type is read
  * from the bytes, not from the client's filename or header; the pixel limit is checked from the
@@ -8,17 +8,32 @@
  * response on success; at once on a rejection, an error, or a client that goes away).
  */
 import { tmpdir } from 'node:os';
-import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import multer, { MulterError } from 'multer';
 import { InvalidArgumentError, InvalidImageError, UploadError } from '../errors.js';
 import { type ImageLimits, resolveLimits, tooLarge } from '../imaging/probe.js';
 import { removeIfPresent } from '../util/temp-files.js';
 import { guardOf, UploadGuard, type UploadBodyLimits } from './upload-guard.js';
-import { ImageStorage, type UploadedImage } from './upload-storage.js';
+import { ImageStorage, type RejectedImage, type StoredPart } from './upload-storage.js';
 
 export interface ImageUploadOptions extends Partial<ImageLimits> {
   /** The form field that carries the file (`<input type="file" name="picture">`). */
   field: string;
+  /**
+   * The most files the field may carry (`<input type="file" multiple>`). Given, the route gets
+   * `req.files` (the accepted files, in the form's order) instead of `req.file`, and more files
+   * than this is a 400 (`ERR_UPLOAD_UNEXPECTED_FILE`). Each file is checked like a single one,
+   * under `maxBytes` each; the body may carry `maxCount` × `maxBytes` plus the form's allowance.
+   * Omitted: one file, in `req.file`.
+   */
+  maxCount?: number;
+  /**
+   * With `maxCount`: whether one refused file refuses the whole request. Default `false`: a
+   * refused file is set aside in `req.rejectedImages` (its error and name) and the route gets the
+   * others; only when none is accepted does the first refusal go to `next(err)`. `true`: the
+   * first refused file's error goes to `next(err)`, and every file of the request is removed.
+   */
+  allOrNothing?: boolean;
   /** Where temp files go while a request is handled. Default: the OS temp folder. */
   tempDir?: string;
   /**
@@ -45,55 +60,63 @@ export interface ImageUploadOptions extends Partial<ImageLimits> {
   minBytesPerSecond?: number;
 }
 
-/** The text fields a form may send alongside the file, and the most bytes each may have. */
-const FORM_LIMITS = { fields: 100, fieldSize: 64 * 1024, fieldNameSize: 200, parts: 101, headerPairs: 20 };
-/** The most bytes a body may carry beyond the file: every field at its limit, and part headers. */
-const FORM_OVERHEAD = FORM_LIMITS.parts * (FORM_LIMITS.fieldSize + FORM_LIMITS.fieldNameSize + 1024);
+/** The text fields a form may send alongside the files, and the most bytes each may have. */
+const FORM_LIMITS = { fields: 100, fieldSize: 64 * 1024, fieldNameSize: 200 };
+/**
+ * The most bytes a body may carry beyond its files: the text fields, every part's headers and
+ * the boundaries, together. A form of a few fields needs a few KB; a field is 64 KB at most.
+ */
+const FORM_ALLOWANCE = 1024 * 1024;
 
 /**
- * Middleware for a route that receives one image in the multipart field `field`. After it,
- * `req.file` is an {@link UploadedImage}: a temp file whose type, width and height were read from
- * its bytes; attach it with `fromFile`. Rejections go to `next(err)` (so the app's error handler decides the
- * page) with `statusCode` and `code`: an {@link InvalidImageError} for the image, an
- * {@link UploadError} for the request (`ERR_UPLOAD_*`):
+ * Middleware for a route that receives an image in the multipart field `field` (or, with
+ * `maxCount`, several). After it, `req.file` is an {@link UploadedImage}: a temp file whose type,
+ * width and height were read from its bytes; attach it with `fromFile`. With `maxCount`,
+ * `req.files` holds them (see {@link ImageUploadOptions.maxCount}, {@link ImageUploadOptions.allOrNothing}).
+ * Rejections go to `next(err)` (so the app's error handler decides the page) with `statusCode`
+ * and `code`: an {@link InvalidImageError} for the image, an {@link UploadError} for the request
+ * (`ERR_UPLOAD_*`):
  *
  * | status | code | why |
  * |---|---|---|
  * | 400 | `ERR_UPLOAD_NO_FILE` | the field is missing or holds no file |
- * | 400 | `ERR_UPLOAD_UNEXPECTED_FILE` | a file in another field, or a second file |
- * | 400 | `ERR_UPLOAD_MALFORMED` | the multipart body is malformed or ends early |
+ * | 400 | `ERR_UPLOAD_UNEXPECTED_FILE` | a file in another field, or more files than `maxCount` (default one) |
+ * | 400 | `ERR_UPLOAD_MALFORMED` | the multipart body is malformed or ends early, or a part's headers pass 16 KB |
  * | 400 | `ERR_UPLOAD_ABORTED` | the client went away mid-upload (no one reads this answer) |
  * | 408 | `ERR_UPLOAD_TIMEOUT` | the body stalled for `idleTimeout`, or came slower than `minBytesPerSecond` |
  * | 400 | `ERR_IMAGE_EMPTY`, `ERR_IMAGE_TRUNCATED`, `ERR_IMAGE_UNREADABLE` | the bytes are no whole image |
- * | 413 | `ERR_IMAGE_TOO_LARGE`, `ERR_IMAGE_TOO_MANY_PIXELS` | over `maxBytes` / `maxPixels` |
- * | 413 | `ERR_UPLOAD_LIMIT` | too many form fields, parts or part headers (20), or a field too long |
- *
- * A body over the limit (a declared `Content-Length`, or a chunked body as it arrives), a stalled
- * or too slow one, is refused as soon as that is known: the middleware stops reading, and the
- * response closes the connection, so the rest is never read. (Express's built-in final handler
- * reads the whole body before answering an error: give the app an error handler of its own.)
+ * | 413 | `ERR_IMAGE_TOO_LARGE`, `ERR_IMAGE_TOO_MANY_PIXELS`, `ERR_IMAGE_TOO_MANY_FRAMES` | over `maxBytes` / `maxPixels` / `maxAnimationPixelsPerByte` |
+ * | 413 | `ERR_UPLOAD_LIMIT` | too many form fields or parts, or a field too long |
  * | 415 | `ERR_IMAGE_UNSUPPORTED_TYPE` | not one of `types` |
  * | 415 | `ERR_UPLOAD_NOT_MULTIPART` | the request is not `multipart/form-data` |
  *
- * The temp file is removed once the response has been sent (if the client hangs up first, once
- * the route ends the response), so the route must be done with it by then: attach, then answer.
+ * A body over the limit (`maxBytes` per file, plus 1 MB for the rest of the form: a declared
+ * `Content-Length`, or a chunked body as it arrives), a stalled or too slow one, is refused as
+ * soon as that is known: the middleware stops reading, and the response closes the connection,
+ * so the rest is never read. (Express's built-in final handler reads the whole body before
+ * answering an error: give the app an error handler of its own.)
+ *
+ * The temp files are removed once the response has been sent (if the client hangs up first, once
+ * the route ends the response), so the route must be done with them by then: attach, then answer.
+ * The middleware needs no Express: it runs on a bare `http` server or Connect (`req`, `res`, `next`).
  *
  * @param options.field the file's form field (required)
- * @param options.maxBytes the most bytes (default 50 MiB); options.maxPixels, options.types as for attaching
+ * @param options.maxCount the most files (default: one, in `req.file`); options.allOrNothing, see {@link ImageUploadOptions}
+ * @param options.maxBytes the most bytes per file (default 50 MiB); options.maxPixels, options.types as for attaching
  * @param options.tempDir the temp folder (default `os.tmpdir()`)
  * @param options.verifyDecode decode to prove the file whole here (default `true`; see {@link ImageUploadOptions.verifyDecode})
  * @param options.idleTimeout, options.minBytesPerSecond when a slow body fails with 408 (default 20000 ms, 1024 B/s)
  * @throws InvalidArgumentError at once, for a bad option
  * @example
  * app.post('/users/:id/picture', imageUpload({ field: 'picture', maxBytes: 10_000_000 }), async (req, res) => {
- *   const file = req.file as UploadedImage;
+ *   const file = req.file!;
  *   await imageSet(user, 'picture').fromFile(file.path, { probed: file.probed });
  *   res.redirect(303, `/users/${user.id}`);
  * });
  */
-export function imageUpload(options: ImageUploadOptions): RequestHandler {
+export function imageUpload(options: ImageUploadOptions): UploadMiddleware {
   if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object with a field', options);
-  const { field, tempDir = tmpdir(), verifyDecode = true } = options;
+  const { field, tempDir = tmpdir(), verifyDecode = true, maxCount, allOrNothing = false } = options;
   if (typeof field !== 'string' || field === '' || field.length > FORM_LIMITS.fieldNameSize) {
     throw new InvalidArgumentError('options.field', 'the name of a form field (a non-empty string)', field);
   }
@@ -101,27 +124,38 @@ export function imageUpload(options: ImageUploadOptions): RequestHandler {
     throw new InvalidArgumentError('options.tempDir', 'a folder path (a non-empty string)', tempDir);
   }
   if (typeof verifyDecode !== 'boolean') throw new InvalidArgumentError('options.verifyDecode', 'a boolean', verifyDecode);
+  if (maxCount !== undefined && (!Number.isSafeInteger(maxCount) || maxCount < 1 || maxCount > 1000)) {
+    throw new InvalidArgumentError('options.maxCount', 'an integer from 1 to 1000', maxCount);
+  }
+  if (typeof allOrNothing !== 'boolean') throw new InvalidArgumentError('options.allOrNothing', 'a boolean', allOrNothing);
   const { idleTimeout = 20_000, minBytesPerSecond = 1024 } = options;
   if (!Number.isSafeInteger(idleTimeout) || idleTimeout < 1) throw new InvalidArgumentError('options.idleTimeout', 'an integer >= 1 (milliseconds)', idleTimeout);
   if (!Number.isFinite(minBytesPerSecond) || minBytesPerSecond < 0) throw new InvalidArgumentError('options.minBytesPerSecond', 'a number >= 0', minBytesPerSecond);
   const { maxBytes, maxPixels, types, maxAnimationPixelsPerByte } = options;
   const limits = resolveLimits({ maxBytes, maxPixels, types, maxAnimationPixelsPerByte });
+  const several = maxCount !== undefined;
+  const files = maxCount ?? 1;
+  // A refused file is set aside rather than failing the request: only with several, unless asked.
+  const setAside = several && !allOrNothing;
   const bodyLimits: UploadBodyLimits = {
-    maxBodyBytes: limits.maxBytes + FORM_OVERHEAD,
+    maxBodyBytes: files * limits.maxBytes + FORM_ALLOWANCE,
     maxFileBytes: limits.maxBytes,
+    maxFiles: files,
+    formAllowance: FORM_ALLOWANCE,
     idleTimeout,
     minBytesPerSecond,
-    maxPartHeaders: FORM_LIMITS.headerPairs,
   };
-  const receive = multer({
-    storage: new ImageStorage({ dir: tempDir, limits, verifyDecode }),
-    // busboy stops feeding the file at the cap too, so an oversized part is cut short twice over.
-    limits: { ...FORM_LIMITS, files: 1, fileSize: limits.maxBytes },
+  const multerOptions = {
+    storage: new ImageStorage({ dir: tempDir, limits, verifyDecode, setAside }),
+    // busboy stops feeding a file at the cap too, so an oversized part is cut short twice over
+    // (not when files are set aside: busboy's cap fails the whole request; the storage's drops the file).
+    limits: { ...FORM_LIMITS, parts: FORM_LIMITS.fields + files, files, ...(setAside ? {} : { fileSize: limits.maxBytes }) },
     // Every chunk passes the request's guard on its way to busboy (see upload-guard.ts).
-    streamHandler: (req: Request, busboy: NodeJS.WritableStream) => guardOf(req)!.feed(req, busboy as never),
-  } as multer.Options).single(field);
+    streamHandler: (req: IncomingMessage, busboy: NodeJS.WritableStream) => guardOf(req)!.feed(req, busboy as never),
+  } as multer.Options;
+  const receive = several ? multer(multerOptions).array(field, files) : multer(multerOptions).single(field);
 
-  return function imageUploadMiddleware(req: Request, res: Response, next: NextFunction): void {
+  return function imageUploadMiddleware(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
     if (!/^multipart\/form-data\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
       return next(
         new UploadError('ERR_UPLOAD_NOT_MULTIPART', `Expected a multipart/form-data request with a file in field "${field}"`, {
@@ -132,19 +166,36 @@ export function imageUpload(options: ImageUploadOptions): RequestHandler {
     }
     const guard = new UploadGuard(req, res, bodyLimits, (error) => next(error));
     if (!guard.start()) return;
-    receive(req, res, (error?: unknown) => {
+    const received = req as IncomingMessage & { file?: StoredPart; files?: StoredPart[]; rejectedImages?: RejectedImage[] };
+    receive(req as never, res as never, (error?: unknown) => {
       guard.stop();
-      const file = req.file as UploadedImage | undefined;
-      if (file?.path) removeWhenDone(res, file.path);
+      const all = several ? (received.files ?? []) : received.file === undefined ? [] : [received.file];
+      const paths = all.flatMap((file) => (file.path ? [file.path] : []));
+      if (paths.length > 0) removeWhenDone(res, paths);
       // The guard has answered already (and multer ended once the connection closed).
       if (guard.hasFailed) return;
-      if (error !== undefined && error !== null) return next(uploadError(error, field, limits));
-      if (file === undefined) {
+      if (error !== undefined && error !== null) return next(uploadError(error, field, files, limits));
+      if (all.length === 0) {
         return next(new UploadError('ERR_UPLOAD_NO_FILE', `Expected an image file in field "${field}" but the form has none`, { statusCode: 400, data: { field } }));
       }
+      if (!several) return next();
+      const rejected = rejectedOf(all);
+      received.files = all.filter((file) => file.rejection === undefined);
+      received.rejectedImages = rejected;
+      if (received.files.length === 0) return next(rejected[0]!.error);
       next();
     });
   };
+}
+
+/** The middleware `imageUpload()` returns: plain Node `(req, res, next)`, for Express, Connect or `http`. */
+export type UploadMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+
+/** The files the storage set aside, with their place in the form. */
+function rejectedOf(files: readonly StoredPart[]): RejectedImage[] {
+  return files.flatMap((file, index) =>
+    file.rejection === undefined ? [] : [{ index, originalname: file.originalname, clientMimetype: file.clientMimetype, error: file.rejection }],
+  );
 }
 
 /**
@@ -152,31 +203,33 @@ export function imageUpload(options: ImageUploadOptions): RequestHandler {
  * client goes away first, once the route has ended the response: the route may still be reading
  * the file then (attaching a complete upload whose client did not wait for the answer).
  */
-function removeWhenDone(res: Response, file: string): void {
+function removeWhenDone(res: ServerResponse, files: readonly string[]): void {
   let removed = false;
   const remove = () => {
     if (removed) return;
     removed = true;
-    removeIfPresent(file).catch((error: Error) => {
-      // No caller is left to tell: warn, as an orphan temp file is a leak worth seeing.
-      process.emitWarning(`objection-imageattach: could not remove the upload temp file ${file}: ${error.message}`);
-    });
+    for (const file of files) {
+      removeIfPresent(file).catch((error: Error) => {
+        // No caller is left to tell: warn, as an orphan temp file is a leak worth seeing.
+        process.emitWarning(`objection-imageattach: could not remove the upload temp file ${file}: ${error.message}`);
+      });
+    }
   };
   const onClose = () => {
     if (res.writableEnded) return remove();
     // A closed response emits no 'finish': wrap this response's end() to learn when the route is done.
     const end = res.end;
-    res.end = function endAndRemove(this: Response, ...args: unknown[]) {
+    res.end = function endAndRemove(this: ServerResponse, ...args: unknown[]) {
       remove();
-      return (end as (...a: unknown[]) => Response).apply(this, args);
-    } as Response['end'];
+      return (end as (...a: unknown[]) => ServerResponse).apply(this, args);
+    } as ServerResponse['end'];
   };
   if (res.closed) onClose();
   else res.once('close', onClose);
 }
 
 /** multer's and busboy's errors, and the client's abort, as our typed errors. */
-function uploadError(error: unknown, field: string, limits: ImageLimits): unknown {
+function uploadError(error: unknown, field: string, maxFiles: number, limits: ImageLimits): unknown {
   if (error instanceof MulterError) {
     const data = { field: error.field ?? field, multerCode: error.code };
     switch (error.code) {
@@ -186,7 +239,7 @@ function uploadError(error: unknown, field: string, limits: ImageLimits): unknow
       case 'LIMIT_FILE_COUNT':
         return new UploadError(
           'ERR_UPLOAD_UNEXPECTED_FILE',
-          `Expected one file, in field "${field}", but received ${error.field && error.field !== field ? `a file in field "${error.field}"` : 'more than one'}`,
+          `Expected ${maxFiles === 1 ? 'one file' : `at most ${maxFiles} files`}, in field "${field}", but received ${error.field && error.field !== field ? `a file in field "${error.field}"` : `more than ${maxFiles === 1 ? 'one' : maxFiles}`}`,
           { statusCode: 400, cause: error, data },
         );
       case 'LIMIT_PART_COUNT':

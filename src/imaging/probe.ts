@@ -111,7 +111,7 @@ const MIMETYPE_OF_FORMAT: Record<string, string> = {
 /**
  * Identifies and checks an image (a file path or a buffer) against `limits`.
  * @throws InvalidImageError `ERR_IMAGE_EMPTY` (400), `ERR_IMAGE_TOO_LARGE` (413),
- *   `ERR_IMAGE_UNSUPPORTED_TYPE` (415), `ERR_IMAGE_TOO_MANY_PIXELS` (413), `ERR_IMAGE_TRUNCATED` or
+ *   `ERR_IMAGE_UNSUPPORTED_TYPE` (415), `ERR_IMAGE_TOO_MANY_PIXELS` or `ERR_IMAGE_TOO_MANY_FRAMES` (413), `ERR_IMAGE_TRUNCATED` or
  *   `ERR_IMAGE_UNREADABLE` (400)
  */
 export async function probeImage(input: string | Buffer, size: number, limits: ImageLimits, options: ProbeOptions = {}): Promise<ProbedImage> {
@@ -176,7 +176,7 @@ export function decodeFailure(error: unknown): InvalidImageError {
 /**
  * Checks an earlier probe's result against (possibly other) limits without reading the file
  * again: the same bytes, type and pixel checks, with the same errors as {@link probeImage}.
- * @throws InvalidImageError `ERR_IMAGE_TOO_LARGE`, `ERR_IMAGE_UNSUPPORTED_TYPE` or `ERR_IMAGE_TOO_MANY_PIXELS`
+ * @throws InvalidImageError `ERR_IMAGE_TOO_LARGE`, `ERR_IMAGE_UNSUPPORTED_TYPE`, `ERR_IMAGE_TOO_MANY_PIXELS` or `ERR_IMAGE_TOO_MANY_FRAMES`
  */
 export function checkProbed(probed: ProbedImage, limits: ImageLimits): void {
   if (probed.size > limits.maxBytes) throw tooLarge(probed.size, limits.maxBytes);
@@ -192,7 +192,7 @@ function checkAnimationCost(width: number, height: number, frames: number, size:
   const perByte = limits.maxAnimationPixelsPerByte ?? DEFAULT_LIMITS.maxAnimationPixelsPerByte!;
   if (frames < 2 || pixels <= CHEAP_ANIMATION_PIXELS || pixels <= perByte * size) return;
   throw new InvalidImageError(
-    'ERR_IMAGE_TOO_MANY_PIXELS',
+    'ERR_IMAGE_TOO_MANY_FRAMES',
     `Expected an animation of at most ${perByte} pixels per byte but the image declares ${width}×${height}×${frames} frames (${pixels} pixels) in ${size} bytes`,
     { statusCode: 413, data: { width, height, frames, pixels, size, maxAnimationPixelsPerByte: perByte } },
   );

@@ -28,9 +28,9 @@ describe("the example's words for refused uploads (example/messages.ts)", functi
   });
 
   it('has words for every code an upload can be refused with, and none of them is a code', function () {
-    const codes = ['ERR_IMAGE_TOO_LARGE', 'ERR_IMAGE_TOO_MANY_PIXELS', 'ERR_IMAGE_UNSUPPORTED_TYPE', 'ERR_IMAGE_UNREADABLE', 'ERR_IMAGE_TRUNCATED', 'ERR_IMAGE_EMPTY', 'ERR_UPLOAD_NO_FILE', 'ERR_UPLOAD_ABORTED', 'ERR_UPLOAD_MALFORMED', 'ERR_UPLOAD_UNEXPECTED_FILE', 'ERR_UPLOAD_LIMIT', 'ERR_UPLOAD_NOT_MULTIPART'];
+    const codes = ['ERR_IMAGE_TOO_LARGE', 'ERR_IMAGE_TOO_MANY_PIXELS', 'ERR_IMAGE_TOO_MANY_FRAMES', 'ERR_IMAGE_UNSUPPORTED_TYPE', 'ERR_IMAGE_UNREADABLE', 'ERR_IMAGE_TRUNCATED', 'ERR_IMAGE_EMPTY', 'ERR_UPLOAD_NO_FILE', 'ERR_UPLOAD_ABORTED', 'ERR_UPLOAD_MALFORMED', 'ERR_UPLOAD_UNEXPECTED_FILE', 'ERR_UPLOAD_LIMIT', 'ERR_UPLOAD_NOT_MULTIPART'];
     for (const code of codes) {
-      const text = uploadMessage(code, { size: 1, maxBytes: 2, width: 3, height: 4, maxPixels: 5_000_000 });
+      const text = uploadMessage(code, { size: 1, maxBytes: 2, width: 3, height: 4, frames: 6, maxPixels: 5_000_000 });
       assert.doesNotMatch(text, /ERR_|Expected|undefined|NaN/, `${code}: ${text}`);
     }
   });

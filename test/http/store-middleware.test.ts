@@ -1,19 +1,19 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import express from 'express';
 import request from 'supertest';
 import { currentStore, HttpExposedFileSystemStore, InvalidArgumentError, type StoredImage } from '../../src/index.js';
 import { storeContext } from '../../src/express.js';
 import { sampleKey } from '../stores/contract.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { bodyOf, bytes } from './fixtures.js';
+import { forEachExpress } from './express-majors.js';
 
 const image: StoredImage = { ...sampleKey, original: true, created_at: new Date('2024-03-05T06:07:08.123Z') };
 const TS = '?_ts=20240305060708123000';
 const LAYOUT = '__images__/testing/234/1/1234.405x640.jpe';
 
-describe('HttpExposedFileSystemStore.middleware()', function () {
+forEachExpress('HttpExposedFileSystemStore.middleware()', function (express) {
   let root: string;
   let store: HttpExposedFileSystemStore;
   let jpeg: Buffer;
@@ -29,7 +29,7 @@ describe('HttpExposedFileSystemStore.middleware()', function () {
   });
 
   /** An app that serves the store and has a route answering with locate(image). */
-  function appFor(target: HttpExposedFileSystemStore, configure: (app: express.Express) => void = () => {}) {
+  function appFor(target: HttpExposedFileSystemStore, configure: (app: ReturnType<typeof express>) => void = () => {}) {
     const app = express();
     configure(app);
     app.use(target.middleware());
@@ -114,6 +114,12 @@ describe('HttpExposedFileSystemStore.middleware()', function () {
       const trusting = appFor(store, (app) => app.set('trust proxy', true));
       const res = await request(trusting).get('/page').set('X-Forwarded-Proto', 'https').set('X-Forwarded-Host', 'cdn.example');
       assert.equal(res.text, `https://cdn.example/${LAYOUT}${TS}`);
+      // The port too, on both majors (Express 4's req.hostname would drop it), and the first of a list.
+      const ported = await request(trusting).get('/page').set('X-Forwarded-Host', 'cdn.example:8443, inner.example');
+      assert.equal(ported.text, `http://cdn.example:8443/${LAYOUT}${TS}`);
+      // A proxy the setting does not trust is not believed.
+      const other = appFor(store, (app) => app.set('trust proxy', '10.0.0.1'));
+      assert.equal((await request(other).get('/page').set('Host', 'real.example').set('X-Forwarded-Host', 'evil.example')).text, `http://real.example/${LAYOUT}${TS}`);
     });
     it('ignores forwarded headers without trust proxy', async function () {
       const res = await request(appFor(store))
@@ -159,7 +165,7 @@ describe('HttpExposedFileSystemStore.middleware()', function () {
   });
 });
 
-describe('HttpExposedFileSystemStore.middleware() and an untrusted Host header', function () {
+forEachExpress('HttpExposedFileSystemStore.middleware() and an untrusted Host header', function (express) {
   let root: string;
   beforeEach(async () => (root = await tempDir('store-middleware-host')));
   afterEach(() => removeDir(root));

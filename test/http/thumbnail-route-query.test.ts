@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import { thumbnailRoute } from '../../src/http/thumbnail-route.js';
+import { forEachExpress } from './express-majors.js';
 
 // The width is checked before anything is loaded: malformed queries never reach the database.
-describe('thumbnailRoute() query checks', function () {
+forEachExpress('thumbnailRoute() query checks', function (express) {
   let loads: number;
 
-  function app(queryParser: 'simple' | 'extended'): express.Express {
+  function app(queryParser: 'simple' | 'extended'): ReturnType<typeof express> {
     const server = express();
     server.set('query parser', queryParser);
     server.get(

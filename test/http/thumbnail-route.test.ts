@@ -19,6 +19,7 @@ import { dialects, forEachDialect } from '../support/db.js';
 import { jpeg } from '../support/images.js';
 import { useS3Server } from '../support/s3.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
+import { forEachExpress } from './express-majors.js';
 import { bodyOf, bytes } from './fixtures.js';
 
 /** A fully transparent 40×30 PNG (its pixels' colour channels 0: black once alpha is dropped). */
@@ -33,7 +34,7 @@ class CountingStore extends FileSystemStore {
   }
 }
 
-forEachDialect('thumbnailRoute()', (db, dialect) => {
+forEachExpress('thumbnailRoute()', (express) => forEachDialect('with files on this machine', (db, dialect) => {
   let root: string;
   let store: CountingStore;
   let app: express.Express;
@@ -291,7 +292,7 @@ forEachDialect('thumbnailRoute()', (db, dialect) => {
     assert.throws(() => thumbnailRoute({ widths: [100], load, cache: { maxBytes: 0 } }), { message: /for options\.cache\.maxBytes/ });
     assert.throws(() => thumbnailRoute({ widths: [100], load, rowsMaxAgeMs: 0.5 }), { message: 'Expected an integer >= 0 (milliseconds) for options.rowsMaxAgeMs but received 0.5 of type number' });
   });
-});
+}));
 
 describe('thumbnailRoute() on a store without local files [sqlite + s3rver]', function () {
   const s3 = useS3Server();

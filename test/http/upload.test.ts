@@ -3,35 +3,18 @@ import { existsSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import type { Server } from 'node:http';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import { imageUpload, type UploadedImage } from '../../src/express.js';
 import { InvalidArgumentError } from '../../src/index.js';
 import { jpeg, png, pngDeclaring } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
+import { forEachExpress } from './express-majors.js';
+import { emptied, until } from './upload-wait.js';
 
-/** Waits until `dir` is empty (cleanup may finish just after the response), failing after 3 s. */
-async function emptied(dir: string): Promise<void> {
-  const deadline = Date.now() + 3000;
-  for (;;) {
-    const left = await listTree(dir);
-    if (left.length === 0) return;
-    if (Date.now() > deadline) assert.fail(`temp folder not emptied: ${left.join(', ')}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 3000;
-  while (!(await check())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-describe('imageUpload()', function () {
+forEachExpress('imageUpload()', function (express) {
   let dir: string;
-  let app: express.Express;
+  let app: ReturnType<typeof express>;
   /** What the route saw: the file, and whether its temp file existed while the route ran. */
   let seen: { file: UploadedImage; existed: boolean } | undefined;
   let errors: Array<{ code?: string; statusCode?: number; message: string }>;

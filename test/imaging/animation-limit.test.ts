@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { InvalidImageError } from '../../src/errors.js';
 import { checkProbed, DEFAULT_LIMITS, probeImage, resolveLimits } from '../../src/imaging/probe.js';
+import { messageFor } from '../../example/messages.js';
 
 /**
  * An animated GIF whose canvas is `width`×`height` and whose `frames` frames are each one pixel:
@@ -36,13 +37,21 @@ async function busyAnimation(width: number, height: number, frames: number): Pro
 }
 
 describe('the decode cost of an animation', function () {
-  it('refuses an animation declaring far more pixels than its bytes carry (413 ERR_IMAGE_TOO_MANY_PIXELS), before decoding', async function () {
+  it('refuses an animation declaring far more pixels than its bytes carry (413 ERR_IMAGE_TOO_MANY_FRAMES), before decoding', async function () {
     const bomb = pixelFrames(1000, 1000, 39);
     const { pages, width } = await sharp(bomb).metadata();
     assert.deepEqual([bomb.length < 1000, pages, width], [true, 39, 1000]);
     await assert.rejects(probeImage(bomb, bomb.length, DEFAULT_LIMITS), (e: unknown) =>
-      e instanceof InvalidImageError && e.code === 'ERR_IMAGE_TOO_MANY_PIXELS' && e.statusCode === 413 && /at most 1000 pixels per byte/.test(e.message),
+      e instanceof InvalidImageError && e.code === 'ERR_IMAGE_TOO_MANY_FRAMES' && e.statusCode === 413 && /at most 1000 pixels per byte/.test(e.message),
     );
+  });
+
+  it('carries the numbers its words need: no "NaN megapixels" (regression: it reused ERR_IMAGE_TOO_MANY_PIXELS without maxPixels)', async function () {
+    const bomb = pixelFrames(1000, 1000, 39);
+    const error = await probeImage(bomb, bomb.length, DEFAULT_LIMITS).then(() => assert.fail('accepted'), (e: InvalidImageError) => e);
+    assert.equal(error.message, `Expected an animation of at most 1000 pixels per byte but the image declares 1000×1000×39 frames (39000000 pixels) in ${bomb.length} bytes`);
+    assert.deepEqual(error.data, { width: 1000, height: 1000, frames: 39, pixels: 39_000_000, size: bomb.length, maxAnimationPixelsPerByte: 1000 });
+    assert.equal(messageFor(error), 'This animation has 39 frames of 1000 × 1000 pixels: too many for its size. Send fewer frames or a smaller one.');
   });
 
   it('accepts real animations, and small ones whatever their bytes', async function () {
@@ -56,7 +65,7 @@ describe('the decode cost of an animation', function () {
     const bomb = pixelFrames(1000, 1000, 39);
     const relaxed = resolveLimits({ maxAnimationPixelsPerByte: Infinity });
     const probed = await probeImage(bomb, bomb.length, relaxed, { decode: false });
-    assert.throws(() => checkProbed(probed, DEFAULT_LIMITS), { code: 'ERR_IMAGE_TOO_MANY_PIXELS' });
+    assert.throws(() => checkProbed(probed, DEFAULT_LIMITS), { code: 'ERR_IMAGE_TOO_MANY_FRAMES' });
     assert.throws(() => resolveLimits({ maxAnimationPixelsPerByte: 0 }), { message: 'Expected a number > 0 (Infinity for no limit) for maxAnimationPixelsPerByte but received 0 of type number' });
   });
 });
