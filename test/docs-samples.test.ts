@@ -126,7 +126,13 @@ function compile(samples: Sample[]): string[] {
   };
   const program = ts.createProgram([...virtual.keys()], options, host);
   const byPath = new Map(samples.map((sample) => [sample.virtualPath, sample]));
-  return ts.getPreEmitDiagnostics(program).map((diagnostic) => {
+  // The samples' and contexts' diagnostics only: the library's source has its own type check.
+  const checked = program.getSourceFiles().filter((file) => file.fileName.startsWith(contextDir));
+  const diagnostics = [
+    ...program.getOptionsDiagnostics(),
+    ...checked.flatMap((file) => [...program.getSyntacticDiagnostics(file), ...program.getSemanticDiagnostics(file)]),
+  ];
+  return diagnostics.map((diagnostic) => {
     const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n');
     const file = diagnostic.file;
     if (file === undefined) return message;
