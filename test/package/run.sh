@@ -2,7 +2,7 @@
 # The package as users get it: `npm pack`, install the tarball into an empty project that has only
 # knex, objection, better-sqlite3, typescript and @types/node, type-check the consumer code strict
 # with skipLibCheck off (NodeNext and bundler resolution), run it, and ask the CLI for --help.
-# Then writes the README's quick start into a folder as written (tests/package/readme-blocks.mjs),
+# Then writes the README's quick start into a folder as written (test/package/readme-blocks.mjs),
 # installs what its install lines name, runs its migrate and start commands as they stand, and
 # drives the app over HTTP (readme-check.mjs). Last, installs the `dist` branch that
 # tools/dist-branch.sh makes from a git URL, and checks that nothing is built on install.
