@@ -12,6 +12,9 @@ export { imageUpload } from './http/upload.js';
 export type { ImageUploadOptions, UploadMiddleware } from './http/upload.js';
 export type { RejectedImage, UploadedImage } from './http/upload-storage.js';
 
+export { imageErrors } from './http/error-handler.js';
+export type { ImageErrorsOptions } from './http/error-handler.js';
+
 export { thumbnailRoute } from './http/thumbnail-route.js';
 export type { ThumbnailRouteHandler, ThumbnailRouteOptions } from './http/thumbnail-route.js';
 

@@ -3,6 +3,7 @@
  * page, relative links resolve, and the README stays short enough to read.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -58,6 +59,25 @@ describe('documentation', function () {
       }
     }
     assert.deepEqual(broken, []);
+  });
+
+  it('links, in the Markdown the package ships, only to files the package ships (so links work from node_modules)', function () {
+    this.timeout(30_000);
+    // What `npm pack` puts in the tarball, read from npm itself (no build: links never point into dist/).
+    const packed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })) as Array<{ files: Array<{ path: string }> }>;
+    const shipped = new Set(packed[0]!.files.map((file) => file.path));
+    const markdown = [...shipped].filter((file) => file.endsWith('.md'));
+    assert.ok(markdown.includes('README.md') && markdown.includes('docs/errors.md'), `ships ${markdown.join(', ')}`);
+    const unshipped: string[] = [];
+    for (const page of markdown) {
+      const text = read(page).replace(/```[\s\S]*?```/g, '');
+      for (const [, link] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(link!) || link!.startsWith('#')) continue;
+        const target = path.posix.normalize(path.posix.join(path.posix.dirname(page), link!.split('#')[0]!));
+        if (!shipped.has(target)) unshipped.push(`${page}: ${link}`);
+      }
+    }
+    assert.deepEqual(unshipped, []);
   });
 
   it('names SQLAlchemy-ImageAttach, not "the seed", in docs and source comments', function () {

@@ -1,0 +1,1 @@
+export { app, User } from './shared.js';
