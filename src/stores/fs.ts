@@ -160,7 +160,7 @@ export abstract class FileSystemStoreBase extends Store implements StagingStore 
     return this.staging.readNote(token);
   }
 
-  stagedPath(token: string): string {
+  async openStaged(token: string): Promise<string> {
     return this.staging.dataPath(token);
   }
 
