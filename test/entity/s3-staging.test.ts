@@ -85,6 +85,23 @@ describe('replacing an image on an S3Store stages it [sqlite + s3rver]', functio
     assert.equal(head.CacheControl, `max-age=${store.maxAge}`);
   });
 
+  it('downloads nothing while replacing: no backup of the committed object is read inside the transaction', async function () {
+    await imageSet(user, 'picture').fromBlob(await jpeg(400, 300), { store });
+    const commands: string[] = [];
+    const record = (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => (args: unknown) => {
+      commands.push(context.commandName ?? '?');
+      return next(args);
+    };
+    store.client.middlewareStack.add(record as never, { step: 'initialize', name: 'recordCommands' });
+    try {
+      await imageSet(user, 'picture').fromBlob(await jpeg(400, 300), { store });
+    } finally {
+      store.client.middlewareStack.remove('recordCommands');
+    }
+    assert.ok(commands.includes('CopyObjectCommand'), commands.join(', '));
+    assert.ok(!commands.includes('GetObjectCommand'), `no GetObject: ${commands.join(', ')}`);
+  });
+
   it('a rollback leaves the committed object as it was and nothing staged', async function () {
     const before = await jpeg(400, 300);
     await imageSet(user, 'picture').fromBlob(before, { store });

@@ -272,6 +272,12 @@ describe('S3Store options', function () {
   it('rejects a zero socketTimeout', function () {
     rejects({ bucket: 'photos', socketTimeout: 0 }, 'Expected an integer >= 1 for options.socketTimeout but received 0 of type number');
   });
+  it('rejects an operationTimeout a timer cannot hold', function () {
+    rejects(
+      { bucket: 'photos', operationTimeout: 2 ** 31 },
+      'Expected an integer between 1 and 2147483647 (milliseconds) for options.operationTimeout but received 2147483648 of type number',
+    );
+  });
 });
 
 /** The headers of every request the store's client sends from now on (observed, not altered). */
