@@ -61,7 +61,8 @@ export class S3Store extends Store implements StagingStore {
   private readonly settings: ResolvedS3Options;
   private readonly options: S3StoreOptions;
   private readonly ownsClient: boolean;
-  private readonly access: S3Access;
+  /** The client, bucket and deadline every request goes with (for the sandbox store). @internal */
+  readonly access: S3Access;
   private readonly staging: S3StagingArea;
   private readonly signer: UrlSigner;
 
