@@ -5,10 +5,11 @@
  * points at it.
  *
  * Replacing a file that is already there (a committed row's, same key): on a store that can stage
- * (the filesystem stores), the new bytes wait beside the old, with a durable note, and are swapped
- * in after the commit; so the committed row keeps its bytes if the process dies at any instant
- * before, and a later process settles what a death between commit and swap left (see
- * `staged-writes.ts`). Other stores overwrite, keeping a backup in this process to put back.
+ * (the filesystem and S3 stores), the new bytes wait beside the old, with a durable note, and are
+ * swapped in after the commit; so the committed row keeps its bytes if the process dies at any
+ * instant before, and a later process settles what a death between commit and swap left (see
+ * `staged-writes.ts`). Other stores overwrite, keeping a backup in this process to put back (see
+ * `kept-backups.ts` for when that fails).
  *
  * When the COMMIT was sent but its answer lost (the connection dropped), the outcome is asked of
  * the database on a fresh connection before any file is touched; if that fails too, no file is

@@ -14,7 +14,7 @@ import { alternateNames, type ImageKey, keyFromObjectStorageKey, type Normalized
 import { Deadline, type S3Access, sendWithin } from './s3-deadline.js';
 import { type ResolvedS3Options, resolveS3Options, type S3StoreOptions } from './s3-options.js';
 import { encodeRfc3986, type SigningCredentials } from './s3-presign.js';
-import { exactRange, isUnsatisfiableRange, s3Failure, s3Sdk } from './s3-sdk.js';
+import { exactRange, isUnsatisfiableRange, makeS3Client, s3Failure, s3Sdk } from './s3-sdk.js';
 import { S3StagingArea } from './s3-staging.js';
 import { type ObjectHeaders, uploadObject } from './s3-upload.js';
 import { UrlSigner } from './s3-url-signer.js';
@@ -75,27 +75,12 @@ export class S3Store extends Store implements StagingStore {
     this.prefix = this.settings.prefix;
     this.maxAge = this.settings.maxAge;
     this.ownsClient = options.client === undefined;
-    this.client = options.client ?? this.makeClient();
+    this.client = options.client ?? makeS3Client(options);
     this.access = { client: this.client, bucket: this.bucket, timeout: this.settings.operationTimeout };
     this.staging = new S3StagingArea(this.access, this.prefix, (mimetype, reproducible) => this.headersFor(mimetype, reproducible));
     const provider = () => (this.client.config.credentials as unknown as () => Promise<SigningCredentials>)();
     const staticCredentials = typeof options.credentials === 'function' ? undefined : options.credentials;
     this.signer = new UrlSigner(this.bucket, options.region ?? 'us-east-1', this.settings.expiresIn ?? 3600, provider, staticCredentials);
-  }
-
-  private makeClient(): S3Client {
-    const o = this.options;
-    return new (s3Sdk().S3Client)({
-      region: o.region ?? (o.endpoint === undefined ? undefined : 'us-east-1'),
-      endpoint: o.endpoint,
-      forcePathStyle: o.forcePathStyle,
-      credentials: o.credentials,
-      requestChecksumCalculation: o.requestChecksumCalculation,
-      // A wrong (or defaulted) region then costs one redirect instead of failing every request.
-      followRegionRedirects: o.endpoint === undefined,
-      maxAttempts: o.maxAttempts ?? 3,
-      requestHandler: { connectionTimeout: o.connectionTimeout ?? 5000, socketTimeout: o.socketTimeout ?? 30_000 },
-    });
   }
 
   /**
