@@ -9,6 +9,9 @@ import type { Readable } from 'node:stream';
 import { StoreError } from '../errors.js';
 import { s3Failure, type S3Target } from './s3-sdk.js';
 
+/** How often a body past its deadline is looked at again while its reader is the slow one. */
+const READER_RECHECK_MS = 1000;
+
 /** What an S3 call needs to reach its bucket within its deadline. */
 export interface S3Access {
   client: S3Client;
@@ -20,7 +23,7 @@ export interface S3Access {
 /** One operation's deadline: an AbortSignal for the SDK, and the error to report once it passed. */
 export class Deadline {
   private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
+  private timer: NodeJS.Timeout;
   private readonly endsAt: number;
   /** Called at the deadline instead of aborting the request (a response whose body is still streaming). */
   private onExpiry: (() => void) | undefined;
@@ -30,8 +33,13 @@ export class Deadline {
     private readonly target: S3Target,
   ) {
     this.endsAt = performance.now() + timeout;
-    this.timer = setTimeout(() => (this.onExpiry ?? (() => this.controller.abort()))(), timeout);
-    this.timer.unref();
+    this.timer = this.arm(timeout);
+  }
+
+  private arm(ms: number): NodeJS.Timeout {
+    const timer = setTimeout(() => (this.onExpiry ?? (() => this.controller.abort()))(), ms);
+    timer.unref();
+    return timer;
   }
 
   get signal(): AbortSignal {
@@ -59,14 +67,16 @@ export class Deadline {
 
   /**
    * Holds `body` to the same deadline: destroyed with the deadline's error if it has not ended
-   * by then. The deadline ends once the body ends, fails or is closed by its reader.
+   * by then, unless bytes wait in it for its reader: then the reader is the slow one (a slow
+   * client the body is piped to), not the peer, and the body is looked at again a second later.
+   * The deadline ends once the body ends, fails or is closed by its reader.
    */
   guard(body: Readable): Readable {
-    if (this.expired) {
-      body.destroy(this.error());
-      return body;
-    }
-    this.onExpiry = () => body.destroy(this.error());
+    this.onExpiry = () => {
+      if (body.readableLength > 0) this.timer = this.arm(READER_RECHECK_MS);
+      else body.destroy(this.error());
+    };
+    if (this.expired) this.onExpiry();
     body.once('close', () => this.clear());
     return body;
   }

@@ -49,8 +49,9 @@ export interface S3StoreOptions {
   maxAttempts?: number;
   /**
    * Milliseconds one operation may take in all, retries included, from its request to the last
-   * byte of its body (an upload's, or a download's as its reader takes it); then it fails with
-   * `ERR_STORE_UNAVAILABLE`. Default 120000. The timeouts above bound each attempt's silences only,
+   * byte of its body (an upload's or a download's); then it fails with `ERR_STORE_UNAVAILABLE`.
+   * Default 120000. A download whose bytes wait for a slow reader (a slow client it is piped to) is
+   * not cut by it while they wait, only by `socketTimeout`. The timeouts above bound each attempt's silences only,
    * so without this a peer trickling a byte at a time could hold a call, and the transaction
    * around it, for minutes. Raise it when files are large and links slow. Applies to a `client`
    * you pass too.

@@ -155,6 +155,14 @@ describe('S3Store faults', function () {
       await failsAtDeadline(async () => buffer(await store.getFile(bigKey)), 'GetObject');
     });
 
+    it('a prompt body read slowly by its reader outlives operationTimeout, bytes intact', async function () {
+      const body = await store.getFile(bigKey);
+      // The reader, not the peer, is slow: the bytes wait in the body past the deadline (1500 ms),
+      // though not past socketTimeout (2000 ms), which cuts a socket left idle by any reader.
+      await new Promise((resolve) => setTimeout(resolve, 1800));
+      assert.ok((await buffer(body)).equals(big));
+    });
+
     it('HeadObject, DeleteObject and a PUT whose answers trickle fail at operationTimeout', async function () {
       this.timeout(15_000);
       proxy.trickle = { bytes: 4, everyMs: 200 };
