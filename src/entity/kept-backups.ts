@@ -78,6 +78,7 @@ export async function putBack(store: Store, key: ImageKey, backup: string, note:
 async function keep(store: Store, backup: string, note: StagedNote): Promise<string> {
   const dir = keptBackupsDir();
   await mkdir(dir, { recursive: true });
+  // The time first, so names sort oldest first (see restoreKeptBackups).
   const token = `${Date.now()}-${randomBytes(6).toString('hex')}`;
   const kept = path.join(dir, `${token}.bytes`);
   try {
@@ -96,7 +97,7 @@ async function keep(store: Store, backup: string, note: StagedNote): Promise<str
 function storeLabel(store: Store, note: StagedNote): string {
   let url = '';
   try {
-    url = store.getUrl({ ...note.key, objectId: BigInt(note.key.objectId) });
+    url = store.getUrl(keyOfNote(note));
   } catch {
     // A store without URLs: its class alone.
   }
@@ -114,39 +115,55 @@ function storeLabel(store: Store, note: StagedNote): string {
  */
 export async function restoreKeptBackups(options: { store: Store; knex: Knex }): Promise<{ restored: number; discarded: number }> {
   const { store, knex } = options;
-  const dir = keptBackupsDir();
   const result = { restored: 0, discarded: 0 };
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    // No kept folder: nothing was ever kept.
-    return result;
-  }
-  for (const name of names.filter((n) => n.endsWith('.json'))) {
-    const notePath = path.join(dir, name);
-    const bytes = notePath.replace(/\.json$/, '.bytes');
-    let note: KeptNote;
-    try {
-      note = JSON.parse(await readFile(notePath, 'utf8')) as KeptNote;
-    } catch {
-      // Taken by another call meanwhile, or not a note of ours.
-      continue;
-    }
-    if (note.store !== storeLabel(store, note)) continue;
-    const restored = await knex.transaction(async (trx) => {
+  // Oldest first: a later rollback of the same key backed up the bytes an earlier one failed to
+  // undo, so the first wanted backup of a key holds its committed bytes, and the later ones do not.
+  const done = new Set<string>();
+  for (const { note, path: bytes } of await listKeptBackups(store)) {
+    const id = JSON.stringify(note.key);
+    const restored = !done.has(id) && await knex.transaction(async (trx) => {
       if (isSqlite(trx)) await sqliteWriteLock(trx, note.row.table);
       const row = (await trx(note.row.table).where(note.row.id).modify((q) => (isSqlite(trx) ? q : q.forUpdate())).first('created_at')) as
         | { created_at: Date | string | number }
         | undefined;
       const wanted = row !== undefined && toDate(row.created_at).getTime() < note.row.createdAt;
-      if (wanted) await store.putFile({ ...note.key, objectId: BigInt(note.key.objectId) }, createReadStream(bytes), { reproducible: false });
+      if (wanted) await store.putFile(keyOfNote(note), createReadStream(bytes), { reproducible: false });
       return wanted;
     });
-    await removeIfPresent(notePath);
+    await removeIfPresent(bytes.replace(/\.bytes$/, '.json'));
     await removeIfPresent(bytes);
-    if (restored) result.restored++;
-    else result.discarded++;
+    if (restored) {
+      done.add(id);
+      result.restored++;
+    } else result.discarded++;
   }
   return result;
+}
+
+/** The backups kept for `store` (see {@link putBack}), oldest first: each one's key, rolled-back row, and file. */
+export async function listKeptBackups(store: Store): Promise<Array<{ key: ImageKey; note: StagedNote; path: string }>> {
+  const dir = keptBackupsDir();
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    // No kept folder: nothing was ever kept.
+    return [];
+  }
+  const kept = [];
+  for (const name of names.filter((n) => n.endsWith('.json')).sort()) {
+    let note: KeptNote;
+    try {
+      note = JSON.parse(await readFile(path.join(dir, name), 'utf8')) as KeptNote;
+    } catch {
+      // Taken by another call meanwhile, or not a note of ours.
+      continue;
+    }
+    if (note.store === storeLabel(store, note)) kept.push({ key: keyOfNote(note), note, path: path.join(dir, name.replace(/\.json$/, '.bytes')) });
+  }
+  return kept;
+}
+
+function keyOfNote(note: StagedNote): ImageKey {
+  return { ...note.key, objectId: BigInt(note.key.objectId) };
 }

@@ -85,11 +85,15 @@ export const stores = {
     assert.ok(!(await readFile(file)).equals(before));
 
     await knex.destroy(); // SQLite: one writer at a time; the CLI writes now
+    const verify = await runCli(['--config', config, 'verify', '--store', 'own']);
+    assert.equal(verify.code, 1, 'a key serving rolled-back bytes is a problem verify reports');
+    assert.match(verify.stdout, new RegExp(`kept backup: user-picture/${user.id} 40x30 image/jpeg holds rolled-back bytes; its committed bytes wait to be put back \\(run settle\\)`));
     const { code, stdout, stderr } = await runCli(['--config', config, 'settle', '--store', 'own']);
     knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(work, 'images.sqlite') }, useNullAsDefault: true });
     assert.equal(code, 0, stderr);
     assert.equal(stdout, 'Settled own: 0 staged writes put in place, 0 discarded; 1 kept backups put back, 0 no longer wanted.\n');
     assert.ok((await readFile(file)).equals(before), 'the committed bytes are back, byte for byte');
+    assert.equal((await runCli(['--config', config, 'verify', '--store', 'own'])).code, 0);
   });
 
   it('puts in place what a dead process staged and committed (--json)', async function () {

@@ -108,6 +108,25 @@ describe('a rollback whose put-back fails, on a store that cannot stage [sqlite]
     assert.deepEqual(await restoreKeptBackups({ store, knex }), { restored: 0, discarded: 0 }, 'each is put back once');
   });
 
+  it('two failed rollbacks of one key in a row: the first backup holds the committed bytes, and it is the one put back', async function () {
+    this.timeout(20_000);
+    const { rows, committed } = await failedRollback();
+    // The second rollback's backup is of the first one's rolled-back bytes, still in place.
+    const second = await Model.startTransaction();
+    await imageSet(user, 'picture').fromBlob(await jpeg(400, 300), { store, trx: second, thumbnails: [{ width: 50 }] });
+    store.onPut = async (_key, stream) => {
+      stream.destroy();
+      throw new Error('the store is down');
+    };
+    await warningsDuring('ERR_RESTORE_FAILED', async () => {
+      await second.rollback();
+      await filesSettled(second);
+    });
+    store.onPut = undefined;
+    assert.deepEqual(await restoreKeptBackups({ store, knex }), { restored: 2, discarded: 2 });
+    for (const [i, row] of rows.entries()) assert.ok((await readFile(inner.pathFor(row))).equals(committed[i]!));
+  });
+
   it('restoreKeptBackups drops a backup that a newer committed write made stale', async function () {
     this.timeout(20_000);
     const { rows } = await failedRollback();
