@@ -44,6 +44,7 @@ export type { AttachOptions, FindSize, ImageRelationName, ThumbnailOptions, Thum
 export { ImageOwner } from './entity/owner.js';
 export { filesSettled } from './entity/ledger.js';
 export { settleInterruptedWrites, type SettledWrites } from './entity/staged-writes.js';
+export { restoreKeptBackups } from './entity/kept-backups.js';
 
 // Imaging
 export { DEFAULT_IMAGE_TYPES, DEFAULT_LIMITS } from './imaging/probe.js';

@@ -10,6 +10,7 @@ import { type MigrateFlags, migrateCommand } from './migrate.js';
 import { jsonError, Output, type Io } from './output.js';
 import { type RegenerateFlags, regenerateCommand } from './regenerate.js';
 import { DEFAULT_MIN_AGE } from './orphans.js';
+import { type SettleFlags, settleCommand } from './settle.js';
 import { type VerifyFlags, verifyCommand } from './verify.js';
 
 const EXIT_CODES_HELP = `
@@ -135,6 +136,17 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
         'row now points to.\n\nExample:\n  objection-imageattach verify --store s3 --orphans\n  objection-imageattach verify --deep --orphans --delete --min-age 1h',
     )
     .action(withConfig<VerifyFlags>((config, flags, out) => verifyCommand(config, flags, out)));
+
+  program
+    .command('settle')
+    .description('Finish what interrupted writes left in a store: staged replacements of dead processes, committed files a rollback could not put back.')
+    .option('--store <name>', 'the store to settle (default: the config\'s defaultStore, or its only store)')
+    .addHelpText(
+      'after',
+      '\nWhat an app does at start-up (settleInterruptedWrites, restoreKeptBackups): run it after a crash,\n' +
+        'or after ERR_FILE_CLEANUP, ERR_COMMIT_UNKNOWN or ERR_RESTORE_FAILED warnings.\n\nExample:\n  objection-imageattach settle --store s3',
+    )
+    .action(withConfig<SettleFlags>((config, flags, out) => settleCommand(config, flags, out)));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

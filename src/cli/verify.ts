@@ -9,6 +9,7 @@
  * guarded against uploads in flight (see orphans.ts).
  */
 import type { ImageEntity, ImageEntityClass } from '../entity/image.js';
+import { listKeptBackups } from '../entity/kept-backups.js';
 import { describeKey } from '../migration/copy.js';
 import { countRows, pagedRows } from '../migration/rows.js';
 import { extensionFor, type ImageKey, type NormalizedKey, toObjectId } from '../stores/keys.js';
@@ -96,6 +97,9 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
         (flags.delete ? `, ${deleted.length} deleted${kept.length ? `, ${kept.length} kept` : ''}.` : orphans.length ? '; pass --delete to delete them.' : '.'),
     );
   }
+  // Committed bytes a rollback could not put back: the key serves other bytes until `settle`.
+  const keptBackups = (await listKeptBackups(store)).map(({ key }) => key);
+  for (const key of keptBackups) out.line(`kept backup: ${describeKey(key)} holds rolled-back bytes; its committed bytes wait to be put back (run settle)`);
   out.result({
     command: 'verify',
     store: storeName,
@@ -107,8 +111,9 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
     orphans: wantOrphans ? orphans.map(jsonKey) : null,
     deleted: deleted.length,
     kept: kept.map(jsonKey),
+    keptBackups: keptBackups.map(jsonKey),
   });
-  return missing.length > 0 || mismatched.length > 0 || unreadable.length > 0 ? EXIT.PROBLEMS : EXIT.OK;
+  return missing.length > 0 || mismatched.length > 0 || unreadable.length > 0 || keptBackups.length > 0 ? EXIT.PROBLEMS : EXIT.OK;
 }
 
 interface RowPassOptions {

@@ -5,10 +5,11 @@
  * points at it.
  *
  * Replacing a file that is already there (a committed row's, same key): on a store that can stage
- * (the filesystem stores), the new bytes wait beside the old, with a durable note, and are swapped
- * in after the commit; so the committed row keeps its bytes if the process dies at any instant
- * before, and a later process settles what a death between commit and swap left (see
- * `staged-writes.ts`). Other stores overwrite, keeping a backup in this process to put back.
+ * (the filesystem and S3 stores), the new bytes wait beside the old, with a durable note, and are
+ * swapped in after the commit; so the committed row keeps its bytes if the process dies at any
+ * instant before, and a later process settles what a death between commit and swap left (see
+ * `staged-writes.ts`). Other stores overwrite, keeping a backup in this process to put back (see
+ * `kept-backups.ts` for when that fails).
  *
  * When the COMMIT was sent but its answer lost (the connection dropped), the outcome is asked of
  * the database on a fresh connection before any file is touched; if that fails too, no file is
@@ -17,7 +18,6 @@
  * SQLAlchemy-ImageAttach kept this state globally, mixing concurrent sessions; here it is one ledger per knex
  * transaction (savepoints get their own, folded into their parent's when released).
  */
-import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
@@ -26,6 +26,7 @@ import { spoolToTempFile, removeIfPresent } from '../imaging/spool.js';
 import { type ImageKey, normalizeKey } from '../stores/keys.js';
 import type { PutFileOptions, Store } from '../stores/store.js';
 import { canStage } from '../stores/staging.js';
+import { putBack, withRetries } from './kept-backups.js';
 import { storeTag } from './single-flight.js';
 import { committedOutcome, markAbandoned, noteForRow, sweepInBackground } from './staged-writes.js';
 
@@ -153,7 +154,7 @@ export class FileLedger {
     let present: Promise<boolean> | undefined;
     const isPresent = () => (present ??= store.statFile(key).then((stat) => stat !== null));
     if (row !== undefined && canStage(store) && (prior === undefined ? await isPresent() : prior.staged !== undefined)) {
-      staged = await store.stageFile(key, data, noteForRow(row));
+      staged = await store.stageFile(key, data, { ...noteForRow(row), ...(options.reproducible ? { reproducible: true } : {}) });
       // Staging copied the bytes; a file given away (`move`) is gone once written, as a store's own.
       if (typeof data === 'string' && options.move === true) await removeIfPresent(data);
     } else {
@@ -182,12 +183,12 @@ export class FileLedger {
   }
 
   /**
-   * The local path of the bytes this transaction (or an enclosing one) staged for `key`, to read
-   * them back before the commit; `undefined` when it staged none.
+   * The bytes this transaction (or an enclosing one) staged for `key`, as a local path or a
+   * stream, to read them back before the commit; `undefined` when it staged none.
    */
-  pendingLocalPath(store: Store, key: ImageKey): string | undefined {
+  pendingSource(store: Store, key: ImageKey): Promise<Readable | string> | undefined {
     const token = this.find(fileId(store, key))?.staged;
-    return token !== undefined && canStage(store) ? store.stagedPath(token) : undefined;
+    return token !== undefined && canStage(store) ? store.openStaged(token) : undefined;
   }
 
   /** This ledger's write of `id`, or an enclosing transaction's. */
@@ -271,21 +272,26 @@ export class FileLedger {
     return run;
   }
 
-  /** Rolled back: remove what was written, putting replaced files back. */
+  /**
+   * Rolled back: remove what was written, putting replaced files back; each file on its own, so
+   * one that fails leaves the others' undoing to run. Staged bytes that cannot be discarded are
+   * given up to a later settling, which discards them (the committed file was never touched).
+   */
   private async undo(): Promise<void> {
     if (!this.parent) this.outcome = 'rolled-back';
-    await this.report('after rollback', async () => {
-      for (const written of this.writes.values()) {
-        if (written.staged !== undefined) {
-          if (canStage(written.store)) await written.store.discardStaged(written.staged);
-        } else if (written.backup !== undefined) {
-          await written.store.putFile(written.key, createReadStream(written.backup), { reproducible: false });
-          await removeIfPresent(written.backup);
-        } else {
-          await written.store.deleteFile(written.key);
-        }
+    for (const written of this.writes.values()) {
+      const { store, key, staged, backup } = written;
+      if (backup !== undefined) await putBack(store, key, backup, isImageRow(key) ? noteForRow(key) : undefined);
+      else if (staged === undefined) await this.report('after rollback', () => withRetries(() => store.deleteFile(key)));
+      else if (canStage(store)) {
+        await this.report('after rollback', () =>
+          withRetries(() => store.discardStaged(staged)).catch((error: unknown) => {
+            markAbandoned(staged);
+            throw error;
+          }),
+        );
       }
-    });
+    }
     if (!this.parent) this.releaseWriters();
   }
 

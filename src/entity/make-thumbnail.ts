@@ -77,8 +77,7 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       // A render made ahead of this very original knows its picture's size: no need to open it.
       const usable = ahead !== undefined && !handedOver && ahead.original === originalKey(original) ? ahead : undefined;
       // An original replaced earlier in this transaction may still be staged: its bytes are read there.
-      const staged = FileLedger.of(trx).pendingLocalPath(store, original);
-      const open = () => (staged !== undefined ? Promise.resolve(staged) : openForProcessing(store, original)).then((input) => openPicture(input, original, mimetype, rows.limits(options).maxPixels));
+      const open = () => (FileLedger.of(trx).pendingSource(store, original) ?? openForProcessing(store, original)).then((input) => openPicture(input, original, mimetype, rows.limits(options).maxPixels));
       let opened = usable === undefined ? await open() : undefined;
       try {
         const picture = usable?.picture ?? opened!;

@@ -10,7 +10,7 @@ import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { ImageAttachError } from '../errors.js';
 import { toDate } from '../stores/keys.js';
-import { canStage, noteKey, PROCESS_TAG, type StagedEntry, type StagedNote, type StagingStore, stagingProcessGone } from '../stores/staging.js';
+import { canStage, HOST_TAG, noteKey, PROCESS_TAG, type StagedEntry, type StagedNote, type StagingStore, stagingProcessGone } from '../stores/staging.js';
 import type { Store } from '../stores/store.js';
 import { readCreatedAt } from './created-at.js';
 import { isSqlite, sqliteWriteLock } from './locks.js';
@@ -79,10 +79,18 @@ export function markAbandoned(token: string): void {
 }
 
 /**
- * True when no live process of this host will settle the entry: its process is gone, or it is this
- * process's and was given up. A live process's entries are its own to settle.
+ * How old another host's staged write must be before this host settles it (a store that hosts
+ * share, S3): its pid cannot be checked from here, and no transaction that writes an image runs
+ * that long. Settling one whose transaction is still open would be safe anyway (it waits on the row lock).
+ */
+const FOREIGN_ENTRY_AGE_MS = 15 * 60_000;
+
+/**
+ * True when no live process will settle the entry: its process is gone, or it is this process's
+ * and was given up, or it is another host's and old. A live process's entries are its own to settle.
  */
 function isOrphaned(entry: StagedEntry): boolean {
+  if (entry.host !== undefined && entry.host !== HOST_TAG) return entry.stagedAt !== undefined && Date.now() - entry.stagedAt.getTime() > FOREIGN_ENTRY_AGE_MS;
   if (entry.pid === process.pid && entry.processTag === PROCESS_TAG) return abandonedHere.has(entry.token);
   return stagingProcessGone(entry.pid, entry.processTag);
 }

@@ -165,7 +165,7 @@ export abstract class FileSystemStoreBase extends Store implements StagingStore 
     return this.staging.sweepLeftovers();
   }
 
-  stagedPath(token: string): string {
+  async openStaged(token: string): Promise<string> {
     return this.staging.dataPath(token);
   }
 

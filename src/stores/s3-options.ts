@@ -49,6 +49,16 @@ export interface S3StoreOptions {
   /** Attempts per request, retries included (the SDK retries throttling, 5xx and network errors). Default 3. */
   maxAttempts?: number;
   /**
+   * Milliseconds one operation may take in all, retries included, from its request to the last
+   * byte of its body (an upload's or a download's); then it fails with `ERR_STORE_UNAVAILABLE`.
+   * Default 120000. A download whose bytes wait for a slow reader (a slow client it is piped to) is
+   * not cut by it while they wait, only by `socketTimeout`. The timeouts above bound each attempt's silences only,
+   * so without this a peer trickling a byte at a time could hold a call, and the transaction
+   * around it, for minutes. Raise it when files are large and links slow. Applies to a `client`
+   * you pass too.
+   */
+  operationTimeout?: number;
+  /**
    * A key prefix, to share a bucket between stores: `'images'` → `images/<type>/<id>/<w>x<h><ext>`.
    * Trailing slashes are dropped and a leading one kept, as SQLAlchemy-ImageAttach does:
    * `'/images/'` names `/images/<type>/…`, another object than `images/<type>/…`.
@@ -79,7 +89,11 @@ export interface ResolvedS3Options {
   baseUrl: string;
   maxAge: number;
   expiresIn: number | undefined;
+  operationTimeout: number;
 }
+
+/** The longest delay a Node timer keeps (a longer one fires at once). */
+const MAX_TIMER_MS = 2_147_483_647;
 
 const CLIENT_MAKING = ['credentials', 'requestChecksumCalculation', 'connectionTimeout', 'socketTimeout', 'maxAttempts'] as const;
 
@@ -122,6 +136,10 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
   optionalInteger(options.connectionTimeout, 'options.connectionTimeout', 1);
   optionalInteger(options.socketTimeout, 'options.socketTimeout', 1);
   optionalInteger(options.maxAttempts, 'options.maxAttempts', 1);
+  const operationTimeout = options.operationTimeout ?? 120_000;
+  if (!Number.isSafeInteger(operationTimeout) || operationTimeout < 1 || operationTimeout > MAX_TIMER_MS) {
+    throw new InvalidArgumentError('options.operationTimeout', `an integer between 1 and ${MAX_TIMER_MS} (milliseconds)`, operationTimeout);
+  }
   const maxAge = options.maxAge ?? 31_536_000;
   optionalInteger(maxAge, 'options.maxAge', 0);
   optionalString(options.acl, 'options.acl', 'a canned ACL like "public-read"', /^[a-z-]+$/);
@@ -146,7 +164,7 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
     }
   }
   if (options.publicBaseUrl !== undefined) checkHttpUrl(options.publicBaseUrl, 'options.publicBaseUrl');
-  return { bucket, prefix, baseUrl: baseUrlOf(options), maxAge, expiresIn };
+  return { bucket, prefix, baseUrl: baseUrlOf(options), maxAge, expiresIn, operationTimeout };
 }
 
 /**

@@ -12,13 +12,18 @@
  * keys `overriding` holds: every key it writes, deletes or reads from there, plus whatever
  * {@link S3SandboxStore.refreshOverrides} lists. A key written by another process since the last
  * `refreshOverrides()` gets the underlying URL until then.
+ *
+ * A replacement is staged in `overriding` (see `s3-staging.ts`) and copied into place there after
+ * the commit, as on an S3Store.
  */
 import type { Readable } from 'node:stream';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import { type ImageKey, type NormalizedKey, objectStorageKey, type StoredImage } from './keys.js';
 import { type S3FileStat, S3Store } from './s3.js';
-import { s3Failure, s3Sdk } from './s3-sdk.js';
-import { type ByteRange, type PutFileOptions, Store } from './store.js';
+import { sendWithin } from './s3-deadline.js';
+import { s3Sdk } from './s3-sdk.js';
+import type { StagedEntry, StagedNote, StagingStore } from './staging.js';
+import { type ByteRange, implementationOf, type PutFileOptions, Store } from './store.js';
 
 /** The Content-Type of a "deleted" marker object; SQLAlchemy-ImageAttach's value, so its sandboxes read alike. */
 export const DELETED_MARK_MIMETYPE = 'application/x-sqlalchemy-imageattach-sandbox-deleted';
@@ -40,7 +45,7 @@ export interface S3SandboxStoreOptions {
  * });
  * await store.refreshOverrides(); // once at startup, so URLs of earlier sandbox writes are right
  */
-export class S3SandboxStore extends Store {
+export class S3SandboxStore extends Store implements StagingStore {
   readonly underlying: S3Store;
   readonly overriding: S3Store;
   /** Layout keys (`<type>/<id>/<w>x<h><ext>`) that `overriding` holds: images and markers. */
@@ -111,16 +116,14 @@ export class S3SandboxStore extends Store {
       return;
     }
     const { PutObjectCommand } = s3Sdk();
-    const { bucket, client } = this.overriding;
+    const { bucket } = this.overriding;
     const name = this.overriding.objectKey(key);
-    try {
-      // An empty object: no storage class (cheaper classes bill a minimum size) and never cached.
-      await client.send(
-        new PutObjectCommand({ Bucket: bucket, Key: name, Body: new Uint8Array(0), ContentType: DELETED_MARK_MIMETYPE, CacheControl: 'no-store' }),
-      );
-    } catch (error) {
-      throw s3Failure(error, { bucket, key: name, operation: 'PutObject' });
-    }
+    // An empty object: no storage class (cheaper classes bill a minimum size) and never cached.
+    await sendWithin(
+      this.overriding.access,
+      new PutObjectCommand({ Bucket: bucket, Key: name, Body: new Uint8Array(0), ContentType: DELETED_MARK_MIMETYPE, CacheControl: 'no-store' }),
+      { bucket, key: name, operation: 'PutObject' },
+    );
     this.overridden.add(id);
   }
 
@@ -161,6 +164,40 @@ export class S3SandboxStore extends Store {
     for await (const object of this.overriding.listObjects()) held.add(objectStorageKey(object.key));
     this.overridden.clear();
     for (const id of held) this.overridden.add(id);
+  }
+
+  /** Staging writes bytes as this class does: not for a subclass with its own `putFile`. */
+  canStage(): boolean {
+    return implementationOf(this, 'putFile') === S3SandboxStore.prototype.putFile && this.overriding.canStage();
+  }
+
+  stageFile(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string> {
+    return this.overriding.stageFile(key, data, note);
+  }
+
+  async promoteStaged(key: ImageKey, token: string): Promise<void> {
+    await this.overriding.promoteStaged(key, token);
+    this.overridden.add(objectStorageKey(key));
+  }
+
+  discardStaged(token: string): Promise<void> {
+    return this.overriding.discardStaged(token);
+  }
+
+  abandonStaged(token: string): Promise<void> {
+    return this.overriding.abandonStaged(token);
+  }
+
+  listStaged(): Promise<StagedEntry[]> {
+    return this.overriding.listStaged();
+  }
+
+  readStagedNote(token: string): Promise<StagedNote | undefined> {
+    return this.overriding.readStagedNote(token);
+  }
+
+  openStaged(token: string): Promise<Readable> {
+    return this.overriding.openStaged(token);
   }
 
   private storeFor(key: ImageKey): S3Store {

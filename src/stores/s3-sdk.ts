@@ -1,5 +1,6 @@
 /**
- * The AWS SDK, loaded when an S3 store is made; its errors turned into ours; its ranged reads made exact.
+ * The AWS SDK, loaded when an S3 store is made; its client made from a store's options; its errors
+ * turned into ours; its ranged reads made exact.
  *
  * The SDK packages are optional peer dependencies: an app that only uses the filesystem stores
  * must be able to import this library without them. So nothing here imports them at module load;
@@ -8,6 +9,8 @@
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 import { ImageAttachError, ImageNotFoundError, StoreError } from '../errors.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { S3StoreOptions } from './s3-options.js';
 import type { ByteRange } from './store.js';
 
 type ClientS3 = typeof import('@aws-sdk/client-s3');
@@ -42,6 +45,21 @@ function load(name: string): unknown {
       data: { package: name },
     });
   }
+}
+
+/** The client an S3Store makes from its options (when it is given none). */
+export function makeS3Client(o: S3StoreOptions): S3Client {
+  return new (s3Sdk().S3Client)({
+    region: o.region ?? (o.endpoint === undefined ? undefined : 'us-east-1'),
+    endpoint: o.endpoint,
+    forcePathStyle: o.forcePathStyle,
+    credentials: o.credentials,
+    requestChecksumCalculation: o.requestChecksumCalculation,
+    // A wrong (or defaulted) region then costs one redirect instead of failing every request.
+    followRegionRedirects: o.endpoint === undefined,
+    maxAttempts: o.maxAttempts ?? 3,
+    requestHandler: { connectionTimeout: o.connectionTimeout ?? 5000, socketTimeout: o.socketTimeout ?? 30_000 },
+  });
 }
 
 /** What the SDK's errors carry: a service error's name and HTTP status, or a Node network code. */

@@ -2,20 +2,24 @@
  * S3Store: images as objects in an S3 bucket (AWS, or any S3-compatible service: MinIO, R2, B2…),
  * in SQLAlchemy-ImageAttach's key layout `[prefix/]<objectType>/<id>/<w>x<h><ext>`.
  *
- * Uploads stream through `@aws-sdk/lib-storage` (one PUT for small files, multipart for large
- * ones); an S3 object appears only when its PUT or multipart upload completes, so a failed write
- * leaves nothing visible, and a failed multipart upload is aborted. Every SDK failure becomes an
- * `ImageNotFoundError` or a `StoreError`, within a bounded time (connection and idle timeouts on
- * the client this store makes).
+ * Uploads stream (see `s3-upload.ts`); a replacement under a committed row is staged under
+ * `.staging/` and copied into place after the commit (see `s3-staging.ts`). Every SDK failure
+ * becomes an `ImageNotFoundError` or a `StoreError`, within a bounded time: connection and idle
+ * timeouts on the client this store makes, and a total deadline per operation (`operationTimeout`).
  */
-import type { ObjectCannedACL, S3Client, StorageClass } from '@aws-sdk/client-s3';
+import type { GetObjectCommandOutput, HeadObjectCommandOutput, ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { ImageNotFoundError, StoreError } from '../errors.js';
 import { alternateNames, type ImageKey, keyFromObjectStorageKey, type NormalizedKey, objectStorageKey, type StoredImage, withTimestamp } from './keys.js';
+import { Deadline, type S3Access, sendWithin } from './s3-deadline.js';
 import { type ResolvedS3Options, resolveS3Options, type S3StoreOptions } from './s3-options.js';
-import { encodeRfc3986, presignGetUrl, type SigningCredentials } from './s3-presign.js';
-import { exactRange, isMissingObject, isUnsatisfiableRange, s3Failure, s3Sdk, s3Upload } from './s3-sdk.js';
-import { type ByteRange, type FileStat, type PutFileOptions, Store, validateRange } from './store.js';
+import { encodeRfc3986, type SigningCredentials } from './s3-presign.js';
+import { exactRange, isUnsatisfiableRange, makeS3Client, s3Failure, s3Sdk } from './s3-sdk.js';
+import { S3StagingArea } from './s3-staging.js';
+import { type ObjectHeaders, uploadObject } from './s3-upload.js';
+import { UrlSigner } from './s3-url-signer.js';
+import type { StagedEntry, StagedNote, StagingStore } from './staging.js';
+import { type ByteRange, type FileStat, implementationOf, type PutFileOptions, Store, validateRange } from './store.js';
 
 /** What HeadObject tells of an object, beyond its size. */
 export interface S3FileStat extends FileStat {
@@ -32,9 +36,6 @@ export interface S3ListedObject {
   modifiedAt?: Date;
 }
 
-/** Refresh signing credentials this long before they expire. */
-const REFRESH_MARGIN_MS = 5 * 60_000;
-
 /**
  * Images in an S3 bucket.
  *
@@ -49,7 +50,7 @@ const REFRESH_MARGIN_MS = 5 * 60_000;
  * // A private bucket: URLs are presigned for an hour.
  * new S3Store({ bucket: 'private-images', region: 'us-east-1', signedUrls: { expiresIn: 3600 } })
  */
-export class S3Store extends Store {
+export class S3Store extends Store implements StagingStore {
   /** The SDK client every request goes through. */
   readonly client: S3Client;
   readonly bucket: string;
@@ -60,8 +61,10 @@ export class S3Store extends Store {
   private readonly settings: ResolvedS3Options;
   private readonly options: S3StoreOptions;
   private readonly ownsClient: boolean;
-  private signing: SigningCredentials | undefined;
-  private refreshing: Promise<void> | undefined;
+  /** The client, bucket and deadline every request goes with (for the sandbox store). @internal */
+  readonly access: S3Access;
+  private readonly staging: S3StagingArea;
+  private readonly signer: UrlSigner;
 
   /** @throws InvalidArgumentError naming the bad option */
   constructor(options: S3StoreOptions) {
@@ -72,23 +75,12 @@ export class S3Store extends Store {
     this.prefix = this.settings.prefix;
     this.maxAge = this.settings.maxAge;
     this.ownsClient = options.client === undefined;
-    this.client = options.client ?? this.makeClient();
-    if (options.credentials !== undefined && typeof options.credentials !== 'function') this.signing = options.credentials;
-  }
-
-  private makeClient(): S3Client {
-    const o = this.options;
-    return new (s3Sdk().S3Client)({
-      region: o.region ?? (o.endpoint === undefined ? undefined : 'us-east-1'),
-      endpoint: o.endpoint,
-      forcePathStyle: o.forcePathStyle,
-      credentials: o.credentials,
-      requestChecksumCalculation: o.requestChecksumCalculation,
-      // A wrong (or defaulted) region then costs one redirect instead of failing every request.
-      followRegionRedirects: o.endpoint === undefined,
-      maxAttempts: o.maxAttempts ?? 3,
-      requestHandler: { connectionTimeout: o.connectionTimeout ?? 5000, socketTimeout: o.socketTimeout ?? 30_000 },
-    });
+    this.client = options.client ?? makeS3Client(options);
+    this.access = { client: this.client, bucket: this.bucket, timeout: this.settings.operationTimeout };
+    this.staging = new S3StagingArea(this.access, this.prefix, (mimetype, reproducible) => this.headersFor(mimetype, reproducible));
+    const provider = () => (this.client.config.credentials as unknown as () => Promise<SigningCredentials>)();
+    const staticCredentials = typeof options.credentials === 'function' ? undefined : options.credentials;
+    this.signer = new UrlSigner(this.bucket, options.region ?? 'us-east-1', this.settings.expiresIn ?? 3600, provider, staticCredentials);
   }
 
   /**
@@ -101,46 +93,20 @@ export class S3Store extends Store {
   }
 
   async putFile(key: ImageKey, stream: Readable, options: PutFileOptions): Promise<void> {
-    const name = this.objectKey(key);
-    const storageClass = options?.reproducible
-      ? (this.options.reproducibleStorageClass ?? this.options.storageClass)
-      : this.options.storageClass;
-    // The input's own failure is the one to report: the upload then fails (and aborts) because of it.
-    let inputError: unknown;
-    const onInputError = (error: unknown) => {
-      inputError ??= error;
-    };
-    stream.on('error', onInputError);
+    let name: string;
     try {
-      const upload = new (s3Upload().Upload)({
-        client: this.client,
-        // Parts of 5 MiB (S3's minimum), two in flight: memory stays near 15 MiB whatever the file size.
-        queueSize: 2,
-        leavePartsOnError: false,
-        params: {
-          Bucket: this.bucket,
-          Key: name,
-          Body: stream,
-          ContentType: key.mimetype,
-          CacheControl: `max-age=${this.maxAge}`,
-          StorageClass: storageClass as StorageClass | undefined,
-          ACL: this.options.acl as ObjectCannedACL | undefined,
-        },
-      });
-      await upload.done();
+      name = this.objectKey(key);
     } catch (error) {
-      if (inputError !== undefined) {
-        throw new StoreError('ERR_STORE_WRITE', `Writing s3://${this.bucket}/${name} failed: ${(inputError as Error).message ?? inputError}`, {
-          cause: inputError,
-          data: { bucket: this.bucket, key: name },
-        });
-      }
-      throw s3Failure(error, { bucket: this.bucket, key: name, operation: 'PutObject' });
-    } finally {
-      stream.off('error', onInputError);
-      // The input is ours to end: a stream left open on failure would hold its source open.
-      if (!stream.destroyed) stream.destroy();
+      stream.destroy();
+      throw error;
     }
+    await uploadObject(this.access, name, stream, this.headersFor(key.mimetype, options?.reproducible === true));
+  }
+
+  /** What an uploaded object of `mimetype` carries: its type, caching, storage class and ACL. */
+  private headersFor(mimetype: string, reproducible: boolean): ObjectHeaders {
+    const storageClass = reproducible ? (this.options.reproducibleStorageClass ?? this.options.storageClass) : this.options.storageClass;
+    return { ContentType: mimetype, CacheControl: `max-age=${this.maxAge}`, StorageClass: storageClass, ACL: this.options.acl };
   }
 
   async getFile(key: ImageKey, range?: ByteRange): Promise<Readable> {
@@ -178,16 +144,18 @@ export class S3Store extends Store {
   private async getNamedObject(key: ImageKey, name: string, range?: ByteRange): Promise<{ body: Readable; contentType?: string }> {
     if (range !== undefined) validateRange(range);
     const { GetObjectCommand } = s3Sdk();
+    const deadline = new Deadline(this.access.timeout, { bucket: this.bucket, key: name, operation: 'GetObject' });
     try {
-      const out = await this.client.send(
+      const out: GetObjectCommandOutput = await this.client.send(
         new GetObjectCommand({ Bucket: this.bucket, Key: name, Range: range && `bytes=${range.start}-${range.end}` }),
+        { abortSignal: deadline.signal },
       );
-      const body = out.Body as Readable;
+      // The body is held to the same deadline: a peer trickling bytes cannot hold its reader longer.
+      const body = deadline.guard(out.Body as Readable);
       return { body: range ? exactRange(body, range, out.ContentRange, out.ContentLength) : body, contentType: out.ContentType };
     } catch (error) {
-      if (!(range !== undefined && isUnsatisfiableRange(error))) {
-        throw s3Failure(error, { bucket: this.bucket, key: name, operation: 'GetObject' });
-      }
+      deadline.clear();
+      if (!(range !== undefined && isUnsatisfiableRange(error))) throw deadline.failure(error);
     }
     // A range starting past the end reads nothing, as it does from a file. The 416 carries no
     // object headers, so ask for the type (rare path: a reader asking past the end).
@@ -201,10 +169,10 @@ export class S3Store extends Store {
     const { DeleteObjectCommand } = s3Sdk();
     for (const name of this.candidateNames(key)) {
       try {
-        await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: name }));
+        await sendWithin(this.access, new DeleteObjectCommand({ Bucket: this.bucket, Key: name }), { bucket: this.bucket, key: name, operation: 'DeleteObject' });
       } catch (error) {
         // S3 answers 204 for a missing object; some compatible services answer 404. Both mean "gone".
-        if (!isMissingObject(error)) throw s3Failure(error, { bucket: this.bucket, key: name, operation: 'DeleteObject' });
+        if (!(error instanceof ImageNotFoundError)) throw error;
       }
     }
   }
@@ -228,7 +196,8 @@ export class S3Store extends Store {
   private async statNamedObject(name: string): Promise<S3FileStat | null> {
     const { HeadObjectCommand } = s3Sdk();
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: name }));
+      const target = { bucket: this.bucket, key: name, operation: 'HeadObject' };
+      const out = await sendWithin<HeadObjectCommandOutput>(this.access, new HeadObjectCommand({ Bucket: this.bucket, Key: name }), target);
       return {
         size: out.ContentLength ?? 0,
         modifiedAt: out.LastModified,
@@ -237,8 +206,8 @@ export class S3Store extends Store {
         storageClass: out.StorageClass ?? 'STANDARD',
       };
     } catch (error) {
-      if (isMissingObject(error)) return null;
-      throw s3Failure(error, { bucket: this.bucket, key: name, operation: 'HeadObject' });
+      if (error instanceof ImageNotFoundError) return null;
+      throw error;
     }
   }
 
@@ -252,19 +221,57 @@ export class S3Store extends Store {
    * @throws StoreError `ERR_STORE_UNAVAILABLE`
    */
   async *listObjects(): AsyncIterable<S3ListedObject> {
-    const { paginateListObjectsV2 } = s3Sdk();
+    const { ListObjectsV2Command } = s3Sdk();
     const start = this.prefix === '' ? '' : `${this.prefix}/`;
-    const pages = paginateListObjectsV2({ client: this.client, pageSize: 1000 }, { Bucket: this.bucket, Prefix: start || undefined });
-    try {
-      for await (const page of pages) {
-        for (const object of page.Contents ?? []) {
-          const key = object.Key?.startsWith(start) ? keyFromObjectStorageKey(object.Key.slice(start.length)) : undefined;
-          if (key !== undefined) yield { key, size: object.Size ?? 0, modifiedAt: object.LastModified };
-        }
+    let continuation: string | undefined;
+    do {
+      const page = await sendWithin<ListObjectsV2CommandOutput>(
+        this.access,
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: start || undefined, MaxKeys: 1000, ContinuationToken: continuation }),
+        { bucket: this.bucket, operation: 'ListObjectsV2' },
+      );
+      for (const object of page.Contents ?? []) {
+        const key = object.Key?.startsWith(start) ? keyFromObjectStorageKey(object.Key.slice(start.length)) : undefined;
+        if (key !== undefined) yield { key, size: object.Size ?? 0, modifiedAt: object.LastModified };
       }
-    } catch (error) {
-      throw s3Failure(error, { bucket: this.bucket, operation: 'ListObjectsV2' });
-    }
+      continuation = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (continuation !== undefined);
+  }
+
+  /** Staging (see `staging.ts`) writes bytes as this class does: not for a subclass with its own `putFile`. */
+  canStage(): boolean {
+    return implementationOf(this, 'putFile') === S3Store.prototype.putFile;
+  }
+
+  async stageFile(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string> {
+    this.objectKey(key);
+    const token = this.staging.newToken();
+    await this.staging.stage(token, data, note);
+    return token;
+  }
+
+  promoteStaged(key: ImageKey, token: string): Promise<void> {
+    return this.staging.promote(token, this.objectKey(key));
+  }
+
+  discardStaged(token: string): Promise<void> {
+    return this.staging.discard(token);
+  }
+
+  abandonStaged(token: string): Promise<void> {
+    return this.staging.abandon(token);
+  }
+
+  listStaged(): Promise<StagedEntry[]> {
+    return this.staging.list();
+  }
+
+  readStagedNote(token: string): Promise<StagedNote | undefined> {
+    return this.staging.readNote(token);
+  }
+
+  openStaged(token: string): Promise<Readable> {
+    return this.staging.openStaged(token);
   }
 
   /**
@@ -274,7 +281,7 @@ export class S3Store extends Store {
    */
   getUrl(key: ImageKey): string {
     const url = this.unsignedUrl(key);
-    return this.settings.expiresIn === undefined ? url : this.sign(url);
+    return this.settings.expiresIn === undefined ? url : this.signer.sign(url);
   }
 
   /**
@@ -283,7 +290,7 @@ export class S3Store extends Store {
    */
   override locate(image: StoredImage): string {
     if (this.settings.expiresIn === undefined) return super.locate(image);
-    return this.sign(withTimestamp(this.unsignedUrl(image), image.created_at));
+    return this.signer.sign(withTimestamp(this.unsignedUrl(image), image.created_at));
   }
 
   /**
@@ -293,13 +300,8 @@ export class S3Store extends Store {
    * before they expire.
    * @throws StoreError `ERR_STORE_UNAVAILABLE` when the credentials cannot be resolved
    */
-  async refreshCredentials(): Promise<void> {
-    try {
-      const provider = this.client.config.credentials as unknown as () => Promise<SigningCredentials>;
-      this.signing = await provider();
-    } catch (error) {
-      throw new StoreError('ERR_STORE_UNAVAILABLE', `Resolving S3 credentials failed: ${(error as Error).message}`, { cause: error });
-    }
+  refreshCredentials(): Promise<void> {
+    return this.signer.refresh();
   }
 
   /** Closes the sockets of the client this store made (not of a client you passed). */
@@ -309,32 +311,6 @@ export class S3Store extends Store {
 
   private unsignedUrl(key: ImageKey): string {
     return `${this.settings.baseUrl}/${this.objectKey(key).split('/').map(encodeRfc3986).join('/')}`;
-  }
-
-  private sign(url: string): string {
-    const credentials = this.signing;
-    const expiration = credentials?.expiration?.getTime();
-    if (credentials === undefined || (expiration !== undefined && expiration <= Date.now())) {
-      throw new StoreError(
-        'ERR_NO_SIGNING_CREDENTIALS',
-        `S3Store for bucket ${this.bucket} has ${credentials ? 'only expired' : 'no'} credentials to sign URLs with: ` +
-          'pass static credentials, or await store.refreshCredentials() at startup',
-        { data: { bucket: this.bucket } },
-      );
-    }
-    if (expiration !== undefined && expiration - Date.now() < REFRESH_MARGIN_MS) this.refreshInBackground();
-    return presignGetUrl(url, { region: this.options.region!, credentials, expiresIn: this.settings.expiresIn! });
-  }
-
-  private refreshInBackground(): void {
-    this.refreshing ??= this.refreshCredentials()
-      .catch(() => {
-        // Narrow and deliberate: the current credentials still work for a while; the next getUrl
-        // tries again, and getUrl throws once they have expired.
-      })
-      .finally(() => {
-        this.refreshing = undefined;
-      });
   }
 }
 

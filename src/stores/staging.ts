@@ -5,9 +5,12 @@
  * every instant, a crash included. Each staged file has a durable note (what it is for, and which
  * row commits it), so a later process can finish or undo the work of one that died.
  *
- * Filesystem stores implement it (a hidden folder under the root, a rename into place); others
- * fall back to overwriting with a backup kept by the writing process.
+ * Filesystem stores implement it (a hidden folder under the root, a rename into place), and so
+ * do S3 stores (a hidden key prefix, a server-side copy into place); others fall back to
+ * overwriting with a backup kept by the writing process.
  */
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Readable } from 'node:stream';
 import { isAlive } from '../util/temp-files.js';
 import type { ImageKey } from './keys.js';
@@ -20,6 +23,8 @@ export interface StagedNote {
   row: { table: string; id: Record<string, unknown>; createdAt: number };
   /** True once the writing process gave it up (the outcome of its commit could not be learnt). */
   abandoned?: boolean;
+  /** True for a file that can be made again (a thumbnail): a store may keep it in a cheaper class. */
+  reproducible?: boolean;
 }
 
 /** A staged write as its name tells it (its note is read apart, only when needed). */
@@ -28,10 +33,20 @@ export interface StagedEntry {
   /** The process that staged it: its pid, and a random tag telling it from a later process of the same pid. */
   pid: number;
   processTag: string;
+  /**
+   * The host that staged it ({@link HOST_TAG}), in stores that hosts share (S3): its pid tells
+   * nothing on another host. Absent in a store only one host writes (the filesystem).
+   */
+  host?: string;
+  /** When it was staged, where the store tells it. */
+  stagedAt?: Date;
 }
 
 /** This process's tag in staging tokens (`<pid>-<tag>-<random>`). */
 export const PROCESS_TAG = Math.random().toString(16).slice(2, 10).padEnd(8, '0');
+
+/** This host's tag in the tokens of stores that hosts share: 8 hex digits of its name's hash. */
+export const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
 export interface StagingStore {
   /** True when this store can stage (a subclass that changes how bytes are written may not). */
@@ -51,8 +66,8 @@ export interface StagingStore {
    * when it is there but cannot be parsed (damaged on disk): nothing then says what its bytes are for.
    */
   readStagedNote(token: string): Promise<StagedNote | 'unreadable' | undefined>;
-  /** The local path of the staged bytes (for reading them back inside their transaction). */
-  stagedPath(token: string): string;
+  /** The staged bytes, as a local file's path or a stream (for reading them back inside their transaction). */
+  openStaged(token: string): Promise<Readable | string>;
   /**
    * Removes what processes that are gone left half made (temp files of notes and bytes, bytes
    * without a note), once older than a few minutes; returns how many. Optional: a store whose

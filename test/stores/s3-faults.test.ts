@@ -7,6 +7,7 @@ import { buffer } from 'node:stream/consumers';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { ImageAttachError, ImageNotFoundError, StoreError } from '../../src/index.js';
 import { S3Store } from '../../src/s3.js';
+import { FaultProxy } from '../support/fault-proxy.js';
 import { type S3TestServer, spawnS3rver, startS3Server, TEST_CREDENTIALS } from '../support/s3.js';
 import { failingStream, sampleKey } from './contract.js';
 
@@ -99,6 +100,82 @@ describe('S3Store faults', function () {
         'ERR_STORE_UNAVAILABLE',
       );
       assert.ok(elapsed < 5000, `gave up after ${Math.round(elapsed)} ms`);
+    });
+  });
+
+  describe('a peer that trickles its answers (a fault proxy in front of s3rver)', function () {
+    let server: S3TestServer;
+    let proxy: FaultProxy;
+    let store: S3Store;
+    const body = randomBytes(4096);
+    const big = randomBytes(64 * 1024);
+    const bigKey = { ...sampleKey, width: 2 };
+    before(async function () {
+      server = await startS3Server();
+      const url = new URL(server.endpoint);
+      proxy = new FaultProxy({ host: url.hostname, port: Number(url.port) });
+      const endpoint = await proxy.start();
+      // Each attempt's idle timeout alone never fires on a trickle: bytes keep coming.
+      store = server.store(await server.createBucket('trickle'), { endpoint, socketTimeout: 2000, maxAttempts: 3, operationTimeout: 1500 });
+      await store.putFile(sampleKey, Readable.from([body]), { reproducible: false });
+      await store.putFile(bigKey, Readable.from([big]), { reproducible: false });
+    });
+    beforeEach(function () {
+      proxy.set('pass');
+    });
+    after(async function () {
+      await proxy.stop();
+      await server.dispose();
+    });
+
+    /** Expects `work` to fail at the deadline, not after the trickle: well under its minutes. */
+    async function failsAtDeadline(work: () => Promise<unknown>, operation: string): Promise<void> {
+      const started = performance.now();
+      await assert.rejects(work(), (e: unknown) => {
+        assert.ok(e instanceof StoreError, String(e));
+        assert.equal(e.code, 'ERR_STORE_UNAVAILABLE');
+        assert.match(e.message, new RegExp(`^S3 ${operation} on s3://trickle-\\d+-\\d+/testing/1234/\\d+x640\\.jpe failed: it did not finish within 1500 ms \\(operationTimeout\\)$`));
+        assert.equal(e.data.timeout, 1500);
+        return true;
+      });
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= 1400 && elapsed < 3000, `gave up after ${Math.round(elapsed)} ms`);
+    }
+
+    it('a 4 KB GetObject whose answer trickles fails at operationTimeout', async function () {
+      proxy.trickle = { bytes: 16, everyMs: 100 };
+      proxy.set('trickle');
+      await failsAtDeadline(async () => buffer(await store.getFile(sampleKey)), 'GetObject');
+    });
+
+    it('a body that trickles after prompt headers fails at operationTimeout, under its reader', async function () {
+      // Headers in the first step; then 64 KB at 512 bytes per 100 ms would take 13 s.
+      proxy.trickle = { bytes: 512, everyMs: 100 };
+      proxy.set('trickle');
+      await failsAtDeadline(async () => buffer(await store.getFile(bigKey)), 'GetObject');
+    });
+
+    it('a prompt body read slowly by its reader outlives operationTimeout, bytes intact', async function () {
+      const body = await store.getFile(bigKey);
+      // The reader, not the peer, is slow: the bytes wait in the body past the deadline (1500 ms),
+      // though not past socketTimeout (2000 ms), which cuts a socket left idle by any reader.
+      await new Promise((resolve) => setTimeout(resolve, 1800));
+      assert.ok((await buffer(body)).equals(big));
+    });
+
+    it('HeadObject, DeleteObject and a PUT whose answers trickle fail at operationTimeout', async function () {
+      this.timeout(15_000);
+      proxy.trickle = { bytes: 4, everyMs: 200 };
+      proxy.set('trickle');
+      await failsAtDeadline(() => store.statFile(sampleKey), 'HeadObject');
+      await failsAtDeadline(() => store.putFile({ ...sampleKey, width: 3 }, Readable.from([body]), { reproducible: false }), 'PutObject');
+      await failsAtDeadline(() => store.deleteFile({ ...sampleKey, width: 4 }), 'DeleteObject');
+    });
+
+    it('the same calls pass, bytes intact, once the peer answers promptly again', async function () {
+      assert.ok((await buffer(await store.getFile(sampleKey))).equals(body));
+      assert.ok((await buffer(await store.getFile(bigKey))).equals(big));
+      assert.equal((await store.statFile(sampleKey))?.size, 4096);
     });
   });
 

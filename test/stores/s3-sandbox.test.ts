@@ -55,6 +55,20 @@ describe('S3SandboxStore over s3rver', function () {
       assert.equal(sandbox.locate(image), `${server.current.endpoint}/${overridingBucket}/${objectKey}?_ts=20130920030839123000`);
     });
 
+    it('stages a replacement in overriding: production and reads stay as they were until it is promoted', async function () {
+      await underlying.store(image, Buffer.from('production'));
+      const note = { key: { ...sampleKey, objectId: String(sampleKey.objectId) }, row: { table: 't', id: { id: 1 }, createdAt: 0 } };
+      assert.ok(sandbox.canStage());
+      const token = await sandbox.stageFile(image, Readable.from([Buffer.from('staged')]), note);
+      assert.equal((await buffer(await sandbox.open(image))).toString(), 'production');
+      assert.deepEqual((await sandbox.listStaged()).map((e) => e.token), [token]);
+      await sandbox.promoteStaged(image, token);
+      assert.deepEqual(await server.current.listAll(overridingBucket), [objectKey]);
+      assert.equal((await buffer(await sandbox.open(image))).toString(), 'staged');
+      assert.equal(sandbox.getUrl(image), overriding.getUrl(image));
+      assert.equal((await buffer(await underlying.open(image))).toString(), 'production');
+    });
+
     it('hides a deleted underlying image behind a marker, leaving the underlying object intact', async function () {
       await underlying.store(image, Buffer.from('production'));
       await sandbox.delete(image);

@@ -87,6 +87,34 @@ describe('S3Store over s3rver', function () {
       assert.equal((await store.statFile(thumb))?.storageClass, 'ONEZONE_IA');
     });
 
+    it('a staged thumbnail and original copied into place get their storage classes, types and caching; the staged objects a plain class', async function () {
+      const bucket = await server.current.createBucket('headers');
+      const store = server.current.store(bucket, { storageClass: 'STANDARD_IA', reproducibleStorageClass: 'ONEZONE_IA', maxAge: 60, prefix: 'p' });
+      const noteOf = (key: typeof sampleKey, reproducible: boolean) => ({
+        key: { ...key, objectId: String(key.objectId) },
+        row: { table: 't', id: { id: 1 }, createdAt: 0 },
+        reproducible,
+      });
+      const bytes = randomBytes(3000);
+      const original = await store.stageFile(sampleKey, Readable.from([bytes]), noteOf(sampleKey, false));
+      const thumbnail = await store.stageFile(thumb, Readable.from([Buffer.from('thumb')]), noteOf(thumb, true));
+      const staged = (await server.current.listAll(bucket)).filter((k) => k.endsWith('.stage'));
+      assert.equal(staged.length, 2);
+      for (const key of staged) {
+        assert.match(key, /^p\/\.staging\/[0-9a-f]{8}-\d+-[0-9a-f]+-[0-9a-f]+\.stage$/);
+        assert.equal((await server.current.head(bucket, key)).StorageClass ?? 'STANDARD', 'STANDARD');
+      }
+      await store.promoteStaged(sampleKey, original);
+      await store.promoteStaged(thumb, thumbnail);
+      assert.deepEqual(await server.current.listAll(bucket), ['p/testing/1234/100x158.jpe', 'p/testing/1234/405x640.jpe']);
+      const headOriginal = await server.current.head(bucket, 'p/testing/1234/405x640.jpe');
+      assert.deepEqual([headOriginal.StorageClass, headOriginal.ContentType, headOriginal.CacheControl], ['STANDARD_IA', 'image/jpeg', 'max-age=60']);
+      assert.equal((await server.current.head(bucket, 'p/testing/1234/100x158.jpe')).StorageClass, 'ONEZONE_IA');
+      assert.ok((await buffer(await store.getFile(sampleKey))).equals(bytes));
+      assert.deepEqual(await store.listStaged(), []);
+      await store.promoteStaged(sampleKey, original); // settled already (by another process, say): nothing to do
+    });
+
     it('stores thumbnails in storageClass when no reproducibleStorageClass is given', async function () {
       const bucket = await server.current.createBucket('headers');
       const store = server.current.store(bucket, { storageClass: 'REDUCED_REDUNDANCY' });
@@ -271,6 +299,12 @@ describe('S3Store options', function () {
   });
   it('rejects a zero socketTimeout', function () {
     rejects({ bucket: 'photos', socketTimeout: 0 }, 'Expected an integer >= 1 for options.socketTimeout but received 0 of type number');
+  });
+  it('rejects an operationTimeout a timer cannot hold', function () {
+    rejects(
+      { bucket: 'photos', operationTimeout: 2 ** 31 },
+      'Expected an integer between 1 and 2147483647 (milliseconds) for options.operationTimeout but received 2147483648 of type number',
+    );
   });
 });
 

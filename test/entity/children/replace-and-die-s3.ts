@@ -1,0 +1,45 @@
+/**
+ * A child process for the S3 crash tests: replaces a user's picture on an S3Store with a same-size
+ * image, then stops at an instant and says so on stdout, for the parent to kill it (SIGKILL).
+ *
+ * argv: <knex config JSON> <S3 endpoint> <bucket> <user id> <new image file> <instant>
+ * instants:
+ * - `in-transaction`: the replacement is written (staged) in the caller's transaction, not committed yet;
+ * - `after-commit`: committed, the copy of the new bytes into place not done yet.
+ */
+import knexFactory from 'knex';
+import { Model } from 'objection';
+import { imageSet } from '../../../src/entity/image-set.js';
+import type { ImageKey } from '../../../src/stores/keys.js';
+import { S3Store } from '../../../src/stores/s3.js';
+import { TEST_CREDENTIALS } from '../../support/s3.js';
+import { User } from '../models.js';
+
+const [config, endpoint, bucket, userId, file, instant] = process.argv.slice(2) as [string, string, string, string, string, string];
+const knex = knexFactory(JSON.parse(config));
+Model.knex(knex);
+const forever = new Promise<never>(() => {});
+const say = (word: string) => process.stdout.write(`${word}\n`);
+
+/** An S3 store that stops before copying staged bytes into place (after the commit). */
+class StopBeforeCopy extends S3Store {
+  override async promoteStaged(key: ImageKey, token: string): Promise<void> {
+    if (instant === 'after-commit') {
+      say('committed');
+      await forever;
+    }
+    return super.promoteStaged(key, token);
+  }
+}
+
+const store = new StopBeforeCopy({ bucket, endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED' });
+const user = (await User.query().findById(Number(userId)))!;
+if (instant === 'in-transaction') {
+  await knex.transaction(async (trx) => {
+    await imageSet(user, 'picture').fromFile(file, { store, trx, thumbnails: [{ width: 50 }] });
+    say('replaced');
+    await forever;
+  });
+} else {
+  await imageSet(user, 'picture').fromFile(file, { store, thumbnails: [{ width: 50 }] });
+}
