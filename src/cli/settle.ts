@@ -9,7 +9,7 @@ import { restoreKeptBackups } from '../entity/kept-backups.js';
 import { settleInterruptedWrites } from '../entity/staged-writes.js';
 import { type LoadedConfig, storeNamed } from './config.js';
 import { EXIT, UsageError } from './exit.js';
-import type { Output } from './output.js';
+import { jsonError, type Output } from './output.js';
 
 export interface SettleFlags {
   store?: string;
@@ -25,6 +25,15 @@ export async function settleCommand(config: LoadedConfig, flags: SettleFlags, ou
     `Settled ${name}: ${staged.promoted} staged writes put in place, ${staged.discarded} discarded; ` +
       `${kept.restored} kept backups put back, ${kept.discarded} no longer wanted.`,
   );
-  out.result({ command: 'settle', store: name, promoted: staged.promoted, discarded: staged.discarded, restored: kept.restored, dropped: kept.discarded });
-  return EXIT.OK;
+  for (const { token, error } of staged.failed) out.warn(`Could not settle staged write ${token} (left for a later settling): ${error.message}`);
+  out.result({
+    command: 'settle',
+    store: name,
+    promoted: staged.promoted,
+    discarded: staged.discarded,
+    failed: staged.failed.map(({ token, error }) => ({ token, ...jsonError(error) })),
+    restored: kept.restored,
+    dropped: kept.discarded,
+  });
+  return staged.failed.length > 0 ? EXIT.PROBLEMS : EXIT.OK;
 }

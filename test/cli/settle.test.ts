@@ -116,7 +116,7 @@ export const stores = {
     const { code, stdout, stderr } = await runCli(['--config', config, '--json', 'settle', '--store', 'local']);
     knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(work, 'images.sqlite') }, useNullAsDefault: true });
     assert.equal(code, 0, stderr);
-    assert.deepEqual(JSON.parse(stdout), { command: 'settle', store: 'local', promoted: 1, discarded: 0, restored: 0, dropped: 0 });
+    assert.deepEqual(JSON.parse(stdout), { command: 'settle', store: 'local', promoted: 1, discarded: 0, failed: [], restored: 0, dropped: 0 });
     assert.ok((await readFile(local.pathFor(row))).equals(after));
   });
 });

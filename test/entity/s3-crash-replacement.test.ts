@@ -106,7 +106,7 @@ forEachDialect('a process killed while replacing an image on S3', (db, dialect) 
     assert.ok((await bytesOf(original)).equals(before), 'the original object holds the committed bytes');
     assert.ok((await bytesOf(thumbnail)).equals(thumbnailBefore), 'the thumbnail object holds the committed bytes');
     // The next process clears what the dead one staged, and changes no committed object.
-    assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 0, discarded: 2 });
+    assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 0, discarded: 2, failed: [] });
     assert.deepEqual(await staged(), []);
     assert.ok((await bytesOf(original)).equals(before));
   });
@@ -118,7 +118,7 @@ forEachDialect('a process killed while replacing an image on S3', (db, dialect) 
     assert.equal((await UserPicture.query(knex).where('user_id', user.id)).length, 2);
     // The instant the settling is for: the new row is committed, its bytes still wait in .staging/.
     assert.ok((await bytesOf(original)).equals(before));
-    assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 2, discarded: 0 });
+    assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 2, discarded: 0, failed: [] });
     assert.deepEqual(await staged(), []);
     assert.ok((await bytesOf(original)).equals(after), 'the original object holds the new committed bytes, byte for byte');
     assert.equal((await s3.current.head(bucket, original)).ContentType, 'image/jpeg');

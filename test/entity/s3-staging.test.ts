@@ -141,7 +141,7 @@ describe('replacing an image on an S3Store stages it [sqlite + s3rver]', functio
     assert.ok((await objectBytes(originalKey())).equals(before), 'the committed object never held the rolled-back bytes');
     assert.equal((await staged()).length, 2);
     proxy.set('pass');
-    assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 0, discarded: 1 });
+    assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 0, discarded: 1, failed: [] });
     assert.deepEqual(await staged(), []);
     assert.ok((await objectBytes(originalKey())).equals(before));
     const rows = await UserPicture.query().where('user_id', user.id);
@@ -156,7 +156,7 @@ describe('replacing an image on an S3Store stages it [sqlite + s3rver]', functio
     await s3.current.client.send(new PutObjectCommand({ Bucket: bucket, Key: `.staging/${token}.json`, Body: JSON.stringify(note) }));
     await s3.current.client.send(new PutObjectCommand({ Bucket: bucket, Key: `.staging/${token}.stage`, Body: 'bytes' }));
     assert.deepEqual((await store.listStaged()).map((e) => [e.token, e.host, e.pid]), [[token, '00000000', 4194000]]);
-    assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 0, discarded: 0 });
+    assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 0, discarded: 0, failed: [] });
     assert.equal((await staged()).length, 2, 'its pid is dead here, but it is not this host\'s: only its age can tell');
     await store.discardStaged(token);
   });
