@@ -4,7 +4,7 @@ import type { UploadedImage } from 'objection-imageattach/express';
 export { Model } from 'objection';
 export { Image, imageAttachment, imageSet } from 'objection-imageattach';
 export { imageUpload, type UploadedImage } from 'objection-imageattach/express';
-export { app, user, User } from './shared.js';
+export { app, Product, user, User } from './shared.js';
 /** The relation's join, as in the models. */
 export declare const join: { from: string; to: string };
 /** The route's upload, and a file's bytes. */

@@ -9,14 +9,25 @@ import express4 from 'express4';
 
 export type ExpressFactory = typeof express5;
 
+const DEPRECATIONS = Symbol.for('objection-imageattach.test.deprecations');
+
 export const EXPRESS_MAJORS: ReadonlyArray<{ name: string; express: ExpressFactory }> = [
   { name: 'Express 5', express: express5 },
   { name: 'Express 4', express: express4 as unknown as ExpressFactory },
 ];
 
-/** Deprecations depd reported since the last check. Listening from the start: depd reports each call site once. */
-const deprecations: string[] = [];
-process.on('deprecation', (error: Error) => deprecations.push(`${error.name}: ${error.message}`));
+/**
+ * Deprecations depd reported since the last check. One list and one listener per process, kept on
+ * `globalThis`: mocha may load this module twice (through require and through import), and two
+ * listeners would each keep what the other's caller already took.
+ */
+const deprecations: string[] = ((globalThis as { [DEPRECATIONS]?: string[] })[DEPRECATIONS] ??= listenForDeprecations());
+
+function listenForDeprecations(): string[] {
+  const seen: string[] = [];
+  process.on('deprecation', (error: Error) => seen.push(`${error.name}: ${error.message}`));
+  return seen;
+}
 
 /** Takes the deprecations reported so far. */
 export function takeDeprecations(): string[] {
