@@ -89,12 +89,6 @@ describe('removing metadata from originals', function () {
     assert.equal(bytes.length, (await bytesOf((await withoutMetadata(photo, 'image/jpeg', 6))!.data)).length);
   });
 
-  it('leaves a structure it cannot follow as it came, without throwing', async function () {
-    const photo = await phonePhoto('jpeg');
-    assert.equal(await withoutMetadata(photo.subarray(0, 5), 'image/jpeg', 6), undefined);
-    assert.equal(await withoutMetadata(Buffer.concat([photo.subarray(0, 2), Buffer.from('junk'), photo.subarray(2)]), 'image/jpeg', 6), undefined);
-  });
-
   it('leaves an image without metadata, and other types, alone', async function () {
     const plain = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } }).jpeg().toBuffer();
     assert.equal(await withoutMetadata(plain, 'image/jpeg', undefined), undefined);
