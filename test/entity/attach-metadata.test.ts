@@ -12,10 +12,6 @@ import { exifTags, ifd0Tags, phonePhoto, pngChunk, revealingJpeg, revealingPng, 
 import { removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, User } from './models.js';
 
-let revealing: Promise<Buffer[]> | undefined;
-/** The JPEG, PNG and WebP with every kind of metadata, made once (exiftool takes a while). */
-const revealingPhotos = () => (revealing ??= Promise.all([revealingJpeg(), revealingPng(), revealingWebp()]));
-
 // Originals are served publicly: a phone's photo must not tell where it was taken, or on what.
 forEachDialect('attaching a photo with location and camera metadata', (db, dialect) => {
   let root: string;
@@ -64,7 +60,7 @@ forEachDialect('attaching a photo with location and camera metadata', (db, diale
 
   it('stores no GPS, serial, XMP, C2PA or embedded picture, by fromBlob and fromStream (exiftool on the stored bytes)', async function () {
     this.timeout(20_000);
-    for (const photo of await revealingPhotos()) {
+    for (const photo of await Promise.all([revealingJpeg(), revealingPng(), revealingWebp()])) {
       await imageSet(user, 'picture').fromBlob(photo);
       const fromBlob = await stored();
       await imageSet(user, 'picture').fromStream(Readable.from([photo]));

@@ -5,7 +5,7 @@ import { buffer } from 'node:stream/consumers';
 import type { Readable } from 'node:stream';
 import sharp from 'sharp';
 import { InvalidImageError } from '../../src/errors.js';
-import { withoutMetadata } from '../../src/imaging/metadata-strip.js';
+import { planStrip, withoutMetadata } from '../../src/imaging/metadata-strip.js';
 import { MAX_SEGMENTS } from '../../src/imaging/metadata/plan.js';
 import { DEFAULT_LIMITS, probeImage } from '../../src/imaging/probe.js';
 import {
@@ -21,6 +21,7 @@ import {
   revealingSimpleWebp,
   revealingTags,
   revealingWebp,
+  webpChunk,
 } from '../support/exif.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 
@@ -91,6 +92,29 @@ describe('removing metadata by allow-list (exiftool on the output)', function ()
     const bytes = await stripped(apng, 'image/png');
     for (const type of ['acTL', 'fcTL', 'gAMA', 'iCCP', 'IDAT']) assert.ok(bytes.includes(type), `${type} is kept`);
     assert.ok(!bytes.includes('SECRET'));
+  });
+
+  it('sets the VP8X flags of a WebP to what is kept (ICC, EXIF for the orientation; no XMP)', async function () {
+    const photo = await revealingWebp();
+    assert.equal(photo[20]! & 0x2c, 0x2c, 'the fixture says ICC, EXIF and XMP');
+    const bytes = await stripped(photo, 'image/webp');
+    assert.equal(bytes[20], 0x28);
+    assert.equal(bytes.readUInt32LE(4), bytes.length - 8, 'the RIFF size is right');
+  });
+
+  it('keeps only the frame header, alpha and image of each ANMF of an animated WebP', async function () {
+    const frame = (background: string) => sharp({ create: { width: 8, height: 8, channels: 4, background } }).png().toBuffer();
+    const animation = await sharp([await frame('#f00'), await frame('#00f8')], { join: { animated: true } }).webp({ lossless: true, delay: [100, 100] }).toBuffer();
+    // A chunk of its own inside the first frame (the container allows unknown chunks there).
+    const anmf = animation.indexOf('ANMF');
+    const end = anmf + 8 + animation.readUInt32LE(anmf + 4);
+    const extra = webpChunk('SECR', 'SECRET-IN-A-FRAME');
+    const withExtra = Buffer.concat([animation.subarray(0, end), extra, animation.subarray(end)]);
+    withExtra.writeUInt32LE(animation.readUInt32LE(anmf + 4) + extra.length, anmf + 4);
+    withExtra.writeUInt32LE(withExtra.length - 8, 4);
+    assert.ok((await sharp(withExtra, { animated: true }).raw().toBuffer()).length > 0, 'the fixture decodes');
+    const bytes = await stripped(withExtra, 'image/webp');
+    assert.ok(bytes.equals(animation), 'the animation as sharp wrote it');
   });
 
   describe('a structure it cannot follow is never stored as it came', function () {
@@ -167,7 +191,6 @@ describe('removing metadata by allow-list (exiftool on the output)', function ()
     it('are walked with one read per 64 KiB block, not one per segment', async function () {
       const photo = await manySegments(MAX_SEGMENTS - 100);
       let reads = 0;
-      const { planStrip } = await import('../../src/imaging/metadata-strip.js');
       const plan = await planStrip(
         async (position, length) => {
           reads++;

@@ -147,6 +147,13 @@ export const XMP_WITH_GPS =
   '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" xmlns:aux="http://ns.adobe.com/exif/1.0/aux/" exif:GPSLatitude="48,51.50N" exif:GPSLongitude="2,17.67E" aux:SerialNumber="SN-SECRET-XMP"/></rdf:RDF></x:xmpmeta>';
 
 // Photos with everything -----------------------------------------------------------------------
+// Each is made once per process (exiftool takes a while); callers must not change the bytes.
+
+const made = new Map<string, Promise<Buffer>>();
+function once(key: string, make: () => Promise<Buffer>): Promise<Buffer> {
+  if (!made.has(key)) made.set(key, make());
+  return made.get(key)!;
+}
 
 /** A tiny JPEG carrying its own GPS position: the thumbnails and secondary images cameras embed. */
 async function jpegWithGps(): Promise<Buffer> {
@@ -159,7 +166,11 @@ async function jpegWithGps(): Promise<Buffer> {
  * APP1 and COM after the scan, and an MPF secondary image after EOI; plus an ICC profile and
  * orientation 6, which must stay.
  */
-export async function revealingJpeg(options: { progressive?: boolean } = {}): Promise<Buffer> {
+export function revealingJpeg(options: { progressive?: boolean } = {}): Promise<Buffer> {
+  return once(`jpeg ${options.progressive === true}`, () => makeRevealingJpeg(options));
+}
+
+async function makeRevealingJpeg(options: { progressive?: boolean }): Promise<Buffer> {
   const photo = exiftoolWrite(await sharp(await phonePhoto('jpeg', 6)).jpeg({ progressive: options.progressive }).keepMetadata().toBuffer(), [...LOCATION_AND_SERIAL, '-IPTC:City=Paris', '-Comment=SECRET-COMMENT']);
   const jfif = Buffer.from('JFIF\0\x01\x02\x00\x00\x01\x00\x01\x01\x01\xff\x00\x00', 'latin1'); // with a 1×1 red thumbnail
   const thumbnail = await jpegWithGps();
@@ -177,30 +188,36 @@ export async function revealingJpeg(options: { progressive?: boolean } = {}): Pr
 }
 
 /** A PNG with EXIF (GPS), XMP (iTXt and tXMP), tEXt, zTXt, tIME, zxIf, caBX and an unknown chunk; orientation 6 and ICC stay. */
-export async function revealingPng(): Promise<Buffer> {
-  const photo = exiftoolWrite(await phonePhoto('png', 6), LOCATION_AND_SERIAL);
-  return pngWith(photo, {
-    beforeIend: [
-      pngChunk('tEXt', 'Comment\0SECRET-TEXT'),
-      pngChunk('tXMP', XMP_WITH_GPS),
-      pngChunk('zxIf', 'SECRET-ZXIF'),
-      pngChunk('caBX', 'SECRET-C2PA-MANIFEST'),
-      pngChunk('tIME', Buffer.from([0x07, 0xea, 12, 7, 23, 0, 0])),
-      pngChunk('prVt', 'SECRET-PRIVATE'),
-    ],
+export function revealingPng(): Promise<Buffer> {
+  return once('png', async () => {
+    const photo = exiftoolWrite(await phonePhoto('png', 6), LOCATION_AND_SERIAL);
+    return pngWith(photo, {
+      beforeIend: [
+        pngChunk('tEXt', 'Comment\0SECRET-TEXT'),
+        pngChunk('tXMP', XMP_WITH_GPS),
+        pngChunk('zxIf', 'SECRET-ZXIF'),
+        pngChunk('caBX', 'SECRET-C2PA-MANIFEST'),
+        pngChunk('tIME', Buffer.from([0x07, 0xea, 12, 7, 23, 0, 0])),
+        pngChunk('prVt', 'SECRET-PRIVATE'),
+      ],
+    });
   });
 }
 
 /** An extended WebP with EXIF (GPS), XMP, C2PA, lower-case `exif` and `xmp ` chunks; orientation 6 and ICC stay. */
-export async function revealingWebp(): Promise<Buffer> {
-  const photo = exiftoolWrite(await phonePhoto('webp', 6), LOCATION_AND_SERIAL);
-  return webpWith(photo, [webpChunk('C2PA', 'SECRET-C2PA-MANIFEST'), webpChunk('xmp ', XMP_WITH_GPS), webpChunk('exif', 'SECRET-EXIF'), webpChunk('ABCD', 'SECRET-UNKNOWN')]);
+export function revealingWebp(): Promise<Buffer> {
+  return once('webp', async () => {
+    const photo = exiftoolWrite(await phonePhoto('webp', 6), LOCATION_AND_SERIAL);
+    return webpWith(photo, [webpChunk('C2PA', 'SECRET-C2PA-MANIFEST'), webpChunk('xmp ', XMP_WITH_GPS), webpChunk('exif', 'SECRET-EXIF'), webpChunk('ABCD', 'SECRET-UNKNOWN')]);
+  });
 }
 
 /** A simple-format WebP (VP8, no VP8X) with EXIF and XMP chunks after its image, which exiftool reads. */
-export async function revealingSimpleWebp(): Promise<Buffer> {
-  const rich = exiftoolWrite(await phonePhoto('webp', 1), LOCATION_AND_SERIAL);
-  const plain = await sharp(rich).webp({ lossless: false }).toBuffer();
-  const chunks = webpChunks(rich);
-  return webpWith(plain, [chunks.get('EXIF')!, chunks.get('XMP ')!]);
+export function revealingSimpleWebp(): Promise<Buffer> {
+  return once('simple webp', async () => {
+    const rich = exiftoolWrite(await phonePhoto('webp', 1), LOCATION_AND_SERIAL);
+    const plain = await sharp(rich).webp({ lossless: false }).toBuffer();
+    const chunks = webpChunks(rich);
+    return webpWith(plain, [chunks.get('EXIF')!, chunks.get('XMP ')!]);
+  });
 }
