@@ -45,7 +45,7 @@ export async function planJpeg(reader: BlockReader, plan: Plan, orientation: num
     if (reader.u8(pos) !== 0xff) throw malformed(`expected a marker at byte ${pos} but found 0x${reader.u8(pos).toString(16)}`);
     const marker = reader.u8(pos + 1);
     if (marker === 0xff) {
-      pos++; // fill
+      pos += fillBytes(reader.view(pos));
       continue;
     }
     plan.count();
@@ -57,7 +57,8 @@ export async function planJpeg(reader: BlockReader, plan: Plan, orientation: num
     if (!(await reader.ensure(pos, 4))) throw malformed(`the segment at byte ${pos} is cut short`);
     const length = reader.u16be(pos + 2);
     const end = pos + 2 + length;
-    if (length < 2 || end > reader.size) throw malformed(`the segment at byte ${pos} declares ${length} bytes, past the end of the file`);
+    if (length < 2) throw malformed(`the segment at byte ${pos} declares a length under 2`);
+    if (end > reader.size) throw malformed(`the segment at byte ${pos} declares ${length} bytes, past the end of the file`);
     if (marker === SOS) {
       exifHere();
       await planScans(reader, plan, pos);
@@ -106,13 +107,15 @@ async function planScans(reader: BlockReader, plan: Plan, pos: number): Promise<
       if (reader.u8(pos) !== 0xff) throw new MalformedStructure('JPEG', `expected a marker at byte ${pos} but found 0x${reader.u8(pos).toString(16)}`);
       const next = reader.u8(pos + 1);
       if (next === 0xff) {
-        pos++;
+        pos += fillBytes(reader.view(pos));
         continue;
       }
       plan.count();
       if (next === EOI) return plan.keep(pos, pos + 2);
+      // Another image (MPF's, with its own EXIF) where EOI should be: this one ends here.
+      if (next === SOI) return plan.insert(EOI_BYTES);
       if (!isStandalone(next)) break;
-      pos += 2; // TEM, RST or SOI outside a scan: nothing to decode
+      pos += 2; // TEM, or RST outside a scan: nothing to decode
     }
     // A segment cut short by the end of the file: the image ends where its data does.
     if (!(await reader.ensure(pos, 4)) || pos + 2 + reader.u16be(pos + 2) > reader.size) return plan.insert(EOI_BYTES);
@@ -145,6 +148,16 @@ async function endOfScan(reader: BlockReader, pos: number): Promise<number> {
     }
     at += i;
   }
+}
+
+/**
+ * How many bytes of a run of fill bytes lead `view` (which starts with two 0xFF): they go, up to
+ * the 0xFF that starts the marker (or to the end of the block, which is read again from there).
+ */
+function fillBytes(view: Buffer): number {
+  let n = 1;
+  while (n + 1 < view.length && view[n + 1] === 0xff) n++;
+  return n;
 }
 
 /** True when the payload of the segment at `pos` starts with `signature`. */
