@@ -166,6 +166,36 @@ describe('removing metadata by allow-list (exiftool on the output)', function ()
     });
   });
 
+  it('stores no secret and throws only InvalidImageError for 300 damaged files (seeded cuts, byte flips, stray markers)', async function () {
+    let seed = 12345;
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const fixtures = [
+      ['image/jpeg', await revealingJpeg()],
+      ['image/jpeg', await revealingJpeg({ progressive: true })],
+      ['image/png', await revealingPng()],
+      ['image/webp', await revealingWebp()],
+      ['image/webp', await revealingSimpleWebp()],
+    ] as const;
+    for (const [mimetype, photo] of fixtures) {
+      for (let i = 0; i < 60; i++) {
+        let bytes = Buffer.from(photo);
+        const at = random(bytes.length);
+        if (i % 3 === 0) bytes = bytes.subarray(0, at);
+        else if (i % 3 === 1) bytes[at] = random(256);
+        else bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from([0xff, random(256), random(256), random(256)]), bytes.subarray(at)]);
+        try {
+          const stored = (await withoutMetadata(bytes, mimetype, 6))?.data ?? bytes;
+          assert.ok(!(stored as Buffer).includes('SECRET'), `a secret survived in mutant ${i} of a ${mimetype}`);
+        } catch (error) {
+          assert.ok(error instanceof InvalidImageError, `mutant ${i} of a ${mimetype}: ${(error as Error).stack}`);
+        }
+      }
+    }
+  });
+
   describe('a PNG whose IEND declares a length', function () {
     it('is stored with a proper IEND, alike from bytes and from a file (the file path failed: "spool shrank")', async function () {
       const photo = await phonePhoto('png', 6);

@@ -23,7 +23,7 @@ export async function planPng(reader: BlockReader, plan: Plan, orientation: numb
   if (!(await reader.ensure(0, 8)) || !reader.copy(0, 8).equals(SIGNATURE)) throw malformed('it does not start with the PNG signature');
   plan.keep(0, 8);
   for (let pos = 8; ; ) {
-    if (pos === reader.size) return plan.insert(IEND);
+    if (pos === reader.size && pos > 8) return plan.insert(IEND);
     if (!(await reader.ensure(pos, 8))) throw malformed(`the chunk at byte ${pos} is cut short`);
     plan.count();
     const length = reader.u32be(pos);
