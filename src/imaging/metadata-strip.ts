@@ -15,8 +15,9 @@
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { InvalidImageError } from '../errors.js';
+import { BlockReader, bytesReadAt, fileReadAt, type ReadAt } from './block-reader.js';
 import { planJpeg } from './metadata/jpeg.js';
-import { BlockReader, MalformedStructure, type Part, Plan, type ReadAt } from './metadata/plan.js';
+import { MalformedStructure, type Part, Plan } from './metadata/plan.js';
 import { planPng } from './metadata/png.js';
 import { planWebp } from './metadata/webp.js';
 import { sharp } from './sharp.js';
@@ -95,7 +96,7 @@ async function reencoded(input: string | Buffer, mimetype: string, orientation: 
   } catch (error) {
     throw refuse(error);
   }
-  const plan = await planStrip(async (position, length) => bytes.subarray(position, position + length), bytes.length, mimetype, orientation).catch((error: unknown) => {
+  const plan = await planStrip(bytesReadAt(bytes), bytes.length, mimetype, orientation).catch((error: unknown) => {
     throw error instanceof MalformedStructure ? refuse(error) : error;
   });
   return plan === undefined ? bytes : concatParts(bytes, plan.parts);
@@ -106,21 +107,11 @@ function concatParts(input: Buffer, parts: Part[]): Buffer {
 }
 
 async function openSource(input: string | Buffer): Promise<{ readAt: ReadAt; size: number; close(): Promise<void> }> {
-  if (Buffer.isBuffer(input)) {
-    return { readAt: async (position, length) => input.subarray(position, position + length), size: input.length, close: async () => {} };
-  }
+  if (Buffer.isBuffer(input)) return { readAt: bytesReadAt(input), size: input.length, close: async () => {} };
   const handle = await open(input, 'r');
   try {
     const { size } = await handle.stat();
-    return {
-      size,
-      readAt: async (position, length) => {
-        const buffer = Buffer.alloc(Math.max(0, Math.min(length, size - position)));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
-        return buffer.subarray(0, bytesRead);
-      },
-      close: () => handle.close(),
-    };
+    return { readAt: fileReadAt(handle, size), size, close: () => handle.close() };
   } catch (error) {
     await handle.close();
     throw error;

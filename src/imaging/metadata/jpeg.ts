@@ -11,7 +11,8 @@
  * completed with an EOI: the decoder reads the same pixels. Before the first scan nothing may be
  * out of place: such a file is malformed.
  */
-import { type BlockReader, MalformedStructure, type Plan, orientationTiff } from './plan.js';
+import type { BlockReader } from '../block-reader.js';
+import { MalformedStructure, type Plan, orientationTiff } from './plan.js';
 
 const SOI = 0xd8;
 const EOI = 0xd9;

@@ -1,13 +1,9 @@
 /**
- * What the per-format metadata walkers share: a reader that serves a file's structure from 64 KiB
- * blocks (one read per block, never one per segment), the plan they build (kept byte ranges and
- * inserted bytes, in file order), the cap on segments, and the error for a structure that cannot
- * be followed.
+ * What the per-format metadata walkers share: the plan they build (kept byte ranges and inserted
+ * bytes, in file order), the cap on segments, and the error for a structure that cannot be
+ * followed. They read through a {@link BlockReader}: one read per 64 KiB, never one per segment.
  */
 import { InvalidImageError } from '../../errors.js';
-
-/** Reads `length` bytes at `position` (fewer at the end of the input). */
-export type ReadAt = (position: number, length: number) => Promise<Buffer>;
 
 /** A byte range of the input to copy (`end` exclusive), or bytes to insert. */
 export type Part = { start: number; end: number } | Buffer;
@@ -18,65 +14,6 @@ export type Part = { start: number; end: number } | Buffer;
  * frames); a file of empty segments costs a walk per segment, so it has a bound.
  */
 export const MAX_SEGMENTS = 100_000;
-
-const BLOCK = 64 * 1024;
-
-/** The input's bytes by position, read a block at a time; segment headers cost no read of their own. */
-export class BlockReader {
-  private block: Buffer = Buffer.alloc(0);
-  private blockStart = 0;
-
-  constructor(
-    private readonly readAt: ReadAt,
-    readonly size: number,
-  ) {}
-
-  /**
-   * Makes bytes `position` to `position + length` readable with the accessors below; false when
-   * the input ends before (what it has is readable).
-   */
-  async ensure(position: number, length: number): Promise<boolean> {
-    const offset = position - this.blockStart;
-    if (offset < 0 || offset + length > this.block.length) {
-      if (offset >= 0 && this.blockStart + this.block.length >= this.size) return position + length <= this.size;
-      this.block = await this.readAt(position, Math.max(length, BLOCK));
-      this.blockStart = position;
-    }
-    return position + length <= this.size;
-  }
-
-  /** The rest of the current block from `position` (after `ensure`), for searching. */
-  view(position: number): Buffer {
-    return this.block.subarray(position - this.blockStart);
-  }
-
-  u8(position: number): number {
-    return this.block[position - this.blockStart]!;
-  }
-
-  u16be(position: number): number {
-    return this.block.readUInt16BE(position - this.blockStart);
-  }
-
-  u32be(position: number): number {
-    return this.block.readUInt32BE(position - this.blockStart);
-  }
-
-  u32le(position: number): number {
-    return this.block.readUInt32LE(position - this.blockStart);
-  }
-
-  latin1(position: number, length: number): string {
-    const at = position - this.blockStart;
-    return this.block.toString('latin1', at, at + length);
-  }
-
-  /** A copy of bytes already made readable, to rewrite. */
-  copy(position: number, length: number): Buffer {
-    const at = position - this.blockStart;
-    return Buffer.from(this.block.subarray(at, at + length));
-  }
-}
 
 /** The output being planned: ranges of the input (adjacent ones joined) and inserted bytes. */
 export class Plan {

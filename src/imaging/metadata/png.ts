@@ -10,7 +10,8 @@
  * end of the file, or an unknown critical chunk, is malformed.
  */
 import { crc32 } from 'node:zlib';
-import { type BlockReader, MalformedStructure, type Plan, orientationTiff } from './plan.js';
+import type { BlockReader } from '../block-reader.js';
+import { MalformedStructure, type Plan, orientationTiff } from './plan.js';
 
 const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const CRITICAL = new Set(['IHDR', 'PLTE', 'IDAT', 'IEND']);

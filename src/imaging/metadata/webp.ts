@@ -6,7 +6,8 @@
  * C2PA, `exif`, `xmp `…), and so does anything after the RIFF's declared end. The orientation
  * comes back as an EXIF chunk holding that one tag.
  */
-import { type BlockReader, MalformedStructure, Plan, orientationTiff } from './plan.js';
+import type { BlockReader } from '../block-reader.js';
+import { MalformedStructure, Plan, orientationTiff } from './plan.js';
 
 const IMAGE = new Set(['VP8 ', 'VP8L']);
 const FRAME = new Set(['ALPH', 'VP8 ', 'VP8L']);
