@@ -41,7 +41,7 @@ const FORMATS: Record<string, { name: string; walk: typeof planJpeg }> = {
  * The input without its metadata, as bytes (for bytes) or a stream (for a file), with its size;
  * `undefined` when there is nothing to remove (or the type is not one of {@link STRIPPABLE_TYPES}).
  * @param orientation the EXIF orientation (1 to 8) to keep; 1 or undefined keeps none
- * @throws InvalidImageError `ERR_IMAGE_TOO_MANY_SEGMENTS` (413) over {@link MAX_SEGMENTS};
+ * @throws InvalidImageError `ERR_IMAGE_TOO_MANY_SEGMENTS` (413) over `MAX_SEGMENTS` (metadata/plan.ts);
  *   `ERR_IMAGE_MALFORMED` (400) for a structure that cannot be followed and cannot be re-encoded
  */
 export async function withoutMetadata(input: string | Buffer, mimetype: string, orientation: number | undefined): Promise<{ data: Buffer | Readable; size: number } | undefined> {

@@ -43,7 +43,7 @@ export async function planJpeg(reader: BlockReader, plan: Plan, orientation: num
   let jfif = false;
   for (let pos = 2; ; ) {
     if (!(await reader.ensure(pos, 2))) throw malformed('it ends before its first scan');
-    if (reader.u8(pos) !== 0xff) throw malformed(`expected a marker at byte ${pos} but found 0x${reader.u8(pos).toString(16)}`);
+    if (reader.u8(pos) !== 0xff) throw malformed(`byte ${pos} is 0x${reader.u8(pos).toString(16)} where a marker must be`);
     const marker = reader.u8(pos + 1);
     if (marker === 0xff) {
       pos += fillBytes(reader.view(pos));
@@ -105,7 +105,7 @@ async function planScans(reader: BlockReader, plan: Plan, pos: number): Promise<
     // The next marker (after fill bytes), or the end of the file.
     for (;;) {
       if (!(await reader.ensure(pos, 2))) return plan.insert(EOI_BYTES);
-      if (reader.u8(pos) !== 0xff) throw new MalformedStructure('JPEG', `expected a marker at byte ${pos} but found 0x${reader.u8(pos).toString(16)}`);
+      if (reader.u8(pos) !== 0xff) throw new MalformedStructure('JPEG', `byte ${pos} is 0x${reader.u8(pos).toString(16)} where a marker must be`);
       const next = reader.u8(pos + 1);
       if (next === 0xff) {
         pos += fillBytes(reader.view(pos));
