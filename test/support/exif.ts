@@ -40,19 +40,20 @@ export const TAG = { Make: 0x010f, Model: 0x0110, Orientation: 0x0112, GPSInfo: 
 // exiftool ---------------------------------------------------------------------------------------
 
 /**
- * Every tag exiftool reads in `bytes`, as `{ 'Group:Tag': value }` (`-j -a -G1 -n`): the reader
- * people use to find what a photo tells. exiftool comes from Debian's libimage-exiftool-perl
- * (.ci/run installs it); without it the tests that need it fail, saying so.
+ * exiftool run with `args` on `bytes` (as its standard input): what it prints. exiftool is the
+ * reader people use to find what a photo tells; it comes from Debian's libimage-exiftool-perl
+ * (.ci/run installs it). Without it the tests that need it fail, saying so: they are not skipped.
  */
-export function exiftool(bytes: Buffer, args: string[] = ['-j', '-a', '-G1', '-n']): Buffer {
+function exiftool(bytes: Buffer, args: string[]): Buffer {
   const run = spawnSync('exiftool', [...args, '-'], { input: bytes, maxBuffer: 64 * 1024 * 1024 });
   if (run.error !== undefined) throw new Error(`exiftool could not run (apt-get install libimage-exiftool-perl): ${run.error.message}`);
   if (run.status !== 0) throw new Error(`exiftool ${args.join(' ')} failed: ${run.stderr.toString()}`);
   return run.stdout;
 }
 
+/** Every tag exiftool reads in `bytes`, as `{ 'Group:Tag': value }` (`-j -a -G1 -n`: all, by group, as numbers). */
 export function exifTags(bytes: Buffer): Record<string, unknown> {
-  return (JSON.parse(exiftool(bytes).toString()) as Array<Record<string, unknown>>)[0]!;
+  return (JSON.parse(exiftool(bytes, ['-j', '-a', '-G1', '-n']).toString()) as Array<Record<string, unknown>>)[0]!;
 }
 
 /** `bytes` with `assignments` (`-GPSLatitude=48.8584`…) written by exiftool. */
