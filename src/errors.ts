@@ -30,6 +30,8 @@ export const IMAGE_ATTACH_ERROR_CODES = [
   'ERR_IMAGE_TOO_MANY_PIXELS',
   'ERR_IMAGE_TOO_MANY_FRAMES',
   'ERR_IMAGE_UNREADABLE',
+  'ERR_IMAGE_MALFORMED',
+  'ERR_IMAGE_TOO_MANY_SEGMENTS',
   'ERR_UNKNOWN_MIMETYPE',
   // Stores and files
   'ERR_STORE_UNAVAILABLE',
@@ -100,8 +102,9 @@ export class ImageNotFoundError extends ImageAttachError {
 }
 
 /**
- * The bytes given as an image were rejected: empty, truncated, of a type not allowed, or over a
- * byte or pixel limit. `code` says which; `statusCode` is the HTTP answer (400, 413 or 415).
+ * The bytes given as an image were rejected: empty, truncated, of a type not allowed, over a
+ * byte or pixel limit, or of a structure whose metadata cannot be removed safely. `code` says
+ * which; `statusCode` is the HTTP answer (400, 413 or 415).
  */
 export class InvalidImageError extends ImageAttachError {}
 

@@ -66,20 +66,22 @@ describe('removing metadata from originals', function () {
     assert.ok((await sharp(bytes).raw().toBuffer()).equals(await sharp(photo).raw().toBuffer()));
   });
 
-  it('reads a photo about once to find its end (it read 64 KiB again at every 0xFF of the scan)', async function () {
-    const photo = await sharp({ create: { width: 1200, height: 900, channels: 3, background: '#777', noise: { type: 'gaussian', mean: 120, sigma: 40 } } })
-      .jpeg({ quality: 90 })
-      .withExif({ IFD0: { Make: 'Phone' } })
-      .toBuffer();
-    let bytesRead = 0;
-    const readAt = async (position: number, length: number) => {
-      const chunk = photo.subarray(position, Math.min(position + length, photo.length));
-      bytesRead += chunk.length;
-      return chunk;
-    };
-    assert.ok(await planStrip(readAt, photo.length, 'image/jpeg', 1));
-    assert.ok(bytesRead < 2 * photo.length, `${bytesRead} bytes read of a ${photo.length}-byte file`);
-  });
+  for (const progressive of [false, true]) {
+    it(`reads a ${progressive ? 'progressive' : 'baseline'} photo about once to find its end (it read 64 KiB again at every 0xFF of the scan, and at every table between scans)`, async function () {
+      const photo = await sharp({ create: { width: 1200, height: 900, channels: 3, background: '#777', noise: { type: 'gaussian', mean: 120, sigma: 40 } } })
+        .jpeg({ quality: 90, progressive })
+        .withExif({ IFD0: { Make: 'Phone' } })
+        .toBuffer();
+      let bytesRead = 0;
+      const readAt = async (position: number, length: number) => {
+        const chunk = photo.subarray(position, Math.min(position + length, photo.length));
+        bytesRead += chunk.length;
+        return chunk;
+      };
+      assert.ok(await planStrip(readAt, photo.length, 'image/jpeg', 1));
+      assert.ok(bytesRead < 1.2 * photo.length, `${bytesRead} bytes read of a ${photo.length}-byte file`);
+    });
+  }
 
   it('drops what follows the end of a JPEG (the secondary images of MPF, with their own EXIF)', async function () {
     const photo = await phonePhoto('jpeg');
@@ -87,12 +89,6 @@ describe('removing metadata from originals', function () {
     const bytes = await bytesOf((await withoutMetadata(Buffer.concat([photo, trailer]), 'image/jpeg', 6))!.data);
     assert.ok(!bytes.includes('iPhone'));
     assert.equal(bytes.length, (await bytesOf((await withoutMetadata(photo, 'image/jpeg', 6))!.data)).length);
-  });
-
-  it('leaves a structure it cannot follow as it came, without throwing', async function () {
-    const photo = await phonePhoto('jpeg');
-    assert.equal(await withoutMetadata(photo.subarray(0, 5), 'image/jpeg', 6), undefined);
-    assert.equal(await withoutMetadata(Buffer.concat([photo.subarray(0, 2), Buffer.from('junk'), photo.subarray(2)]), 'image/jpeg', 6), undefined);
   });
 
   it('leaves an image without metadata, and other types, alone', async function () {
