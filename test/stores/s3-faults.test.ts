@@ -8,7 +8,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { ImageAttachError, ImageNotFoundError, StoreError } from '../../src/index.js';
 import { S3Store } from '../../src/s3.js';
 import { type S3TestServer, spawnS3rver, startS3Server, TEST_CREDENTIALS } from '../support/s3.js';
-import { failingStream, sampleKey } from './contract.js';
+import { failingStream, sampleKey } from '../../src/testing.js';
 
 /** Runs `work`, expecting it to fail with StoreError `code`; returns how long that took (ms). */
 async function failsWith(work: () => Promise<unknown>, code: string): Promise<number> {

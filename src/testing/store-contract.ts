@@ -1,0 +1,233 @@
+/**
+ * The store contract suite: the checks every built-in store passes (filesystem, HTTP-exposed
+ * filesystem, S3, sandbox), shipped so that a user's own store is held to the same rules, as
+ * Shrine ships its storage linter. It imports no test runner: the caller's runs it.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
+import type { ImageKey, StoredImage } from '../stores/keys.js';
+import type { Store } from '../stores/store.js';
+import { failingStream, sampleKey } from './samples.js';
+import { resolveTestFunctions, type TestFunctions } from './test-functions.js';
+
+/** A fresh store for one check, and what the suite may ask of its backend. */
+export interface StoreUnderTest {
+  /** An empty store, used by one check only. */
+  store: Store;
+  /**
+   * Every name the backend holds: files, objects and temp files alike, in any order. With it, the
+   * suite also checks that failed writes, deletes and refused keys leave nothing behind.
+   */
+  snapshot?: () => Promise<string[]> | string[];
+  /** Run after each check, passed or failed: remove the folder, the bucket… */
+  cleanup?: () => Promise<void> | void;
+}
+
+/**
+ * Registers the store contract suite, `<name>: store contract`, with the test runner: each check
+ * gets a fresh store from `makeStore`.
+ *
+ * The runner's functions are `testFunctions` when given; else the global `describe`, `it`,
+ * `beforeEach` and `afterEach` when all four are defined (as mocha defines them); else
+ * node:test's. Call it where a `describe` may be called: at the top of a test file or in a suite.
+ * @example
+ * // mocha: test/memory-store.test.ts
+ * import { storeContract } from 'objection-imageattach/testing';
+ * storeContract('MemoryStore', () => ({ store: new MemoryStore() }));
+ */
+export function storeContract(
+  name: string,
+  makeStore: () => StoreUnderTest | Promise<StoreUnderTest>,
+  testFunctions?: TestFunctions,
+): void {
+  const { describe, it, beforeEach, afterEach } = resolveTestFunctions(testFunctions);
+
+  describe(`${name}: store contract`, () => {
+    let subject: StoreUnderTest | undefined;
+    let store: Store;
+    beforeEach(async () => {
+      subject = await makeStore();
+      store = subject.store;
+    });
+    afterEach(async () => {
+      await subject?.cleanup?.();
+      subject = undefined;
+    });
+    /** What the backend holds, sorted; `undefined` when the store under test gives no snapshot. */
+    const snapshot = async (): Promise<string[] | undefined> => {
+      const names = await subject?.snapshot?.();
+      return names === undefined ? undefined : [...names].sort();
+    };
+    /** Checks that the backend holds `expected` (what a snapshot showed), when it can be seen. */
+    const assertHolds = async (expected: string[] | undefined, what: string): Promise<void> => {
+      const now = await snapshot();
+      if (now !== undefined) assert.deepEqual(now, expected ?? [], what);
+    };
+
+    describe('putFile and getFile', () => {
+      it('round-trips a streamed file byte for byte', async () => {
+        const data = randomBytes(300_000);
+        await store.putFile(sampleKey, Readable.from([data.subarray(0, 1000), data.subarray(1000)]), { reproducible: false });
+        assert.ok((await buffer(await store.getFile(sampleKey))).equals(data), 'getFile gave other bytes than putFile was given');
+      });
+
+      it('round-trips a Buffer through store() and open()', async () => {
+        const data = randomBytes(5000);
+        const image: StoredImage = { ...sampleKey, original: true, created_at: new Date() };
+        await store.store(image, data);
+        assert.ok((await buffer(await store.open(image))).equals(data), 'open gave other bytes than store was given');
+      });
+
+      it('replaces an existing file', async () => {
+        await store.putFile(sampleKey, Readable.from([Buffer.from('first version')]), { reproducible: false });
+        await store.putFile(sampleKey, Readable.from([Buffer.from('second')]), { reproducible: false });
+        assert.equal((await buffer(await store.getFile(sampleKey))).toString(), 'second');
+      });
+
+      it('keeps a 128-bit object id exact', async () => {
+        const key = { ...sampleKey, objectId: 0xffffffffffffffffffffffffffffffffn };
+        await store.putFile(key, Readable.from([Buffer.from('uuid')]), { reproducible: false });
+        assert.equal((await buffer(await store.getFile({ ...key, objectId: BigInt(key.objectId.toString()) }))).toString(), 'uuid');
+        const listed = [];
+        for await (const k of store.listFiles()) listed.push(k);
+        assert.deepEqual(listed.map((k) => k.objectId), [key.objectId], 'listFiles gives every objectId as the exact bigint');
+      });
+    });
+
+    describe('putLocalFile', () => {
+      it('stores a local file byte for byte and returns its size', async () => {
+        const data = randomBytes(70_000);
+        const file = path.join(tmpdir(), `oia-local-${process.pid}-${randomBytes(6).toString('hex')}.bin`);
+        await writeFile(file, data);
+        try {
+          assert.equal(await store.putLocalFile(sampleKey, file, { reproducible: true }), data.length);
+          assert.ok((await buffer(await store.getFile(sampleKey))).equals(data), 'getFile gave other bytes than the local file holds');
+        } finally {
+          await rm(file, { force: true });
+        }
+      });
+      it('rejects a missing local file with ImageNotFoundError, storing nothing', async () => {
+        const missing = path.join(tmpdir(), `oia-no-such-file-${randomBytes(6).toString('hex')}.bin`);
+        await assert.rejects(store.putLocalFile(sampleKey, missing, { reproducible: false }), ImageNotFoundError);
+        await assertHolds([], 'the backend holds nothing');
+      });
+    });
+
+    describe('ranged reads', () => {
+      const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
+      beforeEach(async () => {
+        await store.putFile(sampleKey, Readable.from([data]), { reproducible: false });
+      });
+      for (const [start, end] of [[0, 0], [10, 99], [990, 999], [0, 999]] as const) {
+        it(`reads bytes ${start}-${end}`, async () => {
+          const got = await buffer(await store.getFile(sampleKey, { start, end }));
+          assert.ok(got.equals(data.subarray(start, end + 1)), `getFile gave ${got.length} bytes, not bytes ${start}-${end}`);
+        });
+      }
+      it('stops at the end of the file when the range runs past it', async () => {
+        const got = await buffer(await store.getFile(sampleKey, { start: 995, end: 5000 }));
+        assert.ok(got.equals(data.subarray(995)), `getFile gave ${got.length} bytes, not the last 5`);
+      });
+      it('rejects a reversed range with InvalidArgumentError', async () => {
+        await assert.rejects(
+          store.getFile(sampleKey, { start: 10, end: 5 }),
+          (e: unknown) => e instanceof InvalidArgumentError && /range\.end/.test(e.message),
+        );
+      });
+    });
+
+    describe('missing files', () => {
+      it('getFile rejects with ImageNotFoundError', async () => {
+        await assert.rejects(store.getFile(sampleKey), ImageNotFoundError);
+      });
+      it('statFile answers null', async () => {
+        assert.equal(await store.statFile(sampleKey), null);
+      });
+      it('getUrl needs no file (computation only)', () => {
+        assert.equal(typeof store.getUrl(sampleKey), 'string');
+      });
+    });
+
+    describe('deleteFile', () => {
+      it('removes the file, and is idempotent', async () => {
+        await store.putFile(sampleKey, Readable.from([Buffer.from('x')]), { reproducible: false });
+        await store.deleteFile(sampleKey);
+        await store.deleteFile(sampleKey);
+        await assert.rejects(store.getFile(sampleKey), ImageNotFoundError);
+        await assertHolds([], 'the backend holds nothing after the delete');
+      });
+      it('is not an error for a file that never existed', async () => {
+        await store.deleteFile({ ...sampleKey, objectId: 99 });
+      });
+    });
+
+    describe('statFile and listFiles', () => {
+      it('report the size and the keys stored', async () => {
+        await store.putFile(sampleKey, Readable.from([Buffer.alloc(321)]), { reproducible: false });
+        const thumb = { ...sampleKey, width: 100, height: 158 };
+        await store.putFile(thumb, Readable.from([Buffer.alloc(12)]), { reproducible: true });
+        assert.equal((await store.statFile(sampleKey))?.size, 321);
+        const listed = [];
+        for await (const key of store.listFiles()) listed.push(`${key.objectType}/${key.objectId}/${key.width}x${key.height}/${key.mimetype}`);
+        assert.deepEqual(listed.sort(), ['testing/1234/100x158/image/jpeg', 'testing/1234/405x640/image/jpeg']);
+      });
+    });
+
+    describe('atomic writes', () => {
+      it('leaves nothing behind when the input stream fails halfway', async () => {
+        const before = await snapshot();
+        await assert.rejects(
+          store.putFile(sampleKey, failingStream([randomBytes(64 * 1024), randomBytes(64 * 1024)]), { reproducible: false }),
+          (e: unknown) => e instanceof ImageAttachError && /client went away/.test(e.message),
+        );
+        await assert.rejects(store.getFile(sampleKey), ImageNotFoundError);
+        await assertHolds(before, 'the failed write left something behind');
+      });
+      it('keeps the previous file intact when a replacement fails', async () => {
+        await store.putFile(sampleKey, Readable.from([Buffer.from('good')]), { reproducible: false });
+        const before = await snapshot();
+        await assert.rejects(store.putFile(sampleKey, failingStream([Buffer.from('bad')]), { reproducible: false }), ImageAttachError);
+        assert.equal((await buffer(await store.getFile(sampleKey))).toString(), 'good');
+        await assertHolds(before, 'the failed replacement left something behind');
+      });
+    });
+
+    describe('bad keys', () => {
+      const bad: Array<[string, Partial<ImageKey>, RegExp]> = [
+        ['a non-integer object id', { objectId: 1.5 }, /objectId/],
+        ['an unsafe number object id', { objectId: 2 ** 60 }, /objectId/],
+        ['".." as object type', { objectType: '..' }, /objectType/],
+        ['a "/" in the object type', { objectType: 'a/b' }, /objectType/],
+        ['a NUL in the object type', { objectType: 'a\0b' }, /objectType/],
+        ['a width of 0', { width: 0 }, /width/],
+        ['a height of -1', { height: -1 }, /height/],
+        ['an unknown mimetype', { mimetype: 'image/x-unknown' }, /mimetype/],
+      ];
+      for (const [label, change, pattern] of bad) {
+        it(`rejects ${label} with a typed error naming it, writing nothing`, async () => {
+          const key = { ...sampleKey, ...change } as ImageKey;
+          await assert.rejects(
+            store.putFile(key, Readable.from([Buffer.from('x')]), { reproducible: false }),
+            (e: unknown) => e instanceof ImageAttachError && pattern.test(e.message),
+          );
+          assert.throws(() => store.getUrl(key), ImageAttachError);
+          await assertHolds([], 'the backend holds nothing');
+        });
+      }
+    });
+
+    describe('locate', () => {
+      it('is getUrl plus the _ts cache buster', () => {
+        const image: StoredImage = { ...sampleKey, original: true, created_at: new Date('2013-09-20T03:08:39.123Z') };
+        const url = store.getUrl(sampleKey);
+        assert.equal(store.locate(image), `${url}${url.includes('?') ? '&' : '?'}_ts=20130920030839123000`);
+      });
+    });
+  });
+}
