@@ -2,6 +2,7 @@
 # The package as users get it: `npm pack`, install the tarball into an empty project that has only
 # knex, objection, better-sqlite3, typescript and @types/node, type-check the consumer code strict
 # with skipLibCheck off (NodeNext and bundler resolution), run it, and ask the CLI for --help.
+# Runs objection-imageattach/testing's store contract on docs/stores.md's MemoryStore under node:test.
 # Then adds express and its types, and type-checks and runs the README's quick start on Express.
 # Also runs publint and @arethetypeswrong/cli on the tarball. Exits non-zero on the first failure.
 set -euo pipefail
@@ -27,6 +28,7 @@ say "publint and attw on the tarball"
 project="$work/consumer"
 mkdir -p "$project"
 cp "$here"/consumer/*.ts "$here"/consumer/*.mjs "$project"/
+cp "$repo"/test/testing/memory-store.ts "$repo"/test/testing/memory-store.node-test.ts "$project"/  # as docs/stores.md shows them
 cat > "$project/package.json" <<JSON
 { "name": "oia-consumer", "private": true, "type": "module" }
 JSON
@@ -44,7 +46,7 @@ for resolution in nodenext bundler; do
     "skipLibCheck": false, "exactOptionalPropertyTypes": true, "noUncheckedIndexedAccess": true,
     "types": ["node"], "outDir": "out-$resolution"
   },
-  "files": ["main.ts", "models.ts", "type-errors.ts"]
+  "files": ["main.ts", "models.ts", "type-errors.ts", "memory-store.ts", "memory-store.node-test.ts"]
 }
 JSON
   say "tsc strict, skipLibCheck off, moduleResolution $resolution"
@@ -54,6 +56,8 @@ done
 say "run the consumer program"
 (cd "$project" && node out-nodenext/main.js)
 (cd "$project" && node root-imports.mjs)
+say "objection-imageattach/testing: the store contract on the docs' MemoryStore, under node:test"
+(cd "$project" && node --test --test-reporter=dot out-nodenext/memory-store.node-test.js)
 
 say "add express, @types/express and @types/multer; type-check and run the README's quick start"
 (cd "$project" && npm install --no-audit --no-fund --prefer-offline --loglevel=error $(node -p "const p = require('$repo/package-lock.json').packages; ['express', '@types/express', '@types/multer'].map((n) => n + '@' + p['node_modules/' + n].version).join(' ')"))
