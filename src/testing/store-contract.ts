@@ -11,8 +11,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
-import type { ImageKey, StoredImage } from '../stores/keys.js';
-import type { Store } from '../stores/store.js';
+import type { ImageKey, NormalizedKey, StoredImage } from '../stores/keys.js';
+import type { ByteRange, Store } from '../stores/store.js';
 import { failingStream, sampleKey } from './samples.js';
 import { resolveTestFunctions, type TestFunctions } from './test-functions.js';
 
@@ -69,12 +69,23 @@ export function storeContract(
       const now = await snapshot();
       if (now !== undefined) assert.deepEqual(now, expected ?? [], what);
     };
+    /** Writes `chunks` (an original's file, unless `reproducible`) as the file of `key`. */
+    const put = (key: ImageKey, chunks: Buffer[] | Readable, reproducible = false): Promise<void> =>
+      store.putFile(key, Array.isArray(chunks) ? Readable.from(chunks) : chunks, { reproducible });
+    /** The bytes `getFile` reads. */
+    const read = async (key: ImageKey, range?: ByteRange): Promise<Buffer> => buffer(await store.getFile(key, range));
+    /** Every key `listFiles` gives. */
+    const list = async (): Promise<NormalizedKey[]> => {
+      const keys = [];
+      for await (const key of store.listFiles()) keys.push(key);
+      return keys;
+    };
 
     describe('putFile and getFile', () => {
       it('round-trips a streamed file byte for byte', async () => {
         const data = randomBytes(300_000);
-        await store.putFile(sampleKey, Readable.from([data.subarray(0, 1000), data.subarray(1000)]), { reproducible: false });
-        assert.ok((await buffer(await store.getFile(sampleKey))).equals(data), 'getFile gave other bytes than putFile was given');
+        await put(sampleKey, [data.subarray(0, 1000), data.subarray(1000)]);
+        assert.ok((await read(sampleKey)).equals(data), 'getFile gave other bytes than putFile was given');
       });
 
       it('round-trips a Buffer through store() and open()', async () => {
@@ -85,18 +96,17 @@ export function storeContract(
       });
 
       it('replaces an existing file', async () => {
-        await store.putFile(sampleKey, Readable.from([Buffer.from('first version')]), { reproducible: false });
-        await store.putFile(sampleKey, Readable.from([Buffer.from('second')]), { reproducible: false });
-        assert.equal((await buffer(await store.getFile(sampleKey))).toString(), 'second');
+        await put(sampleKey, [Buffer.from('first version')]);
+        await put(sampleKey, [Buffer.from('second')]);
+        assert.equal((await read(sampleKey)).toString(), 'second');
       });
 
       it('keeps a 128-bit object id exact', async () => {
         const key = { ...sampleKey, objectId: 0xffffffffffffffffffffffffffffffffn };
-        await store.putFile(key, Readable.from([Buffer.from('uuid')]), { reproducible: false });
-        assert.equal((await buffer(await store.getFile({ ...key, objectId: BigInt(key.objectId.toString()) }))).toString(), 'uuid');
-        const listed = [];
-        for await (const k of store.listFiles()) listed.push(k);
-        assert.deepEqual(listed.map((k) => k.objectId), [key.objectId], 'listFiles gives every objectId as the exact bigint');
+        await put(key, [Buffer.from('uuid')]);
+        assert.equal((await read({ ...key, objectId: BigInt(key.objectId.toString()) })).toString(), 'uuid');
+        const ids = (await list()).map((k) => k.objectId);
+        assert.deepEqual(ids, [key.objectId], 'listFiles gives every objectId as the exact bigint');
       });
     });
 
@@ -107,7 +117,7 @@ export function storeContract(
         await writeFile(file, data);
         try {
           assert.equal(await store.putLocalFile(sampleKey, file, { reproducible: true }), data.length);
-          assert.ok((await buffer(await store.getFile(sampleKey))).equals(data), 'getFile gave other bytes than the local file holds');
+          assert.ok((await read(sampleKey)).equals(data), 'getFile gave other bytes than the local file holds');
         } finally {
           await rm(file, { force: true });
         }
@@ -122,16 +132,16 @@ export function storeContract(
     describe('ranged reads', () => {
       const data = Buffer.from(Array.from({ length: 1000 }, (_, i) => i % 251));
       beforeEach(async () => {
-        await store.putFile(sampleKey, Readable.from([data]), { reproducible: false });
+        await put(sampleKey, [data]);
       });
       for (const [start, end] of [[0, 0], [10, 99], [990, 999], [0, 999]] as const) {
         it(`reads bytes ${start}-${end}`, async () => {
-          const got = await buffer(await store.getFile(sampleKey, { start, end }));
-          assert.ok(got.equals(data.subarray(start, end + 1)), `getFile gave ${got.length} bytes, not bytes ${start}-${end}`);
+          const got = await read(sampleKey, { start, end });
+          assert.ok(got.equals(data.subarray(start, end + 1)), `getFile gave ${got.length} bytes, not ${start}-${end}`);
         });
       }
       it('stops at the end of the file when the range runs past it', async () => {
-        const got = await buffer(await store.getFile(sampleKey, { start: 995, end: 5000 }));
+        const got = await read(sampleKey, { start: 995, end: 5000 });
         assert.ok(got.equals(data.subarray(995)), `getFile gave ${got.length} bytes, not the last 5`);
       });
       it('rejects a reversed range with InvalidArgumentError', async () => {
@@ -156,7 +166,7 @@ export function storeContract(
 
     describe('deleteFile', () => {
       it('removes the file, and is idempotent', async () => {
-        await store.putFile(sampleKey, Readable.from([Buffer.from('x')]), { reproducible: false });
+        await put(sampleKey, [Buffer.from('x')]);
         await store.deleteFile(sampleKey);
         await store.deleteFile(sampleKey);
         await assert.rejects(store.getFile(sampleKey), ImageNotFoundError);
@@ -169,12 +179,10 @@ export function storeContract(
 
     describe('statFile and listFiles', () => {
       it('report the size and the keys stored', async () => {
-        await store.putFile(sampleKey, Readable.from([Buffer.alloc(321)]), { reproducible: false });
-        const thumb = { ...sampleKey, width: 100, height: 158 };
-        await store.putFile(thumb, Readable.from([Buffer.alloc(12)]), { reproducible: true });
+        await put(sampleKey, [Buffer.alloc(321)]);
+        await put({ ...sampleKey, width: 100, height: 158 }, [Buffer.alloc(12)], true);
         assert.equal((await store.statFile(sampleKey))?.size, 321);
-        const listed = [];
-        for await (const key of store.listFiles()) listed.push(`${key.objectType}/${key.objectId}/${key.width}x${key.height}/${key.mimetype}`);
+        const listed = (await list()).map((k) => `${k.objectType}/${k.objectId}/${k.width}x${k.height}/${k.mimetype}`);
         assert.deepEqual(listed.sort(), ['testing/1234/100x158/image/jpeg', 'testing/1234/405x640/image/jpeg']);
       });
     });
@@ -183,17 +191,17 @@ export function storeContract(
       it('leaves nothing behind when the input stream fails halfway', async () => {
         const before = await snapshot();
         await assert.rejects(
-          store.putFile(sampleKey, failingStream([randomBytes(64 * 1024), randomBytes(64 * 1024)]), { reproducible: false }),
+          put(sampleKey, failingStream([randomBytes(64 * 1024), randomBytes(64 * 1024)])),
           (e: unknown) => e instanceof ImageAttachError && /client went away/.test(e.message),
         );
         await assert.rejects(store.getFile(sampleKey), ImageNotFoundError);
         await assertHolds(before, 'the failed write left something behind');
       });
       it('keeps the previous file intact when a replacement fails', async () => {
-        await store.putFile(sampleKey, Readable.from([Buffer.from('good')]), { reproducible: false });
+        await put(sampleKey, [Buffer.from('good')]);
         const before = await snapshot();
-        await assert.rejects(store.putFile(sampleKey, failingStream([Buffer.from('bad')]), { reproducible: false }), ImageAttachError);
-        assert.equal((await buffer(await store.getFile(sampleKey))).toString(), 'good');
+        await assert.rejects(put(sampleKey, failingStream([Buffer.from('bad')])), ImageAttachError);
+        assert.equal((await read(sampleKey)).toString(), 'good');
         await assertHolds(before, 'the failed replacement left something behind');
       });
     });
@@ -213,7 +221,7 @@ export function storeContract(
         it(`rejects ${label} with a typed error naming it, writing nothing`, async () => {
           const key = { ...sampleKey, ...change } as ImageKey;
           await assert.rejects(
-            store.putFile(key, Readable.from([Buffer.from('x')]), { reproducible: false }),
+            put(key, [Buffer.from('x')]),
             (e: unknown) => e instanceof ImageAttachError && pattern.test(e.message),
           );
           assert.throws(() => store.getUrl(key), ImageAttachError);

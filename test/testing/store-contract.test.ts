@@ -13,8 +13,8 @@ const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
 /** Runs `file` with `node --test` (TAP), as a user's project would with tsx: its exit code and counts. */
 async function nodeTest(file: string): Promise<{ code: number; tap: string; pass: number; fail: number }> {
-  const args = ['--import', 'tsx', '--conditions=objection-imageattach-source', '--test', '--test-reporter=tap', here(file)];
-  const { code, stdout } = await promisify(execFile)(process.execPath, args, { cwd: root }).then(
+  const args = ['--import', 'tsx', '--conditions=objection-imageattach-source', '--test', '--test-reporter=tap'];
+  const { code, stdout } = await promisify(execFile)(process.execPath, [...args, here(file)], { cwd: root }).then(
     ({ stdout }) => ({ code: 0, stdout }),
     (error: { code: number; stdout: string }) => ({ code: error.code, stdout: error.stdout }),
   );
@@ -23,10 +23,11 @@ async function nodeTest(file: string): Promise<{ code: number; tap: string; pass
 }
 
 describe('objection-imageattach/testing: storeContract', function () {
-  it("is in docs/stores.md as the files run here: the MemoryStore, its mocha and its node:test file", function () {
+  it('is in docs/stores.md as the files run here: the MemoryStore, its mocha and its node:test file', function () {
     const page = readFileSync(`${root}/docs/stores.md`, 'utf8');
     for (const file of ['memory-store.ts', 'memory-store.test.ts', 'memory-store.node-test.ts']) {
-      assert.ok(page.includes('```ts\n' + readFileSync(here(file), 'utf8') + '```\n'), `docs/stores.md does not show ${file} as it is`);
+      const block = '```ts\n' + readFileSync(here(file), 'utf8') + '```\n';
+      assert.ok(page.includes(block), `docs/stores.md does not show ${file} as it is`);
     }
   });
 
