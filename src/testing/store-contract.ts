@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import type { ImageKey, NormalizedKey, StoredImage } from '../stores/keys.js';
-import type { ByteRange, Store } from '../stores/store.js';
+import { type ByteRange, Store } from '../stores/store.js';
 import { failingStream, sampleKey } from './samples.js';
 import { resolveTestFunctions, type TestFunctions } from './test-functions.js';
 
@@ -36,6 +36,9 @@ export interface StoreUnderTest {
  * The runner's functions are `testFunctions` when given; else the global `describe`, `it`,
  * `beforeEach` and `afterEach` when all four are defined (as mocha defines them); else
  * node:test's. Call it where a `describe` may be called: at the top of a test file or in a suite.
+ * @throws InvalidArgumentError for a `name` that is no string, a `makeStore` that is no function or
+ * `testFunctions` that lack one of the four; each check fails with it when `makeStore` gives no
+ * `{ store }` with a `Store`
  * @example
  * // mocha: test/memory-store.test.ts
  * import { storeContract } from 'objection-imageattach/testing';
@@ -46,13 +49,15 @@ export function storeContract(
   makeStore: () => StoreUnderTest | Promise<StoreUnderTest>,
   testFunctions?: TestFunctions,
 ): void {
+  if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('name', 'a non-empty string', name);
+  if (typeof makeStore !== 'function') throw new InvalidArgumentError('makeStore', 'a function', makeStore);
   const { describe, it, beforeEach, afterEach } = resolveTestFunctions(testFunctions);
 
   describe(`${name}: store contract`, () => {
     let subject: StoreUnderTest | undefined;
     let store: Store;
     beforeEach(async () => {
-      subject = await makeStore();
+      subject = checkedSubject(await makeStore());
       store = subject.store;
     });
     afterEach(async () => {
@@ -238,4 +243,20 @@ export function storeContract(
       });
     });
   });
+}
+
+/** What `makeStore()` gave, checked, so that a mistake there reads as such and not as a failed check. */
+function checkedSubject(subject: StoreUnderTest): StoreUnderTest {
+  const expected = '{ store, snapshot?, cleanup? } with an instance of Store';
+  if (subject === null || typeof subject !== 'object') throw new InvalidArgumentError('makeStore()', expected, subject);
+  if (!(subject.store instanceof Store)) {
+    throw new InvalidArgumentError('makeStore().store', 'an instance of Store', subject.store);
+  }
+  for (const option of ['snapshot', 'cleanup'] as const) {
+    const given: unknown = subject[option];
+    if (given !== undefined && typeof given !== 'function') {
+      throw new InvalidArgumentError(`makeStore().${option}`, 'a function or undefined', given);
+    }
+  }
+  return subject;
 }

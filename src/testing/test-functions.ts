@@ -3,6 +3,7 @@
  * that the shipped suites run under mocha or node:test (or a runner of the same shape) without
  * importing one.
  */
+import { InvalidArgumentError } from '../errors.js';
 
 /** What the suites need of a test runner: mocha's and node:test's fit. */
 export interface TestFunctions {
@@ -15,11 +16,18 @@ export interface TestFunctions {
 const NAMES = ['describe', 'it', 'beforeEach', 'afterEach'] as const;
 
 /**
- * `given` if passed; else the runner's globals when all four are defined (as mocha defines them);
- * else node:test's, loaded only now, so that importing a suite loads no runner.
+ * `given` if passed (checked); else the runner's globals when all four are defined (as mocha
+ * defines them); else node:test's, loaded only now, so that importing a suite loads no runner.
+ * @throws InvalidArgumentError naming the one of the four that `given` lacks
  */
 export function resolveTestFunctions(given?: TestFunctions): TestFunctions {
-  if (given !== undefined) return given;
+  if (given !== undefined) {
+    for (const name of NAMES) {
+      const value: unknown = (given as Partial<TestFunctions> | null)?.[name];
+      if (typeof value !== 'function') throw new InvalidArgumentError(`testFunctions.${name}`, 'a function', value);
+    }
+    return given;
+  }
   const globals = globalThis as Record<string, unknown>;
   if (NAMES.every((name) => typeof globals[name] === 'function')) return globals as unknown as TestFunctions;
   return process.getBuiltinModule('node:test');
