@@ -14,7 +14,7 @@ import {
   withStore,
 } from '../src/index.js';
 import { storeContext } from '../src/express.js';
-import { sampleKey } from './stores/contract.js';
+import { sampleKey } from '../src/testing.js';
 
 const storeA = new FileSystemStore({ path: '/tmp/oia-context-a', baseUrl: 'http://a.example/' });
 const storeB = new FileSystemStore({ path: '/tmp/oia-context-b', baseUrl: 'http://b.example/' });

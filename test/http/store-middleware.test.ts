@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
 import { currentStore, HttpExposedFileSystemStore, InvalidArgumentError, type StoredImage } from '../../src/index.js';
 import { storeContext } from '../../src/express.js';
-import { sampleKey } from '../stores/contract.js';
+import { sampleKey } from '../../src/testing.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { bodyOf, bytes } from './fixtures.js';
 import { forEachExpress } from './express-majors.js';

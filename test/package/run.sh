@@ -2,6 +2,7 @@
 # The package as users get it: `npm pack`, install the tarball into an empty project that has only
 # knex, objection, better-sqlite3, typescript and @types/node, type-check the consumer code strict
 # with skipLibCheck off (NodeNext and bundler resolution), run it, and ask the CLI for --help.
+# Runs objection-imageattach/testing's store contract on docs/stores.md's MemoryStore under node:test.
 # Then writes the README's quick start into a folder as written (test/package/readme-blocks.mjs),
 # installs what its install lines name, runs its migrate and start commands as they stand, and
 # drives the app over HTTP (readme-check.mjs). Last, installs the `dist` branch that
@@ -30,6 +31,7 @@ say "publint and attw on the tarball"
 project="$work/consumer"
 mkdir -p "$project"
 cp "$here"/consumer/*.ts "$here"/consumer/*.mjs "$project"/
+cp "$repo"/test/testing/memory-store.ts "$repo"/test/testing/memory-store.node-test.ts "$project"/  # as docs/stores.md shows them
 cat > "$project/package.json" <<JSON
 { "name": "oia-consumer", "private": true, "type": "module" }
 JSON
@@ -47,7 +49,7 @@ for resolution in nodenext bundler; do
     "skipLibCheck": false, "exactOptionalPropertyTypes": true, "noUncheckedIndexedAccess": true,
     "types": ["node"], "outDir": "out-$resolution"
   },
-  "files": ["main.ts", "models.ts", "type-errors.ts"]
+  "files": ["main.ts", "models.ts", "type-errors.ts", "memory-store.ts", "memory-store.node-test.ts"]
 }
 JSON
   say "tsc strict, skipLibCheck off, moduleResolution $resolution"
@@ -57,6 +59,8 @@ done
 say "run the consumer program"
 (cd "$project" && node out-nodenext/main.js)
 (cd "$project" && node root-imports.mjs)
+say "objection-imageattach/testing: the store contract on the docs' MemoryStore, under node:test"
+(cd "$project" && node --test --test-reporter=dot out-nodenext/memory-store.node-test.js)
 
 say "the README's quick start as written: its files, its commands, over HTTP"
 # Its blocks are written into readme/ verbatim (by the file each names on its first line), its

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { ContextError, FileSystemStore, HttpExposedFileSystemStore, ImageNotFoundError, InvalidArgumentError } from '../../src/index.js';
 import { withRequestOrigin } from '../../src/context.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
-import { failingStream, sampleKey, storeContract } from './contract.js';
+import { failingStream, sampleKey, storeContract } from '../../src/testing.js';
 
 storeContract('FileSystemStore', async () => {
   const root = await tempDir('fs-store');

@@ -9,7 +9,7 @@ import { ImageAttachError, ImageNotFoundError, StoreError } from '../../src/inde
 import { S3Store } from '../../src/s3.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { type S3TestServer, spawnS3rver, startS3Server, TEST_CREDENTIALS } from '../support/s3.js';
-import { failingStream, sampleKey } from './contract.js';
+import { failingStream, sampleKey } from '../../src/testing.js';
 
 /** Runs `work`, expecting it to fail with StoreError `code`; returns how long that took (ms). */
 async function failsWith(work: () => Promise<unknown>, code: string): Promise<number> {

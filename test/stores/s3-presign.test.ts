@@ -6,7 +6,7 @@ import { S3Store, type SigningCredentials } from '../../src/s3.js';
 import { StoreError, type StoredImage } from '../../src/index.js';
 import { presignGetUrl, stableSigningDate } from '../../src/stores/s3-presign.js';
 import { TEST_CREDENTIALS, useS3Server } from '../support/s3.js';
-import { sampleKey } from './contract.js';
+import { sampleKey } from '../../src/testing.js';
 
 const date = new Date('2024-01-02T03:04:05Z');
 const keys = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };

@@ -5,7 +5,7 @@ import { DELETED_MARK_MIMETYPE } from '../../src/stores/s3-sandbox.js';
 import { ImageNotFoundError, InvalidArgumentError, type StoredImage } from '../../src/index.js';
 import { S3SandboxStore, type S3Store } from '../../src/s3.js';
 import { useS3Server } from '../support/s3.js';
-import { sampleKey, storeContract } from './contract.js';
+import { sampleKey, storeContract } from '../../src/testing.js';
 
 describe('S3SandboxStore over s3rver', function () {
   const server = useS3Server();

@@ -8,7 +8,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { ImageNotFoundError, InvalidArgumentError, type StoredImage } from '../../src/index.js';
 import { S3Store } from '../../src/s3.js';
 import { TEST_CREDENTIALS, useS3Server } from '../support/s3.js';
-import { sampleKey, storeContract } from './contract.js';
+import { sampleKey, storeContract } from '../../src/testing.js';
 
 describe('S3Store over s3rver', function () {
   const server = useS3Server();
