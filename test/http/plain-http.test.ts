@@ -11,7 +11,7 @@ import request from 'supertest';
 import { HttpExposedFileSystemStore, type StoredImage } from '../../src/index.js';
 import { imageUpload, staticServer, storeContext } from '../../src/express.js';
 import { currentStore } from '../../src/context.js';
-import { sampleKey } from '../stores/contract.js';
+import { sampleKey } from '../../src/testing.js';
 import { png } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
 import { EXPRESS_MAJORS, takeDeprecations } from './express-majors.js';
