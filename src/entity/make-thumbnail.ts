@@ -4,7 +4,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
-import { ImageNotFoundError } from '../errors.js';
+import { ImageAttachError, ImageNotFoundError } from '../errors.js';
 import { checkBackground } from '../imaging/background.js';
 import { inRenderSlot } from '../imaging/render-slots.js';
 import { removeIfPresent, type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
@@ -15,10 +15,10 @@ import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
 import { openForProcessing } from './local-file.js';
-import { sqliteWriteLock } from './locks.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 import { imageOfSize, reusableImage } from './size-match.js';
+import { checkRenderable, renderFailure } from './unrenderable.js';
 
 /**
  * A thumbnail rendered ahead into a temp file: `of` names what it was rendered of and into (see
@@ -65,21 +65,37 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
   let handedOver = false;
   try {
     const image = await rows.inTransaction(options.trx, async (trx: Knex.Transaction) => {
-      // SQLite: a transaction of our own takes the write lock first, as attach does, so another
-      // process's write makes it wait instead of failing (SQLITE_BUSY) at its insert.
-      if (options.trx === undefined) await sqliteWriteLock(trx, rows.info.imageClass.tableName);
+      // A transaction of our own waits for a replacement of the set under way (and holds the next
+      // one off) before it reads, so the original it reads is the current one until it commits:
+      // otherwise a thumbnail of the old picture could join the new set. (SQLite: the write lock,
+      // taken first, so another process's write makes it wait instead of failing at its insert.)
+      const heldOff = options.trx === undefined && (await rows.lockOwnerShared(trx));
       const images = (await rows.thumbnailCandidatesQuery(trx, size)) as unknown as ImageEntity[];
       const original = images.find((i) => i.original);
       if (original === undefined) throw new ImageNotFoundError(`${rows.describe()} has no original image to make a thumbnail of`);
       const reused = reusableImage(images, size);
       if (reused !== undefined) return reused;
+      // Otherwise the original is held as a queue worker holds it; in a caller's transaction that
+      // read before a replacement committed, it may be gone: then nothing is made of it.
+      if (!heldOff && !(await rows.holdsOriginal(trx, original))) throw originalReplaced(rows);
+      const maxPixels = rows.limits(options).maxPixels;
+      checkRenderable(store, original, maxPixels);
       const mimetype = thumbnailMimetype(original.mimetype, options.format);
       // A render made ahead of this very original knows its picture's size: no need to open it.
       const usable = ahead !== undefined && !handedOver && ahead.original === originalKey(original) ? ahead : undefined;
       // An original replaced earlier in this transaction may still be staged: its bytes are read there.
       const staged = FileLedger.of(trx).pendingLocalPath(store, original);
-      const open = () => (staged !== undefined ? Promise.resolve(staged) : openForProcessing(store, original)).then((input) => openPicture(input, original, mimetype, rows.limits(options).maxPixels));
+      const open = async () => {
+        // A replacement this process committed just before may not have swapped its bytes in yet.
+        if (staged === undefined) await FileLedger.committedWritesInPlace(store, original);
+        const input = staged ?? (await openForProcessing(store, original));
+        return openPicture(input, original, mimetype, maxPixels).catch((error: unknown) => {
+          throw renderFailure(error, store, original, maxPixels, typeof input === 'string');
+        });
+      };
       let opened = usable === undefined ? await open() : undefined;
+      // An error of the render (not of the store): the original, not the write, is at fault.
+      let renderError: unknown;
       try {
         const picture = usable?.picture ?? opened!;
         const { width, height } = thumbnailDimensions(picture.width, picture.height, size);
@@ -91,12 +107,19 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
         if (usable !== undefined && usable.of === renderKey(original, width, height, mimetype, options)) output = usable.path;
         else {
           opened ??= await open();
-          output = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
+          const render = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
+          render.once('error', (error) => (renderError ??= error));
+          output = render;
           opened = undefined; // the ledger's write consumes it now
         }
         // A staged render is given away: moved into place (a rename), its size known.
         const move = output === usable?.path && usable.staged === true;
-        await FileLedger.of(trx).write(store, row, output, { reproducible: true, move, size: move ? usable.size : undefined });
+        try {
+          await FileLedger.of(trx).write(store, row, output, { reproducible: true, move, size: move ? usable.size : undefined });
+        } catch (error) {
+          if (renderError === undefined) throw error;
+          throw renderFailure(renderError, store, original, maxPixels, staged !== undefined || store.localPath(original) !== undefined);
+        }
         handedOver ||= move;
         return row;
       } finally {
@@ -118,6 +141,11 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   // No original (the transaction will say so), or the thumbnail exists: nothing to render.
   if (original === undefined || reusableImage(images, size) !== undefined) return undefined;
   const mimetype = thumbnailMimetype(original.mimetype, options.format);
+  const maxPixels = rows.limits(options).maxPixels;
+  // An original found not to decode lately is not decoded again (the transaction says why).
+  checkRenderable(store, original, maxPixels);
+  // A replacement this process committed just before may not have swapped its bytes in yet.
+  await FileLedger.committedWritesInPlace(store, original);
   // No check that the file is there first: a render that fails is only a head start lost, and the
   // transaction then meets (and reports) the real error.
   const source = store.localPath(original) ?? (await store.open(original));
@@ -125,7 +153,10 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   // a time. The render in the transaction below takes none: it must not wait with the database held.
   return inRenderSlot(async () => {
     const pictureKey = `${original.objectType}/${original.objectId}:${originalKey(original)}`;
-    const opened = await openPicture(source, original, mimetype, rows.limits(options).maxPixels, knownPictures.get(pictureKey));
+    const opened = await openPicture(source, original, mimetype, maxPixels, knownPictures.get(pictureKey)).catch((error: unknown) => {
+      // Remembered when the original does not decode, so the transaction does not decode it again.
+      throw renderFailure(error, store, original, maxPixels, typeof source === 'string');
+    });
     knownPictures.set(pictureKey, { width: opened.width, height: opened.height });
     const { width, height } = thumbnailDimensions(opened.width, opened.height, size);
     if (imageOfSize(images, { width, height }) !== undefined) {
@@ -145,7 +176,16 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
       opened.dispose();
       throw error;
     }
-    if (staging === undefined) return { ...(await spoolToTempFile(thumbnail, Number.MAX_SAFE_INTEGER)), ...made };
+    const local = typeof source === 'string';
+    if (staging === undefined) {
+      let renderError: unknown;
+      thumbnail.once('error', (error) => (renderError ??= error));
+      try {
+        return { ...(await spoolToTempFile(thumbnail, Number.MAX_SAFE_INTEGER)), ...made };
+      } catch (error) {
+        throw renderError === undefined ? error : renderFailure(renderError, store, original, maxPixels, local);
+      }
+    }
     const staged = staging;
     const dispose = () => removeIfPresent(staged);
     try {
@@ -153,6 +193,8 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
       return { path: staged, size: bytes, dispose, staged: true, ...made };
     } catch (error) {
       await dispose();
+      // Not classified: the writing of the file may have failed, not the decoding (the
+      // transaction renders again, to a stream, and tells them apart).
       throw error;
     }
   });
@@ -164,6 +206,11 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
  * renders made ahead use it; one that fails is a head start lost, and the transaction reads anew.
  */
 const knownPictures = new BoundedMap<string, { width: number; height: number }>(1000);
+
+/** A caller's transaction read an original that a replacement has removed since: nothing is made of it. */
+function originalReplaced(rows: SetRows): ImageAttachError {
+  return new ImageAttachError('ERR_ORIGINAL_REPLACED', `The original of ${rows.describe()} was replaced while its thumbnail was being made: ask again`, { statusCode: 409 });
+}
 
 /** Which original a render is of: its row's size, type and creation instant. */
 function originalKey(original: ImageEntity): string {
