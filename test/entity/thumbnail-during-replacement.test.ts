@@ -1,24 +1,13 @@
 import assert from 'node:assert/strict';
 import { Model } from 'objection';
-import sharp from 'sharp';
 import { ImageAttachError, imageSet, withStore } from '../../src/index.js';
+import { colourOf, solid } from '../support/colours.js';
 import { forEachDialect } from '../support/db.js';
 import { GatedFileSystemStore } from '../support/gated-fs-store.js';
 import { gate, until } from '../support/hooked-store.js';
 import { waitsForLock } from '../support/lock-waits.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, User } from './models.js';
-
-/** A plain JPEG of one colour: a thumbnail shows which picture it was made of. */
-export function solid(width: number, height: number, colour: string): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: colour } }).jpeg({ quality: 90 }).toBuffer();
-}
-
-/** 'red' or 'blue': the stronger of the two channels of an image's pixels. */
-export async function colourOf(bytes: Buffer): Promise<'red' | 'blue'> {
-  const { channels } = await sharp(bytes).stats();
-  return channels[0]!.mean > channels[2]!.mean ? 'red' : 'blue';
-}
 
 // Regression (issue 22 #1): an on-demand thumbnail read the original without a lock while a
 // replacement held the set's, and inserted its row after the replacement committed: the new set
