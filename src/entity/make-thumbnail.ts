@@ -42,6 +42,7 @@ export type RenderedAhead = SpooledFile & {
  * its transaction (a queue worker, whose transaction holds locks): used if it is of the original
  * the transaction finds, and left to the caller to dispose of.
  * @throws InvalidArgumentError for a bad size or format; ImageNotFoundError when there is no original
+ *   (or no file); ImageAttachError `ERR_ORIGINAL_UNREADABLE` / `ERR_ORIGINAL_REPLACED` (see unrenderable.ts, set-rows.ts)
  */
 export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, options: ThumbnailOptions, madeAhead?: RenderedAhead): Promise<ImageEntity> {
   // Validate the size and format before any work is done.

@@ -87,7 +87,8 @@ const MODES = ['file', 'redirect'];
  * Concurrent requests for a missing width share one thumbnail in this process (and a row made
  * meanwhile by another process is used, not an error): fifty at once make one file.
  * Errors go to `next(err)`: a width not in the list is an `InvalidArgumentError` (400), no owner,
- * no original or no file an `ImageNotFoundError` (404).
+ * no original or no file an `ImageNotFoundError` (404), a stored original that does not decode
+ * `ERR_ORIGINAL_UNREADABLE` (422). A request made while the picture is replaced answers the new one.
  *
  * @throws InvalidArgumentError at once, for a bad option
  * @example
