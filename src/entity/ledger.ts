@@ -80,9 +80,6 @@ export class FileLedger {
   readonly settled: Promise<void>;
   /** Known once `settled` resolves. */
   outcome: TransactionOutcome | undefined;
-  /** Resolves once this transaction has ended and its staged bytes are in place (or discarded): before its deletes. */
-  private readonly swapped: Promise<void>;
-  private swapsDone!: () => void;
   /** The first row written in the transaction (the root's), to ask about an unanswered COMMIT. */
   private probe: ProbeRow | undefined;
 
@@ -113,8 +110,6 @@ export class FileLedger {
       () => (commitSent.has(trx) && !rolledBack.has(trx) && !parent ? this.afterUnansweredCommit() : this.undo()),
     );
     this.settled = settled;
-    this.swapped = new Promise<void>((resolve) => (this.swapsDone = resolve));
-    void settled.finally(() => this.swapsDone());
     unsettled.add(settled);
     void settled.finally(() => unsettled.delete(settled));
   }
@@ -198,18 +193,6 @@ export class FileLedger {
     return this.writes.get(id) ?? this.parent?.find(id);
   }
 
-  /**
-   * Resolves once every transaction of this process that sent its COMMIT after writing the file of
-   * `key` has put its bytes in place. A reader that waited for such a writer's locks reads its rows
-   * as soon as the database commits, before this process has swapped the staged file in: without
-   * this wait it would read the replaced bytes under the new row. Waits for no deletes (they query
-   * the database, which the reader may hold: SQLite's one connection).
-   */
-  static committedWritesInPlace(store: Store, key: ImageKey): Promise<void> {
-    const committing = [...(writers.get(fileId(store, key)) ?? [])].filter((ledger) => ledger.commitSeq !== undefined);
-    return committing.length === 0 ? Promise.resolve() : Promise.all(committing.map((ledger) => ledger.swapped)).then(() => {});
-  }
-
   /** Removes the file of `key` once the transaction commits (not at all if it rolls back). */
   scheduleDelete(store: Store, key: ImageKey, stillReferenced?: () => Promise<boolean>): void {
     this.deletes.set(fileId(store, key), { store, key, stillReferenced });
@@ -243,7 +226,6 @@ export class FileLedger {
     const swaps = [...this.writes].filter(([, w]) => w.staged !== undefined).map(([id, w]) => this.promote(id, w));
     await this.report('after commit', async () => {
       const failed = (await Promise.allSettled(swaps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      this.swapsDone();
       for (const written of this.writes.values()) {
         if (written.backup !== undefined) await removeIfPresent(written.backup);
       }

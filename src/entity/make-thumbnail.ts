@@ -14,7 +14,7 @@ import { resizeToThumbnail, type ThumbnailSize, thumbnailDimensions, thumbnailMi
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
-import { openForProcessing } from './local-file.js';
+import { committedButStaged, openForProcessing } from './local-file.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 import { imageOfSize, reusableImage } from './size-match.js';
@@ -86,10 +86,11 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       const usable = ahead !== undefined && !handedOver && ahead.original === originalKey(original) ? ahead : undefined;
       // An original replaced earlier in this transaction may still be staged: its bytes are read there.
       const staged = FileLedger.of(trx).pendingLocalPath(store, original);
+      let rendersLocalFile = false;
       const open = async () => {
-        // A replacement this process committed just before may not have swapped its bytes in yet.
-        if (staged === undefined) await FileLedger.committedWritesInPlace(store, original);
+        // A replacement committed just before may not have swapped its bytes in yet: see openForProcessing.
         const input = staged ?? (await openForProcessing(store, original));
+        rendersLocalFile = typeof input === 'string';
         return openPicture(input, original, mimetype, maxPixels).catch((error: unknown) => {
           throw renderFailure(error, store, original, maxPixels, typeof input === 'string');
         });
@@ -119,7 +120,7 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
           await FileLedger.of(trx).write(store, row, output, { reproducible: true, move, size: move ? usable.size : undefined });
         } catch (error) {
           if (renderError === undefined) throw error;
-          throw renderFailure(renderError, store, original, maxPixels, staged !== undefined || store.localPath(original) !== undefined);
+          throw renderFailure(renderError, store, original, maxPixels, rendersLocalFile);
         }
         handedOver ||= move;
         return row;
@@ -145,11 +146,10 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   const maxPixels = rows.limits(options).maxPixels;
   // An original found not to decode lately is not decoded again (the transaction says why).
   checkRenderable(store, original, maxPixels);
-  // A replacement this process committed just before may not have swapped its bytes in yet.
-  await FileLedger.committedWritesInPlace(store, original);
   // No check that the file is there first: a render that fails is only a head start lost, and the
   // transaction then meets (and reports) the real error.
-  const source = store.localPath(original) ?? (await store.open(original));
+  // A replacement committed just before (by any process) may not have swapped its bytes in yet.
+  const source = (await committedButStaged(store, original)) ?? store.localPath(original) ?? (await store.open(original));
   // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
   // a time. The render in the transaction below takes none: it must not wait with the database held.
   return inRenderSlot(async () => {

@@ -1,4 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import knexFactory, { type Knex } from 'knex';
 import { Model } from 'objection';
 import { ImageAttachError, imageSet, withStore } from '../../src/index.js';
 import { colourOf, solid } from '../support/colours.js';
@@ -8,6 +13,9 @@ import { gate, until } from '../support/hooked-store.js';
 import { waitsForLock } from '../support/lock-waits.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, User } from './models.js';
+
+const run = promisify(execFile);
+const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'children', 'thumbnail-colour.ts');
 
 // Regression (issue 22 #1): an on-demand thumbnail read the original without a lock while a
 // replacement held the set's, and inserted its row after the replacement committed: the new set
@@ -104,5 +112,40 @@ forEachDialect('a thumbnail made while the picture is replaced', (db, dialect) =
     // Asked again, it is made of the new picture.
     await withStore(store, () => imageSet(User.fromJson({ id: ann.id }), 'picture').findOrCreateThumbnail({ width: 200 }));
     assert.equal((await currentThumbnail()).colour, 'blue');
+  });
+});
+
+// Regression (issue 22 #1): a same-size replacement's bytes are renamed into place just after its
+// COMMIT; another process making a thumbnail in between read the old bytes under the new row.
+describe('a thumbnail made by another process between a replacement\'s COMMIT and its rename', function () {
+  let dir: string;
+  let knex: Knex;
+
+  beforeEach(async function () {
+    dir = await tempDir('replace-processes');
+    knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(dir, 'db.sqlite') }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
+    Model.knex(knex);
+    await createSchema(knex);
+  });
+  afterEach(async function () {
+    await knex.destroy();
+    await removeDir(dir);
+  });
+
+  it('is of the new picture (read from the staged bytes the row commits)', async function () {
+    this.timeout(60_000);
+    const root = path.join(dir, 'images');
+    const store = new GatedFileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
+    const user = await User.query().insert({ name: 'Ann' });
+    await imageSet(user, 'picture').fromBlob(await solid(800, 600, '#d00000'), { store });
+    const held = gate();
+    store.holdNextPromotion = held;
+    const replacing = imageSet(user, 'picture').fromBlob(await solid(800, 600, '#0000d0'), { store });
+    // Committed; the blue bytes wait in the staging area, the path still holds the red ones.
+    await held.reached;
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', child, path.join(dir, 'db.sqlite'), root, String(user.id)]);
+    held.open();
+    await replacing;
+    assert.deepEqual(JSON.parse(stdout.trim()), { width: 200, height: 150, colour: 'blue' });
   });
 });

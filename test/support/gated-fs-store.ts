@@ -10,6 +10,18 @@ export class GatedFileSystemStore extends FileSystemStore {
   /** The gate the next write of a key that `which` picks stops at (once), before any byte is written. */
   holdNext: { gate: ReturnType<typeof gate>; which: (key: ImageKey) => boolean } | undefined;
 
+  /** The gate the next swap of staged bytes into place stops at (once): after the COMMIT, before the rename. */
+  holdNextPromotion: ReturnType<typeof gate> | undefined;
+
+  override async promoteStaged(key: ImageKey, token: string): Promise<void> {
+    const held = this.holdNextPromotion;
+    if (held !== undefined) {
+      this.holdNextPromotion = undefined;
+      await held.wait();
+    }
+    return super.promoteStaged(key, token);
+  }
+
   // The ledger asks whether the file is there before each write (putFile is left alone, so the
   // store still stages a replacement of the same key).
   override async statFile(key: ImageKey): Promise<FileStat | null> {
