@@ -27,27 +27,29 @@ import type { SetRows } from './set-rows.js';
 export async function attachOriginal(rows: SetRows, input: string | Buffer, size: number, options: AttachOptions): Promise<ImageEntity> {
   const limits = rows.limits(options);
   const specs = checkThumbnailSpecs(options.thumbnails);
-  // The header first (type, size, pixel limits: no decoding). With thumbnails, their render is the
-  // whole-image decode that proves the bytes whole, so the probe skips its own.
-  const probed = options.probed === undefined ? await probeImage(input, size, limits, { decode: specs === undefined }) : reuseProbe(options.probed, size, limits);
-  // Every frame of an animation, which its thumbnails decode (the one decode above reads the first).
-  const animated = probed.pixels > probed.width * probed.height;
-  let thumbnails: RenderedThumbnail[] = [];
-  if (specs !== undefined) {
-    thumbnails = await renderThumbnails(input, probed, planThumbnails(specs, probed), limits.maxPixels);
-    if (animated) await proveWhole(input, limits.maxPixels, { animated });
-  } else if (probed.decoded === false) {
-    // An upload probed without decoding, attached without thumbnails: prove it whole here.
-    await proveWhole(input, limits.maxPixels, { animated });
-  }
-  const { mimetype, width, height } = probed;
+  // The header first (type, size, pixel limits: no decoding). The one decode that proves the bytes
+  // whole comes after the metadata is removed, of the bytes to store: they are what must decode.
+  const probed = options.probed === undefined ? await probeImage(input, size, limits, { decode: false }) : reuseProbe(options.probed, size, limits);
   const store = concreteStore(options.store);
-  const stored = await originalToStore(input, probed, options.keepMetadata, options.tempDir);
+  const stored = await originalToStore(input, probed, options.keepMetadata, options.tempDir).catch(async (error: unknown) => {
+    // Bytes the metadata walk could not follow: when they do not decode either, that is the error.
+    await proveWhole(input, limits.maxPixels);
+    throw error;
+  });
   try {
-    // What is stored is what must decode: bytes with their metadata removed are proven again, before
-    // any transaction, so a picture that cannot be rendered is refused (400), never committed.
-    if (stored.data !== input) await proveWhole(stored.data, limits.maxPixels, { animated });
-    return await attachProven(rows, stored.data, probed, thumbnails, store, options);
+    const data = stored.data;
+    // Every frame of an animation, which its thumbnails decode (a still decode reads the first).
+    const animated = probed.pixels > probed.width * probed.height;
+    let thumbnails: RenderedThumbnail[] = [];
+    if (specs !== undefined) {
+      // Their render is the decode (from the bytes to store: the same pixels, orientation and profile).
+      thumbnails = await renderThumbnails(data, probed, planThumbnails(specs, probed), limits.maxPixels);
+      if (animated) await proveWhole(data, limits.maxPixels, { animated });
+    } else if (data !== input || probed.decoded === false) {
+      // Not decoded yet (a caller's probe that decoded the input proves it, unless it was changed).
+      await proveWhole(data, limits.maxPixels, { animated });
+    }
+    return await attachProven(rows, data, probed, thumbnails, store, options);
   } finally {
     await stored.dispose();
   }
