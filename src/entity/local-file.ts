@@ -34,7 +34,10 @@ export async function openForProcessing(store: Store, image: ImageEntity): Promi
  */
 export async function committedButStaged(store: Store, image: ImageEntity): Promise<Readable | undefined> {
   if (!canStage(store)) return undefined;
-  const entries = await store.listStaged();
+  const entries = await store.listStaged().catch(() => {
+    // A staging area this process cannot list holds nothing it could read either: the path it is.
+    return [];
+  });
   if (entries.length === 0) return undefined;
   const key = noteKey(image);
   const createdAt = toDate(image.created_at).getTime();

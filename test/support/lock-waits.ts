@@ -8,7 +8,8 @@ import type { DialectName } from './db.js';
 
 /**
  * True when a session of `knex`'s database (PostgreSQL: its schema; MariaDB: its database) waits
- * for a row or table lock; on SQLite, whose one connection is the lock, when a query waits for it.
+ * for a row or table lock (MariaDB: or runs a locking statement, see below, while the test holds
+ * the lock); on SQLite, whose one connection is the lock, when a query waits for it.
  */
 export async function waitsForLock(knex: Knex, dialect: DialectName): Promise<boolean> {
   if (dialect === 'sqlite') return (knex.client.pool as { numPendingAcquires(): number }).numPendingAcquires() > 0;
@@ -21,9 +22,14 @@ export async function waitsForLock(knex: Knex, dialect: DialectName): Promise<bo
     );
     return rows[0].n > 0;
   }
+  // MariaDB does not always list a transaction waiting in a primary-key lookup's locking read in
+  // INNODB_TRX (it waits while the optimizer reads the row): such a statement (or an insert,
+  // whose foreign-key check locks the owner) running while the lock holder is stopped waits.
   const [rows] = await knex.raw(
-    `SELECT count(*) AS n FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
-     WHERE t.trx_state = 'LOCK WAIT' AND p.DB = database()`,
+    `SELECT count(*) AS n FROM information_schema.PROCESSLIST p
+     WHERE p.DB = database() AND p.ID <> CONNECTION_ID() AND p.COMMAND = 'Query' AND (
+       p.INFO LIKE '%lock in share mode%' OR p.INFO LIKE '%for share%' OR p.INFO LIKE '%for update%' OR p.INFO LIKE 'insert%'
+       OR EXISTS (SELECT 1 FROM information_schema.INNODB_TRX t WHERE t.trx_mysql_thread_id = p.ID AND t.trx_state = 'LOCK WAIT'))`,
   );
   return Number(rows[0].n) > 0;
 }
