@@ -9,7 +9,7 @@ import { checkBackground } from '../imaging/background.js';
 import { inRenderSlot } from '../imaging/render-slots.js';
 import { removeIfPresent, type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
 import { BoundedMap } from '../util/bounded-map.js';
-import { openPicture } from '../imaging/picture.js';
+import { type OpenedPicture, openPicture } from '../imaging/picture.js';
 import { resizeToThumbnail, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
@@ -165,38 +165,40 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
       return undefined;
     }
     const made = { of: renderKey(original, width, height, mimetype, options), original: originalKey(original), picture: { width: opened.width, height: opened.height } };
-    const thumbnail = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
+    const local = typeof source === 'string';
+    /** The thumbnail of `picture` spooled to a temp file; a failure of the render (not of the spool) is the original's. */
+    const spooled = async (picture: OpenedPicture): Promise<RenderedAhead> => {
+      const render = resizeToThumbnail(picture.image, width, height, mimetype, options.background);
+      let renderError: unknown;
+      render.once('error', (error) => (renderError ??= error));
+      try {
+        return { ...(await spoolToTempFile(render, Number.MAX_SAFE_INTEGER)), ...made };
+      } catch (error) {
+        throw renderError === undefined ? error : renderFailure(renderError, store, original, maxPixels, local);
+      }
+    };
     // Where the store allows it (a local original, and a place beside the thumbnail's own),
     // libvips writes the thumbnail there itself, and storing it is a rename: no byte through
     // JavaScript, no copy. Otherwise the thumbnail is spooled to a temp file.
     const key = { objectType: original.objectType, objectId: original.objectId, width, height, mimetype };
     let staging: string | undefined;
     try {
-      staging = typeof source === 'string' ? await store.stagingPath(key) : undefined;
+      staging = local ? await store.stagingPath(key) : undefined;
     } catch (error) {
       opened.dispose();
       throw error;
     }
-    const local = typeof source === 'string';
-    if (staging === undefined) {
-      let renderError: unknown;
-      thumbnail.once('error', (error) => (renderError ??= error));
-      try {
-        return { ...(await spoolToTempFile(thumbnail, Number.MAX_SAFE_INTEGER)), ...made };
-      } catch (error) {
-        throw renderError === undefined ? error : renderFailure(renderError, store, original, maxPixels, local);
-      }
-    }
+    if (staging === undefined) return spooled(opened);
     const staged = staging;
     const dispose = () => removeIfPresent(staged);
     try {
-      const { size: bytes } = await thumbnail.toFile(staged);
+      const { size: bytes } = await resizeToThumbnail(opened.image, width, height, mimetype, options.background).toFile(staged);
       return { path: staged, size: bytes, dispose, staged: true, ...made };
-    } catch (error) {
+    } catch {
       await dispose();
-      // Not classified: the writing of the file may have failed, not the decoding (the
-      // transaction renders again, to a stream, and tells them apart).
-      throw error;
+      // libvips reports a failed decode and a failed write alike: rendered again to a stream, the
+      // two differ, and a decoding failure is remembered (the transaction then decodes nothing).
+      return spooled(await openPicture(source, original, mimetype, maxPixels, made.picture));
     }
   });
 }
