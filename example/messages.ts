@@ -42,6 +42,10 @@ export function uploadMessage(code: string, data: Record<string, any> = {}): str
     case 'ERR_UPLOAD_ABORTED':
     case 'ERR_UPLOAD_MALFORMED':
       return 'The upload was cut off before it finished. Please try again.';
+    case 'ERR_ORIGINAL_UNREADABLE':
+      return "This picture can't be shown: its file is damaged on our side. Uploading it again fixes it.";
+    case 'ERR_ORIGINAL_REPLACED':
+      return 'This picture was replaced just now: reload the page to see the new one.';
     case 'ERR_INVALID_ARGUMENT':
       return "We don't make that: the address asks for a size or option this page doesn't offer.";
     default:

@@ -14,6 +14,8 @@ import { checkProbed, type ImageLimits, type ProbedImage, probeImage, proveWhole
 import { checkThumbnailSpecs, planThumbnails, type RenderedThumbnail, renderThumbnails } from '../imaging/thumbnail-batch.js';
 import { toDate } from '../stores/keys.js';
 import { createdAtForInsert, createdAtUnit } from './created-at.js';
+import { spoolToTempFile } from '../imaging/spool.js';
+import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
 import type { AttachOptions } from './set-options.js';
@@ -27,19 +29,37 @@ import type { SetRows } from './set-rows.js';
 export async function attachOriginal(rows: SetRows, input: string | Buffer, size: number, options: AttachOptions): Promise<ImageEntity> {
   const limits = rows.limits(options);
   const specs = checkThumbnailSpecs(options.thumbnails);
-  // The header first (type, size, pixel limits: no decoding). With thumbnails, their render is the
-  // whole-image decode that proves the bytes whole, so the probe skips its own.
-  const probed = options.probed === undefined ? await probeImage(input, size, limits, { decode: specs === undefined }) : reuseProbe(options.probed, size, limits);
-  let thumbnails: RenderedThumbnail[] = [];
-  if (specs !== undefined) {
-    thumbnails = await renderThumbnails(input, probed, planThumbnails(specs, probed), limits.maxPixels);
-  } else if (probed.decoded === false) {
-    // An upload probed without decoding, attached without thumbnails: prove it whole here.
-    await proveWhole(input, limits.maxPixels);
-  }
-  const { mimetype, width, height } = probed;
+  // The header first (type, size, pixel limits: no decoding). The one decode that proves the bytes
+  // whole comes after the metadata is removed, of the bytes to store: they are what must decode.
+  const probed = options.probed === undefined ? await probeImage(input, size, limits, { decode: false }) : reuseProbe(options.probed, size, limits);
   const store = concreteStore(options.store);
-  const data = await originalToStore(input, probed, options.keepMetadata);
+  const stored = await originalToStore(input, probed, options.keepMetadata, options.tempDir).catch(async (error: unknown) => {
+    // Bytes the metadata walk could not follow: when they do not decode either, that is the error.
+    await proveWhole(input, limits.maxPixels);
+    throw error;
+  });
+  try {
+    const data = stored.data;
+    // Every frame of an animation, which its thumbnails decode (a still decode reads the first).
+    const animated = probed.pixels > probed.width * probed.height;
+    let thumbnails: RenderedThumbnail[] = [];
+    if (specs !== undefined) {
+      // Their render is the decode (from the bytes to store: the same pixels, orientation and profile).
+      thumbnails = await renderThumbnails(data, probed, planThumbnails(specs, probed), limits.maxPixels);
+      if (animated) await proveWhole(data, limits.maxPixels, { animated });
+    } else if (data !== input || probed.decoded === false) {
+      // Not decoded yet (a caller's probe that decoded the input proves it, unless it was changed).
+      await proveWhole(data, limits.maxPixels, { animated });
+    }
+    return await attachProven(rows, data, probed, thumbnails, store, options);
+  } finally {
+    await stored.dispose();
+  }
+}
+
+/** Replaces the set with the proven original `data` (and its rendered thumbnails), in one transaction. */
+async function attachProven(rows: SetRows, data: string | Buffer, probed: ProbedImage, thumbnails: RenderedThumbnail[], store: Store, options: AttachOptions): Promise<ImageEntity> {
+  const { mimetype, width, height } = probed;
   if (options.trx === undefined) await clockPastSet(rows);
   const images = await rows.inTransaction(options.trx, async (trx) => {
     // Wait for thumbnails being made of the old original, so the delete below sees them too.
@@ -54,7 +74,8 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
     // Side by side; every write settles before the transaction ends, so a rollback after a failed
     // one sees (and removes) every file the others wrote.
     const writes = await Promise.allSettled([
-      ledger.write(store, original, data, { reproducible: false }),
+      // A stream per run of the transaction: a run after a deadlock reads the bytes again.
+      ledger.write(store, original, typeof data === 'string' ? data : Readable.from([data]), { reproducible: false }),
       ...made.map((row, i) => ledger.write(store, row, Readable.from([thumbnails[i]!.data]), { reproducible: true })),
     ]);
     const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
@@ -65,12 +86,23 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
   return images[0]!;
 }
 
-/** The bytes to store as the original: the input, without its metadata unless told to keep it. */
-async function originalToStore(input: string | Buffer, probed: ProbedImage, keepMetadata: boolean | undefined): Promise<string | Readable> {
+/**
+ * The bytes to store as the original: the input, without its metadata unless told to keep it. A
+ * file's stripped bytes are spooled to a temp file (in `tempDir`), so they can be decoded before
+ * they are stored; `dispose()` removes it.
+ */
+async function originalToStore(
+  input: string | Buffer,
+  probed: ProbedImage,
+  keepMetadata: boolean | undefined,
+  tempDir: string | undefined,
+): Promise<{ data: string | Buffer; dispose: () => Promise<void> }> {
   if (keepMetadata !== undefined && typeof keepMetadata !== 'boolean') throw new InvalidArgumentError('options.keepMetadata', 'a boolean', keepMetadata);
   const stripped = keepMetadata === true ? undefined : await withoutMetadata(input, probed.mimetype, probed.orientation ?? (await orientationOf(input, probed.mimetype)));
   const data = stripped?.data ?? input;
-  return typeof data === 'string' || data instanceof Readable ? data : Readable.from([data]);
+  if (typeof data === 'string' || Buffer.isBuffer(data)) return { data, dispose: async () => {} };
+  const spooled = await spoolToTempFile(data, Number.MAX_SAFE_INTEGER, tempDir);
+  return { data: spooled.path, dispose: () => spooled.dispose() };
 }
 
 /** An earlier probe given by the caller may lack the orientation: read it from the header. */

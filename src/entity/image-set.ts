@@ -209,7 +209,11 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
    * for `{ ratio }` the image of the computed size.
    * @param madeAhead a render of {@link renderThumbnailAhead}, used when it is of the original
    *   found in the transaction (and left to the caller to dispose of)
-   * @throws InvalidArgumentError for a bad size; ImageNotFoundError when there is no original
+   * Without `trx`, a replacement of the set under way is waited for, and the thumbnail is of the
+   * picture it committed.
+   * @throws InvalidArgumentError for a bad size; ImageNotFoundError when there is no original;
+   *   ImageAttachError `ERR_ORIGINAL_UNREADABLE` (422) when the stored original does not decode,
+   *   `ERR_ORIGINAL_REPLACED` (409) when, in your `trx`, the original read was replaced since
    */
   async generateThumbnail(size: ThumbnailSize, options: ThumbnailOptions = {}, madeAhead?: RenderedAhead): Promise<I> {
     return (await generateThumbnail(this.rows, size, options, madeAhead)) as I;

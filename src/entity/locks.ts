@@ -5,7 +5,9 @@
  * the file until its transaction commits; replacing or removing the set takes an *update* lock on
  * the set first, in a statement of its own. So a replacement waits for thumbnails being made of
  * the old original (and then deletes them with it), and a worker that comes second sees the new
- * original and makes nothing of the old one.
+ * original and makes nothing of the old one. A thumbnail made on demand, in a transaction of its
+ * own, takes a share lock on the owner's row instead (the row every writer locks first): it waits
+ * for a replacement under way, then reads the new original (see `SetRows.lockOwnerShared`).
  *
  * The update lock must be a statement of its own: under PostgreSQL's READ COMMITTED a DELETE that
  * waited on a lock still works from the snapshot it started with, and would miss the thumbnail the

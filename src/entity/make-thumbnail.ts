@@ -4,21 +4,21 @@
  */
 import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
-import { ImageNotFoundError } from '../errors.js';
+import { ImageAttachError, ImageNotFoundError } from '../errors.js';
 import { checkBackground } from '../imaging/background.js';
 import { inRenderSlot } from '../imaging/render-slots.js';
 import { removeIfPresent, type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
 import { BoundedMap } from '../util/bounded-map.js';
-import { openPicture } from '../imaging/picture.js';
+import { type OpenedPicture, openPicture } from '../imaging/picture.js';
 import { resizeToThumbnail, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
-import { openForProcessing } from './local-file.js';
-import { sqliteWriteLock } from './locks.js';
+import { committedButStaged, openForProcessing } from './local-file.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 import { imageOfSize, reusableImage } from './size-match.js';
+import { checkRenderable, renderFailure } from './unrenderable.js';
 
 /**
  * A thumbnail rendered ahead into a temp file: `of` names what it was rendered of and into (see
@@ -42,6 +42,7 @@ export type RenderedAhead = SpooledFile & {
  * its transaction (a queue worker, whose transaction holds locks): used if it is of the original
  * the transaction finds, and left to the caller to dispose of.
  * @throws InvalidArgumentError for a bad size or format; ImageNotFoundError when there is no original
+ *   (or no file); ImageAttachError `ERR_ORIGINAL_UNREADABLE` / `ERR_ORIGINAL_REPLACED` (see unrenderable.ts, set-rows.ts)
  */
 export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, options: ThumbnailOptions, madeAhead?: RenderedAhead): Promise<ImageEntity> {
   // Validate the size and format before any work is done.
@@ -65,20 +66,38 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
   let handedOver = false;
   try {
     const image = await rows.inTransaction(options.trx, async (trx: Knex.Transaction) => {
-      // SQLite: a transaction of our own takes the write lock first, as attach does, so another
-      // process's write makes it wait instead of failing (SQLITE_BUSY) at its insert.
-      if (options.trx === undefined) await sqliteWriteLock(trx, rows.info.imageClass.tableName);
+      // A transaction of our own waits for a replacement of the set under way (and holds the next
+      // one off) before it reads, so the original it reads is the current one until it commits:
+      // otherwise a thumbnail of the old picture could join the new set. (SQLite: the write lock,
+      // taken first, so another process's write makes it wait instead of failing at its insert.)
+      const heldOff = options.trx === undefined && (await rows.lockOwnerShared(trx));
       const images = (await rows.thumbnailCandidatesQuery(trx, size)) as unknown as ImageEntity[];
       const original = images.find((i) => i.original);
       if (original === undefined) throw new ImageNotFoundError(`${rows.describe()} has no original image to make a thumbnail of`);
       const reused = reusableImage(images, size);
       if (reused !== undefined) return reused;
+      // Otherwise the original is held as a queue worker holds it; in a caller's transaction that
+      // read before a replacement committed, it may be gone: then nothing is made of it.
+      if (!heldOff && !(await rows.holdsOriginal(trx, original))) throw originalReplaced(rows);
+      const maxPixels = rows.limits(options).maxPixels;
+      checkRenderable(store, original, maxPixels);
       const mimetype = thumbnailMimetype(original.mimetype, options.format);
       // A render made ahead of this very original knows its picture's size: no need to open it.
       const usable = ahead !== undefined && !handedOver && ahead.original === originalKey(original) ? ahead : undefined;
       // An original replaced earlier in this transaction may still be staged: its bytes are read there.
-      const open = () => (FileLedger.of(trx).pendingSource(store, original) ?? openForProcessing(store, original)).then((input) => openPicture(input, original, mimetype, rows.limits(options).maxPixels));
+      const staged = FileLedger.of(trx).pendingSource(store, original);
+      let rendersLocalFile = false;
+      const open = async () => {
+        // A replacement committed just before may not have swapped its bytes in yet: see openForProcessing.
+        const input = await (staged ?? openForProcessing(store, original));
+        rendersLocalFile = typeof input === 'string';
+        return openPicture(input, original, mimetype, maxPixels).catch((error: unknown) => {
+          throw renderFailure(error, store, original, maxPixels, typeof input === 'string');
+        });
+      };
       let opened = usable === undefined ? await open() : undefined;
+      // An error of the render (not of the store): the original, not the write, is at fault.
+      let renderError: unknown;
       try {
         const picture = usable?.picture ?? opened!;
         const { width, height } = thumbnailDimensions(picture.width, picture.height, size);
@@ -90,12 +109,19 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
         if (usable !== undefined && usable.of === renderKey(original, width, height, mimetype, options)) output = usable.path;
         else {
           opened ??= await open();
-          output = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
+          const render = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
+          render.once('error', (error) => (renderError ??= error));
+          output = render;
           opened = undefined; // the ledger's write consumes it now
         }
         // A staged render is given away: moved into place (a rename), its size known.
         const move = output === usable?.path && usable.staged === true;
-        await FileLedger.of(trx).write(store, row, output, { reproducible: true, move, size: move ? usable.size : undefined });
+        try {
+          await FileLedger.of(trx).write(store, row, output, { reproducible: true, move, size: move ? usable.size : undefined });
+        } catch (error) {
+          if (renderError === undefined) throw error;
+          throw renderFailure(renderError, store, original, maxPixels, rendersLocalFile);
+        }
         handedOver ||= move;
         return row;
       } finally {
@@ -117,14 +143,21 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   // No original (the transaction will say so), or the thumbnail exists: nothing to render.
   if (original === undefined || reusableImage(images, size) !== undefined) return undefined;
   const mimetype = thumbnailMimetype(original.mimetype, options.format);
+  const maxPixels = rows.limits(options).maxPixels;
+  // An original found not to decode lately is not decoded again (the transaction says why).
+  checkRenderable(store, original, maxPixels);
   // No check that the file is there first: a render that fails is only a head start lost, and the
   // transaction then meets (and reports) the real error.
-  const source = store.localPath(original) ?? (await store.open(original));
+  // A replacement committed just before (by any process) may not have swapped its bytes in yet.
+  const source = (await committedButStaged(store, original)) ?? store.localPath(original) ?? (await store.open(original));
   // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
   // a time. The render in the transaction below takes none: it must not wait with the database held.
   return inRenderSlot(async () => {
     const pictureKey = `${original.objectType}/${original.objectId}:${originalKey(original)}`;
-    const opened = await openPicture(source, original, mimetype, rows.limits(options).maxPixels, knownPictures.get(pictureKey));
+    const opened = await openPicture(source, original, mimetype, maxPixels, knownPictures.get(pictureKey)).catch((error: unknown) => {
+      // Remembered when the original does not decode, so the transaction does not decode it again.
+      throw renderFailure(error, store, original, maxPixels, typeof source === 'string');
+    });
     knownPictures.set(pictureKey, { width: opened.width, height: opened.height });
     const { width, height } = thumbnailDimensions(opened.width, opened.height, size);
     if (imageOfSize(images, { width, height }) !== undefined) {
@@ -132,27 +165,40 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
       return undefined;
     }
     const made = { of: renderKey(original, width, height, mimetype, options), original: originalKey(original), picture: { width: opened.width, height: opened.height } };
-    const thumbnail = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
+    const local = typeof source === 'string';
+    /** The thumbnail of `picture` spooled to a temp file; a failure of the render (not of the spool) is the original's. */
+    const spooled = async (picture: OpenedPicture): Promise<RenderedAhead> => {
+      const render = resizeToThumbnail(picture.image, width, height, mimetype, options.background);
+      let renderError: unknown;
+      render.once('error', (error) => (renderError ??= error));
+      try {
+        return { ...(await spoolToTempFile(render, Number.MAX_SAFE_INTEGER)), ...made };
+      } catch (error) {
+        throw renderError === undefined ? error : renderFailure(renderError, store, original, maxPixels, local);
+      }
+    };
     // Where the store allows it (a local original, and a place beside the thumbnail's own),
     // libvips writes the thumbnail there itself, and storing it is a rename: no byte through
     // JavaScript, no copy. Otherwise the thumbnail is spooled to a temp file.
     const key = { objectType: original.objectType, objectId: original.objectId, width, height, mimetype };
     let staging: string | undefined;
     try {
-      staging = typeof source === 'string' ? await store.stagingPath(key) : undefined;
+      staging = local ? await store.stagingPath(key) : undefined;
     } catch (error) {
       opened.dispose();
       throw error;
     }
-    if (staging === undefined) return { ...(await spoolToTempFile(thumbnail, Number.MAX_SAFE_INTEGER)), ...made };
+    if (staging === undefined) return spooled(opened);
     const staged = staging;
     const dispose = () => removeIfPresent(staged);
     try {
-      const { size: bytes } = await thumbnail.toFile(staged);
+      const { size: bytes } = await resizeToThumbnail(opened.image, width, height, mimetype, options.background).toFile(staged);
       return { path: staged, size: bytes, dispose, staged: true, ...made };
-    } catch (error) {
+    } catch {
       await dispose();
-      throw error;
+      // libvips reports a failed decode and a failed write alike: rendered again to a stream, the
+      // two differ, and a decoding failure is remembered (the transaction then decodes nothing).
+      return spooled(await openPicture(source, original, mimetype, maxPixels, made.picture));
     }
   });
 }
@@ -163,6 +209,11 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
  * renders made ahead use it; one that fails is a head start lost, and the transaction reads anew.
  */
 const knownPictures = new BoundedMap<string, { width: number; height: number }>(1000);
+
+/** A caller's transaction read an original that a replacement has removed since: nothing is made of it. */
+function originalReplaced(rows: SetRows): ImageAttachError {
+  return new ImageAttachError('ERR_ORIGINAL_REPLACED', `The original of ${rows.describe()} was replaced while its thumbnail was being made: ask again`, { statusCode: 409 });
+}
 
 /** Which original a render is of: its row's size, type and creation instant. */
 function originalKey(original: ImageEntity): string {

@@ -11,7 +11,8 @@ import type { ThumbnailSize } from '../imaging/thumbnail.js';
 import { type AttachmentInfo, attachmentInfo } from './attachment-info.js';
 import type { ImageEntity } from './image.js';
 import { filesSettled, transactionOutcome } from './ledger.js';
-import { lockedRows } from './locks.js';
+import { isSqlite, lockedRows, sqliteWriteLock } from './locks.js';
+import { toDate } from '../stores/keys.js';
 import { isRetryable, MAX_TRANSACTION_ATTEMPTS, retryPause } from './retry.js';
 import { stableKey } from './single-flight.js';
 
@@ -90,6 +91,38 @@ export class SetRows {
       await lockedRows(ownerClass.query(trx).findByIds([ownerId]) as unknown as QueryBuilder<Model, Model[]>, 'update', trx, this.info.imageClass.tableName);
     }
     return (await lockedRows(this.setQuery(trx), 'update', trx, this.info.imageClass.tableName)) as unknown as ImageEntity[];
+  }
+
+  /**
+   * Makes a thumbnail transaction of its own wait for a replacement or removal of the set under
+   * way, and keeps one from starting until it ends: a share lock on the owner's row, which every
+   * such writer locks for update first (see {@link lockSet}). Thumbnails of one owner share it.
+   * Its own statement, so the reads after it see what the writer committed (PostgreSQL: a fresh
+   * snapshot; MySQL: the snapshot is taken at the first plain read, after this). SQLite: the
+   * database write lock.
+   * @returns true when that holds every writer off (the owner's row exists, or SQLite)
+   */
+  async lockOwnerShared(trx: Knex.Transaction): Promise<boolean> {
+    const ownerClass = this.owner.constructor as typeof Model;
+    const ownerId = this.owner.$id();
+    const table = this.info.imageClass.tableName;
+    if (ownerId === undefined || ownerId === null) {
+      await sqliteWriteLock(trx, table);
+      return isSqlite(trx);
+    }
+    const owners = await lockedRows(ownerClass.query(trx).findByIds([ownerId]) as unknown as QueryBuilder<Model, Model[]>, 'share', trx, table);
+    return owners.length > 0 || isSqlite(trx);
+  }
+
+  /**
+   * Locks `original` (a row read in `trx`) as a queue worker does (`ImageSet.lockedImage`), and
+   * tells whether it is still the set's original: the same row, committed with the same
+   * `created_at`. A writer that replaced it meanwhile is waited for first.
+   */
+  async holdsOriginal(trx: Knex.Transaction, original: ImageEntity): Promise<boolean> {
+    const query = this.setQuery(trx).where({ width: original.width, height: original.height });
+    const [locked] = (await lockedRows(query, 'share', trx, this.info.imageClass.tableName)) as unknown as ImageEntity[];
+    return locked !== undefined && locked.original && locked.mimetype === original.mimetype && toDate(locked.created_at).getTime() === toDate(original.created_at).getTime();
   }
 
   /**

@@ -89,7 +89,9 @@ const MODES = ['file', 'redirect'];
  * meanwhile by another process is used, not an error): fifty at once make one file.
  * Errors go to `next(err)`: a width not in the list is an `InvalidArgumentError` (400), no owner,
  * no original or no file an `ImageNotFoundError` (404), as is a malformed owner id on every
- * database (`NaN`, or a value the database refuses, such as `'abc'` for a PostgreSQL integer).
+ * database (`NaN`, or a value the database refuses, such as `'abc'` for a PostgreSQL integer); a
+ * stored original that does not decode `ERR_ORIGINAL_UNREADABLE` (422). A request made while the
+ * picture is replaced answers the new one.
  *
  * @throws InvalidArgumentError at once, for a bad option
  * @example

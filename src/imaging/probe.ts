@@ -141,18 +141,20 @@ export async function probeImage(input: string | Buffer, size: number, limits: I
 
   const orientation = metadata.orientation ?? 1;
   if (options.decode === false) return { mimetype, width, height, size, pixels, orientation, decoded: false };
-  await proveWhole(input, limits.maxPixels);
+  await proveWhole(input, limits.maxPixels, { animated: frames > 1 });
   return { mimetype, width, height, size, pixels, orientation };
 }
 
 /**
  * Decodes `input` at a small size to prove its data whole: shrink-on-load keeps this cheap for
  * JPEG and WebP, and sharp's default failOn ('warning') turns a premature end into an error.
+ * With `animated`, every frame (an animation's thumbnails decode them all: a broken later frame
+ * would otherwise pass here and fail every thumbnail).
  * @throws InvalidImageError `ERR_IMAGE_TRUNCATED` or `ERR_IMAGE_UNREADABLE` (400)
  */
-export async function proveWhole(input: string | Buffer, maxPixels: number): Promise<void> {
+export async function proveWhole(input: string | Buffer, maxPixels: number, options: { animated?: boolean } = {}): Promise<void> {
   try {
-    await sharp(input, { limitInputPixels: maxPixels, animated: false }).resize({ width: 32, height: 32, fit: 'inside' }).raw().toBuffer();
+    await sharp(input, { limitInputPixels: maxPixels, animated: options.animated === true }).resize({ width: 32, height: 32, fit: 'inside' }).raw().toBuffer();
   } catch (error) {
     throw await decodeFailureOf(error, input);
   }

@@ -106,12 +106,12 @@ async function renderJobAhead(ownerClass: typeof Model, id: unknown, data: Thumb
 
 /**
  * True for errors that no retry can cure: bad job data, a size or format the original cannot
- * have, an original that cannot be decoded or is over the pixel limit.
+ * have, an original that cannot be decoded (`ERR_ORIGINAL_UNREADABLE` too) or is over the pixel limit.
  */
 export function isPermanent(error: unknown): boolean {
   if (!(error instanceof ImageAttachError)) return false;
   if (error instanceof InvalidImageError) return true;
-  return ['ERR_QUEUE_JOB_INVALID', 'ERR_INVALID_ARGUMENT', 'ERR_NO_OBJECT_ID', 'ERR_UNKNOWN_MIMETYPE', 'ERR_IMAGE_SET_NOT_LOADED'].includes(error.code);
+  return ['ERR_QUEUE_JOB_INVALID', 'ERR_INVALID_ARGUMENT', 'ERR_NO_OBJECT_ID', 'ERR_UNKNOWN_MIMETYPE', 'ERR_IMAGE_SET_NOT_LOADED', 'ERR_ORIGINAL_UNREADABLE'].includes(error.code);
 }
 
 function unknown(what: string, name: string, known: object): ImageAttachError {

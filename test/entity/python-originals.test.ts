@@ -86,14 +86,19 @@ forEachDialect('originals as SQLAlchemy-ImageAttach stored them', (db, dialect) 
     });
   });
 
-  it("a PDF original (SQLAlchemy-ImageAttach read PDFs) locates and opens; a thumbnail of it is refused as unreadable", async function () {
+  it("a PDF original (SQLAlchemy-ImageAttach read PDFs) locates and opens; a thumbnail of it is refused as an unreadable original (422, not 400)", async function () {
     const pdf = Buffer.from('%PDF-1.4\n%python wrote this\n');
     await pythonOriginal(612, 792, 'application/pdf', `${user.id}.612x792.pdf`, pdf);
     await withStore(store, async () => {
       const set = await imageSet(user, 'picture').load();
       assert.equal(set.locate().split('?')[0], `http://static.example.com/user-picture/${user.id}/0/${user.id}.612x792.pdf`);
       assert.ok((await set.makeBlob()).equals(pdf));
-      await assert.rejects(set.generateThumbnail({ width: 100 }), { code: 'ERR_IMAGE_UNREADABLE', statusCode: 400 });
+      // The stored file, not the request, is at fault: not a 400.
+      await assert.rejects(set.generateThumbnail({ width: 100 }), (error: any) => {
+        assert.deepEqual([error.code, error.statusCode], ['ERR_ORIGINAL_UNREADABLE', 422]);
+        assert.ok(!error.message.includes(root), error.message);
+        return true;
+      });
     });
   });
 

@@ -27,6 +27,11 @@ describe("the example's words for refused uploads (example/messages.ts)", functi
     assert.match(messageFor(new InvalidArgumentError('width', 'one of 50, 100', '300'))!, /^We don't make that/);
   });
 
+  it("has words of its own for a picture that cannot be shown (a stored file that does not decode) or was just replaced", function () {
+    assert.match(uploadMessage('ERR_ORIGINAL_UNREADABLE'), /damaged on our side/);
+    assert.match(uploadMessage('ERR_ORIGINAL_REPLACED'), /reload/);
+  });
+
   it('has words for every code an upload can be refused with, and none of them is a code', function () {
     const codes = ['ERR_IMAGE_TOO_LARGE', 'ERR_IMAGE_TOO_MANY_PIXELS', 'ERR_IMAGE_TOO_MANY_FRAMES', 'ERR_IMAGE_UNSUPPORTED_TYPE', 'ERR_IMAGE_UNREADABLE', 'ERR_IMAGE_TRUNCATED', 'ERR_IMAGE_EMPTY', 'ERR_UPLOAD_NO_FILE', 'ERR_UPLOAD_ABORTED', 'ERR_UPLOAD_MALFORMED', 'ERR_UPLOAD_UNEXPECTED_FILE', 'ERR_UPLOAD_LIMIT', 'ERR_UPLOAD_NOT_MULTIPART'];
     for (const code of codes) {
