@@ -4,9 +4,9 @@
  */
 export { storeContext } from './context.js';
 
-export { staticServer } from './http/static-server.js';
-export type { StaticServerIntrospection, StaticServerMiddleware, StaticServerOptions } from './http/static-server.js';
-export type { ContentCacheOptions, ContentCacheStats } from './http/content-cache.js';
+export { staticServer } from './http/static/static-server.js';
+export type { StaticServerIntrospection, StaticServerMiddleware, StaticServerOptions } from './http/static/static-server.js';
+export type { ContentCacheOptions, ContentCacheStats } from './http/static/content-cache.js';
 
 export { imageUpload } from './http/upload.js';
 export type { ImageUploadOptions, UploadMiddleware } from './http/upload.js';

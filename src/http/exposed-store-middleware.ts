@@ -3,7 +3,7 @@
  * `staticServer()`, and each request's origin bound for the URLs the store computes meanwhile.
  */
 import { requestOrigin, withRequestOrigin } from '../context.js';
-import { staticServer, type StaticServerIntrospection, type StaticServerMiddleware, type StaticServerOptions } from './static-server.js';
+import { staticServer, type StaticServerIntrospection, type StaticServerMiddleware, type StaticServerOptions } from './static/static-server.js';
 
 /** Options of `HttpExposedFileSystemStore.middleware()`: those of `staticServer()` but the folder and prefix. */
 export type HttpExposedFileSystemStoreMiddlewareOptions = Omit<StaticServerOptions, 'root' | 'prefix'>;

@@ -6,7 +6,7 @@
 import { currentRequestOrigin } from '../context.js';
 import { ContextError, InvalidArgumentError } from '../errors.js';
 import { exposedStoreMiddleware, type HttpExposedFileSystemStoreMiddlewareOptions } from '../http/exposed-store-middleware.js';
-import type { StaticServerIntrospection, StaticServerMiddleware } from '../http/static-server.js';
+import type { StaticServerIntrospection, StaticServerMiddleware } from '../http/static/static-server.js';
 import { FileSystemStoreBase } from './fs.js';
 import { checkHttpUrl } from './http-url.js';
 import type { ImageKey } from './keys.js';
