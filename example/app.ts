@@ -4,7 +4,7 @@
  * temp DATA_DIR; server.ts listens.
  *
  * The order of the middleware is the lesson:
- *   1. the store's own files, served with ranges and conditional GET (`store.middleware()`);
+ *   1. the store's own files, served with ranges and conditional GET (`serveStore(store)`);
  *   2. `storeContext(store)`: every request runs with this store as "the current store";
  *   3. `imageHelpers()`: `imgTag`, `srcset` and `pictureTag` for every view (and, with a queue,
  *      missing thumbnails queued as pages ask for them);
@@ -20,8 +20,8 @@ import { fileURLToPath } from 'node:url';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Knex } from 'knex';
 import { Model } from 'objection';
-import { filesSettled, type Store } from 'objection-imageattach';
-import { imageHelpers, storeContext } from 'objection-imageattach/express';
+import { filesSettled, HttpExposedFileSystemStore, type Store } from 'objection-imageattach';
+import { imageHelpers, serveStore, storeContext } from 'objection-imageattach/express';
 import { type ThumbnailQueue } from 'objection-imageattach/queue';
 import { connect, migrate } from './database.js';
 import { megabytes, messageFor, SERVER_ERROR, uploadMessage } from './messages.js';
@@ -57,7 +57,7 @@ const here = (relative: string) => fileURLToPath(new URL(relative, import.meta.u
 
 export async function createApp(options: AppOptions): Promise<ExampleApp> {
   await mkdir(options.dataDir, { recursive: true });
-  const { store, serve } = makeStorage(options.dataDir, options.s3);
+  const { store } = makeStorage(options.dataDir, options.s3);
   const knex = connect(options.dataDir, options.databaseUrl);
   try {
     await migrate(knex);
@@ -80,7 +80,9 @@ export async function createApp(options: AppOptions): Promise<ExampleApp> {
   Object.assign(app.locals, { uploadMessage, megabytes, SERVER_ERROR });
   app.use('/static', express.static(here('./public')));
 
-  if (serve) app.use(serve);
+  // The store's own files, when the app keeps them in a folder. Their URLs change whenever a file
+  // does (?_ts=), so browsers may keep every file for a year.
+  if (store instanceof HttpExposedFileSystemStore) app.use(serveStore(store, { maxAge: 31_536_000, immutable: true }));
   app.use(storeContext(store));
   // Given the queue, a page asking for a thumbnail the set lacks (a failed job, a new size in a
   // view) also queues it; the page shows the original meanwhile.

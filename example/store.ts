@@ -18,19 +18,17 @@ export interface S3Settings {
 }
 
 export interface ImageStorage {
-  store: Store;
   /**
-   * The middleware serving the files, when the app serves them itself. Image URLs are
-   * root-relative (`/__images__/…`): never built from the Host header a client sends.
+   * An `HttpExposedFileSystemStore` that the app serves itself (app.ts mounts `serveStore(store)`),
+   * or an `S3Store`. The folder's image URLs are root-relative (`/__images__/…`): never built from
+   * the Host header a client sends.
    */
-  serve?: ReturnType<HttpExposedFileSystemStore['middleware']>;
+  store: Store;
 }
 
 export function makeStorage(dataDir: string, s3?: S3Settings): ImageStorage {
   if (s3 === undefined) {
-    const store = new HttpExposedFileSystemStore({ path: path.join(dataDir, 'images'), prefix: '__images__' });
-    // The URLs change whenever a file does (?_ts=), so browsers may keep every file for a year.
-    return { store, serve: store.middleware({ maxAge: 31_536_000, immutable: true }) };
+    return { store: new HttpExposedFileSystemStore({ path: path.join(dataDir, 'images'), prefix: '__images__' }) };
   }
   // The AWS SDK (an optional dependency) is loaded only now, when an S3 store is made. A custom
   // endpoint (MinIO, s3rver…) usually wants path-style URLs: http://host/bucket/key.

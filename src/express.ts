@@ -1,12 +1,15 @@
 /**
  * objection-imageattach/express: the pieces for Express (or Connect) apps. Binding the store per
- * request, serving files, upload routes, on-demand thumbnails and the template helpers.
+ * request, serving files (a folder, or an `HttpExposedFileSystemStore`'s), upload routes,
+ * on-demand thumbnails and the template helpers.
  */
 export { storeContext } from './context.js';
 
-export { staticServer } from './http/static-server.js';
-export type { StaticServerIntrospection, StaticServerMiddleware, StaticServerOptions } from './http/static-server.js';
-export type { ContentCacheOptions, ContentCacheStats } from './http/content-cache.js';
+export { staticServer } from './http/static/static-server.js';
+export type { StaticServerIntrospection, StaticServerMiddleware, StaticServerOptions } from './http/static/static-server.js';
+export type { ContentCacheOptions, ContentCacheStats } from './http/static/content-cache.js';
+export { serveStore } from './http/serve-store.js';
+export type { ServeStoreOptions } from './http/serve-store.js';
 
 export { imageUpload } from './http/upload.js';
 export type { ImageUploadOptions, UploadMiddleware } from './http/upload.js';

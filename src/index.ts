@@ -26,7 +26,7 @@ export type { DatabaseTimestamp } from './stores/database-timestamp.js';
 export { FileSystemStore } from './stores/fs.js';
 export type { FileSystemStoreOptions } from './stores/fs.js';
 export { HttpExposedFileSystemStore } from './stores/http-exposed-fs.js';
-export type { HttpExposedFileSystemStoreMiddlewareOptions, HttpExposedFileSystemStoreOptions } from './stores/http-exposed-fs.js';
+export type { HttpExposedFileSystemStoreOptions } from './stores/http-exposed-fs.js';
 
 // Context
 export { currentStore, getCurrentStore, popStoreContext, pushStoreContext, withStore } from './context.js';

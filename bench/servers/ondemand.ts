@@ -1,7 +1,7 @@
 /**
  * The two servers bench/ondemand.ts compares, one per child process so each has its own RSS:
  *
- * - `ours`: Express, SQLite, an HttpExposedFileSystemStore served by `store.middleware()`, and
+ * - `ours`: Express, SQLite, an HttpExposedFileSystemStore served by `serveStore(store)`, and
  *   `thumbnailRoute()` at `/users/:id/picture?width=N` (file answers, the default) and at
  *   `/r/users/:id/picture?width=N` (`respondWith: 'redirect'`), loading each set in one query.
  * - `handrolled`: what an app without the library might write: Express and sharp, `?w=N` resized
@@ -20,6 +20,7 @@ import express from 'express';
 import { Model } from 'objection';
 import sharp from 'sharp';
 import { storeContext } from '../../src/context.js';
+import { serveStore } from '../../src/http/serve-store.js';
 import { imageSet } from '../../src/entity/image-set.js';
 import { thumbnailRoute } from '../../src/http/thumbnail-route.js';
 import { renderSlots } from '../../src/imaging/render-slots.js';
@@ -39,7 +40,7 @@ function oursApp(): express.Express {
   // The owner's id is all the route needs: the set's rows come in one indexed query.
   const load = (req: express.Request) => imageSet(User.fromJson({ id: Number(req.params.id) }), 'picture');
   const app = express();
-  app.use(store.middleware());
+  app.use(serveStore(store));
   app.use(storeContext(store));
   app.get('/users/:id/picture', thumbnailRoute({ widths, load }));
   app.get('/r/users/:id/picture', thumbnailRoute({ widths, load, respondWith: 'redirect' }));

@@ -15,11 +15,11 @@ import { checkBackground, type ThumbnailBackground } from '../imaging/background
 import { type ThumbnailFormat, thumbnailMimetype } from '../imaging/thumbnail.js';
 import { FileSystemStoreBase } from '../stores/fs.js';
 import type { Store } from '../stores/store.js';
-import type { ContentCacheOptions, ContentCacheStats } from './content-cache.js';
-import { LocalFileServer, type MissingFile } from './local-file-server.js';
+import type { ContentCacheOptions, ContentCacheStats } from './static/content-cache.js';
+import { LocalFileServer, type MissingFile } from './static/local-file-server.js';
 import { isMalformedValueError, loadOwnerRows } from './owner-key.js';
 import { RecentRows } from './recent-rows.js';
-import { validateCache } from './static-options.js';
+import { validateCache } from './static/static-options.js';
 
 export interface ThumbnailRouteOptions extends StoreOption {
   /** The widths a client may ask for (`?width=N`); any other is a 400. */

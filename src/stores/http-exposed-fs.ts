@@ -1,17 +1,13 @@
 /**
  * `HttpExposedFileSystemStore`: files in a local folder that this app serves itself, under a URL
- * prefix. Serving is the HTTP layer's (`http/exposed-store-middleware.ts`); this class keeps the
- * files and computes their URLs.
+ * prefix. Serving is the HTTP layer's (`serveStore()` of `objection-imageattach/express`,
+ * `http/serve-store.ts`); this class keeps the files and computes their URLs, and imports no HTTP code.
  */
 import { currentRequestOrigin } from '../context.js';
 import { ContextError, InvalidArgumentError } from '../errors.js';
-import { exposedStoreMiddleware, type HttpExposedFileSystemStoreMiddlewareOptions } from '../http/exposed-store-middleware.js';
-import type { StaticServerIntrospection, StaticServerMiddleware } from '../http/static-server.js';
 import { FileSystemStoreBase } from './fs.js';
 import { checkHttpUrl } from './http-url.js';
 import type { ImageKey } from './keys.js';
-
-export type { HttpExposedFileSystemStoreMiddlewareOptions } from '../http/exposed-store-middleware.js';
 
 export interface HttpExposedFileSystemStoreOptions {
   /** The folder the files go in; created on the first write. */
@@ -40,8 +36,8 @@ export interface HttpExposedFileSystemStoreOptions {
 }
 
 /**
- * Files in a local folder that this app serves itself: mount `store.middleware()` and the URLs
- * of `locate()` point at it.
+ * Files in a local folder that this app serves itself: mount `serveStore(store)` (from
+ * `objection-imageattach/express`) and the URLs of `locate()` point at it.
  */
 export class HttpExposedFileSystemStore extends FileSystemStoreBase {
   /** The URL path prefix, without leading or trailing slashes. */
@@ -99,26 +95,7 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
     throw new ContextError(
       'ERR_NO_REQUEST_ORIGIN',
       'HttpExposedFileSystemStore takes its URLs\' origin from the request, and no request is being served here: ' +
-        'pass { hostUrl } or call this inside a request handled after app.use(store.middleware())',
+        'pass { hostUrl } or call this inside a request handled after app.use(serveStore(store))',
     );
-  }
-
-  /**
-   * Express/Connect middleware for this store: serves its files under `/<prefix>/` with
-   * {@link staticServer} (ranges, conditional GET, containment), and binds each request's origin
-   * so that, with `allowedHosts` or `trustHostHeader`, `locate()` in any later handler of that
-   * request gives `http(s)://<host>/<prefix>/…` for the host that request came to. With Express,
-   * `trust proxy` decides whether `X-Forwarded-Proto`/`-Host` count: set it only behind a proxy
-   * that sets them (a client can send them too). Mount it at the app's root, before the routes that render
-   * image URLs. It binds the origin only: bind the store itself with `storeContext(store)`.
-   * Like `staticServer()`'s, the returned function has `cacheStats()` (its content cache's figures).
-   * @param options passed on to `staticServer()` (`blockSize`, `maxAge`, `immutable`, `fallthrough`)
-   * @throws InvalidArgumentError for a bad option, when called
-   * @example
-   * app.use(store.middleware({ maxAge: 31536000, immutable: true }));
-   * app.use(storeContext(store));
-   */
-  middleware(options: HttpExposedFileSystemStoreMiddlewareOptions = {}): StaticServerMiddleware & StaticServerIntrospection {
-    return exposedStoreMiddleware(this.root, this.prefix, options);
   }
 }

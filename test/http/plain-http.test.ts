@@ -9,7 +9,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import path from 'node:path';
 import request from 'supertest';
 import { HttpExposedFileSystemStore, type StoredImage } from '../../src/index.js';
-import { imageUpload, staticServer, storeContext } from '../../src/express.js';
+import { imageUpload, serveStore, staticServer, storeContext } from '../../src/express.js';
 import { currentStore } from '../../src/context.js';
 import { sampleKey } from '../../src/testing.js';
 import { png } from '../support/images.js';
@@ -62,7 +62,7 @@ describe('on a bare http server, without Express', function () {
       if (req.url !== '/page') return next();
       res.end(currentStore.locate(image));
     };
-    const server = serverOf(store.middleware(), storeContext(store), page);
+    const server = serverOf(serveStore(store), storeContext(store), page);
     const url = (await request(server).get('/page').set('Host', 'a.example:8080').set('X-Forwarded-Host', 'evil.example')).text;
     assert.match(url, /^http:\/\/a\.example:8080\/__images__\/testing\/.+\?_ts=20240305060708123000$/);
     const served = await request(server).get(new URL(url).pathname).buffer(true);

@@ -7,7 +7,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import express from 'express';
 import request from 'supertest';
 import { ImageNotFoundError } from '../../src/errors.js';
-import { staticServer } from '../../src/express.js';
+import { serveStore, staticServer } from '../../src/express.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
 import { HttpExposedFileSystemStore } from '../../src/stores/http-exposed-fs.js';
 import type { Store } from '../../src/stores/store.js';
@@ -62,7 +62,7 @@ describe('a file under the other extension of its type (.tif for .tiff)', functi
     });
   });
 
-  describe('served by the app (HttpExposedFileSystemStore.middleware(), staticServer())', function () {
+  describe('served by the app (serveStore(store), staticServer())', function () {
     let root: string;
     let dir: string;
     beforeEach(async function () {
@@ -82,7 +82,7 @@ describe('a file under the other extension of its type (.tif for .tiff)', functi
     it("answer the URL locate() gives (….tiff) with the .tif file when the .tiff is missing", async function () {
       await writeFile(path.join(dir, '1234.405x640.tif'), PYTHON_BYTES);
       const store = new HttpExposedFileSystemStore({ path: root });
-      const app = express().use(store.middleware());
+      const app = express().use(serveStore(store));
       const url = store.locate({ ...tiff, original: true, created_at: new Date('2024-03-05T06:07:08Z') });
       assert.match(url, /^\/__images__\/testing\/234\/1\/1234\.405x640\.tiff\?_ts=/);
       const res = await get(app, url);

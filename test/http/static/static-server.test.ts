@@ -6,11 +6,11 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import request from 'supertest';
-import { InvalidArgumentError } from '../../src/index.js';
-import { staticServer, type StaticServerOptions } from '../../src/express.js';
-import { removeDir, tempDir } from '../support/tmp.js';
-import { appWith, bodyOf, bytes, type Fixtures, listen, MTIME, writeFixtures } from './fixtures.js';
-import { abortMidBody, openDescriptorCount, rawRequest } from './raw.js';
+import { InvalidArgumentError } from '../../../src/index.js';
+import { staticServer, type StaticServerOptions } from '../../../src/express.js';
+import { removeDir, tempDir } from '../../support/tmp.js';
+import { appWith, bodyOf, bytes, type Fixtures, listen, MTIME, writeFixtures } from '../fixtures.js';
+import { abortMidBody, openDescriptorCount, rawRequest } from '../raw.js';
 
 describe('staticServer', function () {
   let root: string;

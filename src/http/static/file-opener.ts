@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BoundedMap } from '../util/bounded-map.js';
+import { BoundedMap } from '../../util/bounded-map.js';
 
 const open = promisify(fs.open);
 const stat = promisify(fs.stat);

@@ -3,8 +3,8 @@ import { rename, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { staticServer, type StaticServerOptions } from '../../src/http/static-server.js';
-import { removeDir, tempDir } from '../support/tmp.js';
+import { staticServer, type StaticServerOptions } from '../../../src/http/static/static-server.js';
+import { removeDir, tempDir } from '../../support/tmp.js';
 
 /** Two versions of a file, of different sizes, each byte telling which version it belongs to. */
 function versions(size: number): [Buffer, Buffer] {

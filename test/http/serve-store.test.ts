@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import { currentStore, HttpExposedFileSystemStore, InvalidArgumentError, type StoredImage } from '../../src/index.js';
-import { storeContext } from '../../src/express.js';
+import { currentStore, FileSystemStore, HttpExposedFileSystemStore, InvalidArgumentError, type StoredImage } from '../../src/index.js';
+import { serveStore, storeContext } from '../../src/express.js';
 import { sampleKey } from '../../src/testing.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { bodyOf, bytes } from './fixtures.js';
@@ -13,13 +13,13 @@ const image: StoredImage = { ...sampleKey, original: true, created_at: new Date(
 const TS = '?_ts=20240305060708123000';
 const LAYOUT = '__images__/testing/234/1/1234.405x640.jpe';
 
-forEachExpress('HttpExposedFileSystemStore.middleware()', function (express) {
+forEachExpress('serveStore(store)', function (express) {
   let root: string;
   let store: HttpExposedFileSystemStore;
   let jpeg: Buffer;
 
   before(async function () {
-    root = await tempDir('store-middleware');
+    root = await tempDir('serve-store');
     store = new HttpExposedFileSystemStore({ path: root, trustHostHeader: true });
     jpeg = randomBytes(150_000);
     await store.store(image, jpeg);
@@ -32,7 +32,7 @@ forEachExpress('HttpExposedFileSystemStore.middleware()', function (express) {
   function appFor(target: HttpExposedFileSystemStore, configure: (app: ReturnType<typeof express>) => void = () => {}) {
     const app = express();
     configure(app);
-    app.use(target.middleware());
+    app.use(serveStore(target));
     app.get('/page', (_req, res) => {
       res.send(target.locate(image));
     });
@@ -56,7 +56,7 @@ forEachExpress('HttpExposedFileSystemStore.middleware()', function (express) {
     it('honours a custom prefix and passes the static server options on', async function () {
       const custom = new HttpExposedFileSystemStore({ path: root, prefix: 'static/img' });
       const app = express();
-      app.use(custom.middleware({ maxAge: 3600, immutable: true }));
+      app.use(serveStore(custom, { maxAge: 3600, immutable: true }));
       const res = await request(app).get('/static/img/testing/234/1/1234.405x640.jpe');
       assert.equal(res.status, 200);
       assert.equal(res.headers['cache-control'], 'public, max-age=3600, immutable');
@@ -76,18 +76,25 @@ forEachExpress('HttpExposedFileSystemStore.middleware()', function (express) {
       assert.equal((await request(app).get('/elsewhere')).status, 418);
     });
     it("reports its content cache's figures with cacheStats(), as documented", async function () {
-      const middleware = store.middleware();
+      const middleware = serveStore(store);
       const app = express();
       app.use(middleware);
       assert.deepEqual(middleware.cacheStats(), { entries: 0, bytes: 0, hits: 0, misses: 0 });
       await request(app).get(`/${LAYOUT}`).expect(200);
       assert.equal(middleware.cacheStats()!.misses, 1);
-      assert.equal(store.middleware({ cache: false }).cacheStats(), null);
+      assert.equal(serveStore(store, { cache: false }).cacheStats(), null);
     });
     it('checks its options when called', function () {
       assert.throws(
-        () => store.middleware({ blockSize: 0 }),
+        () => serveStore(store, { blockSize: 0 }),
         (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'options.blockSize',
+      );
+    });
+    it('refuses a store that is not an HttpExposedFileSystemStore, naming it', function () {
+      const other = new FileSystemStore({ path: root, baseUrl: 'https://img.example/' });
+      assert.throws(
+        () => serveStore(other as unknown as HttpExposedFileSystemStore),
+        (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'store' && /HttpExposedFileSystemStore/.test(error.message),
       );
     });
   });
@@ -102,7 +109,7 @@ forEachExpress('HttpExposedFileSystemStore.middleware()', function (express) {
     });
     it('holds in a handler reached after a missing file fell through (after the disk was asked)', async function () {
       const app = express();
-      app.use(store.middleware());
+      app.use(serveStore(store));
       app.use((_req, res) => {
         res.status(404).send(store.locate(image));
       });
@@ -131,7 +138,7 @@ forEachExpress('HttpExposedFileSystemStore.middleware()', function (express) {
     });
     it('keeps 100 concurrent requests to different hosts apart, across awaits', async function () {
       const app = express();
-      app.use(store.middleware());
+      app.use(serveStore(store));
       app.get('/slow', async (req, res) => {
         await sleep(Number(req.query.delay));
         res.send(store.locate(image));
@@ -155,7 +162,7 @@ forEachExpress('HttpExposedFileSystemStore.middleware()', function (express) {
     });
     it('works with storeContext(store) and currentStore', async function () {
       const app = express();
-      app.use(store.middleware());
+      app.use(serveStore(store));
       app.use(storeContext(store));
       app.get('/page', (_req, res) => {
         res.send(currentStore.locate(image));
@@ -165,15 +172,15 @@ forEachExpress('HttpExposedFileSystemStore.middleware()', function (express) {
   });
 });
 
-forEachExpress('HttpExposedFileSystemStore.middleware() and an untrusted Host header', function (express) {
+forEachExpress('serveStore(store) and an untrusted Host header', function (express) {
   let root: string;
-  beforeEach(async () => (root = await tempDir('store-middleware-host')));
+  beforeEach(async () => (root = await tempDir('serve-store-host')));
   afterEach(() => removeDir(root));
 
   it('never puts a Host header it was not told to trust into image URLs', async function () {
     const app = express();
     const store = new HttpExposedFileSystemStore({ path: root });
-    app.use(store.middleware());
+    app.use(serveStore(store));
     app.get('/page', (_req, res) => {
       res.send(store.locate(image));
     });
@@ -181,7 +188,7 @@ forEachExpress('HttpExposedFileSystemStore.middleware() and an untrusted Host he
     assert.equal(res.text, `/${LAYOUT}${TS}`);
     const trusting = express();
     trusting.set('trust proxy', true);
-    trusting.use(store.middleware());
+    trusting.use(serveStore(store));
     trusting.get('/page', (_req, res) => {
       res.send(store.locate(image));
     });
@@ -192,7 +199,7 @@ forEachExpress('HttpExposedFileSystemStore.middleware() and an untrusted Host he
   it('puts only the checked host into URLs when the Host header carries more (allowedHosts)', async function () {
     const app = express();
     const store = new HttpExposedFileSystemStore({ path: root, allowedHosts: ['images.example.com'] });
-    app.use(store.middleware());
+    app.use(serveStore(store));
     app.get('/page', (_req, res) => {
       res.send(store.locate(image));
     });

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
 import mime from 'mime-types';
-import { StoreError } from '../errors.js';
+import { StoreError } from '../../errors.js';
 import { decideRange, notModified, preconditionFailed, type Validators } from './conditional.js';
 import type { ContentCache } from './content-cache.js';
 import { closeDescriptor, type OpenedFile } from './file-opener.js';

@@ -4,12 +4,12 @@ import { statSync } from 'node:fs';
 import { realpath, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import request from 'supertest';
-import { ContentCache, ENTRY_OVERHEAD_BYTES } from '../../src/http/content-cache.js';
-import { canStatSynchronously } from '../../src/http/local-filesystems.js';
-import { InvalidArgumentError } from '../../src/index.js';
-import { staticServer, type StaticServerOptions } from '../../src/express.js';
-import { removeDir, tempDir } from '../support/tmp.js';
-import { appWith, bodyOf, bytes } from './fixtures.js';
+import { ContentCache, ENTRY_OVERHEAD_BYTES } from '../../../src/http/static/content-cache.js';
+import { canStatSynchronously } from '../../../src/http/static/local-filesystems.js';
+import { InvalidArgumentError } from '../../../src/index.js';
+import { staticServer, type StaticServerOptions } from '../../../src/express.js';
+import { removeDir, tempDir } from '../../support/tmp.js';
+import { appWith, bodyOf, bytes } from '../fixtures.js';
 
 /** Old enough that the cache keeps the bytes (it skips files written in the last 2 s). */
 const PAST = new Date('2024-03-05T06:07:08.000Z');

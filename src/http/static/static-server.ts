@@ -10,8 +10,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import { type ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
-import { alternateExtensions, extensionFor, mimetypeForExtension } from '../stores/keys.js';
+import { type ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../../errors.js';
+import { alternateExtensions, extensionFor, mimetypeForExtension } from '../../stores/keys.js';
 import type { ContentCacheOptions, ContentCacheStats } from './content-cache.js';
 import type { NextFunction } from './file-response.js';
 import { LocalFileServer, type MissingFile } from './local-file-server.js';

@@ -3,11 +3,11 @@ import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import express from 'express';
-import { staticServer } from '../../src/express.js';
-import { resolveRequestPath } from '../../src/http/request-path.js';
-import { removeDir, tempDir } from '../support/tmp.js';
-import { listen } from './fixtures.js';
-import { rawRequest } from './raw.js';
+import { staticServer } from '../../../src/express.js';
+import { resolveRequestPath } from '../../../src/http/static/request-path.js';
+import { removeDir, tempDir } from '../../support/tmp.js';
+import { listen } from '../fixtures.js';
+import { rawRequest } from '../raw.js';
 
 /**
  * Requests that try to read outside the root. Layout, under a temp folder:

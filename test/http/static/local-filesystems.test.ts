@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { statfsSync, statSync } from 'node:fs';
-import { canStatSynchronously } from '../../src/http/local-filesystems.js';
-import { removeDir, tempDir } from '../support/tmp.js';
+import { canStatSynchronously } from '../../../src/http/static/local-filesystems.js';
+import { removeDir, tempDir } from '../../support/tmp.js';
 
 // Whether the content cache may check a file with a synchronous stat: only on a local disk.
 describe('local filesystems', function () {

@@ -3,7 +3,7 @@
  * messages that name the option, what it takes and what came.
  */
 import path from 'node:path';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError } from '../../errors.js';
 import { ContentCache, type ContentCacheOptions } from './content-cache.js';
 import type { StaticServerOptions } from './static-server.js';
 

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { StoreError } from '../errors.js';
+import { StoreError } from '../../errors.js';
 import type { ContentCache } from './content-cache.js';
 import { FileOpener, sameIdentity, type Verified } from './file-opener.js';
 import { describeFile, type FileFacts, type NextFunction, respond, respondFromMemory } from './file-response.js';
