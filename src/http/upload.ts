@@ -83,8 +83,8 @@ const FORM_ALLOWANCE = 1024 * 1024;
  * | 400 | `ERR_UPLOAD_UNEXPECTED_FILE` | a file in another field, or more files than `maxCount` (default one) |
  * | 400 | `ERR_UPLOAD_MALFORMED` | the multipart body is malformed or ends early, or a part's headers pass 16 KB |
  * | 400 | `ERR_UPLOAD_ABORTED` | the client went away mid-upload (no one reads this answer) |
- * | 408 | `ERR_UPLOAD_TIMEOUT` | the body stalled for `idleTimeout`, or came slower than `minBytesPerSecond` |
  * | 400 | `ERR_IMAGE_EMPTY`, `ERR_IMAGE_TRUNCATED`, `ERR_IMAGE_UNREADABLE` | the bytes are no whole image |
+ * | 408 | `ERR_UPLOAD_TIMEOUT` | the body stalled for `idleTimeout`, or came slower than `minBytesPerSecond` |
  * | 413 | `ERR_IMAGE_TOO_LARGE`, `ERR_IMAGE_TOO_MANY_PIXELS`, `ERR_IMAGE_TOO_MANY_FRAMES` | over `maxBytes` / `maxPixels` / `maxAnimationPixelsPerByte` |
  * | 413 | `ERR_UPLOAD_LIMIT` | too many form fields or parts, or a field too long |
  * | 415 | `ERR_IMAGE_UNSUPPORTED_TYPE` | not one of `types` |

@@ -8,8 +8,7 @@
  * pixels, and memory stays that of `renderSlots()` renders however many uploads are in flight.
  * The default is one more than the CPUs (at most libuv's pool): one render per core, and one more
  * so that a core does not idle while a finished step waits for the busy main thread to start the
- * next (measured in bench/upload.ts at 32 uploads in flight: 0.71× the unbounded baseline's
- * throughput with one per core, 0.88× with one more, memory still below it).
+ * next (bench/README.md, bench/upload.ts, has the figures).
  */
 import { availableParallelism } from 'node:os';
 import pLimit, { type LimitFunction } from 'p-limit';

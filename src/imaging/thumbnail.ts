@@ -7,7 +7,6 @@ import { sharp } from './sharp.js';
 import { InvalidArgumentError } from '../errors.js';
 import { flattenFor, type ThumbnailBackground } from './background.js';
 
-/** Exactly one of these says how big a thumbnail is. */
 /** Exactly one of `width`, `height` or `ratio`; the other side follows from the original's. */
 export type ThumbnailSize =
   | { width: number; height?: never; ratio?: never }

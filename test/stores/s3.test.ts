@@ -27,7 +27,7 @@ describe('S3Store over s3rver', function () {
     };
   });
 
-  describe("the seed's cases: prefix × publicBaseUrl", function () {
+  describe("SQLAlchemy-ImageAttach's cases: prefix × publicBaseUrl", function () {
     const image: StoredImage = { ...sampleKey, original: true, created_at: new Date('2013-09-20T03:08:39.123Z') };
     for (const prefix of ['', 'prefixtest', 'prefixtest/']) {
       for (const publicBaseUrl of [undefined, 'http://example.com', 'https://example.com/']) {
