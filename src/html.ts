@@ -12,6 +12,7 @@ import type { Model } from 'objection';
 import { ImageSet } from './entity/image-set.js';
 import type { HtmlAttributes, ImageEntity, StoreOption } from './entity/image.js';
 import { InvalidArgumentError } from './errors.js';
+import * as check from './util/check.js';
 import { htmlElement } from './html-element.js';
 import { thumbnailDimensions } from './imaging/thumbnail.js';
 import type { EnqueueOptions, ThumbnailRequest } from './queue/requests.js';
@@ -254,15 +255,13 @@ function assertImage(image: ImageEntity): ImageEntity {
 }
 
 function validateOptions(options: ImgTagOptions): void {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object with alt', options);
+  check.object(options, 'options', 'an object with alt');
   if (typeof options.alt !== 'string') throw new InvalidArgumentError('options.alt', "a string (use '' for a decorative image)", options.alt);
   for (const side of ['width', 'height'] as const) {
     const value = options[side];
-    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) throw new InvalidArgumentError(`options.${side}`, 'an integer >= 1', value);
+    if (value !== undefined) check.positiveInteger(value, `options.${side}`);
   }
-  if (options.loading !== undefined && options.loading !== 'lazy' && options.loading !== 'eager') {
-    throw new InvalidArgumentError('options.loading', "'lazy' or 'eager'", options.loading);
-  }
+  if (options.loading !== undefined) check.oneOf(options.loading, ['lazy', 'eager'], 'options.loading');
   for (const name of ['class', 'sizes'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'string') throw new InvalidArgumentError(`options.${name}`, 'a string', options[name]);
   }

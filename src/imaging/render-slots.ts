@@ -12,7 +12,7 @@
  */
 import { availableParallelism } from 'node:os';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 
 /** libuv's thread pool, which runs sharp's pipelines: 4 unless UV_THREADPOOL_SIZE says otherwise. */
 const threadPoolSize = Number(process.env.UV_THREADPOOL_SIZE) || 4;
@@ -31,7 +31,7 @@ export function inRenderSlot<T>(render: () => Promise<T>): Promise<T> {
  */
 export function renderSlots(slots?: number): number {
   if (slots !== undefined) {
-    if (!Number.isInteger(slots) || slots < 1) throw new InvalidArgumentError('slots', 'a positive integer', slots);
+    check.positiveInteger(slots, 'slots');
     limit.concurrency = slots;
   }
   return limit.concurrency;
