@@ -8,7 +8,6 @@ import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { withStore } from '../context.js';
 import { ImageAttachError, InvalidImageError } from '../errors.js';
-import type { ImageEntity } from '../entity/image.js';
 import { imageSet } from '../entity/image-set.js';
 import type { RenderedAhead } from '../entity/make-thumbnail.js';
 import type { Subset } from '../entity/set-rows.js';

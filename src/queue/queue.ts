@@ -5,7 +5,6 @@
 import type { Queue } from 'bullmq';
 import type { Model } from 'objection';
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
-import type { ImageEntity } from '../entity/image.js';
 import { imageSet } from '../entity/image-set.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import { imageOfSize, reusableImage } from '../entity/size-match.js';

@@ -23,7 +23,11 @@ export function boolean(value: unknown, name: string): asserts value is boolean 
   if (typeof value !== 'boolean') throw new InvalidArgumentError(name, 'a boolean', value);
 }
 
-export function func(value: unknown, name: string, what = 'a function'): asserts value is (...args: never[]) => unknown {
+export function func(
+  value: unknown,
+  name: string,
+  what = 'a function',
+): asserts value is (...args: never[]) => unknown {
   if (typeof value !== 'function') throw new InvalidArgumentError(name, what, value);
 }
 
@@ -34,7 +38,8 @@ export function nonEmptyString(value: unknown, name: string, what = 'a non-empty
 
 /** Throws for anything but a safe integer `>= min`. */
 export function integerAtLeast(value: unknown, min: number, name: string, unit?: string): asserts value is number {
-  if (!Number.isSafeInteger(value) || (value as number) < min) throw new InvalidArgumentError(name, withUnit(`an integer >= ${min}`, unit), value);
+  if (!Number.isSafeInteger(value) || (value as number) < min)
+    throw new InvalidArgumentError(name, withUnit(`an integer >= ${min}`, unit), value);
 }
 
 /** Throws for anything but a safe integer `>= 1`. */
@@ -43,7 +48,13 @@ export function positiveInteger(value: unknown, name: string, unit?: string): as
 }
 
 /** Throws for anything but a safe integer from `min` to `max`, both included. */
-export function integerIn(value: unknown, min: number, max: number, name: string, unit?: string): asserts value is number {
+export function integerIn(
+  value: unknown,
+  min: number,
+  max: number,
+  name: string,
+  unit?: string,
+): asserts value is number {
   if (!Number.isSafeInteger(value) || (value as number) < min || (value as number) > max) {
     throw new InvalidArgumentError(name, withUnit(`an integer from ${min} to ${max}`, unit), value);
   }
@@ -51,7 +62,8 @@ export function integerIn(value: unknown, min: number, max: number, name: string
 
 /** Throws for anything but a finite number `>= min`. */
 export function numberAtLeast(value: unknown, min: number, name: string, unit?: string): asserts value is number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) throw new InvalidArgumentError(name, withUnit(`a number >= ${min}`, unit), value);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min)
+    throw new InvalidArgumentError(name, withUnit(`a number >= ${min}`, unit), value);
 }
 
 /** `"file" or "redirect"`, `301, 302 or 303`: the choices as a reader would list them. */
@@ -66,6 +78,11 @@ export function oneOf<T>(value: unknown, choices: readonly T[], name: string): a
 }
 
 /** Throws unless `value` is an instance of `type`; `what` names it for the reader (`an instance of Store`). */
-export function instanceOf<T>(value: unknown, type: abstract new (...args: never[]) => T, name: string, what = `an instance of ${type.name}`): asserts value is T {
+export function instanceOf<T>(
+  value: unknown,
+  type: abstract new (...args: never[]) => T,
+  name: string,
+  what = `an instance of ${type.name}`,
+): asserts value is T {
   if (!(value instanceof type)) throw new InvalidArgumentError(name, what, value);
 }

@@ -12,7 +12,7 @@ import { HookedStore } from '../support/hooked-store.js';
 import { jpeg } from '../support/images.js';
 import { createPythonSchema, insertPythonRow } from '../support/python-schema.js';
 import { removeDir, tempDir } from '../support/tmp.js';
-import { User, UserPicture } from './models.js';
+import { User } from './models.js';
 
 /** A store with no local paths, so originals are read as streams (as from S3). */
 class StreamingStore extends HookedStore {
