@@ -94,7 +94,7 @@ export function imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): 
  * @example <img src="…" srcset="<%= srcset(set) %>" sizes="(max-width: 600px) 100vw, 400px" alt="">
  */
 export function srcset(set: ImageSet, options: SrcsetOptions = {}): string {
-  if (!(set instanceof ImageSet)) throw new InvalidArgumentError('set', 'an ImageSet (imageSet(owner, relation))', set);
+  check.instanceOf(set, ImageSet, 'set', 'an ImageSet (imageSet(owner, relation))');
   const images = options.type === undefined ? imgCandidates(set) : set.images.filter((image) => image.mimetype === options.type);
   const seen = new Set<number>();
   const entries: string[] = [];
@@ -115,7 +115,7 @@ export function srcset(set: ImageSet, options: SrcsetOptions = {}): string {
  * // <picture><source type="image/webp" srcset="… 800w" sizes="400px"><img src="…" srcset="…" sizes="400px" width="400" height="300" alt="Ann"></picture>
  */
 export function pictureTag(set: ImageSet, options: ImgTagOptions): string {
-  if (!(set instanceof ImageSet)) throw new InvalidArgumentError('set', 'an ImageSet (imageSet(owner, relation))', set);
+  check.instanceOf(set, ImageSet, 'set', 'an ImageSet (imageSet(owner, relation))');
   validateOptions(options);
   const sizes = options.sizes ?? `${displaySize(set.requireOriginal(), options.width, options.height)[0]}px`;
   const fallbackTypes = new Set(imgCandidates(set).map((i) => i.mimetype));
