@@ -8,7 +8,10 @@
  * afterEach(() => cleanup());
  */
 import { FileSystemStore } from '../../src/stores/fs.js';
-import { HttpExposedFileSystemStore, type HttpExposedFileSystemStoreOptions } from '../../src/stores/http-exposed-fs.js';
+import {
+  HttpExposedFileSystemStore,
+  type HttpExposedFileSystemStoreOptions,
+} from '../../src/stores/http-exposed-fs.js';
 import { removeDir, tempDir } from './tmp.js';
 
 export interface StoreInTempDir<S> {
