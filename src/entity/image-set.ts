@@ -14,7 +14,7 @@ import { buffer } from 'node:stream/consumers';
 import type { Knex } from 'knex';
 import { type Model, UniqueViolationError } from 'objection';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
-import { spoolToTempFile } from '../imaging/spool.js';
+import { tooLarge } from '../imaging/probe.js';
 import { checkThumbnailSpecs } from '../imaging/thumbnail-batch.js';
 import type { ThumbnailSize } from '../imaging/thumbnail.js';
 import { attachmentInfo } from './attachment-info.js';
@@ -25,7 +25,9 @@ import { generateThumbnail, type RenderedAhead, renderThumbnailAhead } from './m
 import type { AttachOptions, FindSize, ThumbnailOptions, WriteOptions } from './set-options.js';
 import { loadedImages, SetRows, type Subset } from './set-rows.js';
 import { imageOfSize } from './size-match.js';
-import { singleFlight, stableKey, storeTag } from './single-flight.js';
+import { singleFlight } from './single-flight.js';
+import { stableKey, storeTag } from '../util/cache-keys.js';
+import { spoolToTempFile } from '../util/spool.js';
 
 export type { AttachOptions, FindSize, ThumbnailOptions, ThumbnailSpec, WriteOptions } from './set-options.js';
 
@@ -183,7 +185,8 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     if (!(stream instanceof Readable)) throw new InvalidArgumentError('stream', 'a Readable', stream);
     // A bad thumbnails option is refused before the stream is read.
     checkThumbnailSpecs(options.thumbnails);
-    const spooled = await spoolToTempFile(stream, this.rows.limits(options).maxBytes, options.tempDir);
+    const { maxBytes } = this.rows.limits(options);
+    const spooled = await spoolToTempFile(stream, maxBytes, options.tempDir, () => tooLarge(undefined, maxBytes));
     try {
       return (await attachOriginal(this.rows, spooled.path, spooled.size, options)) as I;
     } finally {

@@ -22,12 +22,13 @@ import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { ImageAttachError } from '../errors.js';
-import { spoolToTempFile, removeIfPresent } from '../imaging/spool.js';
+import { spoolToTempFile } from '../util/spool.js';
+import { removeIfPresent } from '../util/temp-files.js';
 import { type ImageKey, normalizeKey } from '../stores/keys.js';
 import type { PutFileOptions, Store } from '../stores/store.js';
 import { canStage } from '../stores/staging.js';
 import { putBack, withRetries } from './kept-backups.js';
-import { storeTag } from './single-flight.js';
+import { storeTag } from '../util/cache-keys.js';
 import { committedOutcome, markAbandoned, noteForRow, sweepInBackground } from './staged-writes.js';
 
 type Transaction = Knex.Transaction & { executionPromise?: Promise<unknown>; parentTransaction?: Knex.Transaction };

@@ -14,7 +14,7 @@ import { filesSettled, transactionOutcome } from './ledger.js';
 import { isSqlite, lockedRows, sqliteWriteLock } from './locks.js';
 import { toDate } from '../stores/keys.js';
 import { isRetryable, MAX_TRANSACTION_ATTEMPTS, retryPause } from './retry.js';
-import { stableKey } from './single-flight.js';
+import { stableKey } from '../util/cache-keys.js';
 
 export type Subset = Record<string, unknown>;
 

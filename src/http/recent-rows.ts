@@ -12,7 +12,7 @@
  */
 import type { Model, Relation } from 'objection';
 import type { ImageSet } from '../entity/image-set.js';
-import { stableKey } from '../entity/single-flight.js';
+import { stableKey } from '../util/cache-keys.js';
 import { BoundedMap } from '../util/bounded-map.js';
 
 interface Rows {
