@@ -115,7 +115,7 @@ export class SetRows {
   }
 
   /**
-   * Locks `original` (a row read in `trx`) as a queue worker does (`ImageSet.lockedImage`), and
+   * Locks `original` (a row read in `trx`) as a queue worker does (worker-api.ts `lockedImage`), and
    * tells whether it is still the set's original: the same row, committed with the same
    * `created_at`. A writer that replaced it meanwhile is waited for first.
    */

@@ -7,9 +7,8 @@
  * without it, anyone could make the server resize (and store) a picture in a million sizes.
  */
 import type { NextFunction, Request, Response } from 'express';
-import type { ImageSet } from '../entity/image-set.js';
-import { concreteStore, type ImageEntity, type StoreOption } from '../entity/image.js';
-import { imageOfSize } from '../entity/size-match.js';
+import type { ImageEntity, ImageSet, StoreOption } from '../entity/index.js';
+import { concreteStore, imageOfSize } from '../entity/worker-api.js';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import { type ThumbnailFormat, thumbnailMimetype } from '../imaging/thumbnail.js';

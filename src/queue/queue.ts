@@ -5,10 +5,9 @@
 import type { Queue } from 'bullmq';
 import type { Model } from 'objection';
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
-import type { ImageEntity } from '../entity/image.js';
-import { imageSet } from '../entity/image-set.js';
+import { type ImageEntity, imageSet } from '../entity/index.js';
+import { imageOfSize, reusableImage } from '../entity/worker-api.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
-import { imageOfSize, reusableImage } from '../entity/size-match.js';
 import { type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { closeOwned, loadBullMQ, type RedisClientLike, redisClient } from './connection.js';
