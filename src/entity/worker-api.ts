@@ -2,7 +2,7 @@
  * What the queue worker, the CLI, migration and the thumbnail route need of entity/ beyond its
  * public API (./index.ts): functions that take an ImageSet, so that the worker's plumbing stays off
  * the public class, and the few entity rules those layers share (which image answers a size).
- * @internal
+ * Internal: not exported from any entry point.
  */
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
