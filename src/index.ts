@@ -35,7 +35,17 @@ export { currentStore, getCurrentStore, popStoreContext, pushStoreContext, withS
 export { imageColumns } from './schema.js';
 
 // Entities
-export { filesSettled, Image, imageAttachment, ImageOwner, ImageSet, imageSet, imageSets, restoreKeptBackups, settleInterruptedWrites } from './entity/index.js';
+export {
+  filesSettled,
+  Image,
+  imageAttachment,
+  ImageOwner,
+  ImageSet,
+  imageSet,
+  imageSets,
+  restoreKeptBackups,
+  settleInterruptedWrites,
+} from './entity/index.js';
 export type {
   AttachOptions,
   FindSize,

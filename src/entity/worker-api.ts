@@ -29,7 +29,11 @@ export { imageOfSize, reusableImage } from './size-match.js';
  * when there is nothing to render (no original, or the set answers the size already). Call
  * `dispose()` on it when done.
  */
-export function renderThumbnailAhead(set: ImageSet, size: ThumbnailSize, options: ThumbnailOptions = {}): Promise<RenderedAhead | undefined> {
+export function renderThumbnailAhead(
+  set: ImageSet,
+  size: ThumbnailSize,
+  options: ThumbnailOptions = {},
+): Promise<RenderedAhead | undefined> {
   const store = concreteStore(options.store);
   return renderAhead(rowsOf(set), size, { ...options, store }, store);
 }
@@ -38,7 +42,12 @@ export function renderThumbnailAhead(set: ImageSet, size: ThumbnailSize, options
  * `set.generateThumbnail(size, options)`, using `madeAhead` (a render of {@link renderThumbnailAhead})
  * when it is of the original found in the transaction; the caller disposes of it.
  */
-export async function generateThumbnailFrom<I extends ImageEntity>(set: ImageSet<I>, size: ThumbnailSize, options: ThumbnailOptions, madeAhead: RenderedAhead | undefined): Promise<I> {
+export async function generateThumbnailFrom<I extends ImageEntity>(
+  set: ImageSet<I>,
+  size: ThumbnailSize,
+  options: ThumbnailOptions,
+  madeAhead: RenderedAhead | undefined,
+): Promise<I> {
   return (await generateThumbnail(rowsOf(set), size, options, madeAhead)) as I;
 }
 
@@ -58,7 +67,11 @@ export async function lockForWriting(set: ImageSet, trx: Knex.Transaction): Prom
  * outlive the original it was made of (see `entity/locks.ts`).
  * @returns the image, or `undefined` when the set has none of that size
  */
-export async function lockedImage<I extends ImageEntity>(set: ImageSet<I>, size: { width: number; height: number }, trx: Knex.Transaction): Promise<I | undefined> {
+export async function lockedImage<I extends ImageEntity>(
+  set: ImageSet<I>,
+  size: { width: number; height: number },
+  trx: Knex.Transaction,
+): Promise<I | undefined> {
   const rows = rowsOf(set);
   const query = rows.setQuery(trx).where({ width: size.width, height: size.height });
   const [image] = await lockedRows(query, 'share', trx, rows.info.imageClass.tableName);

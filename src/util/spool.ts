@@ -20,7 +20,12 @@ export interface SpooledFile {
  * rest is never read). On any failure the temp file is already gone. The error comes from the
  * caller, who knows what the limit was for (imaging's `ERR_IMAGE_TOO_LARGE` for an image).
  */
-export async function spoolToTempFile(input: Readable, maxBytes: number, dir = tmpdir(), tooLarge = () => new RangeError(`Expected at most ${maxBytes} bytes`)): Promise<SpooledFile> {
+export async function spoolToTempFile(
+  input: Readable,
+  maxBytes: number,
+  dir = tmpdir(),
+  tooLarge = () => new RangeError(`Expected at most ${maxBytes} bytes`),
+): Promise<SpooledFile> {
   sweepOnce(dir);
   const file = tempFilePath(dir, 'spool');
   let size = 0;
