@@ -20,7 +20,6 @@
  */
 import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
-import type { Model } from 'objection';
 import { ImageAttachError } from '../errors.js';
 import { spoolToTempFile, removeIfPresent } from '../imaging/spool.js';
 import { type ImageKey, normalizeKey } from '../stores/keys.js';
@@ -28,9 +27,12 @@ import type { PutFileOptions, Store } from '../stores/store.js';
 import { canStage } from '../stores/staging.js';
 import { putBack, withRetries } from './kept-backups.js';
 import { storeTag } from './single-flight.js';
-import { committedOutcome, markAbandoned, noteForRow, sweepInBackground } from './staged-writes.js';
+import { markAbandoned, noteForRow, sweepInBackground } from './staged-writes.js';
+import { askCommitted, type ProbeRow, type TransactionOutcome, watchTransaction } from './transaction-outcome.js';
 
-type Transaction = Knex.Transaction & { executionPromise?: Promise<unknown>; parentTransaction?: Knex.Transaction };
+export type { TransactionOutcome } from './transaction-outcome.js';
+
+type Transaction = Knex.Transaction & { parentTransaction?: Knex.Transaction };
 
 interface Written {
   store: Store;
@@ -41,12 +43,6 @@ interface Written {
   staged: string | undefined;
 }
 
-/** What became of a transaction, as far as its files are concerned. */
-export type TransactionOutcome = 'committed' | 'rolled-back' | 'unknown';
-
-/** A row written in the transaction, to ask the database about when the COMMIT's answer is lost. */
-type ProbeRow = Parameters<typeof noteForRow>[0];
-
 interface PendingDelete {
   store: Store;
   key: ImageKey;
@@ -55,8 +51,6 @@ interface PendingDelete {
 }
 
 const ledgers = new WeakMap<Transaction, FileLedger>();
-const rolledBack = new WeakSet<Transaction>();
-const commitSent = new WeakSet<Transaction>();
 /** Staged swaps in the order their transactions committed, one chain per file. */
 const promotions = new Map<string, Promise<void>>();
 const unsettled = new Set<Promise<void>>();
@@ -88,27 +82,12 @@ export class FileLedger {
     trx: Transaction,
     private readonly parent: FileLedger | undefined,
   ) {
-    const execution = trx.executionPromise;
-    if (execution === undefined) {
-      throw new ImageAttachError('ERR_INVALID_ARGUMENT', 'Expected a knex or Objection transaction for trx but received an object without executionPromise', { statusCode: 500 });
-    }
-    // knex resolves executionPromise on a plain `trx.rollback()` too (doNotRejectOnRollback), so
-    // a rollback is noted where it is asked for, on this transaction object only.
-    const rollback = trx.rollback.bind(trx);
-    trx.rollback = ((error?: unknown) => {
-      rolledBack.add(trx);
-      return rollback(error);
-    }) as typeof trx.rollback;
-    // A failure after the COMMIT went out may be a commit whose answer was lost.
-    const commit = trx.commit.bind(trx);
-    trx.commit = ((value?: unknown) => {
-      commitSent.add(trx);
+    const ending = watchTransaction(trx, () => {
       if (!parent) this.commitSeq = ++lastCommitSeq;
-      return commit(value);
-    }) as typeof trx.commit;
-    const settled = execution.then(
-      () => (rolledBack.has(trx) ? this.undo() : this.finish()),
-      () => (commitSent.has(trx) && !rolledBack.has(trx) && !parent ? this.afterUnansweredCommit() : this.undo()),
+    });
+    // A savepoint's release that fails is undone as a rollback: only the root's COMMIT can be lost.
+    const settled = ending.then((end) =>
+      end === 'committed' ? this.finish() : end === 'commit-unanswered' && !parent ? this.afterUnansweredCommit() : this.undo(),
     );
     this.settled = settled;
     unsettled.add(settled);
@@ -301,17 +280,12 @@ export class FileLedger {
    * touch nothing; staged writes are marked abandoned for a later settling (`settleInterruptedWrites`).
    */
   private async afterUnansweredCommit(): Promise<void> {
-    let outcome: TransactionOutcome = 'unknown';
     const probe = this.probe;
     if (probe === undefined) {
       // Nothing written, only deletes: those check a committed row still points at their file first.
       return this.finish();
     }
-    try {
-      outcome = (await committedOutcome((probe.constructor as typeof Model).knex(), noteForRow(probe))) === 'committed' ? 'committed' : 'rolled-back';
-    } catch {
-      // The database cannot be asked either (no knex bound, or still unreachable): unknown.
-    }
+    const outcome = await askCommitted(probe);
     if (outcome === 'committed') return this.finish();
     if (outcome === 'rolled-back') return this.undo();
     this.outcome = 'unknown';
