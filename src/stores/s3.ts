@@ -13,7 +13,7 @@ import { ImageNotFoundError, StoreError } from '../errors.js';
 import { alternateNames, type ImageKey, keyFromObjectStorageKey, type NormalizedKey, objectStorageKey, type StoredImage, withTimestamp } from './keys.js';
 import { Deadline, type S3Access, sendWithin } from './s3-deadline.js';
 import { type ResolvedS3Options, resolveS3Options, type S3StoreOptions } from './s3-options.js';
-import { encodeRfc3986, type SigningCredentials } from './s3-presign.js';
+import { encodeRfc3986 } from './s3-presign.js';
 import { exactRange, isUnsatisfiableRange, makeS3Client, s3Failure, s3Sdk } from './s3-sdk.js';
 import { S3StagingArea } from './s3-staging.js';
 import { type ObjectHeaders, uploadObject } from './s3-upload.js';
@@ -78,9 +78,7 @@ export class S3Store extends Store implements StagingStore {
     this.client = options.client ?? makeS3Client(options);
     this.access = { client: this.client, bucket: this.bucket, timeout: this.settings.operationTimeout };
     this.staging = new S3StagingArea(this.access, this.prefix, (mimetype, reproducible) => this.headersFor(mimetype, reproducible));
-    const provider = () => (this.client.config.credentials as unknown as () => Promise<SigningCredentials>)();
-    const staticCredentials = typeof options.credentials === 'function' ? undefined : options.credentials;
-    this.signer = new UrlSigner(this.bucket, options.region ?? 'us-east-1', this.settings.expiresIn ?? 3600, provider, staticCredentials);
+    this.signer = new UrlSigner(this.client, options, this.settings);
   }
 
   /**
@@ -280,8 +278,7 @@ export class S3Store extends Store implements StagingStore {
    * @throws StoreError `ERR_NO_SIGNING_CREDENTIALS` with `signedUrls` and no credentials in hand
    */
   getUrl(key: ImageKey): string {
-    const url = this.unsignedUrl(key);
-    return this.settings.expiresIn === undefined ? url : this.signer.sign(url);
+    return this.signer.url(this.unsignedUrl(key));
   }
 
   /**
@@ -289,8 +286,8 @@ export class S3Store extends Store implements StagingStore {
    * checks every query parameter against the signature, so one appended afterwards would void it.
    */
   override locate(image: StoredImage): string {
-    if (this.settings.expiresIn === undefined) return super.locate(image);
-    return this.signer.sign(withTimestamp(this.unsignedUrl(image), image.created_at));
+    if (!this.signer.signs) return super.locate(image);
+    return this.signer.url(withTimestamp(this.unsignedUrl(image), image.created_at));
   }
 
   /**
