@@ -24,11 +24,11 @@ import { ImageAttachError } from '../errors.js';
 import { spoolToTempFile, removeIfPresent } from '../imaging/spool.js';
 import { type ImageKey, normalizeKey } from '../stores/keys.js';
 import type { PutFileOptions, Store } from '../stores/store.js';
-import { canStage } from '../stores/staging.js';
 import { putBack, withRetries } from './kept-backups.js';
 import { storeTag } from './single-flight.js';
 import { markAbandoned, noteForRow, sweepInBackground } from './staged-writes.js';
 import { askCommitted, type ProbeRow, type TransactionOutcome, watchTransaction } from './transaction-outcome.js';
+import { checked } from '../stores/checked-calls.js';
 
 export type { TransactionOutcome } from './transaction-outcome.js';
 
@@ -128,21 +128,22 @@ export class FileLedger {
     // Settle what a dead process left staged in this store (see staged-writes.ts), in the background
     // once this transaction has ended: within it, settling would wait on this transaction's own
     // row locks (SQLite: its one connection).
-    if (row !== undefined && canStage(store)) void root.settled.then(() => sweepInBackground(store, row));
+    const staging = store.staging;
+    if (row !== undefined && staging !== undefined) void root.settled.then(() => sweepInBackground(store, row));
     // Whether a file is there already: asked once, for the staging and the backup decisions both.
     let present: Promise<boolean> | undefined;
-    const isPresent = () => (present ??= store.statFile(key).then((stat) => stat !== null));
-    if (row !== undefined && canStage(store) && (prior === undefined ? await isPresent() : prior.staged !== undefined)) {
-      staged = await store.stageFile(key, data, { ...noteForRow(row), ...(options.reproducible ? { reproducible: true } : {}) });
+    const isPresent = () => (present ??= checked(store).statFile(key).then((stat) => stat !== null));
+    if (row !== undefined && staging !== undefined && (prior === undefined ? await isPresent() : prior.staged !== undefined)) {
+      staged = await staging.stage(key, data, { ...noteForRow(row), ...(options.reproducible ? { reproducible: true } : {}) });
       // Staging copied the bytes; a file given away (`move`) is gone once written, as a store's own.
       if (typeof data === 'string' && options.move === true) await removeIfPresent(data);
     } else {
       if (!this.writes.has(id) && (await isPresent())) {
-        backup = (await spoolToTempFile(await store.getFile(key), Number.MAX_SAFE_INTEGER)).path;
+        backup = (await spoolToTempFile(await checked(store).getFile(key), Number.MAX_SAFE_INTEGER)).path;
       }
       try {
-        if (typeof data === 'string') await store.putLocalFile(key, data, options);
-        else await store.putFile(key, data, options);
+        if (typeof data === 'string') await checked(store).putLocalFile(key, data, options);
+        else await checked(store).putFile(key, data, options);
       } catch (error) {
         // The store's write is atomic: the old file is untouched, so the backup is not needed.
         if (backup !== undefined) await removeIfPresent(backup);
@@ -156,7 +157,7 @@ export class FileLedger {
     }
     if (backup !== undefined) await removeIfPresent(backup);
     if (staged !== undefined) {
-      if (mine.staged !== undefined && canStage(store)) await store.discardStaged(mine.staged);
+      if (mine.staged !== undefined) await store.staging?.discard(mine.staged);
       mine.staged = staged;
     }
   }
@@ -167,7 +168,7 @@ export class FileLedger {
    */
   pendingSource(store: Store, key: ImageKey): Promise<Readable | string> | undefined {
     const token = this.find(fileId(store, key))?.staged;
-    return token !== undefined && canStage(store) ? store.openStaged(token) : undefined;
+    return token !== undefined ? store.staging?.open(token) : undefined;
   }
 
   /** This ledger's write of `id`, or an enclosing transaction's. */
@@ -196,7 +197,7 @@ export class FileLedger {
         if (written.backup !== undefined) await removeIfPresent(written.backup);
         if (written.staged !== undefined) {
           // The savepoint staged newer bytes over the enclosing transaction's staged ones.
-          if (theirs.staged !== undefined && canStage(written.store)) await written.store.discardStaged(theirs.staged);
+          if (theirs.staged !== undefined) await written.store.staging?.discard(theirs.staged);
           theirs.staged = written.staged;
         }
       }
@@ -222,7 +223,7 @@ export class FileLedger {
         if (pending.stillReferenced && (await pending.stillReferenced())) continue;
         // After any swap of this file still under way, so the swap cannot bring it back.
         await promotions.get(id);
-        await pending.store.deleteFile(pending.key);
+        await checked(pending.store).deleteFile(pending.key);
       }
       if (failed !== undefined) throw failed.reason;
     });
@@ -231,13 +232,13 @@ export class FileLedger {
 
   /** Swaps staged bytes into place after the commit; on failure, leaves them for a later settling. */
   private promote(id: string, written: Written): Promise<void> {
-    const store = written.store;
+    const staging = written.store.staging;
     const token = written.staged!;
-    if (!canStage(store)) return Promise.resolve();
+    if (staging === undefined) return Promise.resolve();
     const run = (promotions.get(id) ?? Promise.resolve()).then(() =>
-      store.promoteStaged(written.key, token).catch(async (error: unknown) => {
+      staging.promote(written.key, token).catch(async (error: unknown) => {
         markAbandoned(token);
-        await store.abandonStaged(token).catch(() => {
+        await staging.abandon(token).catch(() => {
           // The note stays as it is: a later process settles it once this one is gone.
         });
         throw error;
@@ -261,10 +262,11 @@ export class FileLedger {
     for (const written of this.writes.values()) {
       const { store, key, staged, backup } = written;
       if (backup !== undefined) await putBack(store, key, backup, isImageRow(key) ? noteForRow(key) : undefined);
-      else if (staged === undefined) await this.report('after rollback', () => withRetries(() => store.deleteFile(key)));
-      else if (canStage(store)) {
+      else if (staged === undefined) await this.report('after rollback', () => withRetries(() => checked(store).deleteFile(key)));
+      else if (store.staging !== undefined) {
+        const staging = store.staging;
         await this.report('after rollback', () =>
-          withRetries(() => store.discardStaged(staged)).catch((error: unknown) => {
+          withRetries(() => staging.discard(staged)).catch((error: unknown) => {
             markAbandoned(staged);
             throw error;
           }),
@@ -291,9 +293,10 @@ export class FileLedger {
     this.outcome = 'unknown';
     await this.report('after an unanswered commit', async () => {
       for (const written of this.writes.values()) {
-        if (written.staged !== undefined && canStage(written.store)) {
+        const staging = written.store.staging;
+        if (written.staged !== undefined && staging !== undefined) {
           markAbandoned(written.staged);
-          await written.store.abandonStaged(written.staged);
+          await staging.abandon(written.staged);
         }
       }
     });

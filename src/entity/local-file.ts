@@ -6,10 +6,11 @@ import type { Readable } from 'node:stream';
 import { ImageNotFoundError } from '../errors.js';
 import type { Store } from '../stores/store.js';
 import type { ImageEntity } from './image.js';
+import { checked } from '../stores/checked-calls.js';
 
 /** The original for sharp to read: its local path when the store has one, else a stream. */
 export async function openForProcessing(store: Store, image: ImageEntity): Promise<Readable | string> {
-  const file = store.localPath(image);
+  const file = checked(store).localPath(image);
   if (file === undefined) return store.open(image);
   try {
     await access(file);

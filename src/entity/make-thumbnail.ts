@@ -19,6 +19,7 @@ import { sqliteWriteLock } from './locks.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 import { imageOfSize, reusableImage } from './size-match.js';
+import { checked } from '../stores/checked-calls.js';
 
 /**
  * A thumbnail rendered ahead into a temp file: `of` names what it was rendered of and into (see
@@ -119,7 +120,7 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   const mimetype = thumbnailMimetype(original.mimetype, options.format);
   // No check that the file is there first: a render that fails is only a head start lost, and the
   // transaction then meets (and reports) the real error.
-  const source = store.localPath(original) ?? (await store.open(original));
+  const source = checked(store).localPath(original) ?? (await store.open(original));
   // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
   // a time. The render in the transaction below takes none: it must not wait with the database held.
   return inRenderSlot(async () => {
@@ -139,7 +140,7 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
     const key = { objectType: original.objectType, objectId: original.objectId, width, height, mimetype };
     let staging: string | undefined;
     try {
-      staging = typeof source === 'string' ? await store.stagingPath(key) : undefined;
+      staging = typeof source === 'string' ? await checked(store).stagingPath(key) : undefined;
     } catch (error) {
       opened.dispose();
       throw error;

@@ -18,8 +18,8 @@ import { exactRange, isUnsatisfiableRange, makeS3Client, s3Failure, s3Sdk } from
 import { S3StagingArea } from './s3-staging.js';
 import { type ObjectHeaders, uploadObject } from './s3-upload.js';
 import { UrlSigner } from './s3-url-signer.js';
-import type { StagedEntry, StagedNote, StagingStore } from './staging.js';
-import { type ByteRange, type FileStat, implementationOf, type PutFileOptions, Store, validateRange } from './store.js';
+import type { StagingArea } from './staging.js';
+import { type ByteRange, type FileStat, type PutFileOptions, Store, validateRange } from './store.js';
 
 /** What HeadObject tells of an object, beyond its size. */
 export interface S3FileStat extends FileStat {
@@ -50,7 +50,7 @@ export interface S3ListedObject {
  * // A private bucket: URLs are presigned for an hour.
  * new S3Store({ bucket: 'private-images', region: 'us-east-1', signedUrls: { expiresIn: 3600 } })
  */
-export class S3Store extends Store implements StagingStore {
+export class S3Store extends Store {
   /** The SDK client every request goes through. */
   readonly client: S3Client;
   readonly bucket: string;
@@ -63,7 +63,7 @@ export class S3Store extends Store implements StagingStore {
   private readonly ownsClient: boolean;
   /** The client, bucket and deadline every request goes with (for the sandbox store). @internal */
   readonly access: S3Access;
-  private readonly staging: S3StagingArea;
+  private readonly stagingArea: S3StagingArea;
   private readonly signer: UrlSigner;
 
   /** @throws InvalidArgumentError naming the bad option */
@@ -77,7 +77,12 @@ export class S3Store extends Store implements StagingStore {
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? makeS3Client(options);
     this.access = { client: this.client, bucket: this.bucket, timeout: this.settings.operationTimeout };
-    this.staging = new S3StagingArea(this.access, this.prefix, (mimetype, reproducible) => this.headersFor(mimetype, reproducible));
+    this.stagingArea = new S3StagingArea(
+      this.access,
+      this.prefix,
+      (mimetype, reproducible) => this.headersFor(mimetype, reproducible),
+      (key) => this.objectKey(key),
+    );
     this.signer = new UrlSigner(this.client, options, this.settings);
   }
 
@@ -236,40 +241,9 @@ export class S3Store extends Store implements StagingStore {
     } while (continuation !== undefined);
   }
 
-  /** Staging (see `staging.ts`) writes bytes as this class does: not for a subclass with its own `putFile`. */
-  canStage(): boolean {
-    return implementationOf(this, 'putFile') === S3Store.prototype.putFile;
-  }
-
-  async stageFile(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string> {
-    this.objectKey(key);
-    const token = this.staging.newToken();
-    await this.staging.stage(token, data, note);
-    return token;
-  }
-
-  promoteStaged(key: ImageKey, token: string): Promise<void> {
-    return this.staging.promote(token, this.objectKey(key));
-  }
-
-  discardStaged(token: string): Promise<void> {
-    return this.staging.discard(token);
-  }
-
-  abandonStaged(token: string): Promise<void> {
-    return this.staging.abandon(token);
-  }
-
-  listStaged(): Promise<StagedEntry[]> {
-    return this.staging.list();
-  }
-
-  readStagedNote(token: string): Promise<StagedNote | undefined> {
-    return this.staging.readNote(token);
-  }
-
-  openStaged(token: string): Promise<Readable> {
-    return this.staging.openStaged(token);
+  /** Staging writes bytes as this class does: a subclass with its own `putFile` gets none. */
+  override get staging(): StagingArea | undefined {
+    return this.putFile === S3Store.prototype.putFile ? this.stagingArea : undefined;
   }
 
   /**
