@@ -10,7 +10,15 @@ import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { ImageAttachError } from '../errors.js';
 import { toDate } from '../stores/keys.js';
-import { HOST_TAG, noteKey, PROCESS_TAG, type StagedEntry, type StagedNote, type StagingArea, stagingProcessGone } from '../stores/staging.js';
+import {
+  HOST_TAG,
+  noteKey,
+  PROCESS_TAG,
+  type StagedEntry,
+  type StagedNote,
+  type StagingArea,
+  stagingProcessGone,
+} from '../stores/staging.js';
 import type { Store } from '../stores/store.js';
 import { readCreatedAt } from './created-at.js';
 import { isSqlite, sqliteWriteLock } from './locks.js';

@@ -28,7 +28,11 @@ export function watchTransaction(trx: Knex.Transaction, onCommitSent: () => void
   const t = trx as Transaction;
   const execution = t.executionPromise;
   if (execution === undefined) {
-    throw new ImageAttachError('ERR_INVALID_ARGUMENT', 'Expected a knex or Objection transaction for trx but received an object without executionPromise', { statusCode: 500 });
+    throw new ImageAttachError(
+      'ERR_INVALID_ARGUMENT',
+      'Expected a knex or Objection transaction for trx but received an object without executionPromise',
+      { statusCode: 500 },
+    );
   }
   let rolledBack = false;
   let commitSent = false;
@@ -55,7 +59,8 @@ export function watchTransaction(trx: Knex.Transaction, onCommitSent: () => void
  */
 export async function askCommitted(probe: ProbeRow): Promise<TransactionOutcome> {
   try {
-    return (await committedOutcome((probe.constructor as typeof Model).knex(), noteForRow(probe))) === 'committed' ? 'committed' : 'rolled-back';
+    const knex = (probe.constructor as typeof Model).knex();
+    return (await committedOutcome(knex, noteForRow(probe))) === 'committed' ? 'committed' : 'rolled-back';
   } catch {
     return 'unknown';
   }
