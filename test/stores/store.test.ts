@@ -77,6 +77,20 @@ describe("Store: keys are validated by the caller methods and at the library's c
     });
   }
 
+  it('a built-in store checks the key at the top of its own methods, and ends the stream handed to putFile', async function () {
+    const store = new FileSystemStore({ path: '/tmp/oia-bad-keys', baseUrl: 'http://img.test/' });
+    const key = { ...good, objectId: 12.5 } as never;
+    const stream = Readable.from([Buffer.from('x')]);
+    const expected = (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'objectId';
+    await assert.rejects(store.putFile(key, stream, { reproducible: false }), expected);
+    assert.equal(stream.destroyed, true);
+    await assert.rejects(store.getFile(key), expected);
+    await assert.rejects(store.statFile(key), expected);
+    await assert.rejects(store.deleteFile(key), expected);
+    assert.throws(() => store.getUrl(key), expected);
+    assert.throws(() => store.localPath(key), expected);
+  });
+
   it('hands the implementation the key normalised: objectId a bigint (a string of digits accepted)', async function () {
     const store = new MapStore();
     await checked(store).putFile({ ...good, objectId: '1234' as never }, Readable.from([Buffer.from('x')]), { reproducible: false });
