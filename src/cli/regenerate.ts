@@ -19,6 +19,7 @@ import { keyOf, type Store } from '../stores/store.js';
 import { type ConfigRelation, type LoadedConfig, relationNamed, storeNamed } from './config.js';
 import { EXIT, UsageError } from './exit.js';
 import { jsonError, jsonKey, type Output } from './output.js';
+import { checked } from '../stores/checked-calls.js';
 
 export interface RegenerateFlags {
   model: string;
@@ -156,7 +157,7 @@ async function regenerateSet(
       tally.present++;
     } else if (options.onlyMissing) {
       // A row is not enough: its file must be there too, or the thumbnail is made again.
-      if ((await store.statFile(existing)) !== null) {
+      if ((await checked(store).statFile(existing)) !== null) {
         tally.present++;
       } else {
         await replaceThumbnail(relation, existing, store, (trx) => set.generateThumbnail({ width }, { store, format: formatOf(existing, format), trx }));

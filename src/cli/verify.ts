@@ -20,6 +20,7 @@ import { headerMismatch, readStoredHeader } from './file-header.js';
 import { DEFAULT_MIN_AGE, deleteOrphans, parseMinAge } from './orphans.js';
 import { jsonError, jsonKey, type Output } from './output.js';
 import { forEachConcurrently } from './pool.js';
+import { checked } from '../stores/checked-calls.js';
 
 export interface VerifyFlags {
   store?: string;
@@ -144,7 +145,7 @@ async function readRows(config: LoadedConfig, store: Store, options: RowPassOpti
           pass.objectTypes.add(key.objectType);
         }
         if (options.check === 'none') return;
-        const stat = await store.statFile(key);
+        const stat = await checked(store).statFile(key);
         if (stat === null) {
           pass.missing.push(key);
           return;

@@ -19,6 +19,7 @@ import { LocalFileServer, type MissingFile } from './static/local-file-server.js
 import { isMalformedValueError, loadOwnerRows } from './owner-key.js';
 import { RecentRows } from './recent-rows.js';
 import { validateCache } from './static/static-options.js';
+import { checked } from '../stores/checked-calls.js';
 
 export interface ThumbnailRouteOptions extends StoreOption {
   /** The widths a client may ask for (`?width=N`); any other is a 400. */
@@ -168,7 +169,7 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
               recent!.forget(key!);
               void answer(req, res, next, true);
             };
-      server.serve(req, res, next, target.localPath(image)!, missing);
+      server.serve(req, res, next, checked(target).localPath(image)!, missing);
     } catch (error) {
       next(error);
     }

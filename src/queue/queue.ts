@@ -39,7 +39,7 @@ export class ThumbnailQueue {
   private producer: Promise<{ queue: Queue<ThumbnailJobData, ThumbnailJobResult>; client: RedisClientLike; owned: boolean }> | undefined;
   private readonly workers = new Set<ThumbnailWorker>();
 
-  /** @internal use {@link thumbnailQueue} */
+  /** Made by {@link thumbnailQueue}, which is the documented way. */
   constructor(options: ThumbnailQueueOptions) {
     this.options = resolveQueueOptions(options);
   }
