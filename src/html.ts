@@ -9,8 +9,7 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { Model } from 'objection';
-import { ImageSet } from './entity/image-set.js';
-import type { HtmlAttributes, ImageEntity, StoreOption } from './entity/image.js';
+import { type HtmlAttributes, type ImageEntity, ImageSet, type StoreOption } from './entity/index.js';
 import { InvalidArgumentError } from './errors.js';
 import * as check from './util/check.js';
 import { htmlElement } from './html-element.js';

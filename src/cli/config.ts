@@ -15,7 +15,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
-import type { ImageEntityClass } from '../entity/image.js';
+import type { ImageEntityClass } from '../entity/index.js';
 import { describeValue, InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
 import { attachmentRelations, type AttachmentRelation, imageClassesOf, isImageClass, listedModels } from '../migration/models.js';

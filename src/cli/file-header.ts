@@ -8,6 +8,7 @@ import { sharp } from '../imaging/sharp.js';
 import { mimetypeOf } from '../imaging/probe.js';
 import type { ImageKey } from '../stores/keys.js';
 import type { FileStat, Store } from '../stores/store.js';
+import { checked } from '../stores/checked-calls.js';
 
 /** Bytes read first: every header the library writes or accepts fits (EXIF included), bar odd files. */
 const HEAD_BYTES = 256 * 1024;
@@ -28,7 +29,7 @@ export interface HeaderFacts {
  */
 export async function readStoredHeader(store: Store, key: ImageKey, stat: FileStat): Promise<HeaderFacts> {
   const whole = stat.size <= HEAD_BYTES;
-  const head = await buffer(await store.getFile(key, whole ? undefined : { start: 0, end: HEAD_BYTES - 1 }));
+  const head = await buffer(await checked(store).getFile(key, whole ? undefined : { start: 0, end: HEAD_BYTES - 1 }));
   try {
     return await facts(head);
   } catch {
@@ -36,7 +37,7 @@ export async function readStoredHeader(store: Store, key: ImageKey, stat: FileSt
     if (whole) return unreadable();
   }
   try {
-    return await facts(await buffer(await store.getFile(key)));
+    return await facts(await buffer(await checked(store).getFile(key)));
   } catch {
     // sharp reads no image in these bytes.
     return unreadable();

@@ -7,6 +7,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { NormalizedKey } from '../stores/keys.js';
 import type { Store } from '../stores/store.js';
+import { checked } from '../stores/checked-calls.js';
 
 export const DEFAULT_MIN_AGE = '10m';
 
@@ -44,7 +45,7 @@ export async function deleteOrphans(
   const verdicts: OrphanVerdicts = { deleted: [], tooRecent: [], nowReferenced: [] };
   const oldEnough: NormalizedKey[] = [];
   for (const key of orphans) {
-    const stat = await store.statFile(key);
+    const stat = await checked(store).statFile(key);
     if (stat === null) continue;
     // A store that keeps no modification time cannot prove a file old: keep it, unless told 0.
     const age = stat.modifiedAt === undefined ? (minAgeMs === 0 ? 0 : -1) : now - stat.modifiedAt.getTime();
@@ -58,7 +59,7 @@ export async function deleteOrphans(
       verdicts.nowReferenced.push(key);
       continue;
     }
-    await store.deleteFile(key);
+    await checked(store).deleteFile(key);
     verdicts.deleted.push(key);
   }
   return verdicts;

@@ -8,8 +8,8 @@
  * one short string per row in memory (tens of bytes: millions of rows fit). Deleting them is
  * guarded against uploads in flight (see orphans.ts).
  */
-import type { ImageEntity, ImageEntityClass } from '../entity/image.js';
-import { listKeptBackups } from '../entity/kept-backups.js';
+import type { ImageEntity, ImageEntityClass } from '../entity/index.js';
+import { listKeptBackups } from '../entity/worker-api.js';
 import { describeKey } from '../migration/copy.js';
 import { countRows, pagedRows } from '../migration/rows.js';
 import { extensionFor, type ImageKey, type NormalizedKey, toObjectId } from '../stores/keys.js';
@@ -20,6 +20,7 @@ import { headerMismatch, readStoredHeader } from './file-header.js';
 import { DEFAULT_MIN_AGE, deleteOrphans, parseMinAge } from './orphans.js';
 import { jsonError, jsonKey, type Output } from './output.js';
 import { forEachConcurrently } from './pool.js';
+import { checked } from '../stores/checked-calls.js';
 
 export interface VerifyFlags {
   store?: string;
@@ -144,7 +145,7 @@ async function readRows(config: LoadedConfig, store: Store, options: RowPassOpti
           pass.objectTypes.add(key.objectType);
         }
         if (options.check === 'none') return;
-        const stat = await store.statFile(key);
+        const stat = await checked(store).statFile(key);
         if (stat === null) {
           pass.missing.push(key);
           return;

@@ -15,7 +15,7 @@ import { checkProbed, type ImageLimits, type ProbedImage, probeImage, proveWhole
 import { checkThumbnailSpecs, planThumbnails, type RenderedThumbnail, renderThumbnails } from '../imaging/thumbnail-batch.js';
 import { toDate } from '../stores/keys.js';
 import { createdAtForInsert, createdAtUnit } from './created-at.js';
-import { spoolToTempFile } from '../imaging/spool.js';
+import { spoolToTempFile } from '../util/spool.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';

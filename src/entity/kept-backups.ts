@@ -18,6 +18,7 @@ import type { StagedNote } from '../stores/staging.js';
 import type { Store } from '../stores/store.js';
 import { removeIfPresent } from '../util/temp-files.js';
 import { isSqlite, sqliteWriteLock } from './locks.js';
+import { checked } from '../stores/checked-calls.js';
 
 /** Attempts of one put-back, and the pauses between them. */
 const PAUSES_MS = [100, 500];
@@ -51,7 +52,7 @@ export async function withRetries<T>(work: () => Promise<T>): Promise<T> {
  */
 export async function putBack(store: Store, key: ImageKey, backup: string, note: StagedNote | undefined): Promise<void> {
   try {
-    await withRetries(() => store.putFile(key, createReadStream(backup), { reproducible: false }));
+    await withRetries(() => checked(store).putFile(key, createReadStream(backup), { reproducible: false }));
     await removeIfPresent(backup);
     return;
   } catch (error) {
@@ -97,7 +98,7 @@ async function keep(store: Store, backup: string, note: StagedNote): Promise<str
 function storeLabel(store: Store, note: StagedNote): string {
   let url = '';
   try {
-    url = store.getUrl(keyOfNote(note));
+    url = checked(store).getUrl(keyOfNote(note));
   } catch {
     // A store without URLs: its class alone.
   }
@@ -127,7 +128,7 @@ export async function restoreKeptBackups(options: { store: Store; knex: Knex }):
         | { created_at: Date | string | number }
         | undefined;
       const wanted = row !== undefined && toDate(row.created_at).getTime() < note.row.createdAt;
-      if (wanted) await store.putFile(keyOfNote(note), createReadStream(bytes), { reproducible: false });
+      if (wanted) await checked(store).putFile(keyOfNote(note), createReadStream(bytes), { reproducible: false });
       return wanted;
     });
     await removeIfPresent(bytes.replace(/\.bytes$/, '.json'));

@@ -20,17 +20,20 @@
  */
 import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
-import type { Model } from 'objection';
 import { ImageAttachError } from '../errors.js';
-import { spoolToTempFile, removeIfPresent } from '../imaging/spool.js';
+import { spoolToTempFile } from '../util/spool.js';
+import { removeIfPresent } from '../util/temp-files.js';
+import { checked } from '../stores/checked-calls.js';
 import { type ImageKey, normalizeKey } from '../stores/keys.js';
 import type { PutFileOptions, Store } from '../stores/store.js';
-import { canStage } from '../stores/staging.js';
 import { putBack, withRetries } from './kept-backups.js';
-import { storeTag } from './single-flight.js';
-import { committedOutcome, markAbandoned, noteForRow, sweepInBackground } from './staged-writes.js';
+import { storeTag } from '../util/cache-keys.js';
+import { markAbandoned, noteForRow, sweepInBackground } from './staged-writes.js';
+import { askCommitted, type ProbeRow, type TransactionOutcome, watchTransaction } from './transaction-outcome.js';
 
-type Transaction = Knex.Transaction & { executionPromise?: Promise<unknown>; parentTransaction?: Knex.Transaction };
+export type { TransactionOutcome } from './transaction-outcome.js';
+
+type Transaction = Knex.Transaction & { parentTransaction?: Knex.Transaction };
 
 interface Written {
   store: Store;
@@ -41,12 +44,6 @@ interface Written {
   staged: string | undefined;
 }
 
-/** What became of a transaction, as far as its files are concerned. */
-export type TransactionOutcome = 'committed' | 'rolled-back' | 'unknown';
-
-/** A row written in the transaction, to ask the database about when the COMMIT's answer is lost. */
-type ProbeRow = Parameters<typeof noteForRow>[0];
-
 interface PendingDelete {
   store: Store;
   key: ImageKey;
@@ -55,8 +52,6 @@ interface PendingDelete {
 }
 
 const ledgers = new WeakMap<Transaction, FileLedger>();
-const rolledBack = new WeakSet<Transaction>();
-const commitSent = new WeakSet<Transaction>();
 /** Staged swaps in the order their transactions committed, one chain per file. */
 const promotions = new Map<string, Promise<void>>();
 const unsettled = new Set<Promise<void>>();
@@ -88,27 +83,12 @@ export class FileLedger {
     trx: Transaction,
     private readonly parent: FileLedger | undefined,
   ) {
-    const execution = trx.executionPromise;
-    if (execution === undefined) {
-      throw new ImageAttachError('ERR_INVALID_ARGUMENT', 'Expected a knex or Objection transaction for trx but received an object without executionPromise', { statusCode: 500 });
-    }
-    // knex resolves executionPromise on a plain `trx.rollback()` too (doNotRejectOnRollback), so
-    // a rollback is noted where it is asked for, on this transaction object only.
-    const rollback = trx.rollback.bind(trx);
-    trx.rollback = ((error?: unknown) => {
-      rolledBack.add(trx);
-      return rollback(error);
-    }) as typeof trx.rollback;
-    // A failure after the COMMIT went out may be a commit whose answer was lost.
-    const commit = trx.commit.bind(trx);
-    trx.commit = ((value?: unknown) => {
-      commitSent.add(trx);
+    const ending = watchTransaction(trx, () => {
       if (!parent) this.commitSeq = ++lastCommitSeq;
-      return commit(value);
-    }) as typeof trx.commit;
-    const settled = execution.then(
-      () => (rolledBack.has(trx) ? this.undo() : this.finish()),
-      () => (commitSent.has(trx) && !rolledBack.has(trx) && !parent ? this.afterUnansweredCommit() : this.undo()),
+    });
+    // A savepoint's release that fails is undone as a rollback: only the root's COMMIT can be lost.
+    const settled = ending.then((end) =>
+      end === 'committed' ? this.finish() : end === 'commit-unanswered' && !parent ? this.afterUnansweredCommit() : this.undo(),
     );
     this.settled = settled;
     unsettled.add(settled);
@@ -149,21 +129,22 @@ export class FileLedger {
     // Settle what a dead process left staged in this store (see staged-writes.ts), in the background
     // once this transaction has ended: within it, settling would wait on this transaction's own
     // row locks (SQLite: its one connection).
-    if (row !== undefined && canStage(store)) void root.settled.then(() => sweepInBackground(store, row));
+    const staging = store.staging;
+    if (row !== undefined && staging !== undefined) void root.settled.then(() => sweepInBackground(store, row));
     // Whether a file is there already: asked once, for the staging and the backup decisions both.
     let present: Promise<boolean> | undefined;
-    const isPresent = () => (present ??= store.statFile(key).then((stat) => stat !== null));
-    if (row !== undefined && canStage(store) && (prior === undefined ? await isPresent() : prior.staged !== undefined)) {
-      staged = await store.stageFile(key, data, { ...noteForRow(row), ...(options.reproducible ? { reproducible: true } : {}) });
+    const isPresent = () => (present ??= checked(store).statFile(key).then((stat) => stat !== null));
+    if (row !== undefined && staging !== undefined && (prior === undefined ? await isPresent() : prior.staged !== undefined)) {
+      staged = await staging.stage(key, data, { ...noteForRow(row), ...(options.reproducible ? { reproducible: true } : {}) });
       // Staging copied the bytes; a file given away (`move`) is gone once written, as a store's own.
       if (typeof data === 'string' && options.move === true) await removeIfPresent(data);
     } else {
       if (!this.writes.has(id) && (await isPresent())) {
-        backup = (await spoolToTempFile(await store.getFile(key), Number.MAX_SAFE_INTEGER)).path;
+        backup = (await spoolToTempFile(await checked(store).getFile(key), Number.MAX_SAFE_INTEGER)).path;
       }
       try {
-        if (typeof data === 'string') await store.putLocalFile(key, data, options);
-        else await store.putFile(key, data, options);
+        if (typeof data === 'string') await checked(store).putLocalFile(key, data, options);
+        else await checked(store).putFile(key, data, options);
       } catch (error) {
         // The store's write is atomic: the old file is untouched, so the backup is not needed.
         if (backup !== undefined) await removeIfPresent(backup);
@@ -177,7 +158,7 @@ export class FileLedger {
     }
     if (backup !== undefined) await removeIfPresent(backup);
     if (staged !== undefined) {
-      if (mine.staged !== undefined && canStage(store)) await store.discardStaged(mine.staged);
+      if (mine.staged !== undefined) await store.staging?.discard(mine.staged);
       mine.staged = staged;
     }
   }
@@ -188,7 +169,7 @@ export class FileLedger {
    */
   pendingSource(store: Store, key: ImageKey): Promise<Readable | string> | undefined {
     const token = this.find(fileId(store, key))?.staged;
-    return token !== undefined && canStage(store) ? store.openStaged(token) : undefined;
+    return token !== undefined ? store.staging?.open(token) : undefined;
   }
 
   /** This ledger's write of `id`, or an enclosing transaction's. */
@@ -217,7 +198,7 @@ export class FileLedger {
         if (written.backup !== undefined) await removeIfPresent(written.backup);
         if (written.staged !== undefined) {
           // The savepoint staged newer bytes over the enclosing transaction's staged ones.
-          if (theirs.staged !== undefined && canStage(written.store)) await written.store.discardStaged(theirs.staged);
+          if (theirs.staged !== undefined) await written.store.staging?.discard(theirs.staged);
           theirs.staged = written.staged;
         }
       }
@@ -243,7 +224,7 @@ export class FileLedger {
         if (pending.stillReferenced && (await pending.stillReferenced())) continue;
         // After any swap of this file still under way, so the swap cannot bring it back.
         await promotions.get(id);
-        await pending.store.deleteFile(pending.key);
+        await checked(pending.store).deleteFile(pending.key);
       }
       if (failed !== undefined) throw failed.reason;
     });
@@ -252,13 +233,13 @@ export class FileLedger {
 
   /** Swaps staged bytes into place after the commit; on failure, leaves them for a later settling. */
   private promote(id: string, written: Written): Promise<void> {
-    const store = written.store;
+    const staging = written.store.staging;
     const token = written.staged!;
-    if (!canStage(store)) return Promise.resolve();
+    if (staging === undefined) return Promise.resolve();
     const run = (promotions.get(id) ?? Promise.resolve()).then(() =>
-      store.promoteStaged(written.key, token).catch(async (error: unknown) => {
+      staging.promote(written.key, token).catch(async (error: unknown) => {
         markAbandoned(token);
-        await store.abandonStaged(token).catch(() => {
+        await staging.abandon(token).catch(() => {
           // The note stays as it is: a later process settles it once this one is gone.
         });
         throw error;
@@ -282,10 +263,11 @@ export class FileLedger {
     for (const written of this.writes.values()) {
       const { store, key, staged, backup } = written;
       if (backup !== undefined) await putBack(store, key, backup, isImageRow(key) ? noteForRow(key) : undefined);
-      else if (staged === undefined) await this.report('after rollback', () => withRetries(() => store.deleteFile(key)));
-      else if (canStage(store)) {
+      else if (staged === undefined) await this.report('after rollback', () => withRetries(() => checked(store).deleteFile(key)));
+      else if (store.staging !== undefined) {
+        const staging = store.staging;
         await this.report('after rollback', () =>
-          withRetries(() => store.discardStaged(staged)).catch((error: unknown) => {
+          withRetries(() => staging.discard(staged)).catch((error: unknown) => {
             markAbandoned(staged);
             throw error;
           }),
@@ -301,25 +283,21 @@ export class FileLedger {
    * touch nothing; staged writes are marked abandoned for a later settling (`settleInterruptedWrites`).
    */
   private async afterUnansweredCommit(): Promise<void> {
-    let outcome: TransactionOutcome = 'unknown';
     const probe = this.probe;
     if (probe === undefined) {
       // Nothing written, only deletes: those check a committed row still points at their file first.
       return this.finish();
     }
-    try {
-      outcome = (await committedOutcome((probe.constructor as typeof Model).knex(), noteForRow(probe))) === 'committed' ? 'committed' : 'rolled-back';
-    } catch {
-      // The database cannot be asked either (no knex bound, or still unreachable): unknown.
-    }
+    const outcome = await askCommitted(probe);
     if (outcome === 'committed') return this.finish();
     if (outcome === 'rolled-back') return this.undo();
     this.outcome = 'unknown';
     await this.report('after an unanswered commit', async () => {
       for (const written of this.writes.values()) {
-        if (written.staged !== undefined && canStage(written.store)) {
+        const staging = written.store.staging;
+        if (written.staged !== undefined && staging !== undefined) {
           markAbandoned(written.staged);
-          await written.store.abandonStaged(written.staged);
+          await staging.abandon(written.staged);
         }
       }
     });

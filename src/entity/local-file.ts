@@ -5,15 +5,16 @@ import { access, open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { ImageNotFoundError } from '../errors.js';
 import { toDate } from '../stores/keys.js';
-import { canStage, noteIsFor, noteKey } from '../stores/staging.js';
+import { noteIsFor, noteKey } from '../stores/staging.js';
 import type { Store } from '../stores/store.js';
 import type { ImageEntity } from './image.js';
+import { checked } from '../stores/checked-calls.js';
 
 /** The original for sharp to read: its local path when the store has one, else a stream. */
 export async function openForProcessing(store: Store, image: ImageEntity): Promise<Readable | string> {
   const committed = await committedButStaged(store, image);
   if (committed !== undefined) return committed;
-  const file = store.localPath(image);
+  const file = checked(store).localPath(image);
   if (file === undefined) return store.open(image);
   try {
     await access(file);
@@ -33,8 +34,9 @@ export async function openForProcessing(store: Store, image: ImageEntity): Promi
  * folder that is nearly always empty).
  */
 export async function committedButStaged(store: Store, image: ImageEntity): Promise<Readable | undefined> {
-  if (!canStage(store)) return undefined;
-  const entries = await store.listStaged().catch(() => {
+  const staging = store.staging;
+  if (staging === undefined) return undefined;
+  const entries = await staging.list().catch(() => {
     // A staging area this process cannot list holds nothing it could read either: the path it is.
     return [];
   });
@@ -42,10 +44,10 @@ export async function committedButStaged(store: Store, image: ImageEntity): Prom
   const key = noteKey(image);
   const createdAt = toDate(image.created_at).getTime();
   for (const entry of entries) {
-    const note = await store.readStagedNote(entry.token);
+    const note = await staging.readNote(entry.token);
     if (note === undefined || note === 'unreadable' || !noteIsFor(note, key) || note.row.createdAt !== createdAt) continue;
     try {
-      const staged = await store.openStaged(entry.token);
+      const staged = await staging.open(entry.token);
       return typeof staged === 'string' ? (await open(staged)).createReadStream() : staged;
     } catch (error) {
       // Moved in meanwhile: the path holds them now.

@@ -7,7 +7,8 @@ import type { Knex } from 'knex';
 import { ImageAttachError, ImageNotFoundError } from '../errors.js';
 import { checkBackground } from '../imaging/background.js';
 import { inRenderSlot } from '../imaging/render-slots.js';
-import { removeIfPresent, type SpooledFile, spoolToTempFile } from '../imaging/spool.js';
+import { type SpooledFile, spoolToTempFile } from '../util/spool.js';
+import { removeIfPresent } from '../util/temp-files.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import { type OpenedPicture, openPicture } from '../imaging/picture.js';
 import { resizeToThumbnail, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
@@ -19,6 +20,7 @@ import type { ThumbnailOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 import { imageOfSize, reusableImage } from './size-match.js';
 import { checkRenderable, renderFailure } from './unrenderable.js';
+import { checked } from '../stores/checked-calls.js';
 
 /**
  * A thumbnail rendered ahead into a temp file: `of` names what it was rendered of and into (see
@@ -149,7 +151,7 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   // No check that the file is there first: a render that fails is only a head start lost, and the
   // transaction then meets (and reports) the real error.
   // A replacement committed just before (by any process) may not have swapped its bytes in yet.
-  const source = (await committedButStaged(store, original)) ?? store.localPath(original) ?? (await store.open(original));
+  const source = (await committedButStaged(store, original)) ?? checked(store).localPath(original) ?? (await store.open(original));
   // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
   // a time. The render in the transaction below takes none: it must not wait with the database held.
   return inRenderSlot(async () => {
@@ -183,7 +185,7 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
     const key = { objectType: original.objectType, objectId: original.objectId, width, height, mimetype };
     let staging: string | undefined;
     try {
-      staging = local ? await store.stagingPath(key) : undefined;
+      staging = local ? await checked(store).stagingPath(key) : undefined;
     } catch (error) {
       opened.dispose();
       throw error;

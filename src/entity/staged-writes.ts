@@ -10,11 +10,19 @@ import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { ImageAttachError } from '../errors.js';
 import { toDate } from '../stores/keys.js';
-import { canStage, HOST_TAG, noteKey, PROCESS_TAG, type StagedEntry, type StagedNote, type StagingStore, stagingProcessGone } from '../stores/staging.js';
+import {
+  HOST_TAG,
+  noteKey,
+  PROCESS_TAG,
+  type StagedEntry,
+  type StagedNote,
+  type StagingArea,
+  stagingProcessGone,
+} from '../stores/staging.js';
 import type { Store } from '../stores/store.js';
 import { readCreatedAt } from './created-at.js';
 import { isSqlite, sqliteWriteLock } from './locks.js';
-import { storeTag } from './single-flight.js';
+import { storeTag } from '../util/cache-keys.js';
 
 /** The note of a staged write of `row` (an image entity: its own key). */
 export function noteForRow(row: Model & { objectType: string; objectId: bigint; width: number; height: number; mimetype: string; created_at: Date }): StagedNote {
@@ -51,12 +59,12 @@ export function committedOutcome(knex: Knex, note: StagedNote): Promise<WriteOut
  * in place or discards them. A note that cannot be read says nothing of what the bytes are for:
  * they are discarded (`'unreadable'`).
  */
-async function settle(store: StagingStore, knex: Knex, entry: StagedEntry): Promise<WriteOutcome | 'unreadable' | undefined> {
-  const note = await store.readStagedNote(entry.token);
+async function settle(staging: StagingArea, knex: Knex, entry: StagedEntry): Promise<WriteOutcome | 'unreadable' | undefined> {
+  const note = await staging.readNote(entry.token);
   // Gone: another process settled it meanwhile.
   if (note === undefined) return undefined;
   if (note === 'unreadable') {
-    await store.discardStaged(entry.token);
+    await staging.discard(entry.token);
     return 'unreadable';
   }
   return knex.transaction(async (trx) => {
@@ -64,8 +72,8 @@ async function settle(store: StagingStore, knex: Knex, entry: StagedEntry): Prom
     else await trx(note.row.table).where(note.row.id).forUpdate().select('created_at');
     const outcome = await outcomeIn(trx, note);
     const key = { ...note.key, objectId: BigInt(note.key.objectId) };
-    if (outcome === 'committed') await store.promoteStaged(key, entry.token);
-    else await store.discardStaged(entry.token);
+    if (outcome === 'committed') await staging.promote(key, entry.token);
+    else await staging.discard(entry.token);
     return outcome;
   });
 }
@@ -118,11 +126,12 @@ export interface SettledWrites {
 export async function settleInterruptedWrites(options: { store: Store; knex: Knex }): Promise<SettledWrites> {
   const { store, knex } = options;
   const result: SettledWrites = { promoted: 0, discarded: 0, failed: [] };
-  if (!canStage(store)) return result;
-  for (const entry of await store.listStaged()) {
+  const staging = store.staging;
+  if (staging === undefined) return result;
+  for (const entry of await staging.list()) {
     if (!isOrphaned(entry)) continue;
     try {
-      const outcome = await settle(store, knex, entry);
+      const outcome = await settle(staging, knex, entry);
       abandonedHere.delete(entry.token);
       if (outcome === 'committed') result.promoted++;
       else if (outcome !== undefined) result.discarded++;
@@ -136,7 +145,7 @@ export async function settleInterruptedWrites(options: { store: Store; knex: Kne
       result.failed.push({ token: entry.token, error: cause });
     }
   }
-  await store.sweepStagingLeftovers?.();
+  await staging.sweepLeftovers?.();
   return result;
 }
 

@@ -7,9 +7,8 @@
  * without it, anyone could make the server resize (and store) a picture in a million sizes.
  */
 import type { NextFunction, Request, Response } from 'express';
-import type { ImageSet } from '../entity/image-set.js';
-import { concreteStore, type ImageEntity, type StoreOption } from '../entity/image.js';
-import { imageOfSize } from '../entity/size-match.js';
+import type { ImageEntity, ImageSet, StoreOption } from '../entity/index.js';
+import { concreteStore, imageOfSize } from '../entity/worker-api.js';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
@@ -21,6 +20,7 @@ import { LocalFileServer, type MissingFile } from './static/local-file-server.js
 import { isMalformedValueError, loadOwnerRows } from './owner-key.js';
 import { RecentRows } from './recent-rows.js';
 import { validateCache } from './static/static-options.js';
+import { checked } from '../stores/checked-calls.js';
 
 export interface ThumbnailRouteOptions extends StoreOption {
   /** The widths a client may ask for (`?width=N`); any other is a 400. */
@@ -170,7 +170,7 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
               recent!.forget(key!);
               void answer(req, res, next, true);
             };
-      server.serve(req, res, next, target.localPath(image)!, missing);
+      server.serve(req, res, next, checked(target).localPath(image)!, missing);
     } catch (error) {
       next(error);
     }

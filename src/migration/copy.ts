@@ -5,11 +5,12 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
-import type { ImageEntity } from '../entity/image.js';
+import type { ImageEntity } from '../entity/index.js';
 import { ImageNotFoundError } from '../errors.js';
 import { type ImageKey, toObjectId } from '../stores/keys.js';
 import { keyOf, type Store } from '../stores/store.js';
 import { MigrationError } from './types.js';
+import { checked } from '../stores/checked-calls.js';
 
 export interface CopyOptions {
   skipExisting: boolean;
@@ -59,31 +60,31 @@ export function describeKey(key: ImageKey): string {
 export async function copyImage(source: Store, destination: Store, image: ImageEntity, options: CopyOptions): Promise<CopyOutcome> {
   const key = keyOf(image);
   if (options.skipExisting || options.dryRun) {
-    const [from, to] = await Promise.all([source.statFile(key), options.skipExisting ? destination.statFile(key) : null]);
+    const [from, to] = await Promise.all([checked(source).statFile(key), options.skipExisting ? checked(destination).statFile(key) : null]);
     if (from === null) throw new ImageNotFoundError(`The source store has no file for ${describeKey(key)}`, { data: { key } });
     if (to !== null && to.size === from.size) return { status: 'skipped', bytes: 0 };
     if (options.dryRun) return { status: 'copied', bytes: from.size };
   }
   // Local to local, unverified: let the destination copy the file itself (the kernel, for a
   // filesystem store), with no bytes through JavaScript. Verifying needs the bytes: stream them.
-  const local = options.verify ? undefined : source.localPath(key);
+  const local = options.verify ? undefined : checked(source).localPath(key);
   if (local !== undefined) {
-    const bytes = await destination.putLocalFile(key, local, { reproducible: !image.original });
+    const bytes = await checked(destination).putLocalFile(key, local, { reproducible: !image.original });
     return { status: 'copied', bytes };
   }
-  const input = await source.getFile(key);
+  const input = await checked(source).getFile(key);
   const meter = new ByteMeter(options.verify);
   // pipeline ends the meter with the source and destroys both when either fails; its error then
   // reaches putFile through the meter, which rejects with it (a StoreError naming the cause).
   pipeline(input, meter, () => {});
-  await destination.putFile(key, meter, { reproducible: !image.original });
+  await checked(destination).putFile(key, meter, { reproducible: !image.original });
   if (options.verify) await verifyCopy(destination, key, meter.bytes, meter.digest());
   return { status: 'copied', bytes: meter.bytes };
 }
 
 /** Reads the destination's copy back and compares it with what was sent. */
 async function verifyCopy(destination: Store, key: ImageKey, bytes: number, sha256: string): Promise<void> {
-  const copy = await destination.getFile(key);
+  const copy = await checked(destination).getFile(key);
   const meter = new ByteMeter(true);
   await new Promise<void>((resolve, reject) => {
     pipeline(copy as Readable, meter, (error) => (error ? reject(error) : resolve()));
@@ -92,7 +93,7 @@ async function verifyCopy(destination: Store, key: ImageKey, bytes: number, sha2
   const copied = meter.digest();
   if (meter.bytes === bytes && copied === sha256) return;
   // A bad copy must not stay: a rerun with skipExisting would take it for a good one.
-  await destination.deleteFile(key);
+  await checked(destination).deleteFile(key);
   throw new MigrationError(
     'ERR_MIGRATION_CHECKSUM_MISMATCH',
     `The copy of ${describeKey(key)} read back from the destination differs from the source ` +

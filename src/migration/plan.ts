@@ -3,7 +3,7 @@
  * another (SQLAlchemy-ImageAttach's `migration.migrate`/`migrate_class`). Both return a {@link MigrationPlan}
  * that does nothing until iterated or executed.
  */
-import type { ImageEntity, ImageEntityClass } from '../entity/image.js';
+import type { ImageEntity, ImageEntityClass } from '../entity/index.js';
 import { InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
 import type { ImageKey } from '../stores/keys.js';

@@ -6,26 +6,56 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { StoreError } from '../errors.js';
 import { removeIfPresent, STALE_TEMP_MS } from '../util/temp-files.js';
-import { PROCESS_TAG, type StagedEntry, type StagedNote, stagingProcessGone } from './staging.js';
+import type { ImageKey } from './keys.js';
+import { PROCESS_TAG, type StagedEntry, type StagedNote, type StagingArea, stagingProcessGone } from './staging.js';
 
 const ENTRY = /^(\d+)-([0-9a-f]+)-([0-9a-f]+)\.json$/;
 /** A note's or staged bytes' name, or its temp file's (`<token>.json.<hex>.tmp`, `.<token>.stage.<hex>.tmp`). */
 const LEFTOVER = /^\.?(\d+)-([0-9a-f]+)-([0-9a-f]+)\.(json|stage)(\.[0-9a-f]+\.tmp)?$/;
 
-export class FileSystemStagingArea {
+/** What the area borrows from its store: the path of a key, and the store's atomic write. */
+export interface FileSystemWrites {
+  pathFor(key: ImageKey): string;
+  /** Writes `data` (a stream, or a local file's path to copy) at `file`, atomically. */
+  writeAt(file: string, data: Readable | string): Promise<void>;
+}
+
+export class FileSystemStagingArea implements StagingArea {
   readonly dir: string;
 
-  constructor(root: string) {
+  constructor(
+    root: string,
+    private readonly store: FileSystemWrites,
+  ) {
     this.dir = path.join(root, '.staging');
   }
 
-  newToken(): string {
+  async stage(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string> {
+    this.store.pathFor(key);
+    const token = this.newToken();
+    await this.writeNote(token, note);
+    try {
+      await this.store.writeAt(this.dataPath(token), data);
+    } catch (error) {
+      await this.discard(token);
+      throw error;
+    }
+    return token;
+  }
+
+  private newToken(): string {
     return `${process.pid}-${PROCESS_TAG}-${randomBytes(8).toString('hex')}`;
   }
 
-  dataPath(token: string): string {
+  /** The staged bytes' path: a filesystem store reads them in place. */
+  async open(token: string): Promise<string> {
+    return this.dataPath(token);
+  }
+
+  private dataPath(token: string): string {
     return path.join(this.dir, `${token}.stage`);
   }
 
@@ -38,7 +68,7 @@ export class FileSystemStagingArea {
    * lost), through a temp file that a failure (a full disk) removes.
    * @throws StoreError `ERR_STORE_WRITE`
    */
-  async writeNote(token: string, note: StagedNote): Promise<void> {
+  private async writeNote(token: string, note: StagedNote): Promise<void> {
     const file = this.notePath(token);
     const temp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
     try {
@@ -54,11 +84,12 @@ export class FileSystemStagingArea {
   }
 
   /**
-   * Renames the staged bytes to `file`, then removes the note. Bytes already gone (another process
-   * settled it): nothing to move.
+   * Renames the staged bytes to the file of `key`, then removes the note. Bytes already gone
+   * (another process settled it): nothing to move.
    * @throws StoreError `ERR_STORE_WRITE`
    */
-  async promote(token: string, file: string): Promise<void> {
+  async promote(key: ImageKey, token: string): Promise<void> {
+    const file = this.store.pathFor(key);
     for (let attempt = 1; ; attempt++) {
       try {
         await mkdir(path.dirname(file), { recursive: true });

@@ -17,15 +17,15 @@ import { ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError 
 import { removeIfPresent } from '../util/temp-files.js';
 import { FileSystemStagingArea } from './fs-staging.js';
 import { checkHttpUrl } from './http-url.js';
-import type { StagedEntry, StagedNote, StagingStore } from './staging.js';
+import type { StagingArea } from './staging.js';
 import { alternateNames, fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
-import { type ByteRange, type FileStat, implementationOf, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
+import { type ByteRange, type FileStat, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
 
 /** What the filesystem stores share: the layout, atomic writes, reads, deletes and listing. */
-export abstract class FileSystemStoreBase extends Store implements StagingStore {
+export abstract class FileSystemStoreBase extends Store {
   /** The absolute root folder. */
   readonly root: string;
-  private readonly staging: FileSystemStagingArea;
+  private readonly stagingArea: FileSystemStagingArea;
 
   constructor(root: unknown, argument: string) {
     super();
@@ -33,7 +33,10 @@ export abstract class FileSystemStoreBase extends Store implements StagingStore 
       throw new InvalidArgumentError(argument, 'a folder path (a non-empty string)', root);
     }
     this.root = path.resolve(root);
-    this.staging = new FileSystemStagingArea(this.root);
+    this.stagingArea = new FileSystemStagingArea(this.root, {
+      pathFor: (key) => this.pathFor(key),
+      writeAt: (file, data) => this.writeAt(file, data),
+    });
   }
 
   /** The path segments of `key` under the root, as URL paths use them. */
@@ -71,7 +74,15 @@ export abstract class FileSystemStoreBase extends Store implements StagingStore 
   }
 
   async putFile(key: ImageKey, stream: Readable, _options: PutFileOptions): Promise<void> {
-    await this.writeStreamAt(this.pathFor(key), stream);
+    let file: string;
+    try {
+      file = this.pathFor(key);
+    } catch (error) {
+      // The input is ours to end, a bad key included.
+      stream.destroy();
+      throw error;
+    }
+    await this.writeStreamAt(file, stream);
   }
 
   private async writeStreamAt(file: string, stream: Readable): Promise<void> {
@@ -91,7 +102,7 @@ export abstract class FileSystemStoreBase extends Store implements StagingStore 
    * a subclass refines `putFile`: then that is honoured, through the default.
    */
   override async putLocalFile(key: ImageKey, file: string, options: PutFileOptions): Promise<number> {
-    if (implementationOf(this, 'putFile') !== FileSystemStoreBase.prototype.putFile) return super.putLocalFile(key, file, options);
+    if (this.putFile !== FileSystemStoreBase.prototype.putFile) return super.putLocalFile(key, file, options);
     const final = this.pathFor(key);
     if (options.move === true && path.dirname(path.resolve(file)) === path.dirname(final)) {
       const size = options.size ?? (await localFileSize(file));
@@ -118,55 +129,16 @@ export abstract class FileSystemStoreBase extends Store implements StagingStore 
     return tempNameBeside(file);
   }
 
-  /** Staging (see `staging.ts`) writes bytes as this class does: not for a subclass with its own `putFile`. */
-  canStage(): boolean {
-    return implementationOf(this, 'putFile') === FileSystemStoreBase.prototype.putFile;
+  /** Staging writes bytes as this class does: a subclass with its own `putFile` gets none. */
+  override get staging(): StagingArea | undefined {
+    return this.putFile === FileSystemStoreBase.prototype.putFile ? this.stagingArea : undefined;
   }
 
-  async stageFile(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string> {
-    this.pathFor(key);
-    const token = this.staging.newToken();
-    await this.staging.writeNote(token, note);
-    try {
-      if (typeof data === 'string') {
-        await localFileSize(data);
-        await this.writeAtomically(this.staging.dataPath(token), (temp) => copyFile(data, temp, constants.COPYFILE_EXCL));
-      } else {
-        await this.writeStreamAt(this.staging.dataPath(token), data);
-      }
-    } catch (error) {
-      await this.staging.discard(token);
-      throw error;
-    }
-    return token;
-  }
-
-  async promoteStaged(key: ImageKey, token: string): Promise<void> {
-    await this.staging.promote(token, this.pathFor(key));
-  }
-
-  discardStaged(token: string): Promise<void> {
-    return this.staging.discard(token);
-  }
-
-  abandonStaged(token: string): Promise<void> {
-    return this.staging.abandon(token);
-  }
-
-  listStaged(): Promise<StagedEntry[]> {
-    return this.staging.list();
-  }
-
-  readStagedNote(token: string): Promise<StagedNote | 'unreadable' | undefined> {
-    return this.staging.readNote(token);
-  }
-
-  sweepStagingLeftovers(): Promise<number> {
-    return this.staging.sweepLeftovers();
-  }
-
-  async openStaged(token: string): Promise<string> {
-    return this.staging.dataPath(token);
+  /** Writes `data` (a stream, or a local file's path to copy in the kernel) at `file`, atomically. */
+  private async writeAt(file: string, data: Readable | string): Promise<void> {
+    if (typeof data !== 'string') return this.writeStreamAt(file, data);
+    await localFileSize(data);
+    await this.writeAtomically(file, (temp) => copyFile(data, temp, constants.COPYFILE_EXCL));
   }
 
   /**

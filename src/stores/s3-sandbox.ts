@@ -22,8 +22,8 @@ import { type ImageKey, type NormalizedKey, objectStorageKey, type StoredImage }
 import { type S3FileStat, S3Store } from './s3.js';
 import { sendWithin } from './s3-deadline.js';
 import { s3Sdk } from './s3-sdk.js';
-import type { StagedEntry, StagedNote, StagingStore } from './staging.js';
-import { type ByteRange, implementationOf, type PutFileOptions, Store } from './store.js';
+import type { StagingArea } from './staging.js';
+import { type ByteRange, type PutFileOptions, Store } from './store.js';
 
 /** The Content-Type of a "deleted" marker object; SQLAlchemy-ImageAttach's value, so its sandboxes read alike. */
 export const DELETED_MARK_MIMETYPE = 'application/x-sqlalchemy-imageattach-sandbox-deleted';
@@ -45,7 +45,7 @@ export interface S3SandboxStoreOptions {
  * });
  * await store.refreshOverrides(); // once at startup, so URLs of earlier sandbox writes are right
  */
-export class S3SandboxStore extends Store implements StagingStore {
+export class S3SandboxStore extends Store {
   readonly underlying: S3Store;
   readonly overriding: S3Store;
   /** Layout keys (`<type>/<id>/<w>x<h><ext>`) that `overriding` holds: images and markers. */
@@ -166,38 +166,25 @@ export class S3SandboxStore extends Store implements StagingStore {
     for (const id of held) this.overridden.add(id);
   }
 
-  /** Staging writes bytes as this class does: not for a subclass with its own `putFile`. */
-  canStage(): boolean {
-    return implementationOf(this, 'putFile') === S3SandboxStore.prototype.putFile && this.overriding.canStage();
-  }
-
-  stageFile(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string> {
-    return this.overriding.stageFile(key, data, note);
-  }
-
-  async promoteStaged(key: ImageKey, token: string): Promise<void> {
-    await this.overriding.promoteStaged(key, token);
-    this.overridden.add(objectStorageKey(key));
-  }
-
-  discardStaged(token: string): Promise<void> {
-    return this.overriding.discardStaged(token);
-  }
-
-  abandonStaged(token: string): Promise<void> {
-    return this.overriding.abandonStaged(token);
-  }
-
-  listStaged(): Promise<StagedEntry[]> {
-    return this.overriding.listStaged();
-  }
-
-  readStagedNote(token: string): Promise<StagedNote | undefined> {
-    return this.overriding.readStagedNote(token);
-  }
-
-  openStaged(token: string): Promise<Readable> {
-    return this.overriding.openStaged(token);
+  /**
+   * The staging area of `overriding`, remembering the keys it promotes there. None for a subclass
+   * with its own `putFile` (staging writes bytes as this class does).
+   */
+  override get staging(): StagingArea | undefined {
+    const area = this.overriding.staging;
+    if (area === undefined || this.putFile !== S3SandboxStore.prototype.putFile) return undefined;
+    return {
+      stage: (key, data, note) => area.stage(key, data, note),
+      promote: async (key, token) => {
+        await area.promote(key, token);
+        this.overridden.add(objectStorageKey(key));
+      },
+      discard: (token) => area.discard(token),
+      abandon: (token) => area.abandon(token),
+      list: () => area.list(),
+      readNote: (token) => area.readNote(token),
+      open: (token) => area.open(token),
+    };
   }
 
   private storeFor(key: ImageKey): S3Store {

@@ -18,11 +18,12 @@ import { Deadline, type S3Access, sendWithin } from './s3-deadline.js';
 import { encodeRfc3986 } from './s3-presign.js';
 import { s3Sdk } from './s3-sdk.js';
 import { type ObjectHeaders, uploadObject } from './s3-upload.js';
-import { HOST_TAG, PROCESS_TAG, type StagedEntry, type StagedNote } from './staging.js';
+import type { ImageKey } from './keys.js';
+import { HOST_TAG, PROCESS_TAG, type StagedEntry, type StagedNote, type StagingArea } from './staging.js';
 
 const ENTRY = /^([0-9a-f]{8})-(\d+)-([0-9a-f]+)-([0-9a-f]+)\.json$/;
 
-export class S3StagingArea {
+export class S3StagingArea implements StagingArea {
   /** The key prefix of the area, with its trailing slash. */
   readonly dir: string;
   /** The notes this process wrote, so promoting its own writes reads none back. */
@@ -33,11 +34,13 @@ export class S3StagingArea {
     prefix: string,
     /** The headers of an object of `mimetype` (its storage class as `reproducible` says). */
     private readonly headersFor: (mimetype: string, reproducible: boolean) => ObjectHeaders,
+    /** The object name of a key (it validates the key). */
+    private readonly objectKey: (key: ImageKey) => string,
   ) {
     this.dir = prefix === '' ? '.staging/' : `${prefix}/.staging/`;
   }
 
-  newToken(): string {
+  private newToken(): string {
     return `${HOST_TAG}-${process.pid}-${PROCESS_TAG}-${randomBytes(8).toString('hex')}`;
   }
 
@@ -50,7 +53,9 @@ export class S3StagingArea {
   }
 
   /** Writes the note, then the bytes (a note without bytes is harmless, bytes without a note are lost). */
-  async stage(token: string, data: Readable | string, note: StagedNote): Promise<void> {
+  async stage(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string> {
+    this.objectKey(key);
+    const token = this.newToken();
     await this.writeNote(token, note);
     this.notes.set(token, note);
     try {
@@ -63,6 +68,7 @@ export class S3StagingArea {
       });
       throw error;
     }
+    return token;
   }
 
   private async writeNote(token: string, note: StagedNote): Promise<void> {
@@ -76,10 +82,11 @@ export class S3StagingArea {
   }
 
   /**
-   * Copies the staged bytes to `objectName` (server side), then deletes the staged pair. Bytes
-   * already gone (another process settled them): nothing to copy.
+   * Copies the staged bytes to the object of `key` (server side), then deletes the staged pair.
+   * Bytes already gone (another process settled them): nothing to copy.
    */
-  async promote(token: string, objectName: string): Promise<void> {
+  async promote(key: ImageKey, token: string): Promise<void> {
+    const objectName = this.objectKey(key);
     const note = this.notes.get(token) ?? (await this.readNote(token));
     if (note !== undefined) {
       const { CopyObjectCommand } = s3Sdk();
@@ -147,7 +154,7 @@ export class S3StagingArea {
 
   async readNote(token: string): Promise<StagedNote | undefined> {
     try {
-      return JSON.parse(await text(await this.open(this.noteName(token)))) as StagedNote;
+      return JSON.parse(await text(await this.getObject(this.noteName(token)))) as StagedNote;
     } catch (error) {
       // Gone (settled meanwhile) or not a note we wrote: not an entry.
       if (error instanceof ImageNotFoundError || error instanceof SyntaxError) return undefined;
@@ -156,11 +163,11 @@ export class S3StagingArea {
   }
 
   /** The staged bytes, to read back inside their transaction. */
-  openStaged(token: string): Promise<Readable> {
-    return this.open(this.dataName(token));
+  open(token: string): Promise<Readable> {
+    return this.getObject(this.dataName(token));
   }
 
-  private async open(name: string): Promise<Readable> {
+  private async getObject(name: string): Promise<Readable> {
     const { GetObjectCommand } = s3Sdk();
     const deadline = new Deadline(this.access.timeout, { bucket: this.access.bucket, key: name, operation: 'GetObject' });
     try {

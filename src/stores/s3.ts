@@ -13,13 +13,13 @@ import { ImageNotFoundError } from '../errors.js';
 import { alternateNames, type ImageKey, keyFromObjectStorageKey, type NormalizedKey, objectStorageKey, type StoredImage, withTimestamp } from './keys.js';
 import { Deadline, type S3Access, sendWithin } from './s3-deadline.js';
 import { type ResolvedS3Options, resolveS3Options, type S3StoreOptions } from './s3-options.js';
-import { encodeRfc3986, type SigningCredentials } from './s3-presign.js';
+import { encodeRfc3986 } from './s3-presign.js';
 import { exactRange, isUnsatisfiableRange, makeS3Client, s3Failure, s3Sdk } from './s3-sdk.js';
 import { S3StagingArea } from './s3-staging.js';
 import { type ObjectHeaders, uploadObject } from './s3-upload.js';
 import { UrlSigner } from './s3-url-signer.js';
-import type { StagedEntry, StagedNote, StagingStore } from './staging.js';
-import { type ByteRange, type FileStat, implementationOf, type PutFileOptions, Store, validateRange } from './store.js';
+import type { StagingArea } from './staging.js';
+import { type ByteRange, type FileStat, type PutFileOptions, Store, validateRange } from './store.js';
 
 /** What HeadObject tells of an object, beyond its size. */
 export interface S3FileStat extends FileStat {
@@ -50,7 +50,7 @@ export interface S3ListedObject {
  * // A private bucket: URLs are presigned for an hour.
  * new S3Store({ bucket: 'private-images', region: 'us-east-1', signedUrls: { expiresIn: 3600 } })
  */
-export class S3Store extends Store implements StagingStore {
+export class S3Store extends Store {
   /** The SDK client every request goes through. */
   readonly client: S3Client;
   readonly bucket: string;
@@ -63,7 +63,7 @@ export class S3Store extends Store implements StagingStore {
   private readonly ownsClient: boolean;
   /** The client, bucket and deadline every request goes with (for the sandbox store). @internal */
   readonly access: S3Access;
-  private readonly staging: S3StagingArea;
+  private readonly stagingArea: S3StagingArea;
   private readonly signer: UrlSigner;
 
   /** @throws InvalidArgumentError naming the bad option */
@@ -77,10 +77,13 @@ export class S3Store extends Store implements StagingStore {
     this.ownsClient = options.client === undefined;
     this.client = options.client ?? makeS3Client(options);
     this.access = { client: this.client, bucket: this.bucket, timeout: this.settings.operationTimeout };
-    this.staging = new S3StagingArea(this.access, this.prefix, (mimetype, reproducible) => this.headersFor(mimetype, reproducible));
-    const provider = () => (this.client.config.credentials as unknown as () => Promise<SigningCredentials>)();
-    const staticCredentials = typeof options.credentials === 'function' ? undefined : options.credentials;
-    this.signer = new UrlSigner(this.bucket, options.region ?? 'us-east-1', this.settings.expiresIn ?? 3600, provider, staticCredentials);
+    this.stagingArea = new S3StagingArea(
+      this.access,
+      this.prefix,
+      (mimetype, reproducible) => this.headersFor(mimetype, reproducible),
+      (key) => this.objectKey(key),
+    );
+    this.signer = new UrlSigner(this.client, options, this.settings);
   }
 
   /**
@@ -238,40 +241,9 @@ export class S3Store extends Store implements StagingStore {
     } while (continuation !== undefined);
   }
 
-  /** Staging (see `staging.ts`) writes bytes as this class does: not for a subclass with its own `putFile`. */
-  canStage(): boolean {
-    return implementationOf(this, 'putFile') === S3Store.prototype.putFile;
-  }
-
-  async stageFile(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string> {
-    this.objectKey(key);
-    const token = this.staging.newToken();
-    await this.staging.stage(token, data, note);
-    return token;
-  }
-
-  promoteStaged(key: ImageKey, token: string): Promise<void> {
-    return this.staging.promote(token, this.objectKey(key));
-  }
-
-  discardStaged(token: string): Promise<void> {
-    return this.staging.discard(token);
-  }
-
-  abandonStaged(token: string): Promise<void> {
-    return this.staging.abandon(token);
-  }
-
-  listStaged(): Promise<StagedEntry[]> {
-    return this.staging.list();
-  }
-
-  readStagedNote(token: string): Promise<StagedNote | undefined> {
-    return this.staging.readNote(token);
-  }
-
-  openStaged(token: string): Promise<Readable> {
-    return this.staging.openStaged(token);
+  /** Staging writes bytes as this class does: a subclass with its own `putFile` gets none. */
+  override get staging(): StagingArea | undefined {
+    return this.putFile === S3Store.prototype.putFile ? this.stagingArea : undefined;
   }
 
   /**
@@ -280,8 +252,7 @@ export class S3Store extends Store implements StagingStore {
    * @throws StoreError `ERR_NO_SIGNING_CREDENTIALS` with `signedUrls` and no credentials in hand
    */
   getUrl(key: ImageKey): string {
-    const url = this.unsignedUrl(key);
-    return this.settings.expiresIn === undefined ? url : this.signer.sign(url);
+    return this.signer.url(this.unsignedUrl(key));
   }
 
   /**
@@ -289,8 +260,8 @@ export class S3Store extends Store implements StagingStore {
    * checks every query parameter against the signature, so one appended afterwards would void it.
    */
   override locate(image: StoredImage): string {
-    if (this.settings.expiresIn === undefined) return super.locate(image);
-    return this.signer.sign(withTimestamp(this.unsignedUrl(image), image.created_at));
+    if (!this.signer.signs) return super.locate(image);
+    return this.signer.url(withTimestamp(this.unsignedUrl(image), image.created_at));
   }
 
   /**

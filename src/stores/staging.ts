@@ -48,32 +48,34 @@ export const PROCESS_TAG = Math.random().toString(16).slice(2, 10).padEnd(8, '0'
 /** This host's tag in the tokens of stores that hosts share: 8 hex digits of its name's hash. */
 export const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
-export interface StagingStore {
-  /** True when this store can stage (a subclass that changes how bytes are written may not). */
-  canStage(): boolean;
+/**
+ * A store's staging area, its `staging` property (see {@link Store.staging}): where new bytes for a
+ * key wait, with their note, until the transaction that wrote them is known to have committed.
+ */
+export interface StagingArea {
   /** Writes `data` (a stream or a local file's path) as staged bytes for `key`, with `note`; returns its token. */
-  stageFile(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string>;
+  stage(key: ImageKey, data: Readable | string, note: StagedNote): Promise<string>;
   /** Moves the staged bytes into place as the file of `key` (atomically), and forgets the note. */
-  promoteStaged(key: ImageKey, token: string): Promise<void>;
+  promote(key: ImageKey, token: string): Promise<void>;
   /** Removes the staged bytes and their note. Idempotent. */
-  discardStaged(token: string): Promise<void>;
+  discard(token: string): Promise<void>;
   /** Marks a staged write as given up by its process, so any process may settle it. */
-  abandonStaged(token: string): Promise<void>;
+  abandon(token: string): Promise<void>;
   /** Every staged write in the store (a listing: no note is read). */
-  listStaged(): Promise<StagedEntry[]>;
+  list(): Promise<StagedEntry[]>;
   /**
    * The note of a staged write, `undefined` when it is gone (settled meanwhile), or `'unreadable'`
    * when it is there but cannot be parsed (damaged on disk): nothing then says what its bytes are for.
    */
-  readStagedNote(token: string): Promise<StagedNote | 'unreadable' | undefined>;
+  readNote(token: string): Promise<StagedNote | 'unreadable' | undefined>;
   /** The staged bytes, as a local file's path or a stream (for reading them back inside their transaction). */
-  openStaged(token: string): Promise<Readable | string>;
+  open(token: string): Promise<Readable | string>;
   /**
    * Removes what processes that are gone left half made (temp files of notes and bytes, bytes
    * without a note), once older than a few minutes; returns how many. Optional: a store whose
    * writes leave nothing half made has nothing to sweep.
    */
-  sweepStagingLeftovers?(): Promise<number>;
+  sweepLeftovers?(): Promise<number>;
 }
 
 /**
@@ -82,11 +84,6 @@ export interface StagingStore {
  */
 export function stagingProcessGone(pid: number, processTag: string): boolean {
   return pid === process.pid ? processTag !== PROCESS_TAG : !isAlive(pid);
-}
-
-/** True when `store` can stage writes. */
-export function canStage(store: object): store is StagingStore {
-  return typeof (store as Partial<StagingStore>).canStage === 'function' && (store as StagingStore).canStage();
 }
 
 /** The note's form of a key. */

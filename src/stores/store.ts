@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import { removeIfPresent } from '../util/temp-files.js';
 import { type ImageKey, type NormalizedKey, normalizeKey, type StoredImage, withTimestamp } from './keys.js';
+import type { StagingArea } from './staging.js';
 
 /** A byte range, both ends inclusive (as `range-parser` and HTTP's `Range` have it). */
 export interface ByteRange {
@@ -52,19 +53,16 @@ export interface FileStat {
  * The base of every store. Subclass it and implement the abstract methods; the caller methods
  * are written once, here.
  *
- * The base class validates every key before an implementation runs (as SQLAlchemy-ImageAttach's
- * `Store` does): a key with a missing or non-integer `objectId`, a bad `objectType`, size or
- * mimetype is refused with `InvalidArgumentError` (`ERR_UNKNOWN_MIMETYPE` for a type outside the
- * table), and the implementation receives the key normalised (`objectId` a `bigint`). Every
- * implementer method must still reject a missing file with `ImageNotFoundError`, and never leave a
- * partial file visible under the final name. (Define the methods as methods, not as arrow-function
- * fields, which would replace the validation.)
+ * Keys are validated before an implementation runs (as SQLAlchemy-ImageAttach's `Store` does):
+ * by the caller methods here, and by the library wherever it calls an implementer method itself
+ * (see `checked-calls.ts`). A key with a missing or non-integer `objectId`, a bad `objectType`,
+ * size or mimetype is refused with `InvalidArgumentError` (`ERR_UNKNOWN_MIMETYPE` for a type
+ * outside the table), and the implementation receives the key normalised (`objectId` a `bigint`).
+ * An implementer method called directly gets the key as it is given. Every implementer method must
+ * reject a missing file with `ImageNotFoundError`, and never leave a partial file visible under the
+ * final name.
  */
 export abstract class Store {
-  constructor() {
-    validateKeysOf(this);
-  }
-
   /**
    * Writes `stream` as the file of `key`, atomically: a failed or aborted write leaves nothing
    * behind, and an existing file is replaced only once the new one is complete.
@@ -112,6 +110,16 @@ export abstract class Store {
   }
 
   /**
+   * Where a replacement of a committed file waits until its transaction commits, so the committed
+   * row keeps its bytes at every instant (see `staging.ts`). The built-in stores have one; a store
+   * without one (the default) is overwritten in place, the replaced bytes kept aside by the
+   * writing process to put back on rollback.
+   */
+  get staging(): StagingArea | undefined {
+    return undefined;
+  }
+
+  /**
    * Stores the local file at `file` as the file of `key`, and returns its size. The default
    * streams it through `putFile`; filesystem stores copy it in the kernel. Attaching a local file
    * and migration from a store with local files use this.
@@ -140,58 +148,41 @@ export abstract class Store {
     return size;
   }
 
-  /** Stores the data of `image`: a stream, or a buffer for small in-memory images. */
+  /**
+   * Stores the data of `image`: a stream, or a buffer for small in-memory images.
+   * @throws InvalidArgumentError for a bad key (a stream given is ended)
+   */
   async store(image: StoredImage, data: Readable | Uint8Array): Promise<void> {
-    await this.putFile(keyOf(image), toReadable(data), { reproducible: !image.original });
+    let key: NormalizedKey;
+    try {
+      key = validKeyOf(image);
+    } catch (error) {
+      // A stream handed over is the store's to end, whatever happens.
+      if (data instanceof Readable) data.destroy();
+      throw error;
+    }
+    await this.putFile(key, toReadable(data), { reproducible: !image.original });
   }
 
-  /** Opens the file of `image`. @throws ImageNotFoundError */
-  open(image: StoredImage, range?: ByteRange): Promise<Readable> {
-    return this.getFile(keyOf(image), range);
+  /** Opens the file of `image`. @throws ImageNotFoundError; InvalidArgumentError for a bad key */
+  async open(image: StoredImage, range?: ByteRange): Promise<Readable> {
+    return this.getFile(validKeyOf(image), range);
   }
 
-  /** The URL of `image` with the cache-busting `_ts` query appended. */
+  /** The URL of `image` with the cache-busting `_ts` query appended. @throws InvalidArgumentError for a bad key */
   locate(image: StoredImage): string {
-    return withTimestamp(this.getUrl(keyOf(image)), image.created_at);
+    return withTimestamp(this.getUrl(validKeyOf(image)), image.created_at);
   }
 
-  /** Removes the file of `image` (idempotent). */
-  delete(image: StoredImage): Promise<void> {
-    return this.deleteFile(keyOf(image));
-  }
-}
-
-/** The methods whose first argument is a key. */
-const KEYED_METHODS = ['putFile', 'getFile', 'getUrl', 'deleteFile', 'statFile', 'localPath', 'putLocalFile', 'stagingPath'] as const;
-
-/**
- * Puts, on `store` itself, a check of the key in front of each keyed method of its class, so that
- * every implementation (a user's own store too) gets validated, normalised keys.
- */
-function validateKeysOf(store: Store): void {
-  for (const name of KEYED_METHODS) {
-    const implementation = store[name] as (key: ImageKey, ...rest: unknown[]) => unknown;
-    const validated = function (this: Store, key: ImageKey, ...rest: unknown[]): unknown {
-      let checked: ImageKey;
-      try {
-        checked = normalizeKey(key);
-      } catch (error) {
-        // A stream handed to putFile is the store's to end, whatever happens.
-        if (name === 'putFile' && rest[0] instanceof Readable && !rest[0].destroyed) rest[0].destroy();
-        if (name === 'getUrl' || name === 'localPath') throw error;
-        return Promise.reject(error);
-      }
-      return implementation.call(this, checked, ...rest);
-    };
-    Object.defineProperty(validated, 'implementation', { value: implementation });
-    Object.defineProperty(store, name, { value: validated, writable: true, configurable: true, enumerable: false });
+  /** Removes the file of `image` (idempotent). @throws InvalidArgumentError for a bad key */
+  async delete(image: StoredImage): Promise<void> {
+    return this.deleteFile(validKeyOf(image));
   }
 }
 
-/** The method a store's class defines under `name`, behind the key check the base class puts in front of it. */
-export function implementationOf(store: Store, name: (typeof KEYED_METHODS)[number]): unknown {
-  const method = store[name] as { implementation?: unknown };
-  return method.implementation ?? method;
+/** The key of `image`, validated and normalised. @throws InvalidArgumentError */
+export function validKeyOf(image: ImageKey): NormalizedKey {
+  return normalizeKey(keyOf(image));
 }
 
 /** The five identity fields of an image (an entity's getters included), as a plain key. */

@@ -155,9 +155,9 @@ describe('replacing an image on an S3Store stages it [sqlite + s3rver]', functio
     const note = { key: { objectType: 'user-picture', objectId: String(user.id), width: 400, height: 300, mimetype: 'image/jpeg' }, row: { table: 'user_picture', id: { user_id: user.id, width: 400, height: 300 }, createdAt: 0 } };
     await s3.current.client.send(new PutObjectCommand({ Bucket: bucket, Key: `.staging/${token}.json`, Body: JSON.stringify(note) }));
     await s3.current.client.send(new PutObjectCommand({ Bucket: bucket, Key: `.staging/${token}.stage`, Body: 'bytes' }));
-    assert.deepEqual((await store.listStaged()).map((e) => [e.token, e.host, e.pid]), [[token, '00000000', 4194000]]);
+    assert.deepEqual((await store.staging!.list()).map((e) => [e.token, e.host, e.pid]), [[token, '00000000', 4194000]]);
     assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 0, discarded: 0, failed: [] });
     assert.equal((await staged()).length, 2, 'its pid is dead here, but it is not this host\'s: only its age can tell');
-    await store.discardStaged(token);
+    await store.staging!.discard(token);
   });
 });

@@ -14,7 +14,7 @@ import { Model } from 'objection';
 import { imageSet } from '../../src/entity/image-set.js';
 import { filesSettled } from '../../src/entity/ledger.js';
 import { backgroundSettlingDone, noteForRow, settleInterruptedWrites } from '../../src/entity/staged-writes.js';
-import { FileSystemStore } from '../../src/stores/fs.js';
+import { FileSystemStore, type FileSystemStoreOptions } from '../../src/stores/fs.js';
 import { PROCESS_TAG, type StagedEntry, type StagedNote } from '../../src/stores/staging.js';
 import { forEachDialect } from '../support/db.js';
 import { fsStore } from '../support/fs-store.js';
@@ -32,9 +32,14 @@ async function deadPid(): Promise<number> {
 class WatchedStore extends FileSystemStore {
   inTransaction = false;
   listedInTransaction = false;
-  override listStaged(): Promise<StagedEntry[]> {
-    if (this.inTransaction) this.listedInTransaction = true;
-    return super.listStaged();
+  constructor(options: FileSystemStoreOptions) {
+    super(options);
+    const staging = this.staging!;
+    const list = staging.list.bind(staging);
+    staging.list = (): Promise<StagedEntry[]> => {
+      if (this.inTransaction) this.listedInTransaction = true;
+      return list();
+    };
   }
 }
 
@@ -69,7 +74,7 @@ forEachDialect('settling interrupted writes', (db, dialect) => {
 
   /** Stages `bytes` under `note` as a dead process would have left them; returns the token. */
   async function deadEntry(key: UserPicture, note: StagedNote, bytes: Buffer): Promise<string> {
-    const token = await store.stageFile(key, Readable.from([bytes]), note);
+    const token = await store.staging!.stage(key, Readable.from([bytes]), note);
     const deadToken = token.replace(/^\d+/, String(dead));
     for (const ext of ['json', 'stage']) await rename(path.join(staging, `${token}.${ext}`), path.join(staging, `${deadToken}.${ext}`));
     return deadToken;

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
 import request from 'supertest';
 import { ImageNotFoundError, InvalidArgumentError, InvalidImageError, StoreError } from '../../src/errors.js';
 import { imageErrors } from '../../src/http/error-handler.js';
 import { imageUpload } from '../../src/http/upload.js';
 import { removeDir, tempDir } from '../support/tmp.js';
+import { forEachExpress } from './express-majors.js';
 
-describe('imageErrors()', function () {
+forEachExpress('imageErrors()', function (express) {
   this.timeout(10_000);
   let dir: string;
   let server: Server | undefined;
@@ -17,7 +18,7 @@ describe('imageErrors()', function () {
   /** The server side of each connection, to count the bytes it read. */
   let sockets: Socket[];
 
-  async function listen(build: (app: express.Express) => void, options: Parameters<typeof imageErrors>[0] = {}): Promise<number> {
+  async function listen(build: (app: Express) => void, options: Parameters<typeof imageErrors>[0] = {}): Promise<number> {
     const app = express();
     app.use((req, _res, next) => {
       sockets.push(req.socket);
@@ -46,7 +47,7 @@ describe('imageErrors()', function () {
     await removeDir(dir);
   });
 
-  const upload = (app: express.Express) =>
+  const upload = (app: Express) =>
     app.post('/upload', imageUpload({ field: 'picture', tempDir: dir, maxBytes: 50_000 }), (_req, res) => {
       res.end('stored');
     });

@@ -49,7 +49,7 @@ describe('FileSystemStore staging on a full disk (ENOSPC)', function () {
     const store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
     const key = { objectType: 'user-picture', objectId: 7n, width: 40, height: 30, mimetype: 'image/jpeg' };
     const note = { key: { ...key, objectId: '7' }, row: { table: 'user_picture', id: { user_id: 7, width: 40, height: 30 }, createdAt: Date.now() } };
-    await assert.rejects(store.stageFile(key, Readable.from([Buffer.alloc(64 * 1024)]), note), (error: unknown) => {
+    await assert.rejects(store.staging!.stage(key, Readable.from([Buffer.alloc(64 * 1024)]), note), (error: unknown) => {
       assert.ok(error instanceof StoreError);
       assert.equal(error.code, 'ERR_STORE_WRITE');
       assert.match(error.message, /staging note .*\.json failed: .*ENOSPC/);

@@ -58,11 +58,11 @@ describe('S3SandboxStore over s3rver', function () {
     it('stages a replacement in overriding: production and reads stay as they were until it is promoted', async function () {
       await underlying.store(image, Buffer.from('production'));
       const note = { key: { ...sampleKey, objectId: String(sampleKey.objectId) }, row: { table: 't', id: { id: 1 }, createdAt: 0 } };
-      assert.ok(sandbox.canStage());
-      const token = await sandbox.stageFile(image, Readable.from([Buffer.from('staged')]), note);
+      assert.ok(sandbox.staging);
+      const token = await sandbox.staging!.stage(image, Readable.from([Buffer.from('staged')]), note);
       assert.equal((await buffer(await sandbox.open(image))).toString(), 'production');
-      assert.deepEqual((await sandbox.listStaged()).map((e) => e.token), [token]);
-      await sandbox.promoteStaged(image, token);
+      assert.deepEqual((await sandbox.staging!.list()).map((e) => e.token), [token]);
+      await sandbox.staging!.promote(image, token);
       assert.deepEqual(await server.current.listAll(overridingBucket), [objectKey]);
       assert.equal((await buffer(await sandbox.open(image))).toString(), 'staged');
       assert.equal(sandbox.getUrl(image), overriding.getUrl(image));

@@ -96,23 +96,23 @@ describe('S3Store over s3rver', function () {
         reproducible,
       });
       const bytes = randomBytes(3000);
-      const original = await store.stageFile(sampleKey, Readable.from([bytes]), noteOf(sampleKey, false));
-      const thumbnail = await store.stageFile(thumb, Readable.from([Buffer.from('thumb')]), noteOf(thumb, true));
+      const original = await store.staging!.stage(sampleKey, Readable.from([bytes]), noteOf(sampleKey, false));
+      const thumbnail = await store.staging!.stage(thumb, Readable.from([Buffer.from('thumb')]), noteOf(thumb, true));
       const staged = (await server.current.listAll(bucket)).filter((k) => k.endsWith('.stage'));
       assert.equal(staged.length, 2);
       for (const key of staged) {
         assert.match(key, /^p\/\.staging\/[0-9a-f]{8}-\d+-[0-9a-f]+-[0-9a-f]+\.stage$/);
         assert.equal((await server.current.head(bucket, key)).StorageClass ?? 'STANDARD', 'STANDARD');
       }
-      await store.promoteStaged(sampleKey, original);
-      await store.promoteStaged(thumb, thumbnail);
+      await store.staging!.promote(sampleKey, original);
+      await store.staging!.promote(thumb, thumbnail);
       assert.deepEqual(await server.current.listAll(bucket), ['p/testing/1234/100x158.jpe', 'p/testing/1234/405x640.jpe']);
       const headOriginal = await server.current.head(bucket, 'p/testing/1234/405x640.jpe');
       assert.deepEqual([headOriginal.StorageClass, headOriginal.ContentType, headOriginal.CacheControl], ['STANDARD_IA', 'image/jpeg', 'max-age=60']);
       assert.equal((await server.current.head(bucket, 'p/testing/1234/100x158.jpe')).StorageClass, 'ONEZONE_IA');
       assert.ok((await buffer(await store.getFile(sampleKey))).equals(bytes));
-      assert.deepEqual(await store.listStaged(), []);
-      await store.promoteStaged(sampleKey, original); // settled already (by another process, say): nothing to do
+      assert.deepEqual(await store.staging!.list(), []);
+      await store.staging!.promote(sampleKey, original); // settled already (by another process, say): nothing to do
     });
 
     it('stores thumbnails in storageClass when no reproducibleStorageClass is given', async function () {

@@ -13,13 +13,18 @@ export class GatedFileSystemStore extends FileSystemStore {
   /** The gate the next swap of staged bytes into place stops at (once): after the COMMIT, before the rename. */
   holdNextPromotion: ReturnType<typeof gate> | undefined;
 
-  override async promoteStaged(key: ImageKey, token: string): Promise<void> {
-    const held = this.holdNextPromotion;
-    if (held !== undefined) {
-      this.holdNextPromotion = undefined;
-      await held.wait();
-    }
-    return super.promoteStaged(key, token);
+  constructor(...args: ConstructorParameters<typeof FileSystemStore>) {
+    super(...args);
+    const staging = super.staging!;
+    const promote = staging.promote.bind(staging);
+    staging.promote = async (key: ImageKey, token: string): Promise<void> => {
+      const held = this.holdNextPromotion;
+      if (held !== undefined) {
+        this.holdNextPromotion = undefined;
+        await held.wait();
+      }
+      return promote(key, token);
+    };
   }
 
   // The ledger asks whether the file is there before each write (putFile is left alone, so the

@@ -10,7 +10,6 @@
 import knexFactory from 'knex';
 import { Model } from 'objection';
 import { imageSet } from '../../../src/entity/image-set.js';
-import type { ImageKey } from '../../../src/stores/keys.js';
 import { S3Store } from '../../../src/stores/s3.js';
 import { TEST_CREDENTIALS } from '../../support/s3.js';
 import { User } from '../models.js';
@@ -21,18 +20,17 @@ Model.knex(knex);
 const forever = new Promise<never>(() => {});
 const say = (word: string) => process.stdout.write(`${word}\n`);
 
-/** An S3 store that stops before copying staged bytes into place (after the commit). */
-class StopBeforeCopy extends S3Store {
-  override async promoteStaged(key: ImageKey, token: string): Promise<void> {
-    if (instant === 'after-commit') {
-      say('committed');
-      await forever;
-    }
-    return super.promoteStaged(key, token);
+const store = new S3Store({ bucket, endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED' });
+// Stops before copying staged bytes into place (after the commit).
+const staging = store.staging!;
+const promote = staging.promote.bind(staging);
+staging.promote = async (key, token) => {
+  if (instant === 'after-commit') {
+    say('committed');
+    await forever;
   }
-}
-
-const store = new StopBeforeCopy({ bucket, endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  return promote(key, token);
+};
 const user = (await User.query().findById(Number(userId)))!;
 if (instant === 'in-transaction') {
   await knex.transaction(async (trx) => {

@@ -10,7 +10,6 @@
 import knexFactory from 'knex';
 import { Model } from 'objection';
 import { imageSet } from '../../../src/entity/image-set.js';
-import type { ImageKey } from '../../../src/stores/keys.js';
 import { FileSystemStore } from '../../../src/stores/fs.js';
 import { User } from '../models.js';
 
@@ -20,18 +19,17 @@ Model.knex(knex);
 const forever = new Promise<never>(() => {});
 const say = (word: string) => process.stdout.write(`${word}\n`);
 
-/** A filesystem store that stops before swapping staged bytes into place (after the commit). */
-class StopBeforeSwap extends FileSystemStore {
-  override async promoteStaged(key: ImageKey, token: string): Promise<void> {
-    if (instant === 'after-commit') {
-      say('committed');
-      await forever;
-    }
-    return super.promoteStaged(key, token);
+const store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
+// Stops before swapping staged bytes into place (after the commit).
+const staging = store.staging!;
+const promote = staging.promote.bind(staging);
+staging.promote = async (key, token) => {
+  if (instant === 'after-commit') {
+    say('committed');
+    await forever;
   }
-}
-
-const store = new StopBeforeSwap({ path: root, baseUrl: 'http://static.example.com/' });
+  return promote(key, token);
+};
 const user = (await User.query().findById(Number(userId)))!;
 if (instant === 'in-transaction') {
   await knex.transaction(async (trx) => {
