@@ -196,8 +196,3 @@ class CurrentStore extends Store {
 
 /** The store current at each call (see {@link getCurrentStore}). */
 export const currentStore: Store = new CurrentStore();
-
-/** The store to use: the one given, else the current one. */
-export function resolveStore(store: Store | undefined): Store {
-  return store ?? getCurrentStore();
-}

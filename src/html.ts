@@ -9,9 +9,9 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { Model } from 'objection';
-import { ImageSet } from './entity/image-set.js';
-import type { HtmlAttributes, ImageEntity, StoreOption } from './entity/image.js';
+import { type HtmlAttributes, type ImageEntity, ImageSet, type StoreOption } from './entity/index.js';
 import { InvalidArgumentError } from './errors.js';
+import * as check from './util/check.js';
 import { htmlElement } from './html-element.js';
 import { thumbnailDimensions } from './imaging/thumbnail.js';
 import type { EnqueueOptions, ThumbnailRequest } from './queue/requests.js';
@@ -93,7 +93,7 @@ export function imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): 
  * @example <img src="…" srcset="<%= srcset(set) %>" sizes="(max-width: 600px) 100vw, 400px" alt="">
  */
 export function srcset(set: ImageSet, options: SrcsetOptions = {}): string {
-  if (!(set instanceof ImageSet)) throw new InvalidArgumentError('set', 'an ImageSet (imageSet(owner, relation))', set);
+  check.instanceOf(set, ImageSet, 'set', 'an ImageSet (imageSet(owner, relation))');
   const images = options.type === undefined ? imgCandidates(set) : set.images.filter((image) => image.mimetype === options.type);
   const seen = new Set<number>();
   const entries: string[] = [];
@@ -114,7 +114,7 @@ export function srcset(set: ImageSet, options: SrcsetOptions = {}): string {
  * // <picture><source type="image/webp" srcset="… 800w" sizes="400px"><img src="…" srcset="…" sizes="400px" width="400" height="300" alt="Ann"></picture>
  */
 export function pictureTag(set: ImageSet, options: ImgTagOptions): string {
-  if (!(set instanceof ImageSet)) throw new InvalidArgumentError('set', 'an ImageSet (imageSet(owner, relation))', set);
+  check.instanceOf(set, ImageSet, 'set', 'an ImageSet (imageSet(owner, relation))');
   validateOptions(options);
   const sizes = options.sizes ?? `${displaySize(set.requireOriginal(), options.width, options.height)[0]}px`;
   const fallbackTypes = new Set(imgCandidates(set).map((i) => i.mimetype));
@@ -254,15 +254,13 @@ function assertImage(image: ImageEntity): ImageEntity {
 }
 
 function validateOptions(options: ImgTagOptions): void {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object with alt', options);
+  check.object(options, 'options', 'an object with alt');
   if (typeof options.alt !== 'string') throw new InvalidArgumentError('options.alt', "a string (use '' for a decorative image)", options.alt);
   for (const side of ['width', 'height'] as const) {
     const value = options[side];
-    if (value !== undefined && (!Number.isSafeInteger(value) || value < 1)) throw new InvalidArgumentError(`options.${side}`, 'an integer >= 1', value);
+    if (value !== undefined) check.positiveInteger(value, `options.${side}`);
   }
-  if (options.loading !== undefined && options.loading !== 'lazy' && options.loading !== 'eager') {
-    throw new InvalidArgumentError('options.loading', "'lazy' or 'eager'", options.loading);
-  }
+  if (options.loading !== undefined) check.oneOf(options.loading, ['lazy', 'eager'], 'options.loading');
   for (const name of ['class', 'sizes'] as const) {
     if (options[name] !== undefined && typeof options[name] !== 'string') throw new InvalidArgumentError(`options.${name}`, 'a string', options[name]);
   }

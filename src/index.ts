@@ -35,16 +35,33 @@ export { currentStore, getCurrentStore, popStoreContext, pushStoreContext, withS
 export { imageColumns } from './schema.js';
 
 // Entities
-export { Image } from './entity/image.js';
-export type { HtmlAttributes, ImageEntity, ImageEntityClass, StoreOption, ToHtmlOptions } from './entity/image.js';
-export { imageAttachment } from './entity/attachment.js';
-export type { ImageAttachmentMapping, ImageAttachmentOptions } from './entity/attachment.js';
-export { ImageSet, imageSet, imageSets } from './entity/image-set.js';
-export type { AttachOptions, FindSize, ImageRelationName, ThumbnailOptions, ThumbnailSpec, WriteOptions } from './entity/image-set.js';
-export { ImageOwner } from './entity/owner.js';
-export { filesSettled } from './entity/ledger.js';
-export { settleInterruptedWrites, type SettledWrites } from './entity/staged-writes.js';
-export { restoreKeptBackups } from './entity/kept-backups.js';
+export {
+  filesSettled,
+  Image,
+  imageAttachment,
+  ImageOwner,
+  ImageSet,
+  imageSet,
+  imageSets,
+  restoreKeptBackups,
+  settleInterruptedWrites,
+} from './entity/index.js';
+export type {
+  AttachOptions,
+  FindSize,
+  HtmlAttributes,
+  ImageAttachmentMapping,
+  ImageAttachmentOptions,
+  ImageEntity,
+  ImageEntityClass,
+  ImageRelationName,
+  SettledWrites,
+  StoreOption,
+  ThumbnailOptions,
+  ThumbnailSpec,
+  ToHtmlOptions,
+  WriteOptions,
+} from './entity/index.js';
 
 // Imaging
 export { DEFAULT_IMAGE_TYPES, DEFAULT_LIMITS } from './imaging/probe.js';

@@ -91,7 +91,7 @@ export const defaultStore = 'local';
     return key;
   }
 
-  /** The seed's scenario: per image class, one set with an original and 3 thumbnails, one with an original only. */
+  /** SQLAlchemy-ImageAttach's scenario: per image class, one set with an original and 3 thumbnails, one with an original only. */
   async function seed(): Promise<void> {
     await knex('users').insert([{ id: 1, name: 'Ann' }, { id: 2, name: 'Bob' }]);
     const thumbs = await Promise.all([30, 60, 90].map((height) => sharp(photo).resize(height * 4 / 3, height).jpeg().toBuffer()));

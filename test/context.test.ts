@@ -52,7 +52,7 @@ describe('store context', function () {
   });
 
   describe('pushStoreContext / popStoreContext', function () {
-    it('push and pop like the seed, innermost first', function () {
+    it('push and pop like SQLAlchemy-ImageAttach, innermost first', function () {
       pushStoreContext(storeA);
       pushStoreContext(storeB);
       assert.equal(getCurrentStore(), storeB);

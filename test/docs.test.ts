@@ -80,8 +80,8 @@ describe('documentation', function () {
     assert.deepEqual(unshipped, []);
   });
 
-  it('names SQLAlchemy-ImageAttach, not "the seed", in docs and source comments', function () {
-    const files = [...pages, ...filesUnder('src', '.ts')];
+  it('names SQLAlchemy-ImageAttach, not "the seed", in docs, source comments and tests', function () {
+    const files = [...pages, ...filesUnder('src', '.ts'), ...filesUnder('test', '.ts').filter((file) => file !== 'test/docs.test.ts')];
     const found = files.filter((file) => /\bthe seed\b|\bseed's\b/i.test(read(file)));
     assert.deepEqual(found, []);
   });

@@ -153,7 +153,7 @@ describe('HTML helpers', function () {
       const call = (options: object) => () => render(() => imgTag(set, options as never));
       assert.throws(call({}), (e: unknown) => e instanceof InvalidArgumentError && e.message === "Expected a string (use '' for a decorative image) for options.alt but received undefined");
       assert.throws(call({ alt: '', width: 0 }), { message: 'Expected an integer >= 1 for options.width but received 0 of type number' });
-      assert.throws(call({ alt: '', loading: 'soon' }), { message: `Expected 'lazy' or 'eager' for options.loading but received "soon" of type string` });
+      assert.throws(call({ alt: '', loading: 'soon' }), { message: `Expected "lazy" or "eager" for options.loading but received "soon" of type string` });
       assert.throws(call({ alt: '', attributes: { 'onload="x"': 1 } }), { message: /for options\.attributes but received "onload=\\"x\\"" of type string/ });
       assert.throws(() => imgTag(undefined as never, { alt: '' }), { message: 'Expected an image (a row of an Image model) or an ImageSet for source but received undefined' });
     });

@@ -40,7 +40,7 @@ forEachDialect('migration', (db, dialect) => {
   });
 
   /**
-   * The seed's scenario: for each of two image classes, one owner with an original and three
+   * SQLAlchemy-ImageAttach's scenario: for each of two image classes, one owner with an original and three
    * thumbnails (by height) and one owner with only an original: 10 files.
    */
   beforeEach(async function () {

@@ -15,8 +15,9 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
-import type { ImageEntityClass } from '../entity/image.js';
+import type { ImageEntityClass } from '../entity/index.js';
 import { describeValue, InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 import { attachmentRelations, type AttachmentRelation, imageClassesOf, isImageClass, listedModels } from '../migration/models.js';
 import { Store } from '../stores/store.js';
 import { UsageError } from './exit.js';
@@ -124,7 +125,7 @@ function configError(file: string, error: unknown): UsageError {
 }
 
 function checkConfig(raw: unknown, file: string): LoadedConfig {
-  if (raw === null || typeof raw !== 'object') throw new InvalidArgumentError('config', 'a module exporting { knex, models, stores }', raw);
+  check.object(raw, 'config', 'a module exporting { knex, models, stores }');
   const config = raw as Partial<CliConfig>;
   const { knex, stores, models, defaultStore } = config;
   if (knex !== undefined && (typeof knex !== 'function' || typeof (knex as Knex).destroy !== 'function')) {
@@ -134,7 +135,7 @@ function checkConfig(raw: unknown, file: string): LoadedConfig {
     throw new InvalidArgumentError('config.stores', 'an object of store names to Store instances, e.g. { local: new FileSystemStore(…) }', stores);
   }
   for (const [name, store] of Object.entries(stores)) {
-    if (!(store instanceof Store)) throw new InvalidArgumentError(`config.stores.${name}`, 'an instance of Store', store);
+    check.instanceOf(store, Store, `config.stores.${name}`);
   }
   if (defaultStore !== undefined && !Object.hasOwn(stores, defaultStore)) {
     throw new InvalidArgumentError('config.defaultStore', `the name of a store in config.stores (${Object.keys(stores).join(', ')})`, defaultStore);

@@ -8,12 +8,9 @@
  */
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
-import { attachmentInfo } from '../entity/attachment-info.js';
-import type { ImageEntity } from '../entity/image.js';
-import { imageSet } from '../entity/image-set.js';
-import { filesSettled } from '../entity/ledger.js';
+import { filesSettled, type ImageEntity } from '../entity/index.js';
+import { imageOfSize, imageSetOf } from '../entity/worker-api.js';
 import { InvalidArgumentError } from '../errors.js';
-import { imageOfSize } from '../entity/size-match.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import type { ThumbnailFormat } from '../imaging/thumbnail.js';
 import { describeKey } from '../migration/copy.js';
@@ -146,8 +143,7 @@ async function regenerateSet(
   // The owner needs only its join keys for the set's queries: no query to load it.
   const ownerJson = Object.fromEntries(relation.ownerProps.map((prop, i) => [prop, (original as any)[relation.imageProps[i]!]]));
   const owner = relation.ownerClass.fromJson(ownerJson, { skipValidation: true });
-  const subset = Object.fromEntries(attachmentInfo(owner, relation.relationName).subsetColumns.map((c) => [c, (original as any)[c]]));
-  const set = imageSet(owner, relation.relationName, subset);
+  const set = imageSetOf(owner, relation.relationName, original);
   await set.load();
   const { store, format, background } = options;
   for (const width of widths) {

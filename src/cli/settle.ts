@@ -5,8 +5,7 @@
  * could not put back (`ERR_RESTORE_FAILED`, see `restoreKeptBackups`).
  */
 import type { Model } from 'objection';
-import { restoreKeptBackups } from '../entity/kept-backups.js';
-import { settleInterruptedWrites } from '../entity/staged-writes.js';
+import { restoreKeptBackups, settleInterruptedWrites } from '../entity/index.js';
 import { type LoadedConfig, storeNamed } from './config.js';
 import { EXIT, UsageError } from './exit.js';
 import { jsonError, type Output } from './output.js';

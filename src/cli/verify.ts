@@ -8,8 +8,8 @@
  * one short string per row in memory (tens of bytes: millions of rows fit). Deleting them is
  * guarded against uploads in flight (see orphans.ts).
  */
-import type { ImageEntity, ImageEntityClass } from '../entity/image.js';
-import { listKeptBackups } from '../entity/kept-backups.js';
+import type { ImageEntity, ImageEntityClass } from '../entity/index.js';
+import { listKeptBackups } from '../entity/worker-api.js';
 import { describeKey } from '../migration/copy.js';
 import { countRows, pagedRows } from '../migration/rows.js';
 import { extensionFor, type ImageKey, type NormalizedKey, toObjectId } from '../stores/keys.js';

@@ -9,12 +9,13 @@ import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { sharp } from '../imaging/sharp.js';
 import { InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 import { STRIPPABLE_TYPES, withoutMetadata } from '../imaging/metadata-strip.js';
 import { checkProbed, type ImageLimits, type ProbedImage, probeImage, proveWhole } from '../imaging/probe.js';
 import { checkThumbnailSpecs, planThumbnails, type RenderedThumbnail, renderThumbnails } from '../imaging/thumbnail-batch.js';
 import { toDate } from '../stores/keys.js';
 import { createdAtForInsert, createdAtUnit } from './created-at.js';
-import { spoolToTempFile } from '../imaging/spool.js';
+import { spoolToTempFile } from '../util/spool.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
@@ -97,7 +98,7 @@ async function originalToStore(
   keepMetadata: boolean | undefined,
   tempDir: string | undefined,
 ): Promise<{ data: string | Buffer; dispose: () => Promise<void> }> {
-  if (keepMetadata !== undefined && typeof keepMetadata !== 'boolean') throw new InvalidArgumentError('options.keepMetadata', 'a boolean', keepMetadata);
+  if (keepMetadata !== undefined) check.boolean(keepMetadata, 'options.keepMetadata');
   const stripped = keepMetadata === true ? undefined : await withoutMetadata(input, probed.mimetype, probed.orientation ?? (await orientationOf(input, probed.mimetype)));
   const data = stripped?.data ?? input;
   if (typeof data === 'string' || Buffer.isBuffer(data)) return { data, dispose: async () => {} };

@@ -3,6 +3,7 @@
  */
 import { Model, type RelationMapping } from 'objection';
 import { InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 import type { ImageLimits } from '../imaging/probe.js';
 import type { ImageEntityClass } from './image.js';
 
@@ -28,7 +29,7 @@ export interface ImageAttachmentMapping extends RelationMapping<any> {
  * };
  */
 export function imageAttachment(imageClass: () => ImageEntityClass, options: ImageAttachmentOptions): ImageAttachmentMapping {
-  if (typeof imageClass !== 'function') throw new InvalidArgumentError('imageClass', 'a function returning the image model class', imageClass);
+  check.func(imageClass, 'imageClass', 'a function returning the image model class');
   if (!options?.join?.from || !options.join.to) {
     throw new InvalidArgumentError('options.join', "{ from: 'owner.id', to: 'image.owner_id' }", options?.join);
   }

@@ -14,18 +14,19 @@ import { buffer } from 'node:stream/consumers';
 import type { Knex } from 'knex';
 import { type Model, UniqueViolationError } from 'objection';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
-import { spoolToTempFile } from '../imaging/spool.js';
+import { tooLarge } from '../imaging/probe.js';
 import { checkThumbnailSpecs } from '../imaging/thumbnail-batch.js';
 import type { ThumbnailSize } from '../imaging/thumbnail.js';
 import { attachmentInfo } from './attachment-info.js';
 import { attachOriginal } from './attach.js';
 import { concreteStore, type ImageEntity, type StoreOption, type ToHtmlOptions } from './image.js';
-import { lockedRows, sqliteWriteLock } from './locks.js';
-import { generateThumbnail, type RenderedAhead, renderThumbnailAhead } from './make-thumbnail.js';
+import { generateThumbnail } from './make-thumbnail.js';
 import type { AttachOptions, FindSize, ThumbnailOptions, WriteOptions } from './set-options.js';
 import { loadedImages, SetRows, type Subset } from './set-rows.js';
 import { imageOfSize } from './size-match.js';
-import { singleFlight, stableKey, storeTag } from './single-flight.js';
+import { singleFlight } from './single-flight.js';
+import { stableKey, storeTag } from '../util/cache-keys.js';
+import { spoolToTempFile } from '../util/spool.js';
 
 export type { AttachOptions, FindSize, ThumbnailOptions, ThumbnailSpec, WriteOptions } from './set-options.js';
 
@@ -79,6 +80,13 @@ export function imageSets<Owner extends Model, Name extends ImageRelationName<Ow
   return [...seen.values()].map((subset) => new ImageSet(owner, relationName, subset));
 }
 
+const setRows = new WeakMap<ImageSet<any>, SetRows>();
+
+/** The rows behind `set`, for entity/worker-api.ts (the class keeps them private). @internal */
+export function rowsOf(set: ImageSet<any>): SetRows {
+  return setRows.get(set)!;
+}
+
 export class ImageSet<I extends ImageEntity = ImageEntity> {
   private readonly rows: SetRows;
 
@@ -89,6 +97,7 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     readonly subset: Subset = {},
   ) {
     this.rows = new SetRows(owner, relationName, subset);
+    setRows.set(this, this.rows);
   }
 
   /** True when the owner's relation is loaded (by `withGraphFetched`, `$fetchGraph` or `load()`). */
@@ -183,7 +192,8 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     if (!(stream instanceof Readable)) throw new InvalidArgumentError('stream', 'a Readable', stream);
     // A bad thumbnails option is refused before the stream is read.
     checkThumbnailSpecs(options.thumbnails);
-    const spooled = await spoolToTempFile(stream, this.rows.limits(options).maxBytes, options.tempDir);
+    const { maxBytes } = this.rows.limits(options);
+    const spooled = await spoolToTempFile(stream, maxBytes, options.tempDir, () => tooLarge(undefined, maxBytes));
     try {
       return (await attachOriginal(this.rows, spooled.path, spooled.size, options)) as I;
     } finally {
@@ -207,39 +217,14 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
    * other side is truncated. As SQLAlchemy-ImageAttach does, an image the set has already answers
    * first: for `{ width }` any image of that width (even the original), likewise for `{ height }`;
    * for `{ ratio }` the image of the computed size.
-   * @param madeAhead a render of {@link renderThumbnailAhead}, used when it is of the original
-   *   found in the transaction (and left to the caller to dispose of)
    * Without `trx`, a replacement of the set under way is waited for, and the thumbnail is of the
    * picture it committed.
    * @throws InvalidArgumentError for a bad size; ImageNotFoundError when there is no original;
    *   ImageAttachError `ERR_ORIGINAL_UNREADABLE` (422) when the stored original does not decode,
    *   `ERR_ORIGINAL_REPLACED` (409) when, in your `trx`, the original read was replaced since
    */
-  async generateThumbnail(size: ThumbnailSize, options: ThumbnailOptions = {}, madeAhead?: RenderedAhead): Promise<I> {
-    return (await generateThumbnail(this.rows, size, options, madeAhead)) as I;
-  }
-
-  /**
-   * The thumbnail of `size` rendered now into a temp file, outside any transaction, for a later
-   * `generateThumbnail(size, { trx }, render)` under locks: what a background worker does so that
-   * its transaction holds the database for a row and a rename, not for the resize. `undefined`
-   * when there is nothing to render (no original, or the set answers the size already). Call
-   * `dispose()` on it when done.
-   * @internal
-   */
-  renderThumbnailAhead(size: ThumbnailSize, options: ThumbnailOptions = {}): Promise<RenderedAhead | undefined> {
-    const store = concreteStore(options.store);
-    return renderThumbnailAhead(this.rows, size, { ...options, store }, store);
-  }
-
-  /**
-   * On SQLite, takes the database write lock for the rest of `trx`; elsewhere nothing. A
-   * transaction that reads before it writes calls it first (SQLite refuses a write lock at once to
-   * a transaction whose read began before another process's write).
-   * @internal
-   */
-  async lockForWriting(trx: Knex.Transaction): Promise<void> {
-    await sqliteWriteLock(trx, this.rows.info.imageClass.tableName);
+  async generateThumbnail(size: ThumbnailSize, options: ThumbnailOptions = {}): Promise<I> {
+    return (await generateThumbnail(this.rows, size, options)) as I;
   }
 
   /**
@@ -260,19 +245,6 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     )) as I;
     this.rows.remember(image);
     return image;
-  }
-
-  /**
-   * Reads this set's image of `width`×`height` (the original, or a thumbnail) and locks it until
-   * `trx` ends: others may read and lock it alike, but replacing or removing the set waits. A
-   * background worker holds this on the original while it makes a thumbnail, so the thumbnail can
-   * never outlive the original it was made of (see `entity/locks.ts`).
-   * @returns the image, or `undefined` when the set has none of that size
-   */
-  async lockedImage(size: { width: number; height: number }, trx: Knex.Transaction): Promise<I | undefined> {
-    const query = this.rows.setQuery(trx).where({ width: size.width, height: size.height });
-    const [image] = await lockedRows(query, 'share', trx, this.rows.info.imageClass.tableName);
-    return image as unknown as I | undefined;
   }
 
   /** Removes the whole set: rows now (in the transaction), files once it commits. */

@@ -21,12 +21,13 @@
 import type { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { ImageAttachError } from '../errors.js';
-import { spoolToTempFile, removeIfPresent } from '../imaging/spool.js';
+import { spoolToTempFile } from '../util/spool.js';
+import { removeIfPresent } from '../util/temp-files.js';
 import { checked } from '../stores/checked-calls.js';
 import { type ImageKey, normalizeKey } from '../stores/keys.js';
 import type { PutFileOptions, Store } from '../stores/store.js';
 import { putBack, withRetries } from './kept-backups.js';
-import { storeTag } from './single-flight.js';
+import { storeTag } from '../util/cache-keys.js';
 import { markAbandoned, noteForRow, sweepInBackground } from './staged-writes.js';
 import { askCommitted, type ProbeRow, type TransactionOutcome, watchTransaction } from './transaction-outcome.js';
 

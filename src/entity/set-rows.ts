@@ -14,7 +14,7 @@ import { filesSettled, transactionOutcome } from './ledger.js';
 import { isSqlite, lockedRows, sqliteWriteLock } from './locks.js';
 import { toDate } from '../stores/keys.js';
 import { isRetryable, MAX_TRANSACTION_ATTEMPTS, retryPause } from './retry.js';
-import { stableKey } from './single-flight.js';
+import { stableKey } from '../util/cache-keys.js';
 
 export type Subset = Record<string, unknown>;
 
@@ -115,7 +115,7 @@ export class SetRows {
   }
 
   /**
-   * Locks `original` (a row read in `trx`) as a queue worker does (`ImageSet.lockedImage`), and
+   * Locks `original` (a row read in `trx`) as a queue worker does (worker-api.ts `lockedImage`), and
    * tells whether it is still the set's original: the same row, committed with the same
    * `created_at`. A writer that replaced it meanwhile is waited for first.
    */

@@ -18,18 +18,3 @@ export function singleFlight<T>(key: string, work: () => Promise<T>): Promise<T>
   }
   return pending;
 }
-
-/** JSON with bigints, for single-flight keys and messages. */
-export function stableKey(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `${v}n` : v));
-}
-
-const storeTags = new WeakMap<object, number>();
-let lastStoreTag = 0;
-
-/** A number that tells store instances apart in a key (stores have no identity of their own). */
-export function storeTag(store: object): number {
-  let tag = storeTags.get(store);
-  if (tag === undefined) storeTags.set(store, (tag = ++lastStoreTag));
-  return tag;
-}

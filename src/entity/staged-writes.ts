@@ -22,7 +22,7 @@ import {
 import type { Store } from '../stores/store.js';
 import { readCreatedAt } from './created-at.js';
 import { isSqlite, sqliteWriteLock } from './locks.js';
-import { storeTag } from './single-flight.js';
+import { storeTag } from '../util/cache-keys.js';
 
 /** The note of a staged write of `row` (an image entity: its own key). */
 export function noteForRow(row: Model & { objectType: string; objectId: bigint; width: number; height: number; mimetype: string; created_at: Date }): StagedNote {

@@ -10,7 +10,7 @@ import { ImageAttachError, ImageNotFoundError, InvalidImageError } from '../erro
 import type { Store } from '../stores/store.js';
 import { BoundedMap } from '../util/bounded-map.js';
 import type { ImageEntity } from './image.js';
-import { storeTag } from './single-flight.js';
+import { storeTag } from '../util/cache-keys.js';
 
 /** The decoder's reason, by original (store, key, `created_at`, pixel limit). */
 const unrenderable = new BoundedMap<string, string>(1000);

@@ -9,7 +9,8 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
-import { ImageAttachError, type ImageAttachErrorCode, InvalidArgumentError } from '../errors.js';
+import { ImageAttachError, type ImageAttachErrorCode } from '../errors.js';
+import * as check from '../util/check.js';
 
 export interface ImageErrorsOptions {
   /**
@@ -71,9 +72,9 @@ const LINGER_MS = 1000;
  * app.use(imageErrors());
  */
 export function imageErrors(options: ImageErrorsOptions = {}): ErrorRequestHandler {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object', options);
+  check.object(options, 'options');
   const { onError } = options;
-  if (onError !== undefined && typeof onError !== 'function') throw new InvalidArgumentError('options.onError', 'a function', onError);
+  if (onError !== undefined) check.func(onError, 'options.onError');
 
   return function imageErrorsHandler(error: unknown, req: Request, res: Response, next: NextFunction): void {
     if (!(error instanceof ImageAttachError) || error.statusCode < 400 || error.statusCode > 499 || res.headersSent) {

@@ -7,7 +7,7 @@
  */
 import type { Model, Relation } from 'objection';
 import { DataError } from 'objection';
-import type { ImageSet } from '../entity/image-set.js';
+import type { ImageSet } from '../entity/index.js';
 import { ImageNotFoundError } from '../errors.js';
 
 /** The owner's values the relation joins on (its id, most often). */

@@ -11,8 +11,8 @@
  * rows were read.
  */
 import type { Model, Relation } from 'objection';
-import type { ImageSet } from '../entity/image-set.js';
-import { stableKey } from '../entity/single-flight.js';
+import type { ImageSet } from '../entity/index.js';
+import { stableKey } from '../util/cache-keys.js';
 import { BoundedMap } from '../util/bounded-map.js';
 
 interface Rows {

@@ -7,10 +7,10 @@
  * without it, anyone could make the server resize (and store) a picture in a million sizes.
  */
 import type { NextFunction, Request, Response } from 'express';
-import type { ImageSet } from '../entity/image-set.js';
-import { concreteStore, type ImageEntity, type StoreOption } from '../entity/image.js';
-import { imageOfSize } from '../entity/size-match.js';
+import type { ImageEntity, ImageSet, StoreOption } from '../entity/index.js';
+import { concreteStore, imageOfSize } from '../entity/worker-api.js';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import { type ThumbnailFormat, thumbnailMimetype } from '../imaging/thumbnail.js';
 import { FileSystemStoreBase } from '../stores/fs.js';
@@ -103,16 +103,16 @@ const MODES = ['file', 'redirect'];
  * }));
  */
 export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHandler {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object with widths and load', options);
+  check.object(options, 'options', 'an object with widths and load');
   const { widths, load, format, background, respondWith, status = 302, maxAge = 0, rowsMaxAgeMs = 1000, store } = options;
   if (!Array.isArray(widths) || widths.length === 0 || !widths.every((w) => Number.isSafeInteger(w) && w >= 1)) {
     throw new InvalidArgumentError('options.widths', 'a non-empty array of integers >= 1', widths);
   }
-  if (typeof load !== 'function') throw new InvalidArgumentError('options.load', 'a function (req) => the image set', load);
-  if (respondWith !== undefined && !MODES.includes(respondWith)) throw new InvalidArgumentError('options.respondWith', '"file" or "redirect"', respondWith);
-  if (!STATUSES.includes(status)) throw new InvalidArgumentError('options.status', STATUSES.join(', ').replace(/, (?=\d+$)/, ' or '), status);
-  if (!Number.isSafeInteger(maxAge) || maxAge < 0) throw new InvalidArgumentError('options.maxAge', 'an integer >= 0 (seconds)', maxAge);
-  if (!Number.isSafeInteger(rowsMaxAgeMs) || rowsMaxAgeMs < 0) throw new InvalidArgumentError('options.rowsMaxAgeMs', 'an integer >= 0 (milliseconds)', rowsMaxAgeMs);
+  check.func(load, 'options.load', 'a function (req) => the image set');
+  if (respondWith !== undefined) check.oneOf(respondWith, MODES, 'options.respondWith');
+  check.oneOf(status, STATUSES, 'options.status');
+  check.integerAtLeast(maxAge, 0, 'options.maxAge', 'seconds');
+  check.integerAtLeast(rowsMaxAgeMs, 0, 'options.rowsMaxAgeMs', 'milliseconds');
   // Checks the format now: the error should come at startup, not on the first request.
   if (format !== undefined) thumbnailMimetype('image/png', format);
   checkBackground(background, 'options.background');

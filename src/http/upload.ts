@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import multer, { MulterError } from 'multer';
 import { InvalidArgumentError, InvalidImageError, UploadError } from '../errors.js';
+import * as check from '../util/check.js';
 import { type ImageLimits, resolveLimits, tooLarge } from '../imaging/probe.js';
 import { removeIfPresent } from '../util/temp-files.js';
 import { guardOf, UploadGuard, type UploadBodyLimits } from './upload-guard.js';
@@ -83,8 +84,8 @@ const FORM_ALLOWANCE = 1024 * 1024;
  * | 400 | `ERR_UPLOAD_UNEXPECTED_FILE` | a file in another field, or more files than `maxCount` (default one) |
  * | 400 | `ERR_UPLOAD_MALFORMED` | the multipart body is malformed or ends early, or a part's headers pass 16 KB |
  * | 400 | `ERR_UPLOAD_ABORTED` | the client went away mid-upload (no one reads this answer) |
- * | 408 | `ERR_UPLOAD_TIMEOUT` | the body stalled for `idleTimeout`, or came slower than `minBytesPerSecond` |
  * | 400 | `ERR_IMAGE_EMPTY`, `ERR_IMAGE_TRUNCATED`, `ERR_IMAGE_UNREADABLE` | the bytes are no whole image |
+ * | 408 | `ERR_UPLOAD_TIMEOUT` | the body stalled for `idleTimeout`, or came slower than `minBytesPerSecond` |
  * | 413 | `ERR_IMAGE_TOO_LARGE`, `ERR_IMAGE_TOO_MANY_PIXELS`, `ERR_IMAGE_TOO_MANY_FRAMES` | over `maxBytes` / `maxPixels` / `maxAnimationPixelsPerByte` |
  * | 413 | `ERR_UPLOAD_LIMIT` | too many form fields or parts, or a field too long |
  * | 415 | `ERR_IMAGE_UNSUPPORTED_TYPE` | not one of `types` |
@@ -115,7 +116,7 @@ const FORM_ALLOWANCE = 1024 * 1024;
  * });
  */
 export function imageUpload(options: ImageUploadOptions): UploadMiddleware {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object with a field', options);
+  check.object(options, 'options', 'an object with a field');
   const { field, tempDir = tmpdir(), verifyDecode = true, maxCount, allOrNothing = false } = options;
   if (typeof field !== 'string' || field === '' || field.length > FORM_LIMITS.fieldNameSize) {
     throw new InvalidArgumentError('options.field', 'the name of a form field (a non-empty string)', field);
@@ -123,14 +124,12 @@ export function imageUpload(options: ImageUploadOptions): UploadMiddleware {
   if (typeof tempDir !== 'string' || tempDir === '' || tempDir.includes('\0')) {
     throw new InvalidArgumentError('options.tempDir', 'a folder path (a non-empty string)', tempDir);
   }
-  if (typeof verifyDecode !== 'boolean') throw new InvalidArgumentError('options.verifyDecode', 'a boolean', verifyDecode);
-  if (maxCount !== undefined && (!Number.isSafeInteger(maxCount) || maxCount < 1 || maxCount > 1000)) {
-    throw new InvalidArgumentError('options.maxCount', 'an integer from 1 to 1000', maxCount);
-  }
-  if (typeof allOrNothing !== 'boolean') throw new InvalidArgumentError('options.allOrNothing', 'a boolean', allOrNothing);
+  check.boolean(verifyDecode, 'options.verifyDecode');
+  if (maxCount !== undefined) check.integerIn(maxCount, 1, 1000, 'options.maxCount');
+  check.boolean(allOrNothing, 'options.allOrNothing');
   const { idleTimeout = 20_000, minBytesPerSecond = 1024 } = options;
-  if (!Number.isSafeInteger(idleTimeout) || idleTimeout < 1) throw new InvalidArgumentError('options.idleTimeout', 'an integer >= 1 (milliseconds)', idleTimeout);
-  if (!Number.isFinite(minBytesPerSecond) || minBytesPerSecond < 0) throw new InvalidArgumentError('options.minBytesPerSecond', 'a number >= 0', minBytesPerSecond);
+  check.positiveInteger(idleTimeout, 'options.idleTimeout', 'milliseconds');
+  check.numberAtLeast(minBytesPerSecond, 0, 'options.minBytesPerSecond');
   const { maxBytes, maxPixels, types, maxAnimationPixelsPerByte } = options;
   const limits = resolveLimits({ maxBytes, maxPixels, types, maxAnimationPixelsPerByte });
   const several = maxCount !== undefined;

@@ -9,6 +9,7 @@
 import type { Metadata } from 'sharp';
 import { sharp } from './sharp.js';
 import { type ImageAttachErrorCode, InvalidArgumentError, InvalidImageError } from '../errors.js';
+import * as check from '../util/check.js';
 import { decodeFailureOf, endsEarly } from './truncation.js';
 
 /** The image types attach accepts unless told otherwise. SVG is opt-in (it can carry script). */
@@ -55,8 +56,8 @@ const CHEAP_ANIMATION_PIXELS = 1_000_000;
  */
 export function resolveLimits(...layers: Array<Partial<ImageLimits> | undefined>): ImageLimits {
   const limits = Object.assign({}, DEFAULT_LIMITS, ...layers.map((l) => (l ? stripUndefined(l) : {}))) as ImageLimits;
-  if (!Number.isSafeInteger(limits.maxBytes) || limits.maxBytes < 1) throw new InvalidArgumentError('maxBytes', 'an integer >= 1', limits.maxBytes);
-  if (!Number.isSafeInteger(limits.maxPixels) || limits.maxPixels < 1) throw new InvalidArgumentError('maxPixels', 'an integer >= 1', limits.maxPixels);
+  check.positiveInteger(limits.maxBytes, 'maxBytes');
+  check.positiveInteger(limits.maxPixels, 'maxPixels');
   const perByte = limits.maxAnimationPixelsPerByte;
   if (perByte !== undefined && !(typeof perByte === 'number' && perByte > 0)) throw new InvalidArgumentError('maxAnimationPixelsPerByte', 'a number > 0 (Infinity for no limit)', perByte);
   if (!Array.isArray(limits.types) || limits.types.length === 0 || !limits.types.every((t) => READABLE_IMAGE_TYPES.includes(t))) {

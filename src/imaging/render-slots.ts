@@ -8,12 +8,11 @@
  * pixels, and memory stays that of `renderSlots()` renders however many uploads are in flight.
  * The default is one more than the CPUs (at most libuv's pool): one render per core, and one more
  * so that a core does not idle while a finished step waits for the busy main thread to start the
- * next (measured in bench/upload.ts at 32 uploads in flight: 0.71× the unbounded baseline's
- * throughput with one per core, 0.88× with one more, memory still below it).
+ * next (bench/README.md, bench/upload.ts, has the figures).
  */
 import { availableParallelism } from 'node:os';
 import pLimit, { type LimitFunction } from 'p-limit';
-import { InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 
 /** libuv's thread pool, which runs sharp's pipelines: 4 unless UV_THREADPOOL_SIZE says otherwise. */
 const threadPoolSize = Number(process.env.UV_THREADPOOL_SIZE) || 4;
@@ -32,7 +31,7 @@ export function inRenderSlot<T>(render: () => Promise<T>): Promise<T> {
  */
 export function renderSlots(slots?: number): number {
   if (slots !== undefined) {
-    if (!Number.isInteger(slots) || slots < 1) throw new InvalidArgumentError('slots', 'a positive integer', slots);
+    check.positiveInteger(slots, 'slots');
     limit.concurrency = slots;
   }
   return limit.concurrency;

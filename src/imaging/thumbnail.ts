@@ -1,13 +1,10 @@
 /**
  * Thumbnail sizes (SQLAlchemy-ImageAttach's truncation rule) and the sharp pipeline that makes them.
  */
-import { pipeline, type Readable } from 'node:stream';
 import type { FormatEnum, Sharp } from 'sharp';
-import { sharp } from './sharp.js';
 import { InvalidArgumentError } from '../errors.js';
 import { flattenFor, type ThumbnailBackground } from './background.js';
 
-/** Exactly one of these says how big a thumbnail is. */
 /** Exactly one of `width`, `height` or `ratio`; the other side follows from the original's. */
 export type ThumbnailSize =
   | { width: number; height?: never; ratio?: never }
@@ -85,31 +82,9 @@ export function sharpFormat(mimetype: string): keyof FormatEnum {
 }
 
 /**
- * A transform stream: image bytes in, a `width`×`height` thumbnail in `mimetype` out. EXIF
- * orientation is applied first and metadata stripped (sharp's default output keeps none);
- * transparency is flattened onto `background` (white by default) when `mimetype` has no alpha.
- */
-export function thumbnailTransform(width: number, height: number, mimetype: string, maxPixels: number, file?: string, background?: ThumbnailBackground): Sharp {
-  const format = sharpFormat(mimetype);
-  const options = { limitInputPixels: maxPixels, animated: mimetype === 'image/gif' || mimetype === 'image/webp' };
-  const resized = (file === undefined ? sharp(options) : sharp(file, options)).autoOrient().resize(width, height, { fit: 'fill' });
-  return flattenFor(resized, mimetype, background).toFormat(format);
-}
-
-/**
  * `image` (an opened original) resized into a `width`×`height` thumbnail in `mimetype`, upright
  * and stripped; transparency flattened onto `background` (white by default) when `mimetype` has no alpha.
  */
 export function resizeToThumbnail(image: Sharp, width: number, height: number, mimetype: string, background?: ThumbnailBackground): Sharp {
   return flattenFor(image.autoOrient().resize(width, height, { fit: 'fill' }), mimetype, background).toFormat(sharpFormat(mimetype));
-}
-
-/**
- * A thumbnail of `input` (a stream, or a local file path) as a stream; the caller consumes it.
- */
-export function makeThumbnailStream(input: Readable | string, width: number, height: number, mimetype: string, maxPixels: number, background?: ThumbnailBackground): Readable {
-  if (typeof input === 'string') return thumbnailTransform(width, height, mimetype, maxPixels, input, background);
-  const transform = thumbnailTransform(width, height, mimetype, maxPixels, undefined, background);
-  // pipeline destroys both sides on failure; the error reaches the consumer through `transform`.
-  return pipeline(input, transform, () => {});
 }

@@ -5,7 +5,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
-import type { ImageEntity } from '../entity/image.js';
+import type { ImageEntity } from '../entity/index.js';
 import { ImageNotFoundError } from '../errors.js';
 import { type ImageKey, toObjectId } from '../stores/keys.js';
 import { keyOf, type Store } from '../stores/store.js';

@@ -3,8 +3,8 @@
  * image classes themselves, and owner classes (whose `imageAttachment()` relations name theirs).
  */
 import type { Model, Relation } from 'objection';
-import { attachmentRelationNames } from '../entity/attachment-info.js';
-import type { ImageEntityClass } from '../entity/image.js';
+import type { ImageEntityClass } from '../entity/index.js';
+import { attachmentRelationNames } from '../entity/worker-api.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /** An owner class's `imageAttachment()` relation, and the image class at its other end. */

@@ -3,8 +3,9 @@
  * another (SQLAlchemy-ImageAttach's `migration.migrate`/`migrate_class`). Both return a {@link MigrationPlan}
  * that does nothing until iterated or executed.
  */
-import type { ImageEntity, ImageEntityClass } from '../entity/image.js';
+import type { ImageEntity, ImageEntityClass } from '../entity/index.js';
 import { InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 import type { ImageKey } from '../stores/keys.js';
 import { keyOf, Store } from '../stores/store.js';
 import { copyImage, describeKey } from './copy.js';
@@ -42,8 +43,8 @@ export class MigrationPlan implements AsyncIterable<ImageEntity> {
 
   /** Use {@link migrate} or {@link migrateClass}. */
   constructor(classes: readonly ImageEntityClass[], source: Store, destination: Store, options: MigrationOptions = {}) {
-    if (!(source instanceof Store)) throw new InvalidArgumentError('source', 'an instance of Store', source);
-    if (!(destination instanceof Store)) throw new InvalidArgumentError('destination', 'an instance of Store', destination);
+    check.instanceOf(source, Store, 'source');
+    check.instanceOf(destination, Store, 'destination');
     if (source === destination) throw new InvalidArgumentError('destination', 'a store other than the source', destination);
     this.classes = classes;
     this.source = source;
@@ -74,9 +75,7 @@ export class MigrationPlan implements AsyncIterable<ImageEntity> {
    *   `cause`), `ERR_MIGRATION_ABORTED`, `ERR_MIGRATION_RUNNING`; database errors as they come
    */
   async execute(onProgress?: ProgressCallback): Promise<MigrationReport> {
-    if (onProgress !== undefined && typeof onProgress !== 'function') {
-      throw new InvalidArgumentError('onProgress', 'a function', onProgress);
-    }
+    if (onProgress !== undefined) check.func(onProgress, 'onProgress');
     for await (const _image of this.run(onProgress)) {
       // The run does the work; execute only drains it.
     }
@@ -183,25 +182,21 @@ export function migrateClass(Model: ImageEntityClass, source: Store, destination
 }
 
 function resolveOptions(options: MigrationOptions): ResolvedOptions {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object', options);
+  check.object(options, 'options');
   const integer = (name: keyof MigrationOptions, fallback: number, max: number): number => {
     const value = options[name] ?? fallback;
-    if (!Number.isSafeInteger(value) || (value as number) < 1 || (value as number) > max) {
-      throw new InvalidArgumentError(`options.${name}`, `an integer from 1 to ${max}`, value);
-    }
-    return value as number;
+    check.integerIn(value, 1, max, `options.${name}`);
+    return value;
   };
   const flag = (name: keyof MigrationOptions): boolean => {
     const value = options[name] ?? false;
-    if (typeof value !== 'boolean') throw new InvalidArgumentError(`options.${name}`, 'a boolean', value);
+    check.boolean(value, `options.${name}`);
     return value;
   };
   if (options.knex !== undefined && typeof options.knex !== 'function') {
     throw new InvalidArgumentError('options.knex', 'a knex instance', options.knex);
   }
-  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new InvalidArgumentError('options.signal', 'an AbortSignal', options.signal);
-  }
+  if (options.signal !== undefined) check.instanceOf(options.signal, AbortSignal, 'options.signal', 'an AbortSignal');
   return {
     concurrency: integer('concurrency', 4, 256),
     pageSize: integer('pageSize', 500, 100_000),

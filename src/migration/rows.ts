@@ -5,7 +5,7 @@
  */
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
-import type { ImageEntity, ImageEntityClass } from '../entity/image.js';
+import type { ImageEntity, ImageEntityClass } from '../entity/index.js';
 import { ImageAttachError } from '../errors.js';
 
 export interface RowQueryOptions {

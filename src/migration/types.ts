@@ -3,7 +3,7 @@
  * migration throws.
  */
 import type { Knex } from 'knex';
-import type { ImageEntity } from '../entity/image.js';
+import type { ImageEntity } from '../entity/index.js';
 import { ImageAttachError, type ImageAttachErrorCode, type ImageAttachErrorOptions } from '../errors.js';
 import type { ImageKey } from '../stores/keys.js';
 

@@ -3,6 +3,7 @@
  */
 import type { Model } from 'objection';
 import { InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 import type { Store } from '../stores/store.js';
 import { isRedisClient, type RedisConnection } from './connection.js';
 import type { ThumbnailJobData } from './job.js';
@@ -95,7 +96,7 @@ export const DEFAULT_QUEUE_NAME = 'objection-imageattach-thumbnails';
 
 /** @throws InvalidArgumentError naming the bad option */
 export function resolveQueueOptions(options: ThumbnailQueueOptions): ResolvedQueueOptions {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object', options);
+  check.object(options, 'options');
   const { connection } = options;
   if (!(typeof connection === 'string' && connection !== '') && !(connection !== null && typeof connection === 'object')) {
     throw new InvalidArgumentError('options.connection', 'a Redis URL, ioredis options or a Redis client', connection);
@@ -107,9 +108,7 @@ export function resolveQueueOptions(options: ThumbnailQueueOptions): ResolvedQue
   if (typeof queueName !== 'string' || queueName === '' || queueName.includes(':')) {
     throw new InvalidArgumentError('options.queueName', 'a non-empty string without ":"', queueName);
   }
-  if (options.prefix !== undefined && (typeof options.prefix !== 'string' || options.prefix === '')) {
-    throw new InvalidArgumentError('options.prefix', 'a non-empty string', options.prefix);
-  }
+  if (options.prefix !== undefined) check.nonEmptyString(options.prefix, 'options.prefix');
   const models = checkRecord<typeof Model>(options.models, 'options.models', 'Objection model class', (m) => typeof m === 'function' && typeof (m as typeof Model).query === 'function' && typeof (m as typeof Model).getRelations === 'function');
   // The Store class is checked by shape, so a store from another copy of the library passes too.
   const stores = checkRecord<Store>(options.stores, 'options.stores', 'Store', (s) => s !== null && typeof s === 'object' && typeof (s as Store).putFile === 'function' && typeof (s as Store).open === 'function');
@@ -118,37 +117,30 @@ export function resolveQueueOptions(options: ThumbnailQueueOptions): ResolvedQue
     throw new InvalidArgumentError('options.defaultStore', `the name of one of options.stores (${Object.keys(stores).join(', ')})`, options.defaultStore);
   }
   const attempts = options.attempts ?? 5;
-  if (!Number.isSafeInteger(attempts) || attempts < 1) throw new InvalidArgumentError('options.attempts', 'an integer >= 1', attempts);
+  check.positiveInteger(attempts, 'options.attempts');
   const backoff = options.backoff ?? 1000;
-  if (!Number.isSafeInteger(backoff) || backoff < 0) throw new InvalidArgumentError('options.backoff', 'an integer >= 0 (milliseconds)', backoff);
+  check.integerAtLeast(backoff, 0, 'options.backoff', 'milliseconds');
   const keepFailed = options.keepFailed ?? { age: 7 * 24 * 3600 };
   if (keepFailed === null || typeof keepFailed !== 'object' || (keepFailed.age === undefined && keepFailed.count === undefined)) {
     throw new InvalidArgumentError('options.keepFailed', '{ age } and/or { count }', keepFailed);
   }
   for (const key of ['age', 'count'] as const) {
     const value = keepFailed[key];
-    if (value !== undefined && (!Number.isSafeInteger(value) || value < 0)) throw new InvalidArgumentError(`options.keepFailed.${key}`, 'an integer >= 0', value);
+    if (value !== undefined) check.integerAtLeast(value, 0, `options.keepFailed.${key}`);
   }
   const enqueueTimeout = options.enqueueTimeout ?? 5000;
-  if (!Number.isSafeInteger(enqueueTimeout) || enqueueTimeout < 1) throw new InvalidArgumentError('options.enqueueTimeout', 'an integer >= 1 (milliseconds)', enqueueTimeout);
+  check.positiveInteger(enqueueTimeout, 'options.enqueueTimeout', 'milliseconds');
   return { connection, queueName, prefix: options.prefix, models, stores, defaultStore, attempts, backoff, keepFailed: { ...keepFailed }, enqueueTimeout };
 }
 
 /** @throws InvalidArgumentError naming the bad option */
 export function checkWorkerOptions(options: ThumbnailWorkerOptions): void {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an object', options);
-  const positive = (name: keyof ThumbnailWorkerOptions, min: number) => {
-    const value = options[name];
-    if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < min)) {
-      throw new InvalidArgumentError(`options.${name}`, `an integer >= ${min}`, value);
-    }
-  };
-  positive('concurrency', 1);
-  positive('lockDuration', 1);
-  positive('stalledInterval', 1);
-  positive('maxStalledCount', 0);
+  check.object(options, 'options');
+  for (const [name, min] of [['concurrency', 1], ['lockDuration', 1], ['stalledInterval', 1], ['maxStalledCount', 0]] as const) {
+    if (options[name] !== undefined) check.integerAtLeast(options[name], min, `options.${name}`);
+  }
   for (const name of ['onCompleted', 'onFailed', 'onError'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'function') throw new InvalidArgumentError(`options.${name}`, 'a function', options[name]);
+    if (options[name] !== undefined) check.func(options[name], `options.${name}`);
   }
   const { connection } = options;
   if (connection !== undefined && typeof connection !== 'string' && !isRedisClient(connection) && (connection === null || typeof connection !== 'object')) {

@@ -8,11 +8,8 @@ import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { withStore } from '../context.js';
 import { ImageAttachError, InvalidImageError } from '../errors.js';
-import type { ImageEntity } from '../entity/image.js';
-import { imageSet } from '../entity/image-set.js';
-import type { RenderedAhead } from '../entity/make-thumbnail.js';
-import type { Subset } from '../entity/set-rows.js';
-import { filesSettled } from '../entity/ledger.js';
+import { filesSettled, imageSet } from '../entity/index.js';
+import { generateThumbnailFrom, lockedImage, lockForWriting, type RenderedAhead, renderThumbnailAhead, type Subset } from '../entity/worker-api.js';
 import type { Store } from '../stores/store.js';
 import { decodeValue, isSameOriginal, type ThumbnailJobData } from './job.js';
 
@@ -58,12 +55,12 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
         transaction = trx;
         // SQLite locks the whole database, and only a transaction that starts by writing can wait for
         // it: lock through a set of the relation before reading the owner (no owner row needed for that).
-        await imageSet(new ownerClass(), data.relation, subset).lockForWriting(trx);
+        await lockForWriting(imageSet(new ownerClass(), data.relation, subset), trx);
         const owner = await ownerClass.query(trx).findById(id as never);
         if (owner === undefined) return { status: 'skipped', reason: 'owner-gone' };
         const set = imageSet(owner as Model, data.relation, subset);
         // Before: the original is the one the job names, and stays so until this commits.
-        const original = await set.lockedImage(expected, trx);
+        const original = await lockedImage(set, expected, trx);
         if (original === undefined || !isSameOriginal(original, expected)) {
           await set.load({ trx });
           return { status: 'skipped', reason: set.original === undefined ? 'original-gone' : 'original-replaced' };
@@ -71,7 +68,7 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
         await set.load({ trx });
         // generateThumbnail decides what answers the size (an image the set has, or a new one).
         const before = [...set.images];
-        const thumbnail = await set.generateThumbnail(data.size, { trx, store, format: data.format, background: data.background }, ahead);
+        const thumbnail = await generateThumbnailFrom(set, data.size, { trx, store, format: data.format, background: data.background }, ahead);
         if (before.some((i) => i.width === thumbnail.width && i.height === thumbnail.height)) {
           return { status: 'existing', width: thumbnail.width, height: thumbnail.height, mimetype: thumbnail.mimetype };
         }
@@ -79,7 +76,7 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
         // After: with the lock held this cannot fail; it is here so that a writer which bypasses
         // the lock makes the job fail (and its file go with the rollback) rather than attach a
         // thumbnail of an old original to a new one.
-        if (!isSameOriginal(await set.lockedImage(expected, trx), expected)) {
+        if (!isSameOriginal(await lockedImage(set, expected, trx), expected)) {
           throw new ImageAttachError('ERR_ORIGINAL_REPLACED', `The original of ${data.model} ${JSON.stringify(data.id)} ${data.relation} was replaced while its thumbnail was made`);
         }
         return { status: 'created', width: thumbnail.width, height: thumbnail.height, mimetype: thumbnail.mimetype };
@@ -101,7 +98,7 @@ async function renderJobAhead(ownerClass: typeof Model, id: unknown, data: Thumb
   if (owner === undefined) return undefined;
   const set = await imageSet(owner, data.relation, subset).load();
   if (!isSameOriginal(set.original, data.original)) return undefined;
-  return set.renderThumbnailAhead(data.size, { store, format: data.format, background: data.background });
+  return renderThumbnailAhead(set, data.size, { store, format: data.format, background: data.background });
 }
 
 /**

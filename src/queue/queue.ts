@@ -5,10 +5,9 @@
 import type { Queue } from 'bullmq';
 import type { Model } from 'objection';
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
-import type { ImageEntity } from '../entity/image.js';
-import { imageSet } from '../entity/image-set.js';
+import { imageSet } from '../entity/index.js';
+import { imageOfSize, reusableImage } from '../entity/worker-api.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
-import { imageOfSize, reusableImage } from '../entity/size-match.js';
 import { type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { closeOwned, loadBullMQ, type RedisClientLike, redisClient } from './connection.js';
@@ -40,7 +39,7 @@ export class ThumbnailQueue {
   private producer: Promise<{ queue: Queue<ThumbnailJobData, ThumbnailJobResult>; client: RedisClientLike; owned: boolean }> | undefined;
   private readonly workers = new Set<ThumbnailWorker>();
 
-  /** @internal use {@link thumbnailQueue} */
+  /** Made by {@link thumbnailQueue}, which is the documented way. */
   constructor(options: ThumbnailQueueOptions) {
     this.options = resolveQueueOptions(options);
   }

@@ -25,7 +25,7 @@ export class ThumbnailWorker {
    */
   readonly closed = new Promise<void>((resolve) => (this.markClosed = resolve));
 
-  /** @internal use `queue.worker()` */
+  /** Made by `queue.worker()`, which is the documented way (it keeps the queue's list of workers). */
   constructor(
     /** The BullMQ worker, for what this class does not cover (metrics, pause, events). */
     readonly bullWorker: Worker<ThumbnailJobData, ThumbnailJobResult>,

@@ -5,6 +5,7 @@
  */
 import { currentRequestOrigin } from '../context.js';
 import { ContextError, InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 import { FileSystemStoreBase } from './fs.js';
 import { checkHttpUrl } from './http-url.js';
 import type { ImageKey } from './keys.js';
@@ -55,7 +56,7 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
     this.prefix = prefix.replace(/^\/|\/$/g, '');
     this.hostUrl = options.hostUrl === undefined ? undefined : checkHttpUrl(options.hostUrl, 'options.hostUrl').replace(/\/+$/, '');
     const { allowedHosts, trustHostHeader = false } = options;
-    if (typeof trustHostHeader !== 'boolean') throw new InvalidArgumentError('options.trustHostHeader', 'a boolean', trustHostHeader);
+    check.boolean(trustHostHeader, 'options.trustHostHeader');
     if (allowedHosts !== undefined && (!Array.isArray(allowedHosts) || !allowedHosts.every((h) => typeof h === 'string' && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(h)))) {
       throw new InvalidArgumentError('options.allowedHosts', 'a list of hosts such as "example.com" or "localhost:3000"', allowedHosts);
     }

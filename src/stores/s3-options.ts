@@ -4,6 +4,7 @@
  */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 import { checkHttpUrl } from './http-url.js';
 import { encodeRfc3986, MAX_PRESIGN_SECONDS, type SigningCredentials } from './s3-presign.js';
 
@@ -102,7 +103,7 @@ const CLIENT_MAKING = ['credentials', 'requestChecksumCalculation', 'connectionT
  * @throws InvalidArgumentError
  */
 export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('options', 'an options object', options);
+  check.object(options, 'options', 'an options object');
   const { bucket } = options;
   if (typeof bucket !== 'string' || !/^[A-Za-z0-9._-]{3,255}$/.test(bucket)) {
     throw new InvalidArgumentError('options.bucket', 'a bucket name (3 to 255 letters, digits, ".", "_" or "-")', bucket);
@@ -119,9 +120,7 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
   }
   optionalString(options.region, 'options.region', 'a region name like "eu-west-1"', /^[a-z0-9-]+$/);
   if (options.endpoint !== undefined) checkHttpUrl(options.endpoint, 'options.endpoint');
-  if (options.forcePathStyle !== undefined && typeof options.forcePathStyle !== 'boolean') {
-    throw new InvalidArgumentError('options.forcePathStyle', 'a boolean', options.forcePathStyle);
-  }
+  if (options.forcePathStyle !== undefined) check.boolean(options.forcePathStyle, 'options.forcePathStyle');
   const { credentials } = options;
   if (credentials !== undefined && typeof credentials !== 'function') {
     const c = credentials as Partial<SigningCredentials> | null;
@@ -130,16 +129,12 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
     }
   }
   const checksum = options.requestChecksumCalculation;
-  if (checksum !== undefined && checksum !== 'WHEN_SUPPORTED' && checksum !== 'WHEN_REQUIRED') {
-    throw new InvalidArgumentError('options.requestChecksumCalculation', '"WHEN_SUPPORTED" or "WHEN_REQUIRED"', checksum);
-  }
+  if (checksum !== undefined) check.oneOf(checksum, ['WHEN_SUPPORTED', 'WHEN_REQUIRED'], 'options.requestChecksumCalculation');
   optionalInteger(options.connectionTimeout, 'options.connectionTimeout', 1);
   optionalInteger(options.socketTimeout, 'options.socketTimeout', 1);
   optionalInteger(options.maxAttempts, 'options.maxAttempts', 1);
   const operationTimeout = options.operationTimeout ?? 120_000;
-  if (!Number.isSafeInteger(operationTimeout) || operationTimeout < 1 || operationTimeout > MAX_TIMER_MS) {
-    throw new InvalidArgumentError('options.operationTimeout', `an integer between 1 and ${MAX_TIMER_MS} (milliseconds)`, operationTimeout);
-  }
+  check.integerIn(operationTimeout, 1, MAX_TIMER_MS, 'options.operationTimeout', 'milliseconds');
   const maxAge = options.maxAge ?? 31_536_000;
   optionalInteger(maxAge, 'options.maxAge', 0);
   optionalString(options.acl, 'options.acl', 'a canned ACL like "public-read"', /^[a-z-]+$/);
@@ -149,13 +144,9 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
   const prefix = normalizePrefix(options.prefix);
   let expiresIn: number | undefined;
   if (options.signedUrls !== undefined) {
-    if (options.signedUrls === null || typeof options.signedUrls !== 'object') {
-      throw new InvalidArgumentError('options.signedUrls', 'an object like { expiresIn: 3600 }', options.signedUrls);
-    }
+    check.object(options.signedUrls, 'options.signedUrls', 'an object like { expiresIn: 3600 }');
     expiresIn = options.signedUrls.expiresIn ?? 3600;
-    if (!Number.isSafeInteger(expiresIn) || expiresIn < 1 || expiresIn > MAX_PRESIGN_SECONDS) {
-      throw new InvalidArgumentError('options.signedUrls.expiresIn', `an integer between 1 and ${MAX_PRESIGN_SECONDS} (seconds)`, expiresIn);
-    }
+    check.integerIn(expiresIn, 1, MAX_PRESIGN_SECONDS, 'options.signedUrls.expiresIn', 'seconds');
     if (options.region === undefined) {
       throw new InvalidArgumentError('options.region', 'a region alongside options.signedUrls (signatures name their region)', undefined);
     }
@@ -209,7 +200,5 @@ function optionalString(value: unknown, name: string, expected: string, pattern:
 }
 
 function optionalInteger(value: unknown, name: string, min: number): void {
-  if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < min)) {
-    throw new InvalidArgumentError(name, `an integer >= ${min}`, value);
-  }
+  if (value !== undefined) check.integerAtLeast(value, min, name);
 }

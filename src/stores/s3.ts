@@ -9,7 +9,7 @@
  */
 import type { GetObjectCommandOutput, HeadObjectCommandOutput, ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
-import { ImageNotFoundError, StoreError } from '../errors.js';
+import { ImageNotFoundError } from '../errors.js';
 import { alternateNames, type ImageKey, keyFromObjectStorageKey, type NormalizedKey, objectStorageKey, type StoredImage, withTimestamp } from './keys.js';
 import { Deadline, type S3Access, sendWithin } from './s3-deadline.js';
 import { type ResolvedS3Options, resolveS3Options, type S3StoreOptions } from './s3-options.js';

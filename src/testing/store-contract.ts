@@ -11,6 +11,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 import type { ImageKey, NormalizedKey, StoredImage } from '../stores/keys.js';
 import { type ByteRange, Store } from '../stores/store.js';
 import { failingStream, sampleKey } from './samples.js';
@@ -49,8 +50,8 @@ export function storeContract(
   makeStore: () => StoreUnderTest | Promise<StoreUnderTest>,
   testFunctions?: TestFunctions,
 ): void {
-  if (typeof name !== 'string' || name === '') throw new InvalidArgumentError('name', 'a non-empty string', name);
-  if (typeof makeStore !== 'function') throw new InvalidArgumentError('makeStore', 'a function', makeStore);
+  check.nonEmptyString(name, 'name');
+  check.func(makeStore, 'makeStore');
   const { describe, it, beforeEach, afterEach } = resolveTestFunctions(testFunctions);
 
   describe(`${name}: store contract`, () => {
@@ -250,15 +251,11 @@ export function storeContract(
 /** What `makeStore()` gave, checked, so that a mistake there reads as such and not as a failed check. */
 function checkedSubject(subject: StoreUnderTest): StoreUnderTest {
   const expected = '{ store, snapshot?, cleanup? } with an instance of Store';
-  if (subject === null || typeof subject !== 'object') throw new InvalidArgumentError('makeStore()', expected, subject);
-  if (!(subject.store instanceof Store)) {
-    throw new InvalidArgumentError('makeStore().store', 'an instance of Store', subject.store);
-  }
+  check.object(subject, 'makeStore()', expected);
+  check.instanceOf(subject.store, Store, 'makeStore().store');
   for (const option of ['snapshot', 'cleanup'] as const) {
     const given: unknown = subject[option];
-    if (given !== undefined && typeof given !== 'function') {
-      throw new InvalidArgumentError(`makeStore().${option}`, 'a function or undefined', given);
-    }
+    if (given !== undefined) check.func(given, `makeStore().${option}`, 'a function or undefined');
   }
   return subject;
 }

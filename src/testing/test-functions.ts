@@ -3,7 +3,7 @@
  * that the shipped suites run under mocha or node:test (or a runner of the same shape) without
  * importing one.
  */
-import { InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 
 /** What the suites need of a test runner: mocha's and node:test's fit. */
 export interface TestFunctions {
@@ -24,7 +24,7 @@ export function resolveTestFunctions(given?: TestFunctions): TestFunctions {
   if (given !== undefined) {
     for (const name of NAMES) {
       const value: unknown = (given as Partial<TestFunctions> | null)?.[name];
-      if (typeof value !== 'function') throw new InvalidArgumentError(`testFunctions.${name}`, 'a function', value);
+      check.func(value, `testFunctions.${name}`);
     }
     return given;
   }

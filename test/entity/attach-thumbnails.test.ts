@@ -6,6 +6,7 @@ import { Model } from 'objection';
 import sharp from 'sharp';
 import { FileSystemStore, filesSettled, imageSet, InvalidArgumentError, popStoreContext, pushStoreContext } from '../../src/index.js';
 import { forEachDialect } from '../support/db.js';
+import { fsStore } from '../support/fs-store.js';
 import { HookedStore } from '../support/hooked-store.js';
 import { jpeg, png } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
@@ -15,6 +16,7 @@ import { createSchema, User, UserPicture } from './models.js';
 forEachDialect('attaching with thumbnails', (db, dialect) => {
   let root: string;
   let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
   let user: User;
   /** Streams are spooled here (`tempDir`), so the tests can see that nothing is left. */
   let spool: string;
@@ -27,15 +29,14 @@ forEachDialect('attaching with thumbnails', (db, dialect) => {
     await createSchema(db());
   });
   beforeEach(async function () {
-    root = await tempDir(`attach-thumbs-${dialect}`);
+    ({ store, dir: root, cleanup } = await fsStore(`attach-thumbs-${dialect}`));
     spool = await tempDir(`attach-thumbs-spool-${dialect}`);
-    store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
     pushStoreContext(store);
     user = await User.query().insert({ name: 'Ann' });
   });
   afterEach(async function () {
     popStoreContext();
-    await removeDir(root);
+    await cleanup();
     await removeDir(spool);
   });
 

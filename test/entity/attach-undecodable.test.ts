@@ -3,7 +3,8 @@ import knexFactory, { type Knex } from 'knex';
 import { Model } from 'objection';
 import sharp from 'sharp';
 import { FileSystemStore, imageSet, InvalidImageError, withStore } from '../../src/index.js';
-import { listTree, removeDir, tempDir } from '../support/tmp.js';
+import { fsStore } from '../support/fs-store.js';
+import { listTree } from '../support/tmp.js';
 import { createSchema, User, UserPicture } from './models.js';
 
 /** An animated GIF of three frames whose last frame's data is broken: its first frame decodes. */
@@ -24,6 +25,7 @@ describe('attaching an original that does not decode in full', function () {
   let knex: Knex;
   let root: string;
   let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
   let user: User;
 
   before(async function () {
@@ -35,12 +37,11 @@ describe('attaching an original that does not decode in full', function () {
     await knex.destroy();
   });
   beforeEach(async function () {
-    root = await tempDir('attach-undecodable');
-    store = new FileSystemStore({ path: root, baseUrl: 'http://img.test/' });
+    ({ store, dir: root, cleanup } = await fsStore('attach-undecodable', 'http://img.test/'));
     user = await User.query().insert({ name: 'Ann' });
   });
   afterEach(async function () {
-    await removeDir(root);
+    await cleanup();
   });
 
   for (const [title, options] of [

@@ -11,6 +11,7 @@ import { filesSettled } from '../../src/entity/ledger.js';
 import { imageSet } from '../../src/entity/image-set.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
 import { forEachDialect } from '../support/db.js';
+import { fsStore } from '../support/fs-store.js';
 import { png } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, User, UserPicture } from './models.js';
@@ -19,18 +20,18 @@ forEachDialect('concurrent attaches to one owner', (db, dialect) => {
   let root: string;
   let inputs: string;
   let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
 
   before(async function () {
     Model.knex(db());
     await createSchema(db());
   });
   beforeEach(async function () {
-    root = await tempDir(`concurrent-${dialect}`);
+    ({ store, dir: root, cleanup } = await fsStore(`concurrent-${dialect}`));
     inputs = await tempDir(`concurrent-inputs-${dialect}`);
-    store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
   });
   afterEach(async function () {
-    await removeDir(root);
+    await cleanup();
     await removeDir(inputs);
   });
 

@@ -16,6 +16,7 @@ import { imageSet } from '../../src/entity/image-set.js';
 import { settleInterruptedWrites } from '../../src/entity/staged-writes.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
 import { forEachDialect } from '../support/db.js';
+import { fsStore } from '../support/fs-store.js';
 import { jpeg } from '../support/images.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, User, UserPicture } from './models.js';
@@ -49,6 +50,7 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
   let dir: string;
   let root: string;
   let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
   let knex: Knex;
   let config: unknown;
 
@@ -72,11 +74,10 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
     }
   });
   beforeEach(async function () {
-    root = await tempDir(`crash-${dialect}`);
-    store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
+    ({ store, dir: root, cleanup } = await fsStore(`crash-${dialect}`));
   });
   afterEach(async function () {
-    await removeDir(root);
+    await cleanup();
   });
 
   /** A user with a committed picture (400x300 and a 50-wide thumbnail), and a new image of the same size in a file. */

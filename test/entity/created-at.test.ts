@@ -5,16 +5,16 @@ import { withStore } from '../../src/context.js';
 import { imageSet } from '../../src/entity/image-set.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
 import { forEachDialect } from '../support/db.js';
+import { fsStore } from '../support/fs-store.js';
 import { jpeg } from '../support/images.js';
 import { createPythonSchema, insertPythonRow } from '../support/python-schema.js';
-import { removeDir, tempDir } from '../support/tmp.js';
 import { User, UserPicture } from './models.js';
 
 const tsOf = (url: string) => /[?&]_ts=(\d+)$/.exec(url)![1];
 
 forEachDialect('created_at as SQLAlchemy-ImageAttach writes and reads it', (db, dialect) => {
-  let root: string;
   let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
   let user: User;
 
   before(async function () {
@@ -22,12 +22,11 @@ forEachDialect('created_at as SQLAlchemy-ImageAttach writes and reads it', (db, 
     await createPythonSchema(db(), dialect);
   });
   beforeEach(async function () {
-    root = await tempDir(`created-at-${dialect}`);
-    store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
+    ({ store, cleanup } = await fsStore(`created-at-${dialect}`));
     user = await User.query().insert({ name: 'Ann' });
   });
   afterEach(async function () {
-    await removeDir(root);
+    await cleanup();
   });
 
   const pythonRow = (createdAt: string) =>

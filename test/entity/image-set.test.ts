@@ -18,6 +18,7 @@ import {
   pushStoreContext,
 } from '../../src/index.js';
 import { forEachDialect } from '../support/db.js';
+import { fsStore } from '../support/fs-store.js';
 import { jpeg, png, pngDeclaring, svg } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, Product, ProductImage, Tag, TagImage, User, UserPicture } from './models.js';
@@ -26,6 +27,7 @@ import { createSchema, Product, ProductImage, Tag, TagImage, User, UserPicture }
 forEachDialect('image sets', (db, dialect) => {
   let root: string;
   let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
   let user: User;
   /** Streams are spooled here (`tempDir`), so the tests can see that nothing is left. */
   let spool: string;
@@ -37,15 +39,14 @@ forEachDialect('image sets', (db, dialect) => {
     await createSchema(db());
   });
   beforeEach(async function () {
-    root = await tempDir(`entity-${dialect}`);
+    ({ store, dir: root, cleanup } = await fsStore(`entity-${dialect}`));
     spool = await tempDir(`spool-${dialect}`);
-    store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
     pushStoreContext(store);
     user = await User.query().insert({ name: 'Ann' });
   });
   afterEach(async function () {
     popStoreContext();
-    await removeDir(root);
+    await cleanup();
     await removeDir(spool);
   });
 

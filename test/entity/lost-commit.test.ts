@@ -14,8 +14,9 @@ import { filesSettled } from '../../src/entity/ledger.js';
 import { imageSet } from '../../src/entity/image-set.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
 import { forEachDialect } from '../support/db.js';
+import { fsStore } from '../support/fs-store.js';
 import { png } from '../support/images.js';
-import { listTree, removeDir, tempDir } from '../support/tmp.js';
+import { listTree } from '../support/tmp.js';
 import { createSchema, User, UserPicture } from './models.js';
 
 type Cut = 'after-commit' | 'before-commit';
@@ -112,6 +113,7 @@ forEachDialect('a COMMIT whose answer is lost', (db, dialect) => {
   let proxied: Knex;
   let root: string;
   let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
 
   before(async function () {
     await createSchema(db());
@@ -127,11 +129,10 @@ forEachDialect('a COMMIT whose answer is lost', (db, dialect) => {
     await proxy.stop();
   });
   beforeEach(async function () {
-    root = await tempDir(`lost-commit-${dialect}`);
-    store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
+    ({ store, dir: root, cleanup } = await fsStore(`lost-commit-${dialect}`));
   });
   afterEach(async function () {
-    await removeDir(root);
+    await cleanup();
   });
 
   /** Rows (read directly, not through the proxy) and files agree, byte for byte for the original. */

@@ -1,5 +1,5 @@
 /**
- * The models the entity tests use: the seed's own examples, in Objection.
+ * The models the entity tests use: SQLAlchemy-ImageAttach's own examples, in Objection.
  */
 import type { Knex } from 'knex';
 import { Model } from 'objection';
@@ -23,14 +23,14 @@ export class User extends ImageOwner(Model) {
   });
 }
 
-/** A second image set per owner, in its own table: the seed's several attachments per owner. */
+/** A second image set per owner, in its own table: SQLAlchemy-ImageAttach's several attachments per owner. */
 export class UserCover extends Image(Model) {
   static override tableName = 'user_cover';
   static override idColumn = ['user_id', 'width', 'height'];
   declare user_id: number;
 }
 
-/** Several image sets per owner in one table, keyed by an extra column (the seed's uselist=True). */
+/** Several image sets per owner in one table, keyed by an extra column (SQLAlchemy-ImageAttach's uselist=True). */
 export class ProductImage extends Image(Model) {
   static override tableName = 'product_image';
   static override idColumn = ['product_id', 'slot', 'width', 'height'];

@@ -8,11 +8,11 @@ import { imageSet } from '../../src/entity/image-set.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
 import type { ImageKey } from '../../src/stores/keys.js';
 import { forEachDialect } from '../support/db.js';
+import { fsStore } from '../support/fs-store.js';
 import { HookedStore } from '../support/hooked-store.js';
 import { jpeg } from '../support/images.js';
 import { createPythonSchema, insertPythonRow } from '../support/python-schema.js';
-import { removeDir, tempDir } from '../support/tmp.js';
-import { User, UserPicture } from './models.js';
+import { User } from './models.js';
 
 /** A store with no local paths, so originals are read as streams (as from S3). */
 class StreamingStore extends HookedStore {
@@ -24,6 +24,7 @@ class StreamingStore extends HookedStore {
 forEachDialect('originals as SQLAlchemy-ImageAttach stored them', (db, dialect) => {
   let root: string;
   let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
   let user: User;
   /** A photo shown 405×640: stored 640×405 with EXIF orientation 6 (rotate 90° clockwise). */
   let rotated: Buffer;
@@ -34,12 +35,11 @@ forEachDialect('originals as SQLAlchemy-ImageAttach stored them', (db, dialect) 
     rotated = await jpeg(640, 405, { orientation: 6 });
   });
   beforeEach(async function () {
-    root = await tempDir(`python-originals-${dialect}`);
-    store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
+    ({ store, dir: root, cleanup } = await fsStore(`python-originals-${dialect}`));
     user = await User.query().insert({ name: 'Ann' });
   });
   afterEach(async function () {
-    await removeDir(root);
+    await cleanup();
   });
 
   /** The row and file the Python library writes for an original: its size as ImageMagick reads it. */

@@ -38,7 +38,7 @@ describe('image sets on an S3Store [sqlite + s3rver]', function () {
     popStoreContext();
   });
 
-  it('attaches an original and makes thumbnails as objects in the seed key layout', async function () {
+  it("attaches an original and makes thumbnails as objects in SQLAlchemy-ImageAttach's key layout", async function () {
     const bytes = await jpeg(300, 200);
     await imageSet(user, 'picture').fromBlob(bytes);
     const thumb = await imageSet(user, 'picture').generateThumbnail({ width: 150 });

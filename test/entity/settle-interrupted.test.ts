@@ -17,8 +17,8 @@ import { backgroundSettlingDone, noteForRow, settleInterruptedWrites } from '../
 import { FileSystemStore, type FileSystemStoreOptions } from '../../src/stores/fs.js';
 import { PROCESS_TAG, type StagedEntry, type StagedNote } from '../../src/stores/staging.js';
 import { forEachDialect } from '../support/db.js';
+import { fsStore } from '../support/fs-store.js';
 import { jpeg } from '../support/images.js';
-import { removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, User, UserPicture } from './models.js';
 
 /** The pid of a process that has exited. */
@@ -47,6 +47,7 @@ forEachDialect('settling interrupted writes', (db, dialect) => {
   let root: string;
   let staging: string;
   let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
   let dead: number;
 
   before(async function () {
@@ -55,12 +56,11 @@ forEachDialect('settling interrupted writes', (db, dialect) => {
     dead = await deadPid();
   });
   beforeEach(async function () {
-    root = await tempDir(`settle-${dialect}`);
+    ({ store, dir: root, cleanup } = await fsStore(`settle-${dialect}`));
     staging = path.join(root, '.staging');
-    store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
   });
   afterEach(async function () {
-    await removeDir(root);
+    await cleanup();
   });
 
   /** A user whose picture is committed (through another store instance, so its settling is not ours). */

@@ -11,14 +11,15 @@ import { identityOf } from '../../src/queue/job.js';
 import { runThumbnailJob } from '../../src/queue/process.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
 import { forEachDialect } from '../support/db.js';
+import { fsStore } from '../support/fs-store.js';
 import { jpeg } from '../support/images.js';
 import { createPythonSchema, insertPythonRow } from '../support/python-schema.js';
-import { removeDir, tempDir } from '../support/tmp.js';
 import { User, UserPicture } from './models.js';
 
 forEachDialect('reuse before computing (SQLAlchemy-ImageAttach sets)', (db, dialect) => {
   let root: string;
   let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
   let user: User;
 
   before(async function () {
@@ -26,12 +27,11 @@ forEachDialect('reuse before computing (SQLAlchemy-ImageAttach sets)', (db, dial
     await createPythonSchema(db(), dialect);
   });
   beforeEach(async function () {
-    root = await tempDir(`size-match-${dialect}`);
-    store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
+    ({ store, dir: root, cleanup } = await fsStore(`size-match-${dialect}`));
     user = await User.query().insert({ name: 'Ann' });
   });
   afterEach(async function () {
-    await removeDir(root);
+    await cleanup();
   });
 
   /** A row and its file, as the Python library writes them: `user-picture/<id>/0/<id>.<w>x<h>.jpe`. */

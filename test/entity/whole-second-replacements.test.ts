@@ -10,9 +10,9 @@ import { Model } from 'objection';
 import { imageSet } from '../../src/entity/image-set.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
 import { forEachDialect } from '../support/db.js';
+import { fsStore } from '../support/fs-store.js';
 import { jpeg } from '../support/images.js';
 import { createPythonSchema } from '../support/python-schema.js';
-import { removeDir, tempDir } from '../support/tmp.js';
 import { User, UserPicture } from './models.js';
 
 const REPLACEMENTS = 8;
@@ -20,8 +20,8 @@ const POOL = 3;
 
 forEachDialect('concurrent replacements on a whole-second created_at', (db, dialect) => {
   if (dialect === 'sqlite') return;
-  let root: string;
   let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
   let knex: Knex;
 
   before(async function () {
@@ -30,12 +30,11 @@ forEachDialect('concurrent replacements on a whole-second created_at', (db, dial
     // A small pool, as a busy server's is: replacements that hold connections starve other queries.
     knex = knexFactory({ ...db().client.config, pool: { min: 0, max: POOL } });
     Model.knex(knex);
-    root = await tempDir(`whole-second-${dialect}`);
-    store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
+    ({ store, cleanup } = await fsStore(`whole-second-${dialect}`));
   });
   after(async function () {
     await knex.destroy();
-    await removeDir(root);
+    await cleanup();
   });
 
   /** Per transaction: when the owner's row lock was granted, and when COMMIT (or ROLLBACK) went out. */

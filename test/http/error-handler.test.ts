@@ -6,7 +6,6 @@ import request from 'supertest';
 import { ImageNotFoundError, InvalidArgumentError, InvalidImageError, StoreError } from '../../src/errors.js';
 import { imageErrors } from '../../src/http/error-handler.js';
 import { imageUpload } from '../../src/http/upload.js';
-import { png } from '../support/images.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { forEachExpress } from './express-majors.js';
 

@@ -5,6 +5,7 @@ import request from 'supertest';
 import { currentStore, FileSystemStore, HttpExposedFileSystemStore, InvalidArgumentError, type StoredImage } from '../../src/index.js';
 import { serveStore, storeContext } from '../../src/express.js';
 import { sampleKey } from '../../src/testing.js';
+import { httpFsStore } from '../support/fs-store.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { bodyOf, bytes } from './fixtures.js';
 import { forEachExpress } from './express-majors.js';
@@ -16,16 +17,16 @@ const LAYOUT = '__images__/testing/234/1/1234.405x640.jpe';
 forEachExpress('serveStore(store)', function (express) {
   let root: string;
   let store: HttpExposedFileSystemStore;
+  let cleanup: () => Promise<void>;
   let jpeg: Buffer;
 
   before(async function () {
-    root = await tempDir('serve-store');
-    store = new HttpExposedFileSystemStore({ path: root, trustHostHeader: true });
+    ({ store, dir: root, cleanup } = await httpFsStore('serve-store', { trustHostHeader: true }));
     jpeg = randomBytes(150_000);
     await store.store(image, jpeg);
   });
   after(async function () {
-    await removeDir(root);
+    await cleanup();
   });
 
   /** An app that serves the store and has a route answering with locate(image). */

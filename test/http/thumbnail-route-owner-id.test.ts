@@ -15,6 +15,7 @@ import { imageUpload } from '../../src/http/upload.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
 import { createSchema, User } from '../entity/models.js';
 import { forEachDialect } from '../support/db.js';
+import { fsStore } from '../support/fs-store.js';
 import { jpeg } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
 import { forEachExpress } from './express-majors.js';
@@ -22,22 +23,21 @@ import { forEachExpress } from './express-majors.js';
 const MALFORMED = ['abc', 'NaN', '1.5', '99999999999999999999', '1e3', '%20', '-', '0x10'];
 
 forEachDialect('a malformed owner id', (db, dialect) => {
-  let root: string;
   let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
   let annId: number;
 
   before(async function () {
     Model.knex(db());
     await createSchema(db());
-    root = await tempDir(`owner-id-${dialect}`);
-    store = new FileSystemStore({ path: root, baseUrl: 'http://img.test/' });
+    ({ store, cleanup } = await fsStore(`owner-id-${dialect}`, 'http://img.test/'));
     const ann = await User.query().insert({ name: 'Ann' });
     annId = ann.id;
     const bytes = await jpeg(80, 60);
     await withStore(store, () => imageSet(ann, 'picture').fromBlob(bytes));
   });
   after(async function () {
-    await removeDir(root);
+    await cleanup();
   });
 
   forEachExpress('answers 404, never 500', function (express) {

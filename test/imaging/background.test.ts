@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { buffer } from 'node:stream/consumers';
 import sharp from 'sharp';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { checkBackground } from '../../src/imaging/background.js';
 import { checkThumbnailSpecs, planThumbnails, renderThumbnails } from '../../src/imaging/thumbnail-batch.js';
-import { makeThumbnailStream } from '../../src/imaging/thumbnail.js';
+import { resizeToThumbnail } from '../../src/imaging/thumbnail.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 
 /**
@@ -72,13 +70,15 @@ describe('thumbnail background', function () {
     assert.equal((await pixel(pngThumb!.data, 5, 5))[3], 0, 'PNG keeps alpha 0');
   });
 
-  it('flattens in the streamed render (generateThumbnail, workers), from a path and from a stream', async function () {
+  // resizeToThumbnail is the render of generateThumbnail and of a queue worker's render ahead.
+  it('flattens in the one-at-a-time render (generateThumbnail, workers), from a file', async function () {
     const file = path.join(dir, 'transparent.png');
     await writeFile(file, png);
-    const fromPath = await buffer(makeThumbnailStream(file, 100, 50, 'image/jpeg', 1e8));
-    assertColour(await pixel(fromPath, 10, 10), [255, 255, 255], 'default background, from a path');
-    const fromStream = await buffer(makeThumbnailStream(Readable.from([png]), 100, 50, 'image/jpeg', 1e8, '#123456'));
-    assertColour(await pixel(fromStream, 10, 10), [0x12, 0x34, 0x56], '#123456, from a stream');
+    const white = await resizeToThumbnail(sharp(file), 100, 50, 'image/jpeg').toBuffer();
+    assertColour(await pixel(white, 10, 10), [255, 255, 255], 'default background');
+    const coloured = await resizeToThumbnail(sharp(file), 100, 50, 'image/jpeg', '#123456').toBuffer();
+    assertColour(await pixel(coloured, 10, 10), [0x12, 0x34, 0x56], '#123456');
+    assertColour(await pixel(coloured, 75, 25), [0, 0, 255], 'the opaque square');
   });
 
   it('refuses a background that is not a colour, naming the option', function () {

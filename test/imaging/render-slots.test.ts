@@ -70,7 +70,7 @@ describe('render slots', function () {
 
   it('refuses a bound that is not a positive integer, naming it', function () {
     for (const bad of [0, -1, 1.5, Number.NaN]) {
-      assert.throws(() => renderSlots(bad), (e: unknown) => e instanceof InvalidArgumentError && e.code === 'ERR_INVALID_ARGUMENT' && /positive integer for slots/.test(e.message));
+      assert.throws(() => renderSlots(bad), (e: unknown) => e instanceof InvalidArgumentError && e.code === 'ERR_INVALID_ARGUMENT' && /an integer >= 1 for slots/.test(e.message));
     }
     assert.equal(renderSlots(), saved);
   });

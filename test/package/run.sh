@@ -22,6 +22,8 @@ contents=$(tar -tzf "$tarball")
 for file in dist/index.js dist/index.d.ts dist/cli.js LICENSE; do
   grep -qx "package/$file" <<<"$contents" || { say "the tarball has no $file"; exit 1; }
 done
+# stripInternal (tsconfig.build.json): what is marked @internal is not in the declarations users get.
+if tar -xzOf "$tarball" --wildcards 'package/dist/*.d.ts' | grep -n '@internal'; then say "an @internal declaration ships"; exit 1; fi
 
 say "publint and attw on the tarball"
 (cd "$repo" && npx --no-install publint run "$tarball" --strict)

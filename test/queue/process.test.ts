@@ -7,27 +7,28 @@ import { identityOf } from '../../src/queue/job.js';
 import { isPermanent, runThumbnailJob } from '../../src/queue/process.js';
 import { createSchema, User } from '../entity/models.js';
 import { solid } from '../support/colours.js';
-import { removeDir, tempDir } from '../support/tmp.js';
+import { fsStore } from '../support/fs-store.js';
 
 // Issue 22 #8: a job on a stored original that does not decode was retried five times, each
 // decoding it twice; it fails at once with its own code.
 describe('a thumbnail job on a stored original that does not decode', function () {
   let knex: Knex;
   let root: string;
+  let store: FileSystemStore;
+  let cleanup: () => Promise<void>;
 
   before(async function () {
     knex = knexFactory({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
     Model.knex(knex);
     await createSchema(knex);
-    root = await tempDir('job-unreadable');
+    ({ store, dir: root, cleanup } = await fsStore('job-unreadable', 'http://img.test/'));
   });
   after(async function () {
     await knex.destroy();
-    await removeDir(root);
+    await cleanup();
   });
 
   it('fails with ERR_ORIGINAL_UNREADABLE (422), which no retry can cure', async function () {
-    const store = new FileSystemStore({ path: root, baseUrl: 'http://img.test/' });
     const user = await User.query().insert({ name: 'Ann' });
     const good = await solid(800, 600, '#d00000');
     const original = await withStore(store, () => imageSet(user, 'picture').fromBlob(good));

@@ -6,14 +6,16 @@ import { type ThumbnailQueue, thumbnailQueue } from '../../src/queue.js';
 import { inRenderSlot, renderLoad } from '../../src/imaging/render-slots.js';
 import { createSchema, Product, User, UserPicture } from '../entity/models.js';
 import { forEachDialect } from '../support/db.js';
+import { fsStore } from '../support/fs-store.js';
 import { gate, HookedStore, until } from '../support/hooked-store.js';
-import { listTree, removeDir, tempDir } from '../support/tmp.js';
+import { listTree } from '../support/tmp.js';
 import { colourOf, disposeQueue, queueIsEmpty, recordingWorker, REDIS_URL, sleep, solid, uniqueQueueName, useRedis } from './support.js';
 
 forEachDialect('thumbnail queue', (db, dialect) => {
   useRedis();
   let root: string;
   let store: HookedStore;
+  let cleanup: () => Promise<void>;
   let queue: ThumbnailQueue | undefined;
   let user: User;
   const files = () => listTree(root).then((all) => all.filter((f) => !f.endsWith('/')));
@@ -32,15 +34,16 @@ forEachDialect('thumbnail queue', (db, dialect) => {
     await createSchema(db());
   });
   beforeEach(async function () {
-    root = await tempDir(`queue-${dialect}`);
-    store = new HookedStore(new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' }));
+    const inner = await fsStore(`queue-${dialect}`);
+    ({ dir: root, cleanup } = inner);
+    store = new HookedStore(inner.store);
     user = await User.query().insert({ name: 'Ann' });
   });
   afterEach(async function () {
     await disposeQueue(queue);
     queue = undefined;
     await filesSettled();
-    await removeDir(root);
+    await cleanup();
   });
 
   it('enqueue, then a worker makes the thumbnails, in the formats asked for', async function () {

@@ -23,7 +23,7 @@ describe('FileSystemStore staging on a full disk (ENOSPC)', function () {
     try {
       await run('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir]);
       mountPoint = dir;
-    } catch (error) {
+    } catch {
       await rmdir(dir);
       this.skip();
     }

@@ -34,13 +34,13 @@ describe('FileSystemStore', function () {
     await removeDir(root);
   });
 
-  it("writes the seed's path layout (testing/234/1/1234.405x640.jpe)", async function () {
+  it("writes SQLAlchemy-ImageAttach's path layout (testing/234/1/1234.405x640.jpe)", async function () {
     const store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
     await store.putFile(sampleKey, Readable.from([Buffer.from('jpeg bytes')]), { reproducible: false });
     assert.equal(await readFile(path.join(root, 'testing/234/1/1234.405x640.jpe'), 'utf8'), 'jpeg bytes');
   });
 
-  it("gives the seed's URL for that path", function () {
+  it("gives SQLAlchemy-ImageAttach's URL for that path", function () {
     const store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
     assert.equal(store.getUrl(sampleKey), 'http://static.example.com/testing/234/1/1234.405x640.jpe');
     const noSlash = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/images' });

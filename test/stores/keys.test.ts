@@ -47,7 +47,7 @@ describe('keys', function () {
   });
 
   describe('extensions', function () {
-    it('use .jpe for JPEG, as the seed stored them', function () {
+    it('use .jpe for JPEG, as SQLAlchemy-ImageAttach stored them', function () {
       assert.equal(extensionFor('image/jpeg'), '.jpe');
     });
     it('reject an unknown mimetype with ERR_UNKNOWN_MIMETYPE, never a "None" suffix', function () {

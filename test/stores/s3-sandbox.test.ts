@@ -22,7 +22,7 @@ describe('S3SandboxStore over s3rver', function () {
     };
   });
 
-  describe("the seed's sandbox cases", function () {
+  describe("SQLAlchemy-ImageAttach's sandbox cases", function () {
     const image: StoredImage = { ...sampleKey, original: true, created_at: new Date('2013-09-20T03:08:39.123Z') };
     const objectKey = 'testing/1234/405x640.jpe';
     let underlyingBucket: string;

@@ -27,7 +27,7 @@ describe('S3Store over s3rver', function () {
     };
   });
 
-  describe("the seed's cases: prefix × publicBaseUrl", function () {
+  describe("SQLAlchemy-ImageAttach's cases: prefix × publicBaseUrl", function () {
     const image: StoredImage = { ...sampleKey, original: true, created_at: new Date('2013-09-20T03:08:39.123Z') };
     for (const prefix of ['', 'prefixtest', 'prefixtest/']) {
       for (const publicBaseUrl of [undefined, 'http://example.com', 'https://example.com/']) {
@@ -289,7 +289,7 @@ describe('S3Store options', function () {
     rejects({ bucket: 'photos', signedUrls: {} }, 'Expected a region alongside options.signedUrls (signatures name their region) for options.region but received undefined');
   });
   it('rejects a signedUrls expiry over 7 days', function () {
-    rejects({ bucket: 'photos', region: 'us-east-1', signedUrls: { expiresIn: 604801 } }, 'Expected an integer between 1 and 604800 (seconds) for options.signedUrls.expiresIn but received 604801 of type number');
+    rejects({ bucket: 'photos', region: 'us-east-1', signedUrls: { expiresIn: 604801 } }, 'Expected an integer from 1 to 604800 (seconds) for options.signedUrls.expiresIn but received 604801 of type number');
   });
   it('rejects signedUrls with a publicBaseUrl', function () {
     rejects(
@@ -303,7 +303,7 @@ describe('S3Store options', function () {
   it('rejects an operationTimeout a timer cannot hold', function () {
     rejects(
       { bucket: 'photos', operationTimeout: 2 ** 31 },
-      'Expected an integer between 1 and 2147483647 (milliseconds) for options.operationTimeout but received 2147483648 of type number',
+      'Expected an integer from 1 to 2147483647 (milliseconds) for options.operationTimeout but received 2147483648 of type number',
     );
   });
 });

@@ -16,8 +16,8 @@ export const PHONE_EXIF = {
 export async function phonePhoto(format: 'jpeg' | 'png' | 'webp', orientation = 6): Promise<Buffer> {
   const pixels = Buffer.alloc(40 * 30 * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7919) % 251;
-  return sharp(pixels, { raw: { width: 40, height: 30, channels: 3 } })
-    [format]()
+  const image = sharp(pixels, { raw: { width: 40, height: 30, channels: 3 } });
+  return image[format]()
     .withMetadata({ orientation })
     .withExifMerge(PHONE_EXIF)
     .withXmp('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Model="iPhone 15"/></rdf:RDF></x:xmpmeta>')

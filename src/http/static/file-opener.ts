@@ -222,8 +222,7 @@ function isInside(real: string, realRoot: string): boolean {
 
 /**
  * Closes a descriptor opened read-only, synchronously: closing one does not wait on the disk, and
- * a round trip through libuv's thread pool costs more than the call (about 15% of the server's
- * CPU time for a small response, measured with bench/static.ts).
+ * a round trip through libuv's thread pool costs more than the call (bench/README.md, bench/static.ts).
  */
 export function closeDescriptor(fd: number): void {
   try {

@@ -2,9 +2,9 @@
  * Which filesystems a file's identity may be checked on synchronously.
  *
  * A request answered from the content cache still checks the file (a `stat`) before sending its
- * kept bytes. On a local disk that stat is a lookup in the kernel's inode cache, about a
- * microsecond: sending it to libuv's thread pool and back costs ten times that in CPU, most of a
- * cached response's cost (bench/static.ts). On a network or FUSE filesystem a stat may wait on a
+ * kept bytes. On a local disk that stat is a lookup in the kernel's inode cache: sending it to
+ * libuv's thread pool and back costs far more CPU than the lookup, most of a cached response's
+ * cost (bench/README.md, bench/static.ts). On a network or FUSE filesystem a stat may wait on a
  * server, and a synchronous one would stall every request of the process; there it stays
  * asynchronous. So: synchronous only on a filesystem known to be local (Linux, by the magic
  * number `statfs` reports; an unknown or other platform's filesystem counts as remote), learnt

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { InvalidArgumentError } from '../../errors.js';
+import * as check from '../../util/check.js';
 import { ContentCache, type ContentCacheOptions } from './content-cache.js';
 import type { StaticServerOptions } from './static-server.js';
 
@@ -19,9 +20,7 @@ export interface ValidOptions {
 const MAX_BLOCK_SIZE = 1024 * 1024 * 1024;
 
 export function validateOptions(options: StaticServerOptions): ValidOptions {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidArgumentError('options', 'an object with a root folder', options);
-  }
+  check.object(options, 'options', 'an object with a root folder');
   const { root, prefix = '/', blockSize = 64 * 1024, maxAge = 0, immutable = false, fallthrough = true, cache = {} } = options;
   if (typeof root !== 'string' || root === '' || root.includes('\0')) {
     throw new InvalidArgumentError('options.root', 'a folder path (a non-empty string)', root);
@@ -29,14 +28,10 @@ export function validateOptions(options: StaticServerOptions): ValidOptions {
   if (typeof prefix !== 'string' || !(/^\/*$/.test(prefix) || isUrlPath(prefix))) {
     throw new InvalidArgumentError('options.prefix', 'a URL path like "/" or "/static/images"', prefix);
   }
-  if (!Number.isSafeInteger(blockSize) || blockSize < 1 || blockSize > MAX_BLOCK_SIZE) {
-    throw new InvalidArgumentError('options.blockSize', `an integer between 1 and ${MAX_BLOCK_SIZE} (bytes)`, blockSize);
-  }
-  if (!Number.isSafeInteger(maxAge) || maxAge < 0) {
-    throw new InvalidArgumentError('options.maxAge', 'an integer >= 0 (seconds)', maxAge);
-  }
-  if (typeof immutable !== 'boolean') throw new InvalidArgumentError('options.immutable', 'a boolean', immutable);
-  if (typeof fallthrough !== 'boolean') throw new InvalidArgumentError('options.fallthrough', 'a boolean', fallthrough);
+  check.integerIn(blockSize, 1, MAX_BLOCK_SIZE, 'options.blockSize', 'bytes');
+  check.integerAtLeast(maxAge, 0, 'options.maxAge', 'seconds');
+  check.boolean(immutable, 'options.immutable');
+  check.boolean(fallthrough, 'options.fallthrough');
   const trimmed = prefix.replace(/^\/+|\/+$/g, '');
   return {
     root: path.resolve(root),
@@ -57,11 +52,9 @@ export function validateCache(cache: unknown): ContentCache | null {
     throw new InvalidArgumentError('options.cache', 'false or an object { maxBytes?, maxFileBytes? }', cache);
   }
   const { maxBytes = 32 * 1024 * 1024, maxFileBytes = 1024 * 1024 } = cache as ContentCacheOptions;
-  if (!Number.isSafeInteger(maxBytes) || maxBytes < 1 || maxBytes > MAX_CACHE_BYTES) {
-    throw new InvalidArgumentError('options.cache.maxBytes', `an integer between 1 and ${MAX_CACHE_BYTES} (bytes)`, maxBytes);
-  }
+  check.integerIn(maxBytes, 1, MAX_CACHE_BYTES, 'options.cache.maxBytes', 'bytes');
   if (!Number.isSafeInteger(maxFileBytes) || maxFileBytes < 1 || maxFileBytes > maxBytes) {
-    throw new InvalidArgumentError('options.cache.maxFileBytes', `an integer between 1 and options.cache.maxBytes (${maxBytes})`, maxFileBytes);
+    throw new InvalidArgumentError('options.cache.maxFileBytes', `an integer from 1 to options.cache.maxBytes (${maxBytes})`, maxFileBytes);
   }
   return new ContentCache(maxBytes, maxFileBytes);
 }

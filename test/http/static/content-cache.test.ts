@@ -223,14 +223,14 @@ describe('staticServer content cache', function () {
       rejects(null, 'Expected false or an object { maxBytes?, maxFileBytes? } for options.cache but received null');
     });
     it('checks maxBytes', function () {
-      const expected = 'an integer between 1 and 1099511627776 (bytes) for options.cache.maxBytes';
+      const expected = 'an integer from 1 to 1099511627776 (bytes) for options.cache.maxBytes';
       rejects({ maxBytes: 0 }, `Expected ${expected} but received 0 of type number`);
       rejects({ maxBytes: 1.5 }, `Expected ${expected} but received 1.5 of type number`);
       rejects({ maxBytes: '32' }, `Expected ${expected} but received "32" of type string`);
     });
     it('checks maxFileBytes against maxBytes', function () {
-      rejects({ maxFileBytes: 0 }, 'Expected an integer between 1 and options.cache.maxBytes (33554432) for options.cache.maxFileBytes but received 0 of type number');
-      rejects({ maxBytes: 100, maxFileBytes: 101 }, 'Expected an integer between 1 and options.cache.maxBytes (100) for options.cache.maxFileBytes but received 101 of type number');
+      rejects({ maxFileBytes: 0 }, 'Expected an integer from 1 to options.cache.maxBytes (33554432) for options.cache.maxFileBytes but received 0 of type number');
+      rejects({ maxBytes: 100, maxFileBytes: 101 }, 'Expected an integer from 1 to options.cache.maxBytes (100) for options.cache.maxFileBytes but received 101 of type number');
     });
   });
 });

@@ -490,7 +490,7 @@ describe('staticServer', function () {
       rejects({ root, prefix: '/static/../etc' }, 'Expected a URL path like "/" or "/static/images" for options.prefix but received "/static/../etc" of type string');
     });
     it('checks blockSize', function () {
-      const expected = 'an integer between 1 and 1073741824 (bytes) for options.blockSize';
+      const expected = 'an integer from 1 to 1073741824 (bytes) for options.blockSize';
       rejects({ root, blockSize: 0 }, `Expected ${expected} but received 0 of type number`);
       rejects({ root, blockSize: 1.5 }, `Expected ${expected} but received 1.5 of type number`);
       rejects({ root, blockSize: '64' }, `Expected ${expected} but received "64" of type string`);

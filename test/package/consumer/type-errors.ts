@@ -9,4 +9,6 @@ imageSet(product, 'title');
 const n: number = imageSet(product, 'photo').requireOriginal().describe();
 // @ts-expect-error: thumbnails are of one dimension: width, height or ratio
 void imageSet(product, 'photo').generateThumbnail({ width: 10, height: 10 });
+// @ts-expect-error: the worker's plumbing is not on the public class (entity/worker-api.ts has it)
+void imageSet(product, 'photo').lockedImage;
 export { n };

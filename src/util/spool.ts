@@ -6,12 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { isAlive, removeIfPresent, sweepDeadTempFiles, sweepOnce, tempFilePath } from '../util/temp-files.js';
-import { tooLarge } from './probe.js';
-
-export { isAlive, removeIfPresent };
-/** Removes the temp files of dead processes in `dir` (spools and uploads alike); see util/temp-files.ts. */
-export const sweepDeadSpools = sweepDeadTempFiles;
+import { removeIfPresent, sweepOnce, tempFilePath } from './temp-files.js';
 
 export interface SpooledFile {
   path: string;
@@ -21,17 +16,23 @@ export interface SpooledFile {
 }
 
 /**
- * Copies `input` to a new temp file, failing with `ERR_IMAGE_TOO_LARGE` as soon as it passes
- * `maxBytes` (the rest is never read). On any failure the temp file is already gone.
+ * Copies `input` to a new temp file, failing with `tooLarge()` as soon as it passes `maxBytes` (the
+ * rest is never read). On any failure the temp file is already gone. The error comes from the
+ * caller, who knows what the limit was for (imaging's `ERR_IMAGE_TOO_LARGE` for an image).
  */
-export async function spoolToTempFile(input: Readable, maxBytes: number, dir = tmpdir()): Promise<SpooledFile> {
+export async function spoolToTempFile(
+  input: Readable,
+  maxBytes: number,
+  dir = tmpdir(),
+  tooLarge = () => new RangeError(`Expected at most ${maxBytes} bytes`),
+): Promise<SpooledFile> {
   sweepOnce(dir);
   const file = tempFilePath(dir, 'spool');
   let size = 0;
   const cap = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       size += chunk.length;
-      callback(size > maxBytes ? tooLarge(undefined, maxBytes) : null, chunk);
+      callback(size > maxBytes ? tooLarge() : null, chunk);
     },
   });
   const dispose = () => removeIfPresent(file);

@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { readdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { spoolToTempFile, sweepDeadSpools } from '../../src/imaging/spool.js';
+import { spoolToTempFile } from '../../src/util/spool.js';
+import { sweepDeadTempFiles } from '../../src/util/temp-files.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 
 // Spool files a killed process leaves behind (its cleanup never ran) are removed by a later one.
@@ -32,7 +33,7 @@ describe('spool files', function () {
     await put(`objection-imageattach-${process.ppid}-0123456789abcdef.spool`, old); // alive: kept
     await put('objection-imageattach-0123456789abcdef.spool', old); // no pid (not ours to judge): kept
     await put('unrelated.spool', old);
-    assert.equal(await sweepDeadSpools(dir), 1);
+    assert.equal(await sweepDeadTempFiles(dir), 1);
     assert.deepEqual((await readdir(dir)).sort(), [
       `objection-imageattach-${gone}-fedcba9876543210.spool`,
       `objection-imageattach-${process.pid}-0123456789abcdef.spool`,
@@ -43,6 +44,6 @@ describe('spool files', function () {
   });
 
   it('sweeping a folder that is not there changes nothing', async function () {
-    assert.equal(await sweepDeadSpools(path.join(dir, 'missing')), 0);
+    assert.equal(await sweepDeadTempFiles(path.join(dir, 'missing')), 0);
   });
 });
