@@ -22,7 +22,11 @@ if (process.argv[2] === 'child') {
   await withStore(world.store, async () => {
     // Warm up every code path (sharp, knex, the store) on a small image first.
     const warm = await User.query().insert({ name: 'warm' });
-    await imageSet(warm, 'picture').fromBlob(await sharp({ create: { width: 64, height: 64, channels: 3, background: '#888' } }).png().toBuffer());
+    await imageSet(warm, 'picture').fromBlob(
+      await sharp({ create: { width: 64, height: 64, channels: 3, background: '#888' } })
+        .png()
+        .toBuffer(),
+    );
     global.gc?.();
     const baseline = process.memoryUsage().rss;
     let peak = baseline;
@@ -42,7 +46,15 @@ try {
   // 4800×4400 RGB noise as PNG: about 60 MB that no compression can shrink, 21 MP (under the
   // default pixel limit), so the whole attach path (spool, probe, decode check, store) runs.
   const file = path.join(world.dir, 'big.png');
-  await sharp({ create: { width: 4800, height: 4400, channels: 3, background: '#000', noise: { type: 'gaussian', mean: 128, sigma: 60 } } })
+  await sharp({
+    create: {
+      width: 4800,
+      height: 4400,
+      channels: 3,
+      background: '#000',
+      noise: { type: 'gaussian', mean: 128, sigma: 60 },
+    },
+  })
     .png({ compressionLevel: 1 })
     .toFile(file);
   const size = (await stat(file)).size;
@@ -50,12 +62,16 @@ try {
   if (size < 60 * MB) throw new Error(`the test image is only ${(size / MB).toFixed(1)} MB; it must be at least 60 MB`);
 
   const child = fork(fileURLToPath(import.meta.url), ['child', file], { execArgv: ['--import', 'tsx', '--expose-gc'] });
-  const result = await new Promise<{ baseline: number; peak: number; width: number; height: number }>((resolve, reject) => {
-    child.once('message', (m) => resolve(m as never));
-    child.once('exit', (code) => code !== 0 && reject(new Error(`the child exited with ${code}`)));
-  });
+  const result = await new Promise<{ baseline: number; peak: number; width: number; height: number }>(
+    (resolve, reject) => {
+      child.once('message', (m) => resolve(m as never));
+      child.once('exit', (code) => code !== 0 && reject(new Error(`the child exited with ${code}`)));
+    },
+  );
   const growth = (result.peak - result.baseline) / MB;
-  console.log(`attached ${result.width}×${result.height}; RSS ${(result.baseline / MB).toFixed(0)} MB → peak ${(result.peak / MB).toFixed(0)} MB`);
+  console.log(
+    `attached ${result.width}×${result.height}; RSS ${(result.baseline / MB).toFixed(0)} MB → peak ${(result.peak / MB).toFixed(0)} MB`,
+  );
   report('attach-memory', 'peak_rss_growth_mb', growth, '< 64', { inputMb: Number((size / MB).toFixed(1)) });
 } finally {
   await world.close();

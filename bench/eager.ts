@@ -28,7 +28,9 @@ class CountingStore extends FileSystemStore {
 const world = await benchWorld('eager');
 try {
   const store = new CountingStore({ path: world.store.root, baseUrl: 'http://static.example.com/' });
-  const photo = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#468' } }).jpeg().toBuffer();
+  const photo = await sharp({ create: { width: 320, height: 240, channels: 3, background: '#468' } })
+    .jpeg()
+    .toBuffer();
   await withStore(store, async () => {
     for (let i = 0; i < OWNERS; i++) {
       const user = await User.query().insert({ name: `user ${i}` });
@@ -52,7 +54,9 @@ try {
   });
   const ms = performance.now() - started;
   const tags = html.match(/<img /g)?.length ?? 0;
-  console.log(`${tags} <img> tags for ${OWNERS} owners in ${ms.toFixed(1)} ms: ${queries} SQL queries, ${store.reads} store reads`);
+  console.log(
+    `${tags} <img> tags for ${OWNERS} owners in ${ms.toFixed(1)} ms: ${queries} SQL queries, ${store.reads} store reads`,
+  );
   if (tags !== OWNERS * 2) throw new Error(`expected ${OWNERS * 2} tags, rendered ${tags}`);
   report('eager', 'sql_queries', queries, '<= 2', { storeReads: store.reads, storeReadsTarget: '0' });
 } finally {

@@ -13,7 +13,8 @@ import { report } from './support.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ROUNDS = Number(process.env.ROUNDS ?? 9);
 
-if (!existsSync(path.join(root, 'dist/index.js'))) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
+if (!existsSync(path.join(root, 'dist/index.js')))
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' });
 
 /** Milliseconds a fresh process spends importing `specifiers`, one after another, as it reports them. */
 function coldImport(specifiers: string[]): number {
@@ -32,7 +33,9 @@ for (let round = 0; round < ROUNDS; round++) {
   if (round % 3 === 0) sharp.push(coldImport(['sharp']));
 }
 const ratio = median(ours) / median(anchor);
-console.log(`knex + objection: ${median(anchor).toFixed(1)} ms; objection-imageattach: ${median(ours).toFixed(1)} ms; sharp alone: ${median(sharp).toFixed(1)} ms`);
+console.log(
+  `knex + objection: ${median(anchor).toFixed(1)} ms; objection-imageattach: ${median(ours).toFixed(1)} ms; sharp alone: ${median(sharp).toFixed(1)} ms`,
+);
 report('import', 'cold root import / cold knex + objection import', ratio, '<= 2.0', {
   oursMs: Number(median(ours).toFixed(1)),
   anchorMs: Number(median(anchor).toFixed(1)),

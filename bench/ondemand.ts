@@ -65,12 +65,20 @@ interface BenchServer extends ServerProcess {
 }
 
 async function start(mode: Mode, dataDir: string): Promise<BenchServer> {
-  const server = await startServer(new URL('./servers/ondemand.ts', import.meta.url), [mode, dataDir, [...WARM_WIDTHS, ...COLD_WIDTHS].join(',')], dataDir);
+  const server = await startServer(
+    new URL('./servers/ondemand.ts', import.meta.url),
+    [mode, dataDir, [...WARM_WIDTHS, ...COLD_WIDTHS].join(',')],
+    dataDir,
+  );
   return { ...server, mode, idleRss: 0, peakRss: 0 };
 }
 
 /** One GET on a keep-alive agent; the body is read and counted, never decoded. */
-function get(agent: http.Agent, port: number, urlPath: string): Promise<{ status: number; bytes: number; location?: string }> {
+function get(
+  agent: http.Agent,
+  port: number,
+  urlPath: string,
+): Promise<{ status: number; bytes: number; location?: string }> {
   return new Promise((resolve, reject) => {
     http
       .get({ host: '127.0.0.1', port, path: urlPath, agent }, (res) => {
@@ -182,14 +190,24 @@ const dir = await mkdtemp(path.join(tmpdir(), 'bench-ondemand-'));
 const servers: BenchServer[] = [];
 try {
   // A photo-sized original: 2400×1600, noisy enough to weigh what a camera JPEG weighs.
-  const bytes = await sharp({ create: { width: 2400, height: 1600, channels: 3, background: '#777', noise: { type: 'gaussian', mean: 120, sigma: 25 } } })
+  const bytes = await sharp({
+    create: {
+      width: 2400,
+      height: 1600,
+      channels: 3,
+      background: '#777',
+      noise: { type: 'gaussian', mean: 120, sigma: 25 },
+    },
+  })
     .jpeg({ quality: 85 })
     .toBuffer();
   const photo = path.join(dir, 'photo.jpg');
   await writeFile(photo, bytes);
   await mkdir(path.join(dir, 'ours'));
   await prepare(dir, photo);
-  console.log(`original: 2400×1600 JPEG, ${(bytes.length / 1024).toFixed(0)} KiB, ${USERS} users (and ${WARMUP_USERS} more for the cold warm-up); ${ROUNDS} alternating rounds`);
+  console.log(
+    `original: 2400×1600 JPEG, ${(bytes.length / 1024).toFixed(0)} KiB, ${USERS} users (and ${WARMUP_USERS} more for the cold warm-up); ${ROUNDS} alternating rounds`,
+  );
 
   const handServer = await start('handrolled', path.join(dir, 'handrolled'));
   servers.push(handServer);
@@ -201,12 +219,20 @@ try {
   servers.push(redirectServer);
   for (const server of servers) server.idleRss = await rssOf(server.pid);
   const sampler = setInterval(() => {
-    for (const server of servers) rssOf(server.pid).then((rss) => (server.peakRss = Math.max(server.peakRss, rss)), () => {});
+    for (const server of servers)
+      rssOf(server.pid).then(
+        (rss) => (server.peakRss = Math.max(server.peakRss, rss)),
+        () => {},
+      );
   }, 50);
 
   const hand = contender('hand-rolled (sendFile)', handServer, (id, w) => `/users/${id}/picture?w=${w}`);
   const ours = contender('ours (file answer)', oursServer, (id, w) => `/users/${id}/picture?width=${w}`);
-  const oursRedirect = contender('ours (redirect, then the file)', redirectServer, (id, w) => `/r/users/${id}/picture?width=${w}`);
+  const oursRedirect = contender(
+    'ours (redirect, then the file)',
+    redirectServer,
+    (id, w) => `/r/users/${id}/picture?width=${w}`,
+  );
 
   const users = Array.from({ length: USERS }, (_, i) => i + 1);
   const warmPaths = (c: Contender) => WARM_WIDTHS.flatMap((w) => users.map((id) => c.path(id, w)));
@@ -217,22 +243,31 @@ try {
   await sleep(2500);
   for (const c of [hand, ours, oursRedirect]) await drive(c.server.port, warmPaths(c), WARM_CONNECTIONS, 1);
 
-  console.log(`\nwarm: widths ${WARM_WIDTHS.join('/')} already made, ${WARM_CONNECTIONS} connections, ${WARM_SECONDS} s rounds`);
+  console.log(
+    `\nwarm: widths ${WARM_WIDTHS.join('/')} already made, ${WARM_CONNECTIONS} connections, ${WARM_SECONDS} s rounds`,
+  );
   const warm = [hand, ours, oursRedirect];
   for (let r = 0; r < ROUNDS; r++) {
-    for (const c of r % 2 === 0 ? warm : [...warm].reverse()) await round(c, warmPaths(c), WARM_CONNECTIONS, WARM_SECONDS);
+    for (const c of r % 2 === 0 ? warm : [...warm].reverse())
+      await round(c, warmPaths(c), WARM_CONNECTIONS, WARM_SECONDS);
   }
 
   const warmPeak = servers.map((server) => server.peakRss);
   // The same new (user, width) pairs for both, never asked for before: `count` from the `from`-th,
   // for `owners` users from `firstOwner` on.
   const coldPaths = (c: Contender, from: number, count: number, firstOwner = 1, owners = USERS) =>
-    Array.from({ length: count }, (_, i) => from + i).map((k) => c.path(firstOwner + (k % owners), COLD_WIDTHS[Math.floor(k / owners)]!));
-  if (ROUNDS * COLD_PER_ROUND > USERS * COLD_WIDTHS.length) throw new Error(`BENCH_ROUNDS=${ROUNDS} needs more new widths than the bench has`);
-  console.log(`\ncold warm-up: the first ${COLD_WARMUP} new thumbnails after start, for ${WARMUP_USERS} other users, ${COLD_CONNECTIONS} connections (not in the ratio)`);
+    Array.from({ length: count }, (_, i) => from + i).map((k) =>
+      c.path(firstOwner + (k % owners), COLD_WIDTHS[Math.floor(k / owners)]!),
+    );
+  if (ROUNDS * COLD_PER_ROUND > USERS * COLD_WIDTHS.length)
+    throw new Error(`BENCH_ROUNDS=${ROUNDS} needs more new widths than the bench has`);
+  console.log(
+    `\ncold warm-up: the first ${COLD_WARMUP} new thumbnails after start, for ${WARMUP_USERS} other users, ${COLD_CONNECTIONS} connections (not in the ratio)`,
+  );
   const firstHand = contender('hand-rolled (sendFile)', handServer, hand.path);
   const firstOurs = contender('ours (file answer)', oursServer, ours.path);
-  for (const c of [firstHand, firstOurs]) await round(c, coldPaths(c, 0, COLD_WARMUP, USERS + 1, WARMUP_USERS), COLD_CONNECTIONS, 0);
+  for (const c of [firstHand, firstOurs])
+    await round(c, coldPaths(c, 0, COLD_WARMUP, USERS + 1, WARMUP_USERS), COLD_CONNECTIONS, 0);
   console.log(`\ncold: ${COLD_PER_ROUND} new thumbnails per round, ${COLD_CONNECTIONS} connections`);
   const coldHand = contender('hand-rolled (sendFile)', handServer, hand.path);
   const coldOurs = contender('ours (file answer)', oursServer, ours.path);
@@ -248,13 +283,21 @@ try {
   const coldRatio = coldOurs.best / coldHand.best;
   console.log('\nbest rounds:');
   for (const c of [hand, ours, oursRedirect, coldHand, coldOurs]) {
-    console.log(`  ${(c === coldHand || c === coldOurs ? 'cold ' : 'warm ') + c.name.padEnd(34)} ${c.best.toFixed(0).padStart(6)} images/s  p99 ${c.bestP99.toFixed(1)} ms  CPU ${c.cpu.toFixed(2)} ms/image (main thread ${c.mainCpu.toFixed(2)})`);
+    console.log(
+      `  ${(c === coldHand || c === coldOurs ? 'cold ' : 'warm ') + c.name.padEnd(34)} ${c.best.toFixed(0).padStart(6)} images/s  p99 ${c.bestP99.toFixed(1)} ms  CPU ${c.cpu.toFixed(2)} ms/image (main thread ${c.mainCpu.toFixed(2)})`,
+    );
   }
-  console.log(`warm ratio ours / hand-rolled ${warmRatio.toFixed(3)} (target >= 1.0); with redirects ${(oursRedirect.best / hand.best).toFixed(3)}`);
-  console.log(`cold ratio ours / hand-rolled ${coldRatio.toFixed(3)} (target >= 0.85); the first ${COLD_WARMUP} after start ${(firstOurs.best / firstHand.best).toFixed(3)}`);
+  console.log(
+    `warm ratio ours / hand-rolled ${warmRatio.toFixed(3)} (target >= 1.0); with redirects ${(oursRedirect.best / hand.best).toFixed(3)}`,
+  );
+  console.log(
+    `cold ratio ours / hand-rolled ${coldRatio.toFixed(3)} (target >= 0.85); the first ${COLD_WARMUP} after start ${(firstOurs.best / firstHand.best).toFixed(3)}`,
+  );
   const rss = (i: number, server: BenchServer) =>
     `idle ${mib(server.idleRss)} MiB, peak ${mib(server.peakRss)} MiB (making the warm thumbnails ${mib(makingPeak[i]!)}, until the cold rounds ${mib(warmPeak[i]!)})`;
-  console.log(`RSS: ours ${rss(1, oursServer)}; hand-rolled ${rss(0, handServer)}; ours redirecting ${rss(2, redirectServer)}`);
+  console.log(
+    `RSS: ours ${rss(1, oursServer)}; hand-rolled ${rss(0, handServer)}; ours redirecting ${rss(2, redirectServer)}`,
+  );
   report('ondemand', 'warm ratio ours/hand-rolled', warmRatio, '>= 1.0', {
     cold_ratio: Number(coldRatio.toFixed(3)),
     cold_target: '>= 0.85',

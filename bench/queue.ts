@@ -32,7 +32,12 @@ if (process.argv[2] === 'worker') {
   const knex = sqliteKnex(dbFile!);
   Model.knex(knex);
   const store = new FileSystemStore({ path: storeRoot!, baseUrl: 'http://static.example.com/' });
-  const queue = thumbnailQueue({ connection: REDIS_URL, queueName: queueName!, models: { User }, stores: { default: store } });
+  const queue = thumbnailQueue({
+    connection: REDIS_URL,
+    queueName: queueName!,
+    models: { User },
+    stores: { default: store },
+  });
   const worker = await queue.worker({
     concurrency: 1,
     onCompleted: (event) => process.send!({ completed: event.result.status }),
@@ -48,11 +53,24 @@ if (process.argv[2] === 'worker') {
 } else {
   const world = await benchWorld('queue');
   const queueName = `oia-bench-${process.pid}`;
-  const queue = thumbnailQueue({ connection: REDIS_URL, queueName, models: { User }, stores: { default: world.store } });
+  const queue = thumbnailQueue({
+    connection: REDIS_URL,
+    queueName,
+    models: { User },
+    stores: { default: world.store },
+  });
   const children: ChildProcess[] = [];
   try {
     // A photo-sized original, as in bench/thumbnail.ts (a little smaller: 500 of them must fit).
-    const photo = await sharp({ create: { width: 1600, height: 1067, channels: 3, background: '#777', noise: { type: 'gaussian', mean: 120, sigma: 25 } } })
+    const photo = await sharp({
+      create: {
+        width: 1600,
+        height: 1067,
+        channels: 3,
+        background: '#777',
+        noise: { type: 'gaussian', mean: 120, sigma: 25 },
+      },
+    })
       .jpeg({ quality: 85 })
       .toBuffer();
     const owners = async () =>
@@ -66,7 +84,9 @@ if (process.argv[2] === 'worker') {
         return made;
       });
     const [inProcessOwners, queuedOwners, warmOwners] = [await owners(), await owners(), await owners()];
-    console.log(`${OWNERS} owners × ${WIDTHS.length} widths = ${OWNERS * WIDTHS.length} thumbnails each way; original 1600×1067 JPEG, ${(photo.length / 1024).toFixed(0)} KiB`);
+    console.log(
+      `${OWNERS} owners × ${WIDTHS.length} widths = ${OWNERS * WIDTHS.length} thumbnails each way; original 1600×1067 JPEG, ${(photo.length / 1024).toFixed(0)} KiB`,
+    );
 
     // The worker processes, started (and warmed up) before any clock runs.
     const script = fileURLToPath(import.meta.url);
@@ -80,9 +100,13 @@ if (process.argv[2] === 'worker') {
       }
     };
     const ready = Array.from({ length: WORKERS }, () => {
-      const child = fork(script, ['worker', path.join(world.dir, 'db.sqlite'), path.join(world.dir, 'store'), queueName], {
-        execArgv: ['--import', 'tsx', '--conditions=objection-imageattach-source'],
-      });
+      const child = fork(
+        script,
+        ['worker', path.join(world.dir, 'db.sqlite'), path.join(world.dir, 'store'), queueName],
+        {
+          execArgv: ['--import', 'tsx', '--conditions=objection-imageattach-source'],
+        },
+      );
       children.push(child);
       child.on('message', onMessage);
       return new Promise<void>((resolve) => child.on('message', (m: { ready?: boolean }) => m.ready && resolve()));
@@ -103,7 +127,9 @@ if (process.argv[2] === 'worker') {
     let queueMs = 0;
     for (let round = 0; round < ROUNDS; round++) {
       // In process: 2 at a time, as 2 workers would.
-      const tasks = inProcessOwners.slice(round * perRound, (round + 1) * perRound).flatMap((user) => WIDTHS.map((width) => () => imageSet(user, 'picture').findOrCreateThumbnail({ width })));
+      const tasks = inProcessOwners
+        .slice(round * perRound, (round + 1) * perRound)
+        .flatMap((user) => WIDTHS.map((width) => () => imageSet(user, 'picture').findOrCreateThumbnail({ width })));
       let start = performance.now();
       await withStore(world.store, () =>
         Promise.all(
@@ -115,7 +141,8 @@ if (process.argv[2] === 'worker') {
       inProcessMs += performance.now() - start;
       // Through the queue: enqueueing included.
       start = performance.now();
-      for (const user of queuedOwners.slice(round * perRound, (round + 1) * perRound)) await queue.enqueue(user, 'picture', requests);
+      for (const user of queuedOwners.slice(round * perRound, (round + 1) * perRound))
+        await queue.enqueue(user, 'picture', requests);
       await until((round + 1) * perRound * WIDTHS.length);
       queueMs += performance.now() - start;
     }
@@ -123,8 +150,12 @@ if (process.argv[2] === 'worker') {
     const count = OWNERS * WIDTHS.length;
     const inProcessRate = (count * 1000) / inProcessMs;
     const queueRate = (count * 1000) / queueMs;
-    console.log(`in process (2 at a time): ${inProcessRate.toFixed(1)} thumbnails/s (${(inProcessMs / 1000).toFixed(1)} s)`);
-    console.log(`queue (${WORKERS} worker processes): ${queueRate.toFixed(1)} thumbnails/s (${(queueMs / 1000).toFixed(1)} s, enqueueing included; ${failures} failed attempts retried)`);
+    console.log(
+      `in process (2 at a time): ${inProcessRate.toFixed(1)} thumbnails/s (${(inProcessMs / 1000).toFixed(1)} s)`,
+    );
+    console.log(
+      `queue (${WORKERS} worker processes): ${queueRate.toFixed(1)} thumbnails/s (${(queueMs / 1000).toFixed(1)} s, enqueueing included; ${failures} failed attempts retried)`,
+    );
     const made = await world.knex('user_picture').where('original', false).count({ n: '*' });
     console.log(`thumbnail rows: ${made[0]!.n} (expected ${2 * count + 1 + WORKERS * 2})`);
     report('queue', 'throughput_ratio_queue_vs_in_process', queueRate / inProcessRate, '>= 0.8', {
@@ -133,7 +164,11 @@ if (process.argv[2] === 'worker') {
     });
   } finally {
     for (const child of children) child.send('stop');
-    await Promise.all(children.map((child) => new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(null)))));
+    await Promise.all(
+      children.map(
+        (child) => new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(null))),
+      ),
+    );
     await (await queue.bullQueue()).obliterate({ force: true });
     await queue.close();
     await world.close();

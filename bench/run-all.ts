@@ -19,7 +19,10 @@ const results: string[] = [];
 let failed = 0;
 for (const name of benches) {
   console.log(`\n=== bench/${name}.ts`);
-  const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, `${name}.ts`)], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
+  const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(here, `${name}.ts`)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
   process.stdout.write(run.stdout);
   const last = run.stdout.trim().split('\n').pop() ?? '';
   if (run.status === 0 && last.startsWith('{')) results.push(last);

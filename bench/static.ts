@@ -114,9 +114,13 @@ interface Servers {
 }
 
 async function startServers(dir: string): Promise<Servers> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=objection-imageattach-source', fileURLToPath(import.meta.url), '--serve', dir], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=objection-imageattach-source', fileURLToPath(import.meta.url), '--serve', dir],
+    {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
   const ports = await new Promise<Record<ServerName, number>>((resolve, reject) => {
     child.once('message', (message) => resolve(message as Record<ServerName, number>));
     child.once('exit', (code) => reject(new Error(`server process exited with ${code}`)));
@@ -135,7 +139,12 @@ interface Sample {
   cpu: number;
 }
 
-async function measure(servers: Servers, name: ServerName, headers: Record<string, string>, seconds: number): Promise<Sample> {
+async function measure(
+  servers: Servers,
+  name: ServerName,
+  headers: Record<string, string>,
+  seconds: number,
+): Promise<Sample> {
   const url = `http://127.0.0.1:${servers.ports[name]}/${FILE_NAME}`;
   const cpuBefore = await servers.cpu();
   const result = await autocannon({ url, connections: CONNECTIONS, duration: seconds, headers });
@@ -150,7 +159,9 @@ async function check(port: number, scenario: Scenario): Promise<void> {
   const res = await fetch(`http://127.0.0.1:${port}/${FILE_NAME}`, { headers: scenario.headers });
   const body = Buffer.from(await res.arrayBuffer());
   if (res.status !== scenario.status || body.length !== scenario.length) {
-    throw new Error(`port ${port}: expected ${scenario.status} with ${scenario.length} bytes, got ${res.status} with ${body.length}`);
+    throw new Error(
+      `port ${port}: expected ${scenario.status} with ${scenario.length} bytes, got ${res.status} with ${body.length}`,
+    );
   }
 }
 
@@ -187,7 +198,10 @@ async function run(scenario: Scenario, servers: Servers): Promise<Map<ServerName
     }
   }
   return new Map(
-    [...samples].map(([name, list]) => [name, { rps: median(list.map((x) => x.rps)), cpu: median(list.map((x) => x.cpu)) }]),
+    [...samples].map(([name, list]) => [
+      name,
+      { rps: median(list.map((x) => x.rps)), cpu: median(list.map((x) => x.cpu)) },
+    ]),
   );
 }
 
@@ -200,7 +214,13 @@ async function main(): Promise<void> {
   const servers = await startServers(dir);
   try {
     const scenarios: Scenario[] = [
-      { name: 'full GET (200 KB)', headers: {}, status: 200, length: FILE_SIZE, servers: ALL.filter((n) => n !== 'express ceiling') },
+      {
+        name: 'full GET (200 KB)',
+        headers: {},
+        status: 200,
+        length: FILE_SIZE,
+        servers: ALL.filter((n) => n !== 'express ceiling'),
+      },
       { name: 'Range: bytes=0-1023', headers: { range: 'bytes=0-1023' }, status: 206, length: 1024, servers: ALL },
     ];
     const results: Array<[Scenario, Map<ServerName, Sample>]> = [];
@@ -216,17 +236,24 @@ async function main(): Promise<void> {
     for (const [scenario, samples] of results) {
       const rps = (name: ServerName) => samples.get(name)!.rps;
       const ratio = (a: ServerName, b: ServerName) => rps(a) / rps(b);
-      const line = (label: string, value: number, target = '') => console.log(`  ${label.padEnd(52)} ${value.toFixed(2)}x ${target}`);
+      const line = (label: string, value: number, target = '') =>
+        console.log(`  ${label.padEnd(52)} ${value.toFixed(2)}x ${target}`);
       console.log(`\n${scenario.name}`);
       for (const name of scenario.servers) {
         const { rps: r, cpu } = samples.get(name)!;
-        console.log(`  ${name.padEnd(28)} ${r.toFixed(0).padStart(7)} req/s  ${cpu.toFixed(0).padStart(5)} us server CPU/req`);
+        console.log(
+          `  ${name.padEnd(28)} ${r.toFixed(0).padStart(7)} req/s  ${cpu.toFixed(0).padStart(5)} us server CPU/req`,
+        );
       }
       vsExpress.push(ratio('staticServer (plain http)', 'express.static (plain http)'));
       vsExpressInExpress.push(ratio('staticServer', 'express.static'));
       vsMinimal.push(ratio('staticServer (plain http)', 'minimal'));
       vsMinimalInExpress.push(ratio('staticServer', 'minimal'));
-      line('plain http: staticServer / express.static', ratio('staticServer (plain http)', 'express.static (plain http)'), '(target >= 2.0)');
+      line(
+        'plain http: staticServer / express.static',
+        ratio('staticServer (plain http)', 'express.static (plain http)'),
+        '(target >= 2.0)',
+      );
       line('plain http: staticServer / minimal', ratio('staticServer (plain http)', 'minimal'), '(target >= 0.8)');
       line('in Express: staticServer / express.static', ratio('staticServer', 'express.static'));
       line('in Express: staticServer / minimal', ratio('staticServer', 'minimal'));

@@ -54,7 +54,13 @@ export function sqliteKnex(filename: string): Knex {
 }
 
 /** The last line of every bench: the figure its issue's target speaks of. */
-export function report(bench: string, metric: string, value: number, target: string, extra: Record<string, unknown> = {}): void {
+export function report(
+  bench: string,
+  metric: string,
+  value: number,
+  target: string,
+  extra: Record<string, unknown> = {},
+): void {
   console.log(JSON.stringify({ bench, metric, value: Number(value.toFixed(3)), target, ...extra }));
 }
 
@@ -91,7 +97,9 @@ export async function startServer(script: URL, args: string[], dataDir: string):
   });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m: { port: number }) => resolve(m.port));
-    child.once('exit', (code) => reject(new Error(`${path.basename(script.pathname)} ${args[0] ?? ''} exited with ${code}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`${path.basename(script.pathname)} ${args[0] ?? ''} exited with ${code}`)),
+    );
   });
   return {
     port,

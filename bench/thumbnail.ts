@@ -23,7 +23,15 @@ const WARMUP = 200;
 const world = await benchWorld('thumbnail');
 try {
   // A photo-sized original: 2400×1600, noisy enough to weigh what a camera JPEG weighs.
-  const photo = await sharp({ create: { width: 2400, height: 1600, channels: 3, background: '#777', noise: { type: 'gaussian', mean: 120, sigma: 25 } } })
+  const photo = await sharp({
+    create: {
+      width: 2400,
+      height: 1600,
+      channels: 3,
+      background: '#777',
+      noise: { type: 'gaussian', mean: 120, sigma: 25 },
+    },
+  })
     .jpeg({ quality: 85 })
     .toBuffer();
   const source = path.join(world.dir, 'photo.jpg');
@@ -33,7 +41,11 @@ try {
   let width = 100;
   const direct = async () => {
     const w = width++;
-    await sharp(source).autoOrient().resize(w, Math.trunc((1600 * w) / 2400), { fit: 'fill' }).jpeg().toFile(path.join(world.dir, `direct-${w}.jpg`));
+    await sharp(source)
+      .autoOrient()
+      .resize(w, Math.trunc((1600 * w) / 2400), { fit: 'fill' })
+      .jpeg()
+      .toFile(path.join(world.dir, `direct-${w}.jpg`));
   };
   // One original per owner, as in an app: each set ends up with a few thumbnails, not hundreds.
   const newSets = () =>
@@ -50,7 +62,8 @@ try {
   const warmupSets = await newSets();
   const sets = await newSets();
   let turn = 0;
-  const oursOn = (on: typeof sets) => () => withStore(world.store, () => on[turn++ % on.length]!.generateThumbnail({ width: width++ })).then(() => undefined);
+  const oursOn = (on: typeof sets) => () =>
+    withStore(world.store, () => on[turn++ % on.length]!.generateThumbnail({ width: width++ })).then(() => undefined);
   const ours = oursOn(sets);
 
   const time = async (fn: () => Promise<void>) => {
@@ -71,7 +84,9 @@ try {
     bestOurs = Math.min(bestOurs, await time(ours));
   }
   const ratio = bestDirect / bestOurs;
-  console.log(`direct sharp: ${(bestDirect / PER_ROUND).toFixed(1)} ms/thumbnail; generateThumbnail: ${(bestOurs / PER_ROUND).toFixed(1)} ms/thumbnail`);
+  console.log(
+    `direct sharp: ${(bestDirect / PER_ROUND).toFixed(1)} ms/thumbnail; generateThumbnail: ${(bestOurs / PER_ROUND).toFixed(1)} ms/thumbnail`,
+  );
   report('thumbnail', 'throughput_ratio_vs_direct_sharp', ratio, '>= 0.85');
 } finally {
   await world.close();

@@ -50,14 +50,24 @@ const TARGET_BYTES = 780 * 1024;
 
 /** A 1600×1200 JPEG of a gradient under noise, its quality tuned until it weighs about 780 KB. */
 async function photo(): Promise<Buffer> {
-  const base = sharp({ create: { width: 1600, height: 1200, channels: 3, background: '#6a8caf', noise: { type: 'gaussian', mean: 110, sigma: 22 } } });
+  const base = sharp({
+    create: {
+      width: 1600,
+      height: 1200,
+      channels: 3,
+      background: '#6a8caf',
+      noise: { type: 'gaussian', mean: 110, sigma: 22 },
+    },
+  });
   const raw = await base.raw().toBuffer();
   let best: Buffer | undefined;
   let low = 40;
   let high = 98;
   while (low <= high) {
     const quality = Math.round((low + high) / 2);
-    const jpeg = await sharp(raw, { raw: { width: 1600, height: 1200, channels: 3 } }).jpeg({ quality }).toBuffer();
+    const jpeg = await sharp(raw, { raw: { width: 1600, height: 1200, channels: 3 } })
+      .jpeg({ quality })
+      .toBuffer();
     if (best === undefined || Math.abs(jpeg.length - TARGET_BYTES) < Math.abs(best.length - TARGET_BYTES)) best = jpeg;
     if (jpeg.length < TARGET_BYTES) low = quality + 1;
     else high = quality - 1;
@@ -68,7 +78,10 @@ async function photo(): Promise<Buffer> {
 function multipart(bytes: Buffer): { body: Buffer; contentType: string } {
   const boundary = `----bench${randomBytes(8).toString('hex')}`;
   const head = `--${boundary}\r\nContent-Disposition: form-data; name="picture"; filename="photo.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`;
-  return { body: Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]), contentType: `multipart/form-data; boundary=${boundary}` };
+  return {
+    body: Buffer.concat([Buffer.from(head), bytes, Buffer.from(`\r\n--${boundary}--\r\n`)]),
+    contentType: `multipart/form-data; boundary=${boundary}`,
+  };
 }
 
 interface BenchServer {
@@ -90,7 +103,11 @@ interface BenchServer {
 /** Starts one server in its own process, on its own data folder (temp files there too). */
 async function start(mode: 'ours' | 'baseline'): Promise<BenchServer> {
   const dataDir = await mkdtemp(path.join(tmpdir(), `bench-upload-${mode}-`));
-  const server = await startServer(new URL('./servers/upload.ts', import.meta.url), [mode, dataDir, String(USERS)], dataDir);
+  const server = await startServer(
+    new URL('./servers/upload.ts', import.meta.url),
+    [mode, dataDir, String(USERS)],
+    dataDir,
+  );
   const { port, pid } = server;
   const origin = `http://127.0.0.1:${port}`;
   // Distinct users (made by the server at start): concurrent uploads for one user would share
@@ -132,10 +149,17 @@ function uploads(server: BenchServer, upload: { body: Buffer; contentType: strin
 }
 
 /** One round of `seconds` of uploads against `server`, its RSS sampled all along. */
-async function round(server: BenchServer, upload: { body: Buffer; contentType: string }, seconds: number): Promise<void> {
+async function round(
+  server: BenchServer,
+  upload: { body: Buffer; contentType: string },
+  seconds: number,
+): Promise<void> {
   const options = uploads(server, upload);
   const sampler = setInterval(() => {
-    rssOf(server.pid).then((rss) => (server.peakRss = Math.max(server.peakRss, rss)), () => {});
+    rssOf(server.pid).then(
+      (rss) => (server.peakRss = Math.max(server.peakRss, rss)),
+      () => {},
+    );
   }, 50);
   try {
     const cpuBefore = await cpuOf(server.pid);
@@ -150,14 +174,17 @@ async function round(server: BenchServer, upload: { body: Buffer; contentType: s
 }
 
 const bytes = await photo();
-console.log(`photo: 1600×1200 JPEG, ${(bytes.length / 1024).toFixed(0)} KiB; ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${ROUND_S} s each`);
+console.log(
+  `photo: 1600×1200 JPEG, ${(bytes.length / 1024).toFixed(0)} KiB; ${CONNECTIONS} connections, ${ROUNDS} alternating rounds of ${ROUND_S} s each`,
+);
 const upload = multipart(bytes);
 const baseline = await start('baseline');
 const ours = await start('ours');
 try {
   // Warm up both (code compiled, sharp's pools and caches in place), then alternate rounds so
   // both see the same machine load; keep each one's best round.
-  for (const server of [baseline, ours]) await autocannon({ ...uploads(server, upload), amount: Math.max(12, 2 * CONNECTIONS) });
+  for (const server of [baseline, ours])
+    await autocannon({ ...uploads(server, upload), amount: Math.max(12, 2 * CONNECTIONS) });
   for (let i = 0; i < ROUNDS; i++) {
     await round(baseline, upload, ROUND_S);
     await round(ours, upload, ROUND_S);
@@ -167,10 +194,16 @@ try {
   await ours.stop();
 }
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
-console.log(`baseline (memoryStorage + 3 sharp resizes): ${baseline.best.toFixed(2)} uploads/s, ${baseline.cpuPerUpload.toFixed(0)} ms CPU/upload, peak RSS ${mb(baseline.peakRss)} (idle ${mb(baseline.idleRss)}), errors ${baseline.errors}`);
-console.log(`ours (imageUpload + attach + 3 thumbnails): ${ours.best.toFixed(2)} uploads/s, ${ours.cpuPerUpload.toFixed(0)} ms CPU/upload, peak RSS ${mb(ours.peakRss)} (idle ${mb(ours.idleRss)}), errors ${ours.errors}`);
+console.log(
+  `baseline (memoryStorage + 3 sharp resizes): ${baseline.best.toFixed(2)} uploads/s, ${baseline.cpuPerUpload.toFixed(0)} ms CPU/upload, peak RSS ${mb(baseline.peakRss)} (idle ${mb(baseline.idleRss)}), errors ${baseline.errors}`,
+);
+console.log(
+  `ours (imageUpload + attach + 3 thumbnails): ${ours.best.toFixed(2)} uploads/s, ${ours.cpuPerUpload.toFixed(0)} ms CPU/upload, peak RSS ${mb(ours.peakRss)} (idle ${mb(ours.idleRss)}), errors ${ours.errors}`,
+);
 const ratio = ours.best / baseline.best;
-console.log(`throughput ratio ${ratio.toFixed(3)} (target >= 0.9); peak RSS ours ${mb(ours.peakRss)} vs baseline ${mb(baseline.peakRss)} (target: ours lower)`);
+console.log(
+  `throughput ratio ${ratio.toFixed(3)} (target >= 0.9); peak RSS ours ${mb(ours.peakRss)} vs baseline ${mb(baseline.peakRss)} (target: ours lower)`,
+);
 console.log(
   `note: memoryStorage buffers at most ${CONNECTIONS} uploads here (${mb(CONNECTIONS * bytes.length)}), a small part of either peak, ` +
     `whose growth over idle is mostly libvips' working memory and the allocator in both; ours stays lower because its renders ` +

@@ -117,7 +117,8 @@ export async function createApp(options: AppOptions): Promise<ExampleApp> {
  */
 function errorPage(error: any, _req: Request, res: Response, next: NextFunction): void {
   if (res.headersSent) return next(error);
-  const status = Number.isInteger(error?.statusCode) && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
+  const status =
+    Number.isInteger(error?.statusCode) && error.statusCode >= 400 && error.statusCode < 600 ? error.statusCode : 500;
   // A stored picture that does not decode is a 422 (nothing in the request is wrong), yet the
   // operator should hear of it.
   if (status >= 500 || error?.code === 'ERR_ORIGINAL_UNREADABLE') console.error(error);

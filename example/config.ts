@@ -18,7 +18,8 @@ export interface Settings extends AppOptions {
  */
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
   const port = Number(env.PORT ?? 3000);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number (got ${env.PORT})`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`PORT must be a port number (got ${env.PORT})`);
   return {
     port,
     dataDir: env.DATA_DIR || fileURLToPath(new URL('./data', import.meta.url)),

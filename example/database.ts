@@ -32,7 +32,10 @@ export function connect(dataDir: string, databaseUrl?: string): Knex {
   if (url.protocol === 'mysql:' || url.protocol === 'mariadb:') {
     url.protocol = 'mysql:';
     // UTC in and out, so created_at (and the ?_ts= of image URLs) round-trips exactly.
-    return knexFactory({ client: 'mysql2', connection: { uri: url.href, timezone: 'Z', supportBigNumbers: true } as Knex.MySql2ConnectionConfig });
+    return knexFactory({
+      client: 'mysql2',
+      connection: { uri: url.href, timezone: 'Z', supportBigNumbers: true } as Knex.MySql2ConnectionConfig,
+    });
   }
   if (url.protocol === 'postgres:' || url.protocol === 'postgresql:') {
     return knexFactory({ client: 'pg', connection: databaseUrl });

@@ -29,7 +29,8 @@ export function uploadMessage(code: string, data: Record<string, any> = {}): str
       return `This animation has ${data.frames} frames of ${data.width} × ${data.height} pixels: too many for its size. Send fewer frames or a smaller one.`;
     case 'ERR_IMAGE_UNSUPPORTED_TYPE':
       // sharp reads HEIC (iPhone photos) as "heif"; the library does not take it yet.
-      if (/hei[cf]/i.test(String(data.mimetype))) return "HEIC photos aren't supported yet: export it as JPEG and try again.";
+      if (/hei[cf]/i.test(String(data.mimetype)))
+        return "HEIC photos aren't supported yet: export it as JPEG and try again.";
       return "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.";
     case 'ERR_IMAGE_UNREADABLE':
       return "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.";

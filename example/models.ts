@@ -44,7 +44,9 @@ export class User extends ImageOwner(Model) {
    */
   static async findWithPicture(id: string): Promise<User> {
     // Only plain ids reach the database (PostgreSQL would reject "abc" as an integer with a 500).
-    const query = User.query().findById(/^[1-9][0-9]{0,9}$/.test(id) ? Number(id) : 0).withGraphFetched('picture');
+    const query = User.query()
+      .findById(/^[1-9][0-9]{0,9}$/.test(id) ? Number(id) : 0)
+      .withGraphFetched('picture');
     return query.throwIfNotFound({ message: `There is no user ${id}` });
   }
 }

@@ -5,7 +5,13 @@
  */
 import type { Knex } from 'knex';
 import { Model } from 'objection';
-import { type CompletedJob, type FailedJob, type ThumbnailQueue, thumbnailQueue, type ThumbnailWorker } from 'objection-imageattach/queue';
+import {
+  type CompletedJob,
+  type FailedJob,
+  type ThumbnailQueue,
+  thumbnailQueue,
+  type ThumbnailWorker,
+} from 'objection-imageattach/queue';
 import { type Store } from 'objection-imageattach';
 import type { AppOptions } from './app.js';
 import { connect, migrate } from './database.js';
@@ -52,7 +58,11 @@ export async function startExampleWorker(options: WorkerOptions): Promise<Exampl
     await migrate(knex);
     Model.knex(knex);
     queue = exampleQueue(options.redisUrl, store, options.queueName);
-    const worker = await queue.worker({ concurrency: options.concurrency, onCompleted: options.onCompleted, onFailed: options.onFailed });
+    const worker = await queue.worker({
+      concurrency: options.concurrency,
+      onCompleted: options.onCompleted,
+      onFailed: options.onFailed,
+    });
     const running = queue;
     let closing: Promise<void> | undefined;
     return {

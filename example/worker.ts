@@ -13,7 +13,9 @@ import { startExampleWorker } from './queue.js';
 
 const settings = settingsFromEnv();
 if (settings.redisUrl === undefined) {
-  console.error('npm run worker needs REDIS_URL (e.g. REDIS_URL=redis://127.0.0.1:6379 npm run worker), the same as the app was started with.');
+  console.error(
+    'npm run worker needs REDIS_URL (e.g. REDIS_URL=redis://127.0.0.1:6379 npm run worker), the same as the app was started with.',
+  );
   process.exit(2);
 }
 const concurrency = Number(process.env.WORKER_CONCURRENCY ?? 1);
@@ -32,10 +34,13 @@ const example = await startExampleWorker({
         ? `skipped ${describe(data)}: ${result.reason}`
         : `${result.status} ${result.width}x${result.height} ${result.mimetype} for ${describe(data)}`,
     ),
-  onFailed: ({ jobId, error, attemptsMade, final }) => console.error(`failed ${jobId} (attempt ${attemptsMade}${final ? ', final' : ', will retry'}): ${error.message}`),
+  onFailed: ({ jobId, error, attemptsMade, final }) =>
+    console.error(`failed ${jobId} (attempt ${attemptsMade}${final ? ', final' : ', will retry'}): ${error.message}`),
 });
 example.worker.closeOnSignals();
-console.log(`thumbnail worker on ${redacted(settings.redisUrl)}, queue ${example.queue.name}, data in ${settings.dataDir}; Ctrl-C to stop`);
+console.log(
+  `thumbnail worker on ${redacted(settings.redisUrl)}, queue ${example.queue.name}, data in ${settings.dataDir}; Ctrl-C to stop`,
+);
 
 await example.worker.closed;
 await example.close();
@@ -43,7 +48,9 @@ console.log('thumbnail worker closed');
 
 /** `User 1 picture (width 100)`, for the log. */
 function describe(data: ThumbnailJobData): string {
-  const size = Object.entries(data.size).map(([side, value]) => `${side} ${value}`).join(', ');
+  const size = Object.entries(data.size)
+    .map(([side, value]) => `${side} ${value}`)
+    .join(', ');
   return `${data.model} ${JSON.stringify(data.id)} ${data.relation} (${size}${data.format ? `, ${data.format}` : ''})`;
 }
 

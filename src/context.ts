@@ -116,7 +116,12 @@ export function requestOrigin(req: AnyRequest): string | undefined {
 function requestHost(req: AnyRequest): string | undefined {
   const trust = typeof req.app?.get === 'function' ? req.app.get('trust proxy fn') : undefined;
   const forwarded = req.headers['x-forwarded-host'];
-  if (typeof trust === 'function' && typeof forwarded === 'string' && forwarded !== '' && trust(req.socket.remoteAddress, 0)) {
+  if (
+    typeof trust === 'function' &&
+    typeof forwarded === 'string' &&
+    forwarded !== '' &&
+    trust(req.socket.remoteAddress, 0)
+  ) {
     return forwarded.split(',')[0]!.trim() || undefined;
   }
   return req.headers.host || undefined;
@@ -129,7 +134,11 @@ function requestHost(req: AnyRequest): string | undefined {
  */
 export function storeContext(store: Store) {
   assertStore(store);
-  return function storeContextMiddleware(req: IncomingMessage, _res: ServerResponse, next: (err?: unknown) => void): void {
+  return function storeContextMiddleware(
+    req: IncomingMessage,
+    _res: ServerResponse,
+    next: (err?: unknown) => void,
+  ): void {
     const parent = frame();
     storage.run({ stores: [...parent.stores, store], origin: requestOrigin(req) ?? parent.origin }, next);
   };

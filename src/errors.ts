@@ -119,11 +119,11 @@ export class InvalidArgumentError extends ImageAttachError {
    * @param received the value that came
    */
   constructor(argument: string, expected: string, received: unknown, options: ImageAttachErrorOptions = {}) {
-    super(
-      'ERR_INVALID_ARGUMENT',
-      `Expected ${expected} for ${argument} but received ${describeValue(received)}`,
-      { statusCode: 400, ...options, data: { argument, expected, ...options.data } },
-    );
+    super('ERR_INVALID_ARGUMENT', `Expected ${expected} for ${argument} but received ${describeValue(received)}`, {
+      statusCode: 400,
+      ...options,
+      data: { argument, expected, ...options.data },
+    });
     this.argument = argument;
   }
 }

@@ -6,7 +6,11 @@
 export { storeContext } from './context.js';
 
 export { staticServer } from './http/static/static-server.js';
-export type { StaticServerIntrospection, StaticServerMiddleware, StaticServerOptions } from './http/static/static-server.js';
+export type {
+  StaticServerIntrospection,
+  StaticServerMiddleware,
+  StaticServerOptions,
+} from './http/static/static-server.js';
 export type { ContentCacheOptions, ContentCacheStats } from './http/static/content-cache.js';
 export { serveStore } from './http/serve-store.js';
 export type { ServeStoreOptions } from './http/serve-store.js';

@@ -27,21 +27,41 @@ const SOURCE_ATTRIBUTES = ['src', 'srcset'];
  *   event handler (`on…`), names one the helper sets (case-insensitively, as HTML reads them), or
  *   names a source beside the helper's
  */
-export function htmlElement(name: string, own: HtmlAttributes, extra: HtmlAttributes | undefined = undefined, argument = 'options.attributes'): string {
+export function htmlElement(
+  name: string,
+  own: HtmlAttributes,
+  extra: HtmlAttributes | undefined = undefined,
+  argument = 'options.attributes',
+): string {
   const all: HtmlAttributes = { ...own };
   if (extra !== undefined && extra !== null) {
-    if (typeof extra !== 'object') throw new InvalidArgumentError(argument, 'an object of attribute names to values', extra);
-    const taken = new Set(Object.keys(own).filter((key) => own[key] !== undefined).map((key) => key.toLowerCase()));
+    if (typeof extra !== 'object')
+      throw new InvalidArgumentError(argument, 'an object of attribute names to values', extra);
+    const taken = new Set(
+      Object.keys(own)
+        .filter((key) => own[key] !== undefined)
+        .map((key) => key.toLowerCase()),
+    );
     const sourcesTaken = Object.keys(own).some((key) => SOURCE_ATTRIBUTES.includes(key.toLowerCase()));
     for (const [key, value] of Object.entries(extra)) {
       const lower = key.toLowerCase();
-      if (!ATTRIBUTE_NAME.test(key)) throw new InvalidArgumentError(argument, 'attribute names of letters, digits, -, _, :, .', key);
-      if (EVENT_HANDLER.test(key)) throw new InvalidArgumentError(argument, 'attributes other than event handlers (on…)', key);
+      if (!ATTRIBUTE_NAME.test(key))
+        throw new InvalidArgumentError(argument, 'attribute names of letters, digits, -, _, :, .', key);
+      if (EVENT_HANDLER.test(key))
+        throw new InvalidArgumentError(argument, 'attributes other than event handlers (on…)', key);
       if (taken.has(lower)) {
-        throw new InvalidArgumentError(argument, `attributes other than those the helper sets (${[...taken].join(', ')})`, key);
+        throw new InvalidArgumentError(
+          argument,
+          `attributes other than those the helper sets (${[...taken].join(', ')})`,
+          key,
+        );
       }
       if (sourcesTaken && SOURCE_ATTRIBUTES.includes(lower)) {
-        throw new InvalidArgumentError(argument, 'attributes other than src and srcset, which the helper chooses (a srcset comes with its sizes option)', key);
+        throw new InvalidArgumentError(
+          argument,
+          'attributes other than src and srcset, which the helper chooses (a srcset comes with its sizes option)',
+          key,
+        );
       }
       taken.add(lower);
       all[key] = value;

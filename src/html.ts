@@ -73,18 +73,26 @@ export function imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): 
   const { width, height, store } = options;
   const image = source instanceof ImageSet ? pick(source, width, height) : assertImage(source);
   // A set is drawn at its thumbnail's size whichever image stands in for it (see above).
-  const [displayWidth, displayHeight] = displaySize(source instanceof ImageSet ? source.requireOriginal() : image, width, height);
+  const [displayWidth, displayHeight] = displaySize(
+    source instanceof ImageSet ? source.requireOriginal() : image,
+    width,
+    height,
+  );
   const sizes = options.sizes;
-  return element('img', {
-    src: image.locate({ store }),
-    srcset: sizes !== undefined && source instanceof ImageSet ? srcset(source, { store }) : undefined,
-    sizes,
-    width: displayWidth,
-    height: displayHeight,
-    alt: options.alt,
-    class: options.class,
-    loading: options.loading,
-  }, options.attributes);
+  return element(
+    'img',
+    {
+      src: image.locate({ store }),
+      srcset: sizes !== undefined && source instanceof ImageSet ? srcset(source, { store }) : undefined,
+      sizes,
+      width: displayWidth,
+      height: displayHeight,
+      alt: options.alt,
+      class: options.class,
+      loading: options.loading,
+    },
+    options.attributes,
+  );
 }
 
 /**
@@ -94,7 +102,8 @@ export function imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): 
  */
 export function srcset(set: ImageSet, options: SrcsetOptions = {}): string {
   check.instanceOf(set, ImageSet, 'set', 'an ImageSet (imageSet(owner, relation))');
-  const images = options.type === undefined ? imgCandidates(set) : set.images.filter((image) => image.mimetype === options.type);
+  const images =
+    options.type === undefined ? imgCandidates(set) : set.images.filter((image) => image.mimetype === options.type);
   const seen = new Set<number>();
   const entries: string[] = [];
   for (const image of [...images].sort((a, b) => a.width - b.width)) {
@@ -194,7 +203,10 @@ function enqueueMissing(defaults: HelperDefaults, set: ImageSet, options: ImgTag
   if (wanted >= set.requireOriginal()[side] || imgCandidates(set).some((image) => image[side] === wanted)) return;
   const size: ThumbnailRequest = side === 'width' ? { width: wanted } : { height: wanted };
   const report = defaults.onEnqueueError ?? ((error: Error) => process.emitWarning(error));
-  const enqueueOptions: EnqueueOptions = { subset: set.subset, ...(options.store === undefined ? {} : { store: options.store }) };
+  const enqueueOptions: EnqueueOptions = {
+    subset: set.subset,
+    ...(options.store === undefined ? {} : { store: options.store }),
+  };
   // Fire and forget: the page does not wait for Redis, and a failure only means no thumbnail yet.
   queue.enqueue(set.owner, set.relationName, [size], enqueueOptions).catch((error: unknown) => {
     try {
@@ -255,14 +267,16 @@ function assertImage(image: ImageEntity): ImageEntity {
 
 function validateOptions(options: ImgTagOptions): void {
   check.object(options, 'options', 'an object with alt');
-  if (typeof options.alt !== 'string') throw new InvalidArgumentError('options.alt', "a string (use '' for a decorative image)", options.alt);
+  if (typeof options.alt !== 'string')
+    throw new InvalidArgumentError('options.alt', "a string (use '' for a decorative image)", options.alt);
   for (const side of ['width', 'height'] as const) {
     const value = options[side];
     if (value !== undefined) check.positiveInteger(value, `options.${side}`);
   }
   if (options.loading !== undefined) check.oneOf(options.loading, ['lazy', 'eager'], 'options.loading');
   for (const name of ['class', 'sizes'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'string') throw new InvalidArgumentError(`options.${name}`, 'a string', options[name]);
+    if (options[name] !== undefined && typeof options[name] !== 'string')
+      throw new InvalidArgumentError(`options.${name}`, 'a string', options[name]);
   }
 }
 

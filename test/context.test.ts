@@ -34,17 +34,29 @@ describe('store context', function () {
         await withStore(storeB, async () => assert.equal(getCurrentStore(), storeB));
         assert.equal(getCurrentStore(), storeA);
       });
-      assert.throws(() => getCurrentStore(), (e: unknown) => e instanceof ContextError && e.code === 'ERR_NO_STORE_CONTEXT');
+      assert.throws(
+        () => getCurrentStore(),
+        (e: unknown) => e instanceof ContextError && e.code === 'ERR_NO_STORE_CONTEXT',
+      );
     });
     it('rejects something that is not a store, naming the argument', function () {
-      assert.throws(() => withStore({} as never, () => 1), (e: unknown) => e instanceof InvalidArgumentError && /for store but received an object/.test(e.message));
+      assert.throws(
+        () => withStore({} as never, () => 1),
+        (e: unknown) => e instanceof InvalidArgumentError && /for store but received an object/.test(e.message),
+      );
     });
   });
 
   describe('currentStore', function () {
     it('resolves to the bound store at each call', function () {
-      assert.equal(withStore(storeA, () => currentStore.getUrl(sampleKey)), 'http://a.example/testing/234/1/1234.405x640.jpe');
-      assert.equal(withStore(storeB, () => currentStore.getUrl(sampleKey)), 'http://b.example/testing/234/1/1234.405x640.jpe');
+      assert.equal(
+        withStore(storeA, () => currentStore.getUrl(sampleKey)),
+        'http://a.example/testing/234/1/1234.405x640.jpe',
+      );
+      assert.equal(
+        withStore(storeB, () => currentStore.getUrl(sampleKey)),
+        'http://b.example/testing/234/1/1234.405x640.jpe',
+      );
     });
     it('throws ContextError outside any binding', function () {
       assert.throws(() => currentStore.getUrl(sampleKey), ContextError);
@@ -61,7 +73,10 @@ describe('store context', function () {
       assert.equal(popStoreContext(), storeA);
     });
     it('popping an empty stack is a ContextError, not a crash', function () {
-      assert.throws(() => popStoreContext(), (e: unknown) => e instanceof ContextError && e.code === 'ERR_CONTEXT_STACK_EMPTY');
+      assert.throws(
+        () => popStoreContext(),
+        (e: unknown) => e instanceof ContextError && e.code === 'ERR_CONTEXT_STACK_EMPTY',
+      );
     });
     it('a push inside withStore stays inside it', async function () {
       await withStore(storeA, async () => {
@@ -82,7 +97,12 @@ describe('store context', function () {
         seen.push(currentStore.getUrl(sampleKey));
         await sleep(Number(req.query.delay));
         seen.push(currentStore.getUrl(sampleKey));
-        await new Promise<void>((resolve) => setTimeout(() => { seen.push(getCurrentStore().getUrl(sampleKey)); resolve(); }, 1));
+        await new Promise<void>((resolve) =>
+          setTimeout(() => {
+            seen.push(getCurrentStore().getUrl(sampleKey));
+            resolve();
+          }, 1),
+        );
         res.json(seen);
       };
       a.get('/', handler);

@@ -26,7 +26,12 @@ interface Sample {
   virtualPath: string;
 }
 
-const pages = ['README.md', ...readdirSync(path.join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const pages = [
+  'README.md',
+  ...readdirSync(path.join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 
 function slugOf(page: string): string {
   return path.basename(page, '.md');
@@ -64,15 +69,21 @@ function topLevelNames(source: ts.SourceFile): Set<string> {
       if (clause?.name) names.add(clause.name.text);
       const bindings = clause?.namedBindings;
       if (bindings && ts.isNamespaceImport(bindings)) names.add(bindings.name.text);
-      if (bindings && ts.isNamedImports(bindings)) for (const element of bindings.elements) names.add(element.name.text);
+      if (bindings && ts.isNamedImports(bindings))
+        for (const element of bindings.elements) names.add(element.name.text);
     } else if (ts.isImportEqualsDeclaration(statement)) {
       names.add(statement.name.text);
     } else if (ts.isVariableStatement(statement)) {
       for (const declaration of statement.declarationList.declarations) bind(declaration.name);
     } else if (
-      (ts.isFunctionDeclaration(statement) || ts.isClassDeclaration(statement) || ts.isInterfaceDeclaration(statement) ||
-        ts.isTypeAliasDeclaration(statement) || ts.isEnumDeclaration(statement) || ts.isModuleDeclaration(statement)) &&
-      statement.name !== undefined && ts.isIdentifier(statement.name)
+      (ts.isFunctionDeclaration(statement) ||
+        ts.isClassDeclaration(statement) ||
+        ts.isInterfaceDeclaration(statement) ||
+        ts.isTypeAliasDeclaration(statement) ||
+        ts.isEnumDeclaration(statement) ||
+        ts.isModuleDeclaration(statement)) &&
+      statement.name !== undefined &&
+      ts.isIdentifier(statement.name)
     ) {
       names.add(statement.name.text);
     }
@@ -84,11 +95,16 @@ function topLevelNames(source: ts.SourceFile): Set<string> {
 function exportedNames(source: ts.SourceFile): string[] {
   const names: string[] = [];
   for (const statement of source.statements) {
-    const exported = ts.canHaveModifiers(statement) && ts.getModifiers(statement)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+    const exported =
+      ts.canHaveModifiers(statement) && ts.getModifiers(statement)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
     if (ts.isExportDeclaration(statement) && statement.exportClause && ts.isNamedExports(statement.exportClause)) {
       for (const element of statement.exportClause.elements) names.push(element.name.text);
     } else if (exported) {
-      const single = ts.factory.createSourceFile([statement], ts.factory.createToken(ts.SyntaxKind.EndOfFileToken), ts.NodeFlags.None);
+      const single = ts.factory.createSourceFile(
+        [statement],
+        ts.factory.createToken(ts.SyntaxKind.EndOfFileToken),
+        ts.NodeFlags.None,
+      );
       names.push(...topLevelNames(single));
     }
   }
@@ -110,19 +126,35 @@ function withContext(sample: Sample): string {
 }
 
 function compile(samples: Sample[]): string[] {
-  const config = ts.getParsedCommandLineOfConfigFile(path.join(root, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} })!;
+  const config = ts.getParsedCommandLineOfConfigFile(
+    path.join(root, 'tsconfig.json'),
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+  )!;
   // Readers' projects: strict, but free to import a type without `import type`.
-  const options: ts.CompilerOptions = { ...config.options, noEmit: true, verbatimModuleSyntax: false, isolatedModules: false, declaration: false, sourceMap: false };
+  const options: ts.CompilerOptions = {
+    ...config.options,
+    noEmit: true,
+    verbatimModuleSyntax: false,
+    isolatedModules: false,
+    declaration: false,
+    sourceMap: false,
+  };
   const virtual = new Map(samples.map((sample) => [sample.virtualPath, withContext(sample)]));
   const host = ts.createCompilerHost(options);
   const { getSourceFile, fileExists, readFile, directoryExists } = host;
-  const virtualDirs = new Set([...virtual.keys()].flatMap((file) => [path.dirname(file), path.dirname(path.dirname(file))]));
+  const virtualDirs = new Set(
+    [...virtual.keys()].flatMap((file) => [path.dirname(file), path.dirname(path.dirname(file))]),
+  );
   host.fileExists = (file) => virtual.has(file) || fileExists.call(host, file);
-  host.directoryExists = (dir) => virtualDirs.has(dir) || (directoryExists?.call(host, dir) ?? ts.sys.directoryExists(dir));
+  host.directoryExists = (dir) =>
+    virtualDirs.has(dir) || (directoryExists?.call(host, dir) ?? ts.sys.directoryExists(dir));
   host.readFile = (file) => virtual.get(file) ?? readFile.call(host, file);
   host.getSourceFile = (file, language, onError, fresh) => {
     const text = virtual.get(file);
-    return text === undefined ? getSourceFile.call(host, file, language, onError, fresh) : ts.createSourceFile(file, text, language, true);
+    return text === undefined
+      ? getSourceFile.call(host, file, language, onError, fresh)
+      : ts.createSourceFile(file, text, language, true);
   };
   const program = ts.createProgram([...virtual.keys()], options, host);
   const byPath = new Map(samples.map((sample) => [sample.virtualPath, sample]));
@@ -150,7 +182,11 @@ describe('documentation samples', function () {
   it('finds the TypeScript blocks of the README and docs/', function () {
     assert.ok(samples.length > 40, `found ${samples.length} blocks`);
     const duplicates = samples.filter((s, i) => samples.findIndex((t) => t.virtualPath === s.virtualPath) !== i);
-    assert.deepEqual(duplicates.map((s) => `${s.page}:${s.line}`), [], 'two blocks of one page name the same file');
+    assert.deepEqual(
+      duplicates.map((s) => `${s.page}:${s.line}`),
+      [],
+      'two blocks of one page name the same file',
+    );
   });
 
   it('type-checks every block, strict, with its page’s context', function () {

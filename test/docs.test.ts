@@ -22,7 +22,13 @@ function filesUnder(dir: string, ext: string): string[] {
 function anchorsOf(file: string): Set<string> {
   const anchors = new Set<string>();
   for (const [, heading] of read(file).matchAll(/^#+ (.+)$/gm)) {
-    anchors.add(heading!.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-'));
+    anchors.add(
+      heading!
+        .trim()
+        .toLowerCase()
+        .replace(/[^\w\- ]/g, '')
+        .replace(/ /g, '-'),
+    );
   }
   return anchors;
 }
@@ -55,7 +61,8 @@ describe('documentation', function () {
         const [target = '', anchor] = link!.split('#');
         const file = target === '' ? page : path.join(path.dirname(page), target);
         if (!existsSync(path.join(root, file))) broken.push(`${page}: ${link}`);
-        else if (anchor !== undefined && file.endsWith('.md') && !anchorsOf(file).has(anchor)) broken.push(`${page}: ${link}`);
+        else if (anchor !== undefined && file.endsWith('.md') && !anchorsOf(file).has(anchor))
+          broken.push(`${page}: ${link}`);
       }
     }
     assert.deepEqual(broken, []);
@@ -64,7 +71,9 @@ describe('documentation', function () {
   it('links, in the Markdown the package ships, only to files the package ships (so links work from node_modules)', function () {
     this.timeout(30_000);
     // What `npm pack` puts in the tarball, read from npm itself (no build: links never point into dist/).
-    const packed = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })) as Array<{ files: Array<{ path: string }> }>;
+    const packed = JSON.parse(
+      execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' }),
+    ) as Array<{ files: Array<{ path: string }> }>;
     const shipped = new Set(packed[0]!.files.map((file) => file.path));
     const markdown = [...shipped].filter((file) => file.endsWith('.md'));
     assert.ok(markdown.includes('README.md') && markdown.includes('docs/errors.md'), `ships ${markdown.join(', ')}`);
@@ -81,7 +90,11 @@ describe('documentation', function () {
   });
 
   it('names SQLAlchemy-ImageAttach, not "the seed", in docs, source comments and tests', function () {
-    const files = [...pages, ...filesUnder('src', '.ts'), ...filesUnder('test', '.ts').filter((file) => file !== 'test/docs.test.ts')];
+    const files = [
+      ...pages,
+      ...filesUnder('src', '.ts'),
+      ...filesUnder('test', '.ts').filter((file) => file !== 'test/docs.test.ts'),
+    ];
     const found = files.filter((file) => /\bthe seed\b|\bseed's\b/i.test(read(file)));
     assert.deepEqual(found, []);
   });

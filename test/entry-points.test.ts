@@ -24,7 +24,8 @@ async function packagesLoadedBy(specifier: string): Promise<string[]> {
 }
 
 /** The static server's packages, the upload parser's, Express, the AWS SDK, BullMQ and sharp. */
-const NOT_IN_THE_CORE = /^(etag|fresh|range-parser|mime-types|mime-db|multer|busboy|express|@aws-sdk\/.*|bullmq|ioredis|sharp)$/;
+const NOT_IN_THE_CORE =
+  /^(etag|fresh|range-parser|mime-types|mime-db|multer|busboy|express|@aws-sdk\/.*|bullmq|ioredis|sharp)$/;
 
 describe('entry points', function () {
   this.timeout(30_000);
@@ -32,18 +33,23 @@ describe('entry points', function () {
   it("objection-imageattach loads none of the static server's packages, nor Express, multer, the AWS SDK, BullMQ or sharp", async function () {
     const loaded = await packagesLoadedBy('objection-imageattach');
     assert.ok(loaded.includes('objection'), `the probe saw no objection in ${loaded.join(', ')}`);
-    assert.deepEqual(loaded.filter((name) => NOT_IN_THE_CORE.test(name)), []);
+    assert.deepEqual(
+      loaded.filter((name) => NOT_IN_THE_CORE.test(name)),
+      [],
+    );
   });
 
   it("objection-imageattach/express loads the static server's packages (so the probe sees them)", async function () {
     const loaded = await packagesLoadedBy('objection-imageattach/express');
-    for (const name of ['fresh', 'range-parser', 'mime-types', 'mime-db', 'multer']) assert.ok(loaded.includes(name), `${name} not in ${loaded.join(', ')}`);
+    for (const name of ['fresh', 'range-parser', 'mime-types', 'mime-db', 'multer'])
+      assert.ok(loaded.includes(name), `${name} not in ${loaded.join(', ')}`);
   });
 
-  it('stores import nothing from http/: serving a store is the HTTP layer\'s job', function () {
+  it("stores import nothing from http/: serving a store is the HTTP layer's job", function () {
     const stores = path.join(REPO, 'src/stores');
-    const upward = readdirSync(stores)
-      .filter((file) => file.endsWith('.ts') && /from '\.\.\/http\//.test(readFileSync(path.join(stores, file), 'utf8')));
+    const upward = readdirSync(stores).filter(
+      (file) => file.endsWith('.ts') && /from '\.\.\/http\//.test(readFileSync(path.join(stores, file), 'utf8')),
+    );
     assert.deepEqual(upward, []);
   });
 });

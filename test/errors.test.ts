@@ -29,7 +29,10 @@ describe('error codes', function () {
 
   it('every listed code is used somewhere in src/ and listed once', async function () {
     const used = await codesInSource();
-    assert.deepEqual(IMAGE_ATTACH_ERROR_CODES.filter((code) => !used.has(code)), []);
+    assert.deepEqual(
+      IMAGE_ATTACH_ERROR_CODES.filter((code) => !used.has(code)),
+      [],
+    );
     assert.equal(new Set(IMAGE_ATTACH_ERROR_CODES).size, IMAGE_ATTACH_ERROR_CODES.length);
   });
 });

@@ -12,7 +12,10 @@ describe('htmlElement', function () {
   });
   it('refuses an attribute name that would smuggle in another attribute', function () {
     for (const name of ['x onerror=alert(1) y', 'onload="x"', 'a>b', '', 'a/b', "a'b"]) {
-      assert.throws(() => htmlElement('img', { src: '/a' }, { [name]: 'z' }), (e: unknown) => e instanceof InvalidArgumentError && e.code === 'ERR_INVALID_ARGUMENT');
+      assert.throws(
+        () => htmlElement('img', { src: '/a' }, { [name]: 'z' }),
+        (e: unknown) => e instanceof InvalidArgumentError && e.code === 'ERR_INVALID_ARGUMENT',
+      );
     }
   });
   it('refuses event handler attributes (on…), naming the attribute', function () {
@@ -37,7 +40,8 @@ describe('htmlElement', function () {
   });
   it('refuses an extra attribute that names one the helper sets, whatever its case', function () {
     assert.throws(() => htmlElement('img', { src: '/a' }, { src: 'javascript:alert(1)' }), {
-      message: 'Expected attributes other than those the helper sets (src) for options.attributes but received "src" of type string',
+      message:
+        'Expected attributes other than those the helper sets (src) for options.attributes but received "src" of type string',
     });
     assert.throws(() => htmlElement('img', { src: '/a' }, { Src: '/b' }), InvalidArgumentError);
   });
@@ -45,10 +49,16 @@ describe('htmlElement', function () {
 
 describe('imgElement', function () {
   it('refuses bad attribute names', function () {
-    assert.throws(() => imgElement({ src: '/a', 'x onerror=alert(1) y': 'z' }), (e: unknown) => e instanceof InvalidArgumentError && /for attributes but received "x onerror=alert\(1\) y"/.test(e.message));
+    assert.throws(
+      () => imgElement({ src: '/a', 'x onerror=alert(1) y': 'z' }),
+      (e: unknown) =>
+        e instanceof InvalidArgumentError && /for attributes but received "x onerror=alert\(1\) y"/.test(e.message),
+    );
   });
   it('refuses event handlers too, while the caller chooses src and srcset itself', function () {
-    assert.throws(() => imgElement({ src: '/a', onerror: 'alert(1)' }), { message: /other than event handlers \(on…\) for attributes but received "onerror"/ });
+    assert.throws(() => imgElement({ src: '/a', onerror: 'alert(1)' }), {
+      message: /other than event handlers \(on…\) for attributes but received "onerror"/,
+    });
     assert.equal(imgElement({ src: '/a', srcset: '/a 1x, /b 2x' }), '<img src="/a" srcset="/a 1x, /b 2x">');
   });
   it('builds an escaped <img>', function () {

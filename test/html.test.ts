@@ -60,7 +60,12 @@ describe('HTML helpers', function () {
 
   before(async function () {
     jpegBytes = await jpeg(40, 30);
-    knex = knexFactory({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
+    knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: ':memory:' },
+      useNullAsDefault: true,
+      pool: { min: 1, max: 1 },
+    });
     Model.knex(knex);
     await createSchema(knex);
     root = await tempDir('html');
@@ -90,32 +95,53 @@ describe('HTML helpers', function () {
   describe('imgTag', function () {
     it('of an image: its URL, its own size, and the alt text', function () {
       const html = render(() => imgTag(set.findThumbnail({ width: 100 }), { alt: 'Ann' }));
-      assert.match(html, /^<img src="http:\/\/img\.example\.com\/user-picture\/1\/0\/1\.100x75\.jpe\?_ts=\d{20}" width="100" height="75" alt="Ann">$/);
+      assert.match(
+        html,
+        /^<img src="http:\/\/img\.example\.com\/user-picture\/1\/0\/1\.100x75\.jpe\?_ts=\d{20}" width="100" height="75" alt="Ann">$/,
+      );
     });
 
     it('picks the thumbnail exactly as wide as asked', function () {
-      assert.equal(stripTs(render(() => imgTag(set, { width: 400, alt: '' }))), `<img src="${url('400x300')}" width="400" height="300" alt="">`);
+      assert.equal(
+        stripTs(render(() => imgTag(set, { width: 400, alt: '' }))),
+        `<img src="${url('400x300')}" width="400" height="300" alt="">`,
+      );
     });
 
     it('else the narrowest wider one, scaled down by the attributes', function () {
-      assert.equal(stripTs(render(() => imgTag(set, { width: 150, alt: '' }))), `<img src="${url('400x300')}" width="150" height="112" alt="">`);
+      assert.equal(
+        stripTs(render(() => imgTag(set, { width: 150, alt: '' }))),
+        `<img src="${url('400x300')}" width="150" height="112" alt="">`,
+      );
     });
 
     it('else the original, scaled up by the attributes', function () {
-      assert.equal(stripTs(render(() => imgTag(set, { width: 1000, alt: '' }))), `<img src="${url('800x600')}" width="1000" height="750" alt="">`);
+      assert.equal(
+        stripTs(render(() => imgTag(set, { width: 1000, alt: '' }))),
+        `<img src="${url('800x600')}" width="1000" height="750" alt="">`,
+      );
     });
 
     it('by height when only a height is asked', function () {
-      assert.equal(stripTs(render(() => imgTag(set, { height: 75, alt: '' }))), `<img src="${url('100x75')}" width="100" height="75" alt="">`);
+      assert.equal(
+        stripTs(render(() => imgTag(set, { height: 75, alt: '' }))),
+        `<img src="${url('100x75')}" width="100" height="75" alt="">`,
+      );
     });
 
     it('the original at its own size when no size is asked', function () {
-      assert.equal(stripTs(render(() => imgTag(set, { alt: '' }))), `<img src="${url('800x600')}" width="800" height="600" alt="">`);
+      assert.equal(
+        stripTs(render(() => imgTag(set, { alt: '' }))),
+        `<img src="${url('800x600')}" width="800" height="600" alt="">`,
+      );
     });
 
     it('never picks a WebP or AVIF thumbnail for a plain <img> of a JPEG', function () {
       // 200 (WebP) and 300 (AVIF) are nearer to 180 than 400 is, but not every browser shows them.
-      assert.match(render(() => imgTag(set, { width: 180, alt: '' })), /1\.400x300\.jpe/);
+      assert.match(
+        render(() => imgTag(set, { width: 180, alt: '' })),
+        /1\.400x300\.jpe/,
+      );
     });
 
     it('adds a srcset of the JPEG widths when sizes is given', function () {
@@ -129,33 +155,68 @@ describe('HTML helpers', function () {
 
     it('emits class, loading and extra attributes, escaping every value', function () {
       const html = render(() =>
-        imgTag(set, { width: 100, alt: 'Ann "<script>" & co\'s', class: 'a"b', loading: 'lazy', attributes: { 'data-id': '<1>', hidden: true, title: undefined } }),
+        imgTag(set, {
+          width: 100,
+          alt: 'Ann "<script>" & co\'s',
+          class: 'a"b',
+          loading: 'lazy',
+          attributes: { 'data-id': '<1>', hidden: true, title: undefined },
+        }),
       );
-      assert.match(html, / alt="Ann &quot;&lt;script&gt;&quot; &amp; co&#39;s" class="a&quot;b" loading="lazy" data-id="&lt;1&gt;" hidden>$/);
+      assert.match(
+        html,
+        / alt="Ann &quot;&lt;script&gt;&quot; &amp; co&#39;s" class="a&quot;b" loading="lazy" data-id="&lt;1&gt;" hidden>$/,
+      );
     });
 
     it('refuses extra attributes that would replace its own (src, in any case)', function () {
       for (const attributes of [{ src: 'javascript:alert(1)' }, { SRC: 'javascript:alert(1)' }, { alt: 'y' }]) {
-        assert.throws(() => render(() => imgTag(set, { width: 100, alt: 'x', attributes })), (e: unknown) => e instanceof InvalidArgumentError && /for options\.attributes but received "(src|SRC|alt)"/.test(e.message));
+        assert.throws(
+          () => render(() => imgTag(set, { width: 100, alt: 'x', attributes })),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && /for options\.attributes but received "(src|SRC|alt)"/.test(e.message),
+        );
       }
     });
     it('refuses an extra srcset when it sets none (it would re-point the image), and event handlers', function () {
       const evil = { srcset: 'https://evil.example/other.jpe 1x' };
-      assert.throws(() => render(() => imgTag(set, { width: 100, alt: 'x', attributes: evil })), { message: /other than src and srcset, which the helper chooses .* but received "srcset"/ });
-      assert.throws(() => render(() => set.findThumbnail({ width: 100 }).toHTML({ attributes: evil })), { message: /other than src and srcset/ });
-      assert.throws(() => render(() => imgTag(set, { width: 100, alt: 'x', attributes: { onerror: 'alert(1)' } })), { message: /event handlers \(on…\) for options\.attributes but received "onerror"/ });
+      assert.throws(() => render(() => imgTag(set, { width: 100, alt: 'x', attributes: evil })), {
+        message: /other than src and srcset, which the helper chooses .* but received "srcset"/,
+      });
+      assert.throws(() => render(() => set.findThumbnail({ width: 100 }).toHTML({ attributes: evil })), {
+        message: /other than src and srcset/,
+      });
+      assert.throws(() => render(() => imgTag(set, { width: 100, alt: 'x', attributes: { onerror: 'alert(1)' } })), {
+        message: /event handlers \(on…\) for options\.attributes but received "onerror"/,
+      });
     });
     it('lets extra attributes set what it leaves unset', function () {
-      assert.match(render(() => imgTag(set, { width: 100, alt: 'x', attributes: { class: 'c' } })), / class="c">$/);
+      assert.match(
+        render(() => imgTag(set, { width: 100, alt: 'x', attributes: { class: 'c' } })),
+        / class="c">$/,
+      );
     });
 
     it('rejects bad options, naming them', function () {
       const call = (options: object) => () => render(() => imgTag(set, options as never));
-      assert.throws(call({}), (e: unknown) => e instanceof InvalidArgumentError && e.message === "Expected a string (use '' for a decorative image) for options.alt but received undefined");
-      assert.throws(call({ alt: '', width: 0 }), { message: 'Expected an integer >= 1 for options.width but received 0 of type number' });
-      assert.throws(call({ alt: '', loading: 'soon' }), { message: `Expected "lazy" or "eager" for options.loading but received "soon" of type string` });
-      assert.throws(call({ alt: '', attributes: { 'onload="x"': 1 } }), { message: /for options\.attributes but received "onload=\\"x\\"" of type string/ });
-      assert.throws(() => imgTag(undefined as never, { alt: '' }), { message: 'Expected an image (a row of an Image model) or an ImageSet for source but received undefined' });
+      assert.throws(
+        call({}),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError &&
+          e.message === "Expected a string (use '' for a decorative image) for options.alt but received undefined",
+      );
+      assert.throws(call({ alt: '', width: 0 }), {
+        message: 'Expected an integer >= 1 for options.width but received 0 of type number',
+      });
+      assert.throws(call({ alt: '', loading: 'soon' }), {
+        message: `Expected "lazy" or "eager" for options.loading but received "soon" of type string`,
+      });
+      assert.throws(call({ alt: '', attributes: { 'onload="x"': 1 } }), {
+        message: /for options\.attributes but received "onload=\\"x\\"" of type string/,
+      });
+      assert.throws(() => imgTag(undefined as never, { alt: '' }), {
+        message: 'Expected an image (a row of an Image model) or an ImageSet for source but received undefined',
+      });
     });
 
     it('throws ImageNotFoundError for a set with no original', async function () {
@@ -166,13 +227,18 @@ describe('HTML helpers', function () {
 
     it('asks for the relation to be loaded rather than querying', async function () {
       const unloaded = (await User.query().findById(1))!;
-      assert.throws(() => render(() => imgTag(imageSet(unloaded, 'picture'), { alt: '' })), { code: 'ERR_IMAGE_SET_NOT_LOADED' });
+      assert.throws(() => render(() => imgTag(imageSet(unloaded, 'picture'), { alt: '' })), {
+        code: 'ERR_IMAGE_SET_NOT_LOADED',
+      });
     });
   });
 
   describe('srcset', function () {
     it('lists the <img> types by width, narrowest first', function () {
-      assert.equal(stripTs(render(() => srcset(set))), `${url('100x75')} 100w, ${url('400x300')} 400w, ${url('800x600')} 800w`);
+      assert.equal(
+        stripTs(render(() => srcset(set))),
+        `${url('100x75')} 100w, ${url('400x300')} 400w, ${url('800x600')} 800w`,
+      );
     });
 
     it("percent-encodes whitespace and commas of a store's URLs, which would split srcset's entries", function () {
@@ -209,7 +275,10 @@ describe('HTML helpers', function () {
       await withStore(store, () => imageSet(bob, 'picture').fromBlob(Buffer.from(jpegBytes)));
       await bob.$fetchGraph('picture');
       const html = render(() => pictureTag(imageSet(bob, 'picture'), { alt: '' }));
-      assert.match(html, /^<picture><img src="[^"]+" srcset="[^"]+ 40w" sizes="40px" width="40" height="30" alt=""><\/picture>$/);
+      assert.match(
+        html,
+        /^<picture><img src="[^"]+" srcset="[^"]+ 40w" sizes="40px" width="40" height="30" alt=""><\/picture>$/,
+      );
     });
   });
 
@@ -228,7 +297,11 @@ describe('HTML helpers', function () {
         const html = render(() =>
           users
             .filter((u) => imageSet(u, 'picture').original)
-            .map((u) => imgTag(imageSet(u, 'picture'), { width: 100, alt: u.name }) + pictureTag(imageSet(u, 'picture'), { width: 40, alt: '' }))
+            .map(
+              (u) =>
+                imgTag(imageSet(u, 'picture'), { width: 100, alt: u.name }) +
+                pictureTag(imageSet(u, 'picture'), { width: 40, alt: '' }),
+            )
             .join('\n'),
         );
         assert.equal(html.split('\n').length, users.length - 1); // Bob from an earlier test has none
@@ -275,7 +348,12 @@ describe('HTML helpers', function () {
 
     it('shows the original at the size the pending thumbnail will have, with no query and no store I/O', async function () {
       const owner = await ownerWith([]);
-      queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+      queue = thumbnailQueue({
+        connection: REDIS_URL,
+        queueName: uniqueQueueName('html'),
+        models: { User },
+        stores: { default: store },
+      });
       const [queued] = await queue.enqueue(owner, 'picture', [{ width: 100 }]);
       assert.equal(queued!.status, 'queued');
       const pending = imageSet(owner, 'picture');
@@ -283,12 +361,20 @@ describe('HTML helpers', function () {
       const img = renderWithoutIO(() => imgTag(pending, { width: 100, alt: '' }));
       assert.equal(img, `<img src="${original}" width="100" height="75" alt="">`);
       const picture = renderWithoutIO(() => pictureTag(pending, { width: 100, alt: '' }));
-      assert.equal(picture, `<picture><img src="${original}" srcset="${original} 800w" sizes="100px" width="100" height="75" alt=""></picture>`);
+      assert.equal(
+        picture,
+        `<picture><img src="${original}" srcset="${original} 800w" sizes="100px" width="100" height="75" alt=""></picture>`,
+      );
     });
 
     it('puts the thumbnail in its place once a worker has made it, with the same attributes', async function () {
       const owner = await ownerWith([]);
-      queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+      queue = thumbnailQueue({
+        connection: REDIS_URL,
+        queueName: uniqueQueueName('html'),
+        models: { User },
+        stores: { default: store },
+      });
       await queue.enqueue(owner, 'picture', [{ width: 100 }]);
       const before = render(() => imgTag(imageSet(owner, 'picture'), { width: 100, alt: '' }));
       await (await recordingWorker(queue)).completions(1);
@@ -299,7 +385,7 @@ describe('HTML helpers', function () {
       assert.equal(after.replace(srcOf(after), ''), before.replace(srcOf(before), ''));
     });
 
-    it('lets a wider thumbnail stand in, drawn at the missing thumbnail\'s size, not its own aspect', async function () {
+    it("lets a wider thumbnail stand in, drawn at the missing thumbnail's size, not its own aspect", async function () {
       // 450 wide is 450×338; 410 wide will be 410×308 (trunc(601 × (410 / 800))), where 338's
       // aspect would give 307: the page would move by a pixel when the real one arrived.
       const owner = await ownerWith([450]);
@@ -325,24 +411,41 @@ describe('HTML helpers', function () {
 
       it('queue the missing thumbnail a tag asked for, once however many pages ask', async function () {
         const owner = await ownerWith([]);
-        queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+        queue = thumbnailQueue({
+          connection: REDIS_URL,
+          queueName: uniqueQueueName('html'),
+          models: { User },
+          stores: { default: store },
+        });
         const recorder = recordingQueue(queue);
         const errors: Error[] = [];
         const helpers = htmlHelpers({ store, queue: recorder, onEnqueueError: (e) => errors.push(e) });
         const s = imageSet(owner, 'picture');
-        const pages = renderWithoutIO(() => [1, 2, 3].map(() => helpers.imgTag(s, { width: 100, alt: '' }) + helpers.pictureTag(s, { width: 100, alt: '' })));
+        const pages = renderWithoutIO(() =>
+          [1, 2, 3].map(
+            () => helpers.imgTag(s, { width: 100, alt: '' }) + helpers.pictureTag(s, { width: 100, alt: '' }),
+          ),
+        );
         assert.match(srcOf(pages[0]!), /\.800x601\.jpe\?/);
         assert.equal(recorder.calls.length, 6);
         assert.deepEqual(recorder.calls[0]!.slice(1), ['picture', [{ width: 100 }], { subset: {}, store }]);
         const bull = await queue.bullQueue();
         await recorder.settled();
-        assert.deepEqual((await bull.getJobs(['waiting'])).map((job) => job.data.size), [{ width: 100 }]);
+        assert.deepEqual(
+          (await bull.getJobs(['waiting'])).map((job) => job.data.size),
+          [{ width: 100 }],
+        );
         assert.deepEqual(errors, []);
       });
 
       it('queue nothing for a size the set has, the original size or larger, or a tag of one image', async function () {
         const owner = await ownerWith([450]);
-        queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+        queue = thumbnailQueue({
+          connection: REDIS_URL,
+          queueName: uniqueQueueName('html'),
+          models: { User },
+          stores: { default: store },
+        });
         const recorder = recordingQueue(queue);
         const helpers = htmlHelpers({ store, queue: recorder });
         const s = imageSet(owner, 'picture');
@@ -357,10 +460,20 @@ describe('HTML helpers', function () {
 
       it('still render when Redis is down, and tell onEnqueueError', async function () {
         const owner = await ownerWith([]);
-        const down = thumbnailQueue({ connection: 'redis://127.0.0.1:1', enqueueTimeout: 200, models: { User }, stores: { default: store } });
+        const down = thumbnailQueue({
+          connection: 'redis://127.0.0.1:1',
+          enqueueTimeout: 200,
+          models: { User },
+          stores: { default: store },
+        });
         const errors: Error[] = [];
         try {
-          const html = render(() => htmlHelpers({ store, queue: down, onEnqueueError: (e) => errors.push(e) }).imgTag(imageSet(owner, 'picture'), { width: 100, alt: '' }));
+          const html = render(() =>
+            htmlHelpers({ store, queue: down, onEnqueueError: (e) => errors.push(e) }).imgTag(
+              imageSet(owner, 'picture'),
+              { width: 100, alt: '' },
+            ),
+          );
           assert.match(html, / width="100" height="75" alt="">$/);
           await until(() => errors.length === 1, 5_000, 'the enqueue error');
           assert.equal((errors[0] as Error & { code?: string }).code, 'ERR_QUEUE_UNAVAILABLE');
@@ -371,11 +484,19 @@ describe('HTML helpers', function () {
 
       it('are given the queue by imageHelpers({ queue }) too', async function () {
         const owner = await ownerWith([]);
-        queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('html'), models: { User }, stores: { default: store } });
+        queue = thumbnailQueue({
+          connection: REDIS_URL,
+          queueName: uniqueQueueName('html'),
+          models: { User },
+          stores: { default: store },
+        });
         const app = express();
         app.use(imageHelpers({ store, queue }));
         app.get('/', (_req, res) => res.send(res.locals.imgTag(imageSet(owner, 'picture'), { width: 200, alt: '' })));
-        await request(app).get('/').expect(200).expect(/ width="200" height="150" /);
+        await request(app)
+          .get('/')
+          .expect(200)
+          .expect(/ width="200" height="150" /);
         const bull = await queue.bullQueue();
         await until(async () => (await bull.getJobCounts('waiting')).waiting === 1, 5_000, 'the job');
       });
@@ -384,7 +505,11 @@ describe('HTML helpers', function () {
     it('never emits the URL of an image the set does not have', async function () {
       const owner = await ownerWith([]);
       const s = imageSet(owner, 'picture');
-      const html = renderWithoutIO(() => [50, 100, 400, 799, 800, 1600].map((width) => imgTag(s, { width, alt: '', sizes: `${width}px` }) + pictureTag(s, { width, alt: '' })).join(''));
+      const html = renderWithoutIO(() =>
+        [50, 100, 400, 799, 800, 1600]
+          .map((width) => imgTag(s, { width, alt: '', sizes: `${width}px` }) + pictureTag(s, { width, alt: '' }))
+          .join(''),
+      );
       const urls = new Set([...html.matchAll(/(?:src|srcset)="([^" ]+)/g)].map((m) => m[1]!));
       assert.deepEqual([...urls], [render(() => s.original!.locate())]);
     });
@@ -417,9 +542,15 @@ describe('HTML helpers', function () {
       const app = appWith((a) => a.use(storeContext(imageStore), imageHelpers()));
       const res = await request(app).get('/').set('Host', 'photos.test:8080').expect(200);
       const [img, list, picture] = res.text.split('|');
-      assert.match(img!, /^<img src="http:\/\/photos\.test:8080\/__images__\/user-picture\/1\/0\/1\.100x75\.jpe\?_ts=\d+" width="100" height="75" alt="Ann &lt;3">$/);
+      assert.match(
+        img!,
+        /^<img src="http:\/\/photos\.test:8080\/__images__\/user-picture\/1\/0\/1\.100x75\.jpe\?_ts=\d+" width="100" height="75" alt="Ann &lt;3">$/,
+      );
       // <%= %> escapes the srcset value once more, as a template should.
-      assert.match(list!, /^http:\/\/photos\.test:8080\/__images__\/user-picture\/1\/0\/1\.100x75\.jpe\?_ts=\d+ 100w, /);
+      assert.match(
+        list!,
+        /^http:\/\/photos\.test:8080\/__images__\/user-picture\/1\/0\/1\.100x75\.jpe\?_ts=\d+ 100w, /,
+      );
       assert.match(picture!, /^<picture><source type="image\/avif"/);
     });
 

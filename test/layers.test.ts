@@ -28,9 +28,11 @@ function importsOf(file: string): string[] {
 
 /** `[file, imported]` for each import of a file under `dirs` that `allowed` refuses. */
 function breaches(dirs: string[], allowed: (imported: string) => boolean): string[][] {
-  return dirs
-    .flatMap(sourceFiles)
-    .flatMap((file) => importsOf(file).filter((imported) => !allowed(imported)).map((imported) => [file, imported]));
+  return dirs.flatMap(sourceFiles).flatMap((file) =>
+    importsOf(file)
+      .filter((imported) => !allowed(imported))
+      .map((imported) => [file, imported]),
+  );
 }
 
 const DOORS = ['entity/index.ts', 'entity/worker-api.ts'];
@@ -38,21 +40,38 @@ const DOORS = ['entity/index.ts', 'entity/worker-api.ts'];
 describe('layers', function () {
   it('everything outside entity/ (http/, queue/, cli/, migration/, the entry points) imports it only through its door', function () {
     const outside = readdirSync(SRC).filter((name) => name !== 'entity');
-    assert.ok(outside.includes('http') && outside.includes('queue') && outside.includes('cli') && outside.includes('migration'));
-    assert.deepEqual(breaches(outside, (imported) => !imported.startsWith('entity/') || DOORS.includes(imported)), []);
+    assert.ok(
+      outside.includes('http') && outside.includes('queue') && outside.includes('cli') && outside.includes('migration'),
+    );
+    assert.deepEqual(
+      breaches(outside, (imported) => !imported.startsWith('entity/') || DOORS.includes(imported)),
+      [],
+    );
   });
 
   it('the door files are what those layers import (so the rule above is not vacuous)', function () {
-    const importers = readdirSync(SRC).filter((name) => name !== 'entity').flatMap(sourceFiles);
-    for (const door of DOORS) assert.ok(importers.some((file) => importsOf(file).includes(door)), `${door} is imported`);
+    const importers = readdirSync(SRC)
+      .filter((name) => name !== 'entity')
+      .flatMap(sourceFiles);
+    for (const door of DOORS)
+      assert.ok(
+        importers.some((file) => importsOf(file).includes(door)),
+        `${door} is imported`,
+      );
   });
 
   it('stores/ imports nothing from entity/ or http/', function () {
-    assert.deepEqual(breaches(['stores'], (imported) => !/^(entity|http)\//.test(imported)), []);
+    assert.deepEqual(
+      breaches(['stores'], (imported) => !/^(entity|http)\//.test(imported)),
+      [],
+    );
   });
 
   // errors.ts imports nothing, so every layer may throw its errors (util/check.ts does).
   it('util/ imports nothing outside util/ but errors.ts', function () {
-    assert.deepEqual(breaches(['util'], (imported) => imported.startsWith('util/') || imported === 'errors.ts'), []);
+    assert.deepEqual(
+      breaches(['util'], (imported) => imported.startsWith('util/') || imported === 'errors.ts'),
+      [],
+    );
   });
 });

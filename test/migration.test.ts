@@ -18,7 +18,15 @@ const BASE_URL = 'http://static.example.com/';
 async function snapshot(root: string): Promise<Map<string, string>> {
   const files = (await listTree(root)).filter((f) => !f.endsWith('/'));
   const entries = await Promise.all(
-    files.map(async (f) => [f, createHash('sha256').update(await readFile(path.join(root, f))).digest('hex')] as const),
+    files.map(
+      async (f) =>
+        [
+          f,
+          createHash('sha256')
+            .update(await readFile(path.join(root, f)))
+            .digest('hex'),
+        ] as const,
+    ),
   );
   return new Map(entries);
 }
@@ -66,7 +74,8 @@ forEachDialect('migration', (db, dialect) => {
     await removeDir(destinationRoot);
   });
 
-  const sourceFiles = (prefix: string) => snapshot(sourceRoot).then((all) => new Map([...all].filter(([f]) => f.startsWith(prefix))));
+  const sourceFiles = (prefix: string) =>
+    snapshot(sourceRoot).then((all) => new Map([...all].filter(([f]) => f.startsWith(prefix))));
 
   describe('migrateClass', function () {
     it('copies exactly the 5 files of its class, byte for byte, and leaves the source untouched', async function () {
@@ -105,7 +114,10 @@ forEachDialect('migration', (db, dialect) => {
       const expected = await snapshot(sourceRoot);
       const report = await migrate([UserPicture, UserCover], source, destination).execute();
       assert.deepEqual(await snapshot(destinationRoot), expected);
-      const bytes = (await Promise.all([...expected.keys()].map((f) => readFile(path.join(sourceRoot, f))))).reduce((n, b) => n + b.length, 0);
+      const bytes = (await Promise.all([...expected.keys()].map((f) => readFile(path.join(sourceRoot, f))))).reduce(
+        (n, b) => n + b.length,
+        0,
+      );
       assert.deepEqual(report, { done: 10, copied: 10, total: 10, bytes, skipped: 0, failed: [] });
       assert.equal(destination.puts.filter((p) => p.reproducible).length, 6);
     });
@@ -128,7 +140,8 @@ forEachDialect('migration', (db, dialect) => {
       }
       assert.throws(() => migrate({ plain: Plain }, source, destination), {
         name: 'InvalidArgumentError',
-        message: 'Expected an image model class (made with Image()) or an owner class with imageAttachment() relations for models.plain but received a function',
+        message:
+          'Expected an image model class (made with Image()) or an owner class with imageAttachment() relations for models.plain but received a function',
       });
     });
   });
@@ -156,9 +169,15 @@ forEachDialect('migration', (db, dialect) => {
         events.push([progress.done, event.status, event.bytes]);
         assert.equal(progress.total, 10);
       });
-      assert.deepEqual(events.map((e) => e[0]), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      assert.deepEqual(
+        events.map((e) => e[0]),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+      );
       assert.ok(events.every(([, status, bytes]) => status === 'copied' && bytes > 0));
-      assert.equal(report.bytes, events.reduce((n, e) => n + e[2], 0));
+      assert.equal(
+        report.bytes,
+        events.reduce((n, e) => n + e[2], 0),
+      );
     });
 
     it('reads rows in pages and copies each file once, across composite keys too', async function () {
@@ -187,11 +206,26 @@ forEachDialect('migration', (db, dialect) => {
 
     it('rejects bad options and stores, naming them', function () {
       const cases: Array<[() => unknown, string]> = [
-        [() => migrate([User], source, destination, { concurrency: 0 }), 'Expected an integer from 1 to 256 for options.concurrency but received 0 of type number'],
-        [() => migrate([User], source, destination, { pageSize: 1.5 }), 'Expected an integer from 1 to 100000 for options.pageSize but received 1.5 of type number'],
-        [() => migrate([User], source, destination, { verify: 'yes' as never }), 'Expected a boolean for options.verify but received "yes" of type string'],
-        [() => migrate([User], source, source), 'Expected a store other than the source for destination but received an instance of FileSystemStore'],
-        [() => migrate([User], {} as never, destination), 'Expected an instance of Store for source but received an object'],
+        [
+          () => migrate([User], source, destination, { concurrency: 0 }),
+          'Expected an integer from 1 to 256 for options.concurrency but received 0 of type number',
+        ],
+        [
+          () => migrate([User], source, destination, { pageSize: 1.5 }),
+          'Expected an integer from 1 to 100000 for options.pageSize but received 1.5 of type number',
+        ],
+        [
+          () => migrate([User], source, destination, { verify: 'yes' as never }),
+          'Expected a boolean for options.verify but received "yes" of type string',
+        ],
+        [
+          () => migrate([User], source, source),
+          'Expected a store other than the source for destination but received an instance of FileSystemStore',
+        ],
+        [
+          () => migrate([User], {} as never, destination),
+          'Expected an instance of Store for source but received an object',
+        ],
       ];
       for (const [call, message] of cases) assert.throws(call, { name: 'InvalidArgumentError', message });
     });
@@ -220,7 +254,10 @@ forEachDialect('migration', (db, dialect) => {
       destination.puts.length = 0;
       const report = await migrateClass(UserPicture, source, destination, { skipExisting: true }).execute();
       assert.deepEqual([report.skipped, report.copied], [4, 1]);
-      assert.deepEqual(destination.puts.map((p) => p.key), [keyName(original)]);
+      assert.deepEqual(
+        destination.puts.map((p) => p.key),
+        [keyName(original)],
+      );
       assert.deepEqual(await snapshot(destinationRoot), await sourceFiles('user-picture/'));
     });
 
@@ -231,7 +268,10 @@ forEachDialect('migration', (db, dialect) => {
       const report = await migrate([User], source, destination, { skipExisting: true, dryRun: true }).execute();
       assert.deepEqual([report.done, report.skipped, report.copied], [10, 5, 5]);
       const pictures = [...(await sourceFiles('user-picture/')).keys()];
-      const pictureBytes = (await Promise.all(pictures.map((f) => readFile(path.join(sourceRoot, f))))).reduce((n, b) => n + b.length, 0);
+      const pictureBytes = (await Promise.all(pictures.map((f) => readFile(path.join(sourceRoot, f))))).reduce(
+        (n, b) => n + b.length,
+        0,
+      );
       assert.equal(report.bytes, pictureBytes);
       assert.deepEqual(destination.puts, []);
       assert.deepEqual(await snapshot(destinationRoot), before);
@@ -240,7 +280,9 @@ forEachDialect('migration', (db, dialect) => {
 
   describe('verify', function () {
     it('detects a copy that reads back different, reports it and removes it', async function () {
-      const corrupting = new CorruptingStore({ path: destinationRoot, baseUrl: BASE_URL }, (name) => name.includes('400x300'));
+      const corrupting = new CorruptingStore({ path: destinationRoot, baseUrl: BASE_URL }, (name) =>
+        name.includes('400x300'),
+      );
       const report = await migrate([User], source, corrupting, { verify: true }).execute();
       assert.equal(report.done, 8);
       assert.equal(report.failed.length, 2);
@@ -250,11 +292,16 @@ forEachDialect('migration', (db, dialect) => {
         assert.equal(failure.key.width, 400);
         assert.equal(await corrupting.statFile(failure.key), null, 'the bad copy is gone');
       }
-      assert.match(report.failed[0]!.error.message, /read back from the destination differs from the source \(\d+ bytes, sha256 [0-9a-f]{12}… instead of/);
+      assert.match(
+        report.failed[0]!.error.message,
+        /read back from the destination differs from the source \(\d+ bytes, sha256 [0-9a-f]{12}… instead of/,
+      );
     });
 
     it('without verify, the same corruption goes unnoticed (what verify is for)', async function () {
-      const corrupting = new CorruptingStore({ path: destinationRoot, baseUrl: BASE_URL }, (name) => name.includes('400x300'));
+      const corrupting = new CorruptingStore({ path: destinationRoot, baseUrl: BASE_URL }, (name) =>
+        name.includes('400x300'),
+      );
       const report = await migrate([User], source, corrupting).execute();
       assert.deepEqual([report.done, report.failed.length], [10, 0]);
       assert.notDeepEqual(await snapshot(destinationRoot), await snapshot(sourceRoot));
@@ -273,7 +320,13 @@ forEachDialect('migration', (db, dialect) => {
       assert.equal(report.done, 9);
       assert.equal(report.failed.length, 1);
       const [failure] = report.failed;
-      assert.deepEqual(failure!.key, { objectType: 'user-picture', objectId: BigInt(ann.id), width: 80, height: 60, mimetype: 'image/jpeg' });
+      assert.deepEqual(failure!.key, {
+        objectType: 'user-picture',
+        objectId: BigInt(ann.id),
+        width: 80,
+        height: 60,
+        mimetype: 'image/jpeg',
+      });
       assert.ok(failure!.error instanceof ImageNotFoundError);
       assert.equal((await snapshot(destinationRoot)).size, 9);
     });
@@ -284,7 +337,7 @@ forEachDialect('migration', (db, dialect) => {
       assert.equal((report.failed[0]!.error as ImageNotFoundError).code, 'ERR_IMAGE_NOT_FOUND');
     });
 
-    it('stopOnError: the run rejects with the image\'s error as the cause', async function () {
+    it("stopOnError: the run rejects with the image's error as the cause", async function () {
       const plan = migrate([User], source, destination, { stopOnError: true, concurrency: 1 });
       await assert.rejects(plan.execute(), (error: MigrationError) => {
         assert.equal(error.code, 'ERR_MIGRATION_STOPPED');
@@ -318,7 +371,10 @@ forEachDialect('migration', (db, dialect) => {
       const s3 = useS3Server();
       it('fs → S3 (s3rver) → fs gives the same bytes, thumbnails flagged reproducible', async function () {
         const bucket = await s3.current.createBucket('migrate');
-        const middle = s3.current.store(bucket, { storageClass: 'STANDARD', reproducibleStorageClass: 'REDUCED_REDUNDANCY' });
+        const middle = s3.current.store(bucket, {
+          storageClass: 'STANDARD',
+          reproducibleStorageClass: 'REDUCED_REDUNDANCY',
+        });
         const backRoot = await tempDir('migrate-back-s3');
         try {
           assert.equal((await migrate([User], source, middle, { verify: true }).execute()).done, 10);

@@ -10,9 +10,23 @@ forEachDialect('imageColumns', (db) => {
       table.primary(['user_id', 'width', 'height']);
     });
     const createdAt = new Date('2013-09-20T03:08:39.123Z');
-    await db()('user_picture').insert({ user_id: 1, width: 10, height: 20, mimetype: 'image/png', original: true, created_at: createdAt });
+    await db()('user_picture').insert({
+      user_id: 1,
+      width: 10,
+      height: 20,
+      mimetype: 'image/png',
+      original: true,
+      created_at: createdAt,
+    });
     await assert.rejects(
-      db()('user_picture').insert({ user_id: 1, width: 10, height: 20, mimetype: 'image/png', original: false, created_at: createdAt }),
+      db()('user_picture').insert({
+        user_id: 1,
+        width: 10,
+        height: 20,
+        mimetype: 'image/png',
+        original: false,
+        created_at: createdAt,
+      }),
     );
     const rows = await db()('user_picture').select();
     assert.equal(rows.length, 1);

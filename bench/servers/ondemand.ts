@@ -64,7 +64,11 @@ function handRolledApp(): express.Express {
       try {
         await mkdir(path.dirname(cached), { recursive: true });
         const temp = `${cached}.${randomBytes(6).toString('hex')}.tmp`;
-        await sharp(path.join(dataDir!, 'originals', `${id}.jpg`)).autoOrient().resize({ width }).jpeg().toFile(temp);
+        await sharp(path.join(dataDir!, 'originals', `${id}.jpg`))
+          .autoOrient()
+          .resize({ width })
+          .jpeg()
+          .toFile(temp);
         await rename(temp, cached);
       } catch (error) {
         next(error);

@@ -29,7 +29,9 @@ if ((mode !== 'ours' && mode !== 'baseline') || !dataDir || !(Number(users) > 0)
 
 async function baselineApp(): Promise<express.Express> {
   const app = express();
-  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 10 * 1024 * 1024, files: 1 } }).single('picture');
+  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 10 * 1024 * 1024, files: 1 } }).single(
+    'picture',
+  );
   app.post('/users/:id/picture', upload, async (req, res) => {
     const dir = path.join(dataDir!, 'images', String(req.params.id));
     await mkdir(dir, { recursive: true });
@@ -39,7 +41,11 @@ async function baselineApp(): Promise<express.Express> {
     // Side by side, as the example makes its thumbnails.
     await Promise.all(
       UPLOAD_THUMBNAILS.map(({ width, format }) =>
-        sharp(bytes).autoOrient().resize({ width }).toFormat(format ?? 'jpeg').toFile(path.join(dir, `${name}.${width}.${format ?? 'jpg'}`)),
+        sharp(bytes)
+          .autoOrient()
+          .resize({ width })
+          .toFormat(format ?? 'jpeg')
+          .toFile(path.join(dir, `${name}.${width}.${format ?? 'jpg'}`)),
       ),
     );
     res.redirect(303, `/users/${req.params.id}`);
@@ -52,7 +58,11 @@ if (process.env.RENDER_SLOTS !== undefined) renderSlots(Number(process.env.RENDE
 const example = mode === 'ours' ? await createApp({ dataDir }) : undefined;
 // Users 1…N, straight into the table: setting up through HTTP would grow this server's heap
 // before it is measured.
-await example?.knex.batchInsert('users', Array.from({ length: Number(users) }, (_, i) => ({ name: `bench ${i + 1}` })), 200);
+await example?.knex.batchInsert(
+  'users',
+  Array.from({ length: Number(users) }, (_, i) => ({ name: `bench ${i + 1}` })),
+  200,
+);
 const app = example?.app ?? (await baselineApp());
 const server: Server = app.listen(0, '127.0.0.1', () => {
   process.send!({ port: (server.address() as AddressInfo).port });

@@ -27,7 +27,8 @@ export const ON_DEMAND_WIDTHS = [50, 100, 200, 400, 800];
 export function imageKind(image: UserPicture, original: UserPicture): string {
   if (image.original) return 'original';
   const madeAtUpload = UPLOAD_THUMBNAILS.some(
-    ({ width, format }) => image.width === width && image.mimetype === (format === undefined ? original.mimetype : `image/${format}`),
+    ({ width, format }) =>
+      image.width === width && image.mimetype === (format === undefined ? original.mimetype : `image/${format}`),
   );
   return madeAtUpload ? 'thumbnail' : 'thumbnail, made on demand';
 }
@@ -96,7 +97,8 @@ export function picturesRouter(options: { tempDir: string }): Router {
         if (!(error instanceof ImageAttachError && error.code === 'ERR_QUEUE_UNAVAILABLE')) throw error;
         console.error(`upload for user ${user.id}: original stored, thumbnails not queued: ${error.message}`);
         const next = `/users/${user.id}?notice=thumbnails-not-queued`;
-        if (req.accepts(['html', 'json']) === 'json') res.json({ kind: 'done', text: `Uploaded “${file.originalname}”.`, next });
+        if (req.accepts(['html', 'json']) === 'json')
+          res.json({ kind: 'done', text: `Uploaded “${file.originalname}”.`, next });
         else res.redirect(303, next);
         return;
       }

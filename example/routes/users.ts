@@ -7,7 +7,8 @@ import { User } from '../models.js';
 import { imageKind, ON_DEMAND_WIDTHS, UPLOAD_LIMITS } from './pictures.js';
 
 const NOTICES = {
-  thumbnailsNotQueued: 'Your picture is stored, but its thumbnails could not be queued (the thumbnail queue is unavailable): the original stands in for them until they are made.',
+  thumbnailsNotQueued:
+    'Your picture is stored, but its thumbnails could not be queued (the thumbnail queue is unavailable): the original stands in for them until they are made.',
 };
 
 export function usersRouter(): Router {
@@ -24,7 +25,8 @@ export function usersRouter(): Router {
     const name = typeof req.body?.name === 'string' ? req.body.name.trim() : '';
     if (name.length < 1 || name.length > 100) {
       // Back to the form, with the message beside it (and nothing to re-post on reload).
-      const text = name.length < 1 ? 'Type a name for the new user first.' : 'A name can be at most 100 characters long.';
+      const text =
+        name.length < 1 ? 'Type a name for the new user first.' : 'A name can be at most 100 characters long.';
       setFlash(res, { kind: 'error', text, field: 'name' });
       res.redirect(303, '/');
       return;
@@ -39,7 +41,14 @@ export function usersRouter(): Router {
     const user = await User.findWithPicture(req.params.id);
     // A notice the upload route redirects with (a fixed set: never the query's text itself).
     const notice = req.query.notice === 'thumbnails-not-queued' ? NOTICES.thumbnailsNotQueued : undefined;
-    res.render('user', { user, onDemandWidths: ON_DEMAND_WIDTHS, imageKind, limits: UPLOAD_LIMITS, flash: takeFlash(req, res), notice });
+    res.render('user', {
+      user,
+      onDemandWidths: ON_DEMAND_WIDTHS,
+      imageKind,
+      limits: UPLOAD_LIMITS,
+      flash: takeFlash(req, res),
+      notice,
+    });
   });
 
   // Deleting asks first, on a page of its own: it works without JavaScript and with a keyboard.

@@ -18,7 +18,13 @@ import type { Model } from 'objection';
 import type { ImageEntityClass } from '../entity/index.js';
 import { describeValue, InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
-import { attachmentRelations, type AttachmentRelation, imageClassesOf, isImageClass, listedModels } from '../migration/models.js';
+import {
+  attachmentRelations,
+  type AttachmentRelation,
+  imageClassesOf,
+  isImageClass,
+  listedModels,
+} from '../migration/models.js';
 import { Store } from '../stores/store.js';
 import { UsageError } from './exit.js';
 
@@ -46,7 +52,13 @@ export interface LoadedConfig {
   close(): Promise<void>;
 }
 
-const DEFAULT_NAMES = ['imageattach.config.js', 'imageattach.config.mjs', 'imageattach.config.cjs', 'imageattach.config.ts', 'imageattach.config.mts'];
+const DEFAULT_NAMES = [
+  'imageattach.config.js',
+  'imageattach.config.mjs',
+  'imageattach.config.cjs',
+  'imageattach.config.ts',
+  'imageattach.config.mts',
+];
 
 /**
  * Finds, imports and checks the config.
@@ -105,7 +117,10 @@ async function importWithTsx(file: string, url: string): Promise<Record<string, 
   try {
     ({ register } = (await import('tsx/esm/api')) as { register: typeof register });
   } catch {
-    throw new UsageError(`The config ${file} is TypeScript: install tsx (npm install --save-dev tsx) or compile the config to JavaScript`, { file });
+    throw new UsageError(
+      `The config ${file} is TypeScript: install tsx (npm install --save-dev tsx) or compile the config to JavaScript`,
+      { file },
+    );
   }
   // A global registration (not tsx's namespaced tsImport), so that the config's imports of this
   // package resolve to the very modules the CLI runs: one Store class, one set of models.
@@ -119,7 +134,10 @@ async function importWithTsx(file: string, url: string): Promise<Record<string, 
 }
 
 function configError(file: string, error: unknown): UsageError {
-  const usage = new UsageError(`The config ${file} could not be loaded: ${(error as Error)?.message ?? String(error)}`, { file });
+  const usage = new UsageError(
+    `The config ${file} could not be loaded: ${(error as Error)?.message ?? String(error)}`,
+    { file },
+  );
   (usage as { cause?: unknown }).cause = error;
   return usage;
 }
@@ -132,22 +150,32 @@ function checkConfig(raw: unknown, file: string): LoadedConfig {
     throw new InvalidArgumentError('config.knex', 'a knex instance', knex);
   }
   if (stores === null || typeof stores !== 'object' || Array.isArray(stores) || Object.keys(stores).length === 0) {
-    throw new InvalidArgumentError('config.stores', 'an object of store names to Store instances, e.g. { local: new FileSystemStore(…) }', stores);
+    throw new InvalidArgumentError(
+      'config.stores',
+      'an object of store names to Store instances, e.g. { local: new FileSystemStore(…) }',
+      stores,
+    );
   }
   for (const [name, store] of Object.entries(stores)) {
     check.instanceOf(store, Store, `config.stores.${name}`);
   }
   if (defaultStore !== undefined && !Object.hasOwn(stores, defaultStore)) {
-    throw new InvalidArgumentError('config.defaultStore', `the name of a store in config.stores (${Object.keys(stores).join(', ')})`, defaultStore);
+    throw new InvalidArgumentError(
+      'config.defaultStore',
+      `the name of a store in config.stores (${Object.keys(stores).join(', ')})`,
+      defaultStore,
+    );
   }
-  if (models === undefined) throw new InvalidArgumentError('config.models', 'owner and/or image model classes, by name', models);
+  if (models === undefined)
+    throw new InvalidArgumentError('config.models', 'owner and/or image model classes, by name', models);
   const imageClasses = imageClassesOf(models as CliConfig['models'], 'config.models');
   const relations = listedModels(models as CliConfig['models'], 'config.models').flatMap(([ownerName, cls]) =>
     isImageClass(cls) ? [] : attachmentRelations(cls).map((relation) => ({ ...relation, ownerName })),
   );
   if (knex !== undefined) {
     // Objection finds a class's connection on the class: bind it to every class the commands use.
-    for (const cls of [...imageClasses, ...relations.map((r) => r.ownerClass)]) (cls as unknown as typeof Model).knex(knex);
+    for (const cls of [...imageClasses, ...relations.map((r) => r.ownerClass)])
+      (cls as unknown as typeof Model).knex(knex);
   }
   return {
     file,
@@ -167,12 +195,18 @@ function checkConfig(raw: unknown, file: string): LoadedConfig {
  * The store named by `option` (`--from`, `--store`…), or the default one when no name is given.
  * @throws InvalidArgumentError naming the option and listing the store names
  */
-export function storeNamed(config: LoadedConfig, option: string, name: string | undefined): { name: string; store: Store } {
+export function storeNamed(
+  config: LoadedConfig,
+  option: string,
+  name: string | undefined,
+): { name: string; store: Store } {
   const names = Object.keys(config.stores);
   if (name === undefined) {
     const fallback = config.defaultStore ?? (names.length === 1 ? names[0] : undefined);
     if (fallback === undefined) {
-      throw new UsageError(`${option} is needed: the config has several stores (${names.join(', ')}) and no defaultStore`);
+      throw new UsageError(
+        `${option} is needed: the config has several stores (${names.join(', ')}) and no defaultStore`,
+      );
     }
     return { name: fallback, store: config.stores[fallback]! };
   }
@@ -197,12 +231,20 @@ function namesOf(cls: ImageEntityClass, config: LoadedConfig): string[] {
  *   image class is listed
  */
 export function relationNamed(config: LoadedConfig, option: string, name: string): ConfigRelation {
-  const direct = config.relations.find((r) => `${r.ownerName}.${r.relationName}` === name || `${r.ownerClass.name}.${r.relationName}` === name);
+  const direct = config.relations.find(
+    (r) => `${r.ownerName}.${r.relationName}` === name || `${r.ownerClass.name}.${r.relationName}` === name,
+  );
   if (direct) return direct;
   const matches = config.imageClasses.filter((cls) => namesOf(cls, config).includes(name));
   if (matches.length !== 1) {
-    const known = [...config.relations.map((r) => `${r.ownerName}.${r.relationName}`), ...config.imageClasses.map((c) => c.name)];
-    const expected = matches.length > 1 ? `one image class, not ${matches.length} (use owner.relation)` : 'an image class or owner.relation from the config';
+    const known = [
+      ...config.relations.map((r) => `${r.ownerName}.${r.relationName}`),
+      ...config.imageClasses.map((c) => c.name),
+    ];
+    const expected =
+      matches.length > 1
+        ? `one image class, not ${matches.length} (use owner.relation)`
+        : 'an image class or owner.relation from the config';
     throw new InvalidArgumentError(option, `${expected} (${[...new Set(known)].join(', ')})`, name);
   }
   const relation = config.relations.find((r) => r.imageClass === matches[0]);

@@ -31,9 +31,16 @@ export function exitCodeOf(error: unknown): number {
 }
 
 /** A command's option value as an integer in a range. @throws InvalidArgumentError naming the option */
-export function integerOption(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+export function integerOption(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (value === undefined) return fallback;
   const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new InvalidArgumentError(name, `an integer from ${min} to ${max}`, value);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new InvalidArgumentError(name, `an integer from ${min} to ${max}`, value);
   return n;
 }

@@ -68,7 +68,9 @@ function unreadable(): HeaderFacts {
  */
 export function headerMismatch(key: ImageKey, found: HeaderFacts): string | undefined {
   if (found.mimetype === undefined) return 'the file is no image of a known type';
-  const sizeMatches = (found.width === key.width && found.height === key.height) || (found.displayWidth === key.width && found.displayHeight === key.height);
+  const sizeMatches =
+    (found.width === key.width && found.height === key.height) ||
+    (found.displayWidth === key.width && found.displayHeight === key.height);
   if (found.mimetype === key.mimetype && sizeMatches) return undefined;
   return `the file is ${found.mimetype} ${found.displayWidth}x${found.displayHeight}`;
 }

@@ -20,10 +20,16 @@ export interface MigrateFlags {
   stopOnError?: boolean;
 }
 
-export async function migrateCommand(config: LoadedConfig, flags: MigrateFlags, out: Output, signal: AbortSignal): Promise<number> {
+export async function migrateCommand(
+  config: LoadedConfig,
+  flags: MigrateFlags,
+  out: Output,
+  signal: AbortSignal,
+): Promise<number> {
   const from = storeNamed(config, '--from', flags.from);
   const to = storeNamed(config, '--to', flags.to);
-  if (from.name === to.name) throw new InvalidArgumentError('--to', `a store other than --from (${from.name})`, to.name);
+  if (from.name === to.name)
+    throw new InvalidArgumentError('--to', `a store other than --from (${from.name})`, to.name);
   const concurrency = integerOption('--concurrency', flags.concurrency, 4, 1, 256);
   const dryRun = flags.dryRun === true;
   const plan = migrate(config.imageClasses, from.store, to.store, {
@@ -68,7 +74,8 @@ export async function migrateCommand(config: LoadedConfig, flags: MigrateFlags, 
         `${report.failed.length} failed (${formatBytes(report.bytes)} in ${formatDuration(seconds)}).`,
     );
   }
-  if (ending === 'interrupted') out.line('Interrupted: copies under way were finished. Rerun with --skip-existing to resume.');
+  if (ending === 'interrupted')
+    out.line('Interrupted: copies under way were finished. Rerun with --skip-existing to resume.');
   if (ending === 'stopped') out.line('Stopped at the first failure (--stop-on-error).');
   out.result({
     command: 'migrate',

@@ -44,7 +44,9 @@ export class Output {
 
   /** A progress display for `total` items, labelled `label`. */
   progress(label: string, total: number, unit = 'images'): ProgressReporter {
-    return this.io.stderr.isTTY ? barProgress(this.io.stderr, label, total, unit) : lineProgress(this.io.stderr, label, total, unit);
+    return this.io.stderr.isTTY
+      ? barProgress(this.io.stderr, label, total, unit)
+      : lineProgress(this.io.stderr, label, total, unit);
   }
 }
 
@@ -84,7 +86,9 @@ function lineProgress(stream: NodeJS.WritableStream, label: string, total: numbe
         const rate = next / seconds;
         const percent = total > 0 ? ` (${((100 * next) / total).toFixed(1)}%)` : '';
         const size = bytes === undefined ? '' : `, ${formatBytes(bytes)}`;
-        stream.write(`${label}: ${next}/${total} ${unit}${percent}, ${rate.toFixed(1)} ${unit}/s, ETA ${formatDuration(Math.max(total - next, 0) / rate)}${size}\n`);
+        stream.write(
+          `${label}: ${next}/${total} ${unit}${percent}, ${rate.toFixed(1)} ${unit}/s, ETA ${formatDuration(Math.max(total - next, 0) / rate)}${size}\n`,
+        );
         next += PROGRESS_LINE_EVERY;
       }
     },
@@ -115,13 +119,22 @@ export function formatDuration(seconds: number): string {
 
 /** A key for JSON: the id as a decimal string (it may not fit a JSON number). */
 export function jsonKey(key: ImageKey): Record<string, unknown> {
-  return { objectType: key.objectType, objectId: key.objectId === undefined ? null : String(key.objectId), width: key.width, height: key.height, mimetype: key.mimetype };
+  return {
+    objectType: key.objectType,
+    objectId: key.objectId === undefined ? null : String(key.objectId),
+    width: key.width,
+    height: key.height,
+    mimetype: key.mimetype,
+  };
 }
 
 /** An error for JSON: its code and message. */
 export function jsonError(error: unknown): { code: string; message: string } {
   const e = error as { code?: unknown; message?: unknown };
-  return { code: typeof e?.code === 'string' ? e.code : 'ERR_UNEXPECTED', message: typeof e?.message === 'string' ? e.message : String(error) };
+  return {
+    code: typeof e?.code === 'string' ? e.code : 'ERR_UNEXPECTED',
+    message: typeof e?.message === 'string' ? e.message : String(error),
+  };
 }
 
 function toJson(value: unknown): string {

@@ -2,7 +2,11 @@
  * Runs an async function over the items of an async iterable, `limit` at a time (stats and
  * thumbnails are I/O or thread-pool bound: a few at once go faster than one, too many only queue).
  */
-export async function forEachConcurrently<T>(items: AsyncIterable<T>, limit: number, work: (item: T) => Promise<void>): Promise<void> {
+export async function forEachConcurrently<T>(
+  items: AsyncIterable<T>,
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
   const iterator = items[Symbol.asyncIterator]();
   let failed = false;
   const worker = async () => {

@@ -33,7 +33,8 @@ interface GlobalFlags {
 function version(): string {
   try {
     // src/cli/ and dist/cli/ both sit two folders below the package root.
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string })
+      .version;
   } catch {
     // Run from an unusual layout: the version is a nicety, not worth failing for.
     return 'unknown';
@@ -57,30 +58,37 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
     .addHelpText('after', EXIT_CODES_HELP);
 
   /** Loads the config, runs `command`, reports its error if any, and releases the connection. */
-  const withConfig = <F>(command: (config: LoadedConfig, flags: F, out: Output) => Promise<number>) => async (flags: F, cmd: Command) => {
-    const globals = cmd.optsWithGlobals<GlobalFlags>();
-    const out = new Output(globals.json === true, io);
-    let config: LoadedConfig | undefined;
-    try {
-      config = await loadConfig(globals.config);
-      exitCode = await command(config, flags, out);
-    } catch (error) {
-      exitCode = exitCodeOf(error);
-      out.warn(`objection-imageattach ${cmd.name()}: error: ${(error as Error)?.message ?? String(error)}`);
-      out.result({ command: cmd.name(), error: jsonError(error) });
-    } finally {
-      await config?.close();
-    }
-  };
+  const withConfig =
+    <F>(command: (config: LoadedConfig, flags: F, out: Output) => Promise<number>) =>
+    async (flags: F, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<GlobalFlags>();
+      const out = new Output(globals.json === true, io);
+      let config: LoadedConfig | undefined;
+      try {
+        config = await loadConfig(globals.config);
+        exitCode = await command(config, flags, out);
+      } catch (error) {
+        exitCode = exitCodeOf(error);
+        out.warn(`objection-imageattach ${cmd.name()}: error: ${(error as Error)?.message ?? String(error)}`);
+        out.result({ command: cmd.name(), error: jsonError(error) });
+      } finally {
+        await config?.close();
+      }
+    };
 
   program
     .command('migrate')
-    .description('Copy every image file (originals and thumbnails) the database knows of from one store to another. The source is left untouched.')
-    .requiredOption('--from <name>', 'the store to copy from (a name in the config\'s stores)')
+    .description(
+      'Copy every image file (originals and thumbnails) the database knows of from one store to another. The source is left untouched.',
+    )
+    .requiredOption('--from <name>', "the store to copy from (a name in the config's stores)")
     .requiredOption('--to <name>', 'the store to copy to')
     .option('--concurrency <n>', 'copies at once, 1 to 256', '4')
-    .option('--skip-existing', 'skip files the destination already holds with the same size (resume an interrupted run)')
-    .option('--verify', 'read each copy back and compare its SHA-256 with the source\'s')
+    .option(
+      '--skip-existing',
+      'skip files the destination already holds with the same size (resume an interrupted run)',
+    )
+    .option('--verify', "read each copy back and compare its SHA-256 with the source's")
     .option('--dry-run', 'read rows and stat files, write nothing; report what would be copied')
     .option('--stop-on-error', 'stop at the first image that fails')
     .addHelpText('after', '\nExample:\n  objection-imageattach migrate --from local --to s3 --skip-existing --verify')
@@ -103,32 +111,53 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
 
   program
     .command('regenerate')
-    .description('Make thumbnails of the given widths for every image set of an image class: anew, or only where missing.')
-    .requiredOption('--model <name>', 'owner.relation (e.g. users.picture), or an image class by config name, class name, table name or object type')
+    .description(
+      'Make thumbnails of the given widths for every image set of an image class: anew, or only where missing.',
+    )
+    .requiredOption(
+      '--model <name>',
+      'owner.relation (e.g. users.picture), or an image class by config name, class name, table name or object type',
+    )
     .requiredOption('--width <list>', 'comma-separated widths, e.g. 100,400')
-    .option('--only-missing', 'make only the thumbnails a set lacks (no row, or a row whose file is missing); keep the others')
-    .option('--format <format>', 'jpeg, png, webp or avif (default: the original\'s)')
-    .option('--background <colour>', 'what transparent pixels become in JPEG thumbnails: #rrggbb or #rgb (default: #ffffff)')
-    .option('--store <name>', 'the store holding the images (default: the config\'s defaultStore, or its only store)')
-    .option('--allow-non-default-store', 'write into --store even when it is not the config\'s defaultStore (the rows written are shared by every store)')
+    .option(
+      '--only-missing',
+      'make only the thumbnails a set lacks (no row, or a row whose file is missing); keep the others',
+    )
+    .option('--format <format>', "jpeg, png, webp or avif (default: the original's)")
+    .option(
+      '--background <colour>',
+      'what transparent pixels become in JPEG thumbnails: #rrggbb or #rgb (default: #ffffff)',
+    )
+    .option('--store <name>', "the store holding the images (default: the config's defaultStore, or its only store)")
+    .option(
+      '--allow-non-default-store',
+      "write into --store even when it is not the config's defaultStore (the rows written are shared by every store)",
+    )
     .addHelpText(
       'after',
-      '\nThe rows it writes are shared by every store, so it refuses a --store other than the config\'s\n' +
+      "\nThe rows it writes are shared by every store, so it refuses a --store other than the config's\n" +
         'defaultStore (exit code 2) unless --allow-non-default-store is given.\n\n' +
         'Example:\n  objection-imageattach regenerate --model users.picture --width 100,400 --format webp',
     )
-    .action(
-      withConfig<RegenerateFlags>((config, flags, out) => regenerateCommand(config, flags, out)),
-    );
+    .action(withConfig<RegenerateFlags>((config, flags, out) => regenerateCommand(config, flags, out)));
 
   program
     .command('verify')
     .description('Check that every image row has its file in the store; with --orphans, list files no row points to.')
-    .option('--store <name>', 'the store to check (default: the config\'s defaultStore, or its only store)')
-    .option('--deep', 'read each file\'s header and check its type and size against its row (slower: reads every file\'s first bytes)')
+    .option('--store <name>', "the store to check (default: the config's defaultStore, or its only store)")
+    .option(
+      '--deep',
+      "read each file's header and check its type and size against its row (slower: reads every file's first bytes)",
+    )
     .option('--orphans', 'also list files in the store that no row points to')
-    .option('--delete', 'with --orphans: delete those files that are older than --min-age and that no row points to when the rows are read again, just before deleting')
-    .option('--min-age <age>', `with --delete: delete only orphans at least this old, e.g. 90s, 10m, 2h, 1d (default ${DEFAULT_MIN_AGE}); a younger file may be an upload in flight`)
+    .option(
+      '--delete',
+      'with --orphans: delete those files that are older than --min-age and that no row points to when the rows are read again, just before deleting',
+    )
+    .option(
+      '--min-age <age>',
+      `with --delete: delete only orphans at least this old, e.g. 90s, 10m, 2h, 1d (default ${DEFAULT_MIN_AGE}); a younger file may be an upload in flight`,
+    )
     .addHelpText(
       'after',
       '\nOn a live app, --orphans --delete never deletes a file newer than --min-age (its upload may\n' +
@@ -139,8 +168,10 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
 
   program
     .command('settle')
-    .description('Finish what interrupted writes left in a store: staged replacements of dead processes, committed files a rollback could not put back.')
-    .option('--store <name>', 'the store to settle (default: the config\'s defaultStore, or its only store)')
+    .description(
+      'Finish what interrupted writes left in a store: staged replacements of dead processes, committed files a rollback could not put back.',
+    )
+    .option('--store <name>', "the store to settle (default: the config's defaultStore, or its only store)")
     .addHelpText(
       'after',
       '\nWhat an app does at start-up (settleInterruptedWrites, restoreKeptBackups): run it after a crash,\n' +

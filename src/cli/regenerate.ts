@@ -64,7 +64,13 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
     // One set at a time: sharp already spreads each thumbnail over the CPU's cores.
     for await (const original of pagedRows(cls, { knex: config.knex, pageSize: 200, where: originalsOnly })) {
       try {
-        await regenerateSet(relation, original, widths, { store, format, background, onlyMissing: flags.onlyMissing === true }, tally);
+        await regenerateSet(
+          relation,
+          original,
+          widths,
+          { store, format, background, onlyMissing: flags.onlyMissing === true },
+          tally,
+        );
       } catch (error) {
         tally.failed.push({ image: original, error: error instanceof Error ? error : new Error(String(error)) });
       }
@@ -74,7 +80,8 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
     progress.stop();
   }
   const what = `${relation.ownerName}.${relation.relationName} (${cls.name}), widths ${widths.join(', ')}${format ? `, as ${format}` : ''}, in ${storeName}`;
-  for (const { image, error } of tally.failed) out.line(`failed: ${describeKey(keyOf(image))}: ${jsonError(error).code}: ${error.message}`);
+  for (const { image, error } of tally.failed)
+    out.line(`failed: ${describeKey(keyOf(image))}: ${jsonError(error).code}: ${error.message}`);
   out.line(
     `Regenerated thumbnails of ${settled} image sets of ${what}: ${tally.created} created, ${tally.replaced} replaced, ` +
       `${tally.restored} restored, ${tally.present} already there, ${tally.failed.length} failed.`,
@@ -137,11 +144,18 @@ async function regenerateSet(
   relation: ConfigRelation,
   original: ImageEntity,
   widths: number[],
-  options: { store: Store; format: ThumbnailFormat | undefined; background: ThumbnailBackground | undefined; onlyMissing: boolean },
+  options: {
+    store: Store;
+    format: ThumbnailFormat | undefined;
+    background: ThumbnailBackground | undefined;
+    onlyMissing: boolean;
+  },
   tally: Tally,
 ): Promise<void> {
   // The owner needs only its join keys for the set's queries: no query to load it.
-  const ownerJson = Object.fromEntries(relation.ownerProps.map((prop, i) => [prop, (original as any)[relation.imageProps[i]!]]));
+  const ownerJson = Object.fromEntries(
+    relation.ownerProps.map((prop, i) => [prop, (original as any)[relation.imageProps[i]!]]),
+  );
   const owner = relation.ownerClass.fromJson(ownerJson, { skipValidation: true });
   const set = imageSetOf(owner, relation.relationName, original);
   await set.load();
@@ -160,11 +174,15 @@ async function regenerateSet(
       if ((await checked(store).statFile(existing)) !== null) {
         tally.present++;
       } else {
-        await replaceThumbnail(relation, existing, store, (trx) => set.generateThumbnail({ width }, { store, format: formatOf(existing, format), trx }));
+        await replaceThumbnail(relation, existing, store, (trx) =>
+          set.generateThumbnail({ width }, { store, format: formatOf(existing, format), trx }),
+        );
         tally.restored++;
       }
     } else {
-      await replaceThumbnail(relation, existing, store, (trx) => set.generateThumbnail({ width }, { store, format, background, trx }));
+      await replaceThumbnail(relation, existing, store, (trx) =>
+        set.generateThumbnail({ width }, { store, format, background, trx }),
+      );
       tally.replaced++;
     }
   }
@@ -182,7 +200,12 @@ function formatOf(image: ImageEntity, asked: ThumbnailFormat | undefined): Thumb
  * removed after the commit only if no row points at it any more (a new thumbnail of the same size
  * and type was written over it).
  */
-async function replaceThumbnail(relation: ConfigRelation, old: ImageEntity, store: Store, make: (trx: Knex.Transaction) => Promise<unknown>): Promise<void> {
+async function replaceThumbnail(
+  relation: ConfigRelation,
+  old: ImageEntity,
+  store: Store,
+  make: (trx: Knex.Transaction) => Promise<unknown>,
+): Promise<void> {
   let own: Knex.Transaction | undefined;
   try {
     await (relation.imageClass as unknown as typeof Model).transaction(async (trx) => {

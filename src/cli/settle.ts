@@ -24,7 +24,8 @@ export async function settleCommand(config: LoadedConfig, flags: SettleFlags, ou
     `Settled ${name}: ${staged.promoted} staged writes put in place, ${staged.discarded} discarded; ` +
       `${kept.restored} kept backups put back, ${kept.discarded} no longer wanted.`,
   );
-  for (const { token, error } of staged.failed) out.warn(`Could not settle staged write ${token} (left for a later settling): ${error.message}`);
+  for (const { token, error } of staged.failed)
+    out.warn(`Could not settle staged write ${token} (left for a later settling): ${error.message}`);
   out.result({
     command: 'settle',
     store: name,

@@ -46,7 +46,8 @@ interface RowPass {
 
 export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, out: Output): Promise<number> {
   if (flags.delete && !flags.orphans) throw new UsageError('--delete deletes orphan files: it needs --orphans');
-  if (flags.minAge !== undefined && !flags.delete) throw new UsageError('--min-age says which orphan files --delete may delete: it needs --orphans --delete');
+  if (flags.minAge !== undefined && !flags.delete)
+    throw new UsageError('--min-age says which orphan files --delete may delete: it needs --orphans --delete');
   const minAgeMs = parseMinAge(flags.minAge ?? DEFAULT_MIN_AGE);
   const { name: storeName, store } = storeNamed(config, '--store', flags.store);
   const wantOrphans = flags.orphans === true;
@@ -54,7 +55,11 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
   const progress = out.progress('verify', total);
   let pass: RowPass;
   try {
-    pass = await readRows(config, store, { check: flags.deep ? 'header' : 'exists', collect: wantOrphans, onRow: (n) => progress.update(n) });
+    pass = await readRows(config, store, {
+      check: flags.deep ? 'header' : 'exists',
+      collect: wantOrphans,
+      onRow: (n) => progress.update(n),
+    });
   } finally {
     progress.stop();
   }
@@ -65,10 +70,15 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
   for (const key of missing) out.line(`missing: ${describeKey(key)}`);
   otherExtension.sort((a, b) => (keyString(a.key) < keyString(b.key) ? -1 : 1));
   for (const { key, extension } of otherExtension) {
-    out.line(`other extension: ${describeKey(key)} is stored as ${extension} (it reads; its URL names ${extensionFor(key.mimetype)}: migrate to rename it)`);
+    out.line(
+      `other extension: ${describeKey(key)} is stored as ${extension} (it reads; its URL names ${extensionFor(key.mimetype)}: migrate to rename it)`,
+    );
   }
   for (const { key, problem } of mismatched) out.line(`mismatch: ${describeKey(key)}: ${problem}`);
-  for (const { image, error } of unreadable) out.line(`error: ${image.constructor.name} ${JSON.stringify(image.$id())}: ${jsonError(error).code}: ${error.message}`);
+  for (const { image, error } of unreadable)
+    out.line(
+      `error: ${image.constructor.name} ${JSON.stringify(image.$id())}: ${jsonError(error).code}: ${error.message}`,
+    );
   out.line(
     `Checked ${checked} images in ${storeName}${flags.deep ? ' (headers read)' : ''}: ${missing.length} missing` +
       (flags.deep ? `, ${mismatched.length} not matching their row` : '') +
@@ -84,23 +94,37 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
       if (pass.objectTypes.has(key.objectType) && !pass.referenced.has(keyString(key))) orphans.push(key);
     }
     if (flags.delete) {
-      const verdicts = await deleteOrphans(store, orphans, minAgeMs, keyString, async () => (await readRows(config, store, { check: 'none', collect: true })).referenced);
+      const verdicts = await deleteOrphans(
+        store,
+        orphans,
+        minAgeMs,
+        keyString,
+        async () => (await readRows(config, store, { check: 'none', collect: true })).referenced,
+      );
       deleted = verdicts.deleted;
       kept = [...verdicts.tooRecent, ...verdicts.nowReferenced];
       for (const key of deleted) out.line(`deleted orphan: ${describeKey(key)}`);
-      for (const key of verdicts.tooRecent) out.line(`kept orphan (newer than --min-age ${flags.minAge ?? DEFAULT_MIN_AGE}): ${describeKey(key)}`);
+      for (const key of verdicts.tooRecent)
+        out.line(`kept orphan (newer than --min-age ${flags.minAge ?? DEFAULT_MIN_AGE}): ${describeKey(key)}`);
       for (const key of verdicts.nowReferenced) out.line(`kept file (a row points to it now): ${describeKey(key)}`);
     } else {
       for (const key of orphans) out.line(`orphan: ${describeKey(key)}`);
     }
     out.line(
       `${orphans.length} orphan files (no row points to them)` +
-        (flags.delete ? `, ${deleted.length} deleted${kept.length ? `, ${kept.length} kept` : ''}.` : orphans.length ? '; pass --delete to delete them.' : '.'),
+        (flags.delete
+          ? `, ${deleted.length} deleted${kept.length ? `, ${kept.length} kept` : ''}.`
+          : orphans.length
+            ? '; pass --delete to delete them.'
+            : '.'),
     );
   }
   // Committed bytes a rollback could not put back: the key serves other bytes until `settle`.
   const keptBackups = (await listKeptBackups(store)).map(({ key }) => key);
-  for (const key of keptBackups) out.line(`kept backup: ${describeKey(key)} holds rolled-back bytes; its committed bytes wait to be put back (run settle)`);
+  for (const key of keptBackups)
+    out.line(
+      `kept backup: ${describeKey(key)} holds rolled-back bytes; its committed bytes wait to be put back (run settle)`,
+    );
   out.result({
     command: 'verify',
     store: storeName,
@@ -114,7 +138,9 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
     kept: kept.map(jsonKey),
     keptBackups: keptBackups.map(jsonKey),
   });
-  return missing.length > 0 || mismatched.length > 0 || unreadable.length > 0 || keptBackups.length > 0 ? EXIT.PROBLEMS : EXIT.OK;
+  return missing.length > 0 || mismatched.length > 0 || unreadable.length > 0 || keptBackups.length > 0
+    ? EXIT.PROBLEMS
+    : EXIT.OK;
 }
 
 interface RowPassOptions {

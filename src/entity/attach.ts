@@ -12,7 +12,12 @@ import { InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
 import { STRIPPABLE_TYPES, withoutMetadata } from '../imaging/metadata-strip.js';
 import { checkProbed, type ImageLimits, type ProbedImage, probeImage, proveWhole } from '../imaging/probe.js';
-import { checkThumbnailSpecs, planThumbnails, type RenderedThumbnail, renderThumbnails } from '../imaging/thumbnail-batch.js';
+import {
+  checkThumbnailSpecs,
+  planThumbnails,
+  type RenderedThumbnail,
+  renderThumbnails,
+} from '../imaging/thumbnail-batch.js';
 import { toDate } from '../stores/keys.js';
 import { createdAtForInsert, createdAtUnit } from './created-at.js';
 import { spoolToTempFile } from '../util/spool.js';
@@ -27,18 +32,28 @@ import type { SetRows } from './set-rows.js';
  * its original, plus the thumbnails of `options.thumbnails`: all stored, or none.
  * @throws InvalidImageError when the bytes are rejected; InvalidArgumentError for a bad option
  */
-export async function attachOriginal(rows: SetRows, input: string | Buffer, size: number, options: AttachOptions): Promise<ImageEntity> {
+export async function attachOriginal(
+  rows: SetRows,
+  input: string | Buffer,
+  size: number,
+  options: AttachOptions,
+): Promise<ImageEntity> {
   const limits = rows.limits(options);
   const specs = checkThumbnailSpecs(options.thumbnails);
   // The header first (type, size, pixel limits: no decoding). The one decode that proves the bytes
   // whole comes after the metadata is removed, of the bytes to store: they are what must decode.
-  const probed = options.probed === undefined ? await probeImage(input, size, limits, { decode: false }) : reuseProbe(options.probed, size, limits);
+  const probed =
+    options.probed === undefined
+      ? await probeImage(input, size, limits, { decode: false })
+      : reuseProbe(options.probed, size, limits);
   const store = concreteStore(options.store);
-  const stored = await originalToStore(input, probed, options.keepMetadata, options.tempDir).catch(async (error: unknown) => {
-    // Bytes the metadata walk could not follow: when they do not decode either, that is the error.
-    await proveWhole(input, limits.maxPixels);
-    throw error;
-  });
+  const stored = await originalToStore(input, probed, options.keepMetadata, options.tempDir).catch(
+    async (error: unknown) => {
+      // Bytes the metadata walk could not follow: when they do not decode either, that is the error.
+      await proveWhole(input, limits.maxPixels);
+      throw error;
+    },
+  );
   try {
     const data = stored.data;
     // Every frame of an animation, which its thumbnails decode (a still decode reads the first).
@@ -59,30 +74,50 @@ export async function attachOriginal(rows: SetRows, input: string | Buffer, size
 }
 
 /** Replaces the set with the proven original `data` (and its rendered thumbnails), in one transaction. */
-async function attachProven(rows: SetRows, data: string | Buffer, probed: ProbedImage, thumbnails: RenderedThumbnail[], store: Store, options: AttachOptions): Promise<ImageEntity> {
+async function attachProven(
+  rows: SetRows,
+  data: string | Buffer,
+  probed: ProbedImage,
+  thumbnails: RenderedThumbnail[],
+  store: Store,
+  options: AttachOptions,
+): Promise<ImageEntity> {
   const { mimetype, width, height } = probed;
   if (options.trx === undefined) await clockPastSet(rows);
-  const images = await rows.inTransaction(options.trx, async (trx) => {
-    // Wait for thumbnails being made of the old original, so the delete below sees them too.
-    const previous = await rows.lockSet(trx);
-    // The old set's rows go now; the image hooks send their files after the commit.
-    await rows.setQuery(trx).delete().context({ store });
-    const created_at = await laterThan(trx, rows.info.imageClass.tableName, previous);
-    const original = await rows.insert(trx, { mimetype, width, height, original: true, created_at });
-    const made: ImageEntity[] = [];
-    for (const t of thumbnails) made.push(await rows.insert(trx, { mimetype: t.mimetype, width: t.width, height: t.height, original: false, created_at }));
-    const ledger = FileLedger.of(trx);
-    // Side by side; every write settles before the transaction ends, so a rollback after a failed
-    // one sees (and removes) every file the others wrote.
-    const writes = await Promise.allSettled([
-      // A stream per run of the transaction: a run after a deadlock reads the bytes again.
-      ledger.write(store, original, typeof data === 'string' ? data : Readable.from([data]), { reproducible: false }),
-      ...made.map((row, i) => ledger.write(store, row, Readable.from([thumbnails[i]!.data]), { reproducible: true })),
-    ]);
-    const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
-    return [original, ...made];
-  }, { uniqueRace: true });
+  const images = await rows.inTransaction(
+    options.trx,
+    async (trx) => {
+      // Wait for thumbnails being made of the old original, so the delete below sees them too.
+      const previous = await rows.lockSet(trx);
+      // The old set's rows go now; the image hooks send their files after the commit.
+      await rows.setQuery(trx).delete().context({ store });
+      const created_at = await laterThan(trx, rows.info.imageClass.tableName, previous);
+      const original = await rows.insert(trx, { mimetype, width, height, original: true, created_at });
+      const made: ImageEntity[] = [];
+      for (const t of thumbnails)
+        made.push(
+          await rows.insert(trx, {
+            mimetype: t.mimetype,
+            width: t.width,
+            height: t.height,
+            original: false,
+            created_at,
+          }),
+        );
+      const ledger = FileLedger.of(trx);
+      // Side by side; every write settles before the transaction ends, so a rollback after a failed
+      // one sees (and removes) every file the others wrote.
+      const writes = await Promise.allSettled([
+        // A stream per run of the transaction: a run after a deadlock reads the bytes again.
+        ledger.write(store, original, typeof data === 'string' ? data : Readable.from([data]), { reproducible: false }),
+        ...made.map((row, i) => ledger.write(store, row, Readable.from([thumbnails[i]!.data]), { reproducible: true })),
+      ]);
+      const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+      return [original, ...made];
+    },
+    { uniqueRace: true },
+  );
   rows.replaceLoaded(images);
   return images[0]!;
 }
@@ -99,7 +134,14 @@ async function originalToStore(
   tempDir: string | undefined,
 ): Promise<{ data: string | Buffer; dispose: () => Promise<void> }> {
   if (keepMetadata !== undefined) check.boolean(keepMetadata, 'options.keepMetadata');
-  const stripped = keepMetadata === true ? undefined : await withoutMetadata(input, probed.mimetype, probed.orientation ?? (await orientationOf(input, probed.mimetype)));
+  const stripped =
+    keepMetadata === true
+      ? undefined
+      : await withoutMetadata(
+          input,
+          probed.mimetype,
+          probed.orientation ?? (await orientationOf(input, probed.mimetype)),
+        );
   const data = stripped?.data ?? input;
   if (typeof data === 'string' || Buffer.isBuffer(data)) return { data, dispose: async () => {} };
   const spooled = await spoolToTempFile(data, Number.MAX_SAFE_INTEGER, tempDir);
@@ -147,10 +189,20 @@ async function clockPastSet(rows: SetRows): Promise<void> {
 /** An earlier probe of the same bytes, checked for shape, size and this set's limits. */
 function reuseProbe(probed: ProbedImage, size: number, limits: ImageLimits): ProbedImage {
   const positive = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 1;
-  if (probed === null || typeof probed !== 'object' || typeof probed.mimetype !== 'string' || ![probed.width, probed.height, probed.pixels].every(positive)) {
-    throw new InvalidArgumentError('options.probed', 'the result of probing this file ({ mimetype, width, height, size, pixels })', probed);
+  if (
+    probed === null ||
+    typeof probed !== 'object' ||
+    typeof probed.mimetype !== 'string' ||
+    ![probed.width, probed.height, probed.pixels].every(positive)
+  ) {
+    throw new InvalidArgumentError(
+      'options.probed',
+      'the result of probing this file ({ mimetype, width, height, size, pixels })',
+      probed,
+    );
   }
-  if (probed.size !== size) throw new InvalidArgumentError('options.probed.size', `${size} (the size of the file attached)`, probed.size);
+  if (probed.size !== size)
+    throw new InvalidArgumentError('options.probed.size', `${size} (the size of the file attached)`, probed.size);
   checkProbed(probed, limits);
   return probed;
 }

@@ -43,7 +43,8 @@ export function attachmentRelationNames(ownerClass: typeof Model): string[] {
 function mappingOf(ownerClass: typeof Model, name: string): { limits: Partial<ImageLimits> | undefined } | undefined {
   const raw = ownerClass.relationMappings;
   // relationMappings may be an object or a thunk (for require loops), as Objection allows.
-  const mappings = (typeof raw === 'function' ? (raw as () => object).call(ownerClass) : raw) as Record<string, unknown> | undefined;
+  const mappings = (typeof raw === 'function' ? (raw as () => object).call(ownerClass) : raw) as
+    Record<string, unknown> | undefined;
   return attachmentOptions(mappings?.[name]);
 }
 

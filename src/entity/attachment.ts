@@ -28,7 +28,10 @@ export interface ImageAttachmentMapping extends RelationMapping<any> {
  *   picture: imageAttachment(() => UserPicture, { join: { from: 'users.id', to: 'user_picture.user_id' } }),
  * };
  */
-export function imageAttachment(imageClass: () => ImageEntityClass, options: ImageAttachmentOptions): ImageAttachmentMapping {
+export function imageAttachment(
+  imageClass: () => ImageEntityClass,
+  options: ImageAttachmentOptions,
+): ImageAttachmentMapping {
   check.func(imageClass, 'imageClass', 'a function returning the image model class');
   if (!options?.join?.from || !options.join.to) {
     throw new InvalidArgumentError('options.join', "{ from: 'owner.id', to: 'image.owner_id' }", options?.join);

@@ -11,7 +11,16 @@
 import type { Knex } from 'knex';
 import type { QueryBuilder } from 'objection';
 import { toDate } from '../stores/keys.js';
-import { DatabaseTimestamp, digitsText, parseDatabaseTimestamp, sqliteText, type TextZone, utcDigits, wallDigits, zoneOffsetMinutes } from '../stores/database-timestamp.js';
+import {
+  DatabaseTimestamp,
+  digitsText,
+  parseDatabaseTimestamp,
+  sqliteText,
+  type TextZone,
+  utcDigits,
+  wallDigits,
+  zoneOffsetMinutes,
+} from '../stores/database-timestamp.js';
 
 type Dialect = 'sqlite' | 'postgres' | 'mysql' | 'other';
 
@@ -42,7 +51,10 @@ interface MysqlField {
  * Other columns are parsed as the driver would (a MySQL `typeCast` of the connection is kept).
  */
 export function exactTimestampOptions(knex: Knex): Record<string, unknown> | undefined {
-  const client = knex.client as { driver?: { types?: PgTypes }; connectionSettings?: { timezone?: string; typeCast?: unknown } };
+  const client = knex.client as {
+    driver?: { types?: PgTypes };
+    connectionSettings?: { timezone?: string; typeCast?: unknown };
+  };
   switch (dialectOf(knex)) {
     case 'postgres': {
       const types = client.driver?.types;
@@ -64,7 +76,10 @@ export function exactTimestampOptions(knex: Knex): Record<string, unknown> | und
     case 'mysql': {
       const settings = client.connectionSettings ?? {};
       const zone = mysqlZone(settings.timezone);
-      const own = typeof settings.typeCast === 'function' ? (settings.typeCast as (field: MysqlField, next: () => unknown) => unknown) : undefined;
+      const own =
+        typeof settings.typeCast === 'function'
+          ? (settings.typeCast as (field: MysqlField, next: () => unknown) => unknown)
+          : undefined;
       if (zone === undefined) return undefined;
       return {
         typeCast(field: MysqlField, next: () => unknown) {
@@ -132,7 +147,9 @@ function columnPrecision(knex: Knex | undefined, table: string): Promise<number 
     precision = knex
       .raw(sql, schema === undefined ? [name!] : [schema, name!])
       .then((result: unknown) => {
-        const rows = (dialect === 'mysql' ? (result as unknown[][])[0] : (result as { rows: unknown[] }).rows) as Array<Record<string, unknown>>;
+        const rows = (dialect === 'mysql' ? (result as unknown[][])[0] : (result as { rows: unknown[] }).rows) as Array<
+          Record<string, unknown>
+        >;
         const value = rows[0]?.p ?? rows[0]?.P;
         return value === null || value === undefined ? undefined : Number(value);
       })
@@ -147,7 +164,9 @@ async function offsetMinutesAt(knex: Knex | undefined, date: Date): Promise<numb
     case 'sqlite':
       return 0;
     case 'mysql': {
-      const zone = mysqlZone((knex!.client as { connectionSettings?: { timezone?: string } }).connectionSettings?.timezone);
+      const zone = mysqlZone(
+        (knex!.client as { connectionSettings?: { timezone?: string } }).connectionSettings?.timezone,
+      );
       if (zone === undefined) return undefined;
       if (zone === 'utc') return 0;
       return zone === 'local' ? -date.getTimezoneOffset() : zone.offsetMinutes;
@@ -172,7 +191,10 @@ export function sessionTimeZone(knex: Knex): Promise<string | undefined> {
   if (zone === undefined) {
     zone = knex
       .raw('SHOW TIME ZONE')
-      .then((result: { rows?: Array<{ TimeZone?: string; timezone?: string }> }) => result.rows?.[0]?.TimeZone ?? result.rows?.[0]?.timezone)
+      .then(
+        (result: { rows?: Array<{ TimeZone?: string; timezone?: string }> }) =>
+          result.rows?.[0]?.TimeZone ?? result.rows?.[0]?.timezone,
+      )
       .catch(() => undefined)
       .then((answer) => {
         knownSessionZones.set(key, answer);
@@ -201,15 +223,26 @@ export function createdAtColumnValue(value: unknown, knex: Knex | undefined): un
   const dialect = dialectOf(knex);
   const exact = value instanceof DatabaseTimestamp ? value.exactDigits() : undefined;
   if (dialect === 'postgres') {
-    const text = exact !== undefined && value instanceof DatabaseTimestamp ? `${digitsText(exact)}${offsetText(value.offsetMinutes)}` : `${digitsText(utcDigits(value))}+00:00`;
+    const text =
+      exact !== undefined && value instanceof DatabaseTimestamp
+        ? `${digitsText(exact)}${offsetText(value.offsetMinutes)}`
+        : `${digitsText(utcDigits(value))}+00:00`;
     return knex!.raw('?::timestamptz', [text]);
   }
-  if (exact !== undefined && value instanceof DatabaseTimestamp && dialect === 'mysql' && value.offsetMinutes === offsetOfMysql(knex)) return digitsText(exact);
+  if (
+    exact !== undefined &&
+    value instanceof DatabaseTimestamp &&
+    dialect === 'mysql' &&
+    value.offsetMinutes === offsetOfMysql(knex)
+  )
+    return digitsText(exact);
   return dialect === 'sqlite' ? sqliteText(value) : value;
 }
 
 function offsetOfMysql(knex: Knex | undefined): number | undefined {
-  const zone = mysqlZone((knex?.client as { connectionSettings?: { timezone?: string } } | undefined)?.connectionSettings?.timezone);
+  const zone = mysqlZone(
+    (knex?.client as { connectionSettings?: { timezone?: string } } | undefined)?.connectionSettings?.timezone,
+  );
   return zone === 'utc' ? 0 : typeof zone === 'object' ? zone.offsetMinutes : undefined;
 }
 

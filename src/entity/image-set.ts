@@ -35,7 +35,9 @@ export type { AttachOptions, FindSize, ThumbnailOptions, ThumbnailSpec, WriteOpt
  * the way Objection's documentation declares relations. For an owner type that declares none
  * (a plain `Model`), any string: the name is then checked when the set is made.
  */
-export type ImageRelationName<Owner> = [DeclaredImageRelation<Owner>] extends [never] ? string : DeclaredImageRelation<Owner>;
+export type ImageRelationName<Owner> = [DeclaredImageRelation<Owner>] extends [never]
+  ? string
+  : DeclaredImageRelation<Owner>;
 
 type DeclaredImageRelation<Owner> = {
   [K in keyof Owner]-?: NonNullable<Owner[K]> extends readonly ImageEntity[] ? K : never;
@@ -148,9 +150,13 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
    */
   findThumbnail(size: FindSize): I {
     const { width, height } = size ?? {};
-    if (width === undefined && height === undefined) throw new InvalidArgumentError('size', '{ width } and/or { height }', size);
+    if (width === undefined && height === undefined)
+      throw new InvalidArgumentError('size', '{ width } and/or { height }', size);
     const found = imageOfSize(this.images, { width, height });
-    if (found === undefined) throw new ImageNotFoundError(`${this.rows.describe()} has no image of ${describeSize(size)}`, { data: { ...size } });
+    if (found === undefined)
+      throw new ImageNotFoundError(`${this.rows.describe()} has no image of ${describeSize(size)}`, {
+        data: { ...size },
+      });
     return found;
   }
 
@@ -234,7 +240,14 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
   async findOrCreateThumbnail(size: ThumbnailSize, options: ThumbnailOptions = {}): Promise<I> {
     if (options.trx) return this.generateThumbnail(size, options);
     const store = concreteStore(options.store);
-    const key = stableKey({ table: this.rows.info.imageClass.tableName, owner: this.owner.$id(), subset: this.subset, size, format: options.format, store: storeTag(store) });
+    const key = stableKey({
+      table: this.rows.info.imageClass.tableName,
+      owner: this.owner.$id(),
+      subset: this.subset,
+      size,
+      format: options.format,
+      store: storeTag(store),
+    });
     const image = (await singleFlight(key, () =>
       this.generateThumbnail(size, { ...options, store }).catch(async (error) => {
         if (!(error instanceof UniqueViolationError)) throw error;
@@ -259,5 +272,10 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
 }
 
 function describeSize(size: FindSize): string {
-  return [size.width !== undefined ? `width ${size.width}` : '', size.height !== undefined ? `height ${size.height}` : ''].filter(Boolean).join(' and ');
+  return [
+    size.width !== undefined ? `width ${size.width}` : '',
+    size.height !== undefined ? `height ${size.height}` : '',
+  ]
+    .filter(Boolean)
+    .join(' and ');
 }

@@ -35,7 +35,8 @@ export interface ToHtmlOptions extends StoreOption {
 }
 
 /** A model class `Image()` can extend. */
-export type ModelConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'afterDelete' | 'tableName' | 'idColumn'>;
+export type ModelConstructor = (new (...args: any[]) => Model) &
+  Pick<typeof Model, 'beforeDelete' | 'afterDelete' | 'tableName' | 'idColumn'>;
 
 /** The instance side of an image entity, as the rest of the library relies on it. */
 export interface ImageEntity extends Model {
@@ -63,7 +64,9 @@ export interface ImageEntityStatics {
  * {@link ImageEntity}'s. Spelt out so that published declarations stay small (an inferred mixin
  * class type expands Objection's whole `Model` into every subclass).
  */
-export type ImageModelClass<M extends ModelConstructor> = M & ImageEntityStatics & (new (...args: any[]) => ImageEntity);
+export type ImageModelClass<M extends ModelConstructor> = M &
+  ImageEntityStatics &
+  (new (...args: any[]) => ImageEntity);
 
 /** The static side of an image entity. */
 export interface ImageEntityClass {
@@ -116,8 +119,12 @@ export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
       const cls = this.constructor as unknown as typeof Model;
       const columns = ([] as string[]).concat(cls.idColumn).filter((c) => c !== 'width' && c !== 'height');
       const noDefault = (why: string) =>
-        new ImageAttachError('ERR_NO_OBJECT_ID', `${cls.name} has no default objectId: ${why}; override \`get objectId()\` to return a bigint`);
-      if (columns.length !== 1) throw noDefault(`its key has ${columns.length} columns besides width and height (${columns.join(', ')})`);
+        new ImageAttachError(
+          'ERR_NO_OBJECT_ID',
+          `${cls.name} has no default objectId: ${why}; override \`get objectId()\` to return a bigint`,
+        );
+      if (columns.length !== 1)
+        throw noDefault(`its key has ${columns.length} columns besides width and height (${columns.join(', ')})`);
       const value = (this as Record<string, unknown>)[columns[0]!];
       if (typeof value === 'string' && UUID.test(value)) return BigInt(`0x${value.replace(/-/g, '')}`);
       if (Buffer.isBuffer(value) && value.length === 16) return BigInt(`0x${value.toString('hex')}`);
@@ -125,7 +132,9 @@ export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
         return toObjectId(value, columns[0]);
       } catch {
         // Not an integer: say so in terms of the model rather than of the store.
-        throw noDefault(`its key column ${columns[0]} holds ${JSON.stringify(String(value))}, not an integer or a UUID`);
+        throw noDefault(
+          `its key column ${columns[0]} holds ${JSON.stringify(String(value))}, not an integer or a UUID`,
+        );
       }
     }
 
@@ -151,8 +160,13 @@ export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
      * @example image.toHTML({ alt: user.name })
      */
     toHTML(options: ToHtmlOptions = {}): string {
-      if (options.alt !== undefined && typeof options.alt !== 'string') throw new InvalidArgumentError('options.alt', "a string (use '' for a decorative image)", options.alt);
-      return htmlElement('img', { src: this.locate(options), width: this.width, height: this.height, alt: options.alt }, options.attributes);
+      if (options.alt !== undefined && typeof options.alt !== 'string')
+        throw new InvalidArgumentError('options.alt', "a string (use '' for a decorative image)", options.alt);
+      return htmlElement(
+        'img',
+        { src: this.locate(options), width: this.width, height: this.height, alt: options.alt },
+        options.attributes,
+      );
     }
 
     /**
@@ -163,7 +177,12 @@ export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
     static QueryBuilder = exactTimestampQueryBuilder((Base as unknown as typeof Model).QueryBuilder);
 
     override $beforeInsert(context: QueryContext): Promise<any> | void {
-      const stamped = this.created_at === undefined ? createdAtForInsert(context.transaction, (this.constructor as typeof Model).tableName).then((date) => (this.created_at = date)) : undefined;
+      const stamped =
+        this.created_at === undefined
+          ? createdAtForInsert(context.transaction, (this.constructor as typeof Model).tableName).then(
+              (date) => (this.created_at = date),
+            )
+          : undefined;
       return stamped === undefined ? super.$beforeInsert(context) : stamped.then(() => super.$beforeInsert(context));
     }
 
@@ -171,7 +190,8 @@ export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
       const json = (super.$toDatabaseJson as (...a: unknown[]) => Pojo).apply(this, args);
       const builder = args[0] as QueryBuilder<Model> | undefined;
       // From this.created_at, not json's: Objection's copy of a Date loses the digits it carries.
-      if (json.created_at !== undefined) json.created_at = createdAtColumnValue(this.created_at ?? json.created_at, builder?.knex());
+      if (json.created_at !== undefined)
+        json.created_at = createdAtColumnValue(this.created_at ?? json.created_at, builder?.knex());
       return json;
     }
 
@@ -191,7 +211,8 @@ export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
       const trx = args.transaction as { isTransaction?: boolean };
       if (trx.isTransaction) {
         const ledger = FileLedger.of(args.transaction as Knex.Transaction);
-        for (const image of images) ledger.scheduleDelete(store, image, () => stillReferenced(this as unknown as typeof Model, image));
+        for (const image of images)
+          ledger.scheduleDelete(store, image, () => stillReferenced(this as unknown as typeof Model, image));
       } else {
         // No transaction: the files go once the delete has succeeded (afterDelete).
         deletedOutsideTransaction.set(args.context, { store, images });

@@ -7,7 +7,14 @@ export type { HtmlAttributes, ImageEntity, ImageEntityClass, StoreOption, ToHtml
 export { imageAttachment } from './attachment.js';
 export type { ImageAttachmentMapping, ImageAttachmentOptions } from './attachment.js';
 export { ImageSet, imageSet, imageSets } from './image-set.js';
-export type { AttachOptions, FindSize, ImageRelationName, ThumbnailOptions, ThumbnailSpec, WriteOptions } from './image-set.js';
+export type {
+  AttachOptions,
+  FindSize,
+  ImageRelationName,
+  ThumbnailOptions,
+  ThumbnailSpec,
+  WriteOptions,
+} from './image-set.js';
 export { ImageOwner } from './owner.js';
 export { filesSettled } from './ledger.js';
 export { settleInterruptedWrites, type SettledWrites } from './staged-writes.js';

@@ -50,7 +50,12 @@ export async function withRetries<T>(work: () => Promise<T>): Promise<T> {
  * `note` describes (`undefined` for a file of no image row). Never throws: what cannot be put
  * back is kept and reported (`ERR_RESTORE_FAILED`, a process warning).
  */
-export async function putBack(store: Store, key: ImageKey, backup: string, note: StagedNote | undefined): Promise<void> {
+export async function putBack(
+  store: Store,
+  key: ImageKey,
+  backup: string,
+  note: StagedNote | undefined,
+): Promise<void> {
   try {
     await withRetries(() => checked(store).putFile(key, createReadStream(backup), { reproducible: false }));
     await removeIfPresent(backup);
@@ -114,7 +119,10 @@ function storeLabel(store: Store, note: StagedNote): string {
  * @returns how many were put back, and how many were no longer wanted
  * @throws StoreError when one cannot be put back yet (it stays for the next call)
  */
-export async function restoreKeptBackups(options: { store: Store; knex: Knex }): Promise<{ restored: number; discarded: number }> {
+export async function restoreKeptBackups(options: {
+  store: Store;
+  knex: Knex;
+}): Promise<{ restored: number; discarded: number }> {
   const { store, knex } = options;
   const result = { restored: 0, discarded: 0 };
   // Oldest first: a later rollback of the same key backed up the bytes an earlier one failed to
@@ -122,15 +130,18 @@ export async function restoreKeptBackups(options: { store: Store; knex: Knex }):
   const done = new Set<string>();
   for (const { note, path: bytes } of await listKeptBackups(store)) {
     const id = JSON.stringify(note.key);
-    const restored = !done.has(id) && await knex.transaction(async (trx) => {
-      if (isSqlite(trx)) await sqliteWriteLock(trx, note.row.table);
-      const row = (await trx(note.row.table).where(note.row.id).modify((q) => (isSqlite(trx) ? q : q.forUpdate())).first('created_at')) as
-        | { created_at: Date | string | number }
-        | undefined;
-      const wanted = row !== undefined && toDate(row.created_at).getTime() < note.row.createdAt;
-      if (wanted) await checked(store).putFile(keyOfNote(note), createReadStream(bytes), { reproducible: false });
-      return wanted;
-    });
+    const restored =
+      !done.has(id) &&
+      (await knex.transaction(async (trx) => {
+        if (isSqlite(trx)) await sqliteWriteLock(trx, note.row.table);
+        const row = (await trx(note.row.table)
+          .where(note.row.id)
+          .modify((q) => (isSqlite(trx) ? q : q.forUpdate()))
+          .first('created_at')) as { created_at: Date | string | number } | undefined;
+        const wanted = row !== undefined && toDate(row.created_at).getTime() < note.row.createdAt;
+        if (wanted) await checked(store).putFile(keyOfNote(note), createReadStream(bytes), { reproducible: false });
+        return wanted;
+      }));
     await removeIfPresent(bytes.replace(/\.bytes$/, '.json'));
     await removeIfPresent(bytes);
     if (restored) {
@@ -160,7 +171,8 @@ export async function listKeptBackups(store: Store): Promise<Array<{ key: ImageK
       // Taken by another call meanwhile, or not a note of ours.
       continue;
     }
-    if (note.store === storeLabel(store, note)) kept.push({ key: keyOfNote(note), note, path: path.join(dir, name.replace(/\.json$/, '.bytes')) });
+    if (note.store === storeLabel(store, note))
+      kept.push({ key: keyOfNote(note), note, path: path.join(dir, name.replace(/\.json$/, '.bytes')) });
   }
   return kept;
 }

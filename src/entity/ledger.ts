@@ -88,7 +88,11 @@ export class FileLedger {
     });
     // A savepoint's release that fails is undone as a rollback: only the root's COMMIT can be lost.
     const settled = ending.then((end) =>
-      end === 'committed' ? this.finish() : end === 'commit-unanswered' && !parent ? this.afterUnansweredCommit() : this.undo(),
+      end === 'committed'
+        ? this.finish()
+        : end === 'commit-unanswered' && !parent
+          ? this.afterUnansweredCommit()
+          : this.undo(),
     );
     this.settled = settled;
     unsettled.add(settled);
@@ -133,9 +137,19 @@ export class FileLedger {
     if (row !== undefined && staging !== undefined) void root.settled.then(() => sweepInBackground(store, row));
     // Whether a file is there already: asked once, for the staging and the backup decisions both.
     let present: Promise<boolean> | undefined;
-    const isPresent = () => (present ??= checked(store).statFile(key).then((stat) => stat !== null));
-    if (row !== undefined && staging !== undefined && (prior === undefined ? await isPresent() : prior.staged !== undefined)) {
-      staged = await staging.stage(key, data, { ...noteForRow(row), ...(options.reproducible ? { reproducible: true } : {}) });
+    const isPresent = () =>
+      (present ??= checked(store)
+        .statFile(key)
+        .then((stat) => stat !== null));
+    if (
+      row !== undefined &&
+      staging !== undefined &&
+      (prior === undefined ? await isPresent() : prior.staged !== undefined)
+    ) {
+      staged = await staging.stage(key, data, {
+        ...noteForRow(row),
+        ...(options.reproducible ? { reproducible: true } : {}),
+      });
       // Staging copied the bytes; a file given away (`move`) is gone once written, as a store's own.
       if (typeof data === 'string' && options.move === true) await removeIfPresent(data);
     } else {
@@ -218,7 +232,11 @@ export class FileLedger {
         const others = [...(writers.get(id) ?? [])].filter((ledger) => ledger !== this);
         // Transactions that wrote this file and committed before this one: their swaps and deletes
         // come first (their commit's answer may be processed after this one's).
-        await Promise.all(others.filter((l) => l.commitSeq !== undefined && l.commitSeq < (this.commitSeq ?? Infinity)).map((l) => l.settled));
+        await Promise.all(
+          others
+            .filter((l) => l.commitSeq !== undefined && l.commitSeq < (this.commitSeq ?? Infinity))
+            .map((l) => l.settled),
+        );
         // One still uncommitted that wrote it in place: its bytes are at the path; leave them.
         if (others.some((l) => l.commitSeq === undefined && l.writes.get(id)?.staged === undefined)) continue;
         if (pending.stillReferenced && (await pending.stillReferenced())) continue;
@@ -263,7 +281,8 @@ export class FileLedger {
     for (const written of this.writes.values()) {
       const { store, key, staged, backup } = written;
       if (backup !== undefined) await putBack(store, key, backup, isImageRow(key) ? noteForRow(key) : undefined);
-      else if (staged === undefined) await this.report('after rollback', () => withRetries(() => checked(store).deleteFile(key)));
+      else if (staged === undefined)
+        await this.report('after rollback', () => withRetries(() => checked(store).deleteFile(key)));
       else if (store.staging !== undefined) {
         const staging = store.staging;
         await this.report('after rollback', () =>
@@ -330,7 +349,11 @@ export class FileLedger {
       await work();
     } catch (error) {
       process.emitWarning(
-        new ImageAttachError('ERR_FILE_CLEANUP', `objection-imageattach: file cleanup ${when} failed: ${(error as Error).message}`, { cause: error }),
+        new ImageAttachError(
+          'ERR_FILE_CLEANUP',
+          `objection-imageattach: file cleanup ${when} failed: ${(error as Error).message}`,
+          { cause: error },
+        ),
       );
     }
   }
@@ -343,7 +366,9 @@ export function transactionOutcome(trx: Knex.Transaction): TransactionOutcome | 
 
 /** True for an image entity (a model row with its store key), as attach and thumbnails pass to `write`. */
 function isImageRow(key: ImageKey): key is ProbeRow {
-  return typeof (key as { $id?: unknown }).$id === 'function' && (key as { created_at?: unknown }).created_at !== undefined;
+  return (
+    typeof (key as { $id?: unknown }).$id === 'function' && (key as { created_at?: unknown }).created_at !== undefined
+  );
 }
 
 /**

@@ -20,7 +20,10 @@ export async function openForProcessing(store: Store, image: ImageEntity): Promi
     await access(file);
   } catch (error) {
     // The message may reach a page: it names the image, the full path is in data.
-    throw new ImageNotFoundError(`No image file for ${image.objectType}/${image.objectId} ${image.width}x${image.height} ${image.mimetype}`, { cause: error, data: { path: file } });
+    throw new ImageNotFoundError(
+      `No image file for ${image.objectType}/${image.objectId} ${image.width}x${image.height} ${image.mimetype}`,
+      { cause: error, data: { path: file } },
+    );
   }
   return file;
 }
@@ -45,7 +48,8 @@ export async function committedButStaged(store: Store, image: ImageEntity): Prom
   const createdAt = toDate(image.created_at).getTime();
   for (const entry of entries) {
     const note = await staging.readNote(entry.token);
-    if (note === undefined || note === 'unreadable' || !noteIsFor(note, key) || note.row.createdAt !== createdAt) continue;
+    if (note === undefined || note === 'unreadable' || !noteIsFor(note, key) || note.row.createdAt !== createdAt)
+      continue;
     try {
       const staged = await staging.open(entry.token);
       return typeof staged === 'string' ? (await open(staged)).createReadStream() : staged;

@@ -46,7 +46,12 @@ export type RenderedAhead = SpooledFile & {
  * @throws InvalidArgumentError for a bad size or format; ImageNotFoundError when there is no original
  *   (or no file); ImageAttachError `ERR_ORIGINAL_UNREADABLE` / `ERR_ORIGINAL_REPLACED` (see unrenderable.ts, set-rows.ts)
  */
-export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, options: ThumbnailOptions, madeAhead?: RenderedAhead): Promise<ImageEntity> {
+export async function generateThumbnail(
+  rows: SetRows,
+  size: ThumbnailSize,
+  options: ThumbnailOptions,
+  madeAhead?: RenderedAhead,
+): Promise<ImageEntity> {
   // Validate the size and format before any work is done.
   thumbnailDimensions(1, 1, size);
   if (options.format !== undefined) thumbnailMimetype('image/png', options.format);
@@ -75,7 +80,8 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
       const heldOff = options.trx === undefined && (await rows.lockOwnerShared(trx));
       const images = (await rows.thumbnailCandidatesQuery(trx, size)) as unknown as ImageEntity[];
       const original = images.find((i) => i.original);
-      if (original === undefined) throw new ImageNotFoundError(`${rows.describe()} has no original image to make a thumbnail of`);
+      if (original === undefined)
+        throw new ImageNotFoundError(`${rows.describe()} has no original image to make a thumbnail of`);
       const reused = reusableImage(images, size);
       if (reused !== undefined) return reused;
       // Otherwise the original is held as a queue worker holds it; in a caller's transaction that
@@ -108,7 +114,8 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
         const row = await rows.insert(trx, { width, height, mimetype, original: false });
         // The render made ahead is used only if it is of this very original, size, type and background.
         let output: string | Readable;
-        if (usable !== undefined && usable.of === renderKey(original, width, height, mimetype, options)) output = usable.path;
+        if (usable !== undefined && usable.of === renderKey(original, width, height, mimetype, options))
+          output = usable.path;
         else {
           opened ??= await open();
           const render = resizeToThumbnail(opened.image, width, height, mimetype, options.background);
@@ -119,7 +126,11 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
         // A staged render is given away: moved into place (a rename), its size known.
         const move = output === usable?.path && usable.staged === true;
         try {
-          await FileLedger.of(trx).write(store, row, output, { reproducible: true, move, size: move ? usable.size : undefined });
+          await FileLedger.of(trx).write(store, row, output, {
+            reproducible: true,
+            move,
+            size: move ? usable.size : undefined,
+          });
         } catch (error) {
           if (renderError === undefined) throw error;
           throw renderFailure(renderError, store, original, maxPixels, rendersLocalFile);
@@ -138,9 +149,16 @@ export async function generateThumbnail(rows: SetRows, size: ThumbnailSize, opti
 }
 
 /** Renders the thumbnail to a temp file, outside any transaction; nothing when there is nothing to make. */
-export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, options: ThumbnailOptions, store: Store): Promise<RenderedAhead | undefined> {
+export async function renderThumbnailAhead(
+  rows: SetRows,
+  size: ThumbnailSize,
+  options: ThumbnailOptions,
+  store: Store,
+): Promise<RenderedAhead | undefined> {
   // The loaded relation will do (the transaction checks the render against the rows anyway).
-  const images = rows.isLoaded ? rows.loadedImages() : ((await rows.thumbnailCandidatesQuery(undefined, size)) as unknown as ImageEntity[]);
+  const images = rows.isLoaded
+    ? rows.loadedImages()
+    : ((await rows.thumbnailCandidatesQuery(undefined, size)) as unknown as ImageEntity[]);
   const original = images.find((i) => i.original);
   // No original (the transaction will say so), or the thumbnail exists: nothing to render.
   if (original === undefined || reusableImage(images, size) !== undefined) return undefined;
@@ -151,22 +169,29 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
   // No check that the file is there first: a render that fails is only a head start lost, and the
   // transaction then meets (and reports) the real error.
   // A replacement committed just before (by any process) may not have swapped its bytes in yet.
-  const source = (await committedButStaged(store, original)) ?? checked(store).localPath(original) ?? (await store.open(original));
+  const source =
+    (await committedButStaged(store, original)) ?? checked(store).localPath(original) ?? (await store.open(original));
   // In a render slot (see render-slots.ts), so a burst of requests for new sizes renders a few at
   // a time. The render in the transaction below takes none: it must not wait with the database held.
   return inRenderSlot(async () => {
     const pictureKey = `${original.objectType}/${original.objectId}:${originalKey(original)}`;
-    const opened = await openPicture(source, original, mimetype, maxPixels, knownPictures.get(pictureKey)).catch((error: unknown) => {
-      // Remembered when the original does not decode, so the transaction does not decode it again.
-      throw renderFailure(error, store, original, maxPixels, typeof source === 'string');
-    });
+    const opened = await openPicture(source, original, mimetype, maxPixels, knownPictures.get(pictureKey)).catch(
+      (error: unknown) => {
+        // Remembered when the original does not decode, so the transaction does not decode it again.
+        throw renderFailure(error, store, original, maxPixels, typeof source === 'string');
+      },
+    );
     knownPictures.set(pictureKey, { width: opened.width, height: opened.height });
     const { width, height } = thumbnailDimensions(opened.width, opened.height, size);
     if (imageOfSize(images, { width, height }) !== undefined) {
       opened.dispose();
       return undefined;
     }
-    const made = { of: renderKey(original, width, height, mimetype, options), original: originalKey(original), picture: { width: opened.width, height: opened.height } };
+    const made = {
+      of: renderKey(original, width, height, mimetype, options),
+      original: originalKey(original),
+      picture: { width: opened.width, height: opened.height },
+    };
     const local = typeof source === 'string';
     /** The thumbnail of `picture` spooled to a temp file; a failure of the render (not of the spool) is the original's. */
     const spooled = async (picture: OpenedPicture): Promise<RenderedAhead> => {
@@ -194,7 +219,9 @@ export async function renderThumbnailAhead(rows: SetRows, size: ThumbnailSize, o
     const staged = staging;
     const dispose = () => removeIfPresent(staged);
     try {
-      const { size: bytes } = await resizeToThumbnail(opened.image, width, height, mimetype, options.background).toFile(staged);
+      const { size: bytes } = await resizeToThumbnail(opened.image, width, height, mimetype, options.background).toFile(
+        staged,
+      );
       return { path: staged, size: bytes, dispose, staged: true, ...made };
     } catch {
       await dispose();
@@ -214,7 +241,11 @@ const knownPictures = new BoundedMap<string, { width: number; height: number }>(
 
 /** A caller's transaction read an original that a replacement has removed since: nothing is made of it. */
 function originalReplaced(rows: SetRows): ImageAttachError {
-  return new ImageAttachError('ERR_ORIGINAL_REPLACED', `The original of ${rows.describe()} was replaced while its thumbnail was being made: ask again`, { statusCode: 409 });
+  return new ImageAttachError(
+    'ERR_ORIGINAL_REPLACED',
+    `The original of ${rows.describe()} was replaced while its thumbnail was being made: ask again`,
+    { statusCode: 409 },
+  );
 }
 
 /** Which original a render is of: its row's size, type and creation instant. */
@@ -224,6 +255,12 @@ function originalKey(original: ImageEntity): string {
 }
 
 /** What a render made ahead was made of and into: the original and the output (its background too). */
-function renderKey(original: ImageEntity, width: number, height: number, mimetype: string, options: ThumbnailOptions): string {
+function renderKey(
+  original: ImageEntity,
+  width: number,
+  height: number,
+  mimetype: string,
+  options: ThumbnailOptions,
+): string {
   return `${originalKey(original)}->${width}x${height}:${mimetype}:${JSON.stringify(options.background ?? null)}`;
 }

@@ -11,7 +11,8 @@ import { attachmentRelationNames } from './attachment-info.js';
 import { lockedRows } from './locks.js';
 
 /** A model class `ImageOwner()` can extend. */
-export type OwnerConstructor = (new (...args: any[]) => Model) & Pick<typeof Model, 'beforeDelete' | 'relationMappings' | 'getRelations' | 'relatedQuery'>;
+export type OwnerConstructor = (new (...args: any[]) => Model) &
+  Pick<typeof Model, 'beforeDelete' | 'relationMappings' | 'getRelations' | 'relatedQuery'>;
 
 /**
  * Makes deleting owners of `Base` (by any query) delete the images of their `imageAttachment()`
@@ -27,13 +28,23 @@ export function ImageOwner<M extends OwnerConstructor>(Base: M): M {
       if (names.length === 0) return;
       // The owners' rows first, as attach and remove lock them: the same order, so no deadlock.
       const firstTable = (cls.getRelations()[names[0]!]!.relatedModelClass as typeof Model).tableName;
-      const owners = (await lockedRows(args.asFindQuery() as never, 'update', args.transaction as Knex.Transaction, firstTable)) as Model[];
+      const owners = (await lockedRows(
+        args.asFindQuery() as never,
+        'update',
+        args.transaction as Knex.Transaction,
+        firstTable,
+      )) as Model[];
       if (owners.length === 0) return;
       const ids = owners.map((owner) => owner.$id());
       for (const name of names) {
         // Wait for thumbnails being made of these images, so the delete below sees them too.
         const table = (cls.getRelations()[name]!.relatedModelClass as typeof Model).tableName;
-        await lockedRows(cls.relatedQuery(name, args.transaction).for(ids), 'update', args.transaction as Knex.Transaction, table);
+        await lockedRows(
+          cls.relatedQuery(name, args.transaction).for(ids),
+          'update',
+          args.transaction as Knex.Transaction,
+          table,
+        );
         await cls.relatedQuery(name, args.transaction).for(ids).delete().context(args.context);
       }
     }

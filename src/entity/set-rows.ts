@@ -31,7 +31,9 @@ export class SetRows {
     const missing = this.info.subsetColumns.filter((c) => subset[c] === undefined);
     const extra = Object.keys(subset).filter((c) => !this.info.subsetColumns.includes(c));
     if (missing.length > 0 || extra.length > 0) {
-      const expected = this.info.subsetColumns.length ? `values for exactly ${this.info.subsetColumns.join(', ')}` : 'no subset (the key has no extra columns)';
+      const expected = this.info.subsetColumns.length
+        ? `values for exactly ${this.info.subsetColumns.join(', ')}`
+        : 'no subset (the key has no extra columns)';
       throw new InvalidArgumentError('subset', expected, subset);
     }
   }
@@ -48,12 +50,21 @@ export class SetRows {
   /** The limits of an attach: the call's over the relation's over the image class's. */
   limits(options: Partial<ImageLimits>): ImageLimits {
     const { maxBytes, maxPixels, types, maxAnimationPixelsPerByte } = options;
-    return resolveLimits(this.info.imageClass.imageLimits, this.info.limits, { maxBytes, maxPixels, types, maxAnimationPixelsPerByte });
+    return resolveLimits(this.info.imageClass.imageLimits, this.info.limits, {
+      maxBytes,
+      maxPixels,
+      types,
+      maxAnimationPixelsPerByte,
+    });
   }
 
   relatedQuery(trx: Knex.Transaction | undefined): QueryBuilder<Model, Model[]> {
     // The relation name is dynamic, so Objection's typing of $relatedQuery cannot follow it.
-    return (this.owner.$relatedQuery as (name: string, trx?: Knex.Transaction) => QueryBuilder<Model, Model[]>).call(this.owner, this.relationName, trx);
+    return (this.owner.$relatedQuery as (name: string, trx?: Knex.Transaction) => QueryBuilder<Model, Model[]>).call(
+      this.owner,
+      this.relationName,
+      trx,
+    );
   }
 
   setQuery(trx: Knex.Transaction | undefined): QueryBuilder<Model, Model[]> {
@@ -67,14 +78,24 @@ export class SetRows {
    * not all of them.
    */
   thumbnailCandidatesQuery(trx: Knex.Transaction | undefined, size: ThumbnailSize): QueryBuilder<Model, Model[]> {
-    const [side, value] = 'width' in size && size.width !== undefined ? ['width', size.width] : 'height' in size && size.height !== undefined ? ['height', size.height] : [];
+    const [side, value] =
+      'width' in size && size.width !== undefined
+        ? ['width', size.width]
+        : 'height' in size && size.height !== undefined
+          ? ['height', size.height]
+          : [];
     if (side === undefined || value === undefined) return this.setQuery(trx);
     const table = this.info.imageClass.tableName;
-    return this.setQuery(trx).where((query) => void query.where(`${table}.original`, true).orWhere(`${table}.${side}`, value));
+    return this.setQuery(trx).where(
+      (query) => void query.where(`${table}.original`, true).orWhere(`${table}.${side}`, value),
+    );
   }
 
   /** Inserts one image row of this set. */
-  async insert(trx: Knex.Transaction, row: { width: number; height: number; mimetype: string; original: boolean; created_at?: Date }): Promise<ImageEntity> {
+  async insert(
+    trx: Knex.Transaction,
+    row: { width: number; height: number; mimetype: string; original: boolean; created_at?: Date },
+  ): Promise<ImageEntity> {
     return (await this.relatedQuery(trx).insert({ ...this.subset, ...row })) as unknown as ImageEntity;
   }
 
@@ -88,9 +109,19 @@ export class SetRows {
     const ownerClass = this.owner.constructor as typeof Model;
     const ownerId = this.owner.$id();
     if (ownerId !== undefined && ownerId !== null) {
-      await lockedRows(ownerClass.query(trx).findByIds([ownerId]) as unknown as QueryBuilder<Model, Model[]>, 'update', trx, this.info.imageClass.tableName);
+      await lockedRows(
+        ownerClass.query(trx).findByIds([ownerId]) as unknown as QueryBuilder<Model, Model[]>,
+        'update',
+        trx,
+        this.info.imageClass.tableName,
+      );
     }
-    return (await lockedRows(this.setQuery(trx), 'update', trx, this.info.imageClass.tableName)) as unknown as ImageEntity[];
+    return (await lockedRows(
+      this.setQuery(trx),
+      'update',
+      trx,
+      this.info.imageClass.tableName,
+    )) as unknown as ImageEntity[];
   }
 
   /**
@@ -110,7 +141,12 @@ export class SetRows {
       await sqliteWriteLock(trx, table);
       return isSqlite(trx);
     }
-    const owners = await lockedRows(ownerClass.query(trx).findByIds([ownerId]) as unknown as QueryBuilder<Model, Model[]>, 'share', trx, table);
+    const owners = await lockedRows(
+      ownerClass.query(trx).findByIds([ownerId]) as unknown as QueryBuilder<Model, Model[]>,
+      'share',
+      trx,
+      table,
+    );
     return owners.length > 0 || isSqlite(trx);
   }
 
@@ -121,8 +157,18 @@ export class SetRows {
    */
   async holdsOriginal(trx: Knex.Transaction, original: ImageEntity): Promise<boolean> {
     const query = this.setQuery(trx).where({ width: original.width, height: original.height });
-    const [locked] = (await lockedRows(query, 'share', trx, this.info.imageClass.tableName)) as unknown as ImageEntity[];
-    return locked !== undefined && locked.original && locked.mimetype === original.mimetype && toDate(locked.created_at).getTime() === toDate(original.created_at).getTime();
+    const [locked] = (await lockedRows(
+      query,
+      'share',
+      trx,
+      this.info.imageClass.tableName,
+    )) as unknown as ImageEntity[];
+    return (
+      locked !== undefined &&
+      locked.original &&
+      locked.mimetype === original.mimetype &&
+      toDate(locked.created_at).getTime() === toDate(original.created_at).getTime()
+    );
   }
 
   /**
@@ -133,7 +179,11 @@ export class SetRows {
    * it committed.
    * @throws ImageAttachError `ERR_COMMIT_UNKNOWN` when the database could not say
    */
-  async inTransaction<T>(trx: Knex.Transaction | undefined, work: (trx: Knex.Transaction) => Promise<T>, options: { uniqueRace?: boolean } = {}): Promise<T> {
+  async inTransaction<T>(
+    trx: Knex.Transaction | undefined,
+    work: (trx: Knex.Transaction) => Promise<T>,
+    options: { uniqueRace?: boolean } = {},
+  ): Promise<T> {
     if (trx) return work(trx);
     for (let attempt = 1; ; attempt++) {
       let own: Knex.Transaction | undefined;
@@ -172,13 +222,18 @@ export class SetRows {
   /** Puts `image` in the loaded relation (if loaded), in place of this set's image of its size. */
   remember(image: ImageEntity): void {
     if (!this.isLoaded) return;
-    const others = loadedImages(this.owner, this.info).filter((i) => !(this.contains(i) && i.width === image.width && i.height === image.height));
+    const others = loadedImages(this.owner, this.info).filter(
+      (i) => !(this.contains(i) && i.width === image.width && i.height === image.height),
+    );
     this.setLoaded([...others, image]);
   }
 
   /** Makes `images` this set's whole content in the relation (loading the relation with them if need be). */
   replaceLoaded(images: ImageEntity[]): void {
-    this.setLoaded([...(this.isLoaded ? loadedImages(this.owner, this.info).filter((i) => !this.contains(i)) : []), ...images]);
+    this.setLoaded([
+      ...(this.isLoaded ? loadedImages(this.owner, this.info).filter((i) => !this.contains(i)) : []),
+      ...images,
+    ]);
   }
 
   setLoaded(images: ImageEntity[]): void {

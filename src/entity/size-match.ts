@@ -16,10 +16,18 @@ export interface SizedImage {
  * 87×58, as sets written by two rounding rules may), the choice is fixed: the original if it
  * matches, else the one smallest on the side not asked for.
  */
-export function imageOfSize<I extends SizedImage>(images: readonly I[], size: { width?: number; height?: number }): I | undefined {
+export function imageOfSize<I extends SizedImage>(
+  images: readonly I[],
+  size: { width?: number; height?: number },
+): I | undefined {
   const { width, height } = size;
-  const matches = images.filter((i) => (width === undefined || i.width === width) && (height === undefined || i.height === height));
-  return matches.reduce<I | undefined>((best, image) => (best === undefined || preferred(image, best) ? image : best), undefined);
+  const matches = images.filter(
+    (i) => (width === undefined || i.width === width) && (height === undefined || i.height === height),
+  );
+  return matches.reduce<I | undefined>(
+    (best, image) => (best === undefined || preferred(image, best) ? image : best),
+    undefined,
+  );
 }
 
 /** True when `a` goes before `b`: the original first, then the smaller, height before width. */

@@ -25,7 +25,16 @@ import { isSqlite, sqliteWriteLock } from './locks.js';
 import { storeTag } from '../util/cache-keys.js';
 
 /** The note of a staged write of `row` (an image entity: its own key). */
-export function noteForRow(row: Model & { objectType: string; objectId: bigint; width: number; height: number; mimetype: string; created_at: Date }): StagedNote {
+export function noteForRow(
+  row: Model & {
+    objectType: string;
+    objectId: bigint;
+    width: number;
+    height: number;
+    mimetype: string;
+    created_at: Date;
+  },
+): StagedNote {
   const cls = row.constructor as typeof Model;
   const columns = ([] as string[]).concat(cls.idColumn);
   const id = Object.fromEntries(columns.map((c) => [c, jsonValue((row as unknown as Record<string, unknown>)[c])]));
@@ -59,7 +68,11 @@ export function committedOutcome(knex: Knex, note: StagedNote): Promise<WriteOut
  * in place or discards them. A note that cannot be read says nothing of what the bytes are for:
  * they are discarded (`'unreadable'`).
  */
-async function settle(staging: StagingArea, knex: Knex, entry: StagedEntry): Promise<WriteOutcome | 'unreadable' | undefined> {
+async function settle(
+  staging: StagingArea,
+  knex: Knex,
+  entry: StagedEntry,
+): Promise<WriteOutcome | 'unreadable' | undefined> {
   const note = await staging.readNote(entry.token);
   // Gone: another process settled it meanwhile.
   if (note === undefined) return undefined;
@@ -98,7 +111,8 @@ const FOREIGN_ENTRY_AGE_MS = 15 * 60_000;
  * and was given up, or it is another host's and old. A live process's entries are its own to settle.
  */
 function isOrphaned(entry: StagedEntry): boolean {
-  if (entry.host !== undefined && entry.host !== HOST_TAG) return entry.stagedAt !== undefined && Date.now() - entry.stagedAt.getTime() > FOREIGN_ENTRY_AGE_MS;
+  if (entry.host !== undefined && entry.host !== HOST_TAG)
+    return entry.stagedAt !== undefined && Date.now() - entry.stagedAt.getTime() > FOREIGN_ENTRY_AGE_MS;
   if (entry.pid === process.pid && entry.processTag === PROCESS_TAG) return abandonedHere.has(entry.token);
   return stagingProcessGone(entry.pid, entry.processTag);
 }
@@ -137,7 +151,10 @@ export async function settleInterruptedWrites(options: { store: Store; knex: Kne
       else if (outcome !== undefined) result.discarded++;
       if (outcome === 'unreadable') {
         process.emitWarning(
-          new ImageAttachError('ERR_FILE_CLEANUP', `objection-imageattach: the note of staged write ${entry.token} could not be read: its bytes were discarded (whether its row committed is unknown)`),
+          new ImageAttachError(
+            'ERR_FILE_CLEANUP',
+            `objection-imageattach: the note of staged write ${entry.token} could not be read: its bytes were discarded (whether its row committed is unknown)`,
+          ),
         );
       }
     } catch (error) {
@@ -179,7 +196,13 @@ export function sweepInBackground(store: Store, row: Model): void {
     .catch((error: unknown) => [{ error: error as Error, about: 'the staging area' }])
     .then((failures) => {
       for (const { error, about } of failures) {
-        process.emitWarning(new ImageAttachError('ERR_FILE_CLEANUP', `objection-imageattach: settling ${about} failed: ${error.message}`, { cause: error }));
+        process.emitWarning(
+          new ImageAttachError(
+            'ERR_FILE_CLEANUP',
+            `objection-imageattach: settling ${about} failed: ${error.message}`,
+            { cause: error },
+          ),
+        );
       }
     })
     .finally(() => {

@@ -32,14 +32,24 @@ export function checkRenderable(store: Store, original: ImageEntity, maxPixels: 
  * remembered when `remember` (the input was the store's own local file, so no network could have
  * cut it short); anything else (a store's or the system's error) is returned as it is.
  */
-export function renderFailure(error: unknown, store: Store, original: ImageEntity, maxPixels: number, remember: boolean): unknown {
+export function renderFailure(
+  error: unknown,
+  store: Store,
+  original: ImageEntity,
+  maxPixels: number,
+  remember: boolean,
+): unknown {
   const decoder = error instanceof InvalidImageError ? ((error.cause as Error | undefined) ?? error) : error;
   const message = (decoder as Error | undefined)?.message ?? String(decoder);
   if ((decoder as NodeJS.ErrnoException)?.code === 'ENOENT' || /input file is missing|no such file/i.test(message)) {
     // The message may reach a page: it names the image; the cause keeps the decoder's words.
     return new ImageNotFoundError(`No image file for ${describe(original)}`, { cause: error });
   }
-  const fromDecoder = error instanceof InvalidImageError || (error instanceof Error && !(error instanceof ImageAttachError) && (error as NodeJS.ErrnoException).code === undefined);
+  const fromDecoder =
+    error instanceof InvalidImageError ||
+    (error instanceof Error &&
+      !(error instanceof ImageAttachError) &&
+      (error as NodeJS.ErrnoException).code === undefined);
   if (!fromDecoder) return error;
   const reason = withoutPaths(message);
   if (remember) unrenderable.set(keyOf(store, original, maxPixels), reason);
@@ -50,7 +60,17 @@ function unreadableOriginal(original: ImageEntity, reason: string, cause?: unkno
   return new ImageAttachError(
     'ERR_ORIGINAL_UNREADABLE',
     `The stored original ${describe(original)} cannot be decoded, so no thumbnail can be made of it (${reason}): replace it, or find such files with \`objection-imageattach verify --deep\``,
-    { cause, statusCode: 422, data: { objectType: original.objectType, objectId: String(original.objectId), width: original.width, height: original.height, mimetype: original.mimetype } },
+    {
+      cause,
+      statusCode: 422,
+      data: {
+        objectType: original.objectType,
+        objectId: String(original.objectId),
+        width: original.width,
+        height: original.height,
+        mimetype: original.mimetype,
+      },
+    },
   );
 }
 

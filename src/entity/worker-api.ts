@@ -80,6 +80,8 @@ export async function lockedImage<I extends ImageEntity>(
 
 /** The image set of `owner`'s relation `relationName` that `image` belongs to (its subset columns' values). */
 export function imageSetOf(owner: Model, relationName: string, image: ImageEntity): ImageSet {
-  const subset: Subset = Object.fromEntries(attachmentInfo(owner, relationName).subsetColumns.map((c) => [c, (image as any)[c]]));
+  const subset: Subset = Object.fromEntries(
+    attachmentInfo(owner, relationName).subsetColumns.map((c) => [c, (image as any)[c]]),
+  );
   return imageSet(owner, relationName as never, subset);
 }

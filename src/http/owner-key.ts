@@ -13,23 +13,30 @@ import { ImageNotFoundError } from '../errors.js';
 /** The owner's values the relation joins on (its id, most often). */
 function ownerKey(set: ImageSet): unknown[] {
   const owner = set.owner as unknown as Record<string, unknown>;
-  const relation = (set.owner.constructor as typeof Model).getRelation(set.relationName) as Relation & { ownerProp: { props: string[] } };
+  const relation = (set.owner.constructor as typeof Model).getRelation(set.relationName) as Relation & {
+    ownerProp: { props: string[] };
+  };
   return relation.ownerProp.props.map((prop) => owner[prop]);
 }
 
 /** The 404 of an owner id that names no row. */
 function noSuchOwner(set: ImageSet, cause?: unknown): ImageNotFoundError {
   const key = ownerKey(set).map(String);
-  return new ImageNotFoundError(`No owner has the id ${JSON.stringify(key.length === 1 ? key[0] : key)}, so it has no image`, {
-    cause,
-    data: { ownerId: key.length === 1 ? key[0] : key },
-  });
+  return new ImageNotFoundError(
+    `No owner has the id ${JSON.stringify(key.length === 1 ? key[0] : key)}, so it has no image`,
+    {
+      cause,
+      data: { ownerId: key.length === 1 ? key[0] : key },
+    },
+  );
 }
 
 /** Whether `error` is the database refusing a value of the wrong form (SQLSTATE class 22: PostgreSQL's invalid integer…). */
 export function isMalformedValueError(error: unknown): boolean {
   if (error instanceof DataError) return true;
-  const code = (error as { nativeError?: { code?: unknown }; code?: unknown } | null)?.nativeError?.code ?? (error as { code?: unknown } | null)?.code;
+  const code =
+    (error as { nativeError?: { code?: unknown }; code?: unknown } | null)?.nativeError?.code ??
+    (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
 }
 
@@ -38,7 +45,12 @@ export function isMalformedValueError(error: unknown): boolean {
  * row: a key that is not a finite number where a number was made of it, or one the database refuses.
  */
 export async function loadOwnerRows(set: ImageSet, load: () => Promise<unknown>): Promise<void> {
-  if (ownerKey(set).some((value) => value === undefined || value === null || value === '' || (typeof value === 'number' && !Number.isFinite(value)))) {
+  if (
+    ownerKey(set).some(
+      (value) =>
+        value === undefined || value === null || value === '' || (typeof value === 'number' && !Number.isFinite(value)),
+    )
+  ) {
     throw noSuchOwner(set);
   }
   try {

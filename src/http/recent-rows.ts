@@ -34,7 +34,9 @@ export class RecentRows {
   /** The key of `set`'s owner and relation: the owner's values the relation joins on. */
   static keyOf(set: ImageSet): string {
     const owner = set.owner;
-    const relation = (owner.constructor as typeof Model).getRelation(set.relationName) as Relation & { ownerProp: { props: string[] } };
+    const relation = (owner.constructor as typeof Model).getRelation(set.relationName) as Relation & {
+      ownerProp: { props: string[] };
+    };
     const values = relation.ownerProp.props.map((prop) => (owner as unknown as Record<string, unknown>)[prop]);
     return stableKey([relation.relatedModelClass.tableName, set.relationName, values]);
   }

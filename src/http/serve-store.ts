@@ -7,7 +7,12 @@
 import { requestOrigin, withRequestOrigin } from '../context.js';
 import { InvalidArgumentError } from '../errors.js';
 import { HttpExposedFileSystemStore } from '../stores/http-exposed-fs.js';
-import { staticServer, type StaticServerIntrospection, type StaticServerMiddleware, type StaticServerOptions } from './static/static-server.js';
+import {
+  staticServer,
+  type StaticServerIntrospection,
+  type StaticServerMiddleware,
+  type StaticServerOptions,
+} from './static/static-server.js';
 
 /** Options of `serveStore()`: those of `staticServer()` but the folder and prefix, which the store gives. */
 export type ServeStoreOptions = Omit<StaticServerOptions, 'root' | 'prefix'>;
@@ -27,7 +32,10 @@ export type ServeStoreOptions = Omit<StaticServerOptions, 'root' | 'prefix'>;
  * app.use(serveStore(store, { maxAge: 31536000, immutable: true }));
  * app.use(storeContext(store));
  */
-export function serveStore(store: HttpExposedFileSystemStore, options: ServeStoreOptions = {}): StaticServerMiddleware & StaticServerIntrospection {
+export function serveStore(
+  store: HttpExposedFileSystemStore,
+  options: ServeStoreOptions = {},
+): StaticServerMiddleware & StaticServerIntrospection {
   if (!(store instanceof HttpExposedFileSystemStore)) {
     throw new InvalidArgumentError('store', 'an HttpExposedFileSystemStore (other stores serve their own URLs)', store);
   }

@@ -104,7 +104,17 @@ const MODES = ['file', 'redirect'];
  */
 export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHandler {
   check.object(options, 'options', 'an object with widths and load');
-  const { widths, load, format, background, respondWith, status = 302, maxAge = 0, rowsMaxAgeMs = 1000, store } = options;
+  const {
+    widths,
+    load,
+    format,
+    background,
+    respondWith,
+    status = 302,
+    maxAge = 0,
+    rowsMaxAgeMs = 1000,
+    store,
+  } = options;
   if (!Array.isArray(widths) || widths.length === 0 || !widths.every((w) => Number.isSafeInteger(w) && w >= 1)) {
     throw new InvalidArgumentError('options.widths', 'a non-empty array of integers >= 1', widths);
   }
@@ -130,7 +140,9 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
     const original = set.requireOriginal();
     if (width === undefined || width >= original.width) return original;
     // Any image of that width answers, as in generateThumbnail (size-match.ts).
-    return imageOfSize(set.images, { width }) ?? (await set.findOrCreateThumbnail({ width }, { format, background, store }));
+    return (
+      imageOfSize(set.images, { width }) ?? (await set.findOrCreateThumbnail({ width }, { format, background, store }))
+    );
   }
 
   /** Answers `req`; `reread` skips the rows read lately (a file they name has gone). */
@@ -139,7 +151,8 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
       // `?width[]=200` or `?width[0]=200` is a width too, malformed (the default query parser
       // keeps the brackets in the key; the extended one makes an array, refused below).
       const bracketed = Object.keys(req.query ?? {}).find((key) => key.startsWith('width['));
-      if (bracketed !== undefined) throw new InvalidArgumentError('width', expected, req.query[bracketed], { data: { allowed } });
+      if (bracketed !== undefined)
+        throw new InvalidArgumentError('width', expected, req.query[bracketed], { data: { allowed } });
       const raw = req.query.width;
       // Digits only: `?width=1e2` or `?width=0100` would otherwise name an allowed width twice.
       const width = typeof raw === 'string' && /^[1-9][0-9]{0,8}$/.test(raw) ? Number(raw) : undefined;
@@ -148,9 +161,12 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
       }
       // A route's own query for the owner may meet the database's refusal of a malformed id too.
       const set = await Promise.resolve(load(req)).catch((error: unknown) => {
-        throw isMalformedValueError(error) ? new ImageNotFoundError(`Nothing at ${req.originalUrl ?? req.url} has an image`, { cause: error }) : error;
+        throw isMalformedValueError(error)
+          ? new ImageNotFoundError(`Nothing at ${req.originalUrl ?? req.url} has an image`, { cause: error })
+          : error;
       });
-      if (set === undefined || set === null) throw new ImageNotFoundError(`Nothing at ${req.originalUrl ?? req.url} has an image`);
+      if (set === undefined || set === null)
+        throw new ImageNotFoundError(`Nothing at ${req.originalUrl ?? req.url} has an image`);
       const target = concreteStore(store);
       const server = respondWith === 'redirect' ? undefined : files.serverFor(target);
       if (server === undefined) return redirect(res, target, await imageOf(set, width));
@@ -179,7 +195,11 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
   function redirect(res: Response, target: Store, image: ImageEntity): void {
     if (respondWith === 'file') {
       // The app's setup, not the request, is wrong: a 500 that says what to change.
-      throw new ImageAttachError('ERR_INVALID_ARGUMENT', `thumbnailRoute({ respondWith: 'file' }) needs a filesystem store, and this ${target.constructor.name} keeps its files elsewhere: use respondWith: 'redirect'`, { statusCode: 500 });
+      throw new ImageAttachError(
+        'ERR_INVALID_ARGUMENT',
+        `thumbnailRoute({ respondWith: 'file' }) needs a filesystem store, and this ${target.constructor.name} keeps its files elsewhere: use respondWith: 'redirect'`,
+        { statusCode: 500 },
+      );
     }
     res.set('Cache-Control', redirectCacheControl);
     res.redirect(status, target.locate(image));
@@ -204,7 +224,10 @@ class FileAnswers {
   serverFor(store: Store): LocalFileServer | undefined {
     let server = this.servers.get(store);
     if (server === undefined) {
-      server = store instanceof FileSystemStoreBase ? new LocalFileServer(store.root, 64 * 1024, this.cacheControl, this.cache) : null;
+      server =
+        store instanceof FileSystemStoreBase
+          ? new LocalFileServer(store.root, 64 * 1024, this.cacheControl, this.cache)
+          : null;
       this.servers.set(store, server);
     }
     return server ?? undefined;
@@ -213,4 +236,8 @@ class FileAnswers {
 
 /** A row whose file is not there (removed behind the database's back): a 404, not a 500. */
 const missingFile: MissingFile = (req, _res, next) =>
-  next(new ImageNotFoundError(`The image file for ${req.url ?? ''} is missing from the store`, { data: { path: req.url } }));
+  next(
+    new ImageNotFoundError(`The image file for ${req.url ?? ''} is missing from the store`, {
+      data: { path: req.url },
+    }),
+  );

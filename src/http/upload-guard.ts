@@ -133,14 +133,20 @@ export class UploadGuard {
     const now = Date.now();
     const idleUntil = this.lastDataAt + idleTimeout;
     // After a first idle period's grace, the body must have come at least this fast on average.
-    const slowUntil = minBytesPerSecond > 0 ? this.startedAt + idleTimeout + (this.received / minBytesPerSecond) * 1000 : Infinity;
+    const slowUntil =
+      minBytesPerSecond > 0 ? this.startedAt + idleTimeout + (this.received / minBytesPerSecond) * 1000 : Infinity;
     const deadline = Math.min(idleUntil, slowUntil);
     if (now < deadline) return this.schedule(deadline - now);
     const message =
       deadline === idleUntil
         ? `Expected more of the upload within ${idleTimeout} ms but none came`
         : `Expected the upload at ${minBytesPerSecond} bytes per second at least but ${this.received} bytes came in ${now - this.startedAt} ms`;
-    this.fail(new UploadError('ERR_UPLOAD_TIMEOUT', message, { statusCode: 408, data: { received: this.received, idleTimeout, minBytesPerSecond } }));
+    this.fail(
+      new UploadError('ERR_UPLOAD_TIMEOUT', message, {
+        statusCode: 408,
+        data: { received: this.received, idleTimeout, minBytesPerSecond },
+      }),
+    );
   };
 
   /**
@@ -149,8 +155,14 @@ export class UploadGuard {
    */
   private tooLarge(declared: number | undefined): InvalidImageError {
     const { maxBodyBytes, maxFileBytes, maxFiles, formAllowance } = this.limits;
-    const files = maxFiles === 1 ? `a file of up to ${humanBytes(maxFileBytes)}` : `${maxFiles} files of up to ${humanBytes(maxFileBytes)} each`;
-    const came = declared === undefined ? `more than ${humanBytes(maxBodyBytes)} came` : `the request declares ${humanBytes(declared)}`;
+    const files =
+      maxFiles === 1
+        ? `a file of up to ${humanBytes(maxFileBytes)}`
+        : `${maxFiles} files of up to ${humanBytes(maxFileBytes)} each`;
+    const came =
+      declared === undefined
+        ? `more than ${humanBytes(maxBodyBytes)} came`
+        : `the request declares ${humanBytes(declared)}`;
     return new InvalidImageError(
       'ERR_IMAGE_TOO_LARGE',
       `Expected an upload of at most ${humanBytes(maxBodyBytes)} (${files}, and ${humanBytes(formAllowance)} for the rest of the form) but ${came}`,

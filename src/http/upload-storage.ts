@@ -33,7 +33,7 @@ import { removeIfPresent, sweepOnce, tempFilePath } from '../util/temp-files.js'
 
 declare global {
   namespace Express {
-      namespace Multer {
+    namespace Multer {
       /**
        * What `imageUpload()` adds to multer's file (the way `@types/multer` types `req.file`), so
        * a route reads `req.file.probed` with no cast. Only files `imageUpload()` received have them.
@@ -96,14 +96,17 @@ export interface ImageStorageOptions {
   setAside?: boolean;
 }
 
-
 /** multer's `StorageEngine` for images; see the file's comment. Used by `imageUpload()`. */
 export class ImageStorage implements StorageEngine {
   private ready: Promise<unknown> | undefined;
 
   constructor(private readonly options: ImageStorageOptions) {}
 
-  _handleFile(req: IncomingMessage, file: Express.Multer.File, callback: (error?: unknown, info?: Partial<StoredPart>) => void): void {
+  _handleFile(
+    req: IncomingMessage,
+    file: Express.Multer.File,
+    callback: (error?: unknown, info?: Partial<StoredPart>) => void,
+  ): void {
     this.store(req, file).then(
       (info) => callback(null, info),
       (error: unknown) => callback(error),

@@ -148,24 +148,41 @@ export function imageUpload(options: ImageUploadOptions): UploadMiddleware {
     storage: new ImageStorage({ dir: tempDir, limits, verifyDecode, setAside }),
     // busboy stops feeding a file at the cap too, so an oversized part is cut short twice over
     // (not when files are set aside: busboy's cap fails the whole request; the storage's drops the file).
-    limits: { ...FORM_LIMITS, parts: FORM_LIMITS.fields + files, files, ...(setAside ? {} : { fileSize: limits.maxBytes }) },
+    limits: {
+      ...FORM_LIMITS,
+      parts: FORM_LIMITS.fields + files,
+      files,
+      ...(setAside ? {} : { fileSize: limits.maxBytes }),
+    },
     // Every chunk passes the request's guard on its way to busboy (see upload-guard.ts).
     streamHandler: (req: IncomingMessage, busboy: NodeJS.WritableStream) => guardOf(req)!.feed(req, busboy as never),
   } as multer.Options;
   const receive = several ? multer(multerOptions).array(field, files) : multer(multerOptions).single(field);
 
-  return function imageUploadMiddleware(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
+  return function imageUploadMiddleware(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: (error?: unknown) => void,
+  ): void {
     if (!/^multipart\/form-data\s*(;|$)/i.test(req.headers['content-type'] ?? '')) {
       return next(
-        new UploadError('ERR_UPLOAD_NOT_MULTIPART', `Expected a multipart/form-data request with a file in field "${field}"`, {
-          statusCode: 415,
-          data: { field, contentType: req.headers['content-type'] },
-        }),
+        new UploadError(
+          'ERR_UPLOAD_NOT_MULTIPART',
+          `Expected a multipart/form-data request with a file in field "${field}"`,
+          {
+            statusCode: 415,
+            data: { field, contentType: req.headers['content-type'] },
+          },
+        ),
       );
     }
     const guard = new UploadGuard(req, res, bodyLimits, (error) => next(error));
     if (!guard.start()) return;
-    const received = req as IncomingMessage & { file?: StoredPart; files?: StoredPart[]; rejectedImages?: RejectedImage[] };
+    const received = req as IncomingMessage & {
+      file?: StoredPart;
+      files?: StoredPart[];
+      rejectedImages?: RejectedImage[];
+    };
     receive(req as never, res as never, (error?: unknown) => {
       guard.stop();
       const all = several ? (received.files ?? []) : received.file === undefined ? [] : [received.file];
@@ -175,7 +192,12 @@ export function imageUpload(options: ImageUploadOptions): UploadMiddleware {
       if (guard.hasFailed) return;
       if (error !== undefined && error !== null) return next(uploadError(error, field, files, limits));
       if (all.length === 0) {
-        return next(new UploadError('ERR_UPLOAD_NO_FILE', `Expected an image file in field "${field}" but the form has none`, { statusCode: 400, data: { field } }));
+        return next(
+          new UploadError('ERR_UPLOAD_NO_FILE', `Expected an image file in field "${field}" but the form has none`, {
+            statusCode: 400,
+            data: { field },
+          }),
+        );
       }
       if (!several) return next();
       const rejected = rejectedOf(all);
@@ -193,7 +215,9 @@ export type UploadMiddleware = (req: IncomingMessage, res: ServerResponse, next:
 /** The files the storage set aside, with their place in the form. */
 function rejectedOf(files: readonly StoredPart[]): RejectedImage[] {
   return files.flatMap((file, index) =>
-    file.rejection === undefined ? [] : [{ index, originalname: file.originalname, clientMimetype: file.clientMimetype, error: file.rejection }],
+    file.rejection === undefined
+      ? []
+      : [{ index, originalname: file.originalname, clientMimetype: file.clientMimetype, error: file.rejection }],
   );
 }
 
@@ -245,19 +269,35 @@ function uploadError(error: unknown, field: string, maxFiles: number, limits: Im
       case 'LIMIT_FIELD_COUNT':
       case 'LIMIT_FIELD_KEY':
       case 'LIMIT_FIELD_VALUE':
-        return new UploadError('ERR_UPLOAD_LIMIT', `The form is over a limit: ${error.message.toLowerCase()}`, { statusCode: 413, cause: error, data });
+        return new UploadError('ERR_UPLOAD_LIMIT', `The form is over a limit: ${error.message.toLowerCase()}`, {
+          statusCode: 413,
+          cause: error,
+          data,
+        });
       default:
-        return new UploadError('ERR_UPLOAD_MALFORMED', `The form is malformed: ${error.message.toLowerCase()}`, { statusCode: 400, cause: error, data });
+        return new UploadError('ERR_UPLOAD_MALFORMED', `The form is malformed: ${error.message.toLowerCase()}`, {
+          statusCode: 400,
+          cause: error,
+          data,
+        });
     }
   }
-  if (error instanceof InvalidImageError || error instanceof UploadError || error instanceof InvalidArgumentError) return error;
+  if (error instanceof InvalidImageError || error instanceof UploadError || error instanceof InvalidArgumentError)
+    return error;
   const message = (error as Error)?.message ?? '';
   if (/^Request (aborted|closed)$/.test(message)) {
-    return new UploadError('ERR_UPLOAD_ABORTED', 'The client closed the connection before the upload ended', { statusCode: 400, cause: error });
+    return new UploadError('ERR_UPLOAD_ABORTED', 'The client closed the connection before the upload ended', {
+      statusCode: 400,
+      cause: error,
+    });
   }
   // busboy's parse errors: "Unexpected end of form", "Malformed part header", "Multipart: Boundary not found"…
   if (/unexpected end|malformed|boundary/i.test(message)) {
-    return new UploadError('ERR_UPLOAD_MALFORMED', `The form is malformed: ${message}`, { statusCode: 400, cause: error, data: { field } });
+    return new UploadError('ERR_UPLOAD_MALFORMED', `The form is malformed: ${message}`, {
+      statusCode: 400,
+      cause: error,
+      data: { field },
+    });
   }
   // Anything else (a disk error writing the temp file…) is the server's problem: a 500 as it is.
   return error;

@@ -25,7 +25,8 @@ export function checkBackground(value: unknown, argument = 'background'): Thumbn
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const { r, g, b } = value as Record<string, unknown>;
     const channel = (c: unknown) => Number.isInteger(c) && (c as number) >= 0 && (c as number) <= 255;
-    if (channel(r) && channel(g) && channel(b) && Object.keys(value).every((k) => k === 'r' || k === 'g' || k === 'b')) return value as ThumbnailBackground;
+    if (channel(r) && channel(g) && channel(b) && Object.keys(value).every((k) => k === 'r' || k === 'g' || k === 'b'))
+      return value as ThumbnailBackground;
   }
   throw new InvalidArgumentError(argument, EXPECTED, value);
 }
@@ -37,6 +38,10 @@ const KEEPS_ALPHA = new Set(['image/png', 'image/gif', 'image/webp', 'image/avif
  * `image`, flattened onto `background` when `mimetype` cannot hold transparency. sharp flattens
  * only images that have an alpha channel, so an opaque photo passes through untouched.
  */
-export function flattenFor(image: Sharp, mimetype: string, background: ThumbnailBackground = DEFAULT_BACKGROUND): Sharp {
+export function flattenFor(
+  image: Sharp,
+  mimetype: string,
+  background: ThumbnailBackground = DEFAULT_BACKGROUND,
+): Sharp {
   return KEEPS_ALPHA.has(mimetype) ? image : image.flatten({ background });
 }

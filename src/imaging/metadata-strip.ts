@@ -44,7 +44,11 @@ const FORMATS: Record<string, { name: string; walk: typeof planJpeg }> = {
  * @throws InvalidImageError `ERR_IMAGE_TOO_MANY_SEGMENTS` (413) over `MAX_SEGMENTS` (metadata/plan.ts);
  *   `ERR_IMAGE_MALFORMED` (400) for a structure that cannot be followed and cannot be re-encoded
  */
-export async function withoutMetadata(input: string | Buffer, mimetype: string, orientation: number | undefined): Promise<{ data: Buffer | Readable; size: number } | undefined> {
+export async function withoutMetadata(
+  input: string | Buffer,
+  mimetype: string,
+  orientation: number | undefined,
+): Promise<{ data: Buffer | Readable; size: number } | undefined> {
   if (!STRIPPABLE_TYPES.includes(mimetype)) return undefined;
   const source = await openSource(input);
   let plan: StripPlan | undefined;
@@ -66,7 +70,12 @@ export async function withoutMetadata(input: string | Buffer, mimetype: string, 
  * The plan for `mimetype`, or undefined when nothing would change.
  * @throws MalformedStructure when the structure cannot be followed; InvalidImageError over the segment cap
  */
-export async function planStrip(readAt: ReadAt, size: number, mimetype: string, orientation: number | undefined): Promise<StripPlan | undefined> {
+export async function planStrip(
+  readAt: ReadAt,
+  size: number,
+  mimetype: string,
+  orientation: number | undefined,
+): Promise<StripPlan | undefined> {
   const format = FORMATS[mimetype];
   if (format === undefined) return undefined;
   const keep = orientation !== undefined && orientation >= 2 && orientation <= 8 ? orientation : undefined;
@@ -81,13 +90,22 @@ export async function planStrip(readAt: ReadAt, size: number, mimetype: string, 
  * and then stripped like any file; a JPEG (which cannot be re-encoded without loss) or an
  * animated PNG (which sharp would flatten) is refused, and so is a file that does not decode.
  */
-async function reencoded(input: string | Buffer, mimetype: string, orientation: number | undefined, malformed: MalformedStructure): Promise<Buffer> {
+async function reencoded(
+  input: string | Buffer,
+  mimetype: string,
+  orientation: number | undefined,
+  malformed: MalformedStructure,
+): Promise<Buffer> {
   const refuse = (cause?: unknown) =>
-    new InvalidImageError('ERR_IMAGE_MALFORMED', `Expected a well-formed ${malformed.format} image but ${malformed.reason}, so its metadata cannot be removed safely`, {
-      statusCode: 400,
-      data: { format: malformed.format, reason: malformed.reason },
-      cause,
-    });
+    new InvalidImageError(
+      'ERR_IMAGE_MALFORMED',
+      `Expected a well-formed ${malformed.format} image but ${malformed.reason}, so its metadata cannot be removed safely`,
+      {
+        statusCode: 400,
+        data: { format: malformed.format, reason: malformed.reason },
+        cause,
+      },
+    );
   if (mimetype === 'image/jpeg' || malformed.animated) throw refuse();
   let bytes: Buffer;
   try {
@@ -139,7 +157,7 @@ async function* streamParts(file: string, parts: Part[]): AsyncGenerator<Buffer>
     for (const part of parts) {
       const pieces: Buffer[] = [];
       if (Buffer.isBuffer(part)) pieces.push(part);
-      for (let at = Buffer.isBuffer(part) ? 0 : part.start, end = Buffer.isBuffer(part) ? 0 : part.end; at < end; ) {
+      for (let at = Buffer.isBuffer(part) ? 0 : part.start, end = Buffer.isBuffer(part) ? 0 : part.end; at < end;) {
         if (at < blockStart || at >= blockStart + block.length) {
           block = Buffer.alloc(BLOCK);
           const { bytesRead } = await handle.read(block, 0, BLOCK, at);

@@ -60,9 +60,13 @@ export async function openPicture(
  * The displayed size when the row holds the file's stored size and EXIF orientation turns it
  * (SQLAlchemy-ImageAttach's rows); the row's own size otherwise.
  */
-export function pictureSize(row: { width: number; height: number }, metadata: Pick<Metadata, 'width' | 'height' | 'autoOrient'>): { width: number; height: number } {
+export function pictureSize(
+  row: { width: number; height: number },
+  metadata: Pick<Metadata, 'width' | 'height' | 'autoOrient'>,
+): { width: number; height: number } {
   const shown = metadata.autoOrient;
   const stored = row.width === metadata.width && row.height === metadata.height;
-  if (stored && shown !== undefined && (shown.width !== row.width || shown.height !== row.height)) return { width: shown.width, height: shown.height };
+  if (stored && shown !== undefined && (shown.width !== row.width || shown.height !== row.height))
+    return { width: shown.width, height: shown.height };
   return { width: row.width, height: row.height };
 }

@@ -13,7 +13,14 @@ import * as check from '../util/check.js';
 import { decodeFailureOf, endsEarly } from './truncation.js';
 
 /** The image types attach accepts unless told otherwise. SVG is opt-in (it can carry script). */
-export const DEFAULT_IMAGE_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif', 'image/tiff'];
+export const DEFAULT_IMAGE_TYPES: readonly string[] = [
+  'image/jpeg',
+  'image/png',
+  'image/gif',
+  'image/webp',
+  'image/avif',
+  'image/tiff',
+];
 
 /** Every type the library can read; `types` options choose among these. */
 export const READABLE_IMAGE_TYPES: readonly string[] = [...DEFAULT_IMAGE_TYPES, 'image/svg+xml'];
@@ -59,8 +66,13 @@ export function resolveLimits(...layers: Array<Partial<ImageLimits> | undefined>
   check.positiveInteger(limits.maxBytes, 'maxBytes');
   check.positiveInteger(limits.maxPixels, 'maxPixels');
   const perByte = limits.maxAnimationPixelsPerByte;
-  if (perByte !== undefined && !(typeof perByte === 'number' && perByte > 0)) throw new InvalidArgumentError('maxAnimationPixelsPerByte', 'a number > 0 (Infinity for no limit)', perByte);
-  if (!Array.isArray(limits.types) || limits.types.length === 0 || !limits.types.every((t) => READABLE_IMAGE_TYPES.includes(t))) {
+  if (perByte !== undefined && !(typeof perByte === 'number' && perByte > 0))
+    throw new InvalidArgumentError('maxAnimationPixelsPerByte', 'a number > 0 (Infinity for no limit)', perByte);
+  if (
+    !Array.isArray(limits.types) ||
+    limits.types.length === 0 ||
+    !limits.types.every((t) => READABLE_IMAGE_TYPES.includes(t))
+  ) {
     throw new InvalidArgumentError('types', `a non-empty list of ${READABLE_IMAGE_TYPES.join(', ')}`, limits.types);
   }
   return limits;
@@ -115,7 +127,12 @@ const MIMETYPE_OF_FORMAT: Record<string, string> = {
  *   `ERR_IMAGE_UNSUPPORTED_TYPE` (415), `ERR_IMAGE_TOO_MANY_PIXELS` or `ERR_IMAGE_TOO_MANY_FRAMES` (413), `ERR_IMAGE_TRUNCATED` or
  *   `ERR_IMAGE_UNREADABLE` (400)
  */
-export async function probeImage(input: string | Buffer, size: number, limits: ImageLimits, options: ProbeOptions = {}): Promise<ProbedImage> {
+export async function probeImage(
+  input: string | Buffer,
+  size: number,
+  limits: ImageLimits,
+  options: ProbeOptions = {},
+): Promise<ProbedImage> {
   if (size === 0) throw new InvalidImageError('ERR_IMAGE_EMPTY', 'The image is empty (0 bytes)', { statusCode: 400 });
   if (size > limits.maxBytes) throw tooLarge(size, limits.maxBytes);
 
@@ -126,10 +143,16 @@ export async function probeImage(input: string | Buffer, size: number, limits: I
   } catch (error) {
     // A header cut short (a WebP of a few bytes) is a truncated image, not an unknown type.
     if (await endsEarly(input).catch(() => false)) throw await decodeFailureOf(error, input);
-    throw unreadable(error, 'ERR_IMAGE_UNSUPPORTED_TYPE', 415, `Expected an image (${limits.types.join(', ')}) but the bytes are not one`);
+    throw unreadable(
+      error,
+      'ERR_IMAGE_UNSUPPORTED_TYPE',
+      415,
+      `Expected an image (${limits.types.join(', ')}) but the bytes are not one`,
+    );
   }
   const mimetype = mimetypeOf(metadata);
-  if (mimetype === undefined || !limits.types.includes(mimetype)) throw unsupportedType(mimetype ?? `of format ${metadata.format}`, mimetype ?? metadata.format, limits);
+  if (mimetype === undefined || !limits.types.includes(mimetype))
+    throw unsupportedType(mimetype ?? `of format ${metadata.format}`, mimetype ?? metadata.format, limits);
   const width = metadata.autoOrient?.width ?? metadata.width;
   const height = metadata.autoOrient?.height ?? metadata.height;
   if (!width || !height) {
@@ -153,9 +176,16 @@ export async function probeImage(input: string | Buffer, size: number, limits: I
  * would otherwise pass here and fail every thumbnail).
  * @throws InvalidImageError `ERR_IMAGE_TRUNCATED` or `ERR_IMAGE_UNREADABLE` (400)
  */
-export async function proveWhole(input: string | Buffer, maxPixels: number, options: { animated?: boolean } = {}): Promise<void> {
+export async function proveWhole(
+  input: string | Buffer,
+  maxPixels: number,
+  options: { animated?: boolean } = {},
+): Promise<void> {
   try {
-    await sharp(input, { limitInputPixels: maxPixels, animated: options.animated === true }).resize({ width: 32, height: 32, fit: 'inside' }).raw().toBuffer();
+    await sharp(input, { limitInputPixels: maxPixels, animated: options.animated === true })
+      .resize({ width: 32, height: 32, fit: 'inside' })
+      .raw()
+      .toBuffer();
   } catch (error) {
     throw await decodeFailureOf(error, input);
   }
@@ -167,7 +197,9 @@ export async function proveWhole(input: string | Buffer, maxPixels: number, opti
  */
 export function decodeFailure(error: unknown): InvalidImageError {
   if (error instanceof InvalidImageError) return error;
-  const truncated = /premature|truncat|end of (file|stream|data)|unexpected end|not enough data/i.test((error as Error)?.message ?? '');
+  const truncated = /premature|truncat|end of (file|stream|data)|unexpected end|not enough data/i.test(
+    (error as Error)?.message ?? '',
+  );
   return unreadable(
     error,
     truncated ? 'ERR_IMAGE_TRUNCATED' : 'ERR_IMAGE_UNREADABLE',
@@ -216,22 +248,33 @@ export function tooLarge(size: number | undefined, maxBytes: number): InvalidIma
 }
 
 function unsupportedType(described: string, mimetype: string | undefined, limits: ImageLimits): InvalidImageError {
-  return new InvalidImageError('ERR_IMAGE_UNSUPPORTED_TYPE', `Expected one of ${limits.types.join(', ')} but the bytes are ${described}`, {
-    statusCode: 415,
-    data: { mimetype, allowed: limits.types },
-  });
+  return new InvalidImageError(
+    'ERR_IMAGE_UNSUPPORTED_TYPE',
+    `Expected one of ${limits.types.join(', ')} but the bytes are ${described}`,
+    {
+      statusCode: 415,
+      data: { mimetype, allowed: limits.types },
+    },
+  );
 }
 
 function tooManyPixels(width: number, height: number, frames: number, maxPixels: number): InvalidImageError {
   const pixels = width * height * frames;
   return new InvalidImageError(
     'ERR_IMAGE_TOO_MANY_PIXELS',
-    `Expected at most ${maxPixels} pixels but the image declares ${width}×${height}` + (frames > 1 ? `×${frames} frames` : '') + ` (${pixels} pixels)`,
+    `Expected at most ${maxPixels} pixels but the image declares ${width}×${height}` +
+      (frames > 1 ? `×${frames} frames` : '') +
+      ` (${pixels} pixels)`,
     { statusCode: 413, data: { width, height, pixels, maxPixels } },
   );
 }
 
-function unreadable(cause: unknown, code: ImageAttachErrorCode, statusCode: number, message: string): InvalidImageError {
+function unreadable(
+  cause: unknown,
+  code: ImageAttachErrorCode,
+  statusCode: number,
+  message: string,
+): InvalidImageError {
   const detail = ((cause as Error).message ?? '').split('\n')[0];
   return new InvalidImageError(code, detail ? `${message}: ${detail}` : message, { statusCode, cause });
 }

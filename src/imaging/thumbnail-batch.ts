@@ -15,7 +15,13 @@ import { checkBackground, flattenFor, type ThumbnailBackground } from './backgro
 import { proveWhole } from './probe.js';
 import { decodeFailureOf } from './truncation.js';
 import { inRenderSlot } from './render-slots.js';
-import { sharpFormat, type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from './thumbnail.js';
+import {
+  sharpFormat,
+  type ThumbnailFormat,
+  type ThumbnailSize,
+  thumbnailDimensions,
+  thumbnailMimetype,
+} from './thumbnail.js';
 
 /**
  * One thumbnail to make: exactly one of width, height or ratio, optionally a format, and the
@@ -49,16 +55,27 @@ export type PlannedThumbnail = Omit<RenderedThumbnail, 'data'> & { background?: 
  * are refused (a set holds one image per size).
  * @throws InvalidArgumentError naming the bad spec
  */
-export function planThumbnails(specs: readonly ThumbnailSpec[], original: Pick<BatchOriginal, 'mimetype' | 'width' | 'height'>): PlannedThumbnail[] {
+export function planThumbnails(
+  specs: readonly ThumbnailSpec[],
+  original: Pick<BatchOriginal, 'mimetype' | 'width' | 'height'>,
+): PlannedThumbnail[] {
   const planned: PlannedThumbnail[] = [];
   for (const spec of specs) {
     const { width, height } = thumbnailDimensions(original.width, original.height, spec);
     const mimetype = thumbnailMimetype(original.mimetype, spec.format);
     if (width === original.width && height === original.height) continue;
     if (planned.some((p) => p.width === width && p.height === height)) {
-      throw new InvalidArgumentError('options.thumbnails', `thumbnails of different sizes (a set holds one image per size; two come out ${width}×${height})`, specs);
+      throw new InvalidArgumentError(
+        'options.thumbnails',
+        `thumbnails of different sizes (a set holds one image per size; two come out ${width}×${height})`,
+        specs,
+      );
     }
-    planned.push(spec.background === undefined ? { width, height, mimetype } : { width, height, mimetype, background: spec.background });
+    planned.push(
+      spec.background === undefined
+        ? { width, height, mimetype }
+        : { width, height, mimetype, background: spec.background },
+    );
   }
   return planned;
 }
@@ -84,7 +101,10 @@ export function renderThumbnails(
     const largest = planned.reduce((a, b) => (b.width > a.width ? b : a));
     const fitsLargest = planned.every((t) => t.width <= largest.width && t.height <= largest.height);
     const shrinks = largest.width <= original.width && largest.height <= original.height;
-    const renders = !multiFrame && fitsLargest && shrinks ? fromOneDecode(input, largest, planned, maxPixels) : fromClones(input, planned, multiFrame, maxPixels);
+    const renders =
+      !multiFrame && fitsLargest && shrinks
+        ? fromOneDecode(input, largest, planned, maxPixels)
+        : fromClones(input, planned, multiFrame, maxPixels);
     // Wait for every render (none left running on a file about to be removed), then fail with the first error.
     const settled = await Promise.allSettled(renders);
     const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -103,15 +123,30 @@ export function renderThumbnails(
  * they would finish no sooner under load, only hold two or three encoders' memory at once and
  * take more of libuv's pool from the file writes waiting behind them.
  */
-function fromOneDecode(input: string | Buffer, largest: PlannedThumbnail, planned: readonly PlannedThumbnail[], maxPixels: number): Array<Promise<RenderedThumbnail>> {
-  const pixels = sharp(input, { limitInputPixels: maxPixels }).autoOrient().resize(largest.width, largest.height, { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+function fromOneDecode(
+  input: string | Buffer,
+  largest: PlannedThumbnail,
+  planned: readonly PlannedThumbnail[],
+  maxPixels: number,
+): Array<Promise<RenderedThumbnail>> {
+  const pixels = sharp(input, { limitInputPixels: maxPixels })
+    .autoOrient()
+    .resize(largest.width, largest.height, { fit: 'fill' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   let previous: Promise<unknown> = pixels;
   return planned.map((thumbnail) => {
     const encoded = previous.then(async () => {
       const { data, info } = await pixels;
       let image = sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
-      if (thumbnail.width !== info.width || thumbnail.height !== info.height) image = image.resize(thumbnail.width, thumbnail.height, { fit: 'fill' });
-      return rendered(thumbnail, await flattenFor(image, thumbnail.mimetype, thumbnail.background).toFormat(sharpFormat(thumbnail.mimetype)).toBuffer());
+      if (thumbnail.width !== info.width || thumbnail.height !== info.height)
+        image = image.resize(thumbnail.width, thumbnail.height, { fit: 'fill' });
+      return rendered(
+        thumbnail,
+        await flattenFor(image, thumbnail.mimetype, thumbnail.background)
+          .toFormat(sharpFormat(thumbnail.mimetype))
+          .toBuffer(),
+      );
     });
     // The next encode starts when this one ends, whether or not it failed (the caller sees each result).
     previous = encoded.catch(() => {});
@@ -123,19 +158,30 @@ function fromOneDecode(input: string | Buffer, largest: PlannedThumbnail, planne
  * Otherwise (an animated original, or a thumbnail larger than the original): one sharp input,
  * every thumbnail a `clone()` of it, so the input is read once and shared by the pipelines.
  */
-function fromClones(input: string | Buffer, planned: readonly PlannedThumbnail[], multiFrame: boolean, maxPixels: number): Array<Promise<RenderedThumbnail>> {
+function fromClones(
+  input: string | Buffer,
+  planned: readonly PlannedThumbnail[],
+  multiFrame: boolean,
+  maxPixels: number,
+): Array<Promise<RenderedThumbnail>> {
   // Animation is an input option, so it splits the renders: frames kept only for GIF and WebP
   // output of a multi-frame original.
   const bases = new Map<boolean, Sharp>();
   const base = (animated: boolean): Sharp => {
     let found = bases.get(animated);
-    if (found === undefined) bases.set(animated, (found = sharp(input, { limitInputPixels: maxPixels, animated }).autoOrient()));
+    if (found === undefined)
+      bases.set(animated, (found = sharp(input, { limitInputPixels: maxPixels, animated }).autoOrient()));
     return found;
   };
   return planned.map(async (thumbnail) => {
     const animated = multiFrame && (thumbnail.mimetype === 'image/gif' || thumbnail.mimetype === 'image/webp');
     const resized = base(animated).clone().resize(thumbnail.width, thumbnail.height, { fit: 'fill' });
-    return rendered(thumbnail, await flattenFor(resized, thumbnail.mimetype, thumbnail.background).toFormat(sharpFormat(thumbnail.mimetype)).toBuffer());
+    return rendered(
+      thumbnail,
+      await flattenFor(resized, thumbnail.mimetype, thumbnail.background)
+        .toFormat(sharpFormat(thumbnail.mimetype))
+        .toBuffer(),
+    );
   });
 }
 
@@ -150,7 +196,12 @@ function rendered({ width, height, mimetype }: PlannedThumbnail, data: Buffer): 
  */
 export function checkThumbnailSpecs(specs: unknown): readonly ThumbnailSpec[] | undefined {
   if (specs === undefined) return undefined;
-  if (!Array.isArray(specs)) throw new InvalidArgumentError('options.thumbnails', 'an array of { width } | { height } | { ratio }, each with an optional format', specs);
+  if (!Array.isArray(specs))
+    throw new InvalidArgumentError(
+      'options.thumbnails',
+      'an array of { width } | { height } | { ratio }, each with an optional format',
+      specs,
+    );
   for (const spec of specs as ThumbnailSpec[]) {
     thumbnailDimensions(1, 1, spec);
     if (spec.format !== undefined) thumbnailMimetype('image/png', spec.format);

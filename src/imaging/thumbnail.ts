@@ -31,16 +31,21 @@ const MIMETYPE_OF: Record<ThumbnailFormat, string> = {
  * @throws InvalidArgumentError unless exactly one of width, height or ratio is given and valid
  */
 export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize): { width: number; height: number } {
-  const given = size && typeof size === 'object' ? (['width', 'height', 'ratio'] as const).filter((k) => (size as Record<string, unknown>)[k] !== undefined) : [];
+  const given =
+    size && typeof size === 'object'
+      ? (['width', 'height', 'ratio'] as const).filter((k) => (size as Record<string, unknown>)[k] !== undefined)
+      : [];
   if (given.length !== 1) {
     throw new InvalidArgumentError('size', 'exactly one of { width }, { height } or { ratio }', size);
   }
   if ('width' in size && size.width !== undefined) {
-    if (!Number.isSafeInteger(size.width) || size.width < 1) throw new InvalidArgumentError('width', 'an integer >= 1', size.width);
+    if (!Number.isSafeInteger(size.width) || size.width < 1)
+      throw new InvalidArgumentError('width', 'an integer >= 1', size.width);
     return { width: size.width, height: Math.max(1, Math.trunc(h0 * (size.width / w0))) };
   }
   if ('height' in size && size.height !== undefined) {
-    if (!Number.isSafeInteger(size.height) || size.height < 1) throw new InvalidArgumentError('height', 'an integer >= 1', size.height);
+    if (!Number.isSafeInteger(size.height) || size.height < 1)
+      throw new InvalidArgumentError('height', 'an integer >= 1', size.height);
     return { width: Math.max(1, Math.trunc(w0 * (size.height / h0))), height: size.height };
   }
   const { ratio } = size as { ratio: number };
@@ -85,6 +90,14 @@ export function sharpFormat(mimetype: string): keyof FormatEnum {
  * `image` (an opened original) resized into a `width`×`height` thumbnail in `mimetype`, upright
  * and stripped; transparency flattened onto `background` (white by default) when `mimetype` has no alpha.
  */
-export function resizeToThumbnail(image: Sharp, width: number, height: number, mimetype: string, background?: ThumbnailBackground): Sharp {
-  return flattenFor(image.autoOrient().resize(width, height, { fit: 'fill' }), mimetype, background).toFormat(sharpFormat(mimetype));
+export function resizeToThumbnail(
+  image: Sharp,
+  width: number,
+  height: number,
+  mimetype: string,
+  background?: ThumbnailBackground,
+): Sharp {
+  return flattenFor(image.autoOrient().resize(width, height, { fit: 'fill' }), mimetype, background).toFormat(
+    sharpFormat(mimetype),
+  );
 }

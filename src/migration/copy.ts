@@ -57,11 +57,20 @@ export function describeKey(key: ImageKey): string {
  *   MigrationError `ERR_MIGRATION_CHECKSUM_MISMATCH` when the copy read back differs (the bad
  *   copy is removed, so a rerun with `skipExisting` copies it again)
  */
-export async function copyImage(source: Store, destination: Store, image: ImageEntity, options: CopyOptions): Promise<CopyOutcome> {
+export async function copyImage(
+  source: Store,
+  destination: Store,
+  image: ImageEntity,
+  options: CopyOptions,
+): Promise<CopyOutcome> {
   const key = keyOf(image);
   if (options.skipExisting || options.dryRun) {
-    const [from, to] = await Promise.all([checked(source).statFile(key), options.skipExisting ? checked(destination).statFile(key) : null]);
-    if (from === null) throw new ImageNotFoundError(`The source store has no file for ${describeKey(key)}`, { data: { key } });
+    const [from, to] = await Promise.all([
+      checked(source).statFile(key),
+      options.skipExisting ? checked(destination).statFile(key) : null,
+    ]);
+    if (from === null)
+      throw new ImageNotFoundError(`The source store has no file for ${describeKey(key)}`, { data: { key } });
     if (to !== null && to.size === from.size) return { status: 'skipped', bytes: 0 };
     if (options.dryRun) return { status: 'copied', bytes: from.size };
   }

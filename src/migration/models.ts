@@ -28,7 +28,12 @@ export type ModelList = Iterable<unknown> | Record<string, unknown>;
 export function isImageClass(value: unknown): value is ImageEntityClass {
   if (typeof value !== 'function' || typeof value.prototype !== 'object' || value.prototype === null) return false;
   const proto = value.prototype as Record<string, unknown>;
-  return 'objectType' in proto && 'objectId' in proto && typeof proto.openFile === 'function' && typeof proto.locate === 'function';
+  return (
+    'objectType' in proto &&
+    'objectId' in proto &&
+    typeof proto.openFile === 'function' &&
+    typeof proto.locate === 'function'
+  );
 }
 
 /** The `imageAttachment()` relations of an owner class (none for any other class). */
@@ -36,21 +41,20 @@ export function attachmentRelations(ownerClass: unknown): AttachmentRelation[] {
   const cls = ownerClass as typeof Model;
   if (typeof cls !== 'function' || typeof cls.getRelations !== 'function') return [];
   const relations = cls.getRelations() as Record<string, Relation>;
-  return attachmentRelationNames(cls)
-    .map((name) => {
-      const relation = relations[name] as unknown as {
-        relatedModelClass: ImageEntityClass;
-        ownerProp: { props: string[] };
-        relatedProp: { props: string[] };
-      };
-      return {
-        ownerClass: cls,
-        relationName: name,
-        imageClass: relation.relatedModelClass,
-        ownerProps: relation.ownerProp.props,
-        imageProps: relation.relatedProp.props,
-      };
-    });
+  return attachmentRelationNames(cls).map((name) => {
+    const relation = relations[name] as unknown as {
+      relatedModelClass: ImageEntityClass;
+      ownerProp: { props: string[] };
+      relatedProp: { props: string[] };
+    };
+    return {
+      ownerClass: cls,
+      relationName: name,
+      imageClass: relation.relatedModelClass,
+      ownerProps: relation.ownerProp.props,
+      imageProps: relation.relatedProp.props,
+    };
+  });
 }
 
 /** The entries of a model list, each with the name it is listed under (the class name in an array). */

@@ -45,7 +45,8 @@ export class MigrationPlan implements AsyncIterable<ImageEntity> {
   constructor(classes: readonly ImageEntityClass[], source: Store, destination: Store, options: MigrationOptions = {}) {
     check.instanceOf(source, Store, 'source');
     check.instanceOf(destination, Store, 'destination');
-    if (source === destination) throw new InvalidArgumentError('destination', 'a store other than the source', destination);
+    if (source === destination)
+      throw new InvalidArgumentError('destination', 'a store other than the source', destination);
     this.classes = classes;
     this.source = source;
     this.destination = destination;
@@ -97,10 +98,14 @@ export class MigrationPlan implements AsyncIterable<ImageEntity> {
       if (event.status === 'failed') {
         progress.failed.push({ key: event.key, image: event.image, error: event.error! });
         if (stopOnError && stop === undefined) {
-          stop = new MigrationError('ERR_MIGRATION_STOPPED', `Migration stopped at ${describeFailed(event)}: ${event.error!.message}`, {
-            cause: event.error,
-            data: { key: event.key },
-          });
+          stop = new MigrationError(
+            'ERR_MIGRATION_STOPPED',
+            `Migration stopped at ${describeFailed(event)}: ${event.error!.message}`,
+            {
+              cause: event.error,
+              data: { key: event.key },
+            },
+          );
         }
       } else {
         progress.done++;
@@ -167,7 +172,12 @@ export class MigrationPlan implements AsyncIterable<ImageEntity> {
  * const report = await migrate([User, Product], oldStore, newStore, { skipExisting: true }).execute();
  * console.log(`${report.copied} copied, ${report.failed.length} failed`);
  */
-export function migrate(models: ModelList, source: Store, destination: Store, options: MigrationOptions = {}): MigrationPlan {
+export function migrate(
+  models: ModelList,
+  source: Store,
+  destination: Store,
+  options: MigrationOptions = {},
+): MigrationPlan {
   return new MigrationPlan(imageClassesOf(models), source, destination, options);
 }
 
@@ -176,7 +186,12 @@ export function migrate(models: ModelList, source: Store, destination: Store, op
  * @throws InvalidArgumentError for a bad class, store or option
  * @example for await (const image of migrateClass(UserPicture, oldStore, newStore)) console.log(image.objectId);
  */
-export function migrateClass(Model: ImageEntityClass, source: Store, destination: Store, options: MigrationOptions = {}): MigrationPlan {
+export function migrateClass(
+  Model: ImageEntityClass,
+  source: Store,
+  destination: Store,
+  options: MigrationOptions = {},
+): MigrationPlan {
   assertImageClass(Model);
   return new MigrationPlan([Model], source, destination, options);
 }

@@ -27,7 +27,10 @@ export function knexFor(cls: ImageEntityClass, knex: Knex | undefined): Knex {
     // Objection throws when no knex is bound; the message below says what to do instead.
   }
   if (!bound) {
-    throw new ImageAttachError('ERR_NO_KNEX', `${cls.name} has no knex bound: call Model.knex(knex) or pass { knex } in the options`);
+    throw new ImageAttachError(
+      'ERR_NO_KNEX',
+      `${cls.name} has no knex bound: call Model.knex(knex) or pass { knex } in the options`,
+    );
   }
   return bound;
 }
@@ -55,7 +58,9 @@ export async function* pagedRows(cls: ImageEntityClass, options: RowQueryOptions
   const fromDatabaseJson = (cls as unknown as typeof Model).fromDatabaseJson.bind(cls as unknown as typeof Model);
   let last: unknown[] | undefined;
   for (;;) {
-    const query = knex(cls.tableName).select('*').orderBy(columns.map((column) => ({ column, order: 'asc' })));
+    const query = knex(cls.tableName)
+      .select('*')
+      .orderBy(columns.map((column) => ({ column, order: 'asc' })));
     options.where?.(query);
     if (last !== undefined) afterKey(query, columns, last);
     const page = (await query.limit(options.pageSize)) as Record<string, unknown>[];

@@ -81,7 +81,11 @@ export type ProgressCallback = (progress: Readonly<MigrationProgress>, event: Mi
  * (the plan is already running).
  */
 export class MigrationError extends ImageAttachError {
-  constructor(code: Extract<ImageAttachErrorCode, `ERR_MIGRATION_${string}`>, message: string, options: ImageAttachErrorOptions = {}) {
+  constructor(
+    code: Extract<ImageAttachErrorCode, `ERR_MIGRATION_${string}`>,
+    message: string,
+    options: ImageAttachErrorOptions = {},
+  ) {
     super(code, message, options);
   }
 }

@@ -54,7 +54,11 @@ async function loadIORedis(): Promise<IORedisConstructor> {
 }
 
 export function isRedisClient(connection: unknown): connection is RedisClientLike {
-  return connection !== null && typeof connection === 'object' && typeof (connection as RedisClientLike).duplicate === 'function';
+  return (
+    connection !== null &&
+    typeof connection === 'object' &&
+    typeof (connection as RedisClientLike).duplicate === 'function'
+  );
 }
 
 /** A client for BullMQ, and whether this module made it (and so must close it). */
@@ -63,7 +67,8 @@ export async function redisClient(connection: RedisConnection): Promise<{ client
   const Redis = await loadIORedis();
   // BullMQ's blocking commands must never be cut short by a retry limit.
   const options = { maxRetriesPerRequest: null };
-  const client = typeof connection === 'string' ? new Redis(connection, options) : new Redis({ ...connection, ...options });
+  const client =
+    typeof connection === 'string' ? new Redis(connection, options) : new Redis({ ...connection, ...options });
   return { client, owned: true };
 }
 

@@ -11,7 +11,8 @@ import type { ThumbnailBackground } from '../imaging/background.js';
 import type { ThumbnailFormat, ThumbnailSize } from '../imaging/thumbnail.js';
 
 /** A key value as JSON can carry it. */
-export type EncodedValue = string | number | boolean | null | { $bigint: string } | { $buffer: string } | { $date: string } | EncodedValue[];
+export type EncodedValue =
+  string | number | boolean | null | { $bigint: string } | { $buffer: string } | { $date: string } | EncodedValue[];
 
 /** Which original a job was enqueued for: a replacement has another `createdAt` (and often size and type). */
 export interface OriginalIdentity {
@@ -84,8 +85,18 @@ export function canonicalJson(value: unknown): string {
 }
 
 /** The identity of an image row, as a job records it. */
-export function identityOf(image: { width: number; height: number; mimetype: string; created_at: Date }): OriginalIdentity {
-  return { width: image.width, height: image.height, mimetype: image.mimetype, createdAt: image.created_at.toISOString() };
+export function identityOf(image: {
+  width: number;
+  height: number;
+  mimetype: string;
+  created_at: Date;
+}): OriginalIdentity {
+  return {
+    width: image.width,
+    height: image.height,
+    mimetype: image.mimetype,
+    createdAt: image.created_at.toISOString(),
+  };
 }
 
 /**
@@ -128,7 +139,13 @@ export function parseJobData(data: unknown): ThumbnailJobData {
   if (d.subset === null || typeof d.subset !== 'object') throw invalid('subset is not an object');
   if (d.size === null || typeof d.size !== 'object') throw invalid('size is not an object');
   const o = d.original;
-  if (!o || typeof o.width !== 'number' || typeof o.height !== 'number' || typeof o.mimetype !== 'string' || Number.isNaN(Date.parse(o.createdAt))) {
+  if (
+    !o ||
+    typeof o.width !== 'number' ||
+    typeof o.height !== 'number' ||
+    typeof o.mimetype !== 'string' ||
+    Number.isNaN(Date.parse(o.createdAt))
+  ) {
     throw invalid('original is not { width, height, mimetype, createdAt }');
   }
   return d as ThumbnailJobData;

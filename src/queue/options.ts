@@ -98,7 +98,10 @@ export const DEFAULT_QUEUE_NAME = 'objection-imageattach-thumbnails';
 export function resolveQueueOptions(options: ThumbnailQueueOptions): ResolvedQueueOptions {
   check.object(options, 'options');
   const { connection } = options;
-  if (!(typeof connection === 'string' && connection !== '') && !(connection !== null && typeof connection === 'object')) {
+  if (
+    !(typeof connection === 'string' && connection !== '') &&
+    !(connection !== null && typeof connection === 'object')
+  ) {
     throw new InvalidArgumentError('options.connection', 'a Redis URL, ioredis options or a Redis client', connection);
   }
   if (typeof connection === 'string' && !/^rediss?:\/\//.test(connection)) {
@@ -109,19 +112,44 @@ export function resolveQueueOptions(options: ThumbnailQueueOptions): ResolvedQue
     throw new InvalidArgumentError('options.queueName', 'a non-empty string without ":"', queueName);
   }
   if (options.prefix !== undefined) check.nonEmptyString(options.prefix, 'options.prefix');
-  const models = checkRecord<typeof Model>(options.models, 'options.models', 'Objection model class', (m) => typeof m === 'function' && typeof (m as typeof Model).query === 'function' && typeof (m as typeof Model).getRelations === 'function');
+  const models = checkRecord<typeof Model>(
+    options.models,
+    'options.models',
+    'Objection model class',
+    (m) =>
+      typeof m === 'function' &&
+      typeof (m as typeof Model).query === 'function' &&
+      typeof (m as typeof Model).getRelations === 'function',
+  );
   // The Store class is checked by shape, so a store from another copy of the library passes too.
-  const stores = checkRecord<Store>(options.stores, 'options.stores', 'Store', (s) => s !== null && typeof s === 'object' && typeof (s as Store).putFile === 'function' && typeof (s as Store).open === 'function');
+  const stores = checkRecord<Store>(
+    options.stores,
+    'options.stores',
+    'Store',
+    (s) =>
+      s !== null &&
+      typeof s === 'object' &&
+      typeof (s as Store).putFile === 'function' &&
+      typeof (s as Store).open === 'function',
+  );
   const defaultStore = options.defaultStore ?? Object.keys(stores)[0]!;
   if (!Object.hasOwn(stores, defaultStore)) {
-    throw new InvalidArgumentError('options.defaultStore', `the name of one of options.stores (${Object.keys(stores).join(', ')})`, options.defaultStore);
+    throw new InvalidArgumentError(
+      'options.defaultStore',
+      `the name of one of options.stores (${Object.keys(stores).join(', ')})`,
+      options.defaultStore,
+    );
   }
   const attempts = options.attempts ?? 5;
   check.positiveInteger(attempts, 'options.attempts');
   const backoff = options.backoff ?? 1000;
   check.integerAtLeast(backoff, 0, 'options.backoff', 'milliseconds');
   const keepFailed = options.keepFailed ?? { age: 7 * 24 * 3600 };
-  if (keepFailed === null || typeof keepFailed !== 'object' || (keepFailed.age === undefined && keepFailed.count === undefined)) {
+  if (
+    keepFailed === null ||
+    typeof keepFailed !== 'object' ||
+    (keepFailed.age === undefined && keepFailed.count === undefined)
+  ) {
     throw new InvalidArgumentError('options.keepFailed', '{ age } and/or { count }', keepFailed);
   }
   for (const key of ['age', 'count'] as const) {
@@ -130,30 +158,57 @@ export function resolveQueueOptions(options: ThumbnailQueueOptions): ResolvedQue
   }
   const enqueueTimeout = options.enqueueTimeout ?? 5000;
   check.positiveInteger(enqueueTimeout, 'options.enqueueTimeout', 'milliseconds');
-  return { connection, queueName, prefix: options.prefix, models, stores, defaultStore, attempts, backoff, keepFailed: { ...keepFailed }, enqueueTimeout };
+  return {
+    connection,
+    queueName,
+    prefix: options.prefix,
+    models,
+    stores,
+    defaultStore,
+    attempts,
+    backoff,
+    keepFailed: { ...keepFailed },
+    enqueueTimeout,
+  };
 }
 
 /** @throws InvalidArgumentError naming the bad option */
 export function checkWorkerOptions(options: ThumbnailWorkerOptions): void {
   check.object(options, 'options');
-  for (const [name, min] of [['concurrency', 1], ['lockDuration', 1], ['stalledInterval', 1], ['maxStalledCount', 0]] as const) {
+  for (const [name, min] of [
+    ['concurrency', 1],
+    ['lockDuration', 1],
+    ['stalledInterval', 1],
+    ['maxStalledCount', 0],
+  ] as const) {
     if (options[name] !== undefined) check.integerAtLeast(options[name], min, `options.${name}`);
   }
   for (const name of ['onCompleted', 'onFailed', 'onError'] as const) {
     if (options[name] !== undefined) check.func(options[name], `options.${name}`);
   }
   const { connection } = options;
-  if (connection !== undefined && typeof connection !== 'string' && !isRedisClient(connection) && (connection === null || typeof connection !== 'object')) {
+  if (
+    connection !== undefined &&
+    typeof connection !== 'string' &&
+    !isRedisClient(connection) &&
+    (connection === null || typeof connection !== 'object')
+  ) {
     throw new InvalidArgumentError('options.connection', 'a Redis URL, ioredis options or a Redis client', connection);
   }
 }
 
-function checkRecord<T>(value: unknown, argument: string, noun: string, test: (item: unknown) => boolean): Readonly<Record<string, T>> {
+function checkRecord<T>(
+  value: unknown,
+  argument: string,
+  noun: string,
+  test: (item: unknown) => boolean,
+): Readonly<Record<string, T>> {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || Object.keys(value).length === 0) {
     throw new InvalidArgumentError(argument, `an object naming at least one ${noun}`, value);
   }
   for (const [name, item] of Object.entries(value)) {
-    if (!test(item)) throw new InvalidArgumentError(`${argument}.${name}`, `${/^[aeiou]/i.test(noun) ? 'an' : 'a'} ${noun}`, item);
+    if (!test(item))
+      throw new InvalidArgumentError(`${argument}.${name}`, `${/^[aeiou]/i.test(noun) ? 'an' : 'a'} ${noun}`, item);
   }
   return Object.freeze({ ...(value as Record<string, T>) });
 }

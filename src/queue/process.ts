@@ -9,7 +9,14 @@ import type { Model } from 'objection';
 import { withStore } from '../context.js';
 import { ImageAttachError, InvalidImageError } from '../errors.js';
 import { filesSettled, imageSet } from '../entity/index.js';
-import { generateThumbnailFrom, lockedImage, lockForWriting, type RenderedAhead, renderThumbnailAhead, type Subset } from '../entity/worker-api.js';
+import {
+  generateThumbnailFrom,
+  lockedImage,
+  lockForWriting,
+  type RenderedAhead,
+  renderThumbnailAhead,
+  type Subset,
+} from '../entity/worker-api.js';
 import type { Store } from '../stores/store.js';
 import { decodeValue, isSameOriginal, type ThumbnailJobData } from './job.js';
 
@@ -41,7 +48,8 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
   const id = decodeValue(data.id);
   const subset = Object.fromEntries(Object.entries(data.subset).map(([column, value]) => [column, decodeValue(value)]));
   const expected = data.original;
-  if (ownerClass.getRelations()[data.relation] === undefined) throw unknown('relation', data.relation, ownerClass.getRelations());
+  if (ownerClass.getRelations()[data.relation] === undefined)
+    throw unknown('relation', data.relation, ownerClass.getRelations());
 
   return withStore(store, async () => {
     // A head start, before any lock: the thumbnail of the original the job names, rendered into a
@@ -68,7 +76,12 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
         await set.load({ trx });
         // generateThumbnail decides what answers the size (an image the set has, or a new one).
         const before = [...set.images];
-        const thumbnail = await generateThumbnailFrom(set, data.size, { trx, store, format: data.format, background: data.background }, ahead);
+        const thumbnail = await generateThumbnailFrom(
+          set,
+          data.size,
+          { trx, store, format: data.format, background: data.background },
+          ahead,
+        );
         if (before.some((i) => i.width === thumbnail.width && i.height === thumbnail.height)) {
           return { status: 'existing', width: thumbnail.width, height: thumbnail.height, mimetype: thumbnail.mimetype };
         }
@@ -77,7 +90,10 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
         // the lock makes the job fail (and its file go with the rollback) rather than attach a
         // thumbnail of an old original to a new one.
         if (!isSameOriginal(await lockedImage(set, expected, trx), expected)) {
-          throw new ImageAttachError('ERR_ORIGINAL_REPLACED', `The original of ${data.model} ${JSON.stringify(data.id)} ${data.relation} was replaced while its thumbnail was made`);
+          throw new ImageAttachError(
+            'ERR_ORIGINAL_REPLACED',
+            `The original of ${data.model} ${JSON.stringify(data.id)} ${data.relation} was replaced while its thumbnail was made`,
+          );
         }
         return { status: 'created', width: thumbnail.width, height: thumbnail.height, mimetype: thumbnail.mimetype };
       });
@@ -93,7 +109,13 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
  * The job's thumbnail rendered ahead, outside any transaction: nothing when the owner is gone,
  * its original is not the job's, or the thumbnail is there already (the transaction decides).
  */
-async function renderJobAhead(ownerClass: typeof Model, id: unknown, data: ThumbnailJobData, subset: Subset, store: Store): Promise<RenderedAhead | undefined> {
+async function renderJobAhead(
+  ownerClass: typeof Model,
+  id: unknown,
+  data: ThumbnailJobData,
+  subset: Subset,
+  store: Store,
+): Promise<RenderedAhead | undefined> {
   const owner = await ownerClass.query().findById(id as never);
   if (owner === undefined) return undefined;
   const set = await imageSet(owner, data.relation, subset).load();
@@ -108,7 +130,14 @@ async function renderJobAhead(ownerClass: typeof Model, id: unknown, data: Thumb
 export function isPermanent(error: unknown): boolean {
   if (!(error instanceof ImageAttachError)) return false;
   if (error instanceof InvalidImageError) return true;
-  return ['ERR_QUEUE_JOB_INVALID', 'ERR_INVALID_ARGUMENT', 'ERR_NO_OBJECT_ID', 'ERR_UNKNOWN_MIMETYPE', 'ERR_IMAGE_SET_NOT_LOADED', 'ERR_ORIGINAL_UNREADABLE'].includes(error.code);
+  return [
+    'ERR_QUEUE_JOB_INVALID',
+    'ERR_INVALID_ARGUMENT',
+    'ERR_NO_OBJECT_ID',
+    'ERR_UNKNOWN_MIMETYPE',
+    'ERR_IMAGE_SET_NOT_LOADED',
+    'ERR_ORIGINAL_UNREADABLE',
+  ].includes(error.code);
 }
 
 function unknown(what: string, name: string, known: object): ImageAttachError {

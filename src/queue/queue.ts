@@ -8,12 +8,23 @@ import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import { imageSet } from '../entity/index.js';
 import { imageOfSize, reusableImage } from '../entity/worker-api.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
-import { type ThumbnailFormat, type ThumbnailSize, thumbnailDimensions, thumbnailMimetype } from '../imaging/thumbnail.js';
+import {
+  type ThumbnailFormat,
+  type ThumbnailSize,
+  thumbnailDimensions,
+  thumbnailMimetype,
+} from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
 import { closeOwned, loadBullMQ, type RedisClientLike, redisClient } from './connection.js';
 import type { EnqueueOptions, ThumbnailRequest } from './requests.js';
 import { encodeValue, identityOf, type ThumbnailJobData, thumbnailJobId } from './job.js';
-import { resolveQueueOptions, type ResolvedQueueOptions, type ThumbnailQueueOptions, type ThumbnailWorkerOptions, checkWorkerOptions } from './options.js';
+import {
+  resolveQueueOptions,
+  type ResolvedQueueOptions,
+  type ThumbnailQueueOptions,
+  type ThumbnailWorkerOptions,
+  checkWorkerOptions,
+} from './options.js';
 import type { ThumbnailJobResult } from './process.js';
 import { startWorker, type ThumbnailWorker } from './worker.js';
 
@@ -36,7 +47,9 @@ export interface EnqueuedThumbnail {
  */
 export class ThumbnailQueue {
   private readonly options: ResolvedQueueOptions;
-  private producer: Promise<{ queue: Queue<ThumbnailJobData, ThumbnailJobResult>; client: RedisClientLike; owned: boolean }> | undefined;
+  private producer:
+    | Promise<{ queue: Queue<ThumbnailJobData, ThumbnailJobResult>; client: RedisClientLike; owned: boolean }>
+    | undefined;
   private readonly workers = new Set<ThumbnailWorker>();
 
   /** Made by {@link thumbnailQueue}, which is the documented way. */
@@ -63,11 +76,17 @@ export class ThumbnailQueue {
    * await imageSet(user, 'picture').fromFile(upload.path);
    * await queue.enqueue(user, 'picture', [{ width: 100 }, { width: 400, format: 'webp' }]);
    */
-  async enqueue(owner: Model, relationName: string, requests: ThumbnailRequest[], options: EnqueueOptions = {}): Promise<EnqueuedThumbnail[]> {
+  async enqueue(
+    owner: Model,
+    relationName: string,
+    requests: ThumbnailRequest[],
+    options: EnqueueOptions = {},
+  ): Promise<EnqueuedThumbnail[]> {
     const model = this.modelNameOf(owner);
     const store = this.storeNameOf(options.store);
     const set = imageSet(owner as Model, relationName, options.subset ?? {});
-    if (!Array.isArray(requests) || requests.length === 0) throw new InvalidArgumentError('requests', 'a non-empty array of { width }, { height } or { ratio }', requests);
+    if (!Array.isArray(requests) || requests.length === 0)
+      throw new InvalidArgumentError('requests', 'a non-empty array of { width }, { height } or { ratio }', requests);
     const sizes = requests.map((request) => splitRequest(request));
     if (!set.isLoaded) await set.load();
     const original = set.requireOriginal();
@@ -91,7 +110,12 @@ export class ThumbnailQueue {
         results.push({ request: requests[index]!, width, height, status: 'exists', jobId: undefined });
         continue;
       }
-      const data: ThumbnailJobData = { ...base, size, ...(format === undefined ? {} : { format }), ...(background === undefined ? {} : { background }) };
+      const data: ThumbnailJobData = {
+        ...base,
+        size,
+        ...(format === undefined ? {} : { format }),
+        ...(background === undefined ? {} : { background }),
+      };
       jobs.push(data);
       results.push({ request: requests[index]!, width, height, status: 'queued', jobId: thumbnailJobId(data) });
     }
@@ -136,7 +160,14 @@ export class ThumbnailQueue {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new ImageAttachError('ERR_QUEUE_UNAVAILABLE', `Redis did not answer within ${ms} ms: the thumbnails are not queued`, { statusCode: 503 })),
+        () =>
+          reject(
+            new ImageAttachError(
+              'ERR_QUEUE_UNAVAILABLE',
+              `Redis did not answer within ${ms} ms: the thumbnails are not queued`,
+              { statusCode: 503 },
+            ),
+          ),
         ms,
       );
     });
@@ -166,7 +197,10 @@ export class ThumbnailQueue {
           backoff: { type: 'exponential', delay: backoff },
           // Gone once done, so the id is free for a later request of the same thumbnail.
           removeOnComplete: true,
-          removeOnFail: keepFailed.age === undefined ? { count: keepFailed.count! } : { age: keepFailed.age, count: keepFailed.count },
+          removeOnFail:
+            keepFailed.age === undefined
+              ? { count: keepFailed.count! }
+              : { age: keepFailed.age, count: keepFailed.count },
         },
       })),
     );
@@ -189,9 +223,14 @@ export class ThumbnailQueue {
 
   private modelNameOf(owner: Model): string {
     const entries = Object.entries(this.options.models);
-    const found = entries.find(([, cls]) => owner?.constructor === cls) ?? entries.find(([, cls]) => owner instanceof cls);
+    const found =
+      entries.find(([, cls]) => owner?.constructor === cls) ?? entries.find(([, cls]) => owner instanceof cls);
     if (found === undefined) {
-      throw new InvalidArgumentError('owner', `an instance of one of the queue's models (${entries.map(([name]) => name).join(', ')})`, owner);
+      throw new InvalidArgumentError(
+        'owner',
+        `an instance of one of the queue's models (${entries.map(([name]) => name).join(', ')})`,
+        owner,
+      );
     }
     return found[0];
   }
@@ -202,7 +241,11 @@ export class ThumbnailQueue {
     if (typeof store === 'string' && Object.hasOwn(stores, store)) return store;
     const byInstance = Object.entries(stores).find(([, s]) => s === store);
     if (byInstance) return byInstance[0];
-    throw new InvalidArgumentError('options.store', `the name or instance of one of the queue's stores (${Object.keys(stores).join(', ')})`, store);
+    throw new InvalidArgumentError(
+      'options.store',
+      `the name or instance of one of the queue's stores (${Object.keys(stores).join(', ')})`,
+      store,
+    );
   }
 }
 
@@ -218,11 +261,17 @@ export function thumbnailQueue(options: ThumbnailQueueOptions): ThumbnailQueue {
 }
 
 /** Checks a request and splits it into the size, the format and the background. */
-function splitRequest(request: ThumbnailRequest): { size: ThumbnailSize; format: ThumbnailFormat | undefined; background: ThumbnailBackground | undefined } {
-  if (request === null || typeof request !== 'object') throw new InvalidArgumentError('requests[]', '{ width }, { height } or { ratio }', request);
+function splitRequest(request: ThumbnailRequest): {
+  size: ThumbnailSize;
+  format: ThumbnailFormat | undefined;
+  background: ThumbnailBackground | undefined;
+} {
+  if (request === null || typeof request !== 'object')
+    throw new InvalidArgumentError('requests[]', '{ width }, { height } or { ratio }', request);
   const { format, background, ...size } = request as ThumbnailRequest & Record<string, unknown>;
   const extra = Object.keys(size).filter((key) => !['width', 'height', 'ratio'].includes(key));
-  if (extra.length > 0) throw new InvalidArgumentError('requests[]', '{ width }, { height } or { ratio }, and an optional format', request);
+  if (extra.length > 0)
+    throw new InvalidArgumentError('requests[]', '{ width }, { height } or { ratio }, and an optional format', request);
   // Both checks throw the library's usual messages (for width, format, …).
   thumbnailDimensions(1, 1, size as ThumbnailSize);
   if (format !== undefined) thumbnailMimetype('image/png', format);

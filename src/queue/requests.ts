@@ -20,4 +20,3 @@ export interface EnqueueOptions {
   /** Enqueue even sizes the (loaded) set already has. Default false: those are left out. */
   force?: boolean;
 }
-

@@ -110,7 +110,12 @@ export async function startWorker(
   // An 'error' without a listener would crash the process; a worker outlives Redis hiccups.
   bullWorker.on('error', (error) => {
     if (workerOptions.onError) workerOptions.onError(error);
-    else process.emitWarning(new ImageAttachError('ERR_QUEUE_WORKER', `objection-imageattach: thumbnail worker error: ${error.message}`, { cause: error }));
+    else
+      process.emitWarning(
+        new ImageAttachError('ERR_QUEUE_WORKER', `objection-imageattach: thumbnail worker error: ${error.message}`, {
+          cause: error,
+        }),
+      );
   });
   const { onCompleted, onFailed } = workerOptions;
   if (onCompleted) {

@@ -25,7 +25,15 @@ export class DatabaseTimestamp extends Date {
   exactDigits(): string | undefined {
     const d = this.digits;
     if (d === undefined) return undefined;
-    const wall = Date.UTC(+d.slice(0, 4), +d.slice(4, 6) - 1, +d.slice(6, 8), +d.slice(8, 10), +d.slice(10, 12), +d.slice(12, 14), +d.slice(14, 17));
+    const wall = Date.UTC(
+      +d.slice(0, 4),
+      +d.slice(4, 6) - 1,
+      +d.slice(6, 8),
+      +d.slice(8, 10),
+      +d.slice(10, 12),
+      +d.slice(12, 14),
+      +d.slice(14, 17),
+    );
     return wall - this.offsetMinutes * 60_000 === this.getTime() ? d : undefined;
   }
 }
@@ -36,7 +44,8 @@ export class DatabaseTimestamp extends Date {
  */
 export type TextZone = 'utc' | 'local' | { offsetMinutes: number } | { zone: string };
 
-const TEXT = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2})(?::?(\d{2}))?(?::?(\d{2}))?)?$/;
+const TEXT =
+  /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2})(?::?(\d{2}))?(?::?(\d{2}))?)?$/;
 
 /**
  * Reads a timestamp as a database prints it: `2026-12-02 20:04:54.140674+09` (PostgreSQL's
@@ -47,13 +56,21 @@ const TEXT = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))
 export function parseDatabaseTimestamp(text: string, zone: TextZone = 'utc'): DatabaseTimestamp | undefined {
   const m = TEXT.exec(text);
   if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const fraction = (m[7] ?? '').padEnd(6, '0').slice(0, 6);
   const digits = m.slice(1, 7).join('') + fraction;
   const wall = Date.UTC(year, month - 1, day, hour, minute, second, Math.trunc(Number(fraction) / 1000));
   let offsetMinutes: number;
   if (m[8] !== undefined) offsetMinutes = 0;
-  else if (m[9] !== undefined) offsetMinutes = (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11] ?? 0) + Number(m[12] ?? 0) / 60);
+  else if (m[9] !== undefined)
+    offsetMinutes = (m[9] === '-' ? -1 : 1) * (Number(m[10]) * 60 + Number(m[11] ?? 0) + Number(m[12] ?? 0) / 60);
   else if (zone === 'utc') offsetMinutes = 0;
   else if (zone === 'local') offsetMinutes = -new Date(year, month - 1, day, hour, minute, second).getTimezoneOffset();
   else if ('zone' in zone) {
@@ -71,7 +88,16 @@ export function parseDatabaseTimestamp(text: string, zone: TextZone = 'utc'): Da
  */
 export function zoneOffsetMinutes(zone: string, date: Date): number | undefined {
   try {
-    const parts = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' }).formatToParts(date);
+    const parts = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    }).formatToParts(date);
     const part = (type: string) => Number(parts.find((p) => p.type === type)?.value);
     const wall = Date.UTC(part('year'), part('month') - 1, part('day'), part('hour'), part('minute'), part('second'));
     return Math.round((wall - Math.floor(date.getTime() / 1000) * 1000) / 60_000);
@@ -111,8 +137,12 @@ export function wallDigits(date: Date, offsetMinutes: number): string {
   const d = new Date(date.getTime() + offsetMinutes * 60_000);
   const pad = (n: number, width = 2) => String(n).padStart(width, '0');
   return (
-    pad(d.getUTCFullYear(), 4) + pad(d.getUTCMonth() + 1) + pad(d.getUTCDate()) +
-    pad(d.getUTCHours()) + pad(d.getUTCMinutes()) + pad(d.getUTCSeconds()) +
+    pad(d.getUTCFullYear(), 4) +
+    pad(d.getUTCMonth() + 1) +
+    pad(d.getUTCDate()) +
+    pad(d.getUTCHours()) +
+    pad(d.getUTCMinutes()) +
+    pad(d.getUTCSeconds()) +
     pad(d.getUTCMilliseconds() * 1000, 6)
   );
 }

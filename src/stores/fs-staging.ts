@@ -79,7 +79,10 @@ export class FileSystemStagingArea implements StagingArea {
       await removeIfPresent(temp).catch(() => {
         // Left for sweepLeftovers, once this process is gone.
       });
-      throw new StoreError('ERR_STORE_WRITE', `Writing the staging note ${file} failed: ${(error as Error).message}`, { cause: error, data: { path: file } });
+      throw new StoreError('ERR_STORE_WRITE', `Writing the staging note ${file} failed: ${(error as Error).message}`, {
+        cause: error,
+        data: { path: file },
+      });
     }
   }
 
@@ -99,7 +102,12 @@ export class FileSystemStagingArea implements StagingArea {
         const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
         // Either the bytes are gone, or a delete pruned the fresh folder before the rename: again.
         if (missing && !(await exists(this.dataPath(token)))) break;
-        if (!missing || attempt === 3) throw new StoreError('ERR_STORE_WRITE', `Moving staged bytes ${this.dataPath(token)} to ${file} failed: ${(error as Error).message}`, { cause: error, data: { path: file } });
+        if (!missing || attempt === 3)
+          throw new StoreError(
+            'ERR_STORE_WRITE',
+            `Moving staged bytes ${this.dataPath(token)} to ${file} failed: ${(error as Error).message}`,
+            { cause: error, data: { path: file } },
+          );
       }
     }
     await removeIfPresent(this.notePath(token));
@@ -139,7 +147,11 @@ export class FileSystemStagingArea implements StagingArea {
       text = await readFile(this.notePath(token), 'utf8');
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw new StoreError('ERR_STORE_UNAVAILABLE', `Reading the staging note ${this.notePath(token)} failed: ${(error as Error).message}`, { cause: error });
+      throw new StoreError(
+        'ERR_STORE_UNAVAILABLE',
+        `Reading the staging note ${this.notePath(token)} failed: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
     try {
       const note = JSON.parse(text) as StagedNote;
@@ -175,7 +187,10 @@ export class FileSystemStagingArea implements StagingArea {
       const file = path.join(this.dir, name);
       const info = await stat(file).catch(() => undefined);
       if (info === undefined || now - info.mtimeMs < STALE_TEMP_MS) continue;
-      await removeIfPresent(file).then(() => removed++, () => {});
+      await removeIfPresent(file).then(
+        () => removed++,
+        () => {},
+      );
     }
     return removed;
   }
@@ -185,9 +200,18 @@ export class FileSystemStagingArea implements StagingArea {
 function isNote(note: unknown): note is StagedNote {
   const n = note as Partial<StagedNote> | null;
   return (
-    typeof n === 'object' && n !== null &&
-    typeof n.key === 'object' && n.key !== null && typeof n.key.objectType === 'string' && typeof n.key.objectId === 'string' &&
-    typeof n.row === 'object' && n.row !== null && typeof n.row.table === 'string' && typeof n.row.id === 'object' && n.row.id !== null && typeof n.row.createdAt === 'number'
+    typeof n === 'object' &&
+    n !== null &&
+    typeof n.key === 'object' &&
+    n.key !== null &&
+    typeof n.key.objectType === 'string' &&
+    typeof n.key.objectId === 'string' &&
+    typeof n.row === 'object' &&
+    n.row !== null &&
+    typeof n.row.table === 'string' &&
+    typeof n.row.id === 'object' &&
+    n.row.id !== null &&
+    typeof n.row.createdAt === 'number'
   );
 }
 

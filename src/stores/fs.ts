@@ -18,7 +18,13 @@ import { removeIfPresent } from '../util/temp-files.js';
 import { FileSystemStagingArea } from './fs-staging.js';
 import { checkHttpUrl } from './http-url.js';
 import type { StagingArea } from './staging.js';
-import { alternateNames, fileSystemSegments, type ImageKey, keyFromFileSystemSegments, type NormalizedKey } from './keys.js';
+import {
+  alternateNames,
+  fileSystemSegments,
+  type ImageKey,
+  keyFromFileSystemSegments,
+  type NormalizedKey,
+} from './keys.js';
 import { type ByteRange, type FileStat, localFileSize, type PutFileOptions, Store, validateRange } from './store.js';
 
 /** What the filesystem stores share: the layout, atomic writes, reads, deletes and listing. */
@@ -112,7 +118,10 @@ export abstract class FileSystemStoreBase extends Store {
       } catch (error) {
         // A file that is not there is the caller's mistake (ImageNotFoundError), not the store's.
         if ((error as NodeJS.ErrnoException).code === 'ENOENT') await localFileSize(file);
-        throw new StoreError('ERR_STORE_WRITE', `Writing ${final} failed: ${(error as Error).message}`, { cause: error, data: { path: final } });
+        throw new StoreError('ERR_STORE_WRITE', `Writing ${final} failed: ${(error as Error).message}`, {
+          cause: error,
+          data: { path: final },
+        });
       }
       return size;
     }
@@ -168,11 +177,15 @@ export abstract class FileSystemStoreBase extends Store {
       if (createdDir !== undefined) await this.pruneEmptyFolders(dir, createdDir);
       if (error instanceof ImageAttachError) throw error;
       if (await isReadOnlyFailure(error, dir)) {
-        throw new StoreError('ERR_STORE_READ_ONLY', `The filesystem store at ${this.root} is read-only for this process (cannot write ${file}: ${(error as Error).message})`, {
-          cause: error,
-          statusCode: 503,
-          data: { path: file, root: this.root },
-        });
+        throw new StoreError(
+          'ERR_STORE_READ_ONLY',
+          `The filesystem store at ${this.root} is read-only for this process (cannot write ${file}: ${(error as Error).message})`,
+          {
+            cause: error,
+            statusCode: 503,
+            data: { path: file, root: this.root },
+          },
+        );
       }
       throw new StoreError('ERR_STORE_WRITE', `Writing ${file} failed: ${(error as Error).message}`, {
         cause: error,
@@ -205,7 +218,8 @@ export abstract class FileSystemStoreBase extends Store {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.normalizeError(error, file);
       }
     }
-    if (removed) await this.pruneEmptyFolders(path.dirname(this.pathFor(key)), path.join(this.root, this.segmentsFor(key)[0]!));
+    if (removed)
+      await this.pruneEmptyFolders(path.dirname(this.pathFor(key)), path.join(this.root, this.segmentsFor(key)[0]!));
   }
 
   /** The size of the file of `key` (found under another extension of its type if need be: `extension` says which). */
@@ -256,7 +270,10 @@ export abstract class FileSystemStoreBase extends Store {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'EISDIR' || code === 'ENOTDIR') {
       // The message may reach a page: it names the file inside the store, the full path is in data.
-      return new ImageNotFoundError(`No image file at ${path.relative(this.root, file)} in the store`, { cause: error, data: { path: file } });
+      return new ImageNotFoundError(`No image file at ${path.relative(this.root, file)} in the store`, {
+        cause: error,
+        data: { path: file },
+      });
     }
     return new StoreError('ERR_STORE_UNAVAILABLE', `Filesystem store failed at ${file}: ${(error as Error).message}`, {
       cause: error,
@@ -290,7 +307,6 @@ export class FileSystemStore extends FileSystemStoreBase {
     return this.baseUrl + this.segmentsFor(key).map(encodeURIComponent).join('/');
   }
 }
-
 
 /** `.<name>.<random>.tmp` in the folder of `file`: a dot-name, which the static server never serves. */
 function tempNameBeside(file: string): string {

@@ -50,17 +50,36 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
   constructor(options: HttpExposedFileSystemStoreOptions) {
     super(options?.path, 'options.path');
     const prefix = options.prefix ?? '__images__';
-    if (typeof prefix !== 'string' || !/^\/?[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*\/?$/.test(prefix) || /(^|\/)\.\.?(\/|$)/.test(prefix)) {
+    if (
+      typeof prefix !== 'string' ||
+      !/^\/?[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*\/?$/.test(prefix) ||
+      /(^|\/)\.\.?(\/|$)/.test(prefix)
+    ) {
       throw new InvalidArgumentError('options.prefix', 'a URL path like "__images__" or "static/images"', prefix);
     }
     this.prefix = prefix.replace(/^\/|\/$/g, '');
-    this.hostUrl = options.hostUrl === undefined ? undefined : checkHttpUrl(options.hostUrl, 'options.hostUrl').replace(/\/+$/, '');
+    this.hostUrl =
+      options.hostUrl === undefined ? undefined : checkHttpUrl(options.hostUrl, 'options.hostUrl').replace(/\/+$/, '');
     const { allowedHosts, trustHostHeader = false } = options;
     check.boolean(trustHostHeader, 'options.trustHostHeader');
-    if (allowedHosts !== undefined && (!Array.isArray(allowedHosts) || !allowedHosts.every((h) => typeof h === 'string' && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(h)))) {
-      throw new InvalidArgumentError('options.allowedHosts', 'a list of hosts such as "example.com" or "localhost:3000"', allowedHosts);
+    if (
+      allowedHosts !== undefined &&
+      (!Array.isArray(allowedHosts) ||
+        !allowedHosts.every(
+          (h) => typeof h === 'string' && /^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(h),
+        ))
+    ) {
+      throw new InvalidArgumentError(
+        'options.allowedHosts',
+        'a list of hosts such as "example.com" or "localhost:3000"',
+        allowedHosts,
+      );
     }
-    this.originHosts = trustHostHeader ? 'any' : allowedHosts === undefined ? null : new Set(allowedHosts.map((h) => h.toLowerCase()));
+    this.originHosts = trustHostHeader
+      ? 'any'
+      : allowedHosts === undefined
+        ? null
+        : new Set(allowedHosts.map((h) => h.toLowerCase()));
   }
 
   /**
@@ -95,7 +114,7 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
     if (currentRequestOrigin() !== undefined) return (this.requestOrigin() ?? '') + path;
     throw new ContextError(
       'ERR_NO_REQUEST_ORIGIN',
-      'HttpExposedFileSystemStore takes its URLs\' origin from the request, and no request is being served here: ' +
+      "HttpExposedFileSystemStore takes its URLs' origin from the request, and no request is being served here: " +
         'pass { hostUrl } or call this inside a request handled after app.use(serveStore(store))',
     );
   }

@@ -28,6 +28,7 @@ export function checkHttpUrl(value: unknown, name: string): string {
   if (typeof value === 'string' && WHITESPACE_OR_CONTROL.test(value)) {
     throw new InvalidArgumentError(name, 'an absolute http(s) URL without whitespace or control characters', value);
   }
-  if (typeof value !== 'string' || !isHttpUrl(value)) throw new InvalidArgumentError(name, 'an absolute http(s) URL', value);
+  if (typeof value !== 'string' || !isHttpUrl(value))
+    throw new InvalidArgumentError(name, 'an absolute http(s) URL', value);
   return value;
 }

@@ -141,7 +141,7 @@ export function normalizeKey(key: ImageKey): NormalizedKey {
 function floorDivMod(n: bigint, d: bigint): [bigint, bigint] {
   let q = n / d;
   let r = n % d;
-  if (r !== 0n && (r < 0n) !== (d < 0n)) {
+  if (r !== 0n && r < 0n !== d < 0n) {
     q -= 1n;
     r += d;
   }
@@ -170,7 +170,13 @@ export function keyFromFileSystemSegments(segments: readonly string[]): Normaliz
   const match = FILE_NAME.exec(segments[3]!);
   const mimetype = match && mimetypeForExtension(match[4]!);
   if (!match || !mimetype) return undefined;
-  const key = { objectType: segments[0]!, objectId: BigInt(match[1]!), width: Number(match[2]), height: Number(match[3]), mimetype };
+  const key = {
+    objectType: segments[0]!,
+    objectId: BigInt(match[1]!),
+    width: Number(match[2]),
+    height: Number(match[3]),
+    mimetype,
+  };
   try {
     const expected = fileSystemSegments(key);
     const found = [...segments.slice(0, 3), canonicalName(segments[3]!)];
@@ -194,7 +200,13 @@ export function keyFromObjectStorageKey(name: string): NormalizedKey | undefined
   const match = OBJECT_KEY.exec(name);
   const mimetype = match && mimetypeForExtension(match[5]!);
   if (!match || !mimetype) return undefined;
-  const key = { objectType: match[1]!, objectId: BigInt(match[2]!), width: Number(match[3]), height: Number(match[4]), mimetype };
+  const key = {
+    objectType: match[1]!,
+    objectId: BigInt(match[2]!),
+    width: Number(match[3]),
+    height: Number(match[4]),
+    mimetype,
+  };
   try {
     return objectStorageKey(key) === canonicalName(name) ? normalizeKey(key) : undefined;
   } catch {

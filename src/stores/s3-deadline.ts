@@ -54,10 +54,14 @@ export class Deadline {
   error(cause?: unknown): StoreError {
     const { bucket, key, operation } = this.target;
     const where = key === undefined ? `s3://${bucket}` : `s3://${bucket}/${key}`;
-    return new StoreError('ERR_STORE_UNAVAILABLE', `S3 ${operation} on ${where} failed: it did not finish within ${this.timeout} ms (operationTimeout)`, {
-      cause,
-      data: { bucket, key, operation, timeout: this.timeout },
-    });
+    return new StoreError(
+      'ERR_STORE_UNAVAILABLE',
+      `S3 ${operation} on ${where} failed: it did not finish within ${this.timeout} ms (operationTimeout)`,
+      {
+        cause,
+        data: { bucket, key, operation, timeout: this.timeout },
+      },
+    );
   }
 
   /** The typed error for a failure of the operation: the deadline's when it passed, else the SDK's. */
@@ -110,7 +114,8 @@ export function clientWithSignal(client: S3Client, signal: AbortSignal): S3Clien
   return new Proxy(client, {
     get(target, property, receiver) {
       if (property !== 'send') return Reflect.get(target, property, receiver);
-      return (command: Parameters<S3Client['send']>[0], options?: object) => target.send(command, { ...options, abortSignal: signal });
+      return (command: Parameters<S3Client['send']>[0], options?: object) =>
+        target.send(command, { ...options, abortSignal: signal });
     },
   });
 }

@@ -96,7 +96,13 @@ export interface ResolvedS3Options {
 /** The longest delay a Node timer keeps (a longer one fires at once). */
 const MAX_TIMER_MS = 2_147_483_647;
 
-const CLIENT_MAKING = ['credentials', 'requestChecksumCalculation', 'connectionTimeout', 'socketTimeout', 'maxAttempts'] as const;
+const CLIENT_MAKING = [
+  'credentials',
+  'requestChecksumCalculation',
+  'connectionTimeout',
+  'socketTimeout',
+  'maxAttempts',
+] as const;
 
 /**
  * Checks every option, naming the bad one.
@@ -106,7 +112,11 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
   check.object(options, 'options', 'an options object');
   const { bucket } = options;
   if (typeof bucket !== 'string' || !/^[A-Za-z0-9._-]{3,255}$/.test(bucket)) {
-    throw new InvalidArgumentError('options.bucket', 'a bucket name (3 to 255 letters, digits, ".", "_" or "-")', bucket);
+    throw new InvalidArgumentError(
+      'options.bucket',
+      'a bucket name (3 to 255 letters, digits, ".", "_" or "-")',
+      bucket,
+    );
   }
   if (options.client !== undefined) {
     if (options.client === null || typeof (options.client as { send?: unknown }).send !== 'function') {
@@ -114,7 +124,11 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
     }
     for (const name of CLIENT_MAKING) {
       if (options[name] !== undefined) {
-        throw new InvalidArgumentError(`options.${name}`, 'nothing alongside options.client (configure the client you pass)', options[name]);
+        throw new InvalidArgumentError(
+          `options.${name}`,
+          'nothing alongside options.client (configure the client you pass)',
+          options[name],
+        );
       }
     }
   }
@@ -124,12 +138,22 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
   const { credentials } = options;
   if (credentials !== undefined && typeof credentials !== 'function') {
     const c = credentials as Partial<SigningCredentials> | null;
-    if (c === null || typeof c !== 'object' || typeof c.accessKeyId !== 'string' || typeof c.secretAccessKey !== 'string') {
-      throw new InvalidArgumentError('options.credentials', '{ accessKeyId, secretAccessKey } or a credentials provider function', credentials);
+    if (
+      c === null ||
+      typeof c !== 'object' ||
+      typeof c.accessKeyId !== 'string' ||
+      typeof c.secretAccessKey !== 'string'
+    ) {
+      throw new InvalidArgumentError(
+        'options.credentials',
+        '{ accessKeyId, secretAccessKey } or a credentials provider function',
+        credentials,
+      );
     }
   }
   const checksum = options.requestChecksumCalculation;
-  if (checksum !== undefined) check.oneOf(checksum, ['WHEN_SUPPORTED', 'WHEN_REQUIRED'], 'options.requestChecksumCalculation');
+  if (checksum !== undefined)
+    check.oneOf(checksum, ['WHEN_SUPPORTED', 'WHEN_REQUIRED'], 'options.requestChecksumCalculation');
   optionalInteger(options.connectionTimeout, 'options.connectionTimeout', 1);
   optionalInteger(options.socketTimeout, 'options.socketTimeout', 1);
   optionalInteger(options.maxAttempts, 'options.maxAttempts', 1);
@@ -139,7 +163,12 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
   optionalInteger(maxAge, 'options.maxAge', 0);
   optionalString(options.acl, 'options.acl', 'a canned ACL like "public-read"', /^[a-z-]+$/);
   optionalString(options.storageClass, 'options.storageClass', 'a storage class like "STANDARD"', /^[A-Z_]+$/);
-  optionalString(options.reproducibleStorageClass, 'options.reproducibleStorageClass', 'a storage class like "STANDARD_IA"', /^[A-Z_]+$/);
+  optionalString(
+    options.reproducibleStorageClass,
+    'options.reproducibleStorageClass',
+    'a storage class like "STANDARD_IA"',
+    /^[A-Z_]+$/,
+  );
 
   const prefix = normalizePrefix(options.prefix);
   let expiresIn: number | undefined;
@@ -148,10 +177,18 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
     expiresIn = options.signedUrls.expiresIn ?? 3600;
     check.integerIn(expiresIn, 1, MAX_PRESIGN_SECONDS, 'options.signedUrls.expiresIn', 'seconds');
     if (options.region === undefined) {
-      throw new InvalidArgumentError('options.region', 'a region alongside options.signedUrls (signatures name their region)', undefined);
+      throw new InvalidArgumentError(
+        'options.region',
+        'a region alongside options.signedUrls (signatures name their region)',
+        undefined,
+      );
     }
     if (options.publicBaseUrl !== undefined) {
-      throw new InvalidArgumentError('options.publicBaseUrl', 'no publicBaseUrl alongside options.signedUrls (an S3 signature is only valid on S3 itself)', options.publicBaseUrl);
+      throw new InvalidArgumentError(
+        'options.publicBaseUrl',
+        'no publicBaseUrl alongside options.signedUrls (an S3 signature is only valid on S3 itself)',
+        options.publicBaseUrl,
+      );
     }
   }
   if (options.publicBaseUrl !== undefined) checkHttpUrl(options.publicBaseUrl, 'options.publicBaseUrl');
@@ -168,8 +205,15 @@ function normalizePrefix(prefix: unknown): string {
   const trimmed = typeof prefix === 'string' ? prefix.trim().replace(/\/+$/, '') : undefined;
   const path = trimmed?.replace(/^\/+/, '');
   const segments = path === undefined || path === '' ? [] : path.split('/');
-  if (trimmed === undefined || segments.some((s) => s === '' || s === '.' || s === '..' || /[\u0000-\u001f\u007f]/.test(s))) {
-    throw new InvalidArgumentError('options.prefix', 'a key prefix like "images" or "app/images" (no empty, "." or ".." segments)', prefix);
+  if (
+    trimmed === undefined ||
+    segments.some((s) => s === '' || s === '.' || s === '..' || /[\u0000-\u001f\u007f]/.test(s))
+  ) {
+    throw new InvalidArgumentError(
+      'options.prefix',
+      'a key prefix like "images" or "app/images" (no empty, "." or ".." segments)',
+      prefix,
+    );
   }
   return trimmed;
 }
@@ -196,7 +240,8 @@ function baseUrlOf(options: S3StoreOptions): string {
 }
 
 function optionalString(value: unknown, name: string, expected: string, pattern: RegExp): void {
-  if (value !== undefined && (typeof value !== 'string' || !pattern.test(value))) throw new InvalidArgumentError(name, expected, value);
+  if (value !== undefined && (typeof value !== 'string' || !pattern.test(value)))
+    throw new InvalidArgumentError(name, expected, value);
 }
 
 function optionalInteger(value: unknown, name: string, min: number): void {

@@ -57,7 +57,10 @@ export const MAX_PRESIGN_SECONDS = 604_800;
 export function presignGetUrl(url: string, options: PresignOptions): string {
   const target = new URL(url);
   const date = options.date ?? stableSigningDate(options.now ?? Date.now(), options.expiresIn);
-  const amzDate = date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, ''); // 20240102T030405Z
+  const amzDate = date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, ''); // 20240102T030405Z
   const day = amzDate.slice(0, 8);
   const scope = `${day}/${options.region}/s3/aws4_request`;
   const { accessKeyId, secretAccessKey, sessionToken } = options.credentials;

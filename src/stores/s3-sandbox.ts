@@ -55,7 +55,8 @@ export class S3SandboxStore extends Store {
   constructor(options: S3SandboxStoreOptions) {
     super();
     for (const name of ['underlying', 'overriding'] as const) {
-      if (!(options?.[name] instanceof S3Store)) throw new InvalidArgumentError(`options.${name}`, 'an S3Store', options?.[name]);
+      if (!(options?.[name] instanceof S3Store))
+        throw new InvalidArgumentError(`options.${name}`, 'an S3Store', options?.[name]);
     }
     const { underlying, overriding } = options;
     if (underlying.bucket === overriding.bucket && underlying.prefix === overriding.prefix) {
@@ -87,9 +88,12 @@ export class S3SandboxStore extends Store {
     this.overridden.add(id);
     if (found.contentType === DELETED_MARK_MIMETYPE) {
       found.body.destroy();
-      throw new ImageNotFoundError(`The image s3://${this.overriding.bucket}/${this.overriding.objectKey(key)} was deleted in the sandbox`, {
-        data: { bucket: this.overriding.bucket, key: this.overriding.objectKey(key) },
-      });
+      throw new ImageNotFoundError(
+        `The image s3://${this.overriding.bucket}/${this.overriding.objectKey(key)} was deleted in the sandbox`,
+        {
+          data: { bucket: this.overriding.bucket, key: this.overriding.objectKey(key) },
+        },
+      );
     }
     return found.body;
   }
@@ -121,7 +125,13 @@ export class S3SandboxStore extends Store {
     // An empty object: no storage class (cheaper classes bill a minimum size) and never cached.
     await sendWithin(
       this.overriding.access,
-      new PutObjectCommand({ Bucket: bucket, Key: name, Body: new Uint8Array(0), ContentType: DELETED_MARK_MIMETYPE, CacheControl: 'no-store' }),
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: name,
+        Body: new Uint8Array(0),
+        ContentType: DELETED_MARK_MIMETYPE,
+        CacheControl: 'no-store',
+      }),
       { bucket, key: name, operation: 'PutObject' },
     );
     this.overridden.add(id);
@@ -145,7 +155,8 @@ export class S3SandboxStore extends Store {
     for await (const object of this.overriding.listObjects()) {
       held.add(objectStorageKey(object.key));
       // Markers are empty; only an empty object needs the HEAD that tells a marker from an image.
-      if (object.size === 0 && (await this.overriding.statFile(object.key))?.contentType === DELETED_MARK_MIMETYPE) continue;
+      if (object.size === 0 && (await this.overriding.statFile(object.key))?.contentType === DELETED_MARK_MIMETYPE)
+        continue;
       yield object.key;
     }
     for await (const key of this.underlying.listFiles()) {

@@ -110,7 +110,8 @@ export function s3Failure(error: unknown, target: S3Target): ImageAttachError {
     // The message may reach a page: it names the object's key, the bucket is in data.
     return new ImageNotFoundError(`No image object at ${target.key}`, { cause: error, data });
   }
-  const reason = [e.name && e.name !== 'Error' ? e.name : e.code, e.message].filter(Boolean).join(': ') || String(error);
+  const reason =
+    [e.name && e.name !== 'Error' ? e.name : e.code, e.message].filter(Boolean).join(': ') || String(error);
   return new StoreError('ERR_STORE_UNAVAILABLE', `S3 ${target.operation} on ${where} failed: ${reason}`, {
     cause: error,
     data,
@@ -123,7 +124,12 @@ export function s3Failure(error: unknown, target: S3Target): ImageAttachError {
  * `bytes=0-0` as "from 0 to the end"), so the body is cut to `range` here when the response's
  * `Content-Range` says it is wider. A body that is already exact passes through untouched.
  */
-export function exactRange(body: Readable, range: ByteRange, contentRange: string | undefined, contentLength: number | undefined): Readable {
+export function exactRange(
+  body: Readable,
+  range: ByteRange,
+  contentRange: string | undefined,
+  contentLength: number | undefined,
+): Readable {
   const served = /^bytes (\d+)-(\d+)\//.exec(contentRange ?? '');
   const servedStart = served ? Number(served[1]) : 0;
   const servedLength = served ? Number(served[2]) - servedStart + 1 : contentLength;

@@ -12,7 +12,13 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
-import type { GetObjectCommandOutput, ListObjectsV2CommandOutput, MetadataDirective, ObjectCannedACL, StorageClass } from '@aws-sdk/client-s3';
+import type {
+  GetObjectCommandOutput,
+  ListObjectsV2CommandOutput,
+  MetadataDirective,
+  ObjectCannedACL,
+  StorageClass,
+} from '@aws-sdk/client-s3';
 import { ImageNotFoundError } from '../errors.js';
 import { Deadline, type S3Access, sendWithin } from './s3-deadline.js';
 import { encodeRfc3986 } from './s3-presign.js';
@@ -61,7 +67,10 @@ export class S3StagingArea implements StagingArea {
     try {
       const stream = typeof data === 'string' ? createReadStream(data) : data;
       // Staged bytes live for the length of a transaction: the default storage class (no minimum duration).
-      await uploadObject(this.access, this.dataName(token), stream, { ...this.headersFor(note.key.mimetype, false), StorageClass: undefined });
+      await uploadObject(this.access, this.dataName(token), stream, {
+        ...this.headersFor(note.key.mimetype, false),
+        StorageClass: undefined,
+      });
     } catch (error) {
       await this.discard(token).catch(() => {
         // The upload's failure is the one to report; a note left behind is settled later as "not committed".
@@ -76,7 +85,12 @@ export class S3StagingArea implements StagingArea {
     const name = this.noteName(token);
     await sendWithin(
       this.access,
-      new PutObjectCommand({ Bucket: this.access.bucket, Key: name, Body: JSON.stringify(note), ContentType: 'application/json' }),
+      new PutObjectCommand({
+        Bucket: this.access.bucket,
+        Key: name,
+        Body: JSON.stringify(note),
+        ContentType: 'application/json',
+      }),
       { bucket: this.access.bucket, key: name, operation: 'PutObject' },
     );
   }
@@ -169,9 +183,15 @@ export class S3StagingArea implements StagingArea {
 
   private async getObject(name: string): Promise<Readable> {
     const { GetObjectCommand } = s3Sdk();
-    const deadline = new Deadline(this.access.timeout, { bucket: this.access.bucket, key: name, operation: 'GetObject' });
+    const deadline = new Deadline(this.access.timeout, {
+      bucket: this.access.bucket,
+      key: name,
+      operation: 'GetObject',
+    });
     try {
-      const out = await this.access.client.send(new GetObjectCommand({ Bucket: this.access.bucket, Key: name }), { abortSignal: deadline.signal });
+      const out = await this.access.client.send(new GetObjectCommand({ Bucket: this.access.bucket, Key: name }), {
+        abortSignal: deadline.signal,
+      });
       return deadline.guard((out as GetObjectCommandOutput).Body as Readable);
     } catch (error) {
       deadline.clear();

@@ -22,7 +22,12 @@ export interface ObjectHeaders {
  * Uploads `stream` as the object `name`. The input is ours to end: it is destroyed once done.
  * @throws StoreError `ERR_STORE_WRITE` (the input failed), `ERR_STORE_UNAVAILABLE` (S3 did, or the deadline passed)
  */
-export async function uploadObject(access: S3Access, name: string, stream: Readable, headers: ObjectHeaders): Promise<void> {
+export async function uploadObject(
+  access: S3Access,
+  name: string,
+  stream: Readable,
+  headers: ObjectHeaders,
+): Promise<void> {
   // The input's own failure is the one to report: the upload then fails (and aborts) because of it.
   let inputError: unknown;
   const onInputError = (error: unknown) => {
@@ -52,10 +57,14 @@ export async function uploadObject(access: S3Access, name: string, stream: Reada
     await upload.done();
   } catch (error) {
     if (inputError !== undefined) {
-      throw new StoreError('ERR_STORE_WRITE', `Writing s3://${access.bucket}/${name} failed: ${(inputError as Error).message ?? inputError}`, {
-        cause: inputError,
-        data: { bucket: access.bucket, key: name },
-      });
+      throw new StoreError(
+        'ERR_STORE_WRITE',
+        `Writing s3://${access.bucket}/${name} failed: ${(inputError as Error).message ?? inputError}`,
+        {
+          cause: inputError,
+          data: { bucket: access.bucket, key: name },
+        },
+      );
     }
     throw deadline.failure(error);
   } finally {

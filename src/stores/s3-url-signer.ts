@@ -36,7 +36,9 @@ export class UrlSigner {
     try {
       this.credentials = await this.provider();
     } catch (error) {
-      throw new StoreError('ERR_STORE_UNAVAILABLE', `Resolving S3 credentials failed: ${(error as Error).message}`, { cause: error });
+      throw new StoreError('ERR_STORE_UNAVAILABLE', `Resolving S3 credentials failed: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 

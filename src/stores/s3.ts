@@ -7,10 +7,23 @@
  * becomes an `ImageNotFoundError` or a `StoreError`, within a bounded time: connection and idle
  * timeouts on the client this store makes, and a total deadline per operation (`operationTimeout`).
  */
-import type { GetObjectCommandOutput, HeadObjectCommandOutput, ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
+import type {
+  GetObjectCommandOutput,
+  HeadObjectCommandOutput,
+  ListObjectsV2CommandOutput,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { Readable } from 'node:stream';
 import { ImageNotFoundError } from '../errors.js';
-import { alternateNames, type ImageKey, keyFromObjectStorageKey, type NormalizedKey, objectStorageKey, type StoredImage, withTimestamp } from './keys.js';
+import {
+  alternateNames,
+  type ImageKey,
+  keyFromObjectStorageKey,
+  type NormalizedKey,
+  objectStorageKey,
+  type StoredImage,
+  withTimestamp,
+} from './keys.js';
 import { Deadline, type S3Access, sendWithin } from './s3-deadline.js';
 import { type ResolvedS3Options, resolveS3Options, type S3StoreOptions } from './s3-options.js';
 import { encodeRfc3986 } from './s3-presign.js';
@@ -108,8 +121,15 @@ export class S3Store extends Store {
 
   /** What an uploaded object of `mimetype` carries: its type, caching, storage class and ACL. */
   private headersFor(mimetype: string, reproducible: boolean): ObjectHeaders {
-    const storageClass = reproducible ? (this.options.reproducibleStorageClass ?? this.options.storageClass) : this.options.storageClass;
-    return { ContentType: mimetype, CacheControl: `max-age=${this.maxAge}`, StorageClass: storageClass, ACL: this.options.acl };
+    const storageClass = reproducible
+      ? (this.options.reproducibleStorageClass ?? this.options.storageClass)
+      : this.options.storageClass;
+    return {
+      ContentType: mimetype,
+      CacheControl: `max-age=${this.maxAge}`,
+      StorageClass: storageClass,
+      ACL: this.options.acl,
+    };
   }
 
   async getFile(key: ImageKey, range?: ByteRange): Promise<Readable> {
@@ -144,7 +164,11 @@ export class S3Store extends Store {
     }
   }
 
-  private async getNamedObject(key: ImageKey, name: string, range?: ByteRange): Promise<{ body: Readable; contentType?: string }> {
+  private async getNamedObject(
+    key: ImageKey,
+    name: string,
+    range?: ByteRange,
+  ): Promise<{ body: Readable; contentType?: string }> {
     if (range !== undefined) validateRange(range);
     const { GetObjectCommand } = s3Sdk();
     const deadline = new Deadline(this.access.timeout, { bucket: this.bucket, key: name, operation: 'GetObject' });
@@ -155,7 +179,10 @@ export class S3Store extends Store {
       );
       // The body is held to the same deadline: a peer trickling bytes cannot hold its reader longer.
       const body = deadline.guard(out.Body as Readable);
-      return { body: range ? exactRange(body, range, out.ContentRange, out.ContentLength) : body, contentType: out.ContentType };
+      return {
+        body: range ? exactRange(body, range, out.ContentRange, out.ContentLength) : body,
+        contentType: out.ContentType,
+      };
     } catch (error) {
       deadline.clear();
       if (!(range !== undefined && isUnsatisfiableRange(error))) throw deadline.failure(error);
@@ -163,7 +190,8 @@ export class S3Store extends Store {
     // A range starting past the end reads nothing, as it does from a file. The 416 carries no
     // object headers, so ask for the type (rare path: a reader asking past the end).
     const stat = await this.statNamedObject(name);
-    if (stat === null) throw s3Failure({ name: 'NoSuchKey' }, { bucket: this.bucket, key: name, operation: 'GetObject' });
+    if (stat === null)
+      throw s3Failure({ name: 'NoSuchKey' }, { bucket: this.bucket, key: name, operation: 'GetObject' });
     return { body: Readable.from([]), contentType: stat.contentType };
   }
 
@@ -172,7 +200,11 @@ export class S3Store extends Store {
     const { DeleteObjectCommand } = s3Sdk();
     for (const name of this.candidateNames(key)) {
       try {
-        await sendWithin(this.access, new DeleteObjectCommand({ Bucket: this.bucket, Key: name }), { bucket: this.bucket, key: name, operation: 'DeleteObject' });
+        await sendWithin(this.access, new DeleteObjectCommand({ Bucket: this.bucket, Key: name }), {
+          bucket: this.bucket,
+          key: name,
+          operation: 'DeleteObject',
+        });
       } catch (error) {
         // S3 answers 204 for a missing object; some compatible services answer 404. Both mean "gone".
         if (!(error instanceof ImageNotFoundError)) throw error;
@@ -200,7 +232,11 @@ export class S3Store extends Store {
     const { HeadObjectCommand } = s3Sdk();
     try {
       const target = { bucket: this.bucket, key: name, operation: 'HeadObject' };
-      const out = await sendWithin<HeadObjectCommandOutput>(this.access, new HeadObjectCommand({ Bucket: this.bucket, Key: name }), target);
+      const out = await sendWithin<HeadObjectCommandOutput>(
+        this.access,
+        new HeadObjectCommand({ Bucket: this.bucket, Key: name }),
+        target,
+      );
       return {
         size: out.ContentLength ?? 0,
         modifiedAt: out.LastModified,
@@ -230,7 +266,12 @@ export class S3Store extends Store {
     do {
       const page = await sendWithin<ListObjectsV2CommandOutput>(
         this.access,
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: start || undefined, MaxKeys: 1000, ContinuationToken: continuation }),
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: start || undefined,
+          MaxKeys: 1000,
+          ContinuationToken: continuation,
+        }),
         { bucket: this.bucket, operation: 'ListObjectsV2' },
       );
       for (const object of page.Contents ?? []) {

@@ -87,12 +87,30 @@ export function stagingProcessGone(pid: number, processTag: string): boolean {
 }
 
 /** The note's form of a key. */
-export function noteKey(key: { objectType: string; objectId: bigint | number; width: number; height: number; mimetype: string }): StagedNote['key'] {
-  return { objectType: key.objectType, objectId: String(key.objectId), width: key.width, height: key.height, mimetype: key.mimetype };
+export function noteKey(key: {
+  objectType: string;
+  objectId: bigint | number;
+  width: number;
+  height: number;
+  mimetype: string;
+}): StagedNote['key'] {
+  return {
+    objectType: key.objectType,
+    objectId: String(key.objectId),
+    width: key.width,
+    height: key.height,
+    mimetype: key.mimetype,
+  };
 }
 
 /** True when `note` is for `key`. */
 export function noteIsFor(note: StagedNote, key: StagedNote['key']): boolean {
   const k = note.key;
-  return k.objectType === key.objectType && k.objectId === key.objectId && k.width === key.width && k.height === key.height && k.mimetype === key.mimetype;
+  return (
+    k.objectType === key.objectType &&
+    k.objectId === key.objectId &&
+    k.width === key.width &&
+    k.height === key.height &&
+    k.mimetype === key.mimetype
+  );
 }

@@ -209,7 +209,10 @@ export async function localFileSize(file: string): Promise<number> {
 function missingLocalFile(file: string, error: unknown): never {
   if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   // The message may reach a page: it names the file, the full path is in data.
-  throw new ImageNotFoundError(`No local image file named ${path.basename(file)}`, { cause: error, data: { path: file } });
+  throw new ImageNotFoundError(`No local image file named ${path.basename(file)}`, {
+    cause: error,
+    data: { path: file },
+  });
 }
 
 /**
@@ -218,7 +221,8 @@ function missingLocalFile(file: string, error: unknown): never {
  */
 export function validateRange(range: ByteRange): void {
   const { start, end } = range ?? ({} as ByteRange);
-  if (!Number.isSafeInteger(start) || start < 0) throw new InvalidArgumentError('range.start', 'an integer >= 0', start);
+  if (!Number.isSafeInteger(start) || start < 0)
+    throw new InvalidArgumentError('range.start', 'an integer >= 0', start);
   if (!Number.isSafeInteger(end) || end < start) {
     throw new InvalidArgumentError('range.end', `an integer >= range.start (${start})`, end);
   }

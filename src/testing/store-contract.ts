@@ -140,7 +140,12 @@ export function storeContract(
       beforeEach(async () => {
         await put(sampleKey, [data]);
       });
-      for (const [start, end] of [[0, 0], [10, 99], [990, 999], [0, 999]] as const) {
+      for (const [start, end] of [
+        [0, 0],
+        [10, 99],
+        [990, 999],
+        [0, 999],
+      ] as const) {
         it(`reads bytes ${start}-${end}`, async () => {
           const got = await read(sampleKey, { start, end });
           assert.ok(got.equals(data.subarray(start, end + 1)), `getFile gave ${got.length} bytes, not ${start}-${end}`);

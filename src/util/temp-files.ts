@@ -53,7 +53,10 @@ export async function sweepDeadTempFiles(dir: string, now = Date.now()): Promise
       const file = path.join(dir, name);
       const info = await stat(file).catch(() => undefined);
       if (info === undefined || now - info.mtimeMs < STALE_TEMP_MS) continue;
-      await removeIfPresent(file).then(() => removed++, () => {});
+      await removeIfPresent(file).then(
+        () => removed++,
+        () => {},
+      );
     }
   } catch {
     // An unreadable temp folder: nothing to sweep.

@@ -53,7 +53,12 @@ export const stores = {
 };
 `,
     );
-    knex = knexFactory({ client: 'better-sqlite3', connection: { filename: dbFile }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
+    knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: dbFile },
+      useNullAsDefault: true,
+      pool: { min: 1, max: 1 },
+    });
     await createSchema(knex);
     Model.knex(knex);
     local = new FileSystemStore({ path: localRoot, baseUrl: localUrl });
@@ -87,11 +92,23 @@ export const stores = {
     await knex.destroy(); // SQLite: one writer at a time; the CLI writes now
     const verify = await runCli(['--config', config, 'verify', '--store', 'own']);
     assert.equal(verify.code, 1, 'a key serving rolled-back bytes is a problem verify reports');
-    assert.match(verify.stdout, new RegExp(`kept backup: user-picture/${user.id} 40x30 image/jpeg holds rolled-back bytes; its committed bytes wait to be put back \\(run settle\\)`));
+    assert.match(
+      verify.stdout,
+      new RegExp(
+        `kept backup: user-picture/${user.id} 40x30 image/jpeg holds rolled-back bytes; its committed bytes wait to be put back \\(run settle\\)`,
+      ),
+    );
     const { code, stdout, stderr } = await runCli(['--config', config, 'settle', '--store', 'own']);
-    knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(work, 'images.sqlite') }, useNullAsDefault: true });
+    knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: path.join(work, 'images.sqlite') },
+      useNullAsDefault: true,
+    });
     assert.equal(code, 0, stderr);
-    assert.equal(stdout, 'Settled own: 0 staged writes put in place, 0 discarded; 1 kept backups put back, 0 no longer wanted.\n');
+    assert.equal(
+      stdout,
+      'Settled own: 0 staged writes put in place, 0 discarded; 1 kept backups put back, 0 no longer wanted.\n',
+    );
     assert.ok((await readFile(file)).equals(before), 'the committed bytes are back, byte for byte');
     assert.equal((await runCli(['--config', config, 'verify', '--store', 'own'])).code, 0);
   });
@@ -106,7 +123,11 @@ export const stores = {
     const staging = path.join(work, 'local', '.staging');
     const note = {
       key: { objectType: 'user-picture', objectId: String(user.id), width: 40, height: 30, mimetype: 'image/jpeg' },
-      row: { table: 'user_picture', id: { user_id: user.id, width: 40, height: 30 }, createdAt: row.created_at.getTime() },
+      row: {
+        table: 'user_picture',
+        id: { user_id: user.id, width: 40, height: 30 },
+        createdAt: row.created_at.getTime(),
+      },
     };
     await mkdir(staging, { recursive: true });
     await writeFile(path.join(staging, `${token}.json`), JSON.stringify(note));
@@ -114,9 +135,21 @@ export const stores = {
 
     await knex.destroy();
     const { code, stdout, stderr } = await runCli(['--config', config, '--json', 'settle', '--store', 'local']);
-    knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(work, 'images.sqlite') }, useNullAsDefault: true });
+    knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: path.join(work, 'images.sqlite') },
+      useNullAsDefault: true,
+    });
     assert.equal(code, 0, stderr);
-    assert.deepEqual(JSON.parse(stdout), { command: 'settle', store: 'local', promoted: 1, discarded: 0, failed: [], restored: 0, dropped: 0 });
+    assert.deepEqual(JSON.parse(stdout), {
+      command: 'settle',
+      store: 'local',
+      promoted: 1,
+      discarded: 0,
+      failed: [],
+      restored: 0,
+      dropped: 0,
+    });
     assert.ok((await readFile(local.pathFor(row))).equals(after));
   });
 });

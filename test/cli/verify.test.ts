@@ -30,7 +30,13 @@ describe('objection-imageattach verify', function () {
   const run = (args: string[]) => cli(['--config', config, ...args]);
   const orphan: ImageKey = { objectType: 'user-picture', objectId: 7, width: 10, height: 10, mimetype: 'image/png' };
 
-  async function addImage(table: string, userId: number, bytes: Buffer, mimetype: string, original: boolean): Promise<ImageKey> {
+  async function addImage(
+    table: string,
+    userId: number,
+    bytes: Buffer,
+    mimetype: string,
+    original: boolean,
+  ): Promise<ImageKey> {
     const { width, height } = await sharp(bytes).metadata();
     await knex(table).insert({ user_id: userId, width, height, mimetype, original, created_at: new Date() });
     const key = { objectType: table.replace(/_/g, '-'), objectId: userId, width: width!, height: height!, mimetype };
@@ -65,7 +71,10 @@ export const stores = { local: new FileSystemStore({ path: ${JSON.stringify(root
     knex = knexFactory({ client: 'better-sqlite3', connection: { filename: dbFile }, useNullAsDefault: true });
     await createSchema(knex);
     local = new FileSystemStore({ path: root, baseUrl: BASE_URL });
-    await knex('users').insert([{ id: 1, name: 'Ann' }, { id: 2, name: 'Bob' }]);
+    await knex('users').insert([
+      { id: 1, name: 'Ann' },
+      { id: 2, name: 'Bob' },
+    ]);
     await addImage('user_picture', 1, await jpeg(40, 30), 'image/jpeg', true);
     await addImage('user_picture', 2, await png(16, 12), 'image/png', true);
   });
@@ -97,7 +106,10 @@ export const stores = { local: new FileSystemStore({ path: ${JSON.stringify(root
       assert.notEqual(await local.statFile(orphan), null);
       const bad = await run(['verify', '--orphans', '--delete', '--min-age', 'soon']);
       assert.equal(bad.code, 2);
-      assert.match(bad.stderr, /Expected a duration such as 90s, 10m, 2h or 1d \(or 0\) for --min-age but received "soon"/);
+      assert.match(
+        bad.stderr,
+        /Expected a duration such as 90s, 10m, 2h or 1d \(or 0\) for --min-age but received "soon"/,
+      );
       assert.equal((await run(['verify', '--orphans', '--min-age', '1m'])).code, 2);
       assert.equal((await run(['verify', '--orphans', '--delete', '--min-age', '2m'])).code, 0);
       assert.equal(await local.statFile(orphan), null);
@@ -118,14 +130,26 @@ export const stores = { local: new FileSystemStore({ path: ${JSON.stringify(root
         'mismatch: user-picture/2 16x12 image/png: the file is image/jpeg 20x10\nChecked 2 images in local (headers read): 0 missing, 1 not matching their row.\n',
       );
       const json = JSON.parse((await run(['verify', '--deep', '--json'])).stdout);
-      assert.deepEqual(json.mismatched, [{ objectType: 'user-picture', objectId: '2', width: 16, height: 12, mimetype: 'image/png', problem: 'the file is image/jpeg 20x10' }]);
+      assert.deepEqual(json.mismatched, [
+        {
+          objectType: 'user-picture',
+          objectId: '2',
+          width: 16,
+          height: 12,
+          mimetype: 'image/png',
+          problem: 'the file is image/jpeg 20x10',
+        },
+      ]);
     });
 
     it('passes matching files, and reports bytes that are no image', async function () {
       const ok = await run(['verify', '--deep']);
       assert.equal(ok.code, 0, ok.stderr);
       assert.equal(ok.stdout, 'Checked 2 images in local (headers read): 0 missing, 0 not matching their row.\n');
-      await writeFile(local.pathFor({ objectType: 'user-picture', objectId: 1, width: 40, height: 30, mimetype: 'image/jpeg' }), 'not an image');
+      await writeFile(
+        local.pathFor({ objectType: 'user-picture', objectId: 1, width: 40, height: 30, mimetype: 'image/jpeg' }),
+        'not an image',
+      );
       const bad = await run(['verify', '--deep']);
       assert.equal(bad.code, 1);
       assert.match(bad.stdout, /^mismatch: user-picture\/1 40x30 image\/jpeg: the file is no image of a known type$/m);

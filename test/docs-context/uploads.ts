@@ -13,4 +13,7 @@ export declare const file: UploadedImage, buffer: Buffer;
 export declare const loadUser: RequestHandler, attach: RequestHandler;
 /** From the page's messages block, and the example's flash.ts. */
 export declare function messageFor(error: unknown): string | undefined;
-export declare function setFlash(res: Response, flash: { kind: 'error' | 'success'; text: string; field?: string }): void;
+export declare function setFlash(
+  res: Response,
+  flash: { kind: 'error' | 'success'; text: string; field?: string },
+): void;

@@ -8,7 +8,17 @@ import { imageSet } from '../../src/entity/image-set.js';
 import { popStoreContext, pushStoreContext } from '../../src/context.js';
 import { FileSystemStore } from '../../src/stores/fs.js';
 import { forEachDialect } from '../support/db.js';
-import { exifTags, ifd0Tags, phonePhoto, pngChunk, revealingJpeg, revealingPng, revealingTags, revealingWebp, TAG } from '../support/exif.js';
+import {
+  exifTags,
+  ifd0Tags,
+  phonePhoto,
+  pngChunk,
+  revealingJpeg,
+  revealingPng,
+  revealingTags,
+  revealingWebp,
+  TAG,
+} from '../support/exif.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, User } from './models.js';
 
@@ -39,7 +49,11 @@ forEachDialect('attaching a photo with location and camera metadata', (db, diale
     const photo = await phonePhoto('jpeg', 6);
     const file = path.join(root, 'phone.jpg');
     await import('node:fs/promises').then((fs) => fs.writeFile(file, photo));
-    for (const attach of [() => imageSet(user, 'picture').fromBlob(photo), () => imageSet(user, 'picture').fromFile(file), () => imageSet(user, 'picture').fromStream(Readable.from([photo]))]) {
+    for (const attach of [
+      () => imageSet(user, 'picture').fromBlob(photo),
+      () => imageSet(user, 'picture').fromFile(file),
+      () => imageSet(user, 'picture').fromStream(Readable.from([photo])),
+    ]) {
       const image = await attach();
       // The row has the displayed size (rotated by the orientation), as before.
       assert.deepEqual([image.width, image.height], [30, 40]);
@@ -70,7 +84,10 @@ forEachDialect('attaching a photo with location and camera metadata', (db, diale
       assert.deepEqual(revealingTags(tags), []);
       assert.ok(!bytes.includes('SECRET'));
       assert.equal(tags['IFD0:Orientation'], 6);
-      assert.ok(Object.keys(tags).some((key) => key.startsWith('ICC_Profile:')), 'the ICC profile is kept');
+      assert.ok(
+        Object.keys(tags).some((key) => key.startsWith('ICC_Profile:')),
+        'the ICC profile is kept',
+      );
       assert.ok((await sharp(bytes).raw().toBuffer()).equals(await sharp(photo).raw().toBuffer()));
     }
   });
@@ -91,8 +108,16 @@ forEachDialect('attaching a photo with location and camera metadata', (db, diale
     // libpng decodes it (the chunk cut short comes after the image data); re-encoding would drop the animation.
     const png = await phonePhoto('png', 6);
     const ihdrEnd = 8 + 12 + 13;
-    const junk = Buffer.concat([png.subarray(0, ihdrEnd), pngChunk('acTL', Buffer.from([0, 0, 0, 1, 0, 0, 0, 0])), png.subarray(ihdrEnd, png.length - 12), Buffer.from('\0\0\x03\xe8tEXtGPS 48.8584 N', 'latin1')]);
-    for (const attach of [() => imageSet(user, 'picture').fromBlob(junk), () => imageSet(user, 'picture').fromStream(Readable.from([junk]))]) {
+    const junk = Buffer.concat([
+      png.subarray(0, ihdrEnd),
+      pngChunk('acTL', Buffer.from([0, 0, 0, 1, 0, 0, 0, 0])),
+      png.subarray(ihdrEnd, png.length - 12),
+      Buffer.from('\0\0\x03\xe8tEXtGPS 48.8584 N', 'latin1'),
+    ]);
+    for (const attach of [
+      () => imageSet(user, 'picture').fromBlob(junk),
+      () => imageSet(user, 'picture').fromStream(Readable.from([junk])),
+    ]) {
       await assert.rejects(attach(), { code: 'ERR_IMAGE_MALFORMED', statusCode: 400 });
     }
     await imageSet(user, 'picture').load();

@@ -3,7 +3,14 @@ import { unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Model } from 'objection';
 import sharp from 'sharp';
-import { FileSystemStore, imageSet, InvalidArgumentError, InvalidImageError, popStoreContext, pushStoreContext } from '../../src/index.js';
+import {
+  FileSystemStore,
+  imageSet,
+  InvalidArgumentError,
+  InvalidImageError,
+  popStoreContext,
+  pushStoreContext,
+} from '../../src/index.js';
 import { forEachDialect } from '../support/db.js';
 import { jpeg, png } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
@@ -37,7 +44,9 @@ forEachDialect('attaching with an earlier probe', (db, dialect) => {
 
   it('stores the row the probe describes without decoding the file again', async function () {
     // A probe that differs from the bytes in width proves the file was not read again.
-    const image = await imageSet(user, 'picture').fromFile(file, { probed: { ...probe(), width: 65, pixels: 65 * 48 } });
+    const image = await imageSet(user, 'picture').fromFile(file, {
+      probed: { ...probe(), width: 65, pixels: 65 * 48 },
+    });
     assert.deepEqual([image.width, image.height, image.mimetype], [65, 48, 'image/jpeg']);
     assert.equal((await sharp(await imageSet(user, 'picture').makeBlob()).metadata()).width, 64);
   });
@@ -47,11 +56,13 @@ forEachDialect('attaching with an earlier probe', (db, dialect) => {
       imageSet(user, 'picture').fromFile(file, { probed: probe(), types: ['image/png'] }),
       (e: unknown) => e instanceof InvalidImageError && e.code === 'ERR_IMAGE_UNSUPPORTED_TYPE' && e.statusCode === 415,
     );
-    await assert.rejects(
-      imageSet(user, 'picture').fromFile(file, { probed: probe(), maxPixels: 1000 }),
-      { code: 'ERR_IMAGE_TOO_MANY_PIXELS', message: 'Expected at most 1000 pixels but the image declares 64×48 (3072 pixels)' },
-    );
-    await assert.rejects(imageSet(user, 'picture').fromFile(file, { probed: probe(), maxBytes: 10 }), { code: 'ERR_IMAGE_TOO_LARGE' });
+    await assert.rejects(imageSet(user, 'picture').fromFile(file, { probed: probe(), maxPixels: 1000 }), {
+      code: 'ERR_IMAGE_TOO_MANY_PIXELS',
+      message: 'Expected at most 1000 pixels but the image declares 64×48 (3072 pixels)',
+    });
+    await assert.rejects(imageSet(user, 'picture').fromFile(file, { probed: probe(), maxBytes: 10 }), {
+      code: 'ERR_IMAGE_TOO_LARGE',
+    });
     assert.deepEqual(await listTree(path.join(root, 'store')), []);
   });
 
@@ -59,7 +70,10 @@ forEachDialect('attaching with an earlier probe', (db, dialect) => {
     const other = await png(64, 48);
     await assert.rejects(
       imageSet(user, 'picture').fromFile(file, { probed: { ...probe(), size: other.length } }),
-      (e: unknown) => e instanceof InvalidArgumentError && e.message === `Expected ${bytes.length} (the size of the file attached) for options.probed.size but received ${other.length} of type number`,
+      (e: unknown) =>
+        e instanceof InvalidArgumentError &&
+        e.message ===
+          `Expected ${bytes.length} (the size of the file attached) for options.probed.size but received ${other.length} of type number`,
     );
   });
 
@@ -72,7 +86,9 @@ forEachDialect('attaching with an earlier probe', (db, dialect) => {
     // The unlink must land before the copy opens the file: do it when the row is inserted.
     db().on('query', removeOnInsert);
     try {
-      await assert.rejects(imageSet(user, 'picture').fromFile(file, { probed: probe() }), { code: 'ERR_IMAGE_NOT_FOUND' });
+      await assert.rejects(imageSet(user, 'picture').fromFile(file, { probed: probe() }), {
+        code: 'ERR_IMAGE_NOT_FOUND',
+      });
     } finally {
       db().off('query', removeOnInsert);
     }
@@ -81,9 +97,9 @@ forEachDialect('attaching with an earlier probe', (db, dialect) => {
   });
 
   it('refuses something that is not a probe result', async function () {
-    await assert.rejects(
-      imageSet(user, 'picture').fromFile(file, { probed: { mimetype: 'image/jpeg' } as never }),
-      { message: 'Expected the result of probing this file ({ mimetype, width, height, size, pixels }) for options.probed but received an object' },
-    );
+    await assert.rejects(imageSet(user, 'picture').fromFile(file, { probed: { mimetype: 'image/jpeg' } as never }), {
+      message:
+        'Expected the result of probing this file ({ mimetype, width, height, size, pixels }) for options.probed but received an object',
+    });
   });
 });

@@ -44,10 +44,16 @@ forEachDialect('concurrent attaches to one owner', (db, dialect) => {
         return file;
       }),
     );
-    const results = await Promise.allSettled(files.map((file) => imageSet(fresh(user), 'picture').fromFile(file, { store, thumbnails: [{ width: 10 }] })));
+    const results = await Promise.allSettled(
+      files.map((file) => imageSet(fresh(user), 'picture').fromFile(file, { store, thumbnails: [{ width: 10 }] })),
+    );
     await filesSettled();
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    assert.deepEqual(failed.map((f) => String(f.reason)), [], 'every attach succeeds');
+    assert.deepEqual(
+      failed.map((f) => String(f.reason)),
+      [],
+      'every attach succeeds',
+    );
     return results.map((r) => (r as PromiseFulfilledResult<UserPicture>).value);
   }
 
@@ -63,7 +69,11 @@ forEachDialect('concurrent attaches to one owner', (db, dialect) => {
     assert.equal(stored.width, latest.width, 'the set is the one committed last');
     assert.equal(rows.length, 2, 'one original and its thumbnail');
     const expected = rows.map((r) => path.relative(root, store.pathFor(r))).sort();
-    assert.deepEqual((await listTree(root)).filter((f) => !f.endsWith('/')), expected, 'files are exactly those of the rows');
+    assert.deepEqual(
+      (await listTree(root)).filter((f) => !f.endsWith('/')),
+      expected,
+      'files are exactly those of the rows',
+    );
   }
 
   it('all succeed on an owner with no image yet, and the last one wins', async function () {
@@ -83,13 +93,19 @@ forEachDialect('concurrent attaches to one owner', (db, dialect) => {
     this.timeout(60000);
     const user = await User.query().insert({ name: 'Deleted' });
     await imageSet(user, 'picture').fromBlob(await png(100, 100), { store, thumbnails: [{ width: 10 }] });
-    const attaches = Array.from({ length: 6 }, async (_, i) => imageSet(fresh(user), 'picture').fromBlob(await png(30 + i, 10), { store, thumbnails: [{ width: 10 }] }));
+    const attaches = Array.from({ length: 6 }, async (_, i) =>
+      imageSet(fresh(user), 'picture').fromBlob(await png(30 + i, 10), { store, thumbnails: [{ width: 10 }] }),
+    );
     const deleted = User.transaction(async (trx) => User.query(trx).deleteById(user.id).context({ store }));
     await deleted;
     await Promise.allSettled(attaches);
     await filesSettled();
     const rows = await UserPicture.query().where('user_id', user.id);
     const expected = rows.map((r) => path.relative(root, store.pathFor(r))).sort();
-    assert.deepEqual((await listTree(root)).filter((f) => !f.endsWith('/')), expected, 'files are exactly those of the rows');
+    assert.deepEqual(
+      (await listTree(root)).filter((f) => !f.endsWith('/')),
+      expected,
+      'files are exactly those of the rows',
+    );
   });
 });

@@ -58,7 +58,12 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
     if (dialect === 'sqlite') {
       // Another process must reach the database: a file, not the harness's in-memory one.
       dir = await tempDir('crash-sqlite');
-      config = { client: 'better-sqlite3', connection: { filename: path.join(dir, 'db.sqlite') }, useNullAsDefault: true, pool: { min: 1, max: 1 } };
+      config = {
+        client: 'better-sqlite3',
+        connection: { filename: path.join(dir, 'db.sqlite') },
+        useNullAsDefault: true,
+        pool: { min: 1, max: 1 },
+      };
       knex = knexFactory(config as Knex.Config);
     } else {
       knex = db();
@@ -84,7 +89,9 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
   async function scene() {
     const user = await User.query(knex).insert({ name: 'Crash' });
     const before = await jpeg(400, 300);
-    await knex.transaction((trx) => imageSet(user, 'picture').fromBlob(before, { store, trx, thumbnails: [{ width: 50 }] }));
+    await knex.transaction((trx) =>
+      imageSet(user, 'picture').fromBlob(before, { store, trx, thumbnails: [{ width: 50 }] }),
+    );
     const after = await jpeg(400, 300);
     assert.ok(!after.equals(before));
     const file = path.join(root, '..', `${path.basename(root)}-new.jpe`);
@@ -101,13 +108,22 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
   it('killed inside the transaction after writing: the committed rows keep their bytes', async function () {
     this.timeout(90000);
     const { user, before, file } = await scene();
-    const thumbnailBefore = await readFile(store.pathFor((await UserPicture.query(knex).where({ user_id: user.id, original: false }))[0]!));
+    const thumbnailBefore = await readFile(
+      store.pathFor((await UserPicture.query(knex).where({ user_id: user.id, original: false }))[0]!),
+    );
     const committed = await rowsWithBytes(user);
     await killAt([JSON.stringify(config), root, String(user.id), file, 'in-transaction'], 'replaced');
     const now = await rowsWithBytes(user);
-    assert.deepEqual(now.map((r) => r.row.created_at.getTime()), committed.map((r) => r.row.created_at.getTime()), 'the rows are the committed ones');
+    assert.deepEqual(
+      now.map((r) => r.row.created_at.getTime()),
+      committed.map((r) => r.row.created_at.getTime()),
+      'the rows are the committed ones',
+    );
     assert.ok(now.find((r) => r.row.original)!.bytes.equals(before), 'the original file holds the committed bytes');
-    assert.ok(now.find((r) => !r.row.original)!.bytes.equals(thumbnailBefore), 'the thumbnail file holds the committed bytes');
+    assert.ok(
+      now.find((r) => !r.row.original)!.bytes.equals(thumbnailBefore),
+      'the thumbnail file holds the committed bytes',
+    );
     // The next process clears what the dead one staged, and changes no committed file.
     assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 0, discarded: 2, failed: [] });
     assert.deepEqual(await readdir(path.join(root, '.staging')), []);
@@ -140,7 +156,8 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
     const other = await User.query(knex).insert({ name: 'Other' });
     await imageSet(other, 'picture').fromBlob(await jpeg(40, 30), { store });
     await filesSettled();
-    for (let i = 0; i < 100 && (await readdir(path.join(root, '.staging'))).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && (await readdir(path.join(root, '.staging'))).length > 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(await readdir(path.join(root, '.staging')), []);
     assert.ok((await readFile(store.pathFor(original))).equals(after));
   });

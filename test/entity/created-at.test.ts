@@ -30,7 +30,14 @@ forEachDialect('created_at as SQLAlchemy-ImageAttach writes and reads it', (db, 
   });
 
   const pythonRow = (createdAt: string) =>
-    insertPythonRow(db(), dialect, { user_id: user.id, width: 405, height: 640, mimetype: 'image/jpeg', original: true, created_at: createdAt });
+    insertPythonRow(db(), dialect, {
+      user_id: user.id,
+      width: 405,
+      height: 640,
+      mimetype: 'image/jpeg',
+      original: true,
+      created_at: createdAt,
+    });
   const readBack = async (knex: Knex = db()) => (await UserPicture.query(knex).where('user_id', user.id))[0]!;
 
   it("gives a Python row's _ts to the microsecond (whole seconds where MySQL's DATETIME keeps no more)", async function () {
@@ -38,7 +45,10 @@ forEachDialect('created_at as SQLAlchemy-ImageAttach writes and reads it', (db, 
     const image = await readBack();
     assert.equal(tsOf(image.locate({ store })), dialect === 'mysql' ? '20261202110455000000' : '20261202110455393703');
     assert.ok(image.created_at instanceof Date);
-    assert.equal(image.created_at.toISOString(), dialect === 'mysql' ? '2026-12-02T11:04:55.000Z' : '2026-12-02T11:04:55.393Z');
+    assert.equal(
+      image.created_at.toISOString(),
+      dialect === 'mysql' ? '2026-12-02T11:04:55.000Z' : '2026-12-02T11:04:55.393Z',
+    );
   });
 
   it('a new image has the _ts a later read of its row gives', async function () {
@@ -49,14 +59,24 @@ forEachDialect('created_at as SQLAlchemy-ImageAttach writes and reads it', (db, 
   if (dialect === 'sqlite') {
     it("writes the text SQLAlchemy writes ('2026-12-02 11:04:43.123456'), which Python parses, not epoch milliseconds", async function () {
       const attached = await withStore(store, async () => imageSet(user, 'picture').fromBlob(await jpeg(40, 30)));
-      const [raw] = await db().raw('SELECT created_at, typeof(created_at) AS type FROM user_picture WHERE user_id = ?', [user.id]);
+      const [raw] = await db().raw(
+        'SELECT created_at, typeof(created_at) AS type FROM user_picture WHERE user_id = ?',
+        [user.id],
+      );
       assert.equal(raw.type, 'text');
       assert.match(raw.created_at, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{6}$/);
       assert.equal(raw.created_at.replace(/\D/g, ''), tsOf(attached.locate({ store })));
     });
 
     it('reads rows this library wrote before as epoch milliseconds', async function () {
-      await db()('user_picture').insert({ user_id: user.id, width: 405, height: 640, mimetype: 'image/jpeg', original: 1, created_at: 1796209489395 });
+      await db()('user_picture').insert({
+        user_id: user.id,
+        width: 405,
+        height: 640,
+        mimetype: 'image/jpeg',
+        original: 1,
+        created_at: 1796209489395,
+      });
       const image = await readBack();
       assert.equal(image.created_at.toISOString(), '2026-12-02T11:04:49.395Z');
       assert.equal(tsOf(image.locate({ store })), '20261202110449395000');
@@ -81,7 +101,12 @@ forEachDialect('created_at as SQLAlchemy-ImageAttach writes and reads it', (db, 
       let seoul: Knex;
       before(function () {
         const { searchPath } = db().client.config as { searchPath: string[] };
-        seoul = knexFactory({ client: 'pg', connection: { connectionString: process.env.PG_URL, options: '-c TimeZone=Asia/Seoul' }, searchPath, pool: { min: 0, max: 2 } });
+        seoul = knexFactory({
+          client: 'pg',
+          connection: { connectionString: process.env.PG_URL, options: '-c TimeZone=Asia/Seoul' },
+          searchPath,
+          pool: { min: 0, max: 2 },
+        });
       });
       after(async function () {
         await seoul.destroy();
@@ -100,7 +125,9 @@ forEachDialect('created_at as SQLAlchemy-ImageAttach writes and reads it', (db, 
         const read = await readBack(seoul);
         assert.equal(tsOf(viaSeoul.locate({ store })), tsOf(read.locate({ store })));
         // A whole-row update writes the value back with its microseconds.
-        await db().raw("UPDATE user_picture SET created_at = '2026-12-02 11:04:54.140674+00' WHERE user_id = ?", [user.id]);
+        await db().raw("UPDATE user_picture SET created_at = '2026-12-02 11:04:54.140674+00' WHERE user_id = ?", [
+          user.id,
+        ]);
         const exact = await readBack(seoul);
         await exact.$query(seoul).update();
         assert.equal(tsOf((await readBack(seoul)).locate({ store })), '20261202200454140674');

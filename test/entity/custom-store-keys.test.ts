@@ -62,14 +62,27 @@ describe("a user's own store gets normalised keys from the entity layer", functi
     await imageSet(user, 'picture').fromBlob(await jpeg(80, 60), { store, thumbnails: [{ width: 40 }] });
     await imageSet(user, 'picture').fromBlob(await jpeg(80, 60), { store });
     await filesSettled();
-    imageSet(await User.query().findById(user.id).withGraphFetched('picture').then((u) => u!), 'picture').locate({ store });
+    imageSet(
+      await User.query()
+        .findById(user.id)
+        .withGraphFetched('picture')
+        .then((u) => u!),
+      'picture',
+    ).locate({ store });
     await imageSet(user, 'picture').remove({ store });
     await filesSettled();
     const calls = [...store.puts.map((key) => ['putFile', key] as [string, ImageKey]), ...store.keys];
-    assert.ok(calls.some(([name]) => name === 'putFile') && calls.some(([name]) => name === 'deleteFile'), 'writes and deletes went through the store');
+    assert.ok(
+      calls.some(([name]) => name === 'putFile') && calls.some(([name]) => name === 'deleteFile'),
+      'writes and deletes went through the store',
+    );
     for (const [name, key] of calls) {
       assert.equal(Object.getPrototypeOf(key), Object.prototype, `${name} got a plain key`);
-      assert.deepEqual(Object.keys(key).sort(), ['height', 'mimetype', 'objectId', 'objectType', 'width'], `${name} got the five key fields`);
+      assert.deepEqual(
+        Object.keys(key).sort(),
+        ['height', 'mimetype', 'objectId', 'objectType', 'width'],
+        `${name} got the five key fields`,
+      );
       assert.equal(typeof key.objectId, 'bigint', `${name} got a bigint objectId`);
     }
   });

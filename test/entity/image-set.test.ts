@@ -23,7 +23,6 @@ import { jpeg, png, pngDeclaring, svg } from '../support/images.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, Product, ProductImage, Tag, TagImage, User, UserPicture } from './models.js';
 
-
 forEachDialect('image sets', (db, dialect) => {
   let root: string;
   let store: FileSystemStore;
@@ -67,7 +66,10 @@ forEachDialect('image sets', (db, dialect) => {
       await writeFile(file, bytes);
       const set = imageSet(user, 'picture');
       assert.equal((await set.fromFile(file)).mimetype, 'image/png');
-      assert.equal((await set.fromStream(Readable.from([bytes.subarray(0, 10), bytes.subarray(10)]), { tempDir: spool })).width, 30);
+      assert.equal(
+        (await set.fromStream(Readable.from([bytes.subarray(0, 10), bytes.subarray(10)]), { tempDir: spool })).width,
+        30,
+      );
       assert.ok((await set.makeBlob()).equals(bytes));
       assert.deepEqual(await spoolFiles(), []);
     });
@@ -80,7 +82,10 @@ forEachDialect('image sets', (db, dialect) => {
       const replacement = await set.fromBlob(await png(50, 50));
       assert.deepEqual(await files(), [`user-picture/${user.id}/0/${user.id}.50x50.png`]);
       const rows = await UserPicture.query().where('user_id', user.id);
-      assert.deepEqual(rows.map((r) => [r.width, r.height]), [[50, 50]]);
+      assert.deepEqual(
+        rows.map((r) => [r.width, r.height]),
+        [[50, 50]],
+      );
       assert.equal(set.original, replacement);
       assert.deepEqual(set.thumbnails, []);
     });
@@ -91,7 +96,11 @@ forEachDialect('image sets', (db, dialect) => {
     });
 
     it('takes SVG only when the app opts in', async function () {
-      await assert.rejects(imageSet(user, 'picture').fromBlob(svg), (e: unknown) => e instanceof InvalidImageError && e.code === 'ERR_IMAGE_UNSUPPORTED_TYPE' && e.statusCode === 415);
+      await assert.rejects(
+        imageSet(user, 'picture').fromBlob(svg),
+        (e: unknown) =>
+          e instanceof InvalidImageError && e.code === 'ERR_IMAGE_UNSUPPORTED_TYPE' && e.statusCode === 415,
+      );
       const image = await imageSet(user, 'picture').fromBlob(svg, { types: ['image/svg+xml'] });
       assert.deepEqual([image.width, image.height, image.mimetype], [120, 80, 'image/svg+xml']);
       const thumb = await imageSet(user, 'picture').generateThumbnail({ width: 60 });
@@ -113,7 +122,10 @@ forEachDialect('image sets', (db, dialect) => {
         it(`rejects ${label} (from a ${via}) with ${code}`, async function () {
           const bytes = await make();
           const set = imageSet(user, 'picture');
-          const attempt = via === 'blob' ? set.fromBlob(bytes, options) : set.fromStream(Readable.from([bytes]), { ...options, tempDir: spool });
+          const attempt =
+            via === 'blob'
+              ? set.fromBlob(bytes, options)
+              : set.fromStream(Readable.from([bytes]), { ...options, tempDir: spool });
           await assert.rejects(attempt, (e: unknown) => e instanceof InvalidImageError && e.code === code);
           assert.deepEqual(await files(), []);
           assert.equal((await UserPicture.query().where('user_id', user.id)).length, 0);
@@ -168,7 +180,12 @@ forEachDialect('image sets', (db, dialect) => {
       for (const bad of [{}, { width: 10, height: 10 }, { width: 0 }, { width: 1.5 }, { ratio: -1 }]) {
         await assert.rejects(set.generateThumbnail(bad as never), InvalidArgumentError, JSON.stringify(bad));
       }
-      await assert.rejects(set.generateThumbnail({ width: 0 }), (e: unknown) => e instanceof InvalidArgumentError && e.message === 'Expected an integer >= 1 for width but received 0 of type number');
+      await assert.rejects(
+        set.generateThumbnail({ width: 0 }),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError &&
+          e.message === 'Expected an integer >= 1 for width but received 0 of type number',
+      );
     });
     it('with no original: ImageNotFoundError', async function () {
       const other = await User.query().insert({ name: 'Bob' });
@@ -185,7 +202,9 @@ forEachDialect('image sets', (db, dialect) => {
       assert.throws(() => set.findThumbnail({}), InvalidArgumentError);
     });
     it('of 20 concurrent findOrCreateThumbnail calls make one row and one file, and all return it', async function () {
-      const results = await Promise.all(Array.from({ length: 20 }, () => imageSet(user, 'picture').findOrCreateThumbnail({ width: 120 })));
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => imageSet(user, 'picture').findOrCreateThumbnail({ width: 120 })),
+      );
       assert.ok(results.every((r) => r.width === 120 && r.height === 189));
       assert.equal((await UserPicture.query().where({ user_id: user.id, width: 120 })).length, 1);
       assert.equal((await files()).filter((f) => f.includes('.120x189.')).length, 1);
@@ -197,30 +216,53 @@ forEachDialect('image sets', (db, dialect) => {
       const image = await imageSet(user, 'picture').fromBlob(await jpeg(20, 10));
       const url = imageSet(user, 'picture').locate();
       assert.equal(url, store.locate(image));
-      assert.match(url, new RegExp(`^http://static\\.example\\.com/user-picture/${user.id}/0/${user.id}\\.20x10\\.jpe\\?_ts=\\d{20}$`));
+      assert.match(
+        url,
+        new RegExp(`^http://static\\.example\\.com/user-picture/${user.id}/0/${user.id}\\.20x10\\.jpe\\?_ts=\\d{20}$`),
+      );
     });
     it('toHTML gives an escaped <img> with width and height', async function () {
       await imageSet(user, 'picture').fromBlob(await jpeg(20, 10));
       const html = imageSet(user, 'picture').toHTML({ attributes: { alt: 'Ann "the" <b>' } });
-      assert.match(html, /^<img src="http:\/\/static\.example\.com\/[^"]+\?_ts=\d{20}" width="20" height="10" alt="Ann &quot;the&quot; &lt;b&gt;">$/);
+      assert.match(
+        html,
+        /^<img src="http:\/\/static\.example\.com\/[^"]+\?_ts=\d{20}" width="20" height="10" alt="Ann &quot;the&quot; &lt;b&gt;">$/,
+      );
     });
     it('toHTML takes the text alternative as an alt option, escaped, and refuses one that is not a string', async function () {
       await imageSet(user, 'picture').fromBlob(await jpeg(20, 10));
-      assert.match(imageSet(user, 'picture').toHTML({ alt: 'Ann & "Bo"' }), / width="20" height="10" alt="Ann &amp; &quot;Bo&quot;">$/);
+      assert.match(
+        imageSet(user, 'picture').toHTML({ alt: 'Ann & "Bo"' }),
+        / width="20" height="10" alt="Ann &amp; &quot;Bo&quot;">$/,
+      );
       assert.match(imageSet(user, 'picture').original!.toHTML({ alt: '' }), / alt="">$/);
-      assert.throws(() => imageSet(user, 'picture').toHTML({ alt: 42 as never }), { message: "Expected a string (use '' for a decorative image) for options.alt but received 42 of type number" });
+      assert.throws(() => imageSet(user, 'picture').toHTML({ alt: 42 as never }), {
+        message: "Expected a string (use '' for a decorative image) for options.alt but received 42 of type number",
+      });
     });
 
     it('toHTML refuses bad attribute names and attributes replacing src, width or height', async function () {
       await imageSet(user, 'picture').fromBlob(await jpeg(20, 10));
       const set = imageSet(user, 'picture');
-      assert.throws(() => set.toHTML({ attributes: { 'x onerror=alert(1) y': 'z' } }), (e: unknown) => e instanceof InvalidArgumentError);
-      assert.throws(() => set.toHTML({ attributes: { src: 'javascript:alert(1)' } }), (e: unknown) => e instanceof InvalidArgumentError && /"src"/.test(e.message));
+      assert.throws(
+        () => set.toHTML({ attributes: { 'x onerror=alert(1) y': 'z' } }),
+        (e: unknown) => e instanceof InvalidArgumentError,
+      );
+      assert.throws(
+        () => set.toHTML({ attributes: { src: 'javascript:alert(1)' } }),
+        (e: unknown) => e instanceof InvalidArgumentError && /"src"/.test(e.message),
+      );
       assert.throws(() => set.toHTML({ attributes: { WIDTH: 1 } }), InvalidArgumentError);
     });
     it('says what to do when the relation is not loaded', async function () {
       const fresh = await User.query().findById(user.id);
-      assert.throws(() => imageSet(fresh!, 'picture').original, (e: unknown) => e instanceof ImageAttachError && e.code === 'ERR_IMAGE_SET_NOT_LOADED' && /withGraphFetched\('picture'\)/.test(e.message));
+      assert.throws(
+        () => imageSet(fresh!, 'picture').original,
+        (e: unknown) =>
+          e instanceof ImageAttachError &&
+          e.code === 'ERR_IMAGE_SET_NOT_LOADED' &&
+          /withGraphFetched\('picture'\)/.test(e.message),
+      );
       const set = await imageSet(fresh!, 'picture').load();
       assert.equal(set.original, undefined);
       assert.throws(() => set.requireOriginal(), ImageNotFoundError);
@@ -232,8 +274,11 @@ forEachDialect('image sets', (db, dialect) => {
       assert.ok((await imageSet(fresh!, 'picture').makeBlob()).equals(bytes));
     });
     it('rejects a relation that is not an image attachment, naming the ones that are', function () {
-      // @ts-expect-error: 'friends' is not an image relation of User, which the types refuse too
-      assert.throws(() => imageSet(user, 'friends'), (e: unknown) => e instanceof InvalidArgumentError && /picture, cover/.test(e.message));
+      assert.throws(
+        // @ts-expect-error: 'friends' is not an image relation of User, which the types refuse too
+        () => imageSet(user, 'friends'),
+        (e: unknown) => e instanceof InvalidArgumentError && /picture, cover/.test(e.message),
+      );
     });
   });
 
@@ -270,7 +315,9 @@ forEachDialect('image sets', (db, dialect) => {
       const before = await jpeg(32, 32);
       await imageSet(user, 'picture').fromBlob(before);
       const trx = await Model.startTransaction();
-      const other = await sharp(await jpeg(32, 32)).jpeg({ quality: 10 }).toBuffer();
+      const other = await sharp(await jpeg(32, 32))
+        .jpeg({ quality: 10 })
+        .toBuffer();
       await imageSet(user, 'picture').fromBlob(other, { trx });
       await trx.rollback();
       await filesSettled(trx);
@@ -280,7 +327,9 @@ forEachDialect('image sets', (db, dialect) => {
 
     it('a committed replacement with the same key keeps the new file', async function () {
       await imageSet(user, 'picture').fromBlob(await jpeg(32, 32));
-      const other = await sharp(await jpeg(32, 32)).jpeg({ quality: 10 }).toBuffer();
+      const other = await sharp(await jpeg(32, 32))
+        .jpeg({ quality: 10 })
+        .toBuffer();
       await Model.transaction(async (trx) => {
         await imageSet(user, 'picture').fromBlob(other, { trx });
       });
@@ -351,7 +400,7 @@ forEachDialect('image sets', (db, dialect) => {
       assert.equal(imageSet(user, 'cover').findThumbnail({ width: 40 }).height, 10);
     });
 
-    it('keys sets by an extra column, and never returns one set\'s thumbnail for another', async function () {
+    it("keys sets by an extra column, and never returns one set's thumbnail for another", async function () {
       const product = await Product.query().insert({});
       const first = imageSet(product, 'images', { slot: 1 });
       const second = imageSet(product, 'images', { slot: 2 });
@@ -364,7 +413,10 @@ forEachDialect('image sets', (db, dialect) => {
       assert.equal(first.findThumbnail({ width: 100 }).height, 50);
       const fresh = await Product.query().findById(product.id).withGraphFetched('images');
       const sets = imageSets(fresh!, 'images');
-      assert.deepEqual(sets.map((s) => [s.subset.slot, s.original!.width]).sort(), [[1, 200], [2, 300]]);
+      assert.deepEqual(sets.map((s) => [s.subset.slot, s.original!.width]).sort(), [
+        [1, 200],
+        [2, 300],
+      ]);
       // Replacing one set leaves the other alone.
       await first.fromBlob(await png(10, 10));
       assert.equal((await ProductImage.query().where({ product_id: product.id, slot: 2 })).length, 2);
@@ -384,11 +436,24 @@ forEachDialect('image sets', (db, dialect) => {
     });
     it('a string key needs an override, and says so', async function () {
       const tag = await Tag.query().insert({ name: 'sunset' });
-      await assert.rejects(imageSet(tag, 'icon').fromBlob(await jpeg(8, 8)), (e: unknown) => e instanceof ImageAttachError && e.code === 'ERR_NO_OBJECT_ID' && /tag_name holds "sunset"/.test(e.message));
+      await assert.rejects(
+        imageSet(tag, 'icon').fromBlob(await jpeg(8, 8)),
+        (e: unknown) =>
+          e instanceof ImageAttachError && e.code === 'ERR_NO_OBJECT_ID' && /tag_name holds "sunset"/.test(e.message),
+      );
       assert.equal((await TagImage.query()).length, 0);
     });
     it('a UUID key is read as its 128-bit integer', function () {
-      const image = TagImage.fromJson({ tag_name: '6ba7b810-9dad-11d1-80b4-00c04fd430c8', width: 1, height: 1, mimetype: 'image/png', original: true }, { skipValidation: true });
+      const image = TagImage.fromJson(
+        {
+          tag_name: '6ba7b810-9dad-11d1-80b4-00c04fd430c8',
+          width: 1,
+          height: 1,
+          mimetype: 'image/png',
+          original: true,
+        },
+        { skipValidation: true },
+      );
       assert.equal(image.objectId, 0x6ba7b8109dad11d180b400c04fd430c8n);
     });
   });
@@ -407,7 +472,9 @@ forEachDialect('image sets', (db, dialect) => {
       db().on('query', onQuery);
       try {
         const owners = await User.query().withGraphFetched('picture').whereIn('id', ids).orderBy('id');
-        const html = owners.map((o) => imageSet(o, 'picture').toHTML() + imageSet(o, 'picture').findThumbnail({ width: 32 }).toHTML());
+        const html = owners.map(
+          (o) => imageSet(o, 'picture').toHTML() + imageSet(o, 'picture').findThumbnail({ width: 32 }).toHTML(),
+        );
         assert.equal(html.length, 3);
         assert.equal(queries.length, 2);
       } finally {

@@ -139,8 +139,16 @@ forEachDialect('a COMMIT whose answer is lost', (db, dialect) => {
   async function assertRowsAndFilesAgree(user: User, original?: Buffer) {
     const rows = await UserPicture.query(db()).where('user_id', user.id);
     const expected = rows.map((r) => path.relative(root, store.pathFor(r))).sort();
-    assert.deepEqual((await listTree(root)).filter((f) => !f.endsWith('/') && !f.startsWith('.staging')), expected, 'files are exactly those of the rows');
-    assert.deepEqual(await listTree(path.join(root, '.staging')).then((f) => f.filter((n) => !n.endsWith('/'))), [], 'nothing is left staged');
+    assert.deepEqual(
+      (await listTree(root)).filter((f) => !f.endsWith('/') && !f.startsWith('.staging')),
+      expected,
+      'files are exactly those of the rows',
+    );
+    assert.deepEqual(
+      await listTree(path.join(root, '.staging')).then((f) => f.filter((n) => !n.endsWith('/'))),
+      [],
+      'nothing is left staged',
+    );
     if (original) assert.ok((await readFile(store.pathFor(rows.find((r) => r.original)!))).equals(original));
     return rows;
   }
@@ -166,7 +174,10 @@ forEachDialect('a COMMIT whose answer is lost', (db, dialect) => {
     await imageSet(user, 'picture').fromBlob(bytes, { store, thumbnails });
     await filesSettled();
     const rows = await assertRowsAndFilesAgree(user, bytes);
-    assert.deepEqual(rows.map((r) => r.width).sort((a, b) => a - b), [10, 20, 60]);
+    assert.deepEqual(
+      rows.map((r) => r.width).sort((a, b) => a - b),
+      [10, 20, 60],
+    );
   });
 
   it('cut after COMMIT, a same-size replacement: the new bytes are in place', async function () {
@@ -174,7 +185,12 @@ forEachDialect('a COMMIT whose answer is lost', (db, dialect) => {
     await imageSet(user, 'picture').fromBlob(await png(60, 40), { store, thumbnails });
     const bytes = Buffer.from(await png(60, 40));
     // Another image of the same size and type: a different colour.
-    const other = await (await import('sharp')).default({ create: { width: 60, height: 40, channels: 3, background: '#f00' } }).png().toBuffer();
+    const other = await (
+      await import('sharp')
+    )
+      .default({ create: { width: 60, height: 40, channels: 3, background: '#f00' } })
+      .png()
+      .toBuffer();
     proxy.arm('after-commit');
     await imageSet(user, 'picture').fromBlob(other, { store, thumbnails });
     await filesSettled();
@@ -185,7 +201,12 @@ forEachDialect('a COMMIT whose answer is lost', (db, dialect) => {
   it('cut after COMMIT with the database unreachable: ERR_COMMIT_UNKNOWN, no file removed, settled later', async function () {
     const user = await User.query(db()).insert({ name: 'Unknown' });
     await imageSet(user, 'picture').fromBlob(await png(60, 40), { store, thumbnails });
-    const other = await (await import('sharp')).default({ create: { width: 60, height: 40, channels: 3, background: '#0f0' } }).png().toBuffer();
+    const other = await (
+      await import('sharp')
+    )
+      .default({ create: { width: 60, height: 40, channels: 3, background: '#0f0' } })
+      .png()
+      .toBuffer();
     proxy.arm('after-commit');
     const attach = imageSet(user, 'picture').fromBlob(other, { store, thumbnails });
     proxy.down = true;
@@ -211,6 +232,9 @@ forEachDialect('a COMMIT whose answer is lost', (db, dialect) => {
     await assert.rejects(imageSet(user, 'picture').fromBlob(await png(60, 40), { store, thumbnails }));
     await filesSettled();
     const rows = await assertRowsAndFilesAgree(user, old);
-    assert.deepEqual(rows.map((r) => r.width).sort((a, b) => a - b), [10, 20, 80]);
+    assert.deepEqual(
+      rows.map((r) => r.width).sort((a, b) => a - b),
+      [10, 20, 80],
+    );
   });
 });

@@ -43,8 +43,21 @@ forEachDialect('originals as SQLAlchemy-ImageAttach stored them', (db, dialect) 
   });
 
   /** The row and file the Python library writes for an original: its size as ImageMagick reads it. */
-  async function pythonOriginal(width: number, height: number, mimetype: string, file: string, bytes: Buffer): Promise<void> {
-    await insertPythonRow(db(), dialect, { user_id: user.id, width, height, mimetype, original: true, created_at: '2026-12-02 11:04:43.123456' });
+  async function pythonOriginal(
+    width: number,
+    height: number,
+    mimetype: string,
+    file: string,
+    bytes: Buffer,
+  ): Promise<void> {
+    await insertPythonRow(db(), dialect, {
+      user_id: user.id,
+      width,
+      height,
+      mimetype,
+      original: true,
+      created_at: '2026-12-02 11:04:43.123456',
+    });
     const dir = path.join(root, 'user-picture', String(user.id), '0');
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, file), bytes);
@@ -86,12 +99,15 @@ forEachDialect('originals as SQLAlchemy-ImageAttach stored them', (db, dialect) 
     });
   });
 
-  it("a PDF original (SQLAlchemy-ImageAttach read PDFs) locates and opens; a thumbnail of it is refused as an unreadable original (422, not 400)", async function () {
+  it('a PDF original (SQLAlchemy-ImageAttach read PDFs) locates and opens; a thumbnail of it is refused as an unreadable original (422, not 400)', async function () {
     const pdf = Buffer.from('%PDF-1.4\n%python wrote this\n');
     await pythonOriginal(612, 792, 'application/pdf', `${user.id}.612x792.pdf`, pdf);
     await withStore(store, async () => {
       const set = await imageSet(user, 'picture').load();
-      assert.equal(set.locate().split('?')[0], `http://static.example.com/user-picture/${user.id}/0/${user.id}.612x792.pdf`);
+      assert.equal(
+        set.locate().split('?')[0],
+        `http://static.example.com/user-picture/${user.id}/0/${user.id}.612x792.pdf`,
+      );
       assert.ok((await set.makeBlob()).equals(pdf));
       // The stored file, not the request, is at fault: not a 400.
       await assert.rejects(set.generateThumbnail({ width: 100 }), (error: any) => {
@@ -103,7 +119,9 @@ forEachDialect('originals as SQLAlchemy-ImageAttach stored them', (db, dialect) 
   });
 
   it('a TIFF that Python 3.6 stored as .tif makes thumbnails (the other extension is read)', async function () {
-    const tiff = await sharp({ create: { width: 300, height: 200, channels: 3, background: 'teal' } }).tiff().toBuffer();
+    const tiff = await sharp({ create: { width: 300, height: 200, channels: 3, background: 'teal' } })
+      .tiff()
+      .toBuffer();
     await pythonOriginal(300, 200, 'image/tiff', `${user.id}.300x200.tif`, tiff);
     await withStore(store, async () => {
       const thumbnail = await imageSet(user, 'picture').generateThumbnail({ width: 87 });

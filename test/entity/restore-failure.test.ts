@@ -93,7 +93,10 @@ describe('a rollback whose put-back fails, on a store that cannot stage [sqlite]
     for (const warning of warnings) {
       const kept = (warning as unknown as { data: { path: string } }).data.path;
       assert.equal(path.dirname(kept), keptBackupsDir());
-      assert.match(warning.message, /putting back the committed file of user-picture\/\d+ (400x300|50x37) image\/jpeg after a rollback failed \(3 tries: the store is down\)/);
+      assert.match(
+        warning.message,
+        /putting back the committed file of user-picture\/\d+ (400x300|50x37) image\/jpeg after a rollback failed \(3 tries: the store is down\)/,
+      );
       assert.ok(warning.message.includes(kept), 'the message names the kept file');
       assert.ok((await readdir(keptBackupsDir())).includes(path.basename(kept)));
     }
@@ -102,7 +105,10 @@ describe('a rollback whose put-back fails, on a store that cannot stage [sqlite]
   it('restoreKeptBackups puts the committed bytes back, byte for byte, and says so', async function () {
     this.timeout(20_000);
     const { rows, committed } = await failedRollback();
-    assert.ok(!(await readFile(inner.pathFor(rows[1]!))).equals(committed[1]!), 'the store holds the rolled-back bytes meanwhile');
+    assert.ok(
+      !(await readFile(inner.pathFor(rows[1]!))).equals(committed[1]!),
+      'the store holds the rolled-back bytes meanwhile',
+    );
     assert.deepEqual(await restoreKeptBackups({ store, knex }), { restored: 2, discarded: 0 });
     for (const [i, row] of rows.entries()) assert.ok((await readFile(inner.pathFor(row))).equals(committed[i]!));
     assert.deepEqual(await restoreKeptBackups({ store, knex }), { restored: 0, discarded: 0 }, 'each is put back once');

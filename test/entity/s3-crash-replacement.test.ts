@@ -61,7 +61,12 @@ forEachDialect('a process killed while replacing an image on S3', (db, dialect) 
     dir = await tempDir(`s3-crash-${dialect}`);
     if (dialect === 'sqlite') {
       // Another process must reach the database: a file, not the harness's in-memory one.
-      config = { client: 'better-sqlite3', connection: { filename: path.join(dir, 'db.sqlite') }, useNullAsDefault: true, pool: { min: 1, max: 1 } };
+      config = {
+        client: 'better-sqlite3',
+        connection: { filename: path.join(dir, 'db.sqlite') },
+        useNullAsDefault: true,
+        pool: { min: 1, max: 1 },
+      };
       knex = knexFactory(config as Knex.Config);
     } else {
       knex = db();
@@ -79,20 +84,39 @@ forEachDialect('a process killed while replacing an image on S3', (db, dialect) 
     store = s3.current.store(bucket);
   });
 
-  const bytesOf = async (key: string) => buffer((await s3.current.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body as NodeJS.ReadableStream);
+  const bytesOf = async (key: string) =>
+    buffer(
+      (await s3.current.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body as NodeJS.ReadableStream,
+    );
   const staged = async () => (await s3.current.listAll(bucket)).filter((k) => k.startsWith('.staging/'));
 
   /** A user with a committed picture (400x300 and a 50-wide thumbnail), and a new image of the same size in a file. */
   async function scene() {
     const user = await User.query(knex).insert({ name: 'Crash' });
     const before = await jpeg(400, 300);
-    await knex.transaction((trx) => imageSet(user, 'picture').fromBlob(before, { store, trx, thumbnails: [{ width: 50 }] }));
+    await knex.transaction((trx) =>
+      imageSet(user, 'picture').fromBlob(before, { store, trx, thumbnails: [{ width: 50 }] }),
+    );
     const after = await jpeg(400, 300);
     assert.ok(!after.equals(before));
     const file = path.join(dir, `new-${user.id}.jpe`);
     await writeFile(file, after);
-    const args = (instant: string) => [JSON.stringify(config), s3.current.endpoint, bucket, String(user.id), file, instant];
-    return { user, before, after, args, original: `user-picture/${user.id}/400x300.jpe`, thumbnail: `user-picture/${user.id}/50x37.jpe` };
+    const args = (instant: string) => [
+      JSON.stringify(config),
+      s3.current.endpoint,
+      bucket,
+      String(user.id),
+      file,
+      instant,
+    ];
+    return {
+      user,
+      before,
+      after,
+      args,
+      original: `user-picture/${user.id}/400x300.jpe`,
+      thumbnail: `user-picture/${user.id}/50x37.jpe`,
+    };
   }
 
   it('killed inside the transaction after writing: the committed rows keep their bytes', async function () {
@@ -102,7 +126,11 @@ forEachDialect('a process killed while replacing an image on S3', (db, dialect) 
     const committed = await UserPicture.query(knex).where('user_id', user.id).orderBy('width');
     await killAt(args('in-transaction'), 'replaced');
     const now = await UserPicture.query(knex).where('user_id', user.id).orderBy('width');
-    assert.deepEqual(now.map((r) => r.created_at.getTime()), committed.map((r) => r.created_at.getTime()), 'the rows are the committed ones');
+    assert.deepEqual(
+      now.map((r) => r.created_at.getTime()),
+      committed.map((r) => r.created_at.getTime()),
+      'the rows are the committed ones',
+    );
     assert.ok((await bytesOf(original)).equals(before), 'the original object holds the committed bytes');
     assert.ok((await bytesOf(thumbnail)).equals(thumbnailBefore), 'the thumbnail object holds the committed bytes');
     // The next process clears what the dead one staged, and changes no committed object.
@@ -120,7 +148,10 @@ forEachDialect('a process killed while replacing an image on S3', (db, dialect) 
     assert.ok((await bytesOf(original)).equals(before));
     assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 2, discarded: 0, failed: [] });
     assert.deepEqual(await staged(), []);
-    assert.ok((await bytesOf(original)).equals(after), 'the original object holds the new committed bytes, byte for byte');
+    assert.ok(
+      (await bytesOf(original)).equals(after),
+      'the original object holds the new committed bytes, byte for byte',
+    );
     assert.equal((await s3.current.head(bucket, original)).ContentType, 'image/jpeg');
   });
 

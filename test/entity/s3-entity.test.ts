@@ -42,7 +42,10 @@ describe('image sets on an S3Store [sqlite + s3rver]', function () {
     const bytes = await jpeg(300, 200);
     await imageSet(user, 'picture').fromBlob(bytes);
     const thumb = await imageSet(user, 'picture').generateThumbnail({ width: 150 });
-    assert.deepEqual(await s3.current.listAll(bucket), [`user-picture/${user.id}/150x100.jpe`, `user-picture/${user.id}/300x200.jpe`]);
+    assert.deepEqual(await s3.current.listAll(bucket), [
+      `user-picture/${user.id}/150x100.jpe`,
+      `user-picture/${user.id}/300x200.jpe`,
+    ]);
     assert.ok((await imageSet(user, 'picture').makeBlob()).equals(bytes));
     assert.deepEqual([(await sharp(await thumb.makeBlob()).metadata()).width, thumb.height], [150, 100]);
     const head = await s3.current.head(bucket, `user-picture/${user.id}/150x100.jpe`);

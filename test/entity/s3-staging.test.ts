@@ -64,7 +64,9 @@ describe('replacing an image on an S3Store stages it [sqlite + s3rver]', functio
   /** The bytes of an object, read behind the store's back (not through the proxy). */
   const objectBytes = async (key: string) => {
     const { GetObjectCommand } = await import('@aws-sdk/client-s3');
-    return buffer((await s3.current.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body as NodeJS.ReadableStream);
+    return buffer(
+      (await s3.current.client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body as NodeJS.ReadableStream,
+    );
   };
   const staged = async () => (await s3.current.listAll(bucket)).filter((k) => k.startsWith('.staging/'));
 
@@ -74,11 +76,17 @@ describe('replacing an image on an S3Store stages it [sqlite + s3rver]', functio
     await imageSet(user, 'picture').fromBlob(before, { store });
     const trx = await Model.startTransaction();
     await imageSet(user, 'picture').fromBlob(after, { store, trx });
-    assert.ok((await objectBytes(originalKey())).equals(before), 'before the commit, the object holds the committed bytes');
+    assert.ok(
+      (await objectBytes(originalKey())).equals(before),
+      'before the commit, the object holds the committed bytes',
+    );
     assert.equal((await staged()).length, 2, 'the new bytes and their note wait under .staging/');
     await trx.commit();
     await filesSettled(trx);
-    assert.ok((await objectBytes(originalKey())).equals(after), 'after the commit, the object holds the new bytes, byte for byte');
+    assert.ok(
+      (await objectBytes(originalKey())).equals(after),
+      'after the commit, the object holds the new bytes, byte for byte',
+    );
     assert.deepEqual(await staged(), []);
     const head = await s3.current.head(bucket, originalKey());
     assert.equal(head.ContentType, 'image/jpeg');
@@ -88,10 +96,11 @@ describe('replacing an image on an S3Store stages it [sqlite + s3rver]', functio
   it('downloads nothing while replacing: no backup of the committed object is read inside the transaction', async function () {
     await imageSet(user, 'picture').fromBlob(await jpeg(400, 300), { store });
     const commands: string[] = [];
-    const record = (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => (args: unknown) => {
-      commands.push(context.commandName ?? '?');
-      return next(args);
-    };
+    const record =
+      (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => (args: unknown) => {
+        commands.push(context.commandName ?? '?');
+        return next(args);
+      };
     store.client.middlewareStack.add(record as never, { step: 'initialize', name: 'recordCommands' });
     try {
       await imageSet(user, 'picture').fromBlob(await jpeg(400, 300), { store });
@@ -114,8 +123,12 @@ describe('replacing an image on an S3Store stages it [sqlite + s3rver]', functio
   });
 
   it('a thumbnail made in the transaction of a replacement is of the new, staged original', async function () {
-    const red = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#f00' } }).jpeg().toBuffer();
-    const blue = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#00f' } }).jpeg().toBuffer();
+    const red = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#f00' } })
+      .jpeg()
+      .toBuffer();
+    const blue = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#00f' } })
+      .jpeg()
+      .toBuffer();
     await imageSet(user, 'picture').fromBlob(red, { store });
     await knex.transaction(async (trx) => {
       await imageSet(user, 'picture').fromBlob(blue, { store, trx });
@@ -138,7 +151,10 @@ describe('replacing an image on an S3Store stages it [sqlite + s3rver]', functio
       await filesSettled(trx);
     });
     assert.equal(warnings.length, 1, 'the failed clean-up is reported');
-    assert.ok((await objectBytes(originalKey())).equals(before), 'the committed object never held the rolled-back bytes');
+    assert.ok(
+      (await objectBytes(originalKey())).equals(before),
+      'the committed object never held the rolled-back bytes',
+    );
     assert.equal((await staged()).length, 2);
     proxy.set('pass');
     assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 0, discarded: 1, failed: [] });
@@ -152,12 +168,22 @@ describe('replacing an image on an S3Store stages it [sqlite + s3rver]', functio
     const { PutObjectCommand } = await import('@aws-sdk/client-s3');
     // A pid no process has here: on this host's own entries, that would mean "dead, settle it".
     const token = '00000000-4194000-abcdef01-0123456789abcdef';
-    const note = { key: { objectType: 'user-picture', objectId: String(user.id), width: 400, height: 300, mimetype: 'image/jpeg' }, row: { table: 'user_picture', id: { user_id: user.id, width: 400, height: 300 }, createdAt: 0 } };
-    await s3.current.client.send(new PutObjectCommand({ Bucket: bucket, Key: `.staging/${token}.json`, Body: JSON.stringify(note) }));
-    await s3.current.client.send(new PutObjectCommand({ Bucket: bucket, Key: `.staging/${token}.stage`, Body: 'bytes' }));
-    assert.deepEqual((await store.staging!.list()).map((e) => [e.token, e.host, e.pid]), [[token, '00000000', 4194000]]);
+    const note = {
+      key: { objectType: 'user-picture', objectId: String(user.id), width: 400, height: 300, mimetype: 'image/jpeg' },
+      row: { table: 'user_picture', id: { user_id: user.id, width: 400, height: 300 }, createdAt: 0 },
+    };
+    await s3.current.client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: `.staging/${token}.json`, Body: JSON.stringify(note) }),
+    );
+    await s3.current.client.send(
+      new PutObjectCommand({ Bucket: bucket, Key: `.staging/${token}.stage`, Body: 'bytes' }),
+    );
+    assert.deepEqual(
+      (await store.staging!.list()).map((e) => [e.token, e.host, e.pid]),
+      [[token, '00000000', 4194000]],
+    );
     assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 0, discarded: 0, failed: [] });
-    assert.equal((await staged()).length, 2, 'its pid is dead here, but it is not this host\'s: only its age can tell');
+    assert.equal((await staged()).length, 2, "its pid is dead here, but it is not this host's: only its age can tell");
     await store.staging!.discard(token);
   });
 });

@@ -76,7 +76,8 @@ forEachDialect('settling interrupted writes', (db, dialect) => {
   async function deadEntry(key: UserPicture, note: StagedNote, bytes: Buffer): Promise<string> {
     const token = await store.staging!.stage(key, Readable.from([bytes]), note);
     const deadToken = token.replace(/^\d+/, String(dead));
-    for (const ext of ['json', 'stage']) await rename(path.join(staging, `${token}.${ext}`), path.join(staging, `${deadToken}.${ext}`));
+    for (const ext of ['json', 'stage'])
+      await rename(path.join(staging, `${token}.${ext}`), path.join(staging, `${deadToken}.${ext}`));
     return deadToken;
   }
 
@@ -84,14 +85,25 @@ forEachDialect('settling interrupted writes', (db, dialect) => {
     const { image } = await committedPicture('Ann');
     const committed = await jpeg(40, 30);
     await deadEntry(image, noteForRow(image), committed);
-    const broken = await deadEntry(image, { ...noteForRow(image), row: { ...noteForRow(image).row, table: 'no_such_table' } }, await jpeg(40, 30));
+    const broken = await deadEntry(
+      image,
+      { ...noteForRow(image), row: { ...noteForRow(image).row, table: 'no_such_table' } },
+      await jpeg(40, 30),
+    );
     const settled = await settleInterruptedWrites({ store, knex: db() });
     assert.equal(settled.promoted, 1);
     assert.equal(settled.discarded, 0);
-    assert.deepEqual(settled.failed.map((f) => f.token), [broken]);
+    assert.deepEqual(
+      settled.failed.map((f) => f.token),
+      [broken],
+    );
     assert.match(settled.failed[0]!.error.message, /no_such_table/);
     assert.ok((await readFile(store.pathFor(image))).equals(committed), 'the settleable entry was promoted');
-    assert.deepEqual((await readdir(staging)).sort(), [`${broken}.json`, `${broken}.stage`], 'the failed entry waits for a later settling');
+    assert.deepEqual(
+      (await readdir(staging)).sort(),
+      [`${broken}.json`, `${broken}.stage`],
+      'the failed entry waits for a later settling',
+    );
   });
 
   it('a note damaged on disk: its bytes are discarded with a warning, not stranded', async function () {
@@ -108,7 +120,9 @@ forEachDialect('settling interrupted writes', (db, dialect) => {
       process.off('warning', onWarning);
     }
     assert.deepEqual(await readdir(staging), []);
-    assert.ok(warnings.some((w) => (w as Error & { code?: string }).code === 'ERR_FILE_CLEANUP' && w.message.includes(token)));
+    assert.ok(
+      warnings.some((w) => (w as Error & { code?: string }).code === 'ERR_FILE_CLEANUP' && w.message.includes(token)),
+    );
   });
 
   it("half-made files of dead processes (temp notes and bytes, bytes without a note) go once old; recent ones and this process's stay", async function () {

@@ -36,12 +36,22 @@ forEachDialect('reuse before computing (SQLAlchemy-ImageAttach sets)', (db, dial
 
   /** A row and its file, as the Python library writes them: `user-picture/<id>/0/<id>.<w>x<h>.jpe`. */
   async function pythonImage(width: number, height: number, original: boolean): Promise<void> {
-    await insertPythonRow(db(), dialect, { user_id: user.id, width, height, mimetype: 'image/jpeg', original, created_at: '2026-12-02 11:04:43.123456' });
+    await insertPythonRow(db(), dialect, {
+      user_id: user.id,
+      width,
+      height,
+      mimetype: 'image/jpeg',
+      original,
+      created_at: '2026-12-02 11:04:43.123456',
+    });
     const dir = path.join(root, 'user-picture', String(user.id), '0');
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, `${user.id}.${width}x${height}.jpe`), await jpeg(width, height));
   }
-  const sizes = async () => (await UserPicture.query().where('user_id', user.id).orderBy(['width', 'height'])).map((i) => `${i.width}x${i.height}`);
+  const sizes = async () =>
+    (await UserPicture.query().where('user_id', user.id).orderBy(['width', 'height'])).map(
+      (i) => `${i.width}x${i.height}`,
+    );
 
   it("SQLAlchemy-ImageAttach's own test_generate_thumbnail: { width: 202 } after { height: 320 } of 405×640 returns that 202×320", async function () {
     await withStore(store, async () => {
@@ -76,7 +86,16 @@ forEachDialect('reuse before computing (SQLAlchemy-ImageAttach sets)', (db, dial
     await pythonImage(300, 200, true);
     await pythonImage(87, 57, false);
     const original = (await UserPicture.query().where({ user_id: user.id, original: true }))[0]!;
-    const data = { v: 1 as const, model: 'User', id: user.id, relation: 'picture', subset: {}, size: { width: 87 }, store: 'default', original: identityOf(original) };
+    const data = {
+      v: 1 as const,
+      model: 'User',
+      id: user.id,
+      relation: 'picture',
+      subset: {},
+      size: { width: 87 },
+      store: 'default',
+      original: identityOf(original),
+    };
     const result = await runThumbnailJob(data, { models: { User }, stores: { default: store } });
     assert.deepEqual(result, { status: 'existing', width: 87, height: 57, mimetype: 'image/jpeg' });
     assert.deepEqual(await sizes(), ['87x57', '300x200']);
@@ -88,7 +107,14 @@ forEachDialect('reuse before computing (SQLAlchemy-ImageAttach sets)', (db, dial
     const app = express();
     app.use(storeContext(store));
     // As a redirect, so the Location names the image chosen (a file answer would send its bytes).
-    app.get('/users/:id/picture', thumbnailRoute({ widths: [87], respondWith: 'redirect', load: async (req) => imageSet((await User.query().findById(req.params.id!))!, 'picture') }));
+    app.get(
+      '/users/:id/picture',
+      thumbnailRoute({
+        widths: [87],
+        respondWith: 'redirect',
+        load: async (req) => imageSet((await User.query().findById(req.params.id!))!, 'picture'),
+      }),
+    );
     const response = await request(app).get(`/users/${user.id}/picture?width=87`).expect(302);
     assert.match(response.headers.location!, new RegExp(`/${user.id}\\.87x57\\.jpe\\?_ts=`));
     assert.deepEqual(await sizes(), ['87x57', '300x200']);

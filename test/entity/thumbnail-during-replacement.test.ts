@@ -45,14 +45,20 @@ forEachDialect('a thumbnail made while the picture is replaced', (db, dialect) =
     const user = (await User.query().findById(ann.id).withGraphFetched('picture'))!;
     const set = imageSet(user, 'picture');
     const thumbnail = set.findThumbnail({ width: 200 });
-    return { colour: await colourOf(await withStore(store, () => thumbnail.makeBlob())), created: thumbnail.created_at.getTime() };
+    return {
+      colour: await colourOf(await withStore(store, () => thumbnail.makeBlob())),
+      created: thumbnail.created_at.getTime(),
+    };
   }
 
   /**
    * Starts replacing the picture with a blue one of `width`×`height`, and stops it inside its
    * transaction, locks held, before its original is written. `go()` lets it finish.
    */
-  async function replacementUnderWay(width: number, height: number): Promise<{ done: Promise<unknown>; go: () => void }> {
+  async function replacementUnderWay(
+    width: number,
+    height: number,
+  ): Promise<{ done: Promise<unknown>; go: () => void }> {
     const blue = await solid(width, height, '#0000d0');
     const held = gate();
     store.holdNext = { gate: held, which: (key) => key.width === width && key.height === height };
@@ -68,7 +74,11 @@ forEachDialect('a thumbnail made while the picture is replaced', (db, dialect) =
       () => (ended = true),
       () => (ended = true),
     );
-    await until(async () => ended || (await waitsForLock(db(), dialect)), 15_000, 'the thumbnail to wait for the replacement');
+    await until(
+      async () => ended || (await waitsForLock(db(), dialect)),
+      15_000,
+      'the thumbnail to wait for the replacement',
+    );
   }
 
   for (const [title, width, height] of [
@@ -78,7 +88,9 @@ forEachDialect('a thumbnail made while the picture is replaced', (db, dialect) =
     it(`is of the new picture once the replacement returns: a new picture ${title}`, async function () {
       const replacement = await replacementUnderWay(width, height);
       // A request for a thumbnail while the replacement holds the set (a fresh owner object: no rows loaded).
-      const thumbnail = withStore(store, () => imageSet(User.fromJson({ id: ann.id }), 'picture').findOrCreateThumbnail({ width: 200 }));
+      const thumbnail = withStore(store, () =>
+        imageSet(User.fromJson({ id: ann.id }), 'picture').findOrCreateThumbnail({ width: 200 }),
+      );
       await waitingOrDone(thumbnail);
       replacement.go();
       await replacement.done;
@@ -91,7 +103,11 @@ forEachDialect('a thumbnail made while the picture is replaced', (db, dialect) =
 
   it("in a caller's transaction that read the old original, makes nothing of it: a 409 ERR_ORIGINAL_REPLACED", async function () {
     const replacement = await replacementUnderWay(640, 480);
-    const thumbnail = User.transaction((trx) => withStore(store, () => imageSet(User.fromJson({ id: ann.id }), 'picture').generateThumbnail({ width: 200 }, { trx })));
+    const thumbnail = User.transaction((trx) =>
+      withStore(store, () =>
+        imageSet(User.fromJson({ id: ann.id }), 'picture').generateThumbnail({ width: 200 }, { trx }),
+      ),
+    );
     await waitingOrDone(thumbnail);
     replacement.go();
     await replacement.done;
@@ -101,7 +117,10 @@ forEachDialect('a thumbnail made while the picture is replaced', (db, dialect) =
     );
     if (dialect === 'sqlite') {
       // One connection: the transaction could only start once the replacement had committed.
-      assert.equal(await colourOf(await withStore(store, () => (outcome as User & { makeBlob(): Promise<Buffer> }).makeBlob())), 'blue');
+      assert.equal(
+        await colourOf(await withStore(store, () => (outcome as User & { makeBlob(): Promise<Buffer> }).makeBlob())),
+        'blue',
+      );
     } else {
       assert.ok(outcome instanceof ImageAttachError, `expected an error, got ${String(outcome)}`);
       assert.equal(outcome.code, 'ERR_ORIGINAL_REPLACED');
@@ -110,20 +129,27 @@ forEachDialect('a thumbnail made while the picture is replaced', (db, dialect) =
       assert.deepEqual(imageSet(user, 'picture').thumbnails, [], 'no thumbnail of the old picture joined the new set');
     }
     // Asked again, it is made of the new picture.
-    await withStore(store, () => imageSet(User.fromJson({ id: ann.id }), 'picture').findOrCreateThumbnail({ width: 200 }));
+    await withStore(store, () =>
+      imageSet(User.fromJson({ id: ann.id }), 'picture').findOrCreateThumbnail({ width: 200 }),
+    );
     assert.equal((await currentThumbnail()).colour, 'blue');
   });
 });
 
 // Regression (issue 22 #1): a same-size replacement's bytes are renamed into place just after its
 // COMMIT; another process making a thumbnail in between read the old bytes under the new row.
-describe('a thumbnail made by another process between a replacement\'s COMMIT and its rename', function () {
+describe("a thumbnail made by another process between a replacement's COMMIT and its rename", function () {
   let dir: string;
   let knex: Knex;
 
   beforeEach(async function () {
     dir = await tempDir('replace-processes');
-    knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(dir, 'db.sqlite') }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
+    knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: path.join(dir, 'db.sqlite') },
+      useNullAsDefault: true,
+      pool: { min: 1, max: 1 },
+    });
     Model.knex(knex);
     await createSchema(knex);
   });
@@ -143,7 +169,14 @@ describe('a thumbnail made by another process between a replacement\'s COMMIT an
     const replacing = imageSet(user, 'picture').fromBlob(await solid(800, 600, '#0000d0'), { store });
     // Committed; the blue bytes wait in the staging area, the path still holds the red ones.
     await held.reached;
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', child, path.join(dir, 'db.sqlite'), root, String(user.id)]);
+    const { stdout } = await run(process.execPath, [
+      '--import',
+      'tsx',
+      child,
+      path.join(dir, 'db.sqlite'),
+      root,
+      String(user.id),
+    ]);
     held.open();
     await replacing;
     assert.deepEqual(JSON.parse(stdout.trim()), { width: 200, height: 150, colour: 'blue' });

@@ -32,7 +32,12 @@ describe('thumbnails made without a transaction', function () {
   let user: User;
 
   before(async function () {
-    knex = knexFactory({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
+    knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: ':memory:' },
+      useNullAsDefault: true,
+      pool: { min: 1, max: 1 },
+    });
     Model.knex(knex);
     await createSchema(knex);
   });
@@ -55,7 +60,9 @@ describe('thumbnails made without a transaction', function () {
     store.onRead = () => {
       store.onRead = undefined;
       // The resize is about to start: a query now must not queue behind it.
-      void User.query().findById(user.id).then(() => order.push('other query'));
+      void User.query()
+        .findById(user.id)
+        .then(() => order.push('other query'));
     };
     await withStore(store, () => imageSet(user, 'picture').generateThumbnail({ width: 800 }, { format: 'webp' }));
     order.push('thumbnail');
@@ -74,7 +81,10 @@ describe('thumbnails made without a transaction', function () {
     assert.equal(store.stored.length, 1);
     assert.equal(store.stored[0]!.move, true);
     assert.equal((await stat(store.pathFor(image))).ino, store.stored[0]!.ino);
-    assert.deepEqual((await listTree(root)).filter((name) => name.endsWith('.tmp')), []);
+    assert.deepEqual(
+      (await listTree(root)).filter((name) => name.endsWith('.tmp')),
+      [],
+    );
   });
 
   it('make the thumbnail of the current original even from a stale loaded relation', async function () {
@@ -98,12 +108,16 @@ describe('thumbnails made without a transaction', function () {
     const image = await withStore(store, () => imageSet(stale, 'picture').generateThumbnail({ width: 100 }));
     assert.deepEqual([image.width, image.height], [100, 75]);
     assert.deepEqual(store.stored, [], 'rendered again in the transaction, from the current original');
-    assert.deepEqual((await listTree(root)).filter((name) => name.endsWith('.tmp')), []);
+    assert.deepEqual(
+      (await listTree(root)).filter((name) => name.endsWith('.tmp')),
+      [],
+    );
   });
 
   it('render nothing for a thumbnail that exists, and leave no temp file', async function () {
     // The temp folder is shared: spool files of others (a worker killed by another test, say) are not ours.
-    const spools = async () => (await readdir(tmpdir())).filter((name) => name.startsWith('objection-imageattach-') && name.endsWith('.spool'));
+    const spools = async () =>
+      (await readdir(tmpdir())).filter((name) => name.startsWith('objection-imageattach-') && name.endsWith('.spool'));
     const before = new Set(await spools());
     const first = await withStore(store, () => imageSet(user, 'picture').generateThumbnail({ width: 100 }));
     let reads = 0;
@@ -111,7 +125,13 @@ describe('thumbnails made without a transaction', function () {
     const again = await withStore(store, () => imageSet(user, 'picture').generateThumbnail({ width: 100 }));
     store.onRead = undefined;
     assert.equal(reads, 0);
-    assert.deepEqual([again.width, again.height, String(again.created_at)], [first.width, first.height, String(first.created_at)]);
-    assert.deepEqual((await spools()).filter((name) => !before.has(name)), []);
+    assert.deepEqual(
+      [again.width, again.height, String(again.created_at)],
+      [first.width, first.height, String(first.created_at)],
+    );
+    assert.deepEqual(
+      (await spools()).filter((name) => !before.has(name)),
+      [],
+    );
   });
 });

@@ -24,7 +24,12 @@ describe('thumbnails from several processes on one SQLite file', function () {
 
   beforeEach(async function () {
     dir = await tempDir('sqlite-processes');
-    knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(dir, 'db.sqlite') }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
+    knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: path.join(dir, 'db.sqlite') },
+      useNullAsDefault: true,
+      pool: { min: 1, max: 1 },
+    });
     await createSchema(knex);
   });
   afterEach(async function () {
@@ -43,15 +48,35 @@ describe('thumbnails from several processes on one SQLite file', function () {
       await knex.transaction((trx) => imageSet(user, 'picture').fromBlob(original, { store, trx }));
       const widths = [40, 50, 60, 70, 80, 90, 100, 110];
       const outputs = await Promise.all(
-        [1, 2, 3].map(() => run(process.execPath, ['--import', 'tsx', child, path.join(dir, 'db.sqlite'), root, String(user.id), '16', widths.join(',')])),
+        [1, 2, 3].map(() =>
+          run(process.execPath, [
+            '--import',
+            'tsx',
+            child,
+            path.join(dir, 'db.sqlite'),
+            root,
+            String(user.id),
+            '16',
+            widths.join(','),
+          ]),
+        ),
       );
       const results = outputs.map((o) => JSON.parse(o.stdout.trim()) as { succeeded: number; failed: string[] });
-      assert.deepEqual(results.flatMap((r) => r.failed), []);
-      assert.equal(results.reduce((n, r) => n + r.succeeded, 0), 48);
+      assert.deepEqual(
+        results.flatMap((r) => r.failed),
+        [],
+      );
+      assert.equal(
+        results.reduce((n, r) => n + r.succeeded, 0),
+        48,
+      );
       const rows = await UserPicture.query(knex).where('user_id', user.id);
       assert.equal(rows.length, 1 + widths.length);
       const expected = rows.map((r) => path.relative(root, store.pathFor(r))).sort();
-      assert.deepEqual((await listTree(root)).filter((f) => !f.endsWith('/')), expected);
+      assert.deepEqual(
+        (await listTree(root)).filter((f) => !f.endsWith('/')),
+        expected,
+      );
     });
   }
 });

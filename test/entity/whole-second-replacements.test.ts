@@ -42,7 +42,8 @@ forEachDialect('concurrent replacements on a whole-second created_at', (db, dial
     const locked = new Map<string, number>();
     const held: number[] = [];
     const onResponse = (_: unknown, query: { __knexTxId?: string; sql?: string }) => {
-      if (query.__knexTxId && /for update/i.test(query.sql ?? '') && /from [`"]users[`"]/i.test(query.sql ?? '')) locked.set(query.__knexTxId, performance.now());
+      if (query.__knexTxId && /for update/i.test(query.sql ?? '') && /from [`"]users[`"]/i.test(query.sql ?? ''))
+        locked.set(query.__knexTxId, performance.now());
     };
     const onQuery = (query: { __knexTxId?: string; sql?: string }) => {
       const since = query.__knexTxId === undefined ? undefined : locked.get(query.__knexTxId);
@@ -65,10 +66,13 @@ forEachDialect('concurrent replacements on a whole-second created_at', (db, dial
     const locks = watchOwnerLocks();
     try {
       let ended = false;
-      const replacements = Promise.all(blobs.map((blob) => imageSet(ann, 'picture').fromBlob(blob, { store }))).finally(() => (ended = true));
+      const replacements = Promise.all(blobs.map((blob) => imageSet(ann, 'picture').fromBlob(blob, { store }))).finally(
+        () => (ended = true),
+      );
       // Once every connection of the pool is taken by the replacements (and more wait), ask about Bob.
       const pool = knex.client.pool as { numUsed(): number; numPendingAcquires(): number };
-      while (!ended && (pool.numUsed() < POOL || pool.numPendingAcquires() === 0)) await new Promise((r) => setImmediate(r));
+      while (!ended && (pool.numUsed() < POOL || pool.numPendingAcquires() === 0))
+        await new Promise((r) => setImmediate(r));
       const asked = performance.now();
       const bobs = await UserPicture.query().where('user_id', bob.id);
       const waited = performance.now() - asked;

@@ -12,7 +12,8 @@ import { exampleDatabases, type MountedExample, mountExample } from './harness.j
 /** The `src` of every <img> and `srcset` candidate of a page, as paths on the app. */
 function imageUrls(html: string): string[] {
   const urls = [...html.matchAll(/<img [^>]*?src="([^"]+)"/g)].map((m) => m[1]!);
-  for (const m of html.matchAll(/srcset="([^"]+)"/g)) urls.push(...m[1]!.split(', ').map((entry) => entry.split(' ')[0]!));
+  for (const m of html.matchAll(/srcset="([^"]+)"/g))
+    urls.push(...m[1]!.split(', ').map((entry) => entry.split(' ')[0]!));
   return urls.map((url) => url.replace(/&amp;/g, '&').replace(/^https?:\/\/[^/]+/, ''));
 }
 
@@ -26,7 +27,9 @@ for (const database of exampleDatabases) {
     const uploadsRemoved = async () => {
       let left: string[] = [];
       const check = async () => (left = await listTree(path.join(example.dataDir, 'uploads'))).length === 0;
-      await until(check, 3000, 'the upload temp files to be removed').catch(() => assert.fail(`upload temp files left: ${left.join(', ')}`));
+      await until(check, 3000, 'the upload temp files to be removed').catch(() =>
+        assert.fail(`upload temp files left: ${left.join(', ')}`),
+      );
     };
 
     before(async function () {
@@ -56,7 +59,10 @@ for (const database of exampleDatabases) {
 
     describe('GET /', function () {
       it('shows the gallery, empty at first', async function () {
-        const res = await request(app()).get('/').expect(200).expect('Content-Type', /text\/html/);
+        const res = await request(app())
+          .get('/')
+          .expect(200)
+          .expect('Content-Type', /text\/html/);
         assert.match(res.text, /No users yet/);
       });
 
@@ -64,8 +70,14 @@ for (const database of exampleDatabases) {
         const id = await newUser('Gallery person');
         await upload(id, photo).expect(303);
         const res = await request(app()).get('/').expect(200);
-        assert.match(res.text, new RegExp(`<a href="/users/${id}">\\s*<span class="thumb">\\s*(<!--.*-->)?\\s*<img src="[^"]*/${id}\\.100x75\\.jpe\\?_ts=\\d+" srcset="[^"]+ 100w, [^"]+ 400w, [^"]+ 1600w" sizes="100px" width="100" height="75" alt="" loading="lazy">`));
-        for (const url of imageUrls(res.text)) await request(app()).get(url).expect(200).expect('Content-Type', 'image/jpeg');
+        assert.match(
+          res.text,
+          new RegExp(
+            `<a href="/users/${id}">\\s*<span class="thumb">\\s*(<!--.*-->)?\\s*<img src="[^"]*/${id}\\.100x75\\.jpe\\?_ts=\\d+" srcset="[^"]+ 100w, [^"]+ 400w, [^"]+ 1600w" sizes="100px" width="100" height="75" alt="" loading="lazy">`,
+          ),
+        );
+        for (const url of imageUrls(res.text))
+          await request(app()).get(url).expect(200).expect('Content-Type', 'image/jpeg');
       });
     });
 
@@ -81,11 +93,18 @@ for (const database of exampleDatabases) {
       });
 
       it('sends a missing or too long name back to the form with a message beside it, shown once', async function () {
-        for (const [name, message] of [['', /Type a name for the new user first\./], ['   ', /Type a name/], ['x'.repeat(101), /A name can be at most 100 characters long\./]] as const) {
+        for (const [name, message] of [
+          ['', /Type a name for the new user first\./],
+          ['   ', /Type a name/],
+          ['x'.repeat(101), /A name can be at most 100 characters long\./],
+        ] as const) {
           const res = await request(app()).post('/users').type('form').send({ name }).expect(303);
           assert.equal(res.headers.location, '/');
           const page = await followed(res);
-          assert.match(page.text, new RegExp(`<p class="flash error" id="name-status" role="status">${message.source}`));
+          assert.match(
+            page.text,
+            new RegExp(`<p class="flash error" id="name-status" role="status">${message.source}`),
+          );
           // The page cleared the cookie: a reload shows the form alone.
           assert.match(String(page.headers['set-cookie']), /^flash=;/);
         }
@@ -97,7 +116,12 @@ for (const database of exampleDatabases) {
         const id = await newUser();
         const res = await request(app()).get(`/users/${id}`).expect(200);
         assert.match(res.text, /No picture yet/);
-        assert.match(res.text, new RegExp(`<form class="card upload" method="post" action="/users/${id}/picture" enctype="multipart/form-data"`));
+        assert.match(
+          res.text,
+          new RegExp(
+            `<form class="card upload" method="post" action="/users/${id}/picture" enctype="multipart/form-data"`,
+          ),
+        );
         assert.match(res.text, /<label for="picture">Upload a picture<\/label>/);
         assert.match(res.text, /data-too-large="This file is too big: a picture can be at most 10 MB\."/);
       });
@@ -106,12 +130,21 @@ for (const database of exampleDatabases) {
         const id = await newUser();
         await upload(id, photo).expect(303);
         const res = await request(app()).get(`/users/${id}`).expect(200);
-        assert.match(res.text, /<picture><source type="image\/webp" srcset="[^"]+\.800x600\.webp\?_ts=\d+ 800w" sizes="\(max-width: 28rem\) calc\(100vw - 2rem\), 400px"><img src="[^"]+\.400x300\.jpe\?_ts=\d+"/);
-        for (const size of ['1600 × 1200', '100 × 75', '400 × 300', '800 × 600']) assert.match(res.text, new RegExp(`">${size}</a></td>`));
+        assert.match(
+          res.text,
+          /<picture><source type="image\/webp" srcset="[^"]+\.800x600\.webp\?_ts=\d+ 800w" sizes="\(max-width: 28rem\) calc\(100vw - 2rem\), 400px"><img src="[^"]+\.400x300\.jpe\?_ts=\d+"/,
+        );
+        for (const size of ['1600 × 1200', '100 × 75', '400 × 300', '800 × 600'])
+          assert.match(res.text, new RegExp(`">${size}</a></td>`));
         const urls = imageUrls(res.text);
         assert.ok(urls.length >= 5);
         for (const url of urls) {
-          const image = await request(app()).get(url).redirects(1).buffer(true).expect(200).expect('Content-Type', /^image\//);
+          const image = await request(app())
+            .get(url)
+            .redirects(1)
+            .buffer(true)
+            .expect(200)
+            .expect('Content-Type', /^image\//);
           assert.ok((await sharp(image.body as Buffer).metadata()).width! > 0);
         }
       });
@@ -123,7 +156,9 @@ for (const database of exampleDatabases) {
           const page = await request(app()).get(`/users/${id}`).expect(200);
           // What a browser would load with the page.
           for (const url of imageUrls(page.text)) await request(app()).get(url).redirects(1).expect(200);
-          return [...page.text.matchAll(/">(\d+) × \d+<\/a><\/td>\s*<td>\w+<\/td>\s*<td>([^<]+)<\/td>/g)].map((m) => `${m[1]} ${m[2]}`);
+          return [...page.text.matchAll(/">(\d+) × \d+<\/a><\/td>\s*<td>\w+<\/td>\s*<td>([^<]+)<\/td>/g)].map(
+            (m) => `${m[1]} ${m[2]}`,
+          );
         };
         await kinds();
         assert.deepEqual(await kinds(), ['100 thumbnail', '400 thumbnail', '800 thumbnail', '1600 original']);
@@ -132,7 +167,13 @@ for (const database of exampleDatabases) {
         const page = await request(app()).get(`/users/${id}`).expect(200);
         assert.match(page.text, new RegExp(`<a href="/users/${id}/picture\\?width=200">200</a>`));
         await request(app()).get(`/users/${id}/picture?width=200`).expect(200);
-        assert.deepEqual(await kinds(), ['100 thumbnail', '200 thumbnail, made on demand', '400 thumbnail', '800 thumbnail', '1600 original']);
+        assert.deepEqual(await kinds(), [
+          '100 thumbnail',
+          '200 thumbnail, made on demand',
+          '400 thumbnail',
+          '800 thumbnail',
+          '1600 original',
+        ]);
       });
 
       it('answers 404 for a user who is not there', async function () {
@@ -149,12 +190,15 @@ for (const database of exampleDatabases) {
         const res = await upload(id, photo).expect(303);
         assert.equal(res.headers.location, `/users/${id}`);
         const rows = await UserPicture.query().where('user_id', id).orderBy('width');
-        assert.deepEqual(rows.map((r) => [r.width, r.height, r.mimetype, r.original]), [
-          [100, 75, 'image/jpeg', false],
-          [400, 300, 'image/jpeg', false],
-          [800, 600, 'image/webp', false],
-          [1600, 1200, 'image/jpeg', true],
-        ]);
+        assert.deepEqual(
+          rows.map((r) => [r.width, r.height, r.mimetype, r.original]),
+          [
+            [100, 75, 'image/jpeg', false],
+            [400, 300, 'image/jpeg', false],
+            [800, 600, 'image/webp', false],
+            [1600, 1200, 'image/jpeg', true],
+          ],
+        );
         assert.deepEqual((await files()).filter((f) => f.startsWith(`user-picture/${id}/`)).length, 4);
         await uploadsRemoved();
       });
@@ -163,7 +207,13 @@ for (const database of exampleDatabases) {
         const id = await newUser();
         await upload(id, await png(300, 200), 'small.png').expect(303);
         const rows = await UserPicture.query().where('user_id', id).orderBy('width');
-        assert.deepEqual(rows.map((r) => [r.width, r.mimetype]), [[100, 'image/png'], [300, 'image/png']]);
+        assert.deepEqual(
+          rows.map((r) => [r.width, r.mimetype]),
+          [
+            [100, 'image/png'],
+            [300, 'image/png'],
+          ],
+        );
       });
 
       it('replaces the whole set, files included', async function () {
@@ -171,17 +221,37 @@ for (const database of exampleDatabases) {
         await upload(id, photo).expect(303);
         await upload(id, await png(120, 90), 'new.png').expect(303);
         await filesSettled();
-        assert.deepEqual((await files()).filter((f) => f.startsWith(`user-picture/${id}/`)), [
-          `user-picture/${id}/0/${id}.100x75.png`,
-          `user-picture/${id}/0/${id}.120x90.png`,
-        ]);
+        assert.deepEqual(
+          (await files()).filter((f) => f.startsWith(`user-picture/${id}/`)),
+          [`user-picture/${id}/0/${id}.100x75.png`, `user-picture/${id}/0/${id}.120x90.png`],
+        );
       });
 
       const rejected: Array<[string, () => Promise<Buffer>, number, string]> = [
-        ['a text file', async () => Buffer.from('not a picture at all'), 415, "This file isn&#39;t a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file."],
-        ['a pixel bomb', async () => pngDeclaring(20000, 20000), 413, 'This picture is 20000 × 20000 pixels: we take up to 40 megapixels. Make it smaller and try again.'],
-        ['a truncated JPEG', async () => (await jpeg(300, 200)).subarray(0, 700), 400, 'This picture is incomplete: its end is missing.'],
-        ['a file over 10 MiB', async () => Buffer.alloc(10 * 1024 * 1024 + 10, 1), 413, 'This file is too big: a picture can be at most 10 MB.'],
+        [
+          'a text file',
+          async () => Buffer.from('not a picture at all'),
+          415,
+          'This file isn&#39;t a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.',
+        ],
+        [
+          'a pixel bomb',
+          async () => pngDeclaring(20000, 20000),
+          413,
+          'This picture is 20000 × 20000 pixels: we take up to 40 megapixels. Make it smaller and try again.',
+        ],
+        [
+          'a truncated JPEG',
+          async () => (await jpeg(300, 200)).subarray(0, 700),
+          400,
+          'This picture is incomplete: its end is missing.',
+        ],
+        [
+          'a file over 10 MiB',
+          async () => Buffer.alloc(10 * 1024 * 1024 + 10, 1),
+          413,
+          'This file is too big: a picture can be at most 10 MB.',
+        ],
       ];
       for (const [what, make, status, message] of rejected) {
         it(`sends ${what} back to the form in plain words (303, or ${status} with JSON to the page's script), storing nothing`, async function () {
@@ -189,9 +259,14 @@ for (const database of exampleDatabases) {
           const res = await upload(id, await make(), 'x.jpg').expect(303);
           assert.equal(res.headers.location, `/users/${id}`);
           const page = await followed(res);
-          assert.ok(page.text.includes(`<p class="flash error" id="picture-status" role="status">${message}`), page.text);
+          assert.ok(
+            page.text.includes(`<p class="flash error" id="picture-status" role="status">${message}`),
+            page.text,
+          );
           assert.doesNotMatch(page.text, /ERR_/);
-          const json = await upload(id, await make(), 'x.jpg').set('Accept', 'application/json').expect(status);
+          const json = await upload(id, await make(), 'x.jpg')
+            .set('Accept', 'application/json')
+            .expect(status);
           assert.deepEqual(Object.keys(json.body), ['kind', 'text', 'field']);
           assert.ok(json.body.text.replace(/'/g, '&#39;').startsWith(message), json.body.text);
           assert.equal(json.headers['set-cookie'], undefined, 'the script shows an error itself: no flash');
@@ -234,7 +309,10 @@ for (const database of exampleDatabases) {
         assert.match((await followed(res)).text, /Picture deleted\./);
         await filesSettled();
         assert.equal(await UserPicture.query().where('user_id', id).resultSize(), 0);
-        assert.deepEqual((await files()).filter((f) => f.startsWith(`user-picture/${id}/`)), []);
+        assert.deepEqual(
+          (await files()).filter((f) => f.startsWith(`user-picture/${id}/`)),
+          [],
+        );
         assert.match((await request(app()).get(`/users/${id}`)).text, /No picture yet/);
       });
     });
@@ -251,7 +329,10 @@ for (const database of exampleDatabases) {
         assert.match((await followed(res)).text, /Deleted Bo\./);
         await filesSettled();
         assert.equal(await UserPicture.query().where('user_id', id).resultSize(), 0);
-        assert.deepEqual((await files()).filter((f) => f.startsWith(`user-picture/${id}/`)), []);
+        assert.deepEqual(
+          (await files()).filter((f) => f.startsWith(`user-picture/${id}/`)),
+          [],
+        );
         await request(app()).get(`/users/${id}`).expect(404);
       });
     });
@@ -278,7 +359,10 @@ for (const database of exampleDatabases) {
       it('answers 400 for any other width', async function () {
         for (const width of ['300', '1600', '0', 'x']) {
           const res = await request(app()).get(`/users/${id}/picture?width=${width}`).expect(400);
-          assert.match(res.text, /We don&#39;t make that: the address asks for a size or option this page doesn&#39;t offer\./);
+          assert.match(
+            res.text,
+            /We don&#39;t make that: the address asks for a size or option this page doesn&#39;t offer\./,
+          );
           assert.doesNotMatch(res.text, /ERR_|Expected/);
         }
       });
@@ -290,7 +374,10 @@ for (const database of exampleDatabases) {
 
     describe('the rest', function () {
       it('serves the stylesheet', async function () {
-        await request(app()).get('/static/style.css').expect(200).expect('Content-Type', /text\/css/);
+        await request(app())
+          .get('/static/style.css')
+          .expect(200)
+          .expect('Content-Type', /text\/css/);
       });
 
       it('answers 404 with a page for unknown paths', async function () {

@@ -20,11 +20,21 @@ import { pngDeclaring } from '../support/images.js';
 import { type MountedExample, mountExample } from './harness.js';
 import { sceneJpeg } from './scene.js';
 
-const CHROMIUM_CANDIDATES = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => !!p);
+const CHROMIUM_CANDIDATES = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter(
+  (p): p is string => !!p,
+);
 const SCREENSHOTS = path.resolve('test-output');
 const DOCS = process.env.SCREENSHOTS === 'docs' ? path.resolve('docs') : undefined;
 /** The states docs/example.md shows (docs/example.png, in the README, is user-desktop). */
-const DOCS_SHOTS = ['gallery-desktop', 'user-desktop', 'uploading-desktop', 'upload-error-phone', 'name-error-phone', 'confirm-delete-desktop', 'user-phone'];
+const DOCS_SHOTS = [
+  'gallery-desktop',
+  'user-desktop',
+  'uploading-desktop',
+  'upload-error-phone',
+  'name-error-phone',
+  'confirm-delete-desktop',
+  'user-phone',
+];
 const AXE = path.resolve('node_modules/axe-core/axe.min.js');
 
 const VIEWPORTS = [
@@ -46,13 +56,23 @@ describe('the example app in Chromium', function () {
   before(async function () {
     executablePath = CHROMIUM_CANDIDATES.find((p) => existsSync(p));
     if (executablePath === undefined) {
-      console.log(`    skipped: no Chromium at ${CHROMIUM_CANDIDATES.join(' or ')} (apt-get install -y chromium, or set CHROMIUM_PATH)`);
+      console.log(
+        `    skipped: no Chromium at ${CHROMIUM_CANDIDATES.join(' or ')} (apt-get install -y chromium, or set CHROMIUM_PATH)`,
+      );
       this.skip();
     }
     browser = await chromium.launch({
       executablePath,
       headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     await mkdir(SCREENSHOTS, { recursive: true });
   });
@@ -79,7 +99,12 @@ describe('the example app in Chromium', function () {
           const s = example.app.listen(0, '127.0.0.1', () => resolve(s));
         });
         origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-        context = await browser.newContext({ viewport: device.viewport, deviceScaleFactor: device.deviceScaleFactor, isMobile: device.isMobile, hasTouch: device.isMobile });
+        context = await browser.newContext({
+          viewport: device.viewport,
+          deviceScaleFactor: device.deviceScaleFactor,
+          isMobile: device.isMobile,
+          hasTouch: device.isMobile,
+        });
         page = await context.newPage();
         page.on('console', (message) => {
           if (message.type() === 'error') problems.push(`console: ${message.text()}`);
@@ -88,7 +113,13 @@ describe('the example app in Chromium', function () {
         page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} ${req.failure()?.errorText}`));
         page.on('response', (res) => {
           if (res.status() >= 400) problems.push(`HTTP ${res.status()}: ${res.url()}`);
-          const bytes = res.status() >= 300 && res.status() < 400 ? Promise.resolve(0) : res.body().then((b) => b.length, () => 0);
+          const bytes =
+            res.status() >= 300 && res.status() < 400
+              ? Promise.resolve(0)
+              : res.body().then(
+                  (b) => b.length,
+                  () => 0,
+                );
           responses.push({ url: res.url(), status: res.status(), method: res.request().method(), bytes });
         });
         photo = path.join(example.dataDir, 'sunset.jpg');
@@ -106,21 +137,29 @@ describe('the example app in Chromium', function () {
       /** Saves a screenshot of the page, as a small palette PNG. */
       async function screenshot(name: string): Promise<void> {
         const shot = `${name}-${device.name}`;
-        const png = await sharp(await page.screenshot({ fullPage: true })).png({ palette: true, colours: 128, compressionLevel: 9, effort: 10 }).toBuffer();
+        const png = await sharp(await page.screenshot({ fullPage: true }))
+          .png({ palette: true, colours: 128, compressionLevel: 9, effort: 10 })
+          .toBuffer();
         await writeFile(path.join(SCREENSHOTS, `example-${shot}.png`), png);
-        if (DOCS !== undefined && DOCS_SHOTS.includes(shot)) await writeFile(path.join(DOCS, `example-${shot}.png`), png);
+        if (DOCS !== undefined && DOCS_SHOTS.includes(shot))
+          await writeFile(path.join(DOCS, `example-${shot}.png`), png);
         if (DOCS !== undefined && shot === 'user-desktop') await writeFile(path.join(DOCS, 'example.png'), png);
       }
 
       /** What every page must be: no critical or serious axe-core violation, no sideways scroll. */
       async function assertPleasant(what: string): Promise<void> {
         await page.addScriptTag({ content: await readFile(AXE, 'utf8') });
-        const violations = (await page.evaluate(js`axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) })))`)) as Array<{ id: string; impact: string; nodes: string[] }>;
+        const violations = (await page.evaluate(
+          js`axe.run(document, { resultTypes: ['violations'] }).then((r) => r.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target.join(' ')) })))`,
+        )) as Array<{ id: string; impact: string; nodes: string[] }>;
         const serious = violations.filter((v) => v.impact === 'critical' || v.impact === 'serious');
         assert.deepEqual(serious, [], `${what}: axe-core violations`);
         // Against the device's width: a phone's browser widens its layout viewport (innerWidth) to fit content.
         const width = (await page.evaluate(js`document.documentElement.scrollWidth`)) as number;
-        assert.ok(width <= device.viewport.width, `${what}: the page is ${width} px wide on a ${device.viewport.width} px screen`);
+        assert.ok(
+          width <= device.viewport.width,
+          `${what}: the page is ${width} px wide on a ${device.viewport.width} px screen`,
+        );
         if (device.isMobile) {
           // The narrowest phones in use: 320 px.
           await page.setViewportSize({ width: 320, height: device.viewport.height });
@@ -131,21 +170,35 @@ describe('the example app in Chromium', function () {
       }
 
       /** Every <img> of the page, after scrolling each into view (the gallery's are lazy) and waiting. */
-      async function loadedImages(): Promise<Array<{ src: string; naturalWidth: number; shownWidth: number; shownHeight: number; naturalHeight: number }>> {
+      async function loadedImages(): Promise<
+        Array<{ src: string; naturalWidth: number; shownWidth: number; shownHeight: number; naturalHeight: number }>
+      > {
         await page.evaluate(js`(async () => {
           for (const img of document.images) { img.scrollIntoView(); await img.decode().catch(() => undefined); }
           window.scrollTo(0, 0);
         })()`);
-        await page.waitForFunction('Array.from(document.images).every((img) => img.complete)', undefined, { timeout: 20_000 });
-        return page.evaluate(js`Array.from(document.images).map((img) => ({ src: img.currentSrc || img.src, naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight, shownWidth: img.getBoundingClientRect().width, shownHeight: img.getBoundingClientRect().height }))`);
+        await page.waitForFunction('Array.from(document.images).every((img) => img.complete)', undefined, {
+          timeout: 20_000,
+        });
+        return page.evaluate(
+          js`Array.from(document.images).map((img) => ({ src: img.currentSrc || img.src, naturalWidth: img.naturalWidth, naturalHeight: img.naturalHeight, shownWidth: img.getBoundingClientRect().width, shownHeight: img.getBoundingClientRect().height }))`,
+        );
       }
 
       /** A user with a picture, added as a form post would (not through the page: it is not what is tested). */
       async function addUserWithPicture(name: string, jpeg: Buffer): Promise<void> {
-        const added = await fetch(`${origin}/users`, { method: 'POST', body: new URLSearchParams({ name }), redirect: 'manual' });
+        const added = await fetch(`${origin}/users`, {
+          method: 'POST',
+          body: new URLSearchParams({ name }),
+          redirect: 'manual',
+        });
         const form = new FormData();
         form.append('picture', new Blob([jpeg], { type: 'image/jpeg' }), `${name}.jpg`);
-        const uploaded = await fetch(`${origin}${added.headers.get('location')}/picture`, { method: 'POST', body: form, redirect: 'manual' });
+        const uploaded = await fetch(`${origin}${added.headers.get('location')}/picture`, {
+          method: 'POST',
+          body: form,
+          redirect: 'manual',
+        });
         assert.equal(uploaded.status, 303);
       }
 
@@ -155,17 +208,25 @@ describe('the example app in Chromium', function () {
 
       /** Waits for a page loaded anew (after a post or the upload script's redirect) to say `text`. */
       async function waitForStatus(id: string, text: string): Promise<void> {
-        await page.waitForFunction(js`document.querySelector('#${id}')?.textContent.trim() === ${JSON.stringify(text)}`, undefined, { timeout: 30_000 });
+        await page.waitForFunction(
+          js`document.querySelector('#${id}')?.textContent.trim() === ${JSON.stringify(text)}`,
+          undefined,
+          { timeout: 30_000 },
+        );
       }
 
       /** Every outcome the page shows (flash messages, notices) that a person can see. */
       async function visibleOutcomes(): Promise<string[]> {
-        return page.evaluate(js`Array.from(document.querySelectorAll('.flash, .notice')).filter((el) => el.checkVisibility()).map((el) => el.textContent.trim())`);
+        return page.evaluate(
+          js`Array.from(document.querySelectorAll('.flash, .notice')).filter((el) => el.checkVisibility()).map((el) => el.textContent.trim())`,
+        );
       }
 
       /** The room between a page's own message and what comes after it (the picture, the form), in px. */
       async function roomBelow(selector: string): Promise<number> {
-        return page.evaluate(js`(() => { const el = document.querySelector('${selector}'); return el.nextElementSibling.getBoundingClientRect().top - el.getBoundingClientRect().bottom; })()`);
+        return page.evaluate(
+          js`(() => { const el = document.querySelector('${selector}'); return el.nextElementSibling.getBoundingClientRect().top - el.getBoundingClientRect().bottom; })()`,
+        );
       }
 
       it('shows the empty gallery, and a blank name as a message beside the field', async function () {
@@ -186,7 +247,12 @@ describe('the example app in Chromium', function () {
 
       it('adds a user with the keyboard alone', async function () {
         await page.goto(`${origin}/`);
-        for (let i = 0; i < 10 && (await page.evaluate(js`document.activeElement && document.activeElement.id`)) !== 'name'; i++) await page.keyboard.press('Tab');
+        for (
+          let i = 0;
+          i < 10 && (await page.evaluate(js`document.activeElement && document.activeElement.id`)) !== 'name';
+          i++
+        )
+          await page.keyboard.press('Tab');
         await page.keyboard.type('Ann');
         await Promise.all([page.waitForURL(/\/users\/\d+$/), page.keyboard.press('Enter')]);
         assert.equal(await page.textContent('h1'), 'Ann');
@@ -201,7 +267,12 @@ describe('the example app in Chromium', function () {
         await cdp.send('Network.enable');
         // About 3 s for the photo: slow enough to see progress, bounded for the test.
         const size = (await readFile(photo)).length;
-        await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: Math.ceil(size / 3) });
+        await cdp.send('Network.emulateNetworkConditions', {
+          offline: false,
+          latency: 20,
+          downloadThroughput: -1,
+          uploadThroughput: Math.ceil(size / 3),
+        });
         // Record what the progress bar shows while the upload runs.
         await page.evaluate(js`(() => {
           window.progressSeen = [];
@@ -212,13 +283,20 @@ describe('the example app in Chromium', function () {
         })()`);
         await page.setInputFiles('#picture', photo);
         await page.click('form.upload button');
-        await page.waitForFunction(js`window.progressSeen.some((p) => p.value > 0 && p.value < p.max)`, undefined, { timeout: 20_000 });
+        await page.waitForFunction(js`window.progressSeen.some((p) => p.value > 0 && p.value < p.max)`, undefined, {
+          timeout: 20_000,
+        });
         assert.equal(await page.textContent('form.upload button'), 'Uploading…');
         assert.equal(await page.isDisabled('form.upload button'), true);
         assert.match(await statusText('picture-status'), /^Uploading “sunset\.jpg”: \d+%$/);
         await screenshot('uploading');
         await waitForStatus('page-status', 'Uploaded “sunset.jpg”.');
-        await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+        await cdp.send('Network.emulateNetworkConditions', {
+          offline: false,
+          latency: 0,
+          downloadThroughput: -1,
+          uploadThroughput: -1,
+        });
         await cdp.detach();
         const seen = (await page.evaluate('window.progressSeen')) as unknown;
         assert.equal(seen, undefined, 'the page was loaded anew');
@@ -229,11 +307,20 @@ describe('the example app in Chromium', function () {
       });
 
       it('shows one outcome at a time: a refusal after an upload replaces its “Uploaded …”', async function () {
-        await page.setInputFiles('#picture', { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('these are notes, not a picture') });
+        await page.setInputFiles('#picture', {
+          name: 'notes.jpg',
+          mimeType: 'image/jpeg',
+          buffer: Buffer.from('these are notes, not a picture'),
+        });
         await page.click('form.upload button');
         await page.waitForSelector('#picture-status.error', { timeout: 20_000 });
-        assert.deepEqual(await visibleOutcomes(), ["This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file."]);
-        assert.deepEqual(problems.filter((p) => !/(HTTP 415: .*\/picture$)|status of 415/.test(p)), []);
+        assert.deepEqual(await visibleOutcomes(), [
+          "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.",
+        ]);
+        assert.deepEqual(
+          problems.filter((p) => !/(HTTP 415: .*\/picture$)|status of 415/.test(p)),
+          [],
+        );
       });
 
       it('shows the picture from thumbnails only: no original is loaded for a preview', async function () {
@@ -243,15 +330,25 @@ describe('the example app in Chromium', function () {
         for (const image of images) {
           assert.ok(image.naturalWidth > 0, `not loaded: ${image.src}`);
           // Previews keep their shape and are never drawn larger than their image.
-          assert.ok(Math.abs(image.shownWidth / image.shownHeight - image.naturalWidth / image.naturalHeight) < 0.02, `squashed: ${JSON.stringify(image)}`);
+          assert.ok(
+            Math.abs(image.shownWidth / image.shownHeight - image.naturalWidth / image.naturalHeight) < 0.02,
+            `squashed: ${JSON.stringify(image)}`,
+          );
         }
         // Only the store's files: an <img> of thumbnailRoute() would add a width to the set by a mere view.
-        assert.deepEqual(responses.filter((r) => /\/picture\?width=/.test(r.url)).map((r) => r.url), []);
+        assert.deepEqual(
+          responses.filter((r) => /\/picture\?width=/.test(r.url)).map((r) => r.url),
+          [],
+        );
         assert.doesNotMatch((await page.textContent('table.images')) ?? '', /on demand/);
         const loaded = responses.filter((r) => /\/__images__\//.test(r.url));
         assert.ok(loaded.length >= 1, JSON.stringify(loaded));
         const originals = loaded.filter((r) => /\.3000x2000\./.test(r.url));
-        assert.deepEqual(originals.map((r) => r.url), [], 'no preview loads the 3000×2000 original');
+        assert.deepEqual(
+          originals.map((r) => r.url),
+          [],
+          'no preview loads the 3000×2000 original',
+        );
         const bytes = (await Promise.all(loaded.map((r) => r.bytes))).reduce((a, b) => a + b, 0);
         const original = (await readFile(photo)).length;
         assert.ok(bytes < original / 2, `the page's images weigh ${bytes} bytes, the original alone ${original}`);
@@ -265,19 +362,65 @@ describe('the example app in Chromium', function () {
         await page.goto(`${origin}/`);
         const gallery = await loadedImages();
         assert.equal(gallery.length, 3);
-        assert.deepEqual(responses.filter((r) => /\.(3000x2000|900x1200|1600x1000)\./.test(r.url)).map((r) => r.url), [], 'no original in the gallery');
+        assert.deepEqual(
+          responses.filter((r) => /\.(3000x2000|900x1200|1600x1000)\./.test(r.url)).map((r) => r.url),
+          [],
+          'no original in the gallery',
+        );
         await assertPleasant('the gallery');
         await screenshot('gallery');
         assert.deepEqual(problems, []);
       });
 
-      const badFiles: Array<{ what: string; name: string; make: () => Promise<Buffer>; says: string; checkedBy: 'page' | 'server' }> = [
-        { what: 'a text file named .jpg', name: 'notes.jpg', make: async () => Buffer.from('these are notes, not a picture'), says: "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.", checkedBy: 'server' },
-        { what: 'a HEIC photo', name: 'IMG_0001.HEIC', make: async () => Buffer.from('....ftypheic'), says: "HEIC photos aren't supported yet: export it as JPEG and try again.", checkedBy: 'page' },
-        { what: 'a PDF', name: 'invoice.pdf', make: async () => Buffer.from('%PDF-1.7'), says: "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.", checkedBy: 'page' },
-        { what: 'a file over 10 MB', name: 'huge.jpg', make: async () => Buffer.alloc(11 * 1024 * 1024, 0xff), says: 'This file is too big: a picture can be at most 10 MB.', checkedBy: 'page' },
-        { what: 'a truncated JPEG', name: 'cut.jpg', make: async () => (await sceneJpeg(600, 400)).subarray(0, 2000), says: 'This picture is incomplete: its end is missing. Was it fully downloaded? Try the file again.', checkedBy: 'server' },
-        { what: 'a picture of too many pixels', name: 'bomb.png', make: async () => pngDeclaring(20000, 20000), says: 'This picture is 20000 × 20000 pixels: we take up to 40 megapixels. Make it smaller and try again.', checkedBy: 'server' },
+      const badFiles: Array<{
+        what: string;
+        name: string;
+        make: () => Promise<Buffer>;
+        says: string;
+        checkedBy: 'page' | 'server';
+      }> = [
+        {
+          what: 'a text file named .jpg',
+          name: 'notes.jpg',
+          make: async () => Buffer.from('these are notes, not a picture'),
+          says: "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.",
+          checkedBy: 'server',
+        },
+        {
+          what: 'a HEIC photo',
+          name: 'IMG_0001.HEIC',
+          make: async () => Buffer.from('....ftypheic'),
+          says: "HEIC photos aren't supported yet: export it as JPEG and try again.",
+          checkedBy: 'page',
+        },
+        {
+          what: 'a PDF',
+          name: 'invoice.pdf',
+          make: async () => Buffer.from('%PDF-1.7'),
+          says: "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.",
+          checkedBy: 'page',
+        },
+        {
+          what: 'a file over 10 MB',
+          name: 'huge.jpg',
+          make: async () => Buffer.alloc(11 * 1024 * 1024, 0xff),
+          says: 'This file is too big: a picture can be at most 10 MB.',
+          checkedBy: 'page',
+        },
+        {
+          what: 'a truncated JPEG',
+          name: 'cut.jpg',
+          make: async () => (await sceneJpeg(600, 400)).subarray(0, 2000),
+          says: 'This picture is incomplete: its end is missing. Was it fully downloaded? Try the file again.',
+          checkedBy: 'server',
+        },
+        {
+          what: 'a picture of too many pixels',
+          name: 'bomb.png',
+          make: async () => pngDeclaring(20000, 20000),
+          says: 'This picture is 20000 × 20000 pixels: we take up to 40 megapixels. Make it smaller and try again.',
+          checkedBy: 'server',
+        },
       ];
 
       it('says what is wrong with each bad file in plain words, in the page, keeping the file chosen', async function () {
@@ -286,23 +429,42 @@ describe('the example app in Chromium', function () {
         const url = page.url();
         for (const bad of badFiles) {
           responses = [];
-          await page.setInputFiles('#picture', { name: bad.name, mimeType: mimeTypeOf(bad.name), buffer: await bad.make() });
+          await page.setInputFiles('#picture', {
+            name: bad.name,
+            mimeType: mimeTypeOf(bad.name),
+            buffer: await bad.make(),
+          });
           await page.click('form.upload button');
-          await page.waitForFunction(js`document.querySelector('#picture-status').classList.contains('error')`, undefined, { timeout: 20_000 });
+          await page.waitForFunction(
+            js`document.querySelector('#picture-status').classList.contains('error')`,
+            undefined,
+            { timeout: 20_000 },
+          );
           assert.equal(await statusText('picture-status'), bad.says, bad.what);
           assert.doesNotMatch((await page.textContent('body')) ?? '', /ERR_/, bad.what);
           assert.equal(page.url(), url, `${bad.what}: the page stays`);
-          assert.equal(await page.evaluate(js`document.querySelector('#picture').files[0].name`), bad.name, `${bad.what}: still chosen`);
+          assert.equal(
+            await page.evaluate(js`document.querySelector('#picture').files[0].name`),
+            bad.name,
+            `${bad.what}: still chosen`,
+          );
           assert.equal(await page.isDisabled('form.upload button'), false);
           const posted = responses.filter((r) => r.method === 'POST');
-          assert.equal(posted.length, bad.checkedBy === 'server' ? 1 : 0, `${bad.what}: checked by the ${bad.checkedBy}`);
+          assert.equal(
+            posted.length,
+            bad.checkedBy === 'server' ? 1 : 0,
+            `${bad.what}: checked by the ${bad.checkedBy}`,
+          );
           if (bad.name === 'IMG_0001.HEIC') {
             await assertPleasant('a refused upload');
             await screenshot('upload-error');
           }
         }
         // The server's refusals were 4xx answers to the script: expected here, and nothing else.
-        assert.deepEqual(problems.filter((p) => !/(HTTP 4\d\d: .*\/picture$)|status of 4\d\d/.test(p)), []);
+        assert.deepEqual(
+          problems.filter((p) => !/(HTTP 4\d\d: .*\/picture$)|status of 4\d\d/.test(p)),
+          [],
+        );
       });
 
       it('says so when the server goes away mid-upload, and lets the person try again', async function () {
@@ -311,11 +473,18 @@ describe('the example app in Chromium', function () {
         const cdp = await context.newCDPSession(page);
         await cdp.send('Network.enable');
         const size = (await readFile(photo)).length;
-        await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: Math.ceil(size / 5) });
+        await cdp.send('Network.emulateNetworkConditions', {
+          offline: false,
+          latency: 20,
+          downloadThroughput: -1,
+          uploadThroughput: Math.ceil(size / 5),
+        });
         try {
           await page.setInputFiles('#picture', photo);
           await page.click('form.upload button');
-          await page.waitForFunction(js`document.querySelector('form.upload progress').value > 0`, undefined, { timeout: 20_000 });
+          await page.waitForFunction(js`document.querySelector('form.upload progress').value > 0`, undefined, {
+            timeout: 20_000,
+          });
           // The server goes away: it stops listening and drops every connection (had it only
           // dropped them, Chromium would have sent the upload again on a new one).
           const closed = new Promise((resolve) => server.close(resolve));
@@ -324,15 +493,31 @@ describe('the example app in Chromium', function () {
           await page.waitForSelector('#picture-status.error', { timeout: 20_000 });
         } finally {
           await new Promise<void>((resolve) => server.listen(Number(new URL(origin).port), '127.0.0.1', resolve));
-          await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+          await cdp.send('Network.emulateNetworkConditions', {
+            offline: false,
+            latency: 0,
+            downloadThroughput: -1,
+            uploadThroughput: -1,
+          });
           await cdp.detach();
         }
-        assert.equal(await statusText('picture-status'), 'The upload was cut off before it finished. Please try again.');
+        assert.equal(
+          await statusText('picture-status'),
+          'The upload was cut off before it finished. Please try again.',
+        );
         assert.equal(await page.isDisabled('form.upload button'), false);
         assert.equal(await page.textContent('form.upload button'), 'Upload');
         assert.equal(await page.isHidden('form.upload progress'), true);
         assert.equal(await page.evaluate(js`document.querySelector('#picture').files[0].name`), 'sunset.jpg');
-        assert.deepEqual(problems.filter((p) => !/(request failed: .*\/picture|console: Failed to load resource:) net::ERR_CONNECTION_(RESET|CLOSED|REFUSED)/.test(p)), []);
+        assert.deepEqual(
+          problems.filter(
+            (p) =>
+              !/(request failed: .*\/picture|console: Failed to load resource:) net::ERR_CONNECTION_(RESET|CLOSED|REFUSED)/.test(
+                p,
+              ),
+          ),
+          [],
+        );
       });
 
       it('asks before deleting the picture, then the user, and their files go', async function () {
@@ -349,19 +534,29 @@ describe('the example app in Chromium', function () {
         assert.equal(await statusText('page-status'), 'Deleted Ann.');
         await page.goto(`${origin}/nowhere`);
         await assertPleasant('the 404 page');
-        assert.deepEqual(problems.filter((p) => !/HTTP 404: .*\/nowhere$|status of 404/.test(p)), []);
+        assert.deepEqual(
+          problems.filter((p) => !/HTTP 404: .*\/nowhere$|status of 404/.test(p)),
+          [],
+        );
       });
 
       it('never draws a small picture larger than it is', async function () {
         await page.goto(`${origin}/`);
         await page.fill('#name', 'Bo');
         await Promise.all([page.waitForURL(/\/users\/\d+$/), page.click('text=Add a user')]);
-        const small = await sharp({ create: { width: 80, height: 60, channels: 4, background: { r: 40, g: 120, b: 200, alpha: 0.6 } } }).png().toBuffer();
+        const small = await sharp({
+          create: { width: 80, height: 60, channels: 4, background: { r: 40, g: 120, b: 200, alpha: 0.6 } },
+        })
+          .png()
+          .toBuffer();
         await page.setInputFiles('#picture', { name: 'small.png', mimeType: 'image/png', buffer: small });
         await page.click('form.upload button');
         await waitForStatus('page-status', 'Uploaded “small.png”.');
         const [hero] = await loadedImages();
-        assert.ok(hero!.shownWidth <= 80 && hero!.shownHeight <= 60, `drawn at ${hero!.shownWidth}×${hero!.shownHeight}`);
+        assert.ok(
+          hero!.shownWidth <= 80 && hero!.shownHeight <= 60,
+          `drawn at ${hero!.shownWidth}×${hero!.shownHeight}`,
+        );
         await assertPleasant('a user page with a small picture');
         assert.deepEqual(problems, []);
       });
@@ -373,7 +568,11 @@ describe('the example app in Chromium', function () {
         const userUrl = page.url();
         await assertPleasant('a user page with a long name');
         const file = `${'Sonnenuntergang'.repeat(8)}.jpg`;
-        await page.setInputFiles('#picture', { name: file, mimeType: 'image/jpeg', buffer: await sceneJpeg(1200, 800, 300) });
+        await page.setInputFiles('#picture', {
+          name: file,
+          mimeType: 'image/jpeg',
+          buffer: await sceneJpeg(1200, 800, 300),
+        });
         await page.click('form.upload button');
         await waitForStatus('page-status', `Uploaded “${file}”.`);
         await loadedImages();
@@ -391,7 +590,10 @@ describe('the example app in Chromium', function () {
         await assertPleasant('the gallery saying a long name was deleted');
         await page.goto(`${origin}/${'nowhere'.repeat(30)}`);
         await assertPleasant('a 404 page for a long address');
-        assert.deepEqual(problems.filter((p) => !/HTTP 404: .*\/(nowhere)+$|status of 404/.test(p)), []);
+        assert.deepEqual(
+          problems.filter((p) => !/HTTP 404: .*\/(nowhere)+$|status of 404/.test(p)),
+          [],
+        );
       });
 
       if (device.name === 'desktop') {
@@ -406,9 +608,16 @@ describe('the example app in Chromium', function () {
             await plain.goto(`${origin}/`);
             await Promise.all([plain.waitForURL(/\/users\/\d+$/), plain.click('.gallery a:has-text("Bea")')]);
             const userPath = new URL(plain.url()).pathname;
-            await plain.setInputFiles('#picture', { name: 'notes.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('not a picture') });
+            await plain.setInputFiles('#picture', {
+              name: 'notes.jpg',
+              mimeType: 'image/jpeg',
+              buffer: Buffer.from('not a picture'),
+            });
             await Promise.all([plain.waitForURL(`${origin}${userPath}`), plain.click('form.upload button')]);
-            assert.equal((await plain.textContent('#picture-status'))?.trim(), "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.");
+            assert.equal(
+              (await plain.textContent('#picture-status'))?.trim(),
+              "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.",
+            );
             methods.length = 0;
             await plain.reload();
             assert.deepEqual(methods, [`GET ${userPath}`]);
@@ -424,5 +633,8 @@ describe('the example app in Chromium', function () {
 
 function mimeTypeOf(name: string): string {
   const extension = name.split('.').pop()!.toLowerCase();
-  return { jpg: 'image/jpeg', png: 'image/png', heic: 'image/heic', pdf: 'application/pdf' }[extension] ?? 'application/octet-stream';
+  return (
+    { jpg: 'image/jpeg', png: 'image/png', heic: 'image/heic', pdf: 'application/pdf' }[extension] ??
+    'application/octet-stream'
+  );
 }

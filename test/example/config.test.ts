@@ -4,7 +4,14 @@ import { settingsFromEnv } from '../../example/config.js';
 
 describe('the example settings', function () {
   it('default to port 3000, SQLite and a folder under example/data', function () {
-    assert.deepEqual(settingsFromEnv({}), { port: 3000, dataDir: path.resolve('example/data'), databaseUrl: undefined, s3: undefined, redisUrl: undefined, queueName: undefined });
+    assert.deepEqual(settingsFromEnv({}), {
+      port: 3000,
+      dataDir: path.resolve('example/data'),
+      databaseUrl: undefined,
+      s3: undefined,
+      redisUrl: undefined,
+      queueName: undefined,
+    });
   });
 
   it('read PORT, DATA_DIR, DATABASE_URL, the S3 variables, REDIS_URL and THUMBNAIL_QUEUE', function () {
@@ -24,7 +31,13 @@ describe('the example settings', function () {
       port: 8080,
       dataDir: '/srv/gallery',
       databaseUrl: 'postgres://app@db/gallery',
-      s3: { bucket: 'pictures', region: 'eu-west-1', endpoint: 'http://minio:9000', prefix: 'example', publicBaseUrl: 'https://cdn.example.com/' },
+      s3: {
+        bucket: 'pictures',
+        region: 'eu-west-1',
+        endpoint: 'http://minio:9000',
+        prefix: 'example',
+        publicBaseUrl: 'https://cdn.example.com/',
+      },
       redisUrl: 'redis://redis:6379/1',
       queueName: 'gallery-thumbnails',
     });

@@ -18,7 +18,11 @@ function serverDatabase(name: 'mysql' | 'postgres', adminUrl: string): ExampleDa
   return {
     name,
     async create() {
-      const admin = knexFactory({ client: name === 'mysql' ? 'mysql2' : 'pg', connection: adminUrl, pool: { min: 0, max: 1 } });
+      const admin = knexFactory({
+        client: name === 'mysql' ? 'mysql2' : 'pg',
+        connection: adminUrl,
+        pool: { min: 0, max: 1 },
+      });
       const database = `oia_example_${randomBytes(5).toString('hex')}`;
       await admin.raw(`CREATE DATABASE ${database}`);
       const url = new URL(adminUrl);
@@ -49,7 +53,10 @@ export interface MountedExample extends ExampleApp {
 }
 
 /** The example app on a temp DATA_DIR (and the given database), not listening. */
-export async function mountExample(database: ExampleDatabase = exampleDatabases[0]!, options: Partial<AppOptions> = {}): Promise<MountedExample> {
+export async function mountExample(
+  database: ExampleDatabase = exampleDatabases[0]!,
+  options: Partial<AppOptions> = {},
+): Promise<MountedExample> {
   const dataDir = await tempDir(`example-${database.name}`);
   const db = await database.create();
   let example: ExampleApp;

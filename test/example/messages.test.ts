@@ -9,16 +9,33 @@ describe("the example's words for refused uploads (example/messages.ts)", functi
   });
 
   it('says how big the file was when the library knows, and the limit always', function () {
-    assert.equal(uploadMessage('ERR_IMAGE_TOO_LARGE', { size: 14_900_000, maxBytes: 10 * 1024 * 1024 }), 'This file is 14.2 MB: a picture can be at most 10 MB.');
-    assert.equal(uploadMessage('ERR_IMAGE_TOO_LARGE', { maxBytes: 10 * 1024 * 1024 }), 'This file is too big: a picture can be at most 10 MB.');
+    assert.equal(
+      uploadMessage('ERR_IMAGE_TOO_LARGE', { size: 14_900_000, maxBytes: 10 * 1024 * 1024 }),
+      'This file is 14.2 MB: a picture can be at most 10 MB.',
+    );
+    assert.equal(
+      uploadMessage('ERR_IMAGE_TOO_LARGE', { maxBytes: 10 * 1024 * 1024 }),
+      'This file is too big: a picture can be at most 10 MB.',
+    );
   });
 
   it('tells HEIC photos (read by sharp as "heif") apart from files that are no picture', function () {
     // The shape of the probe's error for an iPhone photo: data.mimetype is sharp's format name.
-    const heic = new InvalidImageError('ERR_IMAGE_UNSUPPORTED_TYPE', 'Expected one of image/jpeg… but the bytes are of format heif', { statusCode: 415, data: { mimetype: 'heif' } });
+    const heic = new InvalidImageError(
+      'ERR_IMAGE_UNSUPPORTED_TYPE',
+      'Expected one of image/jpeg… but the bytes are of format heif',
+      { statusCode: 415, data: { mimetype: 'heif' } },
+    );
     assert.equal(messageFor(heic), "HEIC photos aren't supported yet: export it as JPEG and try again.");
-    const notOne = new InvalidImageError('ERR_IMAGE_UNSUPPORTED_TYPE', 'Expected an image (…) but the bytes are not one', { statusCode: 415 });
-    assert.equal(messageFor(notOne), "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.");
+    const notOne = new InvalidImageError(
+      'ERR_IMAGE_UNSUPPORTED_TYPE',
+      'Expected an image (…) but the bytes are not one',
+      { statusCode: 415 },
+    );
+    assert.equal(
+      messageFor(notOne),
+      "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.",
+    );
   });
 
   it('leaves server failures and errors of other libraries to the error page', function () {
@@ -27,13 +44,27 @@ describe("the example's words for refused uploads (example/messages.ts)", functi
     assert.match(messageFor(new InvalidArgumentError('width', 'one of 50, 100', '300'))!, /^We don't make that/);
   });
 
-  it("has words of its own for a picture that cannot be shown (a stored file that does not decode) or was just replaced", function () {
+  it('has words of its own for a picture that cannot be shown (a stored file that does not decode) or was just replaced', function () {
     assert.match(uploadMessage('ERR_ORIGINAL_UNREADABLE'), /damaged on our side/);
     assert.match(uploadMessage('ERR_ORIGINAL_REPLACED'), /reload/);
   });
 
   it('has words for every code an upload can be refused with, and none of them is a code', function () {
-    const codes = ['ERR_IMAGE_TOO_LARGE', 'ERR_IMAGE_TOO_MANY_PIXELS', 'ERR_IMAGE_TOO_MANY_FRAMES', 'ERR_IMAGE_UNSUPPORTED_TYPE', 'ERR_IMAGE_UNREADABLE', 'ERR_IMAGE_TRUNCATED', 'ERR_IMAGE_EMPTY', 'ERR_UPLOAD_NO_FILE', 'ERR_UPLOAD_ABORTED', 'ERR_UPLOAD_MALFORMED', 'ERR_UPLOAD_UNEXPECTED_FILE', 'ERR_UPLOAD_LIMIT', 'ERR_UPLOAD_NOT_MULTIPART'];
+    const codes = [
+      'ERR_IMAGE_TOO_LARGE',
+      'ERR_IMAGE_TOO_MANY_PIXELS',
+      'ERR_IMAGE_TOO_MANY_FRAMES',
+      'ERR_IMAGE_UNSUPPORTED_TYPE',
+      'ERR_IMAGE_UNREADABLE',
+      'ERR_IMAGE_TRUNCATED',
+      'ERR_IMAGE_EMPTY',
+      'ERR_UPLOAD_NO_FILE',
+      'ERR_UPLOAD_ABORTED',
+      'ERR_UPLOAD_MALFORMED',
+      'ERR_UPLOAD_UNEXPECTED_FILE',
+      'ERR_UPLOAD_LIMIT',
+      'ERR_UPLOAD_NOT_MULTIPART',
+    ];
     for (const code of codes) {
       const text = uploadMessage(code, { size: 1, maxBytes: 2, width: 3, height: 4, frames: 6, maxPixels: 5_000_000 });
       assert.doesNotMatch(text, /ERR_|Expected|undefined|NaN/, `${code}: ${text}`);

@@ -31,10 +31,16 @@ describe('the example upload with Redis down', function () {
 
   it('says the picture is stored and its thumbnails are not queued', async function () {
     const user = await User.query().insert({ name: 'No queue' });
-    const upload = await request(example.app).post(`/users/${user.id}/picture`).attach('picture', await jpeg(800, 600), 'photo.jpg');
+    const upload = await request(example.app)
+      .post(`/users/${user.id}/picture`)
+      .attach('picture', await jpeg(800, 600), 'photo.jpg');
     assert.equal(upload.status, 303, upload.text);
     assert.equal(upload.headers.location, `/users/${user.id}?notice=thumbnails-not-queued`);
-    assert.equal((await UserPicture.query().where({ user_id: user.id, original: true })).length, 1, 'the original is committed');
+    assert.equal(
+      (await UserPicture.query().where({ user_id: user.id, original: true })).length,
+      1,
+      'the original is committed',
+    );
     const page = await request(example.app).get(upload.headers.location!).expect(200);
     assert.match(page.text, /Your picture is stored, but its thumbnails could not be queued/);
   });

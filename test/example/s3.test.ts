@@ -8,7 +8,6 @@ import { spawnS3rver } from '../support/s3.js';
 import { exampleDatabases, type MountedExample, mountExample } from './harness.js';
 import { sceneJpeg } from './scene.js';
 
-
 describe('the example app with S3_BUCKET', function () {
   let server: Awaited<ReturnType<typeof spawnS3rver>>;
   let endpoint: string;
@@ -20,7 +19,11 @@ describe('the example app with S3_BUCKET', function () {
     endpoint = server.endpoint;
     // What a deployment would set: credentials through the SDK's environment chain, and (for
     // s3rver only) plain uploads instead of aws-chunked ones with streaming checksums.
-    Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED' });
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: 'S3RVER',
+      AWS_SECRET_ACCESS_KEY: 'S3RVER',
+      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    });
     const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true });
     await client.send(new CreateBucketCommand({ Bucket: 'example-images' }));
     client.destroy();
@@ -35,10 +38,15 @@ describe('the example app with S3_BUCKET', function () {
   it('keeps uploads and their thumbnails in the bucket, with URLs on the endpoint', async function () {
     const created = await request(example.app).post('/users').type('form').send({ name: 'Ann' }).expect(303);
     const page = created.headers.location!;
-    await request(example.app).post(`${page}/picture`).attach('picture', await sceneJpeg(1200, 900), 'sunset.jpg').expect(303);
+    await request(example.app)
+      .post(`${page}/picture`)
+      .attach('picture', await sceneJpeg(1200, 900), 'sunset.jpg')
+      .expect(303);
     const html = (await request(example.app).get(page).expect(200)).text;
     // Every image of the set, from the picture's src and srcsets and the table's links.
-    const found = [...html.matchAll(/(?:src|srcset|href)="(http[^"]+)"/g)].flatMap((m) => m[1]!.split(', ').map((entry) => entry.split(' ')[0]!.replace(/&amp;/g, '&')));
+    const found = [...html.matchAll(/(?:src|srcset|href)="(http[^"]+)"/g)].flatMap((m) =>
+      m[1]!.split(', ').map((entry) => entry.split(' ')[0]!.replace(/&amp;/g, '&')),
+    );
     const urls = [...new Set(found)];
     assert.equal(urls.length, 4, urls.join('\n'));
     for (const url of urls) {

@@ -8,10 +8,14 @@ import { removeDir, tempDir } from '../support/tmp.js';
 
 /** `example/server.ts` as `npm start` runs it; resolves with its exit code and output, killed after 30 s. */
 function runServer(env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=objection-imageattach-source', 'example/server.ts'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=objection-imageattach-source', 'example/server.ts'],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -42,10 +46,19 @@ describe('npm start (example/server.ts)', function () {
 
   it('exits non-zero with a one-line reason when the port is taken, and announces nothing', async function () {
     const port = (taken.address() as AddressInfo).port;
-    const { code, stdout, stderr } = await runServer({ PORT: String(port), DATA_DIR: dataDir, DATABASE_URL: '', REDIS_URL: '', S3_BUCKET: '' });
+    const { code, stdout, stderr } = await runServer({
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      DATABASE_URL: '',
+      REDIS_URL: '',
+      S3_BUCKET: '',
+    });
     assert.equal(code, 1, stderr);
     assert.equal(stdout, '');
-    assert.equal(stderr, `objection-imageattach example: cannot listen: port ${port} is already in use (set PORT to another)\n`);
+    assert.equal(
+      stderr,
+      `objection-imageattach example: cannot listen: port ${port} is already in use (set PORT to another)\n`,
+    );
   });
 
   it('settles what a killed process left staged before it serves (docs/deploying.md)', async function () {
@@ -59,12 +72,21 @@ describe('npm start (example/server.ts)', function () {
       const staging = path.join(ownData, 'images', '.staging');
       await mkdir(staging, { recursive: true });
       const token = `${dead}-0badc0de-00112233aabbccdd`;
-      const note = { key: { objectType: 'user-picture', objectId: '999', width: 40, height: 30, mimetype: 'image/jpeg' }, row: { table: 'user_picture', id: { user_id: 999, width: 40, height: 30 }, createdAt: Date.now() } };
+      const note = {
+        key: { objectType: 'user-picture', objectId: '999', width: 40, height: 30, mimetype: 'image/jpeg' },
+        row: { table: 'user_picture', id: { user_id: 999, width: 40, height: 30 }, createdAt: Date.now() },
+      };
       await writeFile(path.join(staging, `${token}.json`), JSON.stringify(note));
       await writeFile(path.join(staging, `${token}.stage`), 'bytes');
       const port = (taken.address() as AddressInfo).port;
       // The port is taken: the server exits, but only after its start-up settling.
-      const { code, stdout, stderr } = await runServer({ PORT: String(port), DATA_DIR: ownData, DATABASE_URL: '', REDIS_URL: '', S3_BUCKET: '' });
+      const { code, stdout, stderr } = await runServer({
+        PORT: String(port),
+        DATA_DIR: ownData,
+        DATABASE_URL: '',
+        REDIS_URL: '',
+        S3_BUCKET: '',
+      });
       assert.equal(code, 1, stderr);
       assert.equal(stdout, 'objection-imageattach example: settled 0 interrupted write(s), discarded 1\n');
       assert.deepEqual(await readdir(staging), []);

@@ -17,10 +17,14 @@ interface WorkerProcess {
 
 /** `example/worker.ts` in a process of its own, as `npm run worker` runs it, with `env` over ours. */
 function runWorker(env: NodeJS.ProcessEnv): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=objection-imageattach-source', 'example/worker.ts'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=objection-imageattach-source', 'example/worker.ts'],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
@@ -67,24 +71,58 @@ for (const database of exampleDatabases) {
       // What the upload route does with a queue: attach the original, then queue the thumbnails.
       await withStore(example.store, () => imageSet(user, 'picture').fromBlob(Buffer.from(photo)));
       const queued = await example.queue!.enqueue(user, 'picture', [...UPLOAD_THUMBNAILS]);
-      assert.deepEqual(queued.map((q) => q.status), ['queued', 'queued', 'queued']);
-
-      const galleryImg = async () => /<a href="\/users\/\d+">[^<]*<span class="thumb">[\s\S]*?(<img [^>]+>)/.exec((await request(example.app).get('/').expect(200)).text)![1]!;
-      const pending = await galleryImg();
-      assert.match(pending, new RegExp(`^<img src="[^"]*/${id}\\.1600x1200\\.jpe\\?_ts=\\d+" srcset="[^"]+ 1600w" sizes="100px" width="100" height="75" alt="" loading="lazy">$`));
-
-      worker = runWorker({ DATA_DIR: example.dataDir, DATABASE_URL: example.databaseUrl ?? '', REDIS_URL, THUMBNAIL_QUEUE: queueName });
-      await until(() => worker!.output().includes('thumbnail worker on'), 30_000, `the worker to start (output: ${worker.output()})`);
-      await until(async () => (await UserPicture.query().where({ user_id: id, original: false })).length === 3, 30_000, 'three thumbnails');
       assert.deepEqual(
-        (await UserPicture.query().where('user_id', id).orderBy('width')).map((i) => `${i.width}x${i.height} ${i.mimetype}`),
+        queued.map((q) => q.status),
+        ['queued', 'queued', 'queued'],
+      );
+
+      const galleryImg = async () =>
+        /<a href="\/users\/\d+">[^<]*<span class="thumb">[\s\S]*?(<img [^>]+>)/.exec(
+          (await request(example.app).get('/').expect(200)).text,
+        )![1]!;
+      const pending = await galleryImg();
+      assert.match(
+        pending,
+        new RegExp(
+          `^<img src="[^"]*/${id}\\.1600x1200\\.jpe\\?_ts=\\d+" srcset="[^"]+ 1600w" sizes="100px" width="100" height="75" alt="" loading="lazy">$`,
+        ),
+      );
+
+      worker = runWorker({
+        DATA_DIR: example.dataDir,
+        DATABASE_URL: example.databaseUrl ?? '',
+        REDIS_URL,
+        THUMBNAIL_QUEUE: queueName,
+      });
+      await until(
+        () => worker!.output().includes('thumbnail worker on'),
+        30_000,
+        `the worker to start (output: ${worker.output()})`,
+      );
+      await until(
+        async () => (await UserPicture.query().where({ user_id: id, original: false })).length === 3,
+        30_000,
+        'three thumbnails',
+      );
+      assert.deepEqual(
+        (await UserPicture.query().where('user_id', id).orderBy('width')).map(
+          (i) => `${i.width}x${i.height} ${i.mimetype}`,
+        ),
         ['100x75 image/jpeg', '400x300 image/jpeg', '800x600 image/webp', '1600x1200 image/jpeg'],
       );
       await until(() => (worker!.output().match(/^created /gm) ?? []).length === 3, 5_000, 'a log line per thumbnail');
-      assert.match(worker.output(), new RegExp(`^created 100x75 image/jpeg for User ${id} picture \\(width 100\\)$`, 'm'));
+      assert.match(
+        worker.output(),
+        new RegExp(`^created 100x75 image/jpeg for User ${id} picture \\(width 100\\)$`, 'm'),
+      );
 
       const ready = await galleryImg();
-      assert.match(ready, new RegExp(`^<img src="[^"]*/${id}\\.100x75\\.jpe\\?_ts=\\d+" srcset="[^"]+ 100w, [^"]+ 400w, [^"]+ 1600w" sizes="100px" width="100" height="75" alt="" loading="lazy">$`));
+      assert.match(
+        ready,
+        new RegExp(
+          `^<img src="[^"]*/${id}\\.100x75\\.jpe\\?_ts=\\d+" srcset="[^"]+ 100w, [^"]+ 400w, [^"]+ 1600w" sizes="100px" width="100" height="75" alt="" loading="lazy">$`,
+        ),
+      );
       const thumbnailUrl = /src="(?:https?:\/\/[^/]+)?([^"]+)"/.exec(ready)![1]!.replace(/&amp;/g, '&');
       await request(example.app).get(thumbnailUrl).expect(200).expect('Content-Type', 'image/jpeg');
     });
@@ -95,16 +133,31 @@ for (const database of exampleDatabases) {
       await withStore(example.store, () => imageSet(user, 'picture').fromBlob(Buffer.from(photo)));
       // No enqueue here: the gallery's imgTag(set, { width: 100 }) does it.
       await request(example.app).get('/').expect(200);
-      await until(async () => (await UserPicture.query().where({ user_id: user.id, width: 100 })).length === 1, 30_000, 'the 100-wide thumbnail');
+      await until(
+        async () => (await UserPicture.query().where({ user_id: user.id, width: 100 })).length === 1,
+        30_000,
+        'the 100-wide thumbnail',
+      );
     });
 
     it('an upload through the form queues its thumbnails, and the worker makes them', async function () {
       assert.ok(worker, 'the worker of the test before');
       const created = await request(example.app).post('/users').type('form').send({ name: 'Uploaded' }).expect(303);
       const id = Number(/(\d+)$/.exec(created.headers.location!)![1]);
-      await request(example.app).post(`/users/${id}/picture`).attach('picture', Buffer.from(photo), 'photo.jpg').expect(303);
-      await until(async () => (await UserPicture.query().where({ user_id: id, original: false })).length === 3, 30_000, 'three thumbnails');
-      await until(() => (worker!.output().match(new RegExp(`^created .* for User ${id} picture`, 'gm')) ?? []).length === 3, 5_000, 'the worker made them');
+      await request(example.app)
+        .post(`/users/${id}/picture`)
+        .attach('picture', Buffer.from(photo), 'photo.jpg')
+        .expect(303);
+      await until(
+        async () => (await UserPicture.query().where({ user_id: id, original: false })).length === 3,
+        30_000,
+        'three thumbnails',
+      );
+      await until(
+        () => (worker!.output().match(new RegExp(`^created .* for User ${id} picture`, 'gm')) ?? []).length === 3,
+        5_000,
+        'the worker made them',
+      );
     });
 
     it('the worker closes and exits 0 on SIGTERM', async function () {
@@ -122,6 +175,9 @@ describe('npm run worker without REDIS_URL', function () {
   it('exits with code 2 and says what is missing', async function () {
     const worker = runWorker({ REDIS_URL: '' });
     assert.equal(await worker.exited, 2);
-    assert.match(worker.output(), /^npm run worker needs REDIS_URL \(e\.g\. REDIS_URL=redis:\/\/127\.0\.0\.1:6379 npm run worker\)/);
+    assert.match(
+      worker.output(),
+      /^npm run worker needs REDIS_URL \(e\.g\. REDIS_URL=redis:\/\/127\.0\.0\.1:6379 npm run worker\)/,
+    );
   });
 });

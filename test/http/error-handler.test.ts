@@ -18,7 +18,10 @@ forEachExpress('imageErrors()', function (express) {
   /** The server side of each connection, to count the bytes it read. */
   let sockets: Socket[];
 
-  async function listen(build: (app: Express) => void, options: Parameters<typeof imageErrors>[0] = {}): Promise<number> {
+  async function listen(
+    build: (app: Express) => void,
+    options: Parameters<typeof imageErrors>[0] = {},
+  ): Promise<number> {
     const app = express();
     app.use((req, _res, next) => {
       sockets.push(req.socket);
@@ -64,7 +67,10 @@ forEachExpress('imageErrors()', function (express) {
 
   it('answers { error: { code, message } } when the client prefers JSON', async function () {
     await listen(upload);
-    const res = await request(server!).post('/upload').set('Accept', 'application/json').attach('picture', Buffer.from('not an image at all'), 'a.png');
+    const res = await request(server!)
+      .post('/upload')
+      .set('Accept', 'application/json')
+      .attach('picture', Buffer.from('not an image at all'), 'a.png');
     assert.equal(res.status, 415);
     assert.match(res.headers['content-type']!, /^application\/json/);
     assert.equal(res.body.error.code, 'ERR_IMAGE_UNSUPPORTED_TYPE');
@@ -84,7 +90,9 @@ forEachExpress('imageErrors()', function (express) {
 
   it('answers a missing image with 404 and its reason phrase, never the path or key in its message', async function () {
     await listen((app) =>
-      app.get('/missing', (_req, _res, next) => next(new ImageNotFoundError(`No image file at ${dir}/user-picture/7/0/7.200x150.jpe in the store`))),
+      app.get('/missing', (_req, _res, next) =>
+        next(new ImageNotFoundError(`No image file at ${dir}/user-picture/7/0/7.200x150.jpe in the store`)),
+      ),
     );
     const text = await request(server!).get('/missing');
     assert.equal(text.status, 404);
@@ -108,7 +116,9 @@ forEachExpress('imageErrors()', function (express) {
     });
     assert.equal((await request(server!).get('/plain')).status, 599);
     assert.equal((await request(server!).get('/store')).status, 599);
-    await request(server!).get('/late').catch(() => undefined);
+    await request(server!)
+      .get('/late')
+      .catch(() => undefined);
     assert.deepEqual(passedOn, [plain, store, late]);
   });
 
@@ -120,11 +130,14 @@ forEachExpress('imageErrors()', function (express) {
   });
 
   it('refuses a bad option at once', function () {
-    assert.throws(() => imageErrors({ onError: 'log' as never }), (error: unknown) => {
-      assert.ok(error instanceof InvalidArgumentError);
-      assert.equal(error.message, 'Expected a function for options.onError but received "log" of type string');
-      return true;
-    });
+    assert.throws(
+      () => imageErrors({ onError: 'log' as never }),
+      (error: unknown) => {
+        assert.ok(error instanceof InvalidArgumentError);
+        assert.equal(error.message, 'Expected a function for options.onError but received "log" of type string');
+        return true;
+      },
+    );
   });
 
   it('answers a large upload refused early at once, closing the connection without reading the body', async function () {
@@ -141,13 +154,18 @@ forEachExpress('imageErrors()', function (express) {
     assert.equal(res.headers.connection, 'close');
     assert.ok(Date.now() - started < 2000, `answered after ${Date.now() - started} ms`);
     await new Promise((resolve) => (sockets[0]!.destroyed ? resolve(undefined) : sockets[0]!.once('close', resolve)));
-    assert.ok(sockets[0]!.bytesRead < body.length / 4, `the server read ${sockets[0]!.bytesRead} of ${body.length} bytes`);
+    assert.ok(
+      sockets[0]!.bytesRead < body.length / 4,
+      `the server read ${sockets[0]!.bytesRead} of ${body.length} bytes`,
+    );
   });
 
   it('closes the connection on any early 4xx whose body is unread, reading no more of it', async function () {
     // A route of the app's own that refuses from the headers alone, with no upload guard involved.
     const port = await listen((app) =>
-      app.post('/raw', (_req, _res, next) => next(new InvalidImageError('ERR_IMAGE_TOO_LARGE', 'Expected at most 1000 bytes', { statusCode: 413 }))),
+      app.post('/raw', (_req, _res, next) =>
+        next(new InvalidImageError('ERR_IMAGE_TOO_LARGE', 'Expected at most 1000 bytes', { statusCode: 413 })),
+      ),
     );
     const total = 256 * 1024 * 1024;
     const socket = net.connect(port, '127.0.0.1');
@@ -162,7 +180,12 @@ forEachExpress('imageErrors()', function (express) {
     const chunk = Buffer.alloc(256 * 1024);
     while (received === '' && sent < 32 * 1024 * 1024 && !socket.destroyed) {
       sent += chunk.length;
-      if (!socket.write(chunk)) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), closed, new Promise((resolve) => setTimeout(resolve, 50))]);
+      if (!socket.write(chunk))
+        await Promise.race([
+          new Promise((resolve) => socket.once('drain', resolve)),
+          closed,
+          new Promise((resolve) => setTimeout(resolve, 50)),
+        ]);
     }
     await closed;
     assert.match(received, /^HTTP\/1\.1 413 /);

@@ -21,7 +21,8 @@ export const EXPRESS_MAJORS: ReadonlyArray<{ name: string; express: ExpressFacto
  * `globalThis`: mocha may load this module twice (through require and through import), and two
  * listeners would each keep what the other's caller already took.
  */
-const deprecations: string[] = ((globalThis as { [DEPRECATIONS]?: string[] })[DEPRECATIONS] ??= listenForDeprecations());
+const deprecations: string[] = ((globalThis as { [DEPRECATIONS]?: string[] })[DEPRECATIONS] ??=
+  listenForDeprecations());
 
 function listenForDeprecations(): string[] {
   const seen: string[] = [];
@@ -38,12 +39,16 @@ export function takeDeprecations(): string[] {
  * `describe(title)` once per Express major, the suite given that major's `express()`; after each
  * test, a deprecation reported meanwhile fails the run.
  */
-export function forEachExpress(title: string, suite: (this: Mocha.Suite, express: ExpressFactory, major: string) => void): void {
+export function forEachExpress(
+  title: string,
+  suite: (this: Mocha.Suite, express: ExpressFactory, major: string) => void,
+): void {
   for (const { name, express } of EXPRESS_MAJORS) {
     describe(`${title} [${name}]`, function () {
       afterEach(function () {
         const seen = takeDeprecations();
-        if (seen.length > 0) throw new Error(`deprecated calls during "${this.currentTest?.title}": ${seen.join('; ')}`);
+        if (seen.length > 0)
+          throw new Error(`deprecated calls during "${this.currentTest?.title}": ${seen.join('; ')}`);
       });
       suite.call(this, express, name);
     });

@@ -13,7 +13,9 @@ class Picture extends Image(Model) {
 class Person extends ImageOwner(Model) {
   static override tableName = 'people';
   declare id: number;
-  static override relationMappings = { picture: imageAttachment(() => Picture, { join: { from: 'people.id', to: 'pictures.person_id' } }) };
+  static override relationMappings = {
+    picture: imageAttachment(() => Picture, { join: { from: 'people.id', to: 'pictures.person_id' } }),
+  };
 }
 
 const app = express();
@@ -22,7 +24,9 @@ app.use(imageHelpers());
 app.post('/people/:id/picture', imageUpload({ field: 'picture' }), async (req, res) => {
   const file = req.file!;
   const uploaded: UploadedImage = file;
-  await imageSet(Person.fromJson({ id: Number(req.params.id) }), 'picture').fromFile(file.path, { probed: file.probed });
+  await imageSet(Person.fromJson({ id: Number(req.params.id) }), 'picture').fromFile(file.path, {
+    probed: file.probed,
+  });
   const width: number = file.width;
   // @ts-expect-error the probe is typed, not any
   const wrong: string = file.probed.width;

@@ -31,7 +31,7 @@ export async function writeFixtures(root: string): Promise<Fixtures> {
     'small.png': randomBytes(100),
     'empty.gif': Buffer.alloc(0),
     'drawing.svg': Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'),
-    'README': Buffer.from('no extension'),
+    README: Buffer.from('no extension'),
     'nested/deeper/thumb.webp': randomBytes(2048),
   };
   for (const [name, bytes] of Object.entries(files)) {
@@ -53,9 +53,16 @@ export function appWith(middleware: StaticServerMiddleware): express.Express {
   app.use((_req, res) => {
     res.status(418).send('fell through');
   });
-  app.use((error: { statusCode?: number; code?: string }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    res.status(error.statusCode ?? 500).send(`${error.statusCode} ${error.code}`);
-  });
+  app.use(
+    (
+      error: { statusCode?: number; code?: string },
+      _req: express.Request,
+      res: express.Response,
+      _next: express.NextFunction,
+    ) => {
+      res.status(error.statusCode ?? 500).send(`${error.statusCode} ${error.code}`);
+    },
+  );
   return app;
 }
 

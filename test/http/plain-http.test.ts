@@ -63,7 +63,9 @@ describe('on a bare http server, without Express', function () {
       res.end(currentStore.locate(image));
     };
     const server = serverOf(serveStore(store), storeContext(store), page);
-    const url = (await request(server).get('/page').set('Host', 'a.example:8080').set('X-Forwarded-Host', 'evil.example')).text;
+    const url = (
+      await request(server).get('/page').set('Host', 'a.example:8080').set('X-Forwarded-Host', 'evil.example')
+    ).text;
     assert.match(url, /^http:\/\/a\.example:8080\/__images__\/testing\/.+\?_ts=20240305060708123000$/);
     const served = await request(server).get(new URL(url).pathname).buffer(true);
     assert.equal(served.status, 200);
@@ -91,11 +93,22 @@ describe('on a bare http server, without Express', function () {
       res.end('stored');
     };
     const server = serverOf(imageUpload({ field: 'picture', tempDir: tmp }), route);
-    assert.equal((await request(server).post('/').attach('picture', await png(40, 30), 'a.png')).text, 'stored');
+    assert.equal(
+      (
+        await request(server)
+          .post('/')
+          .attach('picture', await png(40, 30), 'a.png')
+      ).text,
+      'stored',
+    );
     assert.deepEqual(seen, ['image/png', 40, 30]);
-    assert.equal((await request(server).post('/').attach('picture', Buffer.from('no picture'), 'a.png')).text, '415 ERR_IMAGE_UNSUPPORTED_TYPE');
+    assert.equal(
+      (await request(server).post('/').attach('picture', Buffer.from('no picture'), 'a.png')).text,
+      '415 ERR_IMAGE_UNSUPPORTED_TYPE',
+    );
     const deadline = Date.now() + 3000;
-    while ((await listTree(tmp)).length > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    while ((await listTree(tmp)).length > 0 && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     assert.deepEqual(await listTree(tmp), []);
   });
 });

@@ -15,7 +15,12 @@ export interface RawResponse {
 }
 
 /** Sends `GET <target>` (or another method) as written, with `Connection: close`, and reads the whole answer. */
-export async function rawRequest(port: number, target: string, method = 'GET', headers: Record<string, string> = {}): Promise<RawResponse> {
+export async function rawRequest(
+  port: number,
+  target: string,
+  method = 'GET',
+  headers: Record<string, string> = {},
+): Promise<RawResponse> {
   const socket = net.connect(port, '127.0.0.1');
   await once(socket, 'connect');
   const lines = [`${method} ${target} HTTP/1.1`, 'Host: localhost', 'Connection: close'];

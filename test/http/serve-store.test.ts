@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import request from 'supertest';
-import { currentStore, FileSystemStore, HttpExposedFileSystemStore, InvalidArgumentError, type StoredImage } from '../../src/index.js';
+import {
+  currentStore,
+  FileSystemStore,
+  HttpExposedFileSystemStore,
+  InvalidArgumentError,
+  type StoredImage,
+} from '../../src/index.js';
 import { serveStore, storeContext } from '../../src/express.js';
 import { sampleKey } from '../../src/testing.js';
 import { httpFsStore } from '../support/fs-store.js';
@@ -51,7 +57,10 @@ forEachExpress('serveStore(store)', function (express) {
     it('serves the URL locate() gives, query and all', async function () {
       const app = appFor(store);
       const url = new URL((await request(app).get('/page')).text);
-      const res = await request(app).get(url.pathname + url.search).buffer(true).parse(bytes);
+      const res = await request(app)
+        .get(url.pathname + url.search)
+        .buffer(true)
+        .parse(bytes);
       assert.deepEqual(bodyOf(res), jpeg);
     });
     it('honours a custom prefix and passes the static server options on', async function () {
@@ -95,7 +104,10 @@ forEachExpress('serveStore(store)', function (express) {
       const other = new FileSystemStore({ path: root, baseUrl: 'https://img.example/' });
       assert.throws(
         () => serveStore(other as unknown as HttpExposedFileSystemStore),
-        (error: unknown) => error instanceof InvalidArgumentError && error.argument === 'store' && /HttpExposedFileSystemStore/.test(error.message),
+        (error: unknown) =>
+          error instanceof InvalidArgumentError &&
+          error.argument === 'store' &&
+          /HttpExposedFileSystemStore/.test(error.message),
       );
     });
   });
@@ -120,14 +132,20 @@ forEachExpress('serveStore(store)', function (express) {
     });
     it("honours Express's trust proxy for X-Forwarded-Proto and -Host", async function () {
       const trusting = appFor(store, (app) => app.set('trust proxy', true));
-      const res = await request(trusting).get('/page').set('X-Forwarded-Proto', 'https').set('X-Forwarded-Host', 'cdn.example');
+      const res = await request(trusting)
+        .get('/page')
+        .set('X-Forwarded-Proto', 'https')
+        .set('X-Forwarded-Host', 'cdn.example');
       assert.equal(res.text, `https://cdn.example/${LAYOUT}${TS}`);
       // The port too, on both majors (Express 4's req.hostname would drop it), and the first of a list.
       const ported = await request(trusting).get('/page').set('X-Forwarded-Host', 'cdn.example:8443, inner.example');
       assert.equal(ported.text, `http://cdn.example:8443/${LAYOUT}${TS}`);
       // A proxy the setting does not trust is not believed.
       const other = appFor(store, (app) => app.set('trust proxy', '10.0.0.1'));
-      assert.equal((await request(other).get('/page').set('Host', 'real.example').set('X-Forwarded-Host', 'evil.example')).text, `http://real.example/${LAYOUT}${TS}`);
+      assert.equal(
+        (await request(other).get('/page').set('Host', 'real.example').set('X-Forwarded-Host', 'evil.example')).text,
+        `http://real.example/${LAYOUT}${TS}`,
+      );
     });
     it('ignores forwarded headers without trust proxy', async function () {
       const res = await request(appFor(store))
@@ -148,7 +166,10 @@ forEachExpress('serveStore(store)', function (express) {
       try {
         const answers = await Promise.all(
           Array.from({ length: 100 }, (_, i) =>
-            request(server).get(`/slow?delay=${(i * 7) % 11}`).set('Host', `host${i}.example`).then((res) => [i, res.text] as const),
+            request(server)
+              .get(`/slow?delay=${(i * 7) % 11}`)
+              .set('Host', `host${i}.example`)
+              .then((res) => [i, res.text] as const),
           ),
         );
         for (const [i, text] of answers) assert.equal(text, `http://host${i}.example/${LAYOUT}${TS}`);

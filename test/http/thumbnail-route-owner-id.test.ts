@@ -52,7 +52,8 @@ forEachDialect('a malformed owner id', (db, dialect) => {
     }
     const loads: Record<string, Parameters<typeof thumbnailRoute>[0]['load']> = {
       'an owner made from Number(id)': (req) => imageSet(User.fromJson({ id: Number(req.params.id) }), 'picture'),
-      'an owner made from the id as text': (req) => imageSet(User.fromJson({ id: req.params.id as unknown as number }), 'picture'),
+      'an owner made from the id as text': (req) =>
+        imageSet(User.fromJson({ id: req.params.id as unknown as number }), 'picture'),
       'an owner fetched by the route': async (req) => {
         const user = await User.query().findById(req.params.id!).withGraphFetched('picture');
         return user && imageSet(user, 'picture');
@@ -68,7 +69,9 @@ forEachDialect('a malformed owner id', (db, dialect) => {
         app.post('/users/:id/picture', imageUpload({ field: 'picture', tempDir: tmp }), async (req, res, next) => {
           try {
             const user = await User.query().findById(Number(req.params.id)).throwIfNotFound();
-            await withStore(store, () => imageSet(user, 'picture').fromFile(req.file!.path, { probed: req.file!.probed }));
+            await withStore(store, () =>
+              imageSet(user, 'picture').fromFile(req.file!.path, { probed: req.file!.probed }),
+            );
             res.sendStatus(204);
           } catch (error) {
             next(error);
@@ -82,7 +85,10 @@ forEachDialect('a malformed owner id', (db, dialect) => {
           const res = await request(app).post(`/users/${id}/picture`).attach('picture', picture, 'a.jpg');
           assert.equal(res.status, 404, `/users/${id}`);
         }
-        assert.equal((await request(app).post(`/users/${annId}/picture`).attach('picture', picture, 'a.jpg')).status, 204);
+        assert.equal(
+          (await request(app).post(`/users/${annId}/picture`).attach('picture', picture, 'a.jpg')).status,
+          204,
+        );
         assert.deepEqual(await listTree(tmp), []);
       } finally {
         await removeDir(tmp);
@@ -94,7 +100,11 @@ forEachDialect('a malformed owner id', (db, dialect) => {
         const app = appWith(load);
         for (const id of MALFORMED) {
           const res = await request(app).get(`/users/${id}/picture?width=40`);
-          assert.deepEqual([res.status, res.body.code], [404, 'ERR_IMAGE_NOT_FOUND'], `/users/${id}: ${res.body.message}`);
+          assert.deepEqual(
+            [res.status, res.body.code],
+            [404, 'ERR_IMAGE_NOT_FOUND'],
+            `/users/${id}: ${res.body.message}`,
+          );
         }
         // A good id still answers.
         assert.equal((await request(app).get(`/users/${annId}/picture?width=40`)).status, 200);

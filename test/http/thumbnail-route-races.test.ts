@@ -32,7 +32,13 @@ forEachDialect('thumbnailRoute() while the picture is replaced or broken', (db, 
     await withStore(store, async () => imageSet(ann, 'picture').fromBlob(await solid(800, 600, '#d00000')));
     app = express();
     app.use(storeContext(store));
-    app.get('/users/:id/picture', thumbnailRoute({ widths: [100, 200], load: (req) => imageSet(User.fromJson({ id: Number(req.params.id) }), 'picture') }));
+    app.get(
+      '/users/:id/picture',
+      thumbnailRoute({
+        widths: [100, 200],
+        load: (req) => imageSet(User.fromJson({ id: Number(req.params.id) }), 'picture'),
+      }),
+    );
     app.use((error: any, _req: Request, res: Response, _next: NextFunction) => {
       res.status(error.statusCode ?? 500).json({ code: error.code, message: error.message });
     });
@@ -55,7 +61,11 @@ forEachDialect('thumbnailRoute() while the picture is replaced or broken', (db, 
       answered = true;
       return res;
     });
-    await until(async () => answered || (await waitsForLock(db(), dialect)), 15_000, 'the request to wait for the replacement');
+    await until(
+      async () => answered || (await waitsForLock(db(), dialect)),
+      15_000,
+      'the request to wait for the replacement',
+    );
     held.open();
     await replacing;
     const res = await during;

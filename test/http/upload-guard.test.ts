@@ -34,7 +34,11 @@ interface RawOutcome {
  * Sends `headers`, then calls `write` with a function that sends bytes (false once the server has
  * answered or closed); resolves once the server answered and closed, or after 5 s.
  */
-function rawRequest(port: number, headers: string[], write: (send: (bytes: Buffer) => boolean) => Promise<void>): Promise<RawOutcome> {
+function rawRequest(
+  port: number,
+  headers: string[],
+  write: (send: (bytes: Buffer) => boolean) => Promise<void>,
+): Promise<RawOutcome> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     let received = '';
@@ -57,7 +61,9 @@ function rawRequest(port: number, headers: string[], write: (send: (bytes: Buffe
       finish();
     });
     socket.on('connect', () => {
-      socket.write(`POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`);
+      socket.write(
+        `POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`,
+      );
       void write((bytes) => {
         if (answered || closed || socket.destroyed) return false;
         sent += bytes.length;
@@ -125,7 +131,9 @@ forEachExpress('imageUpload() body guard', function (express) {
     assert.ok(outcome.closed, 'the server closed the connection');
     assert.deepEqual(errors, [{ code: 'ERR_IMAGE_TOO_LARGE', statusCode: 413 }]);
     // In a person's units, with what the limit is made of (regression: "a body of 16742760 with the form").
-    assert.deepEqual(messages, ['Expected an upload of at most 1.1 MB (a file of up to 97.7 KB, and 1 MB for the rest of the form) but the request declares 1 GB']);
+    assert.deepEqual(messages, [
+      'Expected an upload of at most 1.1 MB (a file of up to 97.7 KB, and 1 MB for the rest of the form) but the request declares 1 GB',
+    ]);
     await noTempFiles();
   });
 
@@ -133,19 +141,28 @@ forEachExpress('imageUpload() body guard', function (express) {
     await listen({ maxBytes: 100_000 });
     const image = await png(40, 30);
     const fields = (count: number, size: number) =>
-      Buffer.concat(Array.from({ length: count }, (_, i) => Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="f${i}"\r\n\r\n${'x'.repeat(size)}\r\n`)));
-    const post = (body: Buffer) => request(server).post('/upload').set('Content-Type', `multipart/form-data; boundary=${BOUNDARY}`).send(body);
+      Buffer.concat(
+        Array.from({ length: count }, (_, i) =>
+          Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="f${i}"\r\n\r\n${'x'.repeat(size)}\r\n`),
+        ),
+      );
+    const post = (body: Buffer) =>
+      request(server).post('/upload').set('Content-Type', `multipart/form-data; boundary=${BOUNDARY}`).send(body);
     // 15 fields of 60 KB (900 KB) fit; 20 (1.2 MB, past 97.7 KB + 1 MB) do not.
     assert.equal((await post(Buffer.concat([fields(15, 60_000), partHead(), image, partTail]))).status, 200);
     const refused = await post(Buffer.concat([fields(20, 60_000), partHead(), image, partTail]));
     assert.deepEqual([refused.status, refused.body.code], [413, 'ERR_IMAGE_TOO_LARGE']);
-    assert.equal(messages.at(-1), `Expected an upload of at most 1.1 MB (a file of up to 97.7 KB, and 1 MB for the rest of the form) but the request declares 1.15 MB`);
+    assert.equal(
+      messages.at(-1),
+      `Expected an upload of at most 1.1 MB (a file of up to 97.7 KB, and 1 MB for the rest of the form) but the request declares 1.15 MB`,
+    );
     await noTempFiles();
   });
 
   it('answers 413 to a chunked body as soon as the file passes the limit, without reading the rest', async function () {
     await listen({ maxBytes: 100_000 });
-    const chunk = (bytes: Buffer) => Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, Buffer.from('\r\n')]);
+    const chunk = (bytes: Buffer) =>
+      Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, Buffer.from('\r\n')]);
     const outcome = await rawRequest(port, ['Transfer-Encoding: chunked'], async (send) => {
       send(chunk(partHead()));
       // Never ends the body: 4 MiB at most, then waits for the answer.
@@ -161,11 +178,15 @@ forEachExpress('imageUpload() body guard', function (express) {
   it('answers 408 to a body that stalls for idleTimeout, and removes the temp file', async function () {
     await listen({ idleTimeout: 300 });
     const image = await png(40, 30);
-    const outcome = await rawRequest(port, [`Content-Length: ${partHead().length + image.length + partTail.length}`], async (send) => {
-      send(partHead());
-      send(image.subarray(0, 100));
-      // Then nothing: the server must give up on its own.
-    });
+    const outcome = await rawRequest(
+      port,
+      [`Content-Length: ${partHead().length + image.length + partTail.length}`],
+      async (send) => {
+        send(partHead());
+        send(image.subarray(0, 100));
+        // Then nothing: the server must give up on its own.
+      },
+    );
     assert.match(outcome.head, /^HTTP\/1\.1 408 /);
     assert.ok(outcome.closed, 'the server closed the connection');
     assert.deepEqual(errors, [{ code: 'ERR_UPLOAD_TIMEOUT', statusCode: 408 }]);
@@ -175,11 +196,15 @@ forEachExpress('imageUpload() body guard', function (express) {
   it('answers 408 to a body trickling slower than minBytesPerSecond', async function () {
     await listen({ idleTimeout: 300, minBytesPerSecond: 1000 });
     const image = await png(40, 30);
-    const outcome = await rawRequest(port, [`Content-Length: ${partHead().length + image.length + partTail.length}`], async (send) => {
-      send(partHead());
-      // A byte every 20 ms (50 B/s): never idle, far too slow. At most 200 bytes (4 s).
-      for (let i = 0; i < 200 && send(image.subarray(i, i + 1)); i++) await pause(20);
-    });
+    const outcome = await rawRequest(
+      port,
+      [`Content-Length: ${partHead().length + image.length + partTail.length}`],
+      async (send) => {
+        send(partHead());
+        // A byte every 20 ms (50 B/s): never idle, far too slow. At most 200 bytes (4 s).
+        for (let i = 0; i < 200 && send(image.subarray(i, i + 1)); i++) await pause(20);
+      },
+    );
     assert.match(outcome.head, /^HTTP\/1\.1 408 /);
     assert.deepEqual(errors, [{ code: 'ERR_UPLOAD_TIMEOUT', statusCode: 408 }]);
     await noTempFiles();
@@ -189,28 +214,41 @@ forEachExpress('imageUpload() body guard', function (express) {
     await listen({ idleTimeout: 2000 });
     // The client asks to close after the answer, so the outcome comes without a keep-alive wait.
     const image = await png(40, 30);
-    const outcome = await rawRequest(port, ['Connection: close', `Content-Length: ${partHead().length + image.length + partTail.length}`], async (send) => {
-      send(partHead());
-      send(image.subarray(0, 50));
-      await pause(100);
-      send(image.subarray(50));
-      send(partTail);
-    });
+    const outcome = await rawRequest(
+      port,
+      ['Connection: close', `Content-Length: ${partHead().length + image.length + partTail.length}`],
+      async (send) => {
+        send(partHead());
+        send(image.subarray(0, 50));
+        await pause(100);
+        send(image.subarray(50));
+        send(partTail);
+      },
+    );
     assert.match(outcome.head, /^HTTP\/1\.1 200 /);
     assert.deepEqual(errors, []);
   });
 
   // busboy bounds a part's header block at 16 KiB (and 2000 lines), whatever the Content-Type's
   // parameters: the line counter this replaced read the boundary its own way and was bypassed.
-  for (const contentType of [`multipart/form-data; boundary=${BOUNDARY}`, `multipart/form-data; x="; boundary=decoy"; boundary=${BOUNDARY}`]) {
+  for (const contentType of [
+    `multipart/form-data; boundary=${BOUNDARY}`,
+    `multipart/form-data; x="; boundary=decoy"; boundary=${BOUNDARY}`,
+  ]) {
     it(`refuses a part whose headers pass 16 KB, cleanly (400 ERR_UPLOAD_MALFORMED), with ${contentType}`, async function () {
       await listen({});
       const image = await png(4, 4);
       for (const headers of [Array.from({ length: 3000 }, (_, i) => `X-H${i}: v`), [`X-Big: ${'a'.repeat(20_000)}`]]) {
-        const res = await request(server).post('/upload').set('Content-Type', contentType).send(Buffer.concat([partHead(headers), image, partTail]));
+        const res = await request(server)
+          .post('/upload')
+          .set('Content-Type', contentType)
+          .send(Buffer.concat([partHead(headers), image, partTail]));
         assert.deepEqual([res.status, res.body.code], [400, 'ERR_UPLOAD_MALFORMED']);
       }
-      assert.deepEqual(messages, ['The form is malformed: Malformed part header', 'The form is malformed: Malformed part header']);
+      assert.deepEqual(messages, [
+        'The form is malformed: Malformed part header',
+        'The form is malformed: Malformed part header',
+      ]);
       await noTempFiles();
     });
   }
@@ -218,14 +256,24 @@ forEachExpress('imageUpload() body guard', function (express) {
   it('accepts a part of 300 short headers: inside 16 KB, busboy parses them at no risk', async function () {
     await listen({});
     const headers = Array.from({ length: 300 }, (_, i) => `X-H${i}: v`);
-    const res = await request(server).post('/upload').set('Content-Type', `multipart/form-data; boundary=${BOUNDARY}`).send(Buffer.concat([partHead(headers), await png(4, 4), partTail]));
+    const res = await request(server)
+      .post('/upload')
+      .set('Content-Type', `multipart/form-data; boundary=${BOUNDARY}`)
+      .send(Buffer.concat([partHead(headers), await png(4, 4), partTail]));
     assert.deepEqual([res.status, res.body], [200, { width: 4 }]);
   });
 
   it('accepts a part with a few extra headers', async function () {
     await listen({});
-    const body = Buffer.concat([partHead(['Content-Transfer-Encoding: binary', 'X-Note: yes']), await png(4, 4), partTail]);
-    const res = await request(server).post('/upload').set('Content-Type', `multipart/form-data; boundary=${BOUNDARY}`).send(body);
+    const body = Buffer.concat([
+      partHead(['Content-Transfer-Encoding: binary', 'X-Note: yes']),
+      await png(4, 4),
+      partTail,
+    ]);
+    const res = await request(server)
+      .post('/upload')
+      .set('Content-Type', `multipart/form-data; boundary=${BOUNDARY}`)
+      .send(body);
     assert.equal(res.status, 200);
     assert.deepEqual(res.body, { width: 4 });
   });
@@ -244,7 +292,10 @@ forEachExpress('imageUpload() body guard', function (express) {
     });
     server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
-    await request(server).post('/upload').attach('picture', await png(4, 4), 'a.png').expect(200);
+    await request(server)
+      .post('/upload')
+      .attach('picture', await png(4, 4), 'a.png')
+      .expect(200);
     assert.match(seenName, new RegExp(`^objection-imageattach-${process.pid}-[0-9a-f]{16}\\.upload$`));
     const deadline = Date.now() + 3000;
     while ((await readdir(dir)).length > 0 && Date.now() < deadline) await pause(20);

@@ -29,12 +29,20 @@ forEachExpress('imageUpload() with several files (maxCount)', function (express)
 
   function gallery(options: Partial<ImageUploadOptions> = {}): void {
     app = express();
-    app.post('/photos', imageUpload({ field: 'photos', maxCount: 3, maxBytes: 300_000, tempDir: dir, ...options }), (req, res) => {
-      // Typed by the module augmentation: no cast.
-      const files = Array.isArray(req.files) ? req.files : [];
-      got = { files, existed: files.map((file) => existsSync(file.path)), rejected: (req.rejectedImages ?? []).map((r) => [r.index, r.originalname, r.error.code]) };
-      res.json({ widths: files.map((file) => file.width) });
-    });
+    app.post(
+      '/photos',
+      imageUpload({ field: 'photos', maxCount: 3, maxBytes: 300_000, tempDir: dir, ...options }),
+      (req, res) => {
+        // Typed by the module augmentation: no cast.
+        const files = Array.isArray(req.files) ? req.files : [];
+        got = {
+          files,
+          existed: files.map((file) => existsSync(file.path)),
+          rejected: (req.rejectedImages ?? []).map((r) => [r.index, r.originalname, r.error.code]),
+        };
+        res.json({ widths: files.map((file) => file.width) });
+      },
+    );
     app.use((error: any, _req: Request, res: Response, _next: NextFunction) => {
       errors.push({ code: error.code, statusCode: error.statusCode, message: error.message });
       res.status(error.statusCode ?? 500).json({ code: error.code, message: error.message });
@@ -46,11 +54,22 @@ forEachExpress('imageUpload() with several files (maxCount)', function (express)
 
   it('hands the route every file in req.files, each checked and spooled, and removes them all after', async function () {
     gallery();
-    const res = await request(app).post('/photos').attach('photos', await png(40, 30), 'a.png').attach('photos', await jpeg(64, 48), 'b.jpg').attach('photos', await png(8, 8), 'c.png');
+    const res = await request(app)
+      .post('/photos')
+      .attach('photos', await png(40, 30), 'a.png')
+      .attach('photos', await jpeg(64, 48), 'b.jpg')
+      .attach('photos', await png(8, 8), 'c.png');
     assert.deepEqual([res.status, res.body], [200, { widths: [40, 64, 8] }]);
     assert.ok(got);
     assert.deepEqual(got.existed, [true, true, true]);
-    assert.deepEqual(got.files.map((file) => [file.mimetype, file.originalname, file.probed.width]), [['image/png', 'a.png', 40], ['image/jpeg', 'b.jpg', 64], ['image/png', 'c.png', 8]]);
+    assert.deepEqual(
+      got.files.map((file) => [file.mimetype, file.originalname, file.probed.width]),
+      [
+        ['image/png', 'a.png', 40],
+        ['image/jpeg', 'b.jpg', 64],
+        ['image/png', 'c.png', 8],
+      ],
+    );
     assert.deepEqual(got.rejected, []);
     await emptied(dir);
   });
@@ -72,7 +91,10 @@ forEachExpress('imageUpload() with several files (maxCount)', function (express)
 
   it('passes the first refusal to next(err) when no file is accepted', async function () {
     gallery();
-    const res = await request(app).post('/photos').attach('photos', Buffer.from('text'), 'a.jpg').attach('photos', await pngDeclaring(30000, 30000), 'b.png');
+    const res = await request(app)
+      .post('/photos')
+      .attach('photos', Buffer.from('text'), 'a.jpg')
+      .attach('photos', await pngDeclaring(30000, 30000), 'b.png');
     assert.deepEqual([res.status, res.body.code], [415, 'ERR_IMAGE_UNSUPPORTED_TYPE']);
     assert.equal(got, undefined);
     await emptied(dir);
@@ -80,7 +102,11 @@ forEachExpress('imageUpload() with several files (maxCount)', function (express)
 
   it('allOrNothing: one bad file refuses the request, and no file is left', async function () {
     gallery({ allOrNothing: true });
-    const res = await request(app).post('/photos').attach('photos', await png(40, 30), 'a.png').attach('photos', await png(8, 8), 'b.png').attach('photos', await jpeg(1200, 900), 'huge.jpg');
+    const res = await request(app)
+      .post('/photos')
+      .attach('photos', await png(40, 30), 'a.png')
+      .attach('photos', await png(8, 8), 'b.png')
+      .attach('photos', await jpeg(1200, 900), 'huge.jpg');
     assert.deepEqual([res.status, res.body.code], [413, 'ERR_IMAGE_TOO_LARGE']);
     assert.equal(got, undefined);
     await emptied(dir);
@@ -89,8 +115,16 @@ forEachExpress('imageUpload() with several files (maxCount)', function (express)
   it('refuses more files than maxCount (400 ERR_UPLOAD_UNEXPECTED_FILE), leaving none', async function () {
     gallery();
     const image = await png(4, 4);
-    const res = await request(app).post('/photos').attach('photos', image, 'a.png').attach('photos', image, 'b.png').attach('photos', image, 'c.png').attach('photos', image, 'd.png');
-    assert.deepEqual([res.status, res.body.code, res.body.message], [400, 'ERR_UPLOAD_UNEXPECTED_FILE', 'Expected at most 3 files, in field "photos", but received more than 3']);
+    const res = await request(app)
+      .post('/photos')
+      .attach('photos', image, 'a.png')
+      .attach('photos', image, 'b.png')
+      .attach('photos', image, 'c.png')
+      .attach('photos', image, 'd.png');
+    assert.deepEqual(
+      [res.status, res.body.code, res.body.message],
+      [400, 'ERR_UPLOAD_UNEXPECTED_FILE', 'Expected at most 3 files, in field "photos", but received more than 3'],
+    );
     await emptied(dir);
   });
 
@@ -99,7 +133,10 @@ forEachExpress('imageUpload() with several files (maxCount)', function (express)
     const noise = (await import('node:crypto')).randomBytes(900_000);
     const res = await request(app).post('/photos').attach('photos', noise, 'a.png').attach('photos', noise, 'b.png');
     assert.deepEqual([res.status, res.body.code], [413, 'ERR_IMAGE_TOO_LARGE']);
-    assert.match(res.body.message, /^Expected an upload of at most 1\.57 MB \(2 files of up to 293 KB each, and 1 MB for the rest of the form\) but the request declares 1\.72 MB$/);
+    assert.match(
+      res.body.message,
+      /^Expected an upload of at most 1\.57 MB \(2 files of up to 293 KB each, and 1 MB for the rest of the form\) but the request declares 1\.72 MB$/,
+    );
     await emptied(dir);
   });
 
@@ -111,9 +148,18 @@ forEachExpress('imageUpload() with several files (maxCount)', function (express)
     try {
       const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
       await new Promise((resolve) => socket.once('connect', resolve));
-      const head = (name: string) => `--XYZ\r\nContent-Disposition: form-data; name="photos"; filename="${name}"\r\nContent-Type: image/png\r\n\r\n`;
-      socket.write(`POST /photos HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 250000\r\n\r\n${head('a.png')}`);
-      socket.write(Buffer.concat([await png(8, 8), Buffer.from(`\r\n${head('b.jpg')}`), (await jpeg(800, 600)).subarray(0, 20_000)]));
+      const head = (name: string) =>
+        `--XYZ\r\nContent-Disposition: form-data; name="photos"; filename="${name}"\r\nContent-Type: image/png\r\n\r\n`;
+      socket.write(
+        `POST /photos HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 250000\r\n\r\n${head('a.png')}`,
+      );
+      socket.write(
+        Buffer.concat([
+          await png(8, 8),
+          Buffer.from(`\r\n${head('b.jpg')}`),
+          (await jpeg(800, 600)).subarray(0, 20_000),
+        ]),
+      );
       await until(async () => (await listTree(dir)).length === 2, 'both temp files to appear');
       socket.destroy();
       await emptied(dir);
@@ -126,7 +172,11 @@ forEachExpress('imageUpload() with several files (maxCount)', function (express)
   });
 
   it('validates maxCount and allOrNothing', function () {
-    assert.throws(() => imageUpload({ field: 'photos', maxCount: 0 }), { message: 'Expected an integer from 1 to 1000 for options.maxCount but received 0 of type number' });
-    assert.throws(() => imageUpload({ field: 'photos', maxCount: 2, allOrNothing: 'yes' as never }), { message: 'Expected a boolean for options.allOrNothing but received "yes" of type string' });
+    assert.throws(() => imageUpload({ field: 'photos', maxCount: 0 }), {
+      message: 'Expected an integer from 1 to 1000 for options.maxCount but received 0 of type number',
+    });
+    assert.throws(() => imageUpload({ field: 'photos', maxCount: 2, allOrNothing: 'yes' as never }), {
+      message: 'Expected a boolean for options.allOrNothing but received "yes" of type string',
+    });
   });
 });

@@ -24,11 +24,15 @@ forEachExpress('imageUpload()', function (express) {
     seen = undefined;
     errors = [];
     app = express();
-    app.post('/upload', imageUpload({ field: 'picture', maxBytes: 300_000, maxPixels: 4_000_000, tempDir: dir }), (req, res) => {
-      const file = req.file as UploadedImage;
-      seen = { file, existed: existsSync(file.path) };
-      res.json({ ok: true });
-    });
+    app.post(
+      '/upload',
+      imageUpload({ field: 'picture', maxBytes: 300_000, maxPixels: 4_000_000, tempDir: dir }),
+      (req, res) => {
+        const file = req.file as UploadedImage;
+        seen = { file, existed: existsSync(file.path) };
+        res.json({ ok: true });
+      },
+    );
     app.post('/fails-after-upload', imageUpload({ field: 'picture', tempDir: dir }), () => {
       throw new Error('the route broke');
     });
@@ -45,26 +49,43 @@ forEachExpress('imageUpload()', function (express) {
     it('reaches the route as a temp file with the type and size read from its bytes', async function () {
       const bytes = await jpeg(640, 480);
       // The client's name and type lie; the bytes decide.
-      const res = await request(app).post('/upload').attach('picture', bytes, { filename: 'me.png', contentType: 'text/plain' });
+      const res = await request(app)
+        .post('/upload')
+        .attach('picture', bytes, { filename: 'me.png', contentType: 'text/plain' });
       assert.equal(res.status, 200);
       assert.ok(seen);
       assert.equal(seen.existed, true);
       const { file } = seen;
-      assert.deepEqual([file.mimetype, file.clientMimetype, file.width, file.height, file.size], ['image/jpeg', 'text/plain', 640, 480, bytes.length]);
-      assert.deepEqual(file.probed, { mimetype: 'image/jpeg', width: 640, height: 480, size: bytes.length, pixels: 640 * 480, orientation: 1 });
+      assert.deepEqual(
+        [file.mimetype, file.clientMimetype, file.width, file.height, file.size],
+        ['image/jpeg', 'text/plain', 640, 480, bytes.length],
+      );
+      assert.deepEqual(file.probed, {
+        mimetype: 'image/jpeg',
+        width: 640,
+        height: 480,
+        size: bytes.length,
+        pixels: 640 * 480,
+        orientation: 1,
+      });
       assert.equal(file.originalname, 'me.png');
       assert.ok(file.path.startsWith(dir));
     });
 
     it('removes the temp file once the response has finished', async function () {
-      await request(app).post('/upload').attach('picture', await png(40, 30), 'a.png').expect(200);
+      await request(app)
+        .post('/upload')
+        .attach('picture', await png(40, 30), 'a.png')
+        .expect(200);
       assert.ok(seen);
       await emptied(dir);
       assert.equal(existsSync(seen.file.path), false);
     });
 
     it('removes the temp file when the route fails after the upload', async function () {
-      const res = await request(app).post('/fails-after-upload').attach('picture', await png(40, 30), 'a.png');
+      const res = await request(app)
+        .post('/fails-after-upload')
+        .attach('picture', await png(40, 30), 'a.png');
       assert.equal(res.status, 500);
       await emptied(dir);
     });
@@ -76,7 +97,11 @@ forEachExpress('imageUpload()', function (express) {
         body = { ...req.body };
         res.end();
       });
-      await request(app).post('/upload').field('caption', 'at the beach').attach('picture', await png(4, 4), 'a.png').expect(200);
+      await request(app)
+        .post('/upload')
+        .field('caption', 'at the beach')
+        .attach('picture', await png(4, 4), 'a.png')
+        .expect(200);
       assert.deepEqual(body, { caption: 'at the beach' });
     });
   });
@@ -84,15 +109,27 @@ forEachExpress('imageUpload()', function (express) {
   describe('rejections reach next(err) typed, and leave no temp file', function () {
     const cases: Array<[string, () => Promise<Buffer>, number, string]> = [
       ['a file over maxBytes', () => jpeg(1200, 900), 413, 'ERR_IMAGE_TOO_LARGE'],
-      ['a text file sent as image/jpeg', async () => Buffer.from('just some text, no picture\n'), 415, 'ERR_IMAGE_UNSUPPORTED_TYPE'],
-      ['a pixel bomb (a tiny PNG declaring 30000×30000)', async () => pngDeclaring(30000, 30000), 413, 'ERR_IMAGE_TOO_MANY_PIXELS'],
+      [
+        'a text file sent as image/jpeg',
+        async () => Buffer.from('just some text, no picture\n'),
+        415,
+        'ERR_IMAGE_UNSUPPORTED_TYPE',
+      ],
+      [
+        'a pixel bomb (a tiny PNG declaring 30000×30000)',
+        async () => pngDeclaring(30000, 30000),
+        413,
+        'ERR_IMAGE_TOO_MANY_PIXELS',
+      ],
       ['a truncated JPEG', async () => (await jpeg(300, 200)).subarray(0, 700), 400, 'ERR_IMAGE_TRUNCATED'],
       ['an empty file', async () => Buffer.alloc(0), 400, 'ERR_IMAGE_EMPTY'],
     ];
     for (const [what, make, status, code] of cases) {
       it(`${what}: ${status} ${code}`, async function () {
         const bytes = await make();
-        const res = await request(app).post('/upload').attach('picture', bytes, { filename: 'x.jpg', contentType: 'image/jpeg' });
+        const res = await request(app)
+          .post('/upload')
+          .attach('picture', bytes, { filename: 'x.jpg', contentType: 'image/jpeg' });
         assert.equal(res.status, status);
         assert.equal(res.body.code, code);
         assert.equal(seen, undefined);
@@ -101,40 +138,58 @@ forEachExpress('imageUpload()', function (express) {
     }
 
     it('says how large is too large', async function () {
-      const res = await request(app).post('/upload').attach('picture', await jpeg(1200, 900), 'big.jpg');
+      const res = await request(app)
+        .post('/upload')
+        .attach('picture', await jpeg(1200, 900), 'big.jpg');
       assert.equal(res.body.message, 'Expected at most 300000 bytes but the image is larger');
     });
 
     it('a form without the file: 400 ERR_UPLOAD_NO_FILE', async function () {
       const res = await request(app).post('/upload').field('name', 'Ann');
-      assert.deepEqual([res.status, res.body.code, res.body.message], [400, 'ERR_UPLOAD_NO_FILE', 'Expected an image file in field "picture" but the form has none']);
+      assert.deepEqual(
+        [res.status, res.body.code, res.body.message],
+        [400, 'ERR_UPLOAD_NO_FILE', 'Expected an image file in field "picture" but the form has none'],
+      );
     });
 
     it('a file in another field: 400 ERR_UPLOAD_UNEXPECTED_FILE', async function () {
-      const res = await request(app).post('/upload').attach('avatar', await png(4, 4), 'a.png');
+      const res = await request(app)
+        .post('/upload')
+        .attach('avatar', await png(4, 4), 'a.png');
       assert.deepEqual([res.status, res.body.code], [400, 'ERR_UPLOAD_UNEXPECTED_FILE']);
       assert.match(res.body.message, /in field "avatar"/);
       await emptied(dir);
     });
 
     it('a second file after a stored first one: 400, and the first one removed', async function () {
-      const res = await request(app).post('/upload').attach('picture', await png(4, 4), 'a.png').attach('picture', await png(4, 4), 'b.png');
+      const res = await request(app)
+        .post('/upload')
+        .attach('picture', await png(4, 4), 'a.png')
+        .attach('picture', await png(4, 4), 'b.png');
       assert.deepEqual([res.status, res.body.code], [400, 'ERR_UPLOAD_UNEXPECTED_FILE']);
       await emptied(dir);
     });
 
     it('a body that is not multipart: 415 ERR_UPLOAD_NOT_MULTIPART', async function () {
-      const res = await request(app).post('/upload').set('Content-Type', 'image/jpeg').send(await jpeg(10, 10));
+      const res = await request(app)
+        .post('/upload')
+        .set('Content-Type', 'image/jpeg')
+        .send(await jpeg(10, 10));
       assert.deepEqual([res.status, res.body.code], [415, 'ERR_UPLOAD_NOT_MULTIPART']);
     });
 
     it('a multipart body that ends before its closing boundary: 400 ERR_UPLOAD_MALFORMED', async function () {
       const bytes = await png(4, 4);
       const body = Buffer.concat([
-        Buffer.from('--XYZ\r\nContent-Disposition: form-data; name="picture"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'),
+        Buffer.from(
+          '--XYZ\r\nContent-Disposition: form-data; name="picture"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n',
+        ),
         bytes,
       ]);
-      const res = await request(app).post('/upload').set('Content-Type', 'multipart/form-data; boundary=XYZ').send(body);
+      const res = await request(app)
+        .post('/upload')
+        .set('Content-Type', 'multipart/form-data; boundary=XYZ')
+        .send(body);
       assert.deepEqual([res.status, res.body.code], [400, 'ERR_UPLOAD_MALFORMED']);
       await emptied(dir);
     });
@@ -155,10 +210,12 @@ forEachExpress('imageUpload()', function (express) {
       const { port } = server.address() as AddressInfo;
       const socket = net.connect(port, '127.0.0.1');
       await new Promise((resolve) => socket.once('connect', resolve));
-      const head = '--XYZ\r\nContent-Disposition: form-data; name="picture"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n';
+      const head =
+        '--XYZ\r\nContent-Disposition: form-data; name="picture"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n';
       // Promise 250 000 bytes, send a JPEG's first 20 000, then hang up.
       socket.write(
-        'POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 250000\r\n\r\n' + head,
+        'POST /upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=XYZ\r\nContent-Length: 250000\r\n\r\n' +
+          head,
       );
       socket.write((await jpeg(800, 600)).subarray(0, 20_000));
       await until(async () => (await listTree(dir)).length > 0, 'the temp file to appear');
@@ -189,7 +246,8 @@ forEachExpress('imageUpload()', function (express) {
       });
       try {
         const bytes = await png(8, 8);
-        const head = '--XYZ\r\nContent-Disposition: form-data; name="picture"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n';
+        const head =
+          '--XYZ\r\nContent-Disposition: form-data; name="picture"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n';
         const tail = '\r\n--XYZ--\r\n';
         const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
         await new Promise((resolve) => socket.once('connect', resolve));
@@ -211,12 +269,29 @@ forEachExpress('imageUpload()', function (express) {
 
   describe('options', function () {
     it('are validated when the middleware is made, naming the option', function () {
-      assert.throws(() => imageUpload({ field: '' }), (e: unknown) => e instanceof InvalidArgumentError && e.message === 'Expected the name of a form field (a non-empty string) for options.field but received "" of type string');
-      assert.throws(() => imageUpload({ field: 'picture', maxBytes: 0 }), { message: 'Expected an integer >= 1 for maxBytes but received 0 of type number' });
-      assert.throws(() => imageUpload({ field: 'picture', types: ['text/html'] }), /for types but received an array of length 1/);
-      assert.throws(() => imageUpload({ field: 'picture', tempDir: '' }), { message: 'Expected a folder path (a non-empty string) for options.tempDir but received "" of type string' });
-      assert.throws(() => imageUpload(undefined as never), { message: 'Expected an object with a field for options but received undefined' });
-      assert.throws(() => imageUpload({ field: 'picture', verifyDecode: 'no' as never }), { message: 'Expected a boolean for options.verifyDecode but received "no" of type string' });
+      assert.throws(
+        () => imageUpload({ field: '' }),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError &&
+          e.message ===
+            'Expected the name of a form field (a non-empty string) for options.field but received "" of type string',
+      );
+      assert.throws(() => imageUpload({ field: 'picture', maxBytes: 0 }), {
+        message: 'Expected an integer >= 1 for maxBytes but received 0 of type number',
+      });
+      assert.throws(
+        () => imageUpload({ field: 'picture', types: ['text/html'] }),
+        /for types but received an array of length 1/,
+      );
+      assert.throws(() => imageUpload({ field: 'picture', tempDir: '' }), {
+        message: 'Expected a folder path (a non-empty string) for options.tempDir but received "" of type string',
+      });
+      assert.throws(() => imageUpload(undefined as never), {
+        message: 'Expected an object with a field for options but received undefined',
+      });
+      assert.throws(() => imageUpload({ field: 'picture', verifyDecode: 'no' as never }), {
+        message: 'Expected a boolean for options.verifyDecode but received "no" of type string',
+      });
     });
 
     it('verifyDecode: false checks the header only, and marks the probe undecoded for the attach to finish', async function () {
@@ -229,7 +304,15 @@ forEachExpress('imageUpload()', function (express) {
       // A truncated JPEG passes here (its header is good): the route's attach decodes it and refuses it.
       const truncated = (await jpeg(300, 200)).subarray(0, 700);
       await request(app).post('/upload').attach('picture', truncated, 'a.jpg').expect(200);
-      assert.deepEqual(probed, { mimetype: 'image/jpeg', width: 300, height: 200, size: 700, pixels: 300 * 200, orientation: 1, decoded: false });
+      assert.deepEqual(probed, {
+        mimetype: 'image/jpeg',
+        width: 300,
+        height: 200,
+        size: 700,
+        pixels: 300 * 200,
+        orientation: 1,
+        decoded: false,
+      });
       // The header checks still run.
       await request(app).post('/upload').attach('picture', Buffer.from('not an image'), 'a.jpg').expect(415);
     });
@@ -240,7 +323,9 @@ forEachExpress('imageUpload()', function (express) {
       app.post('/upload', imageUpload({ field: 'picture', tempDir: nested }), (req, res) => {
         res.json({ inside: (req.file as UploadedImage).path.startsWith(nested) });
       });
-      const res = await request(app).post('/upload').attach('picture', await png(4, 4), 'a.png');
+      const res = await request(app)
+        .post('/upload')
+        .attach('picture', await png(4, 4), 'a.png');
       assert.deepEqual(res.body, { inside: true });
     });
   });

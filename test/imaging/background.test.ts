@@ -13,7 +13,11 @@ import { removeDir, tempDir } from '../support/tmp.js';
  * pixels' colour channels are 0, as most editors write them: dropped alpha shows them black.
  */
 async function transparentPng(): Promise<Buffer> {
-  const square = await sharp({ create: { width: 80, height: 80, channels: 4, background: { r: 0, g: 0, b: 255, alpha: 1 } } }).png().toBuffer();
+  const square = await sharp({
+    create: { width: 80, height: 80, channels: 4, background: { r: 0, g: 0, b: 255, alpha: 1 } },
+  })
+    .png()
+    .toBuffer();
   return sharp({ create: { width: 200, height: 100, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
     .composite([{ input: square, left: 110, top: 10 }])
     .png()
@@ -29,7 +33,10 @@ async function pixel(bytes: Buffer, x: number, y: number): Promise<number[]> {
 
 /** Near enough for JPEG's lossy encoding. */
 function assertColour(actual: number[], expected: number[], what: string): void {
-  assert.ok(actual.slice(0, 3).every((c, i) => Math.abs(c - expected[i]!) <= 6), `${what}: ${actual.join(',')} is not ${expected.join(',')}`);
+  assert.ok(
+    actual.slice(0, 3).every((c, i) => Math.abs(c - expected[i]!) <= 6),
+    `${what}: ${actual.join(',')} is not ${expected.join(',')}`,
+  );
 }
 
 describe('thumbnail background', function () {
@@ -46,26 +53,47 @@ describe('thumbnail background', function () {
   });
 
   it('flattens a transparent PNG onto white in a JPEG thumbnail made at attach', async function () {
-    const [jpeg] = await renderThumbnails(png, original, planThumbnails([{ width: 100, format: 'jpeg' }], original), 1e8);
+    const [jpeg] = await renderThumbnails(
+      png,
+      original,
+      planThumbnails([{ width: 100, format: 'jpeg' }], original),
+      1e8,
+    );
     assert.equal(jpeg!.mimetype, 'image/jpeg');
     assertColour(await pixel(jpeg!.data, 10, 10), [255, 255, 255], 'a transparent corner');
     assertColour(await pixel(jpeg!.data, 75, 25), [0, 0, 255], 'the opaque square');
   });
 
   it('flattens onto the background asked for, by hex or by { r, g, b }', async function () {
-    const planned = planThumbnails([{ width: 100, format: 'jpeg', background: '#f80' }, { width: 50, format: 'jpeg', background: { r: 10, g: 200, b: 30 } }], original);
+    const planned = planThumbnails(
+      [
+        { width: 100, format: 'jpeg', background: '#f80' },
+        { width: 50, format: 'jpeg', background: { r: 10, g: 200, b: 30 } },
+      ],
+      original,
+    );
     const [orange, green] = await renderThumbnails(png, original, planned, 1e8);
     assertColour(await pixel(orange!.data, 5, 5), [255, 136, 0], '#f80');
     assertColour(await pixel(green!.data, 5, 5), [10, 200, 30], '{ r: 10, g: 200, b: 30 }');
   });
 
   it('flattens in the clone path too (a thumbnail larger than the original)', async function () {
-    const [big] = await renderThumbnails(png, original, planThumbnails([{ width: 400, format: 'jpeg' }], original), 1e8);
+    const [big] = await renderThumbnails(
+      png,
+      original,
+      planThumbnails([{ width: 400, format: 'jpeg' }], original),
+      1e8,
+    );
     assertColour(await pixel(big!.data, 10, 10), [255, 255, 255], 'a transparent corner');
   });
 
   it('keeps transparency in formats that have alpha', async function () {
-    const [webp, pngThumb] = await renderThumbnails(png, original, planThumbnails([{ width: 100, format: 'webp', background: '#000' }, { width: 50 }], original), 1e8);
+    const [webp, pngThumb] = await renderThumbnails(
+      png,
+      original,
+      planThumbnails([{ width: 100, format: 'webp', background: '#000' }, { width: 50 }], original),
+      1e8,
+    );
     assert.equal((await pixel(webp!.data, 10, 10))[3], 0, 'WebP keeps alpha 0');
     assert.equal((await pixel(pngThumb!.data, 5, 5))[3], 0, 'PNG keeps alpha 0');
   });
@@ -82,8 +110,21 @@ describe('thumbnail background', function () {
   });
 
   it('refuses a background that is not a colour, naming the option', function () {
-    for (const bad of ['white', '#12345', 'rgb(0,0,0)', { r: 256, g: 0, b: 0 }, { r: 0, g: 0 }, { r: 0, g: 0, b: 0, alpha: 1 }, 0, null]) {
-      assert.throws(() => checkBackground(bad), (error: unknown) => error instanceof InvalidArgumentError && /for background but received/.test(error.message), String(bad));
+    for (const bad of [
+      'white',
+      '#12345',
+      'rgb(0,0,0)',
+      { r: 256, g: 0, b: 0 },
+      { r: 0, g: 0 },
+      { r: 0, g: 0, b: 0, alpha: 1 },
+      0,
+      null,
+    ]) {
+      assert.throws(
+        () => checkBackground(bad),
+        (error: unknown) => error instanceof InvalidArgumentError && /for background but received/.test(error.message),
+        String(bad),
+      );
     }
     assert.throws(
       () => checkThumbnailSpecs([{ width: 100, format: 'jpeg', background: 'white' }]),

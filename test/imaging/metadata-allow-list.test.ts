@@ -48,7 +48,11 @@ function assertClean(bytes: Buffer, orientation: number | undefined): void {
   assert.deepEqual(revealingTags(tags), []);
   assert.ok(!bytes.includes('SECRET'), 'no secret text left anywhere');
   assert.equal(tags['IFD0:Orientation'], orientation);
-  if (orientation !== undefined) assert.ok(Object.keys(tags).some((key) => key.startsWith('ICC_Profile:')), 'the ICC profile is kept');
+  if (orientation !== undefined)
+    assert.ok(
+      Object.keys(tags).some((key) => key.startsWith('ICC_Profile:')),
+      'the ICC profile is kept',
+    );
 }
 
 // The stripper keeps what decoding and display need and nothing else, and never stores a file it
@@ -70,7 +74,8 @@ describe('removing metadata by allow-list (exiftool on the output)', function ()
       const photo = await make();
       // The fixture tells what it should: where, on what, with its extra pictures.
       const before = revealingTags(exifTags(photo));
-      for (const tag of ['GPS:GPSLatitude', 'ExifIFD:SerialNumber', 'XMP-exif:GPSLatitude']) assert.ok(before.includes(tag), `the fixture has ${tag}`);
+      for (const tag of ['GPS:GPSLatitude', 'ExifIFD:SerialNumber', 'XMP-exif:GPSLatitude'])
+        assert.ok(before.includes(tag), `the fixture has ${tag}`);
       const bytes = await stripped(photo, mimetype);
       assertClean(bytes, orientation);
       assert.ok((await pixelsOf(bytes)).equals(await pixelsOf(photo)), 'the very same pixels');
@@ -88,7 +93,14 @@ describe('removing metadata by allow-list (exiftool on the output)', function ()
     fcTL.writeUInt32BE(30, 8);
     fcTL.writeUInt16BE(1, 20);
     fcTL.writeUInt16BE(10, 22);
-    const apng = pngWith(png, { afterIhdr: [pngChunk('acTL', Buffer.from([0, 0, 0, 1, 0, 0, 0, 0])), pngChunk('gAMA', Buffer.from([0, 0, 0xb1, 0x8f])), pngChunk('fcTL', fcTL)], beforeIend: [pngChunk('tEXt', 'Comment\0SECRET')] });
+    const apng = pngWith(png, {
+      afterIhdr: [
+        pngChunk('acTL', Buffer.from([0, 0, 0, 1, 0, 0, 0, 0])),
+        pngChunk('gAMA', Buffer.from([0, 0, 0xb1, 0x8f])),
+        pngChunk('fcTL', fcTL),
+      ],
+      beforeIend: [pngChunk('tEXt', 'Comment\0SECRET')],
+    });
     const bytes = await stripped(apng, 'image/png');
     for (const type of ['acTL', 'fcTL', 'gAMA', 'iCCP', 'IDAT']) assert.ok(bytes.includes(type), `${type} is kept`);
     assert.ok(!bytes.includes('SECRET'));
@@ -103,8 +115,13 @@ describe('removing metadata by allow-list (exiftool on the output)', function ()
   });
 
   it('keeps only the frame header, alpha and image of each ANMF of an animated WebP', async function () {
-    const frame = (background: string) => sharp({ create: { width: 8, height: 8, channels: 4, background } }).png().toBuffer();
-    const animation = await sharp([await frame('#f00'), await frame('#00f8')], { join: { animated: true } }).webp({ lossless: true, delay: [100, 100] }).toBuffer();
+    const frame = (background: string) =>
+      sharp({ create: { width: 8, height: 8, channels: 4, background } })
+        .png()
+        .toBuffer();
+    const animation = await sharp([await frame('#f00'), await frame('#00f8')], { join: { animated: true } })
+      .webp({ lossless: true, delay: [100, 100] })
+      .toBuffer();
     // A chunk of its own inside the first frame (the container allows unknown chunks there).
     const anmf = animation.indexOf('ANMF');
     const end = anmf + 8 + animation.readUInt32LE(anmf + 4);
@@ -133,12 +150,19 @@ describe('removing metadata by allow-list (exiftool on the output)', function ()
 
     it('refuses a JPEG whose segments cannot be followed before its scan (ERR_IMAGE_MALFORMED, 400)', async function () {
       const photo = exiftoolWrite(await phonePhoto('jpeg', 6), LOCATION_AND_SERIAL);
-      for (const bad of [Buffer.concat([photo.subarray(0, 2), Buffer.from('junk'), photo.subarray(2)]), photo.subarray(0, 5), Buffer.concat([photo.subarray(0, 2), jpegSegment(0xe1, 'x').subarray(0, 3)])]) {
+      for (const bad of [
+        Buffer.concat([photo.subarray(0, 2), Buffer.from('junk'), photo.subarray(2)]),
+        photo.subarray(0, 5),
+        Buffer.concat([photo.subarray(0, 2), jpegSegment(0xe1, 'x').subarray(0, 3)]),
+      ]) {
         await assert.rejects(withoutMetadata(bad, 'image/jpeg', 6), (error: InvalidImageError) => {
           assert.ok(error instanceof InvalidImageError);
           assert.equal(error.code, 'ERR_IMAGE_MALFORMED');
           assert.equal(error.statusCode, 400);
-          assert.match(error.message, /^Expected a well-formed JPEG image but .* so its metadata cannot be removed safely$/);
+          assert.match(
+            error.message,
+            /^Expected a well-formed JPEG image but .* so its metadata cannot be removed safely$/,
+          );
           return true;
         });
       }
@@ -146,14 +170,19 @@ describe('removing metadata by allow-list (exiftool on the output)', function ()
 
     it('re-encodes losslessly a PNG whose last chunk runs past the end of the file, without its metadata', async function () {
       const photo = await revealingPng();
-      const cut = Buffer.concat([photo.subarray(0, photo.length - 12), Buffer.from('\0\0\x03\xe8tEXtSECRET', 'latin1')]);
+      const cut = Buffer.concat([
+        photo.subarray(0, photo.length - 12),
+        Buffer.from('\0\0\x03\xe8tEXtSECRET', 'latin1'),
+      ]);
       const bytes = await stripped(cut, 'image/png');
       assertClean(bytes, 6);
       assert.ok((await pixelsOf(bytes)).equals(await pixelsOf(photo)));
     });
 
     it('refuses an animated PNG it cannot follow rather than flatten it', async function () {
-      const png = pngWith(await phonePhoto('png', 1), { afterIhdr: [pngChunk('acTL', Buffer.from([0, 0, 0, 1, 0, 0, 0, 0]))] });
+      const png = pngWith(await phonePhoto('png', 1), {
+        afterIhdr: [pngChunk('acTL', Buffer.from([0, 0, 0, 1, 0, 0, 0, 0]))],
+      });
       const cut = Buffer.concat([png.subarray(0, png.length - 12), Buffer.from('\0\0\x03\xe8tEXtSECRET', 'latin1')]);
       await assert.rejects(withoutMetadata(cut, 'image/png', 1), { code: 'ERR_IMAGE_MALFORMED' });
     });
@@ -185,7 +214,12 @@ describe('removing metadata by allow-list (exiftool on the output)', function ()
         const at = random(bytes.length);
         if (i % 3 === 0) bytes = bytes.subarray(0, at);
         else if (i % 3 === 1) bytes[at] = random(256);
-        else bytes = Buffer.concat([bytes.subarray(0, at), Buffer.from([0xff, random(256), random(256), random(256)]), bytes.subarray(at)]);
+        else
+          bytes = Buffer.concat([
+            bytes.subarray(0, at),
+            Buffer.from([0xff, random(256), random(256), random(256)]),
+            bytes.subarray(at),
+          ]);
         try {
           const stored = (await withoutMetadata(bytes, mimetype, 6))?.data ?? bytes;
           assert.ok(!(stored as Buffer).includes('SECRET'), `a secret survived in mutant ${i} of a ${mimetype}`);
@@ -214,7 +248,9 @@ describe('removing metadata by allow-list (exiftool on the output)', function ()
   describe('files of many segments', function () {
     /** A JPEG with `count` empty COM and APP segments after SOI. */
     async function manySegments(count: number): Promise<Buffer> {
-      const plain = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#369' } }).jpeg().toBuffer();
+      const plain = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#369' } })
+        .jpeg()
+        .toBuffer();
       const empties = Buffer.alloc(4 * count);
       for (let i = 0; i < count; i++) empties.writeUInt32BE(i % 2 === 0 ? 0xfffe0002 : 0xffe30002, 4 * i);
       return Buffer.concat([plain.subarray(0, 2), empties, plain.subarray(2)]);
@@ -243,7 +279,9 @@ describe('removing metadata by allow-list (exiftool on the output)', function ()
     });
 
     it('skip a run of fill bytes a block at a time (10 MB of 0xFF before the scan cost 267 s of CPU)', async function () {
-      const plain = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#369' } }).jpeg().toBuffer();
+      const plain = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#369' } })
+        .jpeg()
+        .toBuffer();
       const sos = plain.indexOf(Buffer.from([0xff, 0xda]));
       const eoi = plain.length - 2;
       const fill = Buffer.alloc(1024 * 1024, 0xff);
@@ -263,13 +301,19 @@ describe('removing metadata by allow-list (exiftool on the output)', function ()
     });
 
     it(`are refused past ${MAX_SEGMENTS} segments or chunks (ERR_IMAGE_TOO_MANY_SEGMENTS, 413)`, async function () {
-      await assert.rejects(withoutMetadata(await manySegments(MAX_SEGMENTS + 1), 'image/jpeg', 1), (error: InvalidImageError) => {
-        assert.ok(error instanceof InvalidImageError);
-        assert.equal(error.code, 'ERR_IMAGE_TOO_MANY_SEGMENTS');
-        assert.equal(error.statusCode, 413);
-        assert.equal(error.message, `Expected at most ${MAX_SEGMENTS} marker segments in a JPEG image but the image has more`);
-        return true;
-      });
+      await assert.rejects(
+        withoutMetadata(await manySegments(MAX_SEGMENTS + 1), 'image/jpeg', 1),
+        (error: InvalidImageError) => {
+          assert.ok(error instanceof InvalidImageError);
+          assert.equal(error.code, 'ERR_IMAGE_TOO_MANY_SEGMENTS');
+          assert.equal(error.statusCode, 413);
+          assert.equal(
+            error.message,
+            `Expected at most ${MAX_SEGMENTS} marker segments in a JPEG image but the image has more`,
+          );
+          return true;
+        },
+      );
       const png = await phonePhoto('png', 1);
       const chunks = pngWith(png, { beforeIend: Array.from({ length: MAX_SEGMENTS }, () => pngChunk('prVt', '')) });
       await assert.rejects(withoutMetadata(chunks, 'image/png', 1), { code: 'ERR_IMAGE_TOO_MANY_SEGMENTS' });

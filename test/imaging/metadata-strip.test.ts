@@ -24,7 +24,8 @@ describe('removing metadata from originals', function () {
       it('removes the GPS position, camera make and model and XMP, keeping the orientation, from bytes and from a file', async function () {
         const photo = await phonePhoto(format);
         const before = await sharp(photo).metadata();
-        for (const tag of [TAG.Make, TAG.Model, TAG.GPSInfo, TAG.Orientation]) assert.ok(ifd0Tags(before.exif).includes(tag), `the fixture has tag ${tag}`);
+        for (const tag of [TAG.Make, TAG.Model, TAG.GPSInfo, TAG.Orientation])
+          assert.ok(ifd0Tags(before.exif).includes(tag), `the fixture has tag ${tag}`);
         assert.ok(photo.includes('iPhone 15'));
         const file = path.join(dir, `phone.${format}`);
         await writeFile(file, photo);
@@ -60,15 +61,28 @@ describe('removing metadata from originals', function () {
   });
 
   it('finds the end of a progressive JPEG across its scans', async function () {
-    const photo = await sharp(await phonePhoto('jpeg')).jpeg({ progressive: true }).keepMetadata().toBuffer();
-    const bytes = await bytesOf((await withoutMetadata(Buffer.concat([photo, Buffer.from('trailing bytes')]), 'image/jpeg', 6))!.data);
+    const photo = await sharp(await phonePhoto('jpeg'))
+      .jpeg({ progressive: true })
+      .keepMetadata()
+      .toBuffer();
+    const bytes = await bytesOf(
+      (await withoutMetadata(Buffer.concat([photo, Buffer.from('trailing bytes')]), 'image/jpeg', 6))!.data,
+    );
     assert.ok(!bytes.includes('trailing bytes'));
     assert.ok((await sharp(bytes).raw().toBuffer()).equals(await sharp(photo).raw().toBuffer()));
   });
 
   for (const progressive of [false, true]) {
     it(`reads a ${progressive ? 'progressive' : 'baseline'} photo about once to find its end (it read 64 KiB again at every 0xFF of the scan, and at every table between scans)`, async function () {
-      const photo = await sharp({ create: { width: 1200, height: 900, channels: 3, background: '#777', noise: { type: 'gaussian', mean: 120, sigma: 40 } } })
+      const photo = await sharp({
+        create: {
+          width: 1200,
+          height: 900,
+          channels: 3,
+          background: '#777',
+          noise: { type: 'gaussian', mean: 120, sigma: 40 },
+        },
+      })
         .jpeg({ quality: 90, progressive })
         .withExif({ IFD0: { Make: 'Phone' } })
         .toBuffer();
@@ -92,11 +106,17 @@ describe('removing metadata from originals', function () {
   });
 
   it('leaves an image without metadata, and other types, alone', async function () {
-    const plain = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } }).jpeg().toBuffer();
+    const plain = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } })
+      .jpeg()
+      .toBuffer();
     assert.equal(await withoutMetadata(plain, 'image/jpeg', undefined), undefined);
-    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } }).png().toBuffer();
+    const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
     assert.equal(await withoutMetadata(png, 'image/png', undefined), undefined);
-    const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } }).gif().toBuffer();
+    const gif = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#fff' } })
+      .gif()
+      .toBuffer();
     assert.equal(await withoutMetadata(gif, 'image/gif', undefined), undefined);
   });
 });

@@ -47,7 +47,12 @@ describe('render slots', function () {
     const holder = heldSlot();
     await tick();
     let rendered = false;
-    const render = renderThumbnails(bytes, { mimetype: 'image/jpeg', width: 320, height: 240, pixels: 320 * 240 }, [{ width: 100, height: 75, mimetype: 'image/jpeg' }], 1e7).then((r) => {
+    const render = renderThumbnails(
+      bytes,
+      { mimetype: 'image/jpeg', width: 320, height: 240, pixels: 320 * 240 },
+      [{ width: 100, height: 75, mimetype: 'image/jpeg' }],
+      1e7,
+    ).then((r) => {
       rendered = true;
       return r;
     });
@@ -60,7 +65,14 @@ describe('render slots', function () {
 
   it('frees the slot of a render that fails', async function () {
     renderSlots(1);
-    await assert.rejects(renderThumbnails(Buffer.from('not an image'), { mimetype: 'image/jpeg', width: 320, height: 240, pixels: 320 * 240 }, [{ width: 100, height: 75, mimetype: 'image/jpeg' }], 1e7));
+    await assert.rejects(
+      renderThumbnails(
+        Buffer.from('not an image'),
+        { mimetype: 'image/jpeg', width: 320, height: 240, pixels: 320 * 240 },
+        [{ width: 100, height: 75, mimetype: 'image/jpeg' }],
+        1e7,
+      ),
+    );
     const next = heldSlot();
     await tick();
     assert.equal(next.started, true);
@@ -70,7 +82,13 @@ describe('render slots', function () {
 
   it('refuses a bound that is not a positive integer, naming it', function () {
     for (const bad of [0, -1, 1.5, Number.NaN]) {
-      assert.throws(() => renderSlots(bad), (e: unknown) => e instanceof InvalidArgumentError && e.code === 'ERR_INVALID_ARGUMENT' && /an integer >= 1 for slots/.test(e.message));
+      assert.throws(
+        () => renderSlots(bad),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError &&
+          e.code === 'ERR_INVALID_ARGUMENT' &&
+          /an integer >= 1 for slots/.test(e.message),
+      );
     }
     assert.equal(renderSlots(), saved);
   });

@@ -13,7 +13,7 @@ describe('thumbnailDimensions: the sizes SQLAlchemy-ImageAttach computes', funct
     // 200 * 0.29 is 57.99999999999999 in floating point: 57, as in Python.
     assert.deepEqual(thumbnailDimensions(300, 200, { ratio: 0.29 }), { width: 87, height: 57 });
   });
-  it('SQLAlchemy-ImageAttach\'s own test_generate_thumbnail sizes on a 405×640 original', function () {
+  it("SQLAlchemy-ImageAttach's own test_generate_thumbnail sizes on a 405×640 original", function () {
     assert.deepEqual(thumbnailDimensions(405, 640, { height: 320 }), { width: 202, height: 320 });
     assert.deepEqual(thumbnailDimensions(405, 640, { width: 202 }), { width: 202, height: 319 });
   });

@@ -11,7 +11,8 @@ import { removeDir, tempDir } from '../support/tmp.js';
 async function noisy(format: 'png' | 'webp'): Promise<Buffer> {
   const pixels = Buffer.alloc(300 * 200 * 3);
   for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7919) % 251;
-  return sharp(pixels, { raw: { width: 300, height: 200, channels: 3 } })[format]().toBuffer();
+  const image = sharp(pixels, { raw: { width: 300, height: 200, channels: 3 } });
+  return image[format]().toBuffer();
 }
 
 const rejectsWith = (promise: Promise<unknown>, code: string) =>

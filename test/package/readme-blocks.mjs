@@ -16,17 +16,24 @@ const written = [];
 const commands = [];
 for (const [, lang, body] of section.matchAll(/^```(\w+)\n([\s\S]*?)^```$/gm)) {
   if (lang === 'sh') {
-    commands.push(body.split('\n').map((line) => line.replace(/\s+#.*$/, '').trim()).filter(Boolean));
+    commands.push(
+      body
+        .split('\n')
+        .map((line) => line.replace(/\s+#.*$/, '').trim())
+        .filter(Boolean),
+    );
     continue;
   }
   const file = /^\/\/ ([\w./-]+\.ts)\n/.exec(body)?.[1];
-  if (lang !== 'ts' || file === undefined) throw new Error(`a ${lang} block of the quick start names no file on its first line:\n${body}`);
+  if (lang !== 'ts' || file === undefined)
+    throw new Error(`a ${lang} block of the quick start names no file on its first line:\n${body}`);
   if (path.isAbsolute(file) || file.split('/').includes('..')) throw new Error(`a block names ${file}`);
   mkdirSync(path.dirname(path.join(folder, file)), { recursive: true });
   writeFileSync(path.join(folder, file), body);
   written.push(file);
 }
 for (const needed of ['knexfile.ts', 'models.ts', 'app.ts']) {
-  if (!written.includes(needed)) throw new Error(`the quick start has no block for ${needed} (it has ${written.join(', ')})`);
+  if (!written.includes(needed))
+    throw new Error(`the quick start has no block for ${needed} (it has ${written.join(', ')})`);
 }
 console.log(JSON.stringify({ files: written, commands }));

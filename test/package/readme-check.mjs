@@ -14,12 +14,18 @@ const home = await fetch(`${origin}/`);
 assert.equal(home.status, 200);
 assert.match(await home.text(), /<form method="post" action="\/users">/);
 
-const added = await fetch(`${origin}/users`, { method: 'POST', body: new URLSearchParams({ name: 'Ada <Lovelace>' }), redirect: 'manual' });
+const added = await fetch(`${origin}/users`, {
+  method: 'POST',
+  body: new URLSearchParams({ name: 'Ada <Lovelace>' }),
+  redirect: 'manual',
+});
 assert.equal(added.status, 303);
 const userUrl = origin + added.headers.get('location');
 assert.match(await (await fetch(userUrl)).text(), /No picture yet/);
 
-const jpeg = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#c33' } }).jpeg().toBuffer();
+const jpeg = await sharp({ create: { width: 400, height: 300, channels: 3, background: '#c33' } })
+  .jpeg()
+  .toBuffer();
 const form = new FormData();
 form.append('picture', new Blob([jpeg], { type: 'image/jpeg' }), 'ada.jpg');
 const uploaded = await fetch(`${userUrl}/picture`, { method: 'POST', body: form, redirect: 'manual' });
@@ -32,7 +38,12 @@ assert.match(page, /alt="Picture of Ada &lt;Lovelace&gt;"/);
 const image = await fetch(origin + src.replaceAll('&amp;', '&'));
 assert.equal(image.status, 200);
 assert.equal(image.headers.get('content-type'), 'image/jpeg');
-assert.deepEqual(await sharp(Buffer.from(await image.arrayBuffer())).metadata().then(({ width, height }) => ({ width, height })), { width: 200, height: 150 });
+assert.deepEqual(
+  await sharp(Buffer.from(await image.arrayBuffer()))
+    .metadata()
+    .then(({ width, height }) => ({ width, height })),
+  { width: 200, height: 150 },
+);
 
 // Refused by imageErrors(): a plain message, no stack.
 const notImage = new FormData();
@@ -51,7 +62,9 @@ const tooLarge = await new Promise((resolve, reject) => {
   socket.on('error', () => {});
   socket.on('close', () => resolve(answer));
   setTimeout(() => reject(new Error(`no answer to a 50 MB upload in 5 s: ${answer}`)), 5000).unref();
-  socket.write(`POST ${new URL(userUrl).pathname}/picture HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 50000000\r\n\r\n`);
+  socket.write(
+    `POST ${new URL(userUrl).pathname}/picture HTTP/1.1\r\nHost: ${hostname}\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 50000000\r\n\r\n`,
+  );
   socket.write(Buffer.alloc(1024 * 1024));
 });
 assert.match(tooLarge, /^HTTP\/1\.1 413 /);
@@ -61,7 +74,11 @@ assert.equal((await fetch(`${origin}/users/abc`)).status, 404);
 assert.equal((await fetch(`${origin}/users/99999`)).status, 404);
 
 // A second start on the same port fails with the reason.
-const second = spawnSync('bash', ['-c', startCommand], { env: { ...process.env, PORT: new URL(origin).port }, encoding: 'utf8', timeout: 30_000 });
+const second = spawnSync('bash', ['-c', startCommand], {
+  env: { ...process.env, PORT: new URL(origin).port },
+  encoding: 'utf8',
+  timeout: 30_000,
+});
 assert.notEqual(second.status, 0, 'a second app on the same port exited with 0');
 assert.match(second.stderr, /EADDRINUSE/);
 

@@ -2,14 +2,28 @@ import assert from 'node:assert/strict';
 import { Model } from 'objection';
 import { FileSystemStore, ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../../src/index.js';
 import { thumbnailQueue, type ThumbnailJobData } from '../../src/queue.js';
-import { canonicalJson, decodeValue, encodeValue, isSameOriginal, parseJobData, thumbnailJobId } from '../../src/queue/job.js';
+import {
+  canonicalJson,
+  decodeValue,
+  encodeValue,
+  isSameOriginal,
+  parseJobData,
+  thumbnailJobId,
+} from '../../src/queue/job.js';
 import { User, UserPicture } from '../entity/models.js';
 import { REDIS_URL } from './support.js';
 
 describe('thumbnail jobs', function () {
   describe('key values through JSON', function () {
     it('keep bigints past 2^53, buffers, dates and composite arrays', function () {
-      const id = [9007199254740993n, 'acme', 7, Buffer.from('6ba7b8109dad11d1', 'hex'), new Date('2024-05-06T07:08:09.123Z'), null];
+      const id = [
+        9007199254740993n,
+        'acme',
+        7,
+        Buffer.from('6ba7b8109dad11d1', 'hex'),
+        new Date('2024-05-06T07:08:09.123Z'),
+        null,
+      ];
       const back = decodeValue(JSON.parse(JSON.stringify(encodeValue(id)))) as unknown[];
       assert.equal(back[0], 9007199254740993n);
       assert.deepEqual(back.slice(1, 3), ['acme', 7]);
@@ -19,7 +33,10 @@ describe('thumbnail jobs', function () {
     });
 
     it('refuse what a key cannot be', function () {
-      assert.throws(() => encodeValue({ a: 1 }), (e: unknown) => e instanceof ImageAttachError && e.code === 'ERR_QUEUE_JOB_INVALID');
+      assert.throws(
+        () => encodeValue({ a: 1 }),
+        (e: unknown) => e instanceof ImageAttachError && e.code === 'ERR_QUEUE_JOB_INVALID',
+      );
       assert.throws(() => encodeValue(Number.NaN), /cannot be queued/);
       assert.throws(() => decodeValue({ $what: 1 }), /unknown encoded value/);
     });
@@ -62,8 +79,15 @@ describe('thumbnail jobs', function () {
       assert.ok(isSameOriginal({ ...original, created_at: new Date('2024-05-06T07:08:09.000Z') }, expected));
       assert.ok(!isSameOriginal({ ...original, created_at: new Date('2024-05-06T07:08:09.124Z') }, expected));
       assert.ok(!isSameOriginal({ ...original, created_at: new Date('2024-05-06T07:08:10.000Z') }, expected));
-      assert.ok(!isSameOriginal({ ...original, original: false, created_at: new Date('2024-05-06T07:08:09.123Z') }, expected));
-      assert.ok(!isSameOriginal({ ...original, mimetype: 'image/png', created_at: new Date('2024-05-06T07:08:09.123Z') }, expected));
+      assert.ok(
+        !isSameOriginal({ ...original, original: false, created_at: new Date('2024-05-06T07:08:09.123Z') }, expected),
+      );
+      assert.ok(
+        !isSameOriginal(
+          { ...original, mimetype: 'image/png', created_at: new Date('2024-05-06T07:08:09.123Z') },
+          expected,
+        ),
+      );
     });
 
     it('job data from elsewhere is checked before it is used', function () {
@@ -77,26 +101,63 @@ describe('thumbnail jobs', function () {
     const store = new FileSystemStore({ path: '/tmp/oia-unused', baseUrl: 'http://x.example/' });
     const good = { connection: REDIS_URL, models: { User }, stores: { default: store } };
     const rejects = (options: object, message: string) =>
-      assert.throws(() => thumbnailQueue(options as never), (e: unknown) => e instanceof InvalidArgumentError && e.message === message);
+      assert.throws(
+        () => thumbnailQueue(options as never),
+        (e: unknown) => e instanceof InvalidArgumentError && e.message === message,
+      );
 
     it('name the bad option, what was expected and what came', function () {
-      rejects({ ...good, connection: undefined }, 'Expected a Redis URL, ioredis options or a Redis client for options.connection but received undefined');
-      rejects({ ...good, connection: 'http://127.0.0.1' }, 'Expected a redis:// or rediss:// URL for options.connection but received "http://127.0.0.1" of type string');
-      rejects({ ...good, queueName: 'a:b' }, 'Expected a non-empty string without ":" for options.queueName but received "a:b" of type string');
-      rejects({ ...good, models: {} }, 'Expected an object naming at least one Objection model class for options.models but received an object');
-      rejects({ ...good, models: { User: {} } }, 'Expected an Objection model class for options.models.User but received an object');
-      rejects({ ...good, stores: { default: '/tmp' } }, 'Expected a Store for options.stores.default but received "/tmp" of type string');
-      rejects({ ...good, defaultStore: 's3' }, 'Expected the name of one of options.stores (default) for options.defaultStore but received "s3" of type string');
+      rejects(
+        { ...good, connection: undefined },
+        'Expected a Redis URL, ioredis options or a Redis client for options.connection but received undefined',
+      );
+      rejects(
+        { ...good, connection: 'http://127.0.0.1' },
+        'Expected a redis:// or rediss:// URL for options.connection but received "http://127.0.0.1" of type string',
+      );
+      rejects(
+        { ...good, queueName: 'a:b' },
+        'Expected a non-empty string without ":" for options.queueName but received "a:b" of type string',
+      );
+      rejects(
+        { ...good, models: {} },
+        'Expected an object naming at least one Objection model class for options.models but received an object',
+      );
+      rejects(
+        { ...good, models: { User: {} } },
+        'Expected an Objection model class for options.models.User but received an object',
+      );
+      rejects(
+        { ...good, stores: { default: '/tmp' } },
+        'Expected a Store for options.stores.default but received "/tmp" of type string',
+      );
+      rejects(
+        { ...good, defaultStore: 's3' },
+        'Expected the name of one of options.stores (default) for options.defaultStore but received "s3" of type string',
+      );
       rejects({ ...good, attempts: 0 }, 'Expected an integer >= 1 for options.attempts but received 0 of type number');
-      rejects({ ...good, backoff: -1 }, 'Expected an integer >= 0 (milliseconds) for options.backoff but received -1 of type number');
-      rejects({ ...good, keepFailed: {} }, 'Expected { age } and/or { count } for options.keepFailed but received an object');
-      rejects({ ...good, enqueueTimeout: 0 }, 'Expected an integer >= 1 (milliseconds) for options.enqueueTimeout but received 0 of type number');
+      rejects(
+        { ...good, backoff: -1 },
+        'Expected an integer >= 0 (milliseconds) for options.backoff but received -1 of type number',
+      );
+      rejects(
+        { ...good, keepFailed: {} },
+        'Expected { age } and/or { count } for options.keepFailed but received an object',
+      );
+      rejects(
+        { ...good, enqueueTimeout: 0 },
+        'Expected an integer >= 1 (milliseconds) for options.enqueueTimeout but received 0 of type number',
+      );
     });
 
     it('worker options too', async function () {
       const queue = thumbnailQueue(good);
-      await assert.rejects(queue.worker({ concurrency: 0 }), { message: 'Expected an integer >= 1 for options.concurrency but received 0 of type number' });
-      await assert.rejects(queue.worker({ onFailed: 'log' as never }), { message: 'Expected a function for options.onFailed but received "log" of type string' });
+      await assert.rejects(queue.worker({ concurrency: 0 }), {
+        message: 'Expected an integer >= 1 for options.concurrency but received 0 of type number',
+      });
+      await assert.rejects(queue.worker({ onFailed: 'log' as never }), {
+        message: 'Expected a function for options.onFailed but received "log" of type string',
+      });
       await queue.close();
     });
 
@@ -106,12 +167,20 @@ describe('thumbnail jobs', function () {
       const user = User.fromJson({ id: 1, name: 'Ann' });
       user.picture = [];
       class Other extends Model {}
-      await assert.rejects(queue.enqueue(new Other(), 'picture', [{ width: 1 }]), { message: "Expected an instance of one of the queue's models (User) for owner but received an instance of Other" });
+      await assert.rejects(queue.enqueue(new Other(), 'picture', [{ width: 1 }]), {
+        message: "Expected an instance of one of the queue's models (User) for owner but received an instance of Other",
+      });
       await assert.rejects(queue.enqueue(user, 'avatar', [{ width: 1 }]), InvalidArgumentError);
-      await assert.rejects(queue.enqueue(user, 'picture', [{ width: 1 }], { store: 's3' }), { message: `Expected the name or instance of one of the queue's stores (default) for options.store but received "s3" of type string` });
+      await assert.rejects(queue.enqueue(user, 'picture', [{ width: 1 }], { store: 's3' }), {
+        message: `Expected the name or instance of one of the queue's stores (default) for options.store but received "s3" of type string`,
+      });
       await assert.rejects(queue.enqueue(user, 'picture', []), InvalidArgumentError);
-      await assert.rejects(queue.enqueue(user, 'picture', [{ width: 0 }]), { message: 'Expected an integer >= 1 for width but received 0 of type number' });
-      await assert.rejects(queue.enqueue(user, 'picture', [{ width: 10, format: 'gif' as never }]), { message: 'Expected one of jpeg, png, webp, avif for format but received "gif" of type string' });
+      await assert.rejects(queue.enqueue(user, 'picture', [{ width: 0 }]), {
+        message: 'Expected an integer >= 1 for width but received 0 of type number',
+      });
+      await assert.rejects(queue.enqueue(user, 'picture', [{ width: 10, format: 'gif' as never }]), {
+        message: 'Expected one of jpeg, png, webp, avif for format but received "gif" of type string',
+      });
       await assert.rejects(queue.enqueue(user, 'picture', [{ width: 10, height: 10 } as never]), InvalidArgumentError);
       await assert.rejects(queue.enqueue(user, 'picture', [{ width: 10 }]), ImageNotFoundError);
       await queue.close();
@@ -120,8 +189,20 @@ describe('thumbnail jobs', function () {
     it('enqueue fails with ERR_QUEUE_UNAVAILABLE (503) when Redis does not answer in time, and close() still returns', async function () {
       const queue = thumbnailQueue({ ...good, connection: 'redis://127.0.0.1:1', enqueueTimeout: 300 });
       const user = User.fromJson({ id: 1, name: 'Ann' });
-      user.picture = [UserPicture.fromJson({ user_id: 1, width: 40, height: 20, mimetype: 'image/jpeg', original: true, created_at: new Date() })];
-      await assert.rejects(queue.enqueue(user, 'picture', [{ width: 10 }]), (e: unknown) => e instanceof ImageAttachError && e.code === 'ERR_QUEUE_UNAVAILABLE' && e.statusCode === 503);
+      user.picture = [
+        UserPicture.fromJson({
+          user_id: 1,
+          width: 40,
+          height: 20,
+          mimetype: 'image/jpeg',
+          original: true,
+          created_at: new Date(),
+        }),
+      ];
+      await assert.rejects(
+        queue.enqueue(user, 'picture', [{ width: 10 }]),
+        (e: unknown) => e instanceof ImageAttachError && e.code === 'ERR_QUEUE_UNAVAILABLE' && e.statusCode === 503,
+      );
       await queue.close();
     });
   });

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import type { Knex } from 'knex';
 import { Model } from 'objection';
-import { FileSystemStore, Image, imageAttachment, imageColumns, imageSet, ImageOwner, withStore } from '../../src/index.js';
+import {
+  FileSystemStore,
+  Image,
+  imageAttachment,
+  imageColumns,
+  imageSet,
+  ImageOwner,
+  withStore,
+} from '../../src/index.js';
 import { type ThumbnailQueue, thumbnailQueue } from '../../src/queue.js';
 import { forEachDialect } from '../support/db.js';
 import { removeDir, tempDir } from '../support/tmp.js';
@@ -14,7 +22,9 @@ class Shelf extends ImageOwner(Model) {
   declare org: string;
   declare num: number;
   static override relationMappings = () => ({
-    photo: imageAttachment(() => ShelfPhoto, { join: { from: ['shelves.org', 'shelves.num'], to: ['shelf_photo.org', 'shelf_photo.num'] } }),
+    photo: imageAttachment(() => ShelfPhoto, {
+      join: { from: ['shelves.org', 'shelves.num'], to: ['shelf_photo.org', 'shelf_photo.num'] },
+    }),
   });
 }
 
@@ -69,12 +79,24 @@ forEachDialect('thumbnail queue, owner keys', (db, dialect) => {
       await imageSet(shelf, 'photo').fromBlob(red);
       await imageSet(decoy, 'photo').fromBlob(red);
     });
-    queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName(`keys-${dialect}`), models: { Shelf }, stores: { default: store } });
+    queue = thumbnailQueue({
+      connection: REDIS_URL,
+      queueName: uniqueQueueName(`keys-${dialect}`),
+      models: { Shelf },
+      stores: { default: store },
+    });
     await queue.enqueue(shelf, 'photo', [{ height: 30 }]);
     const [done] = await (await recordingWorker(queue)).completions(1);
     assert.deepEqual(done!.data.id, ['acme', 7]);
     assert.deepEqual(done!.result, { status: 'created', width: 60, height: 30, mimetype: 'image/jpeg' });
     const photos = await ShelfPhoto.query().orderBy(['num', 'width']);
-    assert.deepEqual(photos.map((p) => [p.num, p.width]), [[7, 60], [7, 120], [8, 120]]);
+    assert.deepEqual(
+      photos.map((p) => [p.num, p.width]),
+      [
+        [7, 60],
+        [7, 120],
+        [8, 120],
+      ],
+    );
   });
 });

@@ -18,7 +18,12 @@ describe('a thumbnail job on a stored original that does not decode', function (
   let cleanup: () => Promise<void>;
 
   before(async function () {
-    knex = knexFactory({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
+    knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: ':memory:' },
+      useNullAsDefault: true,
+      pool: { min: 1, max: 1 },
+    });
     Model.knex(knex);
     await createSchema(knex);
     ({ store, dir: root, cleanup } = await fsStore('job-unreadable', 'http://img.test/'));
@@ -33,7 +38,16 @@ describe('a thumbnail job on a stored original that does not decode', function (
     const good = await solid(800, 600, '#d00000');
     const original = await withStore(store, () => imageSet(user, 'picture').fromBlob(good));
     await writeFile(store.pathFor(original), good.subarray(0, Math.floor(good.length * 0.6)));
-    const data = { v: 1 as const, model: 'User', id: user.id, relation: 'picture', subset: {}, size: { width: 200 }, store: 'images', original: identityOf(original) };
+    const data = {
+      v: 1 as const,
+      model: 'User',
+      id: user.id,
+      relation: 'picture',
+      subset: {},
+      size: { width: 200 },
+      store: 'images',
+      original: identityOf(original),
+    };
     const error = await runThumbnailJob(data, { models: { User }, stores: { images: store } }).then(
       () => assert.fail('expected the job to fail'),
       (e: unknown) => e as { code: string; statusCode: number; message: string },

@@ -26,7 +26,11 @@ describe('thumbnail queue: worker processes [sqlite file]', function () {
   beforeEach(async function () {
     dir = await tempDir('queue-kill');
     // A file database: the child process opens the same one.
-    knex = knexFactory({ client: 'better-sqlite3', connection: { filename: path.join(dir, 'db.sqlite') }, useNullAsDefault: true });
+    knex = knexFactory({
+      client: 'better-sqlite3',
+      connection: { filename: path.join(dir, 'db.sqlite') },
+      useNullAsDefault: true,
+    });
     Model.knex(knex);
     await createSchema(knex);
   });
@@ -39,16 +43,34 @@ describe('thumbnail queue: worker processes [sqlite file]', function () {
   });
 
   const spawnWorker = (mode?: string) =>
-    spawn(process.execPath, ['--import', 'tsx', '--conditions=objection-imageattach-source', workerScript, path.join(dir, 'db.sqlite'), path.join(dir, 'store'), queue!.name, ...(mode ? [mode] : [])], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--conditions=objection-imageattach-source',
+        workerScript,
+        path.join(dir, 'db.sqlite'),
+        path.join(dir, 'store'),
+        queue!.name,
+        ...(mode ? [mode] : []),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
 
   it('on SIGTERM, a worker finishes its job, closes and exits by itself', async function () {
     const store = new FileSystemStore({ path: path.join(dir, 'store'), baseUrl: 'http://static.example.com/' });
     const user = await User.query().insert({ name: 'Ann' });
     const red = await solid(400, 200, 'red');
     await withStore(store, () => imageSet(user, 'picture').fromBlob(red));
-    queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('term'), models: { User }, stores: { default: store } });
+    queue = thumbnailQueue({
+      connection: REDIS_URL,
+      queueName: uniqueQueueName('term'),
+      models: { User },
+      stores: { default: store },
+    });
     await queue.enqueue(user, 'picture', [{ width: 100 }]);
     child = spawnWorker('graceful');
     let output = '';
@@ -59,7 +81,10 @@ describe('thumbnail queue: worker processes [sqlite file]', function () {
     assert.equal(await exited, 0);
     child = undefined;
     assert.match(output, /closed/);
-    assert.deepEqual((await UserPicture.query().orderBy('width')).map((i) => i.width), [100, 400]);
+    assert.deepEqual(
+      (await UserPicture.query().orderBy('width')).map((i) => i.width),
+      [100, 400],
+    );
     assert.ok(await queueIsEmpty(queue));
   });
 
@@ -69,7 +94,12 @@ describe('thumbnail queue: worker processes [sqlite file]', function () {
     const user = await User.query().insert({ name: 'Ann' });
     const red = await solid(400, 200, 'red');
     await withStore(store, () => imageSet(user, 'picture').fromBlob(red));
-    queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName('kill'), models: { User }, stores: { default: store } });
+    queue = thumbnailQueue({
+      connection: REDIS_URL,
+      queueName: uniqueQueueName('kill'),
+      models: { User },
+      stores: { default: store },
+    });
     const [entry] = await queue.enqueue(user, 'picture', [{ width: 100 }]);
 
     // A worker in another process takes the job and stalls halfway through writing the file.
@@ -95,7 +125,10 @@ describe('thumbnail queue: worker processes [sqlite file]', function () {
 
     // Every image path holds a whole image, and each has its row.
     const images = await UserPicture.query().orderBy('width');
-    assert.deepEqual(images.map((i) => `${i.width}x${i.height}`), ['100x50', '400x200']);
+    assert.deepEqual(
+      images.map((i) => `${i.width}x${i.height}`),
+      ['100x50', '400x200'],
+    );
     const listed: string[] = [];
     for await (const key of store.listFiles()) listed.push(`${key.width}x${key.height}`);
     assert.deepEqual(listed.sort(), ['100x50', '400x200']);
@@ -104,8 +137,14 @@ describe('thumbnail queue: worker processes [sqlite file]', function () {
     // The killed write's temp file is all that is left of it: a dot-file beside the image, never
     // at an image's path, never listed or served (removing it is a sweep's job).
     const left = (await listTree(root)).filter((f) => !f.endsWith('/'));
-    assert.deepEqual(left.filter((f) => !f.endsWith('.tmp')).sort(), [`user-picture/${user.id}/0/${user.id}.100x50.jpe`, `user-picture/${user.id}/0/${user.id}.400x200.jpe`]);
-    assert.deepEqual(left.filter((f) => f.endsWith('.tmp')), partial);
+    assert.deepEqual(left.filter((f) => !f.endsWith('.tmp')).sort(), [
+      `user-picture/${user.id}/0/${user.id}.100x50.jpe`,
+      `user-picture/${user.id}/0/${user.id}.400x200.jpe`,
+    ]);
+    assert.deepEqual(
+      left.filter((f) => f.endsWith('.tmp')),
+      partial,
+    );
     assert.match(path.basename(partial[0]!), /^\.\d+\.100x50\.jpe\.[0-9a-f]+\.tmp$/);
   });
 });

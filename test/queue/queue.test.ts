@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { Model } from 'objection';
 import sharp from 'sharp';
-import { FileSystemStore, filesSettled, ImageAttachError, imageSet, renderSlots, StoreError, withStore } from '../../src/index.js';
+import {
+  FileSystemStore,
+  filesSettled,
+  ImageAttachError,
+  imageSet,
+  renderSlots,
+  StoreError,
+  withStore,
+} from '../../src/index.js';
 import { type ThumbnailQueue, thumbnailQueue } from '../../src/queue.js';
 import { inRenderSlot, renderLoad } from '../../src/imaging/render-slots.js';
 import { createSchema, Product, User, UserPicture } from '../entity/models.js';
@@ -9,7 +17,17 @@ import { forEachDialect } from '../support/db.js';
 import { fsStore } from '../support/fs-store.js';
 import { gate, HookedStore, until } from '../support/hooked-store.js';
 import { listTree } from '../support/tmp.js';
-import { colourOf, disposeQueue, queueIsEmpty, recordingWorker, REDIS_URL, sleep, solid, uniqueQueueName, useRedis } from './support.js';
+import {
+  colourOf,
+  disposeQueue,
+  queueIsEmpty,
+  recordingWorker,
+  REDIS_URL,
+  sleep,
+  solid,
+  uniqueQueueName,
+  useRedis,
+} from './support.js';
 
 forEachDialect('thumbnail queue', (db, dialect) => {
   useRedis();
@@ -19,9 +37,20 @@ forEachDialect('thumbnail queue', (db, dialect) => {
   let queue: ThumbnailQueue | undefined;
   let user: User;
   const files = () => listTree(root).then((all) => all.filter((f) => !f.endsWith('/')));
-  const rows = async () => (await UserPicture.query().where('user_id', user.id).orderBy('width')).map((r) => `${r.width}x${r.height} ${r.mimetype}${r.original ? ' original' : ''}`);
+  const rows = async () =>
+    (await UserPicture.query().where('user_id', user.id).orderBy('width')).map(
+      (r) => `${r.width}x${r.height} ${r.mimetype}${r.original ? ' original' : ''}`,
+    );
   const makeQueue = (options: Partial<Parameters<typeof thumbnailQueue>[0]> = {}) =>
-    (queue = thumbnailQueue({ connection: REDIS_URL, queueName: uniqueQueueName(dialect), models: { User, Product }, stores: { default: store }, attempts: 3, backoff: 20, ...options }));
+    (queue = thumbnailQueue({
+      connection: REDIS_URL,
+      queueName: uniqueQueueName(dialect),
+      models: { User, Product },
+      stores: { default: store },
+      attempts: 3,
+      backoff: 20,
+      ...options,
+    }));
   const attach = (bytes: Buffer) => withStore(store, () => imageSet(user, 'picture').fromBlob(bytes));
   const thumbnailBytes = async (width: number) => {
     const image = (await UserPicture.query().where({ user_id: user.id, width, original: false }))[0];
@@ -50,10 +79,19 @@ forEachDialect('thumbnail queue', (db, dialect) => {
     await attach(await solid(400, 200, 'red'));
     const q = makeQueue();
     const queued = await q.enqueue(user, 'picture', [{ width: 100 }, { width: 50, format: 'webp' }]);
-    assert.deepEqual(queued.map((e) => [e.status, e.width, e.height]), [['queued', 100, 50], ['queued', 50, 25]]);
+    assert.deepEqual(
+      queued.map((e) => [e.status, e.width, e.height]),
+      [
+        ['queued', 100, 50],
+        ['queued', 50, 25],
+      ],
+    );
     const { completions } = await recordingWorker(q);
     const done = await completions(2);
-    assert.deepEqual(done.map((e) => e.result.status), ['created', 'created']);
+    assert.deepEqual(
+      done.map((e) => e.result.status),
+      ['created', 'created'],
+    );
     assert.deepEqual(await rows(), ['50x25 image/webp', '100x50 image/jpeg', '400x200 image/jpeg original']);
     assert.equal((await files()).length, 3);
     const meta = await sharp(await thumbnailBytes(100)).metadata();
@@ -61,15 +99,26 @@ forEachDialect('thumbnail queue', (db, dialect) => {
   });
 
   it('flattens a transparent original onto the background a request asks for, in a JPEG thumbnail', async function () {
-    await attach(await sharp({ create: { width: 80, height: 40, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } }).png().toBuffer());
+    await attach(
+      await sharp({ create: { width: 80, height: 40, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+        .png()
+        .toBuffer(),
+    );
     const q = makeQueue();
-    await q.enqueue(user, 'picture', [{ width: 40, format: 'jpeg', background: '#dc1414' }, { width: 20, format: 'jpeg' }]);
+    await q.enqueue(user, 'picture', [
+      { width: 40, format: 'jpeg', background: '#dc1414' },
+      { width: 20, format: 'jpeg' },
+    ]);
     const { completions } = await recordingWorker(q);
     await completions(2);
     assert.equal(await colourOf(await thumbnailBytes(40)), 'red');
-    const [r, g, b] = await sharp(await thumbnailBytes(20)).raw().toBuffer();
+    const [r, g, b] = await sharp(await thumbnailBytes(20))
+      .raw()
+      .toBuffer();
     assert.deepEqual([r, g, b], [255, 255, 255], 'white by default, not black');
-    await assert.rejects(q.enqueue(user, 'picture', [{ width: 10, background: 'red' }]), { message: /for requests\[\]\.background but received "red"/ });
+    await assert.rejects(q.enqueue(user, 'picture', [{ width: 10, background: 'red' }]), {
+      message: /for requests\[\]\.background but received "red"/,
+    });
   });
 
   it('the same thumbnail enqueued 50 times is made once', async function () {
@@ -77,7 +126,9 @@ forEachDialect('thumbnail queue', (db, dialect) => {
     const q = makeQueue();
     const ids = new Set<string | undefined>();
     for (let i = 0; i < 25; i++) ids.add((await q.enqueue(user, 'picture', [{ width: 100 }]))[0]!.jobId);
-    const concurrent = await Promise.all(Array.from({ length: 25 }, () => q.enqueue(user, 'picture', [{ width: 100 }])));
+    const concurrent = await Promise.all(
+      Array.from({ length: 25 }, () => q.enqueue(user, 'picture', [{ width: 100 }])),
+    );
     for (const [entry] of concurrent) ids.add(entry!.jobId);
     assert.equal(ids.size, 1);
     assert.equal(await (await q.bullQueue()).count(), 1);
@@ -92,7 +143,10 @@ forEachDialect('thumbnail queue', (db, dialect) => {
     await attach(await solid(400, 200, 'red'));
     await withStore(store, () => imageSet(user, 'picture').generateThumbnail({ width: 100 }));
     const q = makeQueue();
-    assert.deepEqual((await q.enqueue(user, 'picture', [{ width: 100 }])).map((e) => [e.status, e.jobId]), [['exists', undefined]]);
+    assert.deepEqual(
+      (await q.enqueue(user, 'picture', [{ width: 100 }])).map((e) => [e.status, e.jobId]),
+      [['exists', undefined]],
+    );
     assert.equal((await q.enqueue(user, 'picture', [{ width: 100 }], { force: true }))[0]!.status, 'queued');
     const [done] = await (await recordingWorker(q)).completions(1);
     assert.deepEqual(done!.result, { status: 'existing', width: 100, height: 50, mimetype: 'image/jpeg' });
@@ -140,7 +194,10 @@ forEachDialect('thumbnail queue', (db, dialect) => {
     assert.equal((await files()).length, 2);
   });
 
-  for (const [label, width, height] of [['of another size', 300, 300], ['of the same size', 400, 200]] as const) {
+  for (const [label, width, height] of [
+    ['of another size', 300, 300],
+    ['of the same size', 400, 200],
+  ] as const) {
     it(`replacing the original (${label}) while its thumbnail is being made: the thumbnail goes with the old original`, async function () {
       await attach(await solid(400, 200, 'red'));
       const atWrite = gate();
@@ -224,11 +281,14 @@ forEachDialect('thumbnail queue', (db, dialect) => {
     const [entry] = await q.enqueue(user, 'picture', [{ width: 100 }]);
     const { failed, completions } = await recordingWorker(q);
     await until(() => failed.some((f) => f.final), 10_000, 'the final failure');
-    assert.deepEqual(failed.map((f) => [f.attemptsMade, f.final, f.error.message]), [
-      [1, false, 'the disk is full'],
-      [2, false, 'the disk is full'],
-      [3, true, 'the disk is full'],
-    ]);
+    assert.deepEqual(
+      failed.map((f) => [f.attemptsMade, f.final, f.error.message]),
+      [
+        [1, false, 'the disk is full'],
+        [2, false, 'the disk is full'],
+        [3, true, 'the disk is full'],
+      ],
+    );
     // Exponential backoff: 40 ms, then 80 ms (lower bounds only: a slow machine waits longer).
     assert.ok(failed[1]!.at - failed[0]!.at >= 40 && failed[2]!.at - failed[1]!.at >= 80);
     const job = await (await q.bullQueue()).getJob(entry!.jobId!);
@@ -249,13 +309,21 @@ forEachDialect('thumbnail queue', (db, dialect) => {
     const producer = makeQueue({ stores: { default: store, other } });
     await producer.enqueue(user, 'picture', [{ width: 100 }], { store: 'other' });
     // A worker deployed without the "other" store.
-    const consumer = thumbnailQueue({ connection: REDIS_URL, queueName: producer.name, models: { User }, stores: { default: store } });
+    const consumer = thumbnailQueue({
+      connection: REDIS_URL,
+      queueName: producer.name,
+      models: { User },
+      stores: { default: store },
+    });
     const { failed } = await recordingWorker(consumer, {});
     await until(() => failed.length > 0, 5000, 'the failure');
     await sleep(150);
     assert.equal(failed.length, 1);
     assert.equal(failed[0]!.final, true);
-    assert.ok(failed[0]!.error instanceof ImageAttachError && failed[0]!.error.code === 'ERR_QUEUE_JOB_INVALID', String(failed[0]!.error));
+    assert.ok(
+      failed[0]!.error instanceof ImageAttachError && failed[0]!.error.code === 'ERR_QUEUE_JOB_INVALID',
+      String(failed[0]!.error),
+    );
     await consumer.close();
   });
 
@@ -273,7 +341,10 @@ forEachDialect('thumbnail queue', (db, dialect) => {
     assert.equal(closed, false);
     atWrite.open();
     await closing;
-    assert.deepEqual(completed.map((e) => e.result.status), ['created']);
+    assert.deepEqual(
+      completed.map((e) => e.result.status),
+      ['created'],
+    );
     assert.deepEqual(await rows(), ['100x50 image/jpeg', '400x200 image/jpeg original']);
     assert.ok(await queueIsEmpty(q));
   });
@@ -289,6 +360,13 @@ forEachDialect('thumbnail queue', (db, dialect) => {
     const [done] = await (await recordingWorker(q)).completions(1);
     assert.deepEqual(done!.result, { status: 'created', width: 30, height: 30, mimetype: 'image/jpeg' });
     const images = await product.$relatedQuery('images').orderBy(['slot', 'width']);
-    assert.deepEqual(images.map((i) => [i.slot, i.width, i.height]), [[1, 200, 100], [2, 30, 30], [2, 300, 300]]);
+    assert.deepEqual(
+      images.map((i) => [i.slot, i.width, i.height]),
+      [
+        [1, 200, 100],
+        [2, 30, 30],
+        [2, 300, 300],
+      ],
+    );
   });
 });

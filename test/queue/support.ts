@@ -5,7 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import sharp from 'sharp';
-import type { CompletedJob, FailedJob, ThumbnailQueue, ThumbnailWorker, ThumbnailWorkerOptions } from '../../src/queue.js';
+import type {
+  CompletedJob,
+  FailedJob,
+  ThumbnailQueue,
+  ThumbnailWorker,
+  ThumbnailWorkerOptions,
+} from '../../src/queue.js';
 import { until } from '../support/hooked-store.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -66,7 +72,10 @@ export interface RecordingWorker {
 }
 
 /** Starts a worker that records what it did. */
-export async function recordingWorker(queue: ThumbnailQueue, options: ThumbnailWorkerOptions = {}): Promise<RecordingWorker> {
+export async function recordingWorker(
+  queue: ThumbnailQueue,
+  options: ThumbnailWorkerOptions = {},
+): Promise<RecordingWorker> {
   const completed: CompletedJob[] = [];
   const failed: (FailedJob & { at: number })[] = [];
   const worker = await queue.worker({
@@ -80,7 +89,11 @@ export async function recordingWorker(queue: ThumbnailQueue, options: ThumbnailW
     completed,
     failed,
     async completions(count) {
-      await until(() => completed.length >= count, 15_000, `${count} completed jobs (have ${completed.length}, failed ${failed.length})`);
+      await until(
+        () => completed.length >= count,
+        15_000,
+        `${count} completed jobs (have ${completed.length}, failed ${failed.length})`,
+      );
       return completed;
     },
   };
@@ -88,14 +101,18 @@ export async function recordingWorker(queue: ThumbnailQueue, options: ThumbnailW
 
 /** Waiting, active, delayed, failed and completed jobs of the queue, all at zero? */
 export async function queueIsEmpty(queue: ThumbnailQueue): Promise<boolean> {
-  const counts = await (await queue.bullQueue()).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
+  const counts = await (
+    await queue.bullQueue()
+  ).getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
   return Object.values(counts).every((n) => n === 0);
 }
 
 /** A JPEG of one colour, so a thumbnail shows which original it was made of. */
 export function solid(width: number, height: number, colour: 'red' | 'blue'): Promise<Buffer> {
   const background = colour === 'red' ? { r: 220, g: 20, b: 20 } : { r: 20, g: 20, b: 220 };
-  return sharp({ create: { width, height, channels: 3, background } }).jpeg().toBuffer();
+  return sharp({ create: { width, height, channels: 3, background } })
+    .jpeg()
+    .toBuffer();
 }
 
 /** The colour an image mostly is. */

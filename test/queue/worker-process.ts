@@ -22,22 +22,30 @@ const [dbFile, storeRoot, queueName, mode] = process.argv.slice(2);
 const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: dbFile! }, useNullAsDefault: true });
 Model.knex(knex);
 
-const store = new HookedStore(new FileSystemStore({ path: storeRoot!, baseUrl: 'http://static.example.com/' }), async (key, stream) => {
-  if (key.width !== 100) return;
-  if (mode === 'graceful') {
-    process.stdout.write('writing\n');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    return;
-  }
-  const bytes = await buffer(stream);
-  // Half the bytes, then nothing: the write never ends, and the process is killed in it.
-  const stalled = new Readable({ read() {} });
-  stalled.push(bytes.subarray(0, Math.ceil(bytes.length / 2)));
-  setTimeout(() => process.stdout.write('half-written\n'), 50);
-  return stalled;
-});
+const store = new HookedStore(
+  new FileSystemStore({ path: storeRoot!, baseUrl: 'http://static.example.com/' }),
+  async (key, stream) => {
+    if (key.width !== 100) return;
+    if (mode === 'graceful') {
+      process.stdout.write('writing\n');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return;
+    }
+    const bytes = await buffer(stream);
+    // Half the bytes, then nothing: the write never ends, and the process is killed in it.
+    const stalled = new Readable({ read() {} });
+    stalled.push(bytes.subarray(0, Math.ceil(bytes.length / 2)));
+    setTimeout(() => process.stdout.write('half-written\n'), 50);
+    return stalled;
+  },
+);
 
-const queue = thumbnailQueue({ connection: REDIS_URL, queueName: queueName!, models: { User }, stores: { default: store } });
+const queue = thumbnailQueue({
+  connection: REDIS_URL,
+  queueName: queueName!,
+  models: { User },
+  stores: { default: store },
+});
 const worker = await queue.worker({ lockDuration: 1000, stalledInterval: 500 });
 process.stdout.write('ready\n');
 if (mode === 'graceful') {

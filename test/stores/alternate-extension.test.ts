@@ -19,7 +19,11 @@ const tiff = { objectType: 'testing', objectId: 1234, width: 405, height: 640, m
 const PYTHON_BYTES = Buffer.from('tiff bytes python 3.6 wrote');
 
 /** What every store does with a file that lies under `.tif` only. */
-async function checkReadsTheOtherExtension(store: Store, names: () => Promise<string[]>, tifName: string): Promise<void> {
+async function checkReadsTheOtherExtension(
+  store: Store,
+  names: () => Promise<string[]>,
+  tifName: string,
+): Promise<void> {
   assert.equal((await buffer(await store.getFile(tiff))).toString(), PYTHON_BYTES.toString());
   assert.equal((await buffer(await store.getFile(tiff, { start: 0, end: 3 }))).toString(), 'tiff');
   const stat = await store.statFile(tiff);
@@ -73,13 +77,17 @@ describe('a file under the other extension of its type (.tif for .tiff)', functi
     afterEach(async function () {
       await removeDir(root);
     });
-    const get = (app: express.Express, url: string) => request(app).get(url).buffer(true).parse((res, done) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => done(null, Buffer.concat(chunks)));
-    });
+    const get = (app: express.Express, url: string) =>
+      request(app)
+        .get(url)
+        .buffer(true)
+        .parse((res, done) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => done(null, Buffer.concat(chunks)));
+        });
 
-    it("answer the URL locate() gives (….tiff) with the .tif file when the .tiff is missing", async function () {
+    it('answer the URL locate() gives (….tiff) with the .tif file when the .tiff is missing', async function () {
       await writeFile(path.join(dir, '1234.405x640.tif'), PYTHON_BYTES);
       const store = new HttpExposedFileSystemStore({ path: root });
       const app = express().use(serveStore(store));
@@ -112,7 +120,14 @@ describe('a file under the other extension of its type (.tif for .tiff)', functi
 
     it('reads, stats, lists and deletes testing/1234/405x640.tif as the .tiff it stands for', async function () {
       const bucket = await server.current.createBucket('tif');
-      await server.current.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'testing/1234/405x640.tif', Body: PYTHON_BYTES, ContentType: 'image/tiff' }));
+      await server.current.client.send(
+        new PutObjectCommand({
+          Bucket: bucket,
+          Key: 'testing/1234/405x640.tif',
+          Body: PYTHON_BYTES,
+          ContentType: 'image/tiff',
+        }),
+      );
       const store = server.current.store(bucket);
       await checkReadsTheOtherExtension(store, () => server.current.listAll(bucket), 'testing/1234/405x640.tif');
     });

@@ -15,9 +15,15 @@ const run = promisify(execFile);
 const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'children', 'write-one.ts');
 const NOBODY = 65534;
 
-async function writeAsUnprivileged(root: string): Promise<{ ok?: true; code?: string; statusCode?: number; message?: string }> {
+async function writeAsUnprivileged(
+  root: string,
+): Promise<{ ok?: true; code?: string; statusCode?: number; message?: string }> {
   const asRoot = process.getuid?.() === 0;
-  const { stdout } = await run(process.execPath, ['--import', 'tsx', child, root], asRoot ? { uid: NOBODY, gid: NOBODY } : {});
+  const { stdout } = await run(
+    process.execPath,
+    ['--import', 'tsx', child, root],
+    asRoot ? { uid: NOBODY, gid: NOBODY } : {},
+  );
   return JSON.parse(stdout);
 }
 
@@ -29,7 +35,8 @@ describe('a read-only filesystem store', function () {
   });
   afterEach(async function () {
     // Writable again (folders first, top down), so the tree can be removed without root.
-    for (const d of [dir, ...(await listTree(dir)).filter((f) => f.endsWith('/')).map((f) => path.join(dir, f))]) await chmod(d, 0o755);
+    for (const d of [dir, ...(await listTree(dir)).filter((f) => f.endsWith('/')).map((f) => path.join(dir, f))])
+      await chmod(d, 0o755);
     await removeDir(dir);
   });
 
@@ -47,7 +54,13 @@ describe('a read-only filesystem store', function () {
     this.timeout(30000);
     const root = path.join(dir, 'images');
     await mkdir(path.join(root, 'user-picture', '1', '0'), { recursive: true });
-    for (const d of [root, path.join(root, 'user-picture'), path.join(root, 'user-picture', '1'), path.join(root, 'user-picture', '1', '0')]) await chmod(d, 0o555);
+    for (const d of [
+      root,
+      path.join(root, 'user-picture'),
+      path.join(root, 'user-picture', '1'),
+      path.join(root, 'user-picture', '1', '0'),
+    ])
+      await chmod(d, 0o555);
     await chmod(dir, 0o755);
     const result = await writeAsUnprivileged(root);
     assert.equal(result.code, 'ERR_STORE_READ_ONLY');

@@ -48,13 +48,19 @@ describe('FileSystemStore staging on a full disk (ENOSPC)', function () {
   it('a note that cannot be written: ERR_STORE_WRITE naming the note, and no <token>.json.<hex>.tmp left', async function () {
     const store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
     const key = { objectType: 'user-picture', objectId: 7n, width: 40, height: 30, mimetype: 'image/jpeg' };
-    const note = { key: { ...key, objectId: '7' }, row: { table: 'user_picture', id: { user_id: 7, width: 40, height: 30 }, createdAt: Date.now() } };
-    await assert.rejects(store.staging!.stage(key, Readable.from([Buffer.alloc(64 * 1024)]), note), (error: unknown) => {
-      assert.ok(error instanceof StoreError);
-      assert.equal(error.code, 'ERR_STORE_WRITE');
-      assert.match(error.message, /staging note .*\.json failed: .*ENOSPC/);
-      return true;
-    });
+    const note = {
+      key: { ...key, objectId: '7' },
+      row: { table: 'user_picture', id: { user_id: 7, width: 40, height: 30 }, createdAt: Date.now() },
+    };
+    await assert.rejects(
+      store.staging!.stage(key, Readable.from([Buffer.alloc(64 * 1024)]), note),
+      (error: unknown) => {
+        assert.ok(error instanceof StoreError);
+        assert.equal(error.code, 'ERR_STORE_WRITE');
+        assert.match(error.message, /staging note .*\.json failed: .*ENOSPC/);
+        return true;
+      },
+    );
     assert.deepEqual(await readdir(path.join(root, '.staging')), []);
   });
 });

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { ContextError, FileSystemStore, HttpExposedFileSystemStore, ImageNotFoundError, InvalidArgumentError } from '../../src/index.js';
+import {
+  ContextError,
+  FileSystemStore,
+  HttpExposedFileSystemStore,
+  ImageNotFoundError,
+  InvalidArgumentError,
+} from '../../src/index.js';
 import { withRequestOrigin } from '../../src/context.js';
 import { listTree, removeDir, tempDir } from '../support/tmp.js';
 import { failingStream, sampleKey, storeContract } from '../../src/testing.js';
@@ -56,9 +62,16 @@ describe('FileSystemStore', function () {
 
   it('maps every known mimetype to a fixed extension', function () {
     const store = new FileSystemStore({ path: root, baseUrl: 'http://s/' });
-    const names = ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif', 'image/svg+xml', 'image/tiff', 'image/bmp'].map(
-      (mimetype) => path.extname(store.pathFor({ ...sampleKey, mimetype })),
-    );
+    const names = [
+      'image/jpeg',
+      'image/png',
+      'image/gif',
+      'image/webp',
+      'image/avif',
+      'image/svg+xml',
+      'image/tiff',
+      'image/bmp',
+    ].map((mimetype) => path.extname(store.pathFor({ ...sampleKey, mimetype })));
     assert.deepEqual(names, ['.jpe', '.png', '.gif', '.webp', '.avif', '.svg', '.tiff', '.bmp']);
   });
 
@@ -70,11 +83,14 @@ describe('FileSystemStore', function () {
       assert.equal(e.data.path, path.join(root, 'testing/234/1/1234.405x640.jpe'));
       return true;
     });
-    await assert.rejects(store.putLocalFile(sampleKey, path.join(root, 'gone.jpg'), { reproducible: false }), (e: unknown) => {
-      assert.ok(e instanceof ImageNotFoundError);
-      assert.ok(!e.message.includes(root), e.message);
-      return true;
-    });
+    await assert.rejects(
+      store.putLocalFile(sampleKey, path.join(root, 'gone.jpg'), { reproducible: false }),
+      (e: unknown) => {
+        assert.ok(e instanceof ImageNotFoundError);
+        assert.ok(!e.message.includes(root), e.message);
+        return true;
+      },
+    );
   });
 
   it('removes the folders a failed first write created', async function () {
@@ -89,7 +105,12 @@ describe('FileSystemStore', function () {
     await store.putFile(sampleKey, Readable.from([Buffer.from('a')]), { reproducible: false });
     await store.putFile(other, Readable.from([Buffer.from('b')]), { reproducible: true });
     await store.deleteFile(sampleKey);
-    assert.deepEqual(await listTree(root), ['testing/', 'testing/234/', 'testing/234/1/', 'testing/234/1/1234.10x15.jpe']);
+    assert.deepEqual(await listTree(root), [
+      'testing/',
+      'testing/234/',
+      'testing/234/1/',
+      'testing/234/1/1234.10x15.jpe',
+    ]);
     await store.deleteFile(other);
     assert.deepEqual(await listTree(root), []);
   });
@@ -105,7 +126,12 @@ describe('FileSystemStore', function () {
       assert.equal(await store.putLocalFile(sampleKey, staged, { reproducible: true, move: true }), 8);
       // A rename: the very inode, and no temp file left behind.
       assert.equal((await stat(store.pathFor(sampleKey))).ino, ino);
-      assert.deepEqual(await listTree(root), ['testing/', 'testing/234/', 'testing/234/1/', 'testing/234/1/1234.405x640.jpe']);
+      assert.deepEqual(await listTree(root), [
+        'testing/',
+        'testing/234/',
+        'testing/234/1/',
+        'testing/234/1/1234.405x640.jpe',
+      ]);
     });
 
     it('copies a file from another folder with move, then removes it: a file given away is gone either way', async function () {
@@ -130,7 +156,10 @@ describe('FileSystemStore', function () {
       const staged = await store.stagingPath(sampleKey);
       await writeFile(staged, 'rendered');
       assert.equal(await store.putLocalFile(sampleKey, staged, { reproducible: true, move: true, size: 8 }), 8);
-      await assert.rejects(store.putLocalFile(sampleKey, staged, { reproducible: true, move: true, size: 8 }), ImageNotFoundError);
+      await assert.rejects(
+        store.putLocalFile(sampleKey, staged, { reproducible: true, move: true, size: 8 }),
+        ImageNotFoundError,
+      );
     });
   });
 
@@ -138,13 +167,17 @@ describe('FileSystemStore', function () {
     it('rejects a missing path, naming the option', function () {
       assert.throws(
         () => new FileSystemStore({ path: '', baseUrl: 'http://s/' }),
-        (e: unknown) => e instanceof InvalidArgumentError && e.message === 'Expected a folder path (a non-empty string) for options.path but received "" of type string',
+        (e: unknown) =>
+          e instanceof InvalidArgumentError &&
+          e.message === 'Expected a folder path (a non-empty string) for options.path but received "" of type string',
       );
     });
     it('rejects a baseUrl that is not an http(s) URL', function () {
       assert.throws(
         () => new FileSystemStore({ path: root, baseUrl: 'static/' }),
-        (e: unknown) => e instanceof InvalidArgumentError && e.message === 'Expected an absolute http(s) URL for options.baseUrl but received "static/" of type string',
+        (e: unknown) =>
+          e instanceof InvalidArgumentError &&
+          e.message === 'Expected an absolute http(s) URL for options.baseUrl but received "static/" of type string',
       );
     });
   });
@@ -180,14 +213,20 @@ describe('HttpExposedFileSystemStore', function () {
   it('throws ContextError when told to use the request origin and there is no request', function () {
     for (const options of [{ trustHostHeader: true }, { allowedHosts: ['a.example'] }]) {
       const store = new HttpExposedFileSystemStore({ path: root, ...options });
-      assert.throws(() => store.getUrl(sampleKey), (e: unknown) => e instanceof ContextError && e.code === 'ERR_NO_REQUEST_ORIGIN');
+      assert.throws(
+        () => store.getUrl(sampleKey),
+        (e: unknown) => e instanceof ContextError && e.code === 'ERR_NO_REQUEST_ORIGIN',
+      );
     }
   });
 
   it('gives root-relative URLs by default, never built from the Host header', function () {
     const store = new HttpExposedFileSystemStore({ path: root });
     assert.equal(store.getUrl(sampleKey), '/__images__/testing/234/1/1234.405x640.jpe');
-    assert.equal(withRequestOrigin('http://evil.example', () => store.getUrl(sampleKey)), '/__images__/testing/234/1/1234.405x640.jpe');
+    assert.equal(
+      withRequestOrigin('http://evil.example', () => store.getUrl(sampleKey)),
+      '/__images__/testing/234/1/1234.405x640.jpe',
+    );
   });
 
   it('uses the request origin only for allowedHosts, root-relative URLs for other hosts', function () {
@@ -213,8 +252,12 @@ describe('HttpExposedFileSystemStore', function () {
   });
 
   it('checks allowedHosts and trustHostHeader, naming them', function () {
-    assert.throws(() => new HttpExposedFileSystemStore({ path: root, allowedHosts: ['http://a.example'] }), { message: /for options\.allowedHosts/ });
-    assert.throws(() => new HttpExposedFileSystemStore({ path: root, trustHostHeader: 'yes' as never }), { message: /Expected a boolean for options\.trustHostHeader/ });
+    assert.throws(() => new HttpExposedFileSystemStore({ path: root, allowedHosts: ['http://a.example'] }), {
+      message: /for options\.allowedHosts/,
+    });
+    assert.throws(() => new HttpExposedFileSystemStore({ path: root, trustHostHeader: 'yes' as never }), {
+      message: /Expected a boolean for options\.trustHostHeader/,
+    });
   });
 
   it('rejects a prefix that climbs out', function () {

@@ -41,7 +41,11 @@ describe('keys', function () {
       assert.equal(toObjectId(-7n), -7n);
     });
     it('reject fractions and UUID strings, naming the argument', function () {
-      assert.throws(() => toObjectId(1.5), (e: unknown) => e instanceof InvalidArgumentError && e.message.includes('for objectId but received 1.5 of type number'));
+      assert.throws(
+        () => toObjectId(1.5),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError && e.message.includes('for objectId but received 1.5 of type number'),
+      );
       assert.throws(() => toObjectId('6ba7b810-9dad-11d1-80b4-00c04fd430c8'), InvalidArgumentError);
     });
   });
@@ -51,7 +55,11 @@ describe('keys', function () {
       assert.equal(extensionFor('image/jpeg'), '.jpe');
     });
     it('reject an unknown mimetype with ERR_UNKNOWN_MIMETYPE, never a "None" suffix', function () {
-      assert.throws(() => extensionFor('text/plain'), (e: unknown) => e instanceof ImageAttachError && e.code === 'ERR_UNKNOWN_MIMETYPE' && /text\/plain/.test(e.message));
+      assert.throws(
+        () => extensionFor('text/plain'),
+        (e: unknown) =>
+          e instanceof ImageAttachError && e.code === 'ERR_UNKNOWN_MIMETYPE' && /text\/plain/.test(e.message),
+      );
     });
   });
 });

@@ -16,9 +16,12 @@ describe('Store.putLocalFile by default', function () {
 
   it('fails with the store’s error, leaves the local file closed, and does not crash when the file then goes', async function () {
     if (process.platform !== 'linux') this.skip();
-    const store = new HookedStore(new FileSystemStore({ path: path.join(dir, 'store'), baseUrl: 'http://static.example.com/' }), async () => {
-      throw new StoreError('ERR_STORE_WRITE', 'the disk is full');
-    });
+    const store = new HookedStore(
+      new FileSystemStore({ path: path.join(dir, 'store'), baseUrl: 'http://static.example.com/' }),
+      async () => {
+        throw new StoreError('ERR_STORE_WRITE', 'the disk is full');
+      },
+    );
     const key = { objectType: 'thing', objectId: 1, width: 10, height: 10, mimetype: 'image/png' };
     const before = await openDescriptors();
     for (let i = 0; i < 20; i++) {

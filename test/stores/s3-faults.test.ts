@@ -55,7 +55,10 @@ describe('S3Store faults', function () {
     it('names the operation, the object and the network error in the message', async function () {
       await assert.rejects(store.getFile(sampleKey), (e: unknown) => {
         const error = e as StoreError;
-        assert.match(error.message, /^S3 GetObject on s3:\/\/faults-\d+-\d+\/testing\/1234\/405x640\.jpe failed: .*ECONNREFUSED/);
+        assert.match(
+          error.message,
+          /^S3 GetObject on s3:\/\/faults-\d+-\d+\/testing\/1234\/405x640\.jpe failed: .*ECONNREFUSED/,
+        );
         assert.equal(error.data.operation, 'GetObject');
         return true;
       });
@@ -116,7 +119,12 @@ describe('S3Store faults', function () {
       proxy = new FaultProxy({ host: url.hostname, port: Number(url.port) });
       const endpoint = await proxy.start();
       // Each attempt's idle timeout alone never fires on a trickle: bytes keep coming.
-      store = server.store(await server.createBucket('trickle'), { endpoint, socketTimeout: 2000, maxAttempts: 3, operationTimeout: 1500 });
+      store = server.store(await server.createBucket('trickle'), {
+        endpoint,
+        socketTimeout: 2000,
+        maxAttempts: 3,
+        operationTimeout: 1500,
+      });
       await store.putFile(sampleKey, Readable.from([body]), { reproducible: false });
       await store.putFile(bigKey, Readable.from([big]), { reproducible: false });
     });
@@ -134,7 +142,12 @@ describe('S3Store faults', function () {
       await assert.rejects(work(), (e: unknown) => {
         assert.ok(e instanceof StoreError, String(e));
         assert.equal(e.code, 'ERR_STORE_UNAVAILABLE');
-        assert.match(e.message, new RegExp(`^S3 ${operation} on s3://trickle-\\d+-\\d+/testing/1234/\\d+x640\\.jpe failed: it did not finish within 1500 ms \\(operationTimeout\\)$`));
+        assert.match(
+          e.message,
+          new RegExp(
+            `^S3 ${operation} on s3://trickle-\\d+-\\d+/testing/1234/\\d+x640\\.jpe failed: it did not finish within 1500 ms \\(operationTimeout\\)$`,
+          ),
+        );
         assert.equal(e.data.timeout, 1500);
         return true;
       });
@@ -168,7 +181,10 @@ describe('S3Store faults', function () {
       proxy.trickle = { bytes: 4, everyMs: 200 };
       proxy.set('trickle');
       await failsAtDeadline(() => store.statFile(sampleKey), 'HeadObject');
-      await failsAtDeadline(() => store.putFile({ ...sampleKey, width: 3 }, Readable.from([body]), { reproducible: false }), 'PutObject');
+      await failsAtDeadline(
+        () => store.putFile({ ...sampleKey, width: 3 }, Readable.from([body]), { reproducible: false }),
+        'PutObject',
+      );
       await failsAtDeadline(() => store.deleteFile({ ...sampleKey, width: 4 }), 'DeleteObject');
     });
 
@@ -192,7 +208,8 @@ describe('S3Store faults', function () {
       const store = server.store('no-such-bucket');
       await assert.rejects(
         store.getFile(sampleKey),
-        (e: unknown) => e instanceof StoreError && !(e instanceof ImageNotFoundError) && e.data.awsCode === 'NoSuchBucket',
+        (e: unknown) =>
+          e instanceof StoreError && !(e instanceof ImageNotFoundError) && e.data.awsCode === 'NoSuchBucket',
       );
       // statFile cannot tell: S3 answers a HEAD with a bare 404 for a missing bucket and a missing key alike.
     });
@@ -205,7 +222,8 @@ describe('S3Store faults', function () {
       const chunks = Array.from({ length: 11 }, () => randomBytes(1024 * 1024));
       await assert.rejects(
         store.putFile(sampleKey, failingStream(chunks), { reproducible: false }),
-        (e: unknown) => e instanceof ImageAttachError && e.code === 'ERR_STORE_WRITE' && /client went away/.test(e.message),
+        (e: unknown) =>
+          e instanceof ImageAttachError && e.code === 'ERR_STORE_WRITE' && /client went away/.test(e.message),
       );
       assert.deepEqual(await server.listAll(bucket), ['testing/1234/405x640.jpe']);
       assert.equal((await buffer(await store.getFile(sampleKey))).toString(), 'previous');
@@ -219,7 +237,12 @@ describe('S3Store faults', function () {
       this.timeout(30_000);
       child = await spawnS3rver();
       endpoint = child.endpoint;
-      const client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true, credentials: TEST_CREDENTIALS });
+      const client = new S3Client({
+        endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials: TEST_CREDENTIALS,
+      });
       await client.send(new CreateBucketCommand({ Bucket: 'memory' }));
       client.destroy();
     });

@@ -36,18 +36,42 @@ function queryOf(url: string): Record<string, string> {
 describe('presigned GET URLs (synchronous SigV4)', function () {
   const cases: Array<[string, string, SigningCredentials, Record<string, unknown>, string, string]> = [
     ['a virtual-hosted AWS URL', 'eu-west-1', keys, {}, 'photos', 'https://photos.s3.eu-west-1.amazonaws.com'],
-    ['temporary credentials (session token)', 'us-east-1', { ...keys, sessionToken: 'FwoGZXIvYXdzEJr//token+/=' }, {}, 'photos', 'https://photos.s3.us-east-1.amazonaws.com'],
-    ['a path-style URL on a custom endpoint with a port', 'us-east-1', keys, { endpoint: 'http://127.0.0.1:9000', forcePathStyle: true }, 'photos', 'http://127.0.0.1:9000/photos'],
+    [
+      'temporary credentials (session token)',
+      'us-east-1',
+      { ...keys, sessionToken: 'FwoGZXIvYXdzEJr//token+/=' },
+      {},
+      'photos',
+      'https://photos.s3.us-east-1.amazonaws.com',
+    ],
+    [
+      'a path-style URL on a custom endpoint with a port',
+      'us-east-1',
+      keys,
+      { endpoint: 'http://127.0.0.1:9000', forcePathStyle: true },
+      'photos',
+      'http://127.0.0.1:9000/photos',
+    ],
   ];
   for (const [label, region, credentials, extra, bucket, base] of cases) {
     it(`matches @aws-sdk/s3-request-presigner byte for byte: ${label}`, async function () {
       const client = sdkClient(region, credentials, extra);
       const key = 'pre fix+(1)/testing/1234/405x640.jpe';
-      const expected = await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), { expiresIn: 900, signingDate: date });
+      const expected = await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key }), {
+        expiresIn: 900,
+        signingDate: date,
+      });
       client.destroy();
       // The SDK tags its URLs with ?x-id=GetObject; sign the same query to compare whole URLs.
-      const path = key.split('/').map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`));
-      const ours = presignGetUrl(`${base}/${path.join('/')}?x-id=GetObject`, { region, credentials, expiresIn: 900, date });
+      const path = key
+        .split('/')
+        .map((s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`));
+      const ours = presignGetUrl(`${base}/${path.join('/')}?x-id=GetObject`, {
+        region,
+        credentials,
+        expiresIn: 900,
+        date,
+      });
       assert.equal(ours, expected);
     });
   }
@@ -65,21 +89,26 @@ describe('presigned GET URLs (synchronous SigV4)', function () {
     };
     const signed = await presigner.presign(request as never, { expiresIn: 60, signingDate: date });
     client.destroy();
-    const ours = presignGetUrl('https://photos.s3.eu-west-1.amazonaws.com/testing/1234/405x640.jpe?_ts=20130920030839123000', {
-      region: 'eu-west-1',
-      credentials: keys,
-      expiresIn: 60,
-      date,
-    });
+    const ours = presignGetUrl(
+      'https://photos.s3.eu-west-1.amazonaws.com/testing/1234/405x640.jpe?_ts=20130920030839123000',
+      {
+        region: 'eu-west-1',
+        credentials: keys,
+        expiresIn: 60,
+        date,
+      },
+    );
     assert.deepEqual(queryOf(ours), signed.query);
   });
 });
 
 describe('presigned URLs stay the same within a window', function () {
   const base = 'https://photos.s3.eu-west-1.amazonaws.com/testing/1234/405x640.jpe';
-  const sign = (now: number, expiresIn = 3600) => presignGetUrl(base, { region: 'eu-west-1', credentials: keys, expiresIn, now });
+  const sign = (now: number, expiresIn = 3600) =>
+    presignGetUrl(base, { region: 'eu-west-1', credentials: keys, expiresIn, now });
   /** Seconds a URL handed out at `now` has left. */
-  const secondsLeft = (url: string, now: number) => (amzDateOf(url).getTime() + Number(queryOf(url)['X-Amz-Expires']) * 1000 - now) / 1000;
+  const secondsLeft = (url: string, now: number) =>
+    (amzDateOf(url).getTime() + Number(queryOf(url)['X-Amz-Expires']) * 1000 - now) / 1000;
   const windowStart = Date.parse('2024-01-02T03:00:00Z'); // a multiple of 1800 s since the epoch
 
   it('gives the same URL twice within a window of half of expiresIn, and a new one after it', function () {
@@ -122,7 +151,9 @@ describe('S3Store signedUrls', function () {
     const store = server.current.store(bucket, { region: 'us-east-1', signedUrls: { expiresIn: 600 } });
     await store.putFile(sampleKey, Readable.from([Buffer.from('private bytes')]), { reproducible: false });
     const url = store.getUrl(sampleKey);
-    assert.ok(url.startsWith(`${server.current.endpoint}/${bucket}/testing/1234/405x640.jpe?X-Amz-Algorithm=AWS4-HMAC-SHA256&`));
+    assert.ok(
+      url.startsWith(`${server.current.endpoint}/${bucket}/testing/1234/405x640.jpe?X-Amz-Algorithm=AWS4-HMAC-SHA256&`),
+    );
     assert.equal(queryOf(url)['X-Amz-Expires'], '600');
     const response = await fetch(url);
     assert.equal(response.status, 200);
@@ -163,11 +194,18 @@ describe('S3Store signedUrls', function () {
     const bucket = await server.current.createBucket('signed');
     const store = server.current.store(bucket, { region: 'us-east-1', signedUrls: { expiresIn: 600 } });
     const url = store.getUrl(sampleKey);
-    const client = sdkClient('us-east-1', TEST_CREDENTIALS, { endpoint: server.current.endpoint, forcePathStyle: true });
-    const expected = await getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: 'testing/1234/405x640.jpe' }), {
-      expiresIn: 600,
-      signingDate: amzDateOf(url),
+    const client = sdkClient('us-east-1', TEST_CREDENTIALS, {
+      endpoint: server.current.endpoint,
+      forcePathStyle: true,
     });
+    const expected = await getSignedUrl(
+      client,
+      new GetObjectCommand({ Bucket: bucket, Key: 'testing/1234/405x640.jpe' }),
+      {
+        expiresIn: 600,
+        signingDate: amzDateOf(url),
+      },
+    );
     client.destroy();
     // Same host, path and X-Amz-* parameters; the signatures differ only because the SDK also signs ?x-id=GetObject.
     const unsigned = (u: string) => {
@@ -175,7 +213,15 @@ describe('S3Store signedUrls', function () {
       return [u.split('?')[0], rest];
     };
     assert.deepEqual(unsigned(url), unsigned(expected));
-    assert.equal(url, presignGetUrl(url.split('?')[0]!, { region: 'us-east-1', credentials: TEST_CREDENTIALS, expiresIn: 600, date: amzDateOf(url) }));
+    assert.equal(
+      url,
+      presignGetUrl(url.split('?')[0]!, {
+        region: 'us-east-1',
+        credentials: TEST_CREDENTIALS,
+        expiresIn: 600,
+        date: amzDateOf(url),
+      }),
+    );
   });
 
   it('locate puts _ts inside the signature, where S3 checks it', async function () {
@@ -197,8 +243,16 @@ describe('S3Store signedUrls', function () {
 
   describe('credentials from a provider', function () {
     it('getUrl throws ERR_NO_SIGNING_CREDENTIALS until refreshCredentials() has run', async function () {
-      const store = new S3Store({ bucket: 'photos', region: 'eu-west-1', credentials: async () => keys, signedUrls: {} });
-      assert.throws(() => store.getUrl(sampleKey), (e: unknown) => e instanceof StoreError && e.code === 'ERR_NO_SIGNING_CREDENTIALS');
+      const store = new S3Store({
+        bucket: 'photos',
+        region: 'eu-west-1',
+        credentials: async () => keys,
+        signedUrls: {},
+      });
+      assert.throws(
+        () => store.getUrl(sampleKey),
+        (e: unknown) => e instanceof StoreError && e.code === 'ERR_NO_SIGNING_CREDENTIALS',
+      );
       await store.refreshCredentials();
       assert.match(store.getUrl(sampleKey), /X-Amz-Credential=AKIDEXAMPLE%2F\d{8}%2Feu-west-1%2Fs3%2Faws4_request/);
       store.destroy();
@@ -206,16 +260,28 @@ describe('S3Store signedUrls', function () {
 
     it('getUrl refuses to sign with expired credentials', async function () {
       const expired = { ...keys, expiration: new Date(Date.now() - 1000) };
-      const store = new S3Store({ bucket: 'photos', region: 'eu-west-1', credentials: async () => expired, signedUrls: {} });
+      const store = new S3Store({
+        bucket: 'photos',
+        region: 'eu-west-1',
+        credentials: async () => expired,
+        signedUrls: {},
+      });
       await store.refreshCredentials();
-      assert.throws(() => store.getUrl(sampleKey), (e: unknown) => e instanceof StoreError && /only expired credentials/.test(e.message));
+      assert.throws(
+        () => store.getUrl(sampleKey),
+        (e: unknown) => e instanceof StoreError && /only expired credentials/.test(e.message),
+      );
       store.destroy();
     });
 
     it('getUrl refreshes credentials in the background when they are about to expire', async function () {
       // Each call hands out a new key that lives one minute (the SDK's own cache refetches such keys too).
       let calls = 0;
-      const provider = async () => ({ ...keys, accessKeyId: `KEY${++calls}`, expiration: new Date(Date.now() + 60_000) });
+      const provider = async () => ({
+        ...keys,
+        accessKeyId: `KEY${++calls}`,
+        expiration: new Date(Date.now() + 60_000),
+      });
       const store = new S3Store({ bucket: 'photos', region: 'eu-west-1', credentials: provider, signedUrls: {} });
       await store.refreshCredentials();
       const keyIn = (url: string) => Number(/X-Amz-Credential=KEY(\d+)%2F/.exec(url)![1]);

@@ -11,9 +11,15 @@ describe('S3SandboxStore over s3rver', function () {
   const server = useS3Server();
 
   storeContract('S3SandboxStore', async () => {
-    const [underlyingBucket, overridingBucket] = [await server.current.createBucket('underlying'), await server.current.createBucket('overriding')];
+    const [underlyingBucket, overridingBucket] = [
+      await server.current.createBucket('underlying'),
+      await server.current.createBucket('overriding'),
+    ];
     return {
-      store: new S3SandboxStore({ underlying: server.current.store(underlyingBucket), overriding: server.current.store(overridingBucket) }),
+      store: new S3SandboxStore({
+        underlying: server.current.store(underlyingBucket),
+        overriding: server.current.store(overridingBucket),
+      }),
       snapshot: async () => [
         ...(await server.current.listAll(underlyingBucket)).map((k) => `underlying:${k}`),
         ...(await server.current.listAll(overridingBucket)).map((k) => `overriding:${k}`),
@@ -41,7 +47,10 @@ describe('S3SandboxStore over s3rver', function () {
     it('reads an underlying image through the sandbox, with the underlying URL', async function () {
       await underlying.store(image, Buffer.from('production'));
       assert.equal((await buffer(await sandbox.open(image))).toString(), 'production');
-      assert.equal(sandbox.locate(image), `${server.current.endpoint}/${underlyingBucket}/${objectKey}?_ts=20130920030839123000`);
+      assert.equal(
+        sandbox.locate(image),
+        `${server.current.endpoint}/${underlyingBucket}/${objectKey}?_ts=20130920030839123000`,
+      );
       assert.equal(sandbox.getUrl(image), underlying.getUrl(image));
       assert.equal((await sandbox.statFile(image))?.size, 'production'.length);
     });
@@ -52,16 +61,25 @@ describe('S3SandboxStore over s3rver', function () {
       assert.deepEqual(await server.current.listAll(overridingBucket), [objectKey]);
       assert.equal((await buffer(await underlying.open(image))).toString(), 'production');
       assert.equal((await buffer(await sandbox.open(image))).toString(), 'sandbox');
-      assert.equal(sandbox.locate(image), `${server.current.endpoint}/${overridingBucket}/${objectKey}?_ts=20130920030839123000`);
+      assert.equal(
+        sandbox.locate(image),
+        `${server.current.endpoint}/${overridingBucket}/${objectKey}?_ts=20130920030839123000`,
+      );
     });
 
     it('stages a replacement in overriding: production and reads stay as they were until it is promoted', async function () {
       await underlying.store(image, Buffer.from('production'));
-      const note = { key: { ...sampleKey, objectId: String(sampleKey.objectId) }, row: { table: 't', id: { id: 1 }, createdAt: 0 } };
+      const note = {
+        key: { ...sampleKey, objectId: String(sampleKey.objectId) },
+        row: { table: 't', id: { id: 1 }, createdAt: 0 },
+      };
       assert.ok(sandbox.staging);
       const token = await sandbox.staging!.stage(image, Readable.from([Buffer.from('staged')]), note);
       assert.equal((await buffer(await sandbox.open(image))).toString(), 'production');
-      assert.deepEqual((await sandbox.staging!.list()).map((e) => e.token), [token]);
+      assert.deepEqual(
+        (await sandbox.staging!.list()).map((e) => e.token),
+        [token],
+      );
       await sandbox.staging!.promote(image, token);
       assert.deepEqual(await server.current.listAll(overridingBucket), [objectKey]);
       assert.equal((await buffer(await sandbox.open(image))).toString(), 'staged');
@@ -120,16 +138,24 @@ describe('S3SandboxStore over s3rver', function () {
   describe('options', function () {
     it('rejects an underlying that is not an S3Store', function () {
       assert.throws(
-        () => new S3SandboxStore({ underlying: 'prod-images' as never, overriding: server.current.store('overriding') }),
-        (e: unknown) => e instanceof InvalidArgumentError && e.message === 'Expected an S3Store for options.underlying but received "prod-images" of type string',
+        () =>
+          new S3SandboxStore({ underlying: 'prod-images' as never, overriding: server.current.store('overriding') }),
+        (e: unknown) =>
+          e instanceof InvalidArgumentError &&
+          e.message === 'Expected an S3Store for options.underlying but received "prod-images" of type string',
       );
     });
     it('rejects an overriding store on the same bucket and prefix as the underlying one', function () {
       assert.throws(
-        () => new S3SandboxStore({ underlying: server.current.store('images', { prefix: 'p' }), overriding: server.current.store('images', { prefix: 'p/' }) }),
+        () =>
+          new S3SandboxStore({
+            underlying: server.current.store('images', { prefix: 'p' }),
+            overriding: server.current.store('images', { prefix: 'p/' }),
+          }),
         (e: unknown) =>
           e instanceof InvalidArgumentError &&
-          e.message === 'Expected a store apart from options.underlying (another bucket or prefix than s3://images/p) for options.overriding but received an instance of S3Store',
+          e.message ===
+            'Expected a store apart from options.underlying (another bucket or prefix than s3://images/p) for options.overriding but received an instance of S3Store',
       );
     });
   });

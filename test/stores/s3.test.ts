@@ -15,7 +15,11 @@ describe('S3Store over s3rver', function () {
 
   storeContract('S3Store', async () => {
     const bucket = await server.current.createBucket('contract');
-    return { store: server.current.store(bucket), snapshot: () => server.current.listAll(bucket), cleanup: async () => {} };
+    return {
+      store: server.current.store(bucket),
+      snapshot: () => server.current.listAll(bucket),
+      cleanup: async () => {},
+    };
   });
 
   storeContract('S3Store with a prefix', async () => {
@@ -65,7 +69,9 @@ describe('S3Store over s3rver', function () {
     it('sets Content-Type from the mimetype', async function () {
       const bucket = await server.current.createBucket('headers');
       const store = server.current.store(bucket);
-      await store.putFile({ ...sampleKey, mimetype: 'image/png' }, Readable.from([Buffer.from('png')]), { reproducible: false });
+      await store.putFile({ ...sampleKey, mimetype: 'image/png' }, Readable.from([Buffer.from('png')]), {
+        reproducible: false,
+      });
       assert.equal((await server.current.head(bucket, 'testing/1234/405x640.png')).ContentType, 'image/png');
     });
 
@@ -73,13 +79,18 @@ describe('S3Store over s3rver', function () {
       const bucket = await server.current.createBucket('headers');
       await server.current.store(bucket).putFile(sampleKey, Readable.from([Buffer.from('a')]), { reproducible: false });
       assert.equal((await server.current.head(bucket, 'testing/1234/405x640.jpe')).CacheControl, 'max-age=31536000');
-      await server.current.store(bucket, { maxAge: 60 }).putFile(thumb, Readable.from([Buffer.from('b')]), { reproducible: true });
+      await server.current
+        .store(bucket, { maxAge: 60 })
+        .putFile(thumb, Readable.from([Buffer.from('b')]), { reproducible: true });
       assert.equal((await server.current.head(bucket, 'testing/1234/100x158.jpe')).CacheControl, 'max-age=60');
     });
 
     it('stores originals in storageClass and thumbnails in reproducibleStorageClass', async function () {
       const bucket = await server.current.createBucket('headers');
-      const store = server.current.store(bucket, { storageClass: 'STANDARD_IA', reproducibleStorageClass: 'ONEZONE_IA' });
+      const store = server.current.store(bucket, {
+        storageClass: 'STANDARD_IA',
+        reproducibleStorageClass: 'ONEZONE_IA',
+      });
       await store.putFile(sampleKey, Readable.from([Buffer.from('original')]), { reproducible: false });
       await store.putFile(thumb, Readable.from([Buffer.from('thumb')]), { reproducible: true });
       assert.equal((await server.current.head(bucket, 'testing/1234/405x640.jpe')).StorageClass, 'STANDARD_IA');
@@ -89,7 +100,12 @@ describe('S3Store over s3rver', function () {
 
     it('a staged thumbnail and original copied into place get their storage classes, types and caching; the staged objects a plain class', async function () {
       const bucket = await server.current.createBucket('headers');
-      const store = server.current.store(bucket, { storageClass: 'STANDARD_IA', reproducibleStorageClass: 'ONEZONE_IA', maxAge: 60, prefix: 'p' });
+      const store = server.current.store(bucket, {
+        storageClass: 'STANDARD_IA',
+        reproducibleStorageClass: 'ONEZONE_IA',
+        maxAge: 60,
+        prefix: 'p',
+      });
       const noteOf = (key: typeof sampleKey, reproducible: boolean) => ({
         key: { ...key, objectId: String(key.objectId) },
         row: { table: 't', id: { id: 1 }, createdAt: 0 },
@@ -106,9 +122,15 @@ describe('S3Store over s3rver', function () {
       }
       await store.staging!.promote(sampleKey, original);
       await store.staging!.promote(thumb, thumbnail);
-      assert.deepEqual(await server.current.listAll(bucket), ['p/testing/1234/100x158.jpe', 'p/testing/1234/405x640.jpe']);
+      assert.deepEqual(await server.current.listAll(bucket), [
+        'p/testing/1234/100x158.jpe',
+        'p/testing/1234/405x640.jpe',
+      ]);
       const headOriginal = await server.current.head(bucket, 'p/testing/1234/405x640.jpe');
-      assert.deepEqual([headOriginal.StorageClass, headOriginal.ContentType, headOriginal.CacheControl], ['STANDARD_IA', 'image/jpeg', 'max-age=60']);
+      assert.deepEqual(
+        [headOriginal.StorageClass, headOriginal.ContentType, headOriginal.CacheControl],
+        ['STANDARD_IA', 'image/jpeg', 'max-age=60'],
+      );
       assert.equal((await server.current.head(bucket, 'p/testing/1234/100x158.jpe')).StorageClass, 'ONEZONE_IA');
       assert.ok((await buffer(await store.getFile(sampleKey))).equals(bytes));
       assert.deepEqual(await store.staging!.list(), []);
@@ -200,7 +222,8 @@ describe("S3Store with SQLAlchemy-ImageAttach's prefix '/images/'", function () 
       requests.push(`${req.method} ${req.url!.split('?')[0]}`);
       req.resume();
       req.on('end', () => {
-        if (req.method === 'GET') res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': '12' }).end('python bytes');
+        if (req.method === 'GET')
+          res.writeHead(200, { 'Content-Type': 'image/jpeg', 'Content-Length': '12' }).end('python bytes');
         else res.writeHead(200, { ETag: '"0"' }).end();
       });
     });
@@ -212,13 +235,25 @@ describe("S3Store with SQLAlchemy-ImageAttach's prefix '/images/'", function () 
   });
 
   it('keeps its leading slash: key /images/testing/1234/405x640.jpe, as Python names it (another object than images/…)', async function () {
-    const store = new S3Store({ bucket: 'bkt', prefix: '/images/', endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED', maxAttempts: 1 });
+    const store = new S3Store({
+      bucket: 'bkt',
+      prefix: '/images/',
+      endpoint,
+      forcePathStyle: true,
+      credentials: TEST_CREDENTIALS,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      maxAttempts: 1,
+    });
     assert.equal(store.prefix, '/images');
     assert.equal(store.objectKey(sampleKey), '/images/testing/1234/405x640.jpe');
     await store.putFile(sampleKey, Readable.from([Buffer.from('python bytes')]), { reproducible: false });
     assert.equal((await buffer(await store.getFile(sampleKey))).toString(), 'python bytes');
     await store.deleteFile(sampleKey);
-    assert.deepEqual(requests, ['PUT /bkt//images/testing/1234/405x640.jpe', 'GET /bkt//images/testing/1234/405x640.jpe', 'DELETE /bkt//images/testing/1234/405x640.jpe']);
+    assert.deepEqual(requests, [
+      'PUT /bkt//images/testing/1234/405x640.jpe',
+      'GET /bkt//images/testing/1234/405x640.jpe',
+      'DELETE /bkt//images/testing/1234/405x640.jpe',
+    ]);
     // The URL joins base and key with a slash, as SQLAlchemy-ImageAttach's get_url does.
     assert.equal(store.getUrl(sampleKey), `${endpoint}/bkt//images/testing/1234/405x640.jpe`);
     store.destroy();
@@ -235,7 +270,10 @@ describe('S3Store URLs (computation only)', function () {
   });
 
   it("joins base URL and key as SQLAlchemy-ImageAttach does: prefix '/images/' gives …amazonaws.com//images/…", function () {
-    assert.equal(url({ prefix: '/images/', region: 'us-east-1' }), 'https://photos.s3.us-east-1.amazonaws.com//images/testing/1234/405x640.jpe');
+    assert.equal(
+      url({ prefix: '/images/', region: 'us-east-1' }),
+      'https://photos.s3.us-east-1.amazonaws.com//images/testing/1234/405x640.jpe',
+    );
     assert.equal(url({ prefix: ' images/ ' }), 'https://photos.s3.amazonaws.com/images/testing/1234/405x640.jpe');
   });
 
@@ -244,17 +282,29 @@ describe('S3Store URLs (computation only)', function () {
   });
 
   it('uses path style for forcePathStyle and for bucket names that are not host names', function () {
-    assert.equal(url({ region: 'eu-west-1', forcePathStyle: true }), 'https://s3.eu-west-1.amazonaws.com/photos/testing/1234/405x640.jpe');
+    assert.equal(
+      url({ region: 'eu-west-1', forcePathStyle: true }),
+      'https://s3.eu-west-1.amazonaws.com/photos/testing/1234/405x640.jpe',
+    );
     assert.equal(url({ bucket: 'my.photos' }), 'https://s3.amazonaws.com/my.photos/testing/1234/405x640.jpe');
   });
 
   it('uses <endpoint>/<bucket> for a custom endpoint', function () {
-    assert.equal(url({ endpoint: 'https://minio.example.com:9000/' }), 'https://minio.example.com:9000/photos/testing/1234/405x640.jpe');
+    assert.equal(
+      url({ endpoint: 'https://minio.example.com:9000/' }),
+      'https://minio.example.com:9000/photos/testing/1234/405x640.jpe',
+    );
   });
 
   it('uses publicBaseUrl without its trailing slash, prefix included (its leading slash too, as in SQLAlchemy-ImageAttach)', function () {
-    assert.equal(url({ publicBaseUrl: 'https://cdn.example.com/img/', prefix: 'app/' }), 'https://cdn.example.com/img/app/testing/1234/405x640.jpe');
-    assert.equal(url({ publicBaseUrl: 'https://cdn.example.com/img/', prefix: '/app/' }), 'https://cdn.example.com/img//app/testing/1234/405x640.jpe');
+    assert.equal(
+      url({ publicBaseUrl: 'https://cdn.example.com/img/', prefix: 'app/' }),
+      'https://cdn.example.com/img/app/testing/1234/405x640.jpe',
+    );
+    assert.equal(
+      url({ publicBaseUrl: 'https://cdn.example.com/img/', prefix: '/app/' }),
+      'https://cdn.example.com/img//app/testing/1234/405x640.jpe',
+    );
   });
 });
 
@@ -266,30 +316,54 @@ describe('S3Store options', function () {
     );
 
   it('rejects a missing bucket', function () {
-    rejects({}, 'Expected a bucket name (3 to 255 letters, digits, ".", "_" or "-") for options.bucket but received undefined');
+    rejects(
+      {},
+      'Expected a bucket name (3 to 255 letters, digits, ".", "_" or "-") for options.bucket but received undefined',
+    );
   });
   it('rejects a prefix with a ".." segment', function () {
-    rejects({ bucket: 'photos', prefix: 'a/../b' }, 'Expected a key prefix like "images" or "app/images" (no empty, "." or ".." segments) for options.prefix but received "a/../b" of type string');
+    rejects(
+      { bucket: 'photos', prefix: 'a/../b' },
+      'Expected a key prefix like "images" or "app/images" (no empty, "." or ".." segments) for options.prefix but received "a/../b" of type string',
+    );
   });
   it('rejects a publicBaseUrl that is not an http(s) URL', function () {
-    rejects({ bucket: 'photos', publicBaseUrl: 'cdn.example.com' }, 'Expected an absolute http(s) URL for options.publicBaseUrl but received "cdn.example.com" of type string');
+    rejects(
+      { bucket: 'photos', publicBaseUrl: 'cdn.example.com' },
+      'Expected an absolute http(s) URL for options.publicBaseUrl but received "cdn.example.com" of type string',
+    );
   });
   it('rejects a negative maxAge', function () {
-    rejects({ bucket: 'photos', maxAge: -1 }, 'Expected an integer >= 0 for options.maxAge but received -1 of type number');
+    rejects(
+      { bucket: 'photos', maxAge: -1 },
+      'Expected an integer >= 0 for options.maxAge but received -1 of type number',
+    );
   });
   it('rejects an unknown requestChecksumCalculation', function () {
-    rejects({ bucket: 'photos', requestChecksumCalculation: 'NEVER' }, 'Expected "WHEN_SUPPORTED" or "WHEN_REQUIRED" for options.requestChecksumCalculation but received "NEVER" of type string');
+    rejects(
+      { bucket: 'photos', requestChecksumCalculation: 'NEVER' },
+      'Expected "WHEN_SUPPORTED" or "WHEN_REQUIRED" for options.requestChecksumCalculation but received "NEVER" of type string',
+    );
   });
   it('rejects client-making options alongside a client', function () {
     const client = new S3Client({ region: 'us-east-1' });
-    rejects({ bucket: 'photos', client, credentials: TEST_CREDENTIALS }, 'Expected nothing alongside options.client (configure the client you pass) for options.credentials but received an object');
+    rejects(
+      { bucket: 'photos', client, credentials: TEST_CREDENTIALS },
+      'Expected nothing alongside options.client (configure the client you pass) for options.credentials but received an object',
+    );
     client.destroy();
   });
   it('rejects signedUrls without a region', function () {
-    rejects({ bucket: 'photos', signedUrls: {} }, 'Expected a region alongside options.signedUrls (signatures name their region) for options.region but received undefined');
+    rejects(
+      { bucket: 'photos', signedUrls: {} },
+      'Expected a region alongside options.signedUrls (signatures name their region) for options.region but received undefined',
+    );
   });
   it('rejects a signedUrls expiry over 7 days', function () {
-    rejects({ bucket: 'photos', region: 'us-east-1', signedUrls: { expiresIn: 604801 } }, 'Expected an integer from 1 to 604800 (seconds) for options.signedUrls.expiresIn but received 604801 of type number');
+    rejects(
+      { bucket: 'photos', region: 'us-east-1', signedUrls: { expiresIn: 604801 } },
+      'Expected an integer from 1 to 604800 (seconds) for options.signedUrls.expiresIn but received 604801 of type number',
+    );
   });
   it('rejects signedUrls with a publicBaseUrl', function () {
     rejects(
@@ -298,7 +372,10 @@ describe('S3Store options', function () {
     );
   });
   it('rejects a zero socketTimeout', function () {
-    rejects({ bucket: 'photos', socketTimeout: 0 }, 'Expected an integer >= 1 for options.socketTimeout but received 0 of type number');
+    rejects(
+      { bucket: 'photos', socketTimeout: 0 },
+      'Expected an integer >= 1 for options.socketTimeout but received 0 of type number',
+    );
   });
   it('rejects an operationTimeout a timer cannot hold', function () {
     rejects(

@@ -93,12 +93,20 @@ describe("Store: keys are validated by the caller methods and at the library's c
 
   it('hands the implementation the key normalised: objectId a bigint (a string of digits accepted)', async function () {
     const store = new MapStore();
-    await checked(store).putFile({ ...good, objectId: '1234' as never }, Readable.from([Buffer.from('x')]), { reproducible: false });
-    assert.equal(store.locate({ ...good, original: true, created_at: new Date('2013-09-20T03:08:39.123Z') }), 'https://example.com/testing/1234/405x640/image/jpeg?_ts=20130920030839123000');
-    assert.deepEqual(store.calls.map(([, key]) => key), [
-      { ...good, objectId: 1234n },
-      { ...good, objectId: 1234n },
-    ]);
+    await checked(store).putFile({ ...good, objectId: '1234' as never }, Readable.from([Buffer.from('x')]), {
+      reproducible: false,
+    });
+    assert.equal(
+      store.locate({ ...good, original: true, created_at: new Date('2013-09-20T03:08:39.123Z') }),
+      'https://example.com/testing/1234/405x640/image/jpeg?_ts=20130920030839123000',
+    );
+    assert.deepEqual(
+      store.calls.map(([, key]) => key),
+      [
+        { ...good, objectId: 1234n },
+        { ...good, objectId: 1234n },
+      ],
+    );
     assert.equal((await buffer(await store.getFile(good))).toString(), 'x');
   });
 });

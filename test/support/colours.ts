@@ -5,7 +5,9 @@ import sharp from 'sharp';
 
 /** A plain JPEG of one colour. */
 export function solid(width: number, height: number, colour: string): Promise<Buffer> {
-  return sharp({ create: { width, height, channels: 3, background: colour } }).jpeg({ quality: 90 }).toBuffer();
+  return sharp({ create: { width, height, channels: 3, background: colour } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
 }
 
 /** 'red' or 'blue': the stronger of the two channels of an image's pixels. */

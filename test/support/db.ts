@@ -101,7 +101,8 @@ const skipped = [
   process.env.PG_URL ? undefined : 'PostgreSQL (PG_URL not set)',
 ].filter(Boolean);
 console.log(
-  `database dialects: ${dialects.map((d) => d.name).join(', ')}` + (skipped.length ? `; skipped: ${skipped.join(', ')}` : ''),
+  `database dialects: ${dialects.map((d) => d.name).join(', ')}` +
+    (skipped.length ? `; skipped: ${skipped.join(', ')}` : ''),
 );
 
 /**

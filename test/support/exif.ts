@@ -9,7 +9,12 @@ import sharp from 'sharp';
 
 export const PHONE_EXIF = {
   IFD0: { Make: 'Apple', Model: 'iPhone 15' },
-  IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 2400/100', GPSLongitudeRef: 'E', GPSLongitude: '2/1 21/1 300/100' },
+  IFD3: {
+    GPSLatitudeRef: 'N',
+    GPSLatitude: '48/1 51/1 2400/100',
+    GPSLongitudeRef: 'E',
+    GPSLongitude: '2/1 21/1 300/100',
+  },
 };
 
 /** A 40×30 image of noise in `format`, with the phone's EXIF and `orientation`. */
@@ -20,7 +25,9 @@ export async function phonePhoto(format: 'jpeg' | 'png' | 'webp', orientation = 
   return image[format]()
     .withMetadata({ orientation })
     .withExifMerge(PHONE_EXIF)
-    .withXmp('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Model="iPhone 15"/></rdf:RDF></x:xmpmeta>')
+    .withXmp(
+      '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Model="iPhone 15"/></rdf:RDF></x:xmpmeta>',
+    )
     .toBuffer();
 }
 
@@ -46,7 +53,8 @@ export const TAG = { Make: 0x010f, Model: 0x0110, Orientation: 0x0112, GPSInfo: 
  */
 function exiftool(bytes: Buffer, args: string[]): Buffer {
   const run = spawnSync('exiftool', [...args, '-'], { input: bytes, maxBuffer: 64 * 1024 * 1024 });
-  if (run.error !== undefined) throw new Error(`exiftool could not run (apt-get install libimage-exiftool-perl): ${run.error.message}`);
+  if (run.error !== undefined)
+    throw new Error(`exiftool could not run (apt-get install libimage-exiftool-perl): ${run.error.message}`);
   if (run.status !== 0) throw new Error(`exiftool ${args.join(' ')} failed: ${run.stderr.toString()}`);
   return run.stdout;
 }
@@ -82,7 +90,9 @@ export function revealingTags(tags: Record<string, unknown>): string[] {
     const [group = '', name = ''] = key.split(':');
     if (/^(ICC|System|File|ExifTool)/.test(group)) return false;
     if (/^(XMP|IPTC|JUMBF|C2PA|MPF|MPImage|GoPro|Photoshop|APP\d)/i.test(group)) return true;
-    return /GPS|Serial|Make|Model|Comment|City|Thumbnail|Preview|MPImage|JFXX|Text|Author|Artist|Copyright|Software|Time|Date/i.test(name);
+    return /GPS|Serial|Make|Model|Comment|City|Thumbnail|Preview|MPImage|JFXX|Text|Author|Artist|Copyright|Software|Time|Date/i.test(
+      name,
+    );
   });
 }
 
@@ -98,7 +108,14 @@ export function jpegSegment(marker: number, payload: Buffer | string): Buffer {
 /** `jpeg` with `segments` right after SOI, `beforeEoi` just before its last EOI, and `trailer` after. */
 export function jpegWith(jpeg: Buffer, parts: { afterSoi?: Buffer[]; beforeEoi?: Buffer[]; trailer?: Buffer }): Buffer {
   const eoi = jpeg.lastIndexOf(Buffer.from([0xff, 0xd9]));
-  return Buffer.concat([jpeg.subarray(0, 2), ...(parts.afterSoi ?? []), jpeg.subarray(2, eoi), ...(parts.beforeEoi ?? []), jpeg.subarray(eoi), parts.trailer ?? Buffer.alloc(0)]);
+  return Buffer.concat([
+    jpeg.subarray(0, 2),
+    ...(parts.afterSoi ?? []),
+    jpeg.subarray(2, eoi),
+    ...(parts.beforeEoi ?? []),
+    jpeg.subarray(eoi),
+    parts.trailer ?? Buffer.alloc(0),
+  ]);
 }
 
 export function pngChunk(type: string, data: Buffer | string): Buffer {
@@ -115,7 +132,13 @@ export function pngChunk(type: string, data: Buffer | string): Buffer {
 export function pngWith(png: Buffer, parts: { afterIhdr?: Buffer[]; beforeIend?: Buffer[] }): Buffer {
   const ihdrEnd = 8 + 12 + png.readUInt32BE(8);
   const iend = png.length - 12;
-  return Buffer.concat([png.subarray(0, ihdrEnd), ...(parts.afterIhdr ?? []), png.subarray(ihdrEnd, iend), ...(parts.beforeIend ?? []), png.subarray(iend)]);
+  return Buffer.concat([
+    png.subarray(0, ihdrEnd),
+    ...(parts.afterIhdr ?? []),
+    png.subarray(ihdrEnd, iend),
+    ...(parts.beforeIend ?? []),
+    png.subarray(iend),
+  ]);
 }
 
 export function webpChunk(type: string, data: Buffer | string): Buffer {
@@ -129,7 +152,7 @@ export function webpChunk(type: string, data: Buffer | string): Buffer {
 /** The chunks of a WebP, by type, and the WebP with `chunks` appended (its RIFF size fixed). */
 export function webpChunks(webp: Buffer): Map<string, Buffer> {
   const chunks = new Map<string, Buffer>();
-  for (let at = 12; at + 8 <= webp.length; ) {
+  for (let at = 12; at + 8 <= webp.length;) {
     const length = webp.readUInt32LE(at + 4);
     chunks.set(webp.toString('latin1', at, at + 4), webp.subarray(at, at + 8 + length + (length % 2)));
     at += 8 + length + (length % 2);
@@ -158,7 +181,12 @@ function once(key: string, make: () => Promise<Buffer>): Promise<Buffer> {
 
 /** A tiny JPEG carrying its own GPS position: the thumbnails and secondary images cameras embed. */
 async function jpegWithGps(): Promise<Buffer> {
-  return exiftoolWrite(await sharp({ create: { width: 8, height: 8, channels: 3, background: '#c00' } }).jpeg().toBuffer(), LOCATION_AND_SERIAL);
+  return exiftoolWrite(
+    await sharp({ create: { width: 8, height: 8, channels: 3, background: '#c00' } })
+      .jpeg()
+      .toBuffer(),
+    LOCATION_AND_SERIAL,
+  );
 }
 
 /**
@@ -172,7 +200,13 @@ export function revealingJpeg(options: { progressive?: boolean } = {}): Promise<
 }
 
 async function makeRevealingJpeg(options: { progressive?: boolean }): Promise<Buffer> {
-  const photo = exiftoolWrite(await sharp(await phonePhoto('jpeg', 6)).jpeg({ progressive: options.progressive }).keepMetadata().toBuffer(), [...LOCATION_AND_SERIAL, '-IPTC:City=Paris', '-Comment=SECRET-COMMENT']);
+  const photo = exiftoolWrite(
+    await sharp(await phonePhoto('jpeg', 6))
+      .jpeg({ progressive: options.progressive })
+      .keepMetadata()
+      .toBuffer(),
+    [...LOCATION_AND_SERIAL, '-IPTC:City=Paris', '-Comment=SECRET-COMMENT'],
+  );
   const jfif = Buffer.from('JFIF\0\x01\x02\x00\x00\x01\x00\x01\x01\x01\xff\x00\x00', 'latin1'); // with a 1×1 red thumbnail
   const thumbnail = await jpegWithGps();
   return jpegWith(photo, {
@@ -180,10 +214,19 @@ async function makeRevealingJpeg(options: { progressive?: boolean }): Promise<Bu
       jpegSegment(0xe0, jfif),
       jpegSegment(0xe0, Buffer.concat([Buffer.from('JFXX\0\x10', 'latin1'), thumbnail])),
       jpegSegment(0xe6, 'GoPro\0SECRET-GOPRO-SERIAL'),
-      jpegSegment(0xeb, Buffer.concat([Buffer.from('JP\0\x01\0\0\0\x01\0\0\0\x20jumb\0\0\0\x18jumdc2pa', 'latin1'), Buffer.from('SECRET-C2PA-MANIFEST')])),
+      jpegSegment(
+        0xeb,
+        Buffer.concat([
+          Buffer.from('JP\0\x01\0\0\0\x01\0\0\0\x20jumb\0\0\0\x18jumdc2pa', 'latin1'),
+          Buffer.from('SECRET-C2PA-MANIFEST'),
+        ]),
+      ),
       jpegSegment(0xef, 'SECRET-APP15'),
     ],
-    beforeEoi: [jpegSegment(0xe1, `http://ns.adobe.com/xap/1.0/\0${XMP_WITH_GPS}`), jpegSegment(0xfe, 'SECRET-AFTER-SCAN')],
+    beforeEoi: [
+      jpegSegment(0xe1, `http://ns.adobe.com/xap/1.0/\0${XMP_WITH_GPS}`),
+      jpegSegment(0xfe, 'SECRET-AFTER-SCAN'),
+    ],
     trailer: thumbnail,
   });
 }
@@ -209,7 +252,12 @@ export function revealingPng(): Promise<Buffer> {
 export function revealingWebp(): Promise<Buffer> {
   return once('webp', async () => {
     const photo = exiftoolWrite(await phonePhoto('webp', 6), LOCATION_AND_SERIAL);
-    return webpWith(photo, [webpChunk('C2PA', 'SECRET-C2PA-MANIFEST'), webpChunk('xmp ', XMP_WITH_GPS), webpChunk('exif', 'SECRET-EXIF'), webpChunk('ABCD', 'SECRET-UNKNOWN')]);
+    return webpWith(photo, [
+      webpChunk('C2PA', 'SECRET-C2PA-MANIFEST'),
+      webpChunk('xmp ', XMP_WITH_GPS),
+      webpChunk('exif', 'SECRET-EXIF'),
+      webpChunk('ABCD', 'SECRET-UNKNOWN'),
+    ]);
   });
 }
 

@@ -3,7 +3,14 @@
  * it at a gate, or fail it. Tests use it to put a worker in a known place mid-job.
  */
 import type { Readable } from 'node:stream';
-import { type ByteRange, type FileStat, type ImageKey, type NormalizedKey, type PutFileOptions, Store } from '../../src/index.js';
+import {
+  type ByteRange,
+  type FileStat,
+  type ImageKey,
+  type NormalizedKey,
+  type PutFileOptions,
+  Store,
+} from '../../src/index.js';
 
 export type PutHook = (key: ImageKey, stream: Readable) => Promise<Readable | void>;
 
@@ -66,7 +73,11 @@ export function gate(): { reached: Promise<void>; wait(): Promise<void>; open():
 }
 
 /** Polls `condition` every 20 ms until it holds. @throws after `timeout` ms */
-export async function until(condition: () => boolean | Promise<boolean>, timeout = 15_000, what = 'the condition'): Promise<void> {
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  timeout = 15_000,
+  what = 'the condition',
+): Promise<void> {
   const deadline = Date.now() + timeout;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);

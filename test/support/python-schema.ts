@@ -10,7 +10,9 @@ import type { DialectName } from './db.js';
 /** `users` and `user_picture` (the models of test/entity/models.ts), as SQLAlchemy creates them. */
 export async function createPythonSchema(knex: Knex, dialect: DialectName): Promise<void> {
   const createdAt = { sqlite: 'DATETIME', mysql: 'DATETIME', postgres: 'TIMESTAMP WITH TIME ZONE' }[dialect];
-  const serial = { sqlite: 'INTEGER NOT NULL', mysql: 'INTEGER NOT NULL AUTO_INCREMENT', postgres: 'SERIAL NOT NULL' }[dialect];
+  const serial = { sqlite: 'INTEGER NOT NULL', mysql: 'INTEGER NOT NULL AUTO_INCREMENT', postgres: 'SERIAL NOT NULL' }[
+    dialect
+  ];
   await knex.raw(`CREATE TABLE users (id ${serial}, name VARCHAR(100) NOT NULL, PRIMARY KEY (id))`);
   await knex.raw(
     `CREATE TABLE user_picture (
@@ -44,5 +46,9 @@ export interface PythonRow {
  */
 export async function insertPythonRow(knex: Knex, dialect: DialectName, row: PythonRow): Promise<void> {
   const createdAt = dialect === 'postgres' ? knex.raw('?::timestamptz', [`${row.created_at}+00`]) : row.created_at;
-  await knex('user_picture').insert({ ...row, original: dialect === 'postgres' ? row.original : row.original ? 1 : 0, created_at: createdAt });
+  await knex('user_picture').insert({
+    ...row,
+    original: dialect === 'postgres' ? row.original : row.original ? 1 : 0,
+    created_at: createdAt,
+  });
 }

@@ -44,7 +44,9 @@ const S3RVER_PROCESS = path.join(path.dirname(fileURLToPath(import.meta.url)), '
 
 /** s3rver in a child process of its own; `stop()` ends it (and it removes its folder). */
 export async function spawnS3rver(): Promise<{ endpoint: string; stop(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', S3RVER_PROCESS], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', '--import', 'tsx', S3RVER_PROCESS], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const [line] = (await once(child.stdout!, 'data')) as [Buffer];
   const { port } = JSON.parse(line.toString()) as { port: number };
   return {

@@ -25,7 +25,8 @@ export class MemoryStore extends Store {
     const file = this.files.get(nameOf(key));
     if (file === undefined) throw new ImageNotFoundError(`No image file ${nameOf(key)}`);
     if (range === undefined) return Readable.from([file.bytes]);
-    if (!(range.end >= range.start)) throw new InvalidArgumentError('range.end', 'an integer >= range.start', range.end);
+    if (!(range.end >= range.start))
+      throw new InvalidArgumentError('range.end', 'an integer >= range.start', range.end);
     return Readable.from([file.bytes.subarray(range.start, range.end + 1)]);
   }
 

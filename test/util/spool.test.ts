@@ -15,7 +15,10 @@ describe('spool files', function () {
 
   it('are named with the pid of the process that owns them', async function () {
     const spooled = await spoolToTempFile(Readable.from([Buffer.from('bytes')]), 100, dir);
-    assert.match(path.basename(spooled.path), new RegExp(`^objection-imageattach-${process.pid}-[0-9a-f]{16}\\.spool$`));
+    assert.match(
+      path.basename(spooled.path),
+      new RegExp(`^objection-imageattach-${process.pid}-[0-9a-f]{16}\\.spool$`),
+    );
     await spooled.dispose();
     assert.deepEqual(await readdir(dir), []);
   });
@@ -34,13 +37,16 @@ describe('spool files', function () {
     await put('objection-imageattach-0123456789abcdef.spool', old); // no pid (not ours to judge): kept
     await put('unrelated.spool', old);
     assert.equal(await sweepDeadTempFiles(dir), 1);
-    assert.deepEqual((await readdir(dir)).sort(), [
-      `objection-imageattach-${gone}-fedcba9876543210.spool`,
-      `objection-imageattach-${process.pid}-0123456789abcdef.spool`,
-      `objection-imageattach-${process.ppid}-0123456789abcdef.spool`,
-      'objection-imageattach-0123456789abcdef.spool',
-      'unrelated.spool',
-    ].sort());
+    assert.deepEqual(
+      (await readdir(dir)).sort(),
+      [
+        `objection-imageattach-${gone}-fedcba9876543210.spool`,
+        `objection-imageattach-${process.pid}-0123456789abcdef.spool`,
+        `objection-imageattach-${process.ppid}-0123456789abcdef.spool`,
+        'objection-imageattach-0123456789abcdef.spool',
+        'unrelated.spool',
+      ].sort(),
+    );
   });
 
   it('sweeping a folder that is not there changes nothing', async function () {

@@ -100,5 +100,8 @@ function clampSuffixes(range: string, size: number): string {
 
 /** `a, "b", W/"c"` → its tokens, trimmed. Entity tags with commas inside are not ours to parse. */
 function tokenList(value: string): string[] {
-  return value.split(',').map((token) => token.trim()).filter((token) => token !== '');
+  return value
+    .split(',')
+    .map((token) => token.trim())
+    .filter((token) => token !== '');
 }

@@ -199,7 +199,6 @@ export class FileOpener<T> {
       throw error;
     }
   }
-
 }
 
 /** True when `stats` is a regular file with the identity `known` (see {@link FileIdentity}). */

@@ -19,7 +19,13 @@ export type NextFunction = (error?: unknown) => void;
  * Document types a browser would run script in. They get a Content-Security-Policy that forbids
  * script, so an uploaded SVG (or anything else) served from the app's origin cannot attack it.
  */
-const SCRIPTABLE_TYPES = new Set(['image/svg+xml', 'text/html', 'application/xhtml+xml', 'text/xml', 'application/xml']);
+const SCRIPTABLE_TYPES = new Set([
+  'image/svg+xml',
+  'text/html',
+  'application/xhtml+xml',
+  'text/xml',
+  'application/xml',
+]);
 const NO_SCRIPT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
 
 export type HeaderList = ReadonlyArray<readonly [string, string]>;
@@ -52,9 +58,15 @@ function decide(req: IncomingMessage, res: ServerResponse, size: number, facts: 
   if (notModified(headers, facts)) return endWithoutBody(res, 304, facts.notModifiedHeaders);
   const range = decideRange(headers, size, facts);
   if (range.kind === 'unsatisfiable') {
-    return endWithoutBody(res, 416, [...facts.validatorHeaders, ['Accept-Ranges', 'bytes'], ['Content-Range', `bytes */${size}`]]);
+    return endWithoutBody(res, 416, [
+      ...facts.validatorHeaders,
+      ['Accept-Ranges', 'bytes'],
+      ['Content-Range', `bytes */${size}`],
+    ]);
   }
-  return range.kind === 'partial' ? { partial: true, start: range.start, end: range.end } : { partial: false, start: 0, end: size - 1 };
+  return range.kind === 'partial'
+    ? { partial: true, start: range.start, end: range.end }
+    : { partial: false, start: 0, end: size - 1 };
 }
 
 /** Status and headers of a 200 or 206; set only once there are bytes to send, so a failed read can still be a clean 5xx. */
@@ -131,17 +143,28 @@ export function respond(
   }
   if (length <= blockSize) {
     // One block: one read and one write, no stream to set up (most ranges).
-    readWhole(fd, length, (error, buffer) => {
-      closeDescriptor(fd);
-      if (error !== null) return next(readError(file, error));
-      writeHead(res, facts, span, size);
-      res.end(buffer);
-    }, span.start);
+    readWhole(
+      fd,
+      length,
+      (error, buffer) => {
+        closeDescriptor(fd);
+        if (error !== null) return next(readError(file, error));
+        writeHead(res, facts, span, size);
+        res.end(buffer);
+      },
+      span.start,
+    );
     return;
   }
   writeHead(res, facts, span, size);
   // The stream owns the descriptor from here (autoClose): it closes it on end, error or destroy.
-  const stream = fs.createReadStream(file, { fd, start: span.start, end: span.end, highWaterMark: blockSize, autoClose: true });
+  const stream = fs.createReadStream(file, {
+    fd,
+    start: span.start,
+    end: span.end,
+    highWaterMark: blockSize,
+    autoClose: true,
+  });
   // A plain pipe, with its two cleanups written out: `stream/promises` `pipeline` costs a promise,
   // an AbortSignal and a DOMException per request (seen in a --cpu-prof of bench/static.ts).
   stream.on('error', (error) => {
@@ -156,21 +179,30 @@ export function respond(
 }
 
 /** Reads `length` bytes at `position` (looping over short reads); a file that shrank is an error. */
-function readWhole(fd: number, length: number, done: (error: Error | null, buffer: Buffer) => void, position = 0): void {
+function readWhole(
+  fd: number,
+  length: number,
+  done: (error: Error | null, buffer: Buffer) => void,
+  position = 0,
+): void {
   const buffer = Buffer.allocUnsafe(length);
   let filled = 0;
   const step = (error: Error | null, bytesRead: number): void => {
     if (error !== null) return done(error, buffer);
     filled += bytesRead;
     if (filled === length) return done(null, buffer);
-    if (bytesRead === 0) return done(new Error(`the file shrank while being read (${filled} of ${length} bytes)`), buffer);
+    if (bytesRead === 0)
+      return done(new Error(`the file shrank while being read (${filled} of ${length} bytes)`), buffer);
     fs.read(fd, buffer, filled, length - filled, position + filled, step);
   };
   fs.read(fd, buffer, 0, length, position, step);
 }
 
 function readError(file: string, cause: Error): StoreError {
-  return new StoreError('ERR_STORE_UNAVAILABLE', `Reading ${file} failed: ${cause.message}`, { cause, data: { path: file } });
+  return new StoreError('ERR_STORE_UNAVAILABLE', `Reading ${file} failed: ${cause.message}`, {
+    cause,
+    data: { path: file },
+  });
 }
 
 function endWithoutBody(res: ServerResponse, status: number, headers: HeaderList): null {

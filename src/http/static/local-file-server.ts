@@ -51,7 +51,9 @@ export class LocalFileServer {
     // request goes through the full check (`realpath` inside the root, `O_NOFOLLOW`) on disk.
     // On a local disk the stat is synchronous (see local-filesystems.ts), elsewhere through the pool.
     if (!canStatSynchronously(known.dev, known.real)) {
-      return void fs.stat(file, (error, stats) => this.fromMemory(req, res, next, file, missing, known, error === null ? stats : undefined));
+      return void fs.stat(file, (error, stats) =>
+        this.fromMemory(req, res, next, file, missing, known, error === null ? stats : undefined),
+      );
     }
     let stats: fs.Stats | undefined;
     try {
@@ -82,7 +84,13 @@ export class LocalFileServer {
   }
 
   /** Opens `file` through the full check and answers from it (or calls `missing`). */
-  private fromDisk(req: IncomingMessage, res: ServerResponse, next: NextFunction, file: string, missing: MissingFile): void {
+  private fromDisk(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: NextFunction,
+    file: string,
+    missing: MissingFile,
+  ): void {
     this.opener
       .open(file)
       .then(
@@ -91,7 +99,12 @@ export class LocalFileServer {
           else respond(req, res, next, file, opened, this.blockSize, this.cache);
         },
         (error: Error) =>
-          next(new StoreError('ERR_STORE_UNAVAILABLE', `Opening ${file} failed: ${error.message}`, { cause: error, data: { path: file } })),
+          next(
+            new StoreError('ERR_STORE_UNAVAILABLE', `Opening ${file} failed: ${error.message}`, {
+              cause: error,
+              data: { path: file },
+            }),
+          ),
       )
       // Whatever a handler above (or a `next` it called) throws belongs to the app, not to an
       // unhandled rejection.

@@ -21,7 +21,15 @@ const MAX_BLOCK_SIZE = 1024 * 1024 * 1024;
 
 export function validateOptions(options: StaticServerOptions): ValidOptions {
   check.object(options, 'options', 'an object with a root folder');
-  const { root, prefix = '/', blockSize = 64 * 1024, maxAge = 0, immutable = false, fallthrough = true, cache = {} } = options;
+  const {
+    root,
+    prefix = '/',
+    blockSize = 64 * 1024,
+    maxAge = 0,
+    immutable = false,
+    fallthrough = true,
+    cache = {},
+  } = options;
   if (typeof root !== 'string' || root === '' || root.includes('\0')) {
     throw new InvalidArgumentError('options.root', 'a folder path (a non-empty string)', root);
   }
@@ -54,7 +62,11 @@ export function validateCache(cache: unknown): ContentCache | null {
   const { maxBytes = 32 * 1024 * 1024, maxFileBytes = 1024 * 1024 } = cache as ContentCacheOptions;
   check.integerIn(maxBytes, 1, MAX_CACHE_BYTES, 'options.cache.maxBytes', 'bytes');
   if (!Number.isSafeInteger(maxFileBytes) || maxFileBytes < 1 || maxFileBytes > maxBytes) {
-    throw new InvalidArgumentError('options.cache.maxFileBytes', `an integer from 1 to options.cache.maxBytes (${maxBytes})`, maxFileBytes);
+    throw new InvalidArgumentError(
+      'options.cache.maxFileBytes',
+      `an integer from 1 to options.cache.maxBytes (${maxBytes})`,
+      maxFileBytes,
+    );
   }
   return new ContentCache(maxBytes, maxFileBytes);
 }

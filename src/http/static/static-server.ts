@@ -133,7 +133,11 @@ function noFile(url: string): ImageAttachError {
 }
 
 function badPath(url: string): ImageAttachError {
-  return new InvalidArgumentError('the request path', 'a percent-encoded UTF-8 URL path without NUL bytes', pathOf(url));
+  return new InvalidArgumentError(
+    'the request path',
+    'a percent-encoded UTF-8 URL path without NUL bytes',
+    pathOf(url),
+  );
 }
 
 function pathOf(url: string): string {

@@ -26,13 +26,15 @@ const TABLES = new Set([0xc4, 0xcc, 0xdb, 0xdd, 0xdc]);
 
 const isRestart = (marker: number) => marker >= 0xd0 && marker <= 0xd7;
 /** SOF0–SOF15 but DHT (C4), JPG (C8) and DAC (CC). */
-const isFrame = (marker: number) => marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+const isFrame = (marker: number) =>
+  marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
 /** Markers without a length: TEM, RST0–7, SOI, EOI. */
 const isStandalone = (marker: number) => marker === 0x01 || (marker >= 0xd0 && marker <= EOI);
 
 export async function planJpeg(reader: BlockReader, plan: Plan, orientation: number | undefined): Promise<void> {
   const malformed = (reason: string) => new MalformedStructure('JPEG', reason);
-  if (!(await reader.ensure(0, 2)) || reader.u8(0) !== 0xff || reader.u8(1) !== SOI) throw malformed('it does not start with SOI');
+  if (!(await reader.ensure(0, 2)) || reader.u8(0) !== 0xff || reader.u8(1) !== SOI)
+    throw malformed('it does not start with SOI');
   plan.keep(0, 2);
   // Exif goes after SOI and JFIF's APP0 (which must come first), before the first other segment.
   let exif = orientation === undefined ? undefined : exifSegment(orientation);
@@ -41,9 +43,10 @@ export async function planJpeg(reader: BlockReader, plan: Plan, orientation: num
     exif = undefined;
   };
   let jfif = false;
-  for (let pos = 2; ; ) {
+  for (let pos = 2; ;) {
     if (!(await reader.ensure(pos, 2))) throw malformed('it ends before its first scan');
-    if (reader.u8(pos) !== 0xff) throw malformed(`byte ${pos} is 0x${reader.u8(pos).toString(16)} where a marker must be`);
+    if (reader.u8(pos) !== 0xff)
+      throw malformed(`byte ${pos} is 0x${reader.u8(pos).toString(16)} where a marker must be`);
     const marker = reader.u8(pos + 1);
     if (marker === 0xff) {
       pos += fillBytes(reader.view(pos));
@@ -51,7 +54,8 @@ export async function planJpeg(reader: BlockReader, plan: Plan, orientation: num
     }
     plan.count();
     if (isStandalone(marker)) {
-      if (marker === SOI || marker === EOI) throw malformed(`${marker === SOI ? 'SOI' : 'EOI'} at byte ${pos}, before the first scan`);
+      if (marker === SOI || marker === EOI)
+        throw malformed(`${marker === SOI ? 'SOI' : 'EOI'} at byte ${pos}, before the first scan`);
       pos += 2; // TEM, or RST outside a scan: nothing to decode
       continue;
     }
@@ -59,7 +63,8 @@ export async function planJpeg(reader: BlockReader, plan: Plan, orientation: num
     const length = reader.u16be(pos + 2);
     const end = pos + 2 + length;
     if (length < 2) throw malformed(`the segment at byte ${pos} declares a length under 2`);
-    if (end > reader.size) throw malformed(`the segment at byte ${pos} declares ${length} bytes, past the end of the file`);
+    if (end > reader.size)
+      throw malformed(`the segment at byte ${pos} declares ${length} bytes, past the end of the file`);
     if (marker === SOS) {
       exifHere();
       await planScans(reader, plan, pos);
@@ -105,7 +110,8 @@ async function planScans(reader: BlockReader, plan: Plan, pos: number): Promise<
     // The next marker (after fill bytes), or the end of the file.
     for (;;) {
       if (!(await reader.ensure(pos, 2))) return plan.insert(EOI_BYTES);
-      if (reader.u8(pos) !== 0xff) throw new MalformedStructure('JPEG', `byte ${pos} is 0x${reader.u8(pos).toString(16)} where a marker must be`);
+      if (reader.u8(pos) !== 0xff)
+        throw new MalformedStructure('JPEG', `byte ${pos} is 0x${reader.u8(pos).toString(16)} where a marker must be`);
       const next = reader.u8(pos + 1);
       if (next === 0xff) {
         pos += fillBytes(reader.view(pos));
@@ -120,7 +126,8 @@ async function planScans(reader: BlockReader, plan: Plan, pos: number): Promise<
     }
     // A segment cut short by the end of the file: the image ends where its data does.
     if (!(await reader.ensure(pos, 4)) || pos + 2 + reader.u16be(pos + 2) > reader.size) return plan.insert(EOI_BYTES);
-    if (reader.u16be(pos + 2) < 2) throw new MalformedStructure('JPEG', `the segment at byte ${pos} declares a length under 2`);
+    if (reader.u16be(pos + 2) < 2)
+      throw new MalformedStructure('JPEG', `the segment at byte ${pos} declares a length under 2`);
   }
 }
 
@@ -129,7 +136,7 @@ async function planScans(reader: BlockReader, plan: Plan, pos: number): Promise<
  * neither stuffing (FF 00) nor a restart (FF D0–D7), or at the end of the file.
  */
 async function endOfScan(reader: BlockReader, pos: number): Promise<number> {
-  for (let at = pos; ; ) {
+  for (let at = pos; ;) {
     if (!(await reader.ensure(at, 2))) return Math.min(at, reader.size);
     const block = reader.view(at);
     let i = 0;

@@ -39,10 +39,14 @@ export class Plan {
   /** Counts one more segment or chunk, refusing the file past {@link MAX_SEGMENTS}. */
   count(): void {
     if (++this.segments > MAX_SEGMENTS) {
-      throw new InvalidImageError('ERR_IMAGE_TOO_MANY_SEGMENTS', `Expected at most ${MAX_SEGMENTS} ${this.format === 'JPEG' ? 'marker segments' : 'chunks'} in a ${this.format} image but the image has more`, {
-        statusCode: 413,
-        data: { format: this.format, maxSegments: MAX_SEGMENTS },
-      });
+      throw new InvalidImageError(
+        'ERR_IMAGE_TOO_MANY_SEGMENTS',
+        `Expected at most ${MAX_SEGMENTS} ${this.format === 'JPEG' ? 'marker segments' : 'chunks'} in a ${this.format} image but the image has more`,
+        {
+          statusCode: 413,
+          data: { format: this.format, maxSegments: MAX_SEGMENTS },
+        },
+      );
     }
   }
 

@@ -19,9 +19,11 @@ const FLAG_ANIMATION = 0x02;
 
 export async function planWebp(reader: BlockReader, plan: Plan, orientation: number | undefined): Promise<void> {
   const malformed = (reason: string) => new MalformedStructure('WebP', reason);
-  if (!(await reader.ensure(0, 20)) || reader.latin1(0, 4) !== 'RIFF' || reader.latin1(8, 4) !== 'WEBP') throw malformed('it does not start with a RIFF WEBP header');
+  if (!(await reader.ensure(0, 20)) || reader.latin1(0, 4) !== 'RIFF' || reader.latin1(8, 4) !== 'WEBP')
+    throw malformed('it does not start with a RIFF WEBP header');
   const riffEnd = 8 + reader.u32le(4);
-  if (riffEnd > reader.size) throw malformed(`its RIFF header declares ${riffEnd} bytes but the file has ${reader.size}`);
+  if (riffEnd > reader.size)
+    throw malformed(`its RIFF header declares ${riffEnd} bytes but the file has ${reader.size}`);
   const walk = new ChunkWalk(reader, plan, riffEnd);
   const first = await walk.chunkAt(12);
   const header = Buffer.alloc(12);
@@ -32,11 +34,12 @@ export async function planWebp(reader: BlockReader, plan: Plan, orientation: num
     plan.insert(header);
     return plan.keep(12, first.end);
   }
-  if (first.type !== 'VP8X' || first.length < 10) throw malformed(`its first chunk is ${JSON.stringify(first.type)}, not VP8, VP8L or VP8X`);
+  if (first.type !== 'VP8X' || first.length < 10)
+    throw malformed(`its first chunk is ${JSON.stringify(first.type)}, not VP8, VP8L or VP8X`);
   const vp8x = reader.copy(12, 18);
   const body = new Plan('WebP');
   let flags = vp8x[8]! & (FLAG_ALPHA | FLAG_ANIMATION);
-  for (let pos = first.end; pos < riffEnd; ) {
+  for (let pos = first.end; pos < riffEnd;) {
     const chunk = await walk.chunkAt(pos);
     if (chunk.type === 'ANMF') await keepFrame(walk, body, chunk);
     else if (EXTENDED.has(chunk.type)) body.keep(pos, chunk.end);
@@ -44,7 +47,11 @@ export async function planWebp(reader: BlockReader, plan: Plan, orientation: num
     pos = chunk.end;
   }
   if (orientation !== undefined) flags |= FLAG_EXIF;
-  const unchanged = first.length === 10 && vp8x.readUInt32BE(8) === flags << 24 && riffEnd === reader.size && body.isWhole(riffEnd, first.end);
+  const unchanged =
+    first.length === 10 &&
+    vp8x.readUInt32BE(8) === flags << 24 &&
+    riffEnd === reader.size &&
+    body.isWhole(riffEnd, first.end);
   if (unchanged) return plan.keep(0, riffEnd);
   vp8x.writeUInt32LE(10, 4);
   vp8x.writeUInt32BE(flags << 24, 8); // the flags, then 24 reserved bits
@@ -77,10 +84,15 @@ class ChunkWalk {
 
   async chunkAt(start: number, limit = this.limit): Promise<Chunk> {
     this.plan.count();
-    if (start + 8 > limit || !(await this.reader.ensure(start, 8))) throw new MalformedStructure('WebP', `the chunk at byte ${start} is cut short`);
+    if (start + 8 > limit || !(await this.reader.ensure(start, 8)))
+      throw new MalformedStructure('WebP', `the chunk at byte ${start} is cut short`);
     const type = this.reader.latin1(start, 4);
     const length = this.reader.u32le(start + 4);
-    if (start + 8 + length > limit) throw new MalformedStructure('WebP', `its ${JSON.stringify(type)} chunk at byte ${start} declares ${length} bytes, past the end of its container`);
+    if (start + 8 + length > limit)
+      throw new MalformedStructure(
+        'WebP',
+        `its ${JSON.stringify(type)} chunk at byte ${start} declares ${length} bytes, past the end of its container`,
+      );
     if (type === 'VP8X' && length >= 10) await this.reader.ensure(start, 18);
     // The last chunk may lack its padding byte.
     return { type, start, length, end: Math.min(start + 8 + length + (length % 2), limit) };
@@ -93,7 +105,7 @@ async function keepFrame(walk: ChunkWalk, body: Plan, anmf: Chunk): Promise<void
   const frameStart = anmf.start + 8 + 16;
   const frameEnd = anmf.start + 8 + anmf.length;
   const kept = new Plan('WebP');
-  for (let pos = frameStart; pos < frameEnd; ) {
+  for (let pos = frameStart; pos < frameEnd;) {
     const chunk = await walk.chunkAt(pos, frameEnd);
     if (FRAME.has(chunk.type)) kept.keep(pos, chunk.end);
     pos = chunk.end;

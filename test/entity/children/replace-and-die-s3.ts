@@ -14,13 +14,26 @@ import { S3Store } from '../../../src/stores/s3.js';
 import { TEST_CREDENTIALS } from '../../support/s3.js';
 import { User } from '../models.js';
 
-const [config, endpoint, bucket, userId, file, instant] = process.argv.slice(2) as [string, string, string, string, string, string];
+const [config, endpoint, bucket, userId, file, instant] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const knex = knexFactory(JSON.parse(config));
 Model.knex(knex);
 const forever = new Promise<never>(() => {});
 const say = (word: string) => process.stdout.write(`${word}\n`);
 
-const store = new S3Store({ bucket, endpoint, forcePathStyle: true, credentials: TEST_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED' });
+const store = new S3Store({
+  bucket,
+  endpoint,
+  forcePathStyle: true,
+  credentials: TEST_CREDENTIALS,
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+});
 // Stops before copying staged bytes into place (after the commit).
 const staging = store.staging!;
 const promote = staging.promote.bind(staging);

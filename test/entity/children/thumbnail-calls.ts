@@ -12,7 +12,12 @@ import { FileSystemStore } from '../../../src/stores/fs.js';
 import { User } from '../models.js';
 
 const [database, root, userId, calls, widths] = process.argv.slice(2) as [string, string, string, string, string];
-const knex = knexFactory({ client: 'better-sqlite3', connection: { filename: database }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
+const knex = knexFactory({
+  client: 'better-sqlite3',
+  connection: { filename: database },
+  useNullAsDefault: true,
+  pool: { min: 1, max: 1 },
+});
 Model.knex(knex);
 const store = new FileSystemStore({ path: root, baseUrl: 'http://static.example.com/' });
 const sizes = widths.split(',').map(Number);
@@ -21,7 +26,10 @@ let succeeded = 0;
 const user = (await User.query().findById(Number(userId)))!;
 for (let i = 0; i < Number(calls); i++) {
   try {
-    await imageSet(User.fromJson(user.toJSON()), 'picture').findOrCreateThumbnail({ width: sizes[i % sizes.length]! }, { store });
+    await imageSet(User.fromJson(user.toJSON()), 'picture').findOrCreateThumbnail(
+      { width: sizes[i % sizes.length]! },
+      { store },
+    );
     succeeded++;
   } catch (error) {
     failed.push(String((error as Error).message));

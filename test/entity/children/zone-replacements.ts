@@ -15,7 +15,12 @@ import { jpeg } from '../../support/images.js';
 import { User, UserPicture } from '../models.js';
 
 const [url, schema, columnType, sessionZone, root] = process.argv.slice(2) as [string, string, string, string, string];
-const knex = knexFactory({ client: 'pg', connection: { connectionString: url, options: `-c TimeZone=${sessionZone}` }, searchPath: [schema], pool: { min: 0, max: 3 } });
+const knex = knexFactory({
+  client: 'pg',
+  connection: { connectionString: url, options: `-c TimeZone=${sessionZone}` },
+  searchPath: [schema],
+  pool: { min: 0, max: 3 },
+});
 Model.knex(knex);
 try {
   await knex.raw('CREATE TABLE users (id SERIAL PRIMARY KEY, name VARCHAR(100) NOT NULL)');
@@ -31,10 +36,18 @@ try {
     const bytes = await jpeg(40, 30);
     const started = performance.now();
     const image = (last = await withStore(store, () => imageSet(user, 'picture').fromBlob(bytes)));
-    replacements.push({ ms: performance.now() - started, createdAt: image.created_at.getTime(), ts: /_ts=(\d+)/.exec(image.locate({ store }))![1]! });
+    replacements.push({
+      ms: performance.now() - started,
+      createdAt: image.created_at.getTime(),
+      ts: /_ts=(\d+)/.exec(image.locate({ store }))![1]!,
+    });
   }
   const row = (await UserPicture.query().where('user_id', user.id))[0]!;
-  const [wall] = (await knex.raw(`SELECT to_char(created_at, 'YYYYMMDDHH24MISSUS') AS digits FROM user_picture WHERE user_id = ?`, [user.id])).rows;
+  const [wall] = (
+    await knex.raw(`SELECT to_char(created_at, 'YYYYMMDDHH24MISSUS') AS digits FROM user_picture WHERE user_id = ?`, [
+      user.id,
+    ])
+  ).rows;
   process.stdout.write(
     JSON.stringify({
       now: Date.now(),

@@ -53,7 +53,14 @@ describe('staticServer content cache', function () {
       const second = await get('/a.png');
       assert.deepEqual(bodyOf(first), content);
       assert.deepEqual(bodyOf(second), content);
-      for (const name of ['content-type', 'content-length', 'etag', 'last-modified', 'cache-control', 'x-content-type-options']) {
+      for (const name of [
+        'content-type',
+        'content-length',
+        'etag',
+        'last-modified',
+        'cache-control',
+        'x-content-type-options',
+      ]) {
         assert.equal(second.headers[name], first.headers[name], name);
       }
       assert.deepEqual(serve.cacheStats(), { entries: 1, bytes: cost(300), hits: 1, misses: 1 });
@@ -219,7 +226,10 @@ describe('staticServer content cache', function () {
         (error: unknown) => error instanceof InvalidArgumentError && error.message === message,
       );
     it('checks cache is false or an object', function () {
-      rejects(true, 'Expected false or an object { maxBytes?, maxFileBytes? } for options.cache but received true of type boolean');
+      rejects(
+        true,
+        'Expected false or an object { maxBytes?, maxFileBytes? } for options.cache but received true of type boolean',
+      );
       rejects(null, 'Expected false or an object { maxBytes?, maxFileBytes? } for options.cache but received null');
     });
     it('checks maxBytes', function () {
@@ -229,8 +239,14 @@ describe('staticServer content cache', function () {
       rejects({ maxBytes: '32' }, `Expected ${expected} but received "32" of type string`);
     });
     it('checks maxFileBytes against maxBytes', function () {
-      rejects({ maxFileBytes: 0 }, 'Expected an integer from 1 to options.cache.maxBytes (33554432) for options.cache.maxFileBytes but received 0 of type number');
-      rejects({ maxBytes: 100, maxFileBytes: 101 }, 'Expected an integer from 1 to options.cache.maxBytes (100) for options.cache.maxFileBytes but received 101 of type number');
+      rejects(
+        { maxFileBytes: 0 },
+        'Expected an integer from 1 to options.cache.maxBytes (33554432) for options.cache.maxFileBytes but received 0 of type number',
+      );
+      rejects(
+        { maxBytes: 100, maxFileBytes: 101 },
+        'Expected an integer from 1 to options.cache.maxBytes (100) for options.cache.maxFileBytes but received 101 of type number',
+      );
     });
   });
 });

@@ -14,7 +14,9 @@ describe('local filesystems', function () {
   it('answers false for a device not yet known, then what its filesystem is', async function () {
     const { dev } = statSync(dir);
     // What this machine's temp folder is on: ext4, tmpfs or a container's overlayfs are local.
-    const local = process.platform === 'linux' && [0xef53, 0x01021994, 0x794c7630, 0x58465342, 0x9123683e].includes(statfsSync(dir).type);
+    const local =
+      process.platform === 'linux' &&
+      [0xef53, 0x01021994, 0x794c7630, 0x58465342, 0x9123683e].includes(statfsSync(dir).type);
     const first = canStatSynchronously(dev, dir);
     await settle();
     const later = canStatSynchronously(dev, dir);

@@ -96,10 +96,13 @@ describe('staticServer', function () {
     });
     for (const [how, replace] of [
       ['rewritten in place (cp -p)', (file: string, bytes: Buffer) => writeFile(file, bytes)],
-      ['renamed over (rsync -t)', async (file: string, bytes: Buffer) => {
-        await writeFile(`${file}.tmp`, bytes);
-        await rename(`${file}.tmp`, file);
-      }],
+      [
+        'renamed over (rsync -t)',
+        async (file: string, bytes: Buffer) => {
+          await writeFile(`${file}.tmp`, bytes);
+          await rename(`${file}.tmp`, file);
+        },
+      ],
     ] as const) {
       it(`changes when the file is ${how} with same-size bytes and its mtime restored`, async function () {
         const dir = await tempDir('static-server-etag');
@@ -140,7 +143,10 @@ describe('staticServer', function () {
     });
     it('carries maxAge (seconds) and immutable', async function () {
       const cached = appWith(staticServer({ root, maxAge: 31536000, immutable: true }));
-      assert.equal((await get('/photo.jpe', {}, cached)).headers['cache-control'], 'public, max-age=31536000, immutable');
+      assert.equal(
+        (await get('/photo.jpe', {}, cached)).headers['cache-control'],
+        'public, max-age=31536000, immutable',
+      );
     });
   });
 
@@ -367,7 +373,13 @@ describe('staticServer', function () {
       const prefixed = appWith(staticServer({ root, prefix: '/static/files/', fallthrough: false }));
       assert.deepEqual(bodyOf(await get('/static/files/photo.jpe', {}, prefixed)), files.photo);
       assert.deepEqual(bodyOf(await get('/static/files/photo.jpe?v=1', {}, prefixed)), files.photo);
-      for (const target of ['/photo.jpe', '/static/files', '/static/filesphoto.jpe', '/static/photo.jpe', '/other/files/photo.jpe']) {
+      for (const target of [
+        '/photo.jpe',
+        '/static/files',
+        '/static/filesphoto.jpe',
+        '/static/photo.jpe',
+        '/other/files/photo.jpe',
+      ]) {
         assert.equal((await get(target, {}, prefixed)).status, 418, target);
       }
     });
@@ -482,12 +494,24 @@ describe('staticServer', function () {
       );
     it('needs an options object with a root', function () {
       rejects(undefined, 'Expected an object with a root folder for options but received undefined');
-      rejects({ root: '' }, 'Expected a folder path (a non-empty string) for options.root but received "" of type string');
-      rejects({ root: 42 }, 'Expected a folder path (a non-empty string) for options.root but received 42 of type number');
+      rejects(
+        { root: '' },
+        'Expected a folder path (a non-empty string) for options.root but received "" of type string',
+      );
+      rejects(
+        { root: 42 },
+        'Expected a folder path (a non-empty string) for options.root but received 42 of type number',
+      );
     });
     it('checks prefix', function () {
-      rejects({ root, prefix: 'a b' }, 'Expected a URL path like "/" or "/static/images" for options.prefix but received "a b" of type string');
-      rejects({ root, prefix: '/static/../etc' }, 'Expected a URL path like "/" or "/static/images" for options.prefix but received "/static/../etc" of type string');
+      rejects(
+        { root, prefix: 'a b' },
+        'Expected a URL path like "/" or "/static/images" for options.prefix but received "a b" of type string',
+      );
+      rejects(
+        { root, prefix: '/static/../etc' },
+        'Expected a URL path like "/" or "/static/images" for options.prefix but received "/static/../etc" of type string',
+      );
     });
     it('checks blockSize', function () {
       const expected = 'an integer from 1 to 1073741824 (bytes) for options.blockSize';
@@ -496,7 +520,10 @@ describe('staticServer', function () {
       rejects({ root, blockSize: '64' }, `Expected ${expected} but received "64" of type string`);
     });
     it('checks maxAge, immutable and fallthrough', function () {
-      rejects({ root, maxAge: -1 }, 'Expected an integer >= 0 (seconds) for options.maxAge but received -1 of type number');
+      rejects(
+        { root, maxAge: -1 },
+        'Expected an integer >= 0 (seconds) for options.maxAge but received -1 of type number',
+      );
       rejects({ root, immutable: 'yes' }, 'Expected a boolean for options.immutable but received "yes" of type string');
       rejects({ root, fallthrough: 0 }, 'Expected a boolean for options.fallthrough but received 0 of type number');
     });

@@ -2,7 +2,14 @@
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { FileSystemStore, filesSettled, ImageAttachError, imageSet, InvalidImageError, withStore } from 'objection-imageattach';
+import {
+  FileSystemStore,
+  filesSettled,
+  ImageAttachError,
+  imageSet,
+  InvalidImageError,
+  withStore,
+} from 'objection-imageattach';
 import { JPEG_64x48, openWorkspace } from './database.js';
 import { Photo, Product } from './models.js';
 
@@ -16,7 +23,10 @@ try {
     assert.equal(original.describe(), '64×48 image/jpeg (original)');
     const thumbnail = await product.photoSet.generateThumbnail({ width: 32 });
     assert.deepEqual([thumbnail.width, thumbnail.height], [32, 24]);
-    await assert.rejects(imageSet(product, 'photo').fromBlob(Buffer.from('not an image')), (e: unknown) => e instanceof InvalidImageError && e.code === 'ERR_IMAGE_UNSUPPORTED_TYPE' && e.statusCode === 415);
+    await assert.rejects(
+      imageSet(product, 'photo').fromBlob(Buffer.from('not an image')),
+      (e: unknown) => e instanceof InvalidImageError && e.code === 'ERR_IMAGE_UNSUPPORTED_TYPE' && e.statusCode === 415,
+    );
 
     const [loaded] = await Product.query().withGraphFetched('photo');
     const set = imageSet(loaded!, 'photo');
@@ -30,7 +40,10 @@ try {
     await filesSettled();
     assert.equal(await Photo.query().resultSize(), 0);
     const left = await readdir(path.join(dir, 'images'), { recursive: true }).catch(() => []);
-    assert.deepEqual(left.filter((f) => /\.\w+$/.test(String(f))), []);
+    assert.deepEqual(
+      left.filter((f) => /\.\w+$/.test(String(f))),
+      [],
+    );
   });
   try {
     imageSet(new Product(), 'photo').findThumbnail({ width: 1 });

@@ -9,7 +9,11 @@ import { FileSystemStore } from '../../../src/stores/fs.js';
 
 const store = new FileSystemStore({ path: process.argv[2]!, baseUrl: 'http://static.example.com/' });
 try {
-  await store.putFile({ objectType: 'user-picture', objectId: 1, width: 10, height: 10, mimetype: 'image/png' }, Readable.from([Buffer.from('bytes')]), { reproducible: false });
+  await store.putFile(
+    { objectType: 'user-picture', objectId: 1, width: 10, height: 10, mimetype: 'image/png' },
+    Readable.from([Buffer.from('bytes')]),
+    { reproducible: false },
+  );
   process.stdout.write(JSON.stringify({ ok: true }));
 } catch (error) {
   const e = error as { code?: string; message: string; statusCode?: number };
