@@ -10,9 +10,10 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
-import { ContextError, InvalidArgumentError } from './errors.js';
+import { ContextError } from './errors.js';
 import type { ImageKey, NormalizedKey, StoredImage } from './stores/keys.js';
 import { type ByteRange, type FileStat, type PutFileOptions, Store } from './stores/store.js';
+import * as check from './util/check.js';
 
 interface ContextFrame {
   /** Pushed stores, innermost last. */
@@ -30,17 +31,13 @@ function frame(): ContextFrame {
   return storage.getStore() ?? rootFrame;
 }
 
-function assertStore(store: unknown): asserts store is Store {
-  if (!(store instanceof Store)) throw new InvalidArgumentError('store', 'an instance of Store', store);
-}
-
 /**
  * Runs `fn` with `store` as the current store, and returns what it returns. The binding holds for
  * all async work `fn` starts, and ends with it.
  * @example await withStore(store, () => user.picture.fromFile('me.jpg'))
  */
 export function withStore<T>(store: Store, fn: () => T): T {
-  assertStore(store);
+  check.instanceOf(store, Store, 'store');
   const parent = frame();
   return storage.run({ stores: [...parent.stores, store], origin: parent.origin }, fn);
 }
@@ -67,7 +64,7 @@ export function getCurrentStore(): Store {
  * `push_store_context`. Inside a request or `withStore` it affects only that context.
  */
 export function pushStoreContext(store: Store): void {
-  assertStore(store);
+  check.instanceOf(store, Store, 'store');
   frame().stores.push(store);
 }
 
@@ -133,7 +130,7 @@ function requestHost(req: AnyRequest): string | undefined {
  * @example app.use(storeContext(store))
  */
 export function storeContext(store: Store) {
-  assertStore(store);
+  check.instanceOf(store, Store, 'store');
   return function storeContextMiddleware(
     req: IncomingMessage,
     _res: ServerResponse,

@@ -8,6 +8,7 @@
  */
 import escapeHtml from 'escape-html';
 import { InvalidArgumentError } from './errors.js';
+import * as check from './util/check.js';
 
 /** Attributes of an element; values are HTML-escaped, `undefined` and `false` left out, `true` a bare name. */
 export type HtmlAttributes = Record<string, string | number | boolean | undefined>;
@@ -35,8 +36,7 @@ export function htmlElement(
 ): string {
   const all: HtmlAttributes = { ...own };
   if (extra !== undefined && extra !== null) {
-    if (typeof extra !== 'object')
-      throw new InvalidArgumentError(argument, 'an object of attribute names to values', extra);
+    check.object(extra, argument, 'an object of attribute names to values');
     const taken = new Set(
       Object.keys(own)
         .filter((key) => own[key] !== undefined)

@@ -267,16 +267,14 @@ function assertImage(image: ImageEntity): ImageEntity {
 
 function validateOptions(options: ImgTagOptions): void {
   check.object(options, 'options', 'an object with alt');
-  if (typeof options.alt !== 'string')
-    throw new InvalidArgumentError('options.alt', "a string (use '' for a decorative image)", options.alt);
+  check.string(options.alt, 'options.alt', "a string (use '' for a decorative image)");
   for (const side of ['width', 'height'] as const) {
     const value = options[side];
     if (value !== undefined) check.positiveInteger(value, `options.${side}`);
   }
   if (options.loading !== undefined) check.oneOf(options.loading, ['lazy', 'eager'], 'options.loading');
   for (const name of ['class', 'sizes'] as const) {
-    if (options[name] !== undefined && typeof options[name] !== 'string')
-      throw new InvalidArgumentError(`options.${name}`, 'a string', options[name]);
+    if (options[name] !== undefined) check.string(options[name], `options.${name}`);
   }
 }
 

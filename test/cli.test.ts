@@ -544,7 +544,7 @@ export const defaultStore = 'local';
         runs[1]!.stderr,
         /Expected an image class or owner\.relation from the config \(users\.picture, users\.cover, UserPicture, UserCover\) for --model but received "nothing"/,
       );
-      assert.match(runs[2]!.stderr, /Expected one of jpeg, png, webp, avif for --format but received "bmp"/);
+      assert.match(runs[2]!.stderr, /Expected "jpeg", "png", "webp" or "avif" for --format but received "bmp"/);
       assert.match(
         runs[3]!.stderr,
         /Expected a colour as '#rrggbb', '#rgb' or \{ r, g, b \} with integers 0-255 for --background but received "white"/,

@@ -20,6 +20,7 @@ import { type ConfigRelation, type LoadedConfig, relationNamed, storeNamed } fro
 import { EXIT, UsageError } from './exit.js';
 import { jsonError, jsonKey, type Output } from './output.js';
 import { checked } from '../stores/checked-calls.js';
+import * as check from '../util/check.js';
 
 export interface RegenerateFlags {
   model: string;
@@ -47,9 +48,7 @@ interface Tally {
 export async function regenerateCommand(config: LoadedConfig, flags: RegenerateFlags, out: Output): Promise<number> {
   const relation = relationNamed(config, '--model', flags.model);
   const widths = parseWidths(flags.width);
-  if (flags.format !== undefined && !FORMATS.includes(flags.format as ThumbnailFormat)) {
-    throw new InvalidArgumentError('--format', `one of ${FORMATS.join(', ')}`, flags.format);
-  }
+  if (flags.format !== undefined) check.oneOf(flags.format, FORMATS, '--format');
   const format = flags.format as ThumbnailFormat | undefined;
   const background = checkBackground(flags.background, '--background');
   const { name: storeName, store } = storeNamed(config, '--store', flags.store);

@@ -27,6 +27,7 @@ import { imageOfSize } from './size-match.js';
 import { singleFlight } from './single-flight.js';
 import { stableKey, storeTag } from '../util/cache-keys.js';
 import { spoolToTempFile } from '../util/spool.js';
+import * as check from '../util/check.js';
 
 export type { AttachOptions, FindSize, ThumbnailOptions, ThumbnailSpec, WriteOptions } from './set-options.js';
 
@@ -178,7 +179,7 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
 
   /** Attaches image bytes held in memory as the new original (and `options.thumbnails`). See {@link fromStream}. */
   async fromBlob(blob: Buffer, options: AttachOptions = {}): Promise<I> {
-    if (!Buffer.isBuffer(blob)) throw new InvalidArgumentError('blob', 'a Buffer', blob);
+    check.instanceOf(blob, Buffer, 'blob', 'a Buffer');
     return (await attachOriginal(this.rows, blob, blob.length, options)) as I;
   }
 
@@ -195,7 +196,7 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
    * const original = await imageSet(user, 'picture').fromStream(req, { thumbnails: [{ width: 100 }, { width: 400, format: 'webp' }] });
    */
   async fromStream(stream: Readable, options: AttachOptions = {}): Promise<I> {
-    if (!(stream instanceof Readable)) throw new InvalidArgumentError('stream', 'a Readable', stream);
+    check.instanceOf(stream, Readable, 'stream', 'a Readable');
     // A bad thumbnails option is refused before the stream is read.
     checkThumbnailSpecs(options.thumbnails);
     const { maxBytes } = this.rows.limits(options);

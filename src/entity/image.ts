@@ -13,11 +13,12 @@ import { buffer } from 'node:stream/consumers';
 import type { Knex } from 'knex';
 import type { Model, Pojo, QueryBuilder, QueryContext, StaticHookArguments } from 'objection';
 import { currentStore, getCurrentStore } from '../context.js';
-import { ImageAttachError, InvalidArgumentError } from '../errors.js';
+import { ImageAttachError } from '../errors.js';
 import { type HtmlAttributes, htmlElement } from '../html-element.js';
 import type { ImageLimits } from '../imaging/probe.js';
 import { toDate, toObjectId } from '../stores/keys.js';
 import type { ByteRange, Store } from '../stores/store.js';
+import * as check from '../util/check.js';
 import { createdAtColumnValue, createdAtForInsert, exactTimestampQueryBuilder } from './created-at.js';
 import { FileLedger } from './ledger.js';
 
@@ -160,8 +161,8 @@ export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
      * @example image.toHTML({ alt: user.name })
      */
     toHTML(options: ToHtmlOptions = {}): string {
-      if (options.alt !== undefined && typeof options.alt !== 'string')
-        throw new InvalidArgumentError('options.alt', "a string (use '' for a decorative image)", options.alt);
+      if (options.alt !== undefined)
+        check.string(options.alt, 'options.alt', "a string (use '' for a decorative image)");
       return htmlElement(
         'img',
         { src: this.locate(options), width: this.width, height: this.height, alt: options.alt },

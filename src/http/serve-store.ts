@@ -5,8 +5,8 @@
  * importing the core loads none of the static server's packages.
  */
 import { requestOrigin, withRequestOrigin } from '../context.js';
-import { InvalidArgumentError } from '../errors.js';
 import { HttpExposedFileSystemStore } from '../stores/http-exposed-fs.js';
+import * as check from '../util/check.js';
 import {
   staticServer,
   type StaticServerIntrospection,
@@ -36,9 +36,12 @@ export function serveStore(
   store: HttpExposedFileSystemStore,
   options: ServeStoreOptions = {},
 ): StaticServerMiddleware & StaticServerIntrospection {
-  if (!(store instanceof HttpExposedFileSystemStore)) {
-    throw new InvalidArgumentError('store', 'an HttpExposedFileSystemStore (other stores serve their own URLs)', store);
-  }
+  check.instanceOf(
+    store,
+    HttpExposedFileSystemStore,
+    'store',
+    'an HttpExposedFileSystemStore (other stores serve their own URLs)',
+  );
   const serve = staticServer({ ...options, root: store.root, prefix: store.prefix });
   const middleware: StaticServerMiddleware = function serveStoreMiddleware(req, res, next) {
     const origin = requestOrigin(req);

@@ -121,9 +121,7 @@ export function imageUpload(options: ImageUploadOptions): UploadMiddleware {
   if (typeof field !== 'string' || field === '' || field.length > FORM_LIMITS.fieldNameSize) {
     throw new InvalidArgumentError('options.field', 'the name of a form field (a non-empty string)', field);
   }
-  if (typeof tempDir !== 'string' || tempDir === '' || tempDir.includes('\0')) {
-    throw new InvalidArgumentError('options.tempDir', 'a folder path (a non-empty string)', tempDir);
-  }
+  check.folderPath(tempDir, 'options.tempDir');
   check.boolean(verifyDecode, 'options.verifyDecode');
   if (maxCount !== undefined) check.integerIn(maxCount, 1, 1000, 'options.maxCount');
   check.boolean(allOrNothing, 'options.allOrNothing');

@@ -3,6 +3,7 @@
  */
 import type { FormatEnum, Sharp } from 'sharp';
 import { InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 import { flattenFor, type ThumbnailBackground } from './background.js';
 
 /** Exactly one of `width`, `height` or `ratio`; the other side follows from the original's. */
@@ -39,13 +40,11 @@ export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize)
     throw new InvalidArgumentError('size', 'exactly one of { width }, { height } or { ratio }', size);
   }
   if ('width' in size && size.width !== undefined) {
-    if (!Number.isSafeInteger(size.width) || size.width < 1)
-      throw new InvalidArgumentError('width', 'an integer >= 1', size.width);
+    check.positiveInteger(size.width, 'width');
     return { width: size.width, height: Math.max(1, Math.trunc(h0 * (size.width / w0))) };
   }
   if ('height' in size && size.height !== undefined) {
-    if (!Number.isSafeInteger(size.height) || size.height < 1)
-      throw new InvalidArgumentError('height', 'an integer >= 1', size.height);
+    check.positiveInteger(size.height, 'height');
     return { width: Math.max(1, Math.trunc(w0 * (size.height / h0))), height: size.height };
   }
   const { ratio } = size as { ratio: number };
@@ -64,7 +63,7 @@ export function thumbnailDimensions(w0: number, h0: number, size: ThumbnailSize)
  */
 export function thumbnailMimetype(mimetype: string, format?: ThumbnailFormat): string {
   if (format !== undefined) {
-    if (!FORMATS.includes(format)) throw new InvalidArgumentError('format', `one of ${FORMATS.join(', ')}`, format);
+    check.oneOf(format, FORMATS, 'format');
     return MIMETYPE_OF[format];
   }
   return mimetype === 'image/svg+xml' || mimetype === 'application/pdf' ? 'image/png' : mimetype;

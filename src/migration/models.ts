@@ -6,6 +6,7 @@ import type { Model, Relation } from 'objection';
 import type { ImageEntityClass } from '../entity/index.js';
 import { attachmentRelationNames } from '../entity/worker-api.js';
 import { InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 
 /** An owner class's `imageAttachment()` relation, and the image class at its other end. */
 export interface AttachmentRelation {
@@ -59,9 +60,7 @@ export function attachmentRelations(ownerClass: unknown): AttachmentRelation[] {
 
 /** The entries of a model list, each with the name it is listed under (the class name in an array). */
 export function listedModels(models: ModelList, argument = 'models'): Array<[string, unknown]> {
-  if (models === null || typeof models !== 'object') {
-    throw new InvalidArgumentError(argument, 'an array of model classes, or an object of them by name', models);
-  }
+  check.object(models, argument, 'an array of model classes, or an object of them by name');
   if (Symbol.iterator in models) {
     return [...(models as Iterable<unknown>)].map((cls) => [typeof cls === 'function' ? cls.name : String(cls), cls]);
   }

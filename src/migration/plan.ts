@@ -208,9 +208,7 @@ function resolveOptions(options: MigrationOptions): ResolvedOptions {
     check.boolean(value, `options.${name}`);
     return value;
   };
-  if (options.knex !== undefined && typeof options.knex !== 'function') {
-    throw new InvalidArgumentError('options.knex', 'a knex instance', options.knex);
-  }
+  if (options.knex !== undefined) check.func(options.knex, 'options.knex', 'a knex instance');
   if (options.signal !== undefined) check.instanceOf(options.signal, AbortSignal, 'options.signal', 'an AbortSignal');
   return {
     concurrency: integer('concurrency', 4, 256),

@@ -15,6 +15,7 @@ import {
   thumbnailMimetype,
 } from '../imaging/thumbnail.js';
 import type { Store } from '../stores/store.js';
+import * as check from '../util/check.js';
 import { closeOwned, loadBullMQ, type RedisClientLike, redisClient } from './connection.js';
 import type { EnqueueOptions, ThumbnailRequest } from './requests.js';
 import { encodeValue, identityOf, type ThumbnailJobData, thumbnailJobId } from './job.js';
@@ -266,8 +267,7 @@ function splitRequest(request: ThumbnailRequest): {
   format: ThumbnailFormat | undefined;
   background: ThumbnailBackground | undefined;
 } {
-  if (request === null || typeof request !== 'object')
-    throw new InvalidArgumentError('requests[]', '{ width }, { height } or { ratio }', request);
+  check.object(request, 'requests[]', '{ width }, { height } or { ratio }');
   const { format, background, ...size } = request as ThumbnailRequest & Record<string, unknown>;
   const extra = Object.keys(size).filter((key) => !['width', 'height', 'ratio'].includes(key));
   if (extra.length > 0)

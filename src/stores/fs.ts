@@ -14,6 +14,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
+import * as check from '../util/check.js';
 import { removeIfPresent } from '../util/temp-files.js';
 import { FileSystemStagingArea } from './fs-staging.js';
 import { checkHttpUrl } from './http-url.js';
@@ -35,9 +36,7 @@ export abstract class FileSystemStoreBase extends Store {
 
   constructor(root: unknown, argument: string) {
     super();
-    if (typeof root !== 'string' || root === '' || root.includes('\0')) {
-      throw new InvalidArgumentError(argument, 'a folder path (a non-empty string)', root);
-    }
+    check.folderPath(root, argument);
     this.root = path.resolve(root);
     this.stagingArea = new FileSystemStagingArea(this.root, {
       pathFor: (key) => this.pathFor(key),

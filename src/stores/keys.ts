@@ -4,6 +4,7 @@
  * path, S3 key) live here too, so that both directions (key → name, name → key) sit side by side.
  */
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 import { DatabaseTimestamp, parseDatabaseTimestamp, utcDigits } from './database-timestamp.js';
 
 /** What a store needs to name one image file. */
@@ -121,7 +122,7 @@ export function toObjectId(value: unknown, argument = 'objectId'): bigint {
  * @throws InvalidArgumentError naming the bad part; ImageAttachError `ERR_UNKNOWN_MIMETYPE`
  */
 export function normalizeKey(key: ImageKey): NormalizedKey {
-  if (key === null || typeof key !== 'object') throw new InvalidArgumentError('key', 'an image key object', key);
+  check.object(key, 'key', 'an image key object');
   const { objectType, width, height, mimetype } = key;
   if (typeof objectType !== 'string' || !OBJECT_TYPE.test(objectType) || objectType.includes('..')) {
     throw new InvalidArgumentError(
@@ -131,8 +132,8 @@ export function normalizeKey(key: ImageKey): NormalizedKey {
     );
   }
   const objectId = toObjectId(key.objectId);
-  if (!Number.isSafeInteger(width) || width < 1) throw new InvalidArgumentError('width', 'an integer >= 1', width);
-  if (!Number.isSafeInteger(height) || height < 1) throw new InvalidArgumentError('height', 'an integer >= 1', height);
+  check.positiveInteger(width, 'width');
+  check.positiveInteger(height, 'height');
   extensionFor(mimetype);
   return { objectType, objectId, width, height, mimetype };
 }

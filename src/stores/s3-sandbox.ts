@@ -24,6 +24,7 @@ import { sendWithin } from './s3-deadline.js';
 import { s3Sdk } from './s3-sdk.js';
 import type { StagingArea } from './staging.js';
 import { type ByteRange, type PutFileOptions, Store } from './store.js';
+import * as check from '../util/check.js';
 
 /** The Content-Type of a "deleted" marker object; SQLAlchemy-ImageAttach's value, so its sandboxes read alike. */
 export const DELETED_MARK_MIMETYPE = 'application/x-sqlalchemy-imageattach-sandbox-deleted';
@@ -55,8 +56,7 @@ export class S3SandboxStore extends Store {
   constructor(options: S3SandboxStoreOptions) {
     super();
     for (const name of ['underlying', 'overriding'] as const) {
-      if (!(options?.[name] instanceof S3Store))
-        throw new InvalidArgumentError(`options.${name}`, 'an S3Store', options?.[name]);
+      check.instanceOf(options?.[name], S3Store, `options.${name}`, 'an S3Store');
     }
     const { underlying, overriding } = options;
     if (underlying.bucket === overriding.bucket && underlying.prefix === overriding.prefix) {

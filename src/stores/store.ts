@@ -10,6 +10,7 @@ import { type FileHandle, open, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
+import * as check from '../util/check.js';
 import { removeIfPresent } from '../util/temp-files.js';
 import { type ImageKey, type NormalizedKey, normalizeKey, type StoredImage, withTimestamp } from './keys.js';
 import type { StagingArea } from './staging.js';
@@ -187,7 +188,7 @@ export function validKeyOf(image: ImageKey): NormalizedKey {
 
 /** The five identity fields of an image (an entity's getters included), as a plain key. */
 export function keyOf(image: ImageKey): ImageKey {
-  if (image === null || typeof image !== 'object') throw new InvalidArgumentError('image', 'an image object', image);
+  check.object(image, 'image', 'an image object');
   const { objectType, objectId, width, height, mimetype } = image;
   return { objectType, objectId, width, height, mimetype };
 }
@@ -221,8 +222,7 @@ function missingLocalFile(file: string, error: unknown): never {
  */
 export function validateRange(range: ByteRange): void {
   const { start, end } = range ?? ({} as ByteRange);
-  if (!Number.isSafeInteger(start) || start < 0)
-    throw new InvalidArgumentError('range.start', 'an integer >= 0', start);
+  check.integerAtLeast(start, 0, 'range.start');
   if (!Number.isSafeInteger(end) || end < start) {
     throw new InvalidArgumentError('range.end', `an integer >= range.start (${start})`, end);
   }

@@ -31,9 +31,19 @@ export function func(
   if (typeof value !== 'function') throw new InvalidArgumentError(name, what, value);
 }
 
+export function string(value: unknown, name: string, what = 'a string'): asserts value is string {
+  if (typeof value !== 'string') throw new InvalidArgumentError(name, what, value);
+}
+
 /** Throws for anything but a string of at least one character. */
 export function nonEmptyString(value: unknown, name: string, what = 'a non-empty string'): asserts value is string {
   if (typeof value !== 'string' || value === '') throw new InvalidArgumentError(name, what, value);
+}
+
+/** Throws for anything but a string that can name a folder: at least one character, no NUL. */
+export function folderPath(value: unknown, name: string): asserts value is string {
+  if (typeof value !== 'string' || value === '' || value.includes('\0'))
+    throw new InvalidArgumentError(name, 'a folder path (a non-empty string)', value);
 }
 
 /** Throws for anything but a safe integer `>= min`. */

@@ -171,7 +171,7 @@ forEachDialect('attaching with thumbnails', (db, dialect) => {
       message: 'Expected an integer >= 1 for width but received 0 of type number',
     });
     await assert.rejects(set.fromBlob(await jpeg(200, 100), { thumbnails: [{ width: 10, format: 'gif' as never }] }), {
-      message: 'Expected one of jpeg, png, webp, avif for format but received "gif" of type string',
+      message: 'Expected "jpeg", "png", "webp" or "avif" for format but received "gif" of type string',
     });
     // A stream with a bad option is refused before it is spooled.
     await assert.rejects(

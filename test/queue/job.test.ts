@@ -179,7 +179,7 @@ describe('thumbnail jobs', function () {
         message: 'Expected an integer >= 1 for width but received 0 of type number',
       });
       await assert.rejects(queue.enqueue(user, 'picture', [{ width: 10, format: 'gif' as never }]), {
-        message: 'Expected one of jpeg, png, webp, avif for format but received "gif" of type string',
+        message: 'Expected "jpeg", "png", "webp" or "avif" for format but received "gif" of type string',
       });
       await assert.rejects(queue.enqueue(user, 'picture', [{ width: 10, height: 10 } as never]), InvalidArgumentError);
       await assert.rejects(queue.enqueue(user, 'picture', [{ width: 10 }]), ImageNotFoundError);

@@ -19,7 +19,9 @@ describe('argument checks (util/check.ts)', function () {
     check.object([], 'options');
     check.boolean(false, 'flag');
     check.func(() => {}, 'callback');
+    check.string('', 'alt');
     check.nonEmptyString('a', 'name');
+    check.folderPath('images', 'root');
     check.integerAtLeast(0, 0, 'n');
     check.positiveInteger(1, 'n');
     check.integerIn(5, 1, 5, 'n');
@@ -38,6 +40,14 @@ describe('argument checks (util/check.ts)', function () {
       'Expected a boolean for options.flag but received "yes" of type string',
     );
     refuses(() => check.func(undefined, 'options.load'), 'Expected a function for options.load but received undefined');
+    refuses(
+      () => check.string(1, 'options.class'),
+      'Expected a string for options.class but received 1 of type number',
+    );
+    refuses(
+      () => check.folderPath('a\0b', 'options.root'),
+      'Expected a folder path (a non-empty string) for options.root but received "a\\u0000b" of type string',
+    );
     refuses(
       () => check.nonEmptyString('', 'name'),
       'Expected a non-empty string for name but received "" of type string',

@@ -30,9 +30,7 @@ export function validateOptions(options: StaticServerOptions): ValidOptions {
     fallthrough = true,
     cache = {},
   } = options;
-  if (typeof root !== 'string' || root === '' || root.includes('\0')) {
-    throw new InvalidArgumentError('options.root', 'a folder path (a non-empty string)', root);
-  }
+  check.folderPath(root, 'options.root');
   if (typeof prefix !== 'string' || !(/^\/*$/.test(prefix) || isUrlPath(prefix))) {
     throw new InvalidArgumentError('options.prefix', 'a URL path like "/" or "/static/images"', prefix);
   }
