@@ -65,6 +65,27 @@ forEachExpress('imageErrors()', function (express) {
     assert.deepEqual(passedOn, []);
   });
 
+  it('tells the refusals of an image’s structure in their own words (too many frames or segments, malformed)', async function () {
+    const refusals = [
+      new InvalidImageError('ERR_IMAGE_TOO_MANY_FRAMES', 'Expected an animation of at most 1000 pixels per byte', {
+        statusCode: 413,
+      }),
+      new InvalidImageError('ERR_IMAGE_TOO_MANY_SEGMENTS', 'Expected at most 100000 marker segments in a JPEG image', {
+        statusCode: 413,
+      }),
+      new InvalidImageError('ERR_IMAGE_MALFORMED', 'Expected a well-formed PNG image but its IEND is missing', {
+        statusCode: 400,
+      }),
+    ];
+    await listen((app) => app.get('/refuse/:i', (req, _res, next) => next(refusals[Number(req.params.i)])));
+    for (const [i, error] of refusals.entries()) {
+      const res = await request(server!).get(`/refuse/${i}`).set('Accept', 'application/json');
+      assert.equal(res.status, error.statusCode);
+      assert.deepEqual(res.body, { error: { code: error.code, message: error.message } });
+    }
+    assert.deepEqual(passedOn, []);
+  });
+
   it('answers { error: { code, message } } when the client prefers JSON', async function () {
     await listen(upload);
     const res = await request(server!)
