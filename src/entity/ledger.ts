@@ -29,7 +29,13 @@ import type { PutFileOptions, Store } from '../stores/store.js';
 import { putBack, withRetries } from './kept-backups.js';
 import { storeTag } from '../util/cache-keys.js';
 import { markAbandoned, noteForRow, sweepInBackground } from './staged-writes.js';
-import { askCommitted, type ProbeRow, type TransactionOutcome, watchTransaction } from './transaction-outcome.js';
+import {
+  askCommitted,
+  type ProbeRow,
+  type TransactionOutcome,
+  watchTransaction,
+  type WriterSession,
+} from './transaction-outcome.js';
 
 export type { TransactionOutcome } from './transaction-outcome.js';
 
@@ -87,11 +93,11 @@ export class FileLedger {
       if (!parent) this.commitSeq = ++lastCommitSeq;
     });
     // A savepoint's release that fails is undone as a rollback: only the root's COMMIT can be lost.
-    const settled = ending.then((end) =>
+    const settled = ending.then(({ end, session }) =>
       end === 'committed'
         ? this.finish()
         : end === 'commit-unanswered' && !parent
-          ? this.afterUnansweredCommit()
+          ? this.afterUnansweredCommit(session)
           : this.undo(),
     );
     this.settled = settled;
@@ -301,13 +307,13 @@ export class FileLedger {
    * connection, whether the rows are there. Committed: as a commit. Not: as a rollback. No answer:
    * touch nothing; staged writes are marked abandoned for a later settling (`settleInterruptedWrites`).
    */
-  private async afterUnansweredCommit(): Promise<void> {
+  private async afterUnansweredCommit(session: WriterSession | undefined): Promise<void> {
     const probe = this.probe;
     if (probe === undefined) {
       // Nothing written, only deletes: those check a committed row still points at their file first.
       return this.finish();
     }
-    const outcome = await askCommitted(probe);
+    const outcome = await askCommitted(probe, session);
     if (outcome === 'committed') return this.finish();
     if (outcome === 'rolled-back') return this.undo();
     this.outcome = 'unknown';

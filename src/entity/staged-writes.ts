@@ -58,8 +58,18 @@ async function outcomeIn(trx: Knex.Transaction | Knex, note: StagedNote): Promis
  * Asks the database, on a connection of `knex` (not the transaction that wrote), whether the write
  * the note describes committed.
  */
-export function committedOutcome(knex: Knex, note: StagedNote): Promise<WriteOutcome> {
-  return outcomeIn(knex, note);
+export function committedOutcome(
+  knex: Knex,
+  note: StagedNote,
+  { waitForWriter = false }: { waitForWriter?: boolean } = {},
+): Promise<WriteOutcome> {
+  if (!waitForWriter || isSqlite(knex)) return outcomeIn(knex, note);
+  // A locking read first waits for a writer of the row still at work (MySQL: its uncommitted
+  // insert too); the read after it then sees what that writer committed.
+  return knex.transaction(async (trx) => {
+    await trx(note.row.table).where(note.row.id).forShare().select('created_at');
+    return outcomeIn(trx, note);
+  });
 }
 
 /**

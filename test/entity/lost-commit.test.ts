@@ -19,7 +19,10 @@ import { png } from '../support/images.js';
 import { listTree } from '../support/tmp.js';
 import { createSchema, User, UserPicture } from './models.js';
 
-type Cut = 'after-commit' | 'before-commit';
+type Cut = 'after-commit' | 'before-commit' | 'late-commit';
+
+/** How long a `late-commit` COMMIT is held before it reaches the server: the client gave up long before. */
+const LATE_COMMIT_MS = 600;
 
 /** A TCP proxy to `target` that, once armed, cuts the first connection that sends COMMIT. */
 class CommitCutter {
@@ -60,6 +63,12 @@ class CommitCutter {
             // The server gets the COMMIT and answers; the answer goes nowhere.
             upstream.write(chunk);
             upstream.once('data', () => upstream.destroy());
+          } else if (mode === 'late-commit') {
+            // The COMMIT is still on its way when the client learns of the cut (and asks).
+            setTimeout(() => {
+              upstream.write(chunk);
+              upstream.once('data', () => upstream.destroy());
+            }, LATE_COMMIT_MS);
           } else {
             upstream.destroy();
           }
@@ -178,6 +187,30 @@ forEachDialect('a COMMIT whose answer is lost', (db, dialect) => {
       rows.map((r) => r.width).sort((a, b) => a - b),
       [10, 20, 60],
     );
+  });
+
+  it('a COMMIT that reaches the server after the client gave up, a new set: the library waits for it, and the rows have their files', async function () {
+    const user = await User.query(db()).insert({ name: 'Late new' });
+    const bytes = await png(60, 40);
+    proxy.arm('late-commit');
+    await imageSet(user, 'picture').fromBlob(bytes, { store, thumbnails });
+    await filesSettled();
+    assert.equal((await assertRowsAndFilesAgree(user, bytes)).length, 3);
+  });
+
+  it('a COMMIT that reaches the server after the client gave up, a same-size replacement: the new bytes are in place', async function () {
+    const user = await User.query(db()).insert({ name: 'Late same size' });
+    await imageSet(user, 'picture').fromBlob(await png(60, 40), { store, thumbnails });
+    const other = await (
+      await import('sharp')
+    )
+      .default({ create: { width: 60, height: 40, channels: 3, background: '#00f' } })
+      .png()
+      .toBuffer();
+    proxy.arm('late-commit');
+    await imageSet(user, 'picture').fromBlob(other, { store, thumbnails });
+    await filesSettled();
+    await assertRowsAndFilesAgree(user, other);
   });
 
   it('cut after COMMIT, a same-size replacement: the new bytes are in place', async function () {
