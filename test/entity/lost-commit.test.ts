@@ -61,17 +61,21 @@ class CommitCutter {
           this.armed = undefined;
           cut = true;
           this.cuts++;
-          client.destroy();
-          if (thenDown) {
-            this.down = true;
-            for (const s of this.sockets) if (s !== upstream) s.destroy();
-          }
-          if (mode === 'after-commit') {
-            // The server gets the COMMIT and answers; the answer goes nowhere.
-            upstream.write(chunk);
-            upstream.once('data', () => upstream.destroy());
-          } else {
+          const cutAll = () => {
+            client.destroy();
             upstream.destroy();
+            if (thenDown) {
+              this.down = true;
+              for (const s of this.sockets) s.destroy();
+            }
+          };
+          if (mode === 'after-commit') {
+            // The server gets the COMMIT and answers; the answer goes nowhere. The client learns
+            // of the cut only then, so the commit is done by the time anyone asks about it.
+            upstream.write(chunk);
+            upstream.once('data', cutAll);
+          } else {
+            cutAll();
           }
           return;
         }
