@@ -73,9 +73,10 @@ export function committedOutcome(
 }
 
 /**
- * Settles one staged write: locks its row (SQLite: the database), reads it again in a statement of
- * its own (PostgreSQL: a fresh snapshot, after any writer that held the lock), then puts the bytes
- * in place or discards them. A note that cannot be read says nothing of what the bytes are for:
+ * Settles one staged write: locks its row (SQLite: the database), checks the note is still there
+ * (another settling, in this process or another, may have taken it meanwhile), reads the row again
+ * in a statement of its own (PostgreSQL: a fresh snapshot, after any writer that held the lock),
+ * then puts the bytes in place or discards them. A note that cannot be read says nothing of what the bytes are for:
  * they are discarded (`'unreadable'`).
  */
 async function settle(
@@ -93,6 +94,8 @@ async function settle(
   return knex.transaction(async (trx) => {
     if (isSqlite(trx)) await sqliteWriteLock(trx, note.row.table);
     else await trx(note.row.table).where(note.row.id).forUpdate().select('created_at');
+    // Settled by another settling while this one waited for the lock: not this one's to count.
+    if ((await staging.readNote(entry.token)) === undefined) return undefined;
     const outcome = await outcomeIn(trx, note);
     const key = { ...note.key, objectId: BigInt(note.key.objectId) };
     if (outcome === 'committed') await staging.promote(key, entry.token);

@@ -125,6 +125,34 @@ forEachDialect('settling interrupted writes', (db, dialect) => {
     );
   });
 
+  it('two settlings at once (two processes starting): each entry is settled and counted once', async function () {
+    const { image } = await committedPicture('Flo');
+    const committed = await jpeg(40, 30);
+    await deadEntry(image, noteForRow(image), committed);
+    // Both read the note before either settles it: the first two reads wait for each other.
+    const area = store.staging!;
+    const readNote = area.readNote.bind(area);
+    let reads = 0;
+    let bothRead!: () => void;
+    const barrier = new Promise<void>((resolve) => (bothRead = resolve));
+    area.readNote = async (token) => {
+      const note = await readNote(token);
+      if (++reads === 2) bothRead();
+      if (reads <= 2) await barrier;
+      return note;
+    };
+    const results = await Promise.all([
+      settleInterruptedWrites({ store, knex: db() }),
+      settleInterruptedWrites({ store, knex: db() }),
+    ]);
+    assert.deepEqual(results.map((r) => [r.promoted, r.discarded, r.failed.length]).sort(), [
+      [0, 0, 0],
+      [1, 0, 0],
+    ]);
+    assert.deepEqual(await readdir(staging), []);
+    assert.ok((await readFile(store.pathFor(image))).equals(committed));
+  });
+
   it("half-made files of dead processes (temp notes and bytes, bytes without a note) go once old; recent ones and this process's stay", async function () {
     await committedPicture('Cy');
     const deadToken = `${dead}-0badc0de-00112233aabbccdd`;

@@ -110,6 +110,8 @@ describe('S3Store faults', function () {
     let server: S3TestServer;
     let proxy: FaultProxy;
     let store: S3Store;
+    /** The same bucket through the same proxy, with an idle timeout far past operationTimeout. */
+    let patientStore: S3Store;
     const body = randomBytes(4096);
     const big = randomBytes(64 * 1024);
     const bigKey = { ...sampleKey, width: 2 };
@@ -118,13 +120,10 @@ describe('S3Store faults', function () {
       const url = new URL(server.endpoint);
       proxy = new FaultProxy({ host: url.hostname, port: Number(url.port) });
       const endpoint = await proxy.start();
+      const bucket = await server.createBucket('trickle');
       // Each attempt's idle timeout alone never fires on a trickle: bytes keep coming.
-      store = server.store(await server.createBucket('trickle'), {
-        endpoint,
-        socketTimeout: 2000,
-        maxAttempts: 3,
-        operationTimeout: 1500,
-      });
+      store = server.store(bucket, { endpoint, socketTimeout: 2000, maxAttempts: 3, operationTimeout: 1500 });
+      patientStore = server.store(bucket, { endpoint, socketTimeout: 60_000, maxAttempts: 3, operationTimeout: 1500 });
       await store.putFile(sampleKey, Readable.from([body]), { reproducible: false });
       await store.putFile(bigKey, Readable.from([big]), { reproducible: false });
     });
@@ -132,6 +131,7 @@ describe('S3Store faults', function () {
       proxy.set('pass');
     });
     after(async function () {
+      patientStore.destroy();
       await proxy.stop();
       await server.dispose();
     });
@@ -169,9 +169,10 @@ describe('S3Store faults', function () {
     });
 
     it('a prompt body read slowly by its reader outlives operationTimeout, bytes intact', async function () {
-      const body = await store.getFile(bigKey);
-      // The reader, not the peer, is slow: the bytes wait in the body past the deadline (1500 ms),
-      // though not past socketTimeout (2000 ms), which cuts a socket left idle by any reader.
+      // A store whose idle timeout (which cuts a socket left idle by any reader) is far off: the
+      // wait below is bounded below only, so a slow machine cannot stretch it past that timeout.
+      const body = await patientStore.getFile(bigKey);
+      // The reader, not the peer, is slow: the bytes wait in the body past the deadline (1500 ms).
       await new Promise((resolve) => setTimeout(resolve, 1800));
       assert.ok((await buffer(body)).equals(big));
     });
