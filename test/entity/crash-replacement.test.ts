@@ -5,7 +5,6 @@
  * next process's settling (settleInterruptedWrites) puts the new bytes in place.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,33 +17,11 @@ import { FileSystemStore } from '../../src/stores/fs.js';
 import { forEachDialect } from '../support/db.js';
 import { fsStore } from '../support/fs-store.js';
 import { jpeg } from '../support/images.js';
+import { killAt } from '../support/kill-at.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, User, UserPicture } from './models.js';
 
 const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'children', 'replace-and-die.ts');
-
-/** Runs the child until it says `word`, then kills it with SIGKILL. */
-async function killAt(args: string[], word: string): Promise<void> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', child, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the child never said ${word}: ${stderr}`)), 60000);
-    proc.stdout.on('data', (d: Buffer) => {
-      if (d.toString().split('\n').includes(word)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the child exited (${code}) before saying ${word}: ${stderr}`));
-    });
-  });
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGKILL');
-  await exited;
-}
 
 forEachDialect('a process killed while replacing an image', (db, dialect) => {
   let dir: string;
@@ -112,7 +89,7 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
       store.pathFor((await UserPicture.query(knex).where({ user_id: user.id, original: false }))[0]!),
     );
     const committed = await rowsWithBytes(user);
-    await killAt([JSON.stringify(config), root, String(user.id), file, 'in-transaction'], 'replaced');
+    await killAt(child, [JSON.stringify(config), root, String(user.id), file, 'in-transaction'], 'replaced');
     const now = await rowsWithBytes(user);
     assert.deepEqual(
       now.map((r) => r.row.created_at.getTime()),
@@ -133,7 +110,7 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
   it('killed between the commit and the swap: the next process puts the committed bytes in place', async function () {
     this.timeout(90000);
     const { user, after, file } = await scene();
-    await killAt([JSON.stringify(config), root, String(user.id), file, 'after-commit'], 'committed');
+    await killAt(child, [JSON.stringify(config), root, String(user.id), file, 'after-commit'], 'committed');
     const rows = await UserPicture.query(knex).where('user_id', user.id);
     assert.equal(rows.length, 2);
     assert.deepEqual(await settleInterruptedWrites({ store, knex }), { promoted: 2, discarded: 0, failed: [] });
@@ -146,7 +123,7 @@ forEachDialect('a process killed while replacing an image', (db, dialect) => {
   it('killed between the commit and the swap: the next write to the store settles it in the background', async function () {
     this.timeout(90000);
     const { user, before, after, file } = await scene();
-    await killAt([JSON.stringify(config), root, String(user.id), file, 'after-commit'], 'committed');
+    await killAt(child, [JSON.stringify(config), root, String(user.id), file, 'after-commit'], 'committed');
     const original = (await UserPicture.query(knex).where({ user_id: user.id, original: true }))[0]!;
     // The instant the settling is for: the new row is committed, its bytes still wait in .staging.
     assert.ok((await readFile(store.pathFor(original))).equals(before));

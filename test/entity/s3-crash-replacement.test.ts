@@ -6,7 +6,6 @@
  * process's settling (settleInterruptedWrites) copies the new bytes in.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -20,34 +19,12 @@ import { settleInterruptedWrites } from '../../src/entity/staged-writes.js';
 import type { S3Store } from '../../src/stores/s3.js';
 import { forEachDialect } from '../support/db.js';
 import { jpeg } from '../support/images.js';
+import { killAt } from '../support/kill-at.js';
 import { useS3Server } from '../support/s3.js';
 import { removeDir, tempDir } from '../support/tmp.js';
 import { createSchema, User, UserPicture } from './models.js';
 
 const child = path.join(path.dirname(fileURLToPath(import.meta.url)), 'children', 'replace-and-die-s3.ts');
-
-/** Runs the child until it says `word`, then kills it with SIGKILL. */
-async function killAt(args: string[], word: string): Promise<void> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', child, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the child never said ${word}: ${stderr}`)), 60000);
-    proc.stdout.on('data', (d: Buffer) => {
-      if (d.toString().split('\n').includes(word)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the child exited (${code}) before saying ${word}: ${stderr}`));
-    });
-  });
-  const exited = new Promise((resolve) => proc.once('exit', resolve));
-  proc.kill('SIGKILL');
-  await exited;
-}
 
 forEachDialect('a process killed while replacing an image on S3', (db, dialect) => {
   const s3 = useS3Server();
@@ -124,7 +101,7 @@ forEachDialect('a process killed while replacing an image on S3', (db, dialect) 
     const { user, before, args, original, thumbnail } = await scene();
     const thumbnailBefore = await bytesOf(thumbnail);
     const committed = await UserPicture.query(knex).where('user_id', user.id).orderBy('width');
-    await killAt(args('in-transaction'), 'replaced');
+    await killAt(child, args('in-transaction'), 'replaced');
     const now = await UserPicture.query(knex).where('user_id', user.id).orderBy('width');
     assert.deepEqual(
       now.map((r) => r.created_at.getTime()),
@@ -142,7 +119,7 @@ forEachDialect('a process killed while replacing an image on S3', (db, dialect) 
   it('killed between the commit and the copy: the next process puts the committed bytes in place', async function () {
     this.timeout(90000);
     const { user, before, after, args, original } = await scene();
-    await killAt(args('after-commit'), 'committed');
+    await killAt(child, args('after-commit'), 'committed');
     assert.equal((await UserPicture.query(knex).where('user_id', user.id)).length, 2);
     // The instant the settling is for: the new row is committed, its bytes still wait in .staging/.
     assert.ok((await bytesOf(original)).equals(before));
@@ -158,7 +135,7 @@ forEachDialect('a process killed while replacing an image on S3', (db, dialect) 
   it('killed between the commit and the copy: the next write to the store settles it in the background', async function () {
     this.timeout(90000);
     const { after, args, original } = await scene();
-    await killAt(args('after-commit'), 'committed');
+    await killAt(child, args('after-commit'), 'committed');
     // Any write through this process's ledger to the store starts a settling, at most once a
     // second per store: the scene's own writes, a moment ago, started one already.
     await new Promise((r) => setTimeout(r, 1000));
