@@ -9,10 +9,9 @@
  */
 import knexFactory from 'knex';
 import { Model } from 'objection';
-import { imageSet } from '../../../src/entity/image-set.js';
 import { S3Store } from '../../../src/stores/s3.js';
 import { TEST_CREDENTIALS } from '../../support/s3.js';
-import { User } from '../models.js';
+import { replaceUntil } from './replace-until.js';
 
 const [config, endpoint, bucket, userId, file, instant] = process.argv.slice(2) as [
   string,
@@ -24,8 +23,6 @@ const [config, endpoint, bucket, userId, file, instant] = process.argv.slice(2) 
 ];
 const knex = knexFactory(JSON.parse(config));
 Model.knex(knex);
-const forever = new Promise<never>(() => {});
-const say = (word: string) => process.stdout.write(`${word}\n`);
 
 const store = new S3Store({
   bucket,
@@ -34,23 +31,4 @@ const store = new S3Store({
   credentials: TEST_CREDENTIALS,
   requestChecksumCalculation: 'WHEN_REQUIRED',
 });
-// Stops before copying staged bytes into place (after the commit).
-const staging = store.staging!;
-const promote = staging.promote.bind(staging);
-staging.promote = async (key, token) => {
-  if (instant === 'after-commit') {
-    say('committed');
-    await forever;
-  }
-  return promote(key, token);
-};
-const user = (await User.query().findById(Number(userId)))!;
-if (instant === 'in-transaction') {
-  await knex.transaction(async (trx) => {
-    await imageSet(user, 'picture').fromFile(file, { store, trx, thumbnails: [{ width: 50 }] });
-    say('replaced');
-    await forever;
-  });
-} else {
-  await imageSet(user, 'picture').fromFile(file, { store, thumbnails: [{ width: 50 }] });
-}
+await replaceUntil(knex, store, userId, file, instant);
