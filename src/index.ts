@@ -32,7 +32,7 @@ export type { HttpExposedFileSystemStoreOptions } from './stores/http-exposed-fs
 export { currentStore, getCurrentStore, popStoreContext, pushStoreContext, withStore } from './context.js';
 
 // Schema
-export { imageColumns } from './schema.js';
+export { imageColumns, variantTables } from './schema.js';
 
 // Entities
 export {
@@ -70,3 +70,11 @@ export { renderSlots } from './imaging/render-slots.js';
 export { thumbnailDimensions } from './imaging/thumbnail.js';
 export type { ThumbnailFormat, ThumbnailSize } from './imaging/thumbnail.js';
 export type { ThumbnailBackground } from './imaging/background.js';
+export type {
+  VariantDeclaration,
+  VariantFit,
+  VariantFormat,
+  VariantMake,
+  VariantPosition,
+  VariantsDeclaration,
+} from './imaging/variant-recipe.js';

@@ -2,6 +2,7 @@
  * Knex schema helpers for users' migrations.
  */
 import type { Knex } from 'knex';
+import { InvalidArgumentError } from './errors.js';
 
 /**
  * Adds the image columns every image table has, with SQLAlchemy-ImageAttach's names and types: `width`,
@@ -22,3 +23,109 @@ export function imageColumns(table: Knex.CreateTableBuilder): void {
   table.boolean('original').notNullable().defaultTo(false);
   table.datetime('created_at', { precision: 6, useTz: true }).notNullable();
 }
+
+/** The names of the tables {@link variantTables} makes beside the image table `imageTable`. */
+export function variantTableNames(imageTable: string): { variants: string; meta: string } {
+  return { variants: `${imageTable}_variants`, meta: `${imageTable}_meta` };
+}
+
+/**
+ * Creates this library's tables beside SQLAlchemy-ImageAttach's image table `imageTable`, which
+ * stays as it is: `<imageTable>_variants` (one row per rendered variant output) and
+ * `<imageTable>_meta` (one row per image set: the original it describes, its focal point, crop
+ * and placeholder). `ownerKey` adds the owner's key columns, the same ones the image table has
+ * minus width/height; reference the owner with `onDelete('CASCADE')`, so that deleting an owner
+ * (from Python too) deletes these rows with it.
+ * @example
+ * await variantTables(knex, 'user_picture', (t) => {
+ *   t.integer('user_id').notNullable().references('users.id').onDelete('CASCADE');
+ * });
+ */
+export async function variantTables(
+  knex: Knex,
+  imageTable: string,
+  ownerKey: (table: Knex.CreateTableBuilder) => void,
+): Promise<void> {
+  const names = variantTableNames(imageTable);
+  await knex.schema.createTable(names.variants, (table) => {
+    const key = ownerColumns(table, ownerKey);
+    table.string('name', 32).notNullable();
+    // `1x`, `2x`, `640w`: the srcset descriptor.
+    table.string('descriptor', 16).notNullable();
+    table.string('format', 8).notNullable();
+    table.integer('width').notNullable();
+    table.integer('height').notNullable();
+    table.string('mimetype', 255).notNullable();
+    // The recipe digest, part of the file key: a changed recipe gives another file.
+    table.string('digest', 16).notNullable();
+    // The original's created_at when this output was made of it: another one means another picture.
+    table.datetime('source_created_at', { precision: 6, useTz: true }).notNullable();
+    table.datetime('created_at', { precision: 6, useTz: true }).notNullable();
+    table.primary([...key, 'name', 'descriptor', 'format']);
+  });
+  await knex.schema.createTable(names.meta, (table) => {
+    const key = ownerColumns(table, ownerKey);
+    table.datetime('source_created_at', { precision: 6, useTz: true }).notNullable();
+    table.integer('source_width').notNullable();
+    table.integer('source_height').notNullable();
+    // Fractions (0–1) of the upright picture.
+    table.double('focal_x').nullable();
+    table.double('focal_y').nullable();
+    table.double('crop_left').nullable();
+    table.double('crop_top').nullable();
+    table.double('crop_width').nullable();
+    table.double('crop_height').nullable();
+    table.string('placeholder_hash', 64).nullable();
+    table.text('placeholder_data_uri').nullable();
+    table.string('placeholder_color', 16).nullable();
+    table.boolean('placeholder_alpha').nullable();
+    table.primary(key);
+  });
+}
+
+/** Adds the owner's key columns through `ownerKey`, and returns their names (for the primary key). */
+function ownerColumns(table: Knex.CreateTableBuilder, ownerKey: (table: Knex.CreateTableBuilder) => void): string[] {
+  const names: string[] = [];
+  const recording = new Proxy(table, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        // Column builders take the column's name first; foreign(), index() and the like take a list.
+        const result = value.apply(target, args);
+        if (typeof args[0] === 'string' && result !== target && COLUMN_TYPES.has(String(property))) names.push(args[0]);
+        return result;
+      };
+    },
+  });
+  ownerKey(recording);
+  if (names.length === 0) {
+    throw new InvalidArgumentError(
+      'ownerKey',
+      "a function adding the owner's key columns (t.integer('user_id')…)",
+      ownerKey,
+    );
+  }
+  return names;
+}
+
+const COLUMN_TYPES: ReadonlySet<string> = new Set([
+  'integer',
+  'bigInteger',
+  'bigint',
+  'tinyint',
+  'smallint',
+  'mediumint',
+  'string',
+  'text',
+  'uuid',
+  'specificType',
+  'decimal',
+  'float',
+  'double',
+  'binary',
+  'date',
+  'datetime',
+  'timestamp',
+  'boolean',
+]);

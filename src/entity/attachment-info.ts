@@ -5,7 +5,8 @@
 import type { Model, Relation } from 'objection';
 import { InvalidArgumentError } from '../errors.js';
 import type { ImageLimits } from '../imaging/probe.js';
-import { attachmentOptions } from './attachment.js';
+import { attachmentOptions, type AttachmentSettings } from './attachment.js';
+import type { NormalizedVariant } from '../imaging/variant-recipe.js';
 import type { ImageEntityClass } from './image.js';
 
 export interface AttachmentInfo {
@@ -14,6 +15,9 @@ export interface AttachmentInfo {
   /** Key columns of the image class besides the owner's and width/height: they pick a set. */
   subsetColumns: string[];
   limits: Partial<ImageLimits> | undefined;
+  /** The relation's named variants (empty when it declares none). */
+  variants: ReadonlyMap<string, NormalizedVariant>;
+  placeholder: 'thumbhash' | undefined;
 }
 
 const cache = new WeakMap<object, Map<string, AttachmentInfo>>();
@@ -40,7 +44,7 @@ export function attachmentRelationNames(ownerClass: typeof Model): string[] {
 }
 
 /** The attachment options of relation `name` of `ownerClass`, as its relationMappings declare them. */
-function mappingOf(ownerClass: typeof Model, name: string): { limits: Partial<ImageLimits> | undefined } | undefined {
+function mappingOf(ownerClass: typeof Model, name: string): AttachmentSettings | undefined {
   const raw = ownerClass.relationMappings;
   // relationMappings may be an object or a thunk (for require loops), as Objection allows.
   const mappings = (typeof raw === 'function' ? (raw as () => object).call(ownerClass) : raw) as
@@ -65,5 +69,12 @@ function resolve(ownerClass: typeof Model, relationName: string): AttachmentInfo
   const subsetColumns = ([] as string[])
     .concat(imageClass.idColumn)
     .filter((c) => c !== 'width' && c !== 'height' && !ownerColumns.includes(c));
-  return { relationName, imageClass, subsetColumns, limits: options.limits };
+  return {
+    relationName,
+    imageClass,
+    subsetColumns,
+    limits: options.limits,
+    variants: options.variants,
+    placeholder: options.placeholder,
+  };
 }

@@ -6,6 +6,7 @@ import { InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
 import type { ImageLimits } from '../imaging/probe.js';
 import type { ImageEntityClass } from './image.js';
+import { checkVariants, type NormalizedVariant, type VariantsDeclaration } from '../imaging/variant-recipe.js';
 
 const ATTACHMENT = Symbol.for('objection-imageattach.attachment');
 
@@ -14,10 +15,24 @@ export interface ImageAttachmentOptions {
   join: { from: string | string[]; to: string | string[] };
   /** Limits for images attached through this relation (over the image class's and the defaults). */
   limits?: Partial<ImageLimits>;
+  /**
+   * Named variants (square avatars, crops, several formats per size), kept in this library's
+   * tables beside the image table (`variantTables()`); see docs/variants.md.
+   */
+  variants?: VariantsDeclaration;
+  /** A placeholder computed at attach and shown while the image loads (`'thumbhash'`); see docs/html.md. */
+  placeholder?: 'thumbhash';
+}
+
+/** What an `imageAttachment()` mapping carries besides Objection's own fields. */
+export interface AttachmentSettings {
+  limits: Partial<ImageLimits> | undefined;
+  variants: ReadonlyMap<string, NormalizedVariant>;
+  placeholder: 'thumbhash' | undefined;
 }
 
 export interface ImageAttachmentMapping extends RelationMapping<any> {
-  [ATTACHMENT]: { limits: Partial<ImageLimits> | undefined };
+  [ATTACHMENT]: AttachmentSettings;
 }
 
 /**
@@ -36,15 +51,18 @@ export function imageAttachment(
   if (!options?.join?.from || !options.join.to) {
     throw new InvalidArgumentError('options.join', "{ from: 'owner.id', to: 'image.owner_id' }", options?.join);
   }
+  const variants = checkVariants(options.variants);
+  if (options.placeholder !== undefined)
+    check.oneOf(options.placeholder, ['thumbhash'] as const, 'options.placeholder');
   return {
     relation: Model.HasManyRelation,
     modelClass: imageClass as unknown as RelationMapping<any>['modelClass'],
     join: options.join,
-    [ATTACHMENT]: { limits: options.limits },
+    [ATTACHMENT]: { limits: options.limits, variants, placeholder: options.placeholder },
   };
 }
 
 /** The attachment options of a relation mapping, or `undefined` when it is no image attachment. */
-export function attachmentOptions(mapping: unknown): { limits: Partial<ImageLimits> | undefined } | undefined {
+export function attachmentOptions(mapping: unknown): AttachmentSettings | undefined {
   return (mapping as Partial<ImageAttachmentMapping> | undefined)?.[ATTACHMENT];
 }

@@ -256,3 +256,27 @@ export function timestampToken(createdAt: Date | string | number): string {
 export function withTimestamp(url: string, createdAt: Date | string | number): string {
   return `${url}${url.includes('?') ? '&' : '?'}_ts=${timestampToken(createdAt)}`;
 }
+
+const VARIANT_OBJECT_TYPE = /^(.+)\.([A-Za-z][A-Za-z0-9_-]{0,31})\.([0-9a-f]{12})$/;
+
+/**
+ * The object type a variant output's file is stored under: `<objectType>.<variant>.<digest>`,
+ * e.g. `user-picture.avatar.3f2a9c0b1d4e`. SQLAlchemy-ImageAttach's object types hold no `.`, and
+ * `verify --orphans` of releases without variants skips object types no image class has, so
+ * neither side ever takes the other's files for its own.
+ */
+export function variantObjectType(objectType: string, variant: string, digest: string): string {
+  const made = `${objectType}.${variant}.${digest}`;
+  if (!VARIANT_OBJECT_TYPE.test(made)) {
+    throw new InvalidArgumentError('variant', 'a variant name and a 12-hex-digit recipe digest', { variant, digest });
+  }
+  return made;
+}
+
+/** The parts of a variant object type made by {@link variantObjectType}, or `undefined` for any other. */
+export function parseVariantObjectType(
+  objectType: string,
+): { objectType: string; variant: string; digest: string } | undefined {
+  const match = VARIANT_OBJECT_TYPE.exec(objectType);
+  return match ? { objectType: match[1]!, variant: match[2]!, digest: match[3]! } : undefined;
+}
