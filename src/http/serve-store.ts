@@ -4,8 +4,11 @@
  * The store only knows its folder, prefix and URLs; serving them is this layer's job, so that
  * importing the core loads none of the static server's packages.
  */
+import type { IncomingMessage } from 'node:http';
 import { requestOrigin, withRequestOrigin } from '../context.js';
+import { ImageAttachError } from '../errors.js';
 import { HttpExposedFileSystemStore } from '../stores/http-exposed-fs.js';
+import type { UrlSigner } from '../stores/url-signer.js';
 import * as check from '../util/check.js';
 import {
   staticServer,
@@ -26,6 +29,8 @@ export type ServeStoreOptions = Omit<StaticServerOptions, 'root' | 'prefix'>;
  * behind a proxy that sets them (a client can send them too). Mount it at the app's root, before
  * the routes that render image URLs. It binds the origin only: bind the store itself with
  * `storeContext(store)`. Like `staticServer()`'s, the returned function has `cacheStats()`.
+ * For a store made with `signedUrls`, a request under the prefix without a valid signature gets
+ * `next(error)`: 403 `ERR_URL_SIGNATURE_INVALID`, or 410 `ERR_URL_EXPIRED`.
  * @param options passed on to `staticServer()` (`blockSize`, `maxAge`, `immutable`, `fallthrough`, `cache`)
  * @throws InvalidArgumentError for a store that is not an `HttpExposedFileSystemStore`, or a bad option
  * @example
@@ -43,11 +48,36 @@ export function serveStore(
     'an HttpExposedFileSystemStore (other stores serve their own URLs)',
   );
   const serve = staticServer({ ...options, root: store.root, prefix: store.prefix });
+  const signer = store.urlSigner;
+  const prefix = `/${store.prefix}/`;
   const middleware: StaticServerMiddleware = function serveStoreMiddleware(req, res, next) {
+    if (signer !== undefined) {
+      const refusal = signatureRefusal(req, prefix, signer);
+      if (refusal !== undefined) return next(refusal);
+    }
     const origin = requestOrigin(req);
     // Everything after this middleware, `next()` included, runs inside the binding.
     if (origin === undefined) serve(req, res, next);
     else withRequestOrigin(origin, () => serve(req, res, next));
   };
   return Object.assign(middleware, { cacheStats: serve.cacheStats });
+}
+
+/** Why a request under `prefix` may not be served (its signature is missing, wrong or expired), or `undefined`. */
+function signatureRefusal(req: IncomingMessage, prefix: string, signer: UrlSigner): ImageAttachError | undefined {
+  const url = req.url ?? '';
+  const queryAt = url.indexOf('?');
+  const path = queryAt === -1 ? url : url.slice(0, queryAt);
+  if (!path.startsWith(prefix)) return undefined;
+  const query = new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1));
+  const verdict = signer.verify(path, query.get('exp'), query.get('sig'));
+  if (verdict === 'valid') return undefined;
+  // No path in the message: it would tell a prober what exists.
+  return verdict === 'expired'
+    ? new ImageAttachError('ERR_URL_EXPIRED', 'This image URL has expired: render the page again for a new one', {
+        statusCode: 410,
+      })
+    : new ImageAttachError('ERR_URL_SIGNATURE_INVALID', 'This image URL is not signed, or its signature is wrong', {
+        statusCode: 403,
+      });
 }
