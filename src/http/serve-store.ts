@@ -4,11 +4,9 @@
  * The store only knows its folder, prefix and URLs; serving them is this layer's job, so that
  * importing the core loads none of the static server's packages.
  */
-import type { IncomingMessage } from 'node:http';
 import { requestOrigin, withRequestOrigin } from '../context.js';
-import { ImageAttachError } from '../errors.js';
 import { HttpExposedFileSystemStore } from '../stores/http-exposed-fs.js';
-import type { UrlSigner } from '../stores/url-signer.js';
+import { signatureRefusal } from './signed-request.js';
 import * as check from '../util/check.js';
 import {
   staticServer,
@@ -17,8 +15,8 @@ import {
   type StaticServerOptions,
 } from './static/static-server.js';
 
-/** Options of `serveStore()`: those of `staticServer()` but the folder and prefix, which the store gives. */
-export type ServeStoreOptions = Omit<StaticServerOptions, 'root' | 'prefix'>;
+/** Options of `serveStore()`: those of `staticServer()` but the folder, prefix and signing, which the store gives. */
+export type ServeStoreOptions = Omit<StaticServerOptions, 'root' | 'prefix' | 'signedUrls'>;
 
 /**
  * Express/Connect middleware for an `HttpExposedFileSystemStore`: serves its files under
@@ -61,23 +59,4 @@ export function serveStore(
     else withRequestOrigin(origin, () => serve(req, res, next));
   };
   return Object.assign(middleware, { cacheStats: serve.cacheStats });
-}
-
-/** Why a request under `prefix` may not be served (its signature is missing, wrong or expired), or `undefined`. */
-function signatureRefusal(req: IncomingMessage, prefix: string, signer: UrlSigner): ImageAttachError | undefined {
-  const url = req.url ?? '';
-  const queryAt = url.indexOf('?');
-  const path = queryAt === -1 ? url : url.slice(0, queryAt);
-  if (!path.startsWith(prefix)) return undefined;
-  const query = new URLSearchParams(queryAt === -1 ? '' : url.slice(queryAt + 1));
-  const verdict = signer.verify(path, query.get('exp'), query.get('sig'));
-  if (verdict === 'valid') return undefined;
-  // No path in the message: it would tell a prober what exists.
-  return verdict === 'expired'
-    ? new ImageAttachError('ERR_URL_EXPIRED', 'This image URL has expired: render the page again for a new one', {
-        statusCode: 410,
-      })
-    : new ImageAttachError('ERR_URL_SIGNATURE_INVALID', 'This image URL is not signed, or its signature is wrong', {
-        statusCode: 403,
-      });
 }

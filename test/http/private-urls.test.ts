@@ -5,8 +5,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import request from 'supertest';
-import { HttpExposedFileSystemStore, InvalidArgumentError, type StoredImage } from '../../src/index.js';
-import { imageErrors, serveStore } from '../../src/express.js';
+import {
+  FileSystemStore,
+  HttpExposedFileSystemStore,
+  InvalidArgumentError,
+  type StoredImage,
+} from '../../src/index.js';
+import { imageErrors, serveStore, staticServer } from '../../src/express.js';
 import { sampleKey } from '../../src/testing.js';
 import { UrlSigner } from '../../src/stores/url-signer.js';
 import { httpFsStore } from '../support/fs-store.js';
@@ -117,6 +122,43 @@ forEachExpress('private images: serveStore() of a store with signedUrls', functi
     assert.ok(expires - (start + 1000) >= 3600_000 && expires - (start + 599_000) <= 3600_000 + 600_000);
   });
 });
+
+forEachExpress(
+  'private images: a FileSystemStore with signedUrls and staticServer({ signedUrls })',
+  function (express) {
+    let store: FileSystemStore;
+    let cleanup: () => Promise<void>;
+    let root: string;
+    const signedUrls = { secrets: [SECRET] };
+
+    before(async function () {
+      ({ store, dir: root, cleanup } = await httpFsStore('private-static'));
+      store = new FileSystemStore({ path: root, baseUrl: 'https://static.example.com/images/', signedUrls });
+      await store.store(image, randomBytes(300));
+    });
+    after(() => cleanup());
+
+    it('serves the path of the URL locate() gives, and refuses it unsigned or tampered with', async function () {
+      const app = express();
+      app.use(staticServer({ root, prefix: '/images', signedUrls }));
+      app.use(imageErrors());
+      const url = new URL(store.locate(image));
+      assert.equal(url.origin, 'https://static.example.com');
+      assert.equal((await request(app).get(url.pathname + url.search)).status, 200);
+      assert.equal((await request(app).get(url.pathname)).status, 403);
+      const later = url.search.replace(/exp=(\d+)/, (_m, exp) => `exp=${Number(exp) + 1}`);
+      assert.equal((await request(app).get(url.pathname + later)).status, 403);
+    });
+
+    it('signs nothing and checks nothing without the option', async function () {
+      const plain = new FileSystemStore({ path: root, baseUrl: 'https://static.example.com/images/' });
+      assert.doesNotMatch(plain.locate(image), /sig=/);
+      const app = express();
+      app.use(staticServer({ root, prefix: '/images' }));
+      assert.equal((await request(app).get(new URL(plain.locate(image)).pathname)).status, 200);
+    });
+  },
+);
 
 describe('signedUrls options', function () {
   it('refuses short secrets, an empty list and a window longer than expiresIn, naming the option', function () {
