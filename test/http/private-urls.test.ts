@@ -132,7 +132,7 @@ forEachExpress(
     const signedUrls = { secrets: [SECRET] };
 
     before(async function () {
-      ({ store, dir: root, cleanup } = await httpFsStore('private-static'));
+      ({ dir: root, cleanup } = await httpFsStore('private-static'));
       store = new FileSystemStore({ path: root, baseUrl: 'https://static.example.com/images/', signedUrls });
       await store.store(image, randomBytes(300));
     });
