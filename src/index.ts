@@ -27,6 +27,7 @@ export { FileSystemStore } from './stores/fs.js';
 export type { FileSystemStoreOptions } from './stores/fs.js';
 export { HttpExposedFileSystemStore } from './stores/http-exposed-fs.js';
 export type { HttpExposedFileSystemStoreOptions } from './stores/http-exposed-fs.js';
+export type { SignedUrlOptions } from './stores/url-signer.js';
 
 // Context
 export { currentStore, getCurrentStore, popStoreContext, pushStoreContext, withStore } from './context.js';

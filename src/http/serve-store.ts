@@ -6,6 +6,7 @@
  */
 import { requestOrigin, withRequestOrigin } from '../context.js';
 import { HttpExposedFileSystemStore } from '../stores/http-exposed-fs.js';
+import { signatureRefusal } from './signed-request.js';
 import * as check from '../util/check.js';
 import {
   staticServer,
@@ -14,8 +15,8 @@ import {
   type StaticServerOptions,
 } from './static/static-server.js';
 
-/** Options of `serveStore()`: those of `staticServer()` but the folder and prefix, which the store gives. */
-export type ServeStoreOptions = Omit<StaticServerOptions, 'root' | 'prefix'>;
+/** Options of `serveStore()`: those of `staticServer()` but the folder, prefix and signing, which the store gives. */
+export type ServeStoreOptions = Omit<StaticServerOptions, 'root' | 'prefix' | 'signedUrls'>;
 
 /**
  * Express/Connect middleware for an `HttpExposedFileSystemStore`: serves its files under
@@ -26,6 +27,8 @@ export type ServeStoreOptions = Omit<StaticServerOptions, 'root' | 'prefix'>;
  * behind a proxy that sets them (a client can send them too). Mount it at the app's root, before
  * the routes that render image URLs. It binds the origin only: bind the store itself with
  * `storeContext(store)`. Like `staticServer()`'s, the returned function has `cacheStats()`.
+ * For a store made with `signedUrls`, a request under the prefix without a valid signature gets
+ * `next(error)`: 403 `ERR_URL_SIGNATURE_INVALID`, or 410 `ERR_URL_EXPIRED`.
  * @param options passed on to `staticServer()` (`blockSize`, `maxAge`, `immutable`, `fallthrough`, `cache`)
  * @throws InvalidArgumentError for a store that is not an `HttpExposedFileSystemStore`, or a bad option
  * @example
@@ -43,7 +46,13 @@ export function serveStore(
     'an HttpExposedFileSystemStore (other stores serve their own URLs)',
   );
   const serve = staticServer({ ...options, root: store.root, prefix: store.prefix });
+  const signer = store.urlSigner;
+  const prefix = `/${store.prefix}/`;
   const middleware: StaticServerMiddleware = function serveStoreMiddleware(req, res, next) {
+    if (signer !== undefined) {
+      const refusal = signatureRefusal(req, prefix, signer);
+      if (refusal !== undefined) return next(refusal);
+    }
     const origin = requestOrigin(req);
     // Everything after this middleware, `next()` included, runs inside the binding.
     if (origin === undefined) serve(req, res, next);

@@ -18,6 +18,7 @@ import * as check from '../util/check.js';
 import { removeIfPresent } from '../util/temp-files.js';
 import { FileSystemStagingArea } from './fs-staging.js';
 import { checkHttpUrl } from './http-url.js';
+import { type SignedUrlOptions, UrlSigner } from './url-signer.js';
 import type { StagingArea } from './staging.js';
 import {
   alternateNames,
@@ -286,6 +287,11 @@ export interface FileSystemStoreOptions {
   path: string;
   /** The public URL of that folder, e.g. `https://static.example.com/images/`. */
   baseUrl: string;
+  /**
+   * Private images: every URL carries an expiring HMAC signature of its path (`?exp=…&sig=…`),
+   * for a `staticServer({ signedUrls })` with the same secrets to check. See docs/serving.md.
+   */
+  signedUrls?: SignedUrlOptions;
 }
 
 /**
@@ -295,15 +301,22 @@ export interface FileSystemStoreOptions {
 export class FileSystemStore extends FileSystemStoreBase {
   /** The base URL, always ending in `/`. */
   readonly baseUrl: string;
+  private readonly urlSigner: UrlSigner | undefined;
+  /** The URL path of `baseUrl`, which a signature covers with the rest of the path. */
+  private readonly basePath: string;
 
   constructor(options: FileSystemStoreOptions) {
     super(options?.path, 'options.path');
     checkHttpUrl(options.baseUrl, 'options.baseUrl');
     this.baseUrl = options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`;
+    this.urlSigner = options.signedUrls === undefined ? undefined : new UrlSigner(options.signedUrls);
+    this.basePath = new URL(this.baseUrl).pathname;
   }
 
   getUrl(key: ImageKey): string {
-    return this.baseUrl + this.segmentsFor(key).map(encodeURIComponent).join('/');
+    const relative = this.segmentsFor(key).map(encodeURIComponent).join('/');
+    if (this.urlSigner === undefined) return this.baseUrl + relative;
+    return `${this.baseUrl}${relative}?${this.urlSigner.sign(this.basePath + relative)}`;
   }
 }
 

@@ -9,6 +9,7 @@ import * as check from '../util/check.js';
 import { FileSystemStoreBase } from './fs.js';
 import { checkHttpUrl } from './http-url.js';
 import type { ImageKey } from './keys.js';
+import { type SignedUrlOptions, UrlSigner } from './url-signer.js';
 
 export interface HttpExposedFileSystemStoreOptions {
   /** The folder the files go in; created on the first write. */
@@ -34,6 +35,13 @@ export interface HttpExposedFileSystemStoreOptions {
    * pages (and cached pages, for others) pointing at `http://evil.example/…`. Default false.
    */
   trustHostHeader?: boolean;
+  /**
+   * Private images: every URL carries an expiring HMAC signature (`?exp=…&sig=…`) and
+   * `serveStore()` answers 403 to a request without a valid one (410 once expired). See
+   * docs/serving.md#private-images.
+   * @example { secrets: [process.env.IMAGE_URL_SECRET!], expiresIn: 3600 }
+   */
+  signedUrls?: SignedUrlOptions;
 }
 
 /**
@@ -44,6 +52,8 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
   /** The URL path prefix, without leading or trailing slashes. */
   readonly prefix: string;
   readonly hostUrl: string | undefined;
+  /** Signs every URL when the store was made with `signedUrls`; `serveStore()` checks the signatures with it. */
+  readonly urlSigner: UrlSigner | undefined;
   /** The hosts whose request origin URLs may use (lowercase), `'any'`, or null for none. */
   private readonly originHosts: ReadonlySet<string> | 'any' | null;
 
@@ -60,6 +70,7 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
     this.prefix = prefix.replace(/^\/|\/$/g, '');
     this.hostUrl =
       options.hostUrl === undefined ? undefined : checkHttpUrl(options.hostUrl, 'options.hostUrl').replace(/\/+$/, '');
+    this.urlSigner = options.signedUrls === undefined ? undefined : new UrlSigner(options.signedUrls);
     const { allowedHosts, trustHostHeader = false } = options;
     check.boolean(trustHostHeader, 'options.trustHostHeader');
     if (
@@ -108,7 +119,8 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
    * @throws ContextError `ERR_NO_REQUEST_ORIGIN` with `allowedHosts` or `trustHostHeader`, no `hostUrl`, and no request being served
    */
   getUrl(key: ImageKey): string {
-    const path = `/${this.prefix}/${this.segmentsFor(key).map(encodeURIComponent).join('/')}`;
+    const bare = `/${this.prefix}/${this.segmentsFor(key).map(encodeURIComponent).join('/')}`;
+    const path = this.urlSigner === undefined ? bare : `${bare}?${this.urlSigner.sign(bare)}`;
     if (this.hostUrl !== undefined) return this.hostUrl + path;
     if (this.originHosts === null) return path;
     if (currentRequestOrigin() !== undefined) return (this.requestOrigin() ?? '') + path;

@@ -17,6 +17,8 @@ import type { NextFunction } from './file-response.js';
 import { LocalFileServer, type MissingFile } from './local-file-server.js';
 import { resolveRequestPath } from './request-path.js';
 import { validateOptions } from './static-options.js';
+import { type SignedUrlOptions, UrlSigner } from '../../stores/url-signer.js';
+import { signatureRefusal } from '../signed-request.js';
 
 export interface StaticServerOptions {
   /** The folder whose files are served. It may not exist yet (requests then fall through). */
@@ -50,6 +52,12 @@ export interface StaticServerOptions {
    * Default `{ maxBytes: 32 MiB, maxFileBytes: 1 MiB }`; `false` reads every request from disk.
    */
   cache?: ContentCacheOptions | false;
+  /**
+   * Private files: serve a request only with a valid `?exp=…&sig=…`, as a `FileSystemStore` made
+   * with the same `signedUrls` writes them (403 `ERR_URL_SIGNATURE_INVALID`, 410 `ERR_URL_EXPIRED`
+   * as `next(error)` otherwise). See docs/serving.md#private-images-signed-urls.
+   */
+  signedUrls?: SignedUrlOptions;
 }
 
 /** The `(req, res, next)` function `staticServer()` returns; Express, Connect and plain `http` take it. */
@@ -82,6 +90,7 @@ export interface StaticServerIntrospection {
 export function staticServer(options: StaticServerOptions): StaticServerMiddleware & StaticServerIntrospection {
   const { root, prefix, blockSize, cacheControl, fallthrough, cache } = validateOptions(options);
   const files = new LocalFileServer(root, blockSize, cacheControl, cache);
+  const signer = options.signedUrls === undefined ? undefined : new UrlSigner(options.signedUrls);
   const missing: MissingFile = (req, _res, next) => refuse(next, () => noFile(req.url ?? ''));
 
   /** A request we will not answer with a file: next(), or next(error) without fallthrough. */
@@ -94,6 +103,10 @@ export function staticServer(options: StaticServerOptions): StaticServerMiddlewa
     const url = req.url ?? '';
     const target = resolveRequestPath(url, prefix, root);
     if (target.kind === 'elsewhere') return next();
+    if (signer !== undefined) {
+      const refusal = signatureRefusal(req, `${prefix}/`, signer);
+      if (refusal !== undefined) return next(refusal);
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       if (fallthrough) return next();
       res.statusCode = 405;
