@@ -9,27 +9,24 @@
  * animation), is rendered from the file with the same geometry (variant-geometry.ts).
  */
 import type { Sharp } from 'sharp';
-import { DEFAULT_BACKGROUND, flattenFor } from './background.js';
+import { flattenFor } from './background.js';
 import { inRenderSlot } from './render-slots.js';
 import { sharp } from './sharp.js';
 import { sharpFormat } from './thumbnail.js';
 import type { BatchOriginal, PlannedThumbnail, RenderedThumbnail } from './thumbnail-batch.js';
 import { decodeFailureOf } from './truncation.js';
+import { cropInPixels, focalInCrop, gravityPoint, scaleNeeded } from './variant-geometry.js';
 import {
-  coverWindow,
-  cropInPixels,
-  focalInCrop,
-  gravityPoint,
-  type PixelRect,
-  scaleNeeded,
-} from './variant-geometry.js';
-import {
-  AVIF_EFFORT,
-  type ConcreteVariantFormat,
-  type FocalPoint,
-  type ResolvedOutput,
-  outputDimensions,
-} from './variant-recipe.js';
+  ANALYSIS_SIZE,
+  encoded,
+  fitted,
+  isSmart,
+  type PlannedOutput,
+  type Raster,
+  scaledRect,
+  smartPoint,
+} from './variant-pipeline.js';
+import { type FocalPoint, outputDimensions } from './variant-recipe.js';
 import type { RenderedVariant, VariantFrame, VariantJob } from './variant-render.js';
 
 /** What to make of one decode. */
@@ -56,34 +53,6 @@ export interface OneDecodeResult {
 
 /** The placeholder raster's long side at most: ThumbHash reads at most 100×100. */
 export const RASTER_SIZE = 100;
-
-/**
- * The long side of the picture `attention` and `entropy` look at. Fixed, so the crop they choose
- * does not depend on which outputs are made in one render: a 1× and a 2× made apart still agree.
- */
-const ANALYSIS_SIZE = 256;
-
-const TRANSPARENT = { r: 0, g: 0, b: 0, alpha: 0 };
-
-/** One variant output, placed: its size, and its source (the user's crop) in upright pixels. */
-interface PlannedOutput {
-  job: VariantJob;
-  output: ResolvedOutput;
-  size: { width: number; height: number };
-  /** In pixels of the upright picture. */
-  source: PixelRect;
-  /** Rendered from the file with every frame (an animation kept for WebP), not from the decode. */
-  animated: boolean;
-}
-
-/** The decoded picture: raw pixels of the upright picture at `scale`. */
-interface Raster {
-  data: Buffer;
-  width: number;
-  height: number;
-  channels: 1 | 2 | 3 | 4;
-  premultiplied: boolean;
-}
 
 /**
  * Renders `work` of `input` (a local path or the bytes) in one of the process's render slots,
@@ -143,6 +112,7 @@ async function render(
   const raster = scale > 0 && !single ? await decode(input, upright, Math.min(1, scale), maxPixels) : undefined;
   const fromRaster = (r: Raster) =>
     sharp(r.data, { raw: { width: r.width, height: r.height, channels: r.channels, premultiplied: r.premultiplied } });
+  const fromFile = () => sharp(input, { limitInputPixels: maxPixels }).autoOrient();
   // Animated renders share one input, read once.
   let animatedInput: Sharp | undefined;
   const animatedBase = () =>
@@ -170,18 +140,11 @@ async function render(
       points.get(p.job) ??
       gravityPoint(variant.position) ??
       focalInCrop(work.frame.focal, variant.crop === 'user' ? work.frame.crop : undefined);
+    // From the decode; or from the file, for an animation, or a single output that decoded nothing.
     const image =
-      raster === undefined
-        ? fitted(
-            p.animated ? animatedBase() : sharp(input, { limitInputPixels: maxPixels }).autoOrient(),
-            p,
-            p.source,
-            upright,
-            point,
-          )
-        : p.animated
-          ? fitted(animatedBase(), p, p.source, upright, point)
-          : fitted(fromRaster(raster), p, scaledRect(p.source, upright, raster), raster, point);
+      raster !== undefined && !p.animated
+        ? fitted(fromRaster(raster), p, scaledRect(p.source, upright, raster), raster, point)
+        : fitted(p.animated ? animatedBase() : fromFile(), p, p.source, upright, point);
     const data = await encoded(image, p).toBuffer();
     const { output } = p;
     variants.push({
@@ -252,103 +215,5 @@ async function decode(
     height: info.height,
     channels: info.channels,
     premultiplied: info.premultiplied ?? false,
-  };
-}
-
-/** `rect` (upright pixels) in pixels of the decoded raster, through the same fractions. */
-function scaledRect(rect: PixelRect, upright: { width: number; height: number }, raster: Raster): PixelRect {
-  if (raster.width === upright.width && raster.height === upright.height) return rect;
-  return cropInPixels(
-    {
-      left: rect.left / upright.width,
-      top: rect.top / upright.height,
-      width: rect.width / upright.width,
-      height: rect.height / upright.height,
-    },
-    raster.width,
-    raster.height,
-  );
-}
-
-/** `image` (a whole `whole`-sized picture) cut to `rect` and fitted to the output as its variant says. */
-function fitted(
-  image: Sharp,
-  p: PlannedOutput,
-  rect: PixelRect,
-  whole: { width: number; height: number },
-  point: FocalPoint,
-): Sharp {
-  const { variant } = p.job;
-  if (rect.width !== whole.width || rect.height !== whole.height) image = image.extract(rect);
-  const { width, height } = p.size;
-  switch (variant.fit) {
-    case 'cover': {
-      const window = coverWindow(rect, p.size, point);
-      return image
-        .resize(window.scaledWidth, window.scaledHeight, { fit: 'fill' })
-        .extract({ left: window.left, top: window.top, width, height });
-    }
-    case 'contain':
-      return image.resize(width, height, {
-        fit: 'contain',
-        position: gravityPoint(variant.position) === undefined ? 'centre' : variant.position,
-        background: variant.background ?? (p.output.format === 'jpeg' ? DEFAULT_BACKGROUND : TRANSPARENT),
-      });
-    default:
-      // fill stretches; inside and outside have the source's aspect already (outputDimensions).
-      return image.resize(width, height, { fit: 'fill' });
-  }
-}
-
-/** `image` encoded as the output's format at its variant's quality; JPEG flattened onto the background. */
-function encoded(image: Sharp, p: PlannedOutput): Sharp {
-  const { variant } = p.job;
-  const format: ConcreteVariantFormat = p.output.format;
-  const quality = variant.quality[format];
-  switch (format) {
-    case 'avif':
-      return image.avif({ quality, effort: AVIF_EFFORT });
-    case 'webp':
-      return image.webp({ quality });
-    case 'jpeg':
-      return flattenFor(image, 'image/jpeg', variant.background).jpeg({ quality });
-    case 'png':
-      return image.png();
-  }
-}
-
-function isSmart(position: string): position is 'attention' | 'entropy' {
-  return position === 'attention' || position === 'entropy';
-}
-
-/**
- * The centre of the window sharp's `attention` or `entropy` crop keeps, as fractions of the
- * variant's source, found on a picture of {@link ANALYSIS_SIZE} pixels with the box's aspect.
- */
-async function smartPoint(
-  image: Sharp,
-  raster: Raster,
-  upright: { width: number; height: number },
-  source: PixelRect,
-  job: VariantJob,
-): Promise<FocalPoint> {
-  const { variant } = job;
-  const aspect = variant.width / (variant.height ?? variant.width);
-  const box =
-    aspect >= 1
-      ? { width: ANALYSIS_SIZE, height: Math.max(1, Math.round(ANALYSIS_SIZE / aspect)) }
-      : { width: Math.max(1, Math.round(ANALYSIS_SIZE * aspect)), height: ANALYSIS_SIZE };
-  const rect = scaledRect(source, upright, raster);
-  if (rect.width !== raster.width || rect.height !== raster.height) image = image.extract(rect);
-  const { info } = await image
-    .resize(box.width, box.height, { fit: 'cover', position: variant.position as 'attention' | 'entropy' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const scale = Math.max(box.width / rect.width, box.height / rect.height);
-  const scaledWidth = Math.max(box.width, Math.round(rect.width * scale));
-  const scaledHeight = Math.max(box.height, Math.round(rect.height * scale));
-  return {
-    x: (Math.abs(info.cropOffsetLeft ?? 0) + box.width / 2) / scaledWidth,
-    y: (Math.abs(info.cropOffsetTop ?? 0) + box.height / 2) / scaledHeight,
   };
 }

@@ -130,6 +130,8 @@ describe('variant rendering', function () {
     });
 
     it('shows the same window at 1× and 2×', async function () {
+      // The object away from the edges, so that the window is placed, not pushed against one.
+      const picture = await dotPicture(900, 400, 560, 200, 30);
       const rendered = await render(picture, {
         card: { width: 150, height: 200, position: 'attention', densities: [1, 2], formats: ['png'] },
       });
@@ -137,6 +139,11 @@ describe('variant rendering', function () {
       const two = await redCentre(output(rendered, '2x').data);
       assert.ok(one.count > 0);
       assert.ok(Math.abs(two.x / 2 - one.x) <= 1 && Math.abs(two.y / 2 - one.y) <= 1, `${one.x} vs ${two.x / 2}`);
+      // Made apart (the queue makes one, the route the other): the same window.
+      const card = { width: 150, height: 200, position: 'attention', formats: ['png'] };
+      const [alone] = await render(picture, { card: { ...card, densities: [2] } });
+      const apart = await redCentre(alone!.data);
+      assert.ok(Math.abs(apart.x - two.x) <= 1 && Math.abs(apart.y - two.y) <= 1, `${apart.x} vs ${two.x}`);
     });
   });
 
