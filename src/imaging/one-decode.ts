@@ -90,7 +90,9 @@ async function render(
   const animatedThumbnail = (t: PlannedThumbnail) =>
     multiFrame && (t.mimetype === 'image/gif' || t.mimetype === 'image/webp');
 
-  const planned = planOutputs(work, upright, multiFrame);
+  // Pages of a TIFF are no animation: only a GIF's or WebP's frames are kept.
+  const animation = multiFrame && (original.mimetype === 'image/gif' || original.mimetype === 'image/webp');
+  const planned = planOutputs(work, upright, animation);
   const smart = new Set(
     planned.filter((p) => p.job.variant.fit === 'cover' && isSmart(p.job.variant.position)).map((p) => p.job),
   );
@@ -174,7 +176,7 @@ async function render(
 function planOutputs(
   work: OneDecodeWork,
   upright: { width: number; height: number },
-  multiFrame: boolean,
+  animation: boolean,
 ): PlannedOutput[] {
   const planned: PlannedOutput[] = [];
   for (const job of work.variants) {
@@ -186,7 +188,7 @@ function planOutputs(
         output,
         size: outputDimensions(job.variant, output, source),
         source,
-        animated: multiFrame && job.variant.animated === 'keep' && output.format === 'webp',
+        animated: animation && job.variant.animated === 'keep' && output.format === 'webp',
       });
     }
   }
