@@ -6,7 +6,8 @@
  * and WebP shrink on load, so a 96-pixel avatar of a 24-megapixel photo decodes at an eighth of
  * its size), and every output is cut and resized from those pixels. What cannot come from one
  * still picture, an animation kept for WebP (`animated: 'keep'`, or a GIF/WebP thumbnail of an
- * animation), is rendered from the file with the same geometry (variant-geometry.ts).
+ * animation), is rendered from the file with the same geometry (variant-geometry.ts), and so is a
+ * single output of the whole picture, which has no decode to share.
  */
 import type { Sharp } from 'sharp';
 import { flattenFor } from './background.js';
