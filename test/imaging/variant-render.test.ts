@@ -53,6 +53,29 @@ async function pixel(bytes: Buffer, x: number, y: number): Promise<number[]> {
   return [...data.subarray(at, at + 4)];
 }
 
+/** A smooth `width`×`height` PNG, so that resampling in another order differs by a level or two at most. */
+async function smoothPicture(width: number, height: number): Promise<Buffer> {
+  const raw = Buffer.alloc(width * height * 3);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      raw[(y * width + x) * 3] = Math.round((x / width) * 255);
+      raw[(y * width + x) * 3 + 1] = Math.round((y / height) * 255);
+      raw[(y * width + x) * 3 + 2] = Math.round(128 + 100 * Math.sin((x + y) / 60));
+    }
+  return sharp(raw, { raw: { width, height, channels: 3 } })
+    .png()
+    .toBuffer();
+}
+
+/** The mean absolute difference of two encoded images' pixels (of one size). */
+async function meanDifference(a: Buffer, b: Buffer): Promise<number> {
+  const [x, y] = await Promise.all([sharp(a).raw().toBuffer(), sharp(b).raw().toBuffer()]);
+  assert.equal(x.length, y.length);
+  let total = 0;
+  for (let i = 0; i < x.length; i++) total += Math.abs(x[i]! - y[i]!);
+  return total / x.length;
+}
+
 /** The jobs of `declaration` for an original of `mimetype`: every output of every variant. */
 function jobs(declaration: Record<string, Record<string, unknown>>, mimetype = 'image/png'): VariantJob[] {
   return [...checkVariants(declaration).values()].map((variant) => ({
@@ -148,19 +171,7 @@ describe('variant rendering', function () {
   });
 
   it('a user crop equals sharp extract + resize', async function () {
-    // A smooth picture, so that resampling in another order differs by a level or two at most.
-    const width = 800;
-    const height = 600;
-    const raw = Buffer.alloc(width * height * 3);
-    for (let y = 0; y < height; y++)
-      for (let x = 0; x < width; x++) {
-        raw[(y * width + x) * 3] = Math.round((x / width) * 255);
-        raw[(y * width + x) * 3 + 1] = Math.round((y / height) * 255);
-        raw[(y * width + x) * 3 + 2] = Math.round(128 + 100 * Math.sin((x + y) / 60));
-      }
-    const picture = await sharp(raw, { raw: { width, height, channels: 3 } })
-      .png()
-      .toBuffer();
+    const picture = await smoothPicture(800, 600);
     const crop: CropRect = { left: 0.25, top: 0.1, width: 0.5, height: 0.5 };
     const [ours] = await render(
       picture,
@@ -170,13 +181,10 @@ describe('variant rendering', function () {
     const expected = await sharp(picture)
       .extract({ left: 200, top: 60, width: 400, height: 300 })
       .resize(200, 150)
-      .raw()
+      .png()
       .toBuffer();
-    const actual = await sharp(ours!.data).raw().toBuffer();
-    assert.equal(actual.length, expected.length);
-    let total = 0;
-    for (let i = 0; i < actual.length; i++) total += Math.abs(actual[i]! - expected[i]!);
-    assert.ok(total / actual.length < 1.5, `mean difference ${total / actual.length}`);
+    const difference = await meanDifference(ours!.data, expected);
+    assert.ok(difference < 1.5, `mean difference ${difference}`);
     // crop: 'ignore' uses the whole picture.
     const [ignored] = await render(
       picture,
@@ -187,6 +195,21 @@ describe('variant rendering', function () {
       await pixel(ignored!.data, 0, 0),
       await pixel(await sharp(picture).resize(200, 150).png().toBuffer(), 0, 0),
     );
+  });
+
+  it("places a cover crop by a gravity as sharp's own cover crop does", async function () {
+    const picture = await smoothPicture(800, 600);
+    for (const position of ['north', 'southeast', 'west', 'centre'] as const) {
+      for (const [width, height] of [
+        [200, 100],
+        [100, 200],
+      ]) {
+        const [ours] = await render(picture, { v: { width, height, position, formats: ['png'] } });
+        const expected = await sharp(picture).resize(width, height, { fit: 'cover', position }).png().toBuffer();
+        const difference = await meanDifference(ours!.data, expected);
+        assert.ok(difference < 1.5, `${position} ${width}×${height}: mean difference ${difference}`);
+      }
+    }
   });
 
   it('a cover crop keeps a focal point given on the upright picture, within the user crop', async function () {
