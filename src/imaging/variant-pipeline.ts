@@ -28,7 +28,7 @@ export interface PlannedOutput {
   animated: boolean;
 }
 
-/** The decoded picture: raw pixels of the upright picture at `scale`. */
+/** The decoded picture: raw 8-bit pixels of the upright picture, scaled down as far as its outputs allow. */
 export interface Raster {
   data: Buffer;
   width: number;
