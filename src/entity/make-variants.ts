@@ -193,8 +193,9 @@ async function storeRendered(
       made.push(current);
       continue;
     }
-    if (current !== undefined)
-      scheduleVariantFileDeletes(trx, rows, await deleteVariantRows(trx, rows, [current]), options.store);
+    // Its file stays: of the same recipe, the new bytes overwrite it (same key); of another, it is
+    // superseded, left for `clean --superseded --min-age` so pages cached with its URL still load.
+    if (current !== undefined) await deleteVariantRows(trx, rows, [current]);
     const row = await insertVariantRow(trx, rows, {
       name: output.variant,
       descriptor: output.descriptor,
@@ -315,7 +316,10 @@ export function checkCropRect(rect: unknown): CropRect | null {
 
 /** Which variants a change of the focal point or of the crop affects. */
 export function affectedBy(variants: Iterable<NormalizedVariant>, change: 'focal' | 'crop'): NormalizedVariant[] {
-  return [...variants].filter((v) => (change === 'focal' ? v.position === 'focal' : v.crop === 'user'));
+  // The focal point places the window of a cover crop; the other fits keep the whole picture.
+  return [...variants].filter((v) =>
+    change === 'focal' ? v.position === 'focal' && v.fit === 'cover' : v.crop === 'user',
+  );
 }
 
 /** Runs `work` once `trx` has committed (never if it rolls back). */
