@@ -30,7 +30,8 @@ import { renderFromOneDecode } from '../imaging/thumbnail-batch.js';
 import type { RenderedVariant, VariantJob } from '../imaging/variant-render.js';
 import { resolveOutputs } from '../imaging/variant-recipe.js';
 import { afterCommit } from './make-variants.js';
-import { type SetMeta, upsertMeta } from './set-meta.js';
+import { type Placeholder, type SetMeta, upsertMeta } from './set-meta.js';
+import { placeholderEncoder } from './placeholder-hook.js';
 import { rememberVariantData } from './variant-eager.js';
 import { dropVariantRows, hasVariantTables } from './variant-lifecycle.js';
 import { enqueueVariants } from './variant-queue-hook.js';
@@ -70,15 +71,19 @@ export async function attachOriginal(
     let thumbnails: RenderedThumbnail[] = [];
     let variants: RenderedVariant[] = [];
     const jobs = uploadJobs(rows, probed.mimetype);
-    if (jobs.length > 0) {
+    const encode = rows.info.placeholder !== undefined ? placeholderEncoder() : undefined;
+    let placeholder: Placeholder | undefined;
+    if (jobs.length > 0 || encode !== undefined) {
       // The thumbnails and the upload-time variants from one decode of the bytes to store.
       const planned = specs === undefined ? [] : planThumbnails(specs, probed);
-      ({ thumbnails, variants } = await renderFromOneDecode(
+      const decoded = await renderFromOneDecode(
         data,
         probed,
-        { thumbnails: planned, variants: jobs, frame: {} },
+        { thumbnails: planned, variants: jobs, frame: {}, placeholderRaster: encode !== undefined },
         limits.maxPixels,
-      ));
+      );
+      ({ thumbnails, variants } = decoded);
+      if (encode !== undefined && decoded.raster !== undefined) placeholder = await encode(decoded.raster);
       if (animated) await proveWhole(data, limits.maxPixels, { animated });
     } else if (specs !== undefined) {
       // Their render is the decode (from the bytes to store: the same pixels, orientation and profile).
@@ -88,7 +93,7 @@ export async function attachOriginal(
       // Not decoded yet (a caller's probe that decoded the input proves it, unless it was changed).
       await proveWhole(data, limits.maxPixels, { animated });
     }
-    return await attachProven(rows, data, probed, { thumbnails, variants }, store, options);
+    return await attachProven(rows, data, probed, { thumbnails, variants, placeholder }, store, options);
   } finally {
     await stored.dispose();
   }
@@ -99,7 +104,7 @@ async function attachProven(
   rows: SetRows,
   data: string | Buffer,
   probed: ProbedImage,
-  rendered: { thumbnails: RenderedThumbnail[]; variants: RenderedVariant[] },
+  rendered: { thumbnails: RenderedThumbnail[]; variants: RenderedVariant[]; placeholder?: Placeholder },
   store: Store,
   options: AttachOptions,
 ): Promise<ImageEntity> {
@@ -132,7 +137,7 @@ async function attachProven(
         );
       const variantFiles: [VariantRow, Buffer][] = [];
       if (withVariants) {
-        const meta = await upsertMeta(trx, rows, original, uprightOf(probed), {});
+        const meta = await upsertMeta(trx, rows, original, uprightOf(probed), { placeholder: rendered.placeholder });
         for (const output of rendered.variants) {
           const row = await insertVariantRow(trx, rows, {
             name: output.variant,
