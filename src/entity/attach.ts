@@ -30,8 +30,7 @@ import { renderFromOneDecode } from '../imaging/thumbnail-batch.js';
 import type { RenderedVariant, VariantJob } from '../imaging/variant-render.js';
 import { resolveOutputs } from '../imaging/variant-recipe.js';
 import { afterCommit } from './make-variants.js';
-import { type Placeholder, type SetMeta, upsertMeta } from './set-meta.js';
-import { placeholderEncoder } from './placeholder-hook.js';
+import { type SetMeta, upsertMeta } from './set-meta.js';
 import { rememberVariantData } from './variant-eager.js';
 import { dropVariantRows, hasVariantTables } from './variant-lifecycle.js';
 import { enqueueVariants } from './variant-queue-hook.js';
@@ -71,19 +70,15 @@ export async function attachOriginal(
     let thumbnails: RenderedThumbnail[] = [];
     let variants: RenderedVariant[] = [];
     const jobs = uploadJobs(rows, probed.mimetype);
-    const encode = rows.info.placeholder !== undefined ? placeholderEncoder() : undefined;
-    let placeholder: Placeholder | undefined;
-    if (jobs.length > 0 || encode !== undefined) {
+    if (jobs.length > 0) {
       // The thumbnails and the upload-time variants from one decode of the bytes to store.
       const planned = specs === undefined ? [] : planThumbnails(specs, probed);
-      const decoded = await renderFromOneDecode(
+      ({ thumbnails, variants } = await renderFromOneDecode(
         data,
         probed,
-        { thumbnails: planned, variants: jobs, frame: {}, placeholderRaster: encode !== undefined },
+        { thumbnails: planned, variants: jobs, frame: {} },
         limits.maxPixels,
-      );
-      ({ thumbnails, variants } = decoded);
-      if (encode !== undefined && decoded.raster !== undefined) placeholder = await encode(decoded.raster);
+      ));
       if (animated) await proveWhole(data, limits.maxPixels, { animated });
     } else if (specs !== undefined) {
       // Their render is the decode (from the bytes to store: the same pixels, orientation and profile).
@@ -93,7 +88,7 @@ export async function attachOriginal(
       // Not decoded yet (a caller's probe that decoded the input proves it, unless it was changed).
       await proveWhole(data, limits.maxPixels, { animated });
     }
-    return await attachProven(rows, data, probed, { thumbnails, variants, placeholder }, store, options);
+    return await attachProven(rows, data, probed, { thumbnails, variants }, store, options);
   } finally {
     await stored.dispose();
   }
@@ -104,7 +99,7 @@ async function attachProven(
   rows: SetRows,
   data: string | Buffer,
   probed: ProbedImage,
-  rendered: { thumbnails: RenderedThumbnail[]; variants: RenderedVariant[]; placeholder?: Placeholder },
+  rendered: { thumbnails: RenderedThumbnail[]; variants: RenderedVariant[] },
   store: Store,
   options: AttachOptions,
 ): Promise<ImageEntity> {
@@ -137,7 +132,7 @@ async function attachProven(
         );
       const variantFiles: [VariantRow, Buffer][] = [];
       if (withVariants) {
-        const meta = await upsertMeta(trx, rows, original, uprightOf(probed), { placeholder: rendered.placeholder });
+        const meta = await upsertMeta(trx, rows, original, uprightOf(probed), {});
         for (const output of rendered.variants) {
           const row = await insertVariantRow(trx, rows, {
             name: output.variant,
@@ -274,8 +269,7 @@ function uploadJobs(rows: SetRows, mimetype: string): VariantJob[] {
     .map((variant) => ({ variant, outputs: resolveOutputs(variant, mimetype) }));
 }
 
-/** The picture's displayed size: an EXIF orientation of 5–8 turns it a quarter. */
+/** The picture's displayed size: the probe's, which already applies the EXIF orientation (probe.ts). */
 function uprightOf(probed: ProbedImage): { width: number; height: number } {
-  const turned = probed.orientation !== undefined && probed.orientation >= 5;
-  return turned ? { width: probed.height, height: probed.width } : { width: probed.width, height: probed.height };
+  return { width: probed.width, height: probed.height };
 }

@@ -171,4 +171,3 @@ export { checkCropRect, checkFocalPoint, pickOutput, type MakeWhich } from './ma
 export { writePlaceholder, readMeta, readCurrentMeta, type SetMeta, type Placeholder } from './set-meta.js';
 export { readVariantRows, type VariantRow } from './variant-rows.js';
 export { loadedVariantData } from './variant-eager.js';
-export { setPlaceholderEncoder, type PlaceholderEncoder } from './placeholder-hook.js';

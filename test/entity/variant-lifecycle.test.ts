@@ -13,7 +13,7 @@ import {
 } from '../../src/index.js';
 import { readMeta } from '../../src/entity/set-meta.js';
 import { readVariantRows } from '../../src/entity/variant-rows.js';
-import { setPlaceholderEncoder, setVariantEnqueuer, type VariantsToMake } from '../../src/entity/worker-api.js';
+import { setVariantEnqueuer, type VariantsToMake } from '../../src/entity/worker-api.js';
 import { forEachDialect } from '../support/db.js';
 import { fsStore } from '../support/fs-store.js';
 import { jpeg } from '../support/images.js';
@@ -41,7 +41,6 @@ forEachDialect('variant lifecycle', (db, dialect) => {
   afterEach(async function () {
     popStoreContext();
     setVariantEnqueuer(undefined);
-    setPlaceholderEncoder(undefined);
     await cleanup();
   });
 
@@ -213,26 +212,6 @@ forEachDialect('variant lifecycle', (db, dialect) => {
     );
     await filesSettled();
     assert.equal((await variantFiles()).length, 6, 'the superseded WebP files stay, for clean --superseded');
-  });
-
-  it("a bound placeholder encoder gets the one decode's raster; its result is in the meta row", async function () {
-    const rasters: { width: number; height: number; bytes: number }[] = [];
-    setPlaceholderEncoder((raster) => {
-      rasters.push({ width: raster.width, height: raster.height, bytes: raster.data.length });
-      return { hash: 'aGFzaA==', dataUri: 'data:image/webp;base64,AAAA', color: '#808080', alpha: false };
-    });
-    const member = await Member.query().insert({ name: 'Kim' });
-    const set = imageSet(member, 'picture');
-    await set.fromBlob(await jpeg(200, 100));
-    assert.deepEqual(rasters, [{ width: 100, height: 50, bytes: 100 * 50 * 4 }]);
-    assert.deepEqual(set.placeholder, {
-      hash: 'aGFzaA==',
-      dataUri: 'data:image/webp;base64,AAAA',
-      color: '#808080',
-      alpha: false,
-    });
-    const fresh = (await Member.query().findById(member.id).withGraphFetched('picture'))!;
-    assert.deepEqual(imageSet(fresh, 'picture').placeholder, set.placeholder);
   });
 
   it('a render that a focal point overtook is made again with the new one, never stored with the old', async function () {
