@@ -61,6 +61,9 @@ export type {
   ThumbnailOptions,
   ThumbnailSpec,
   ToHtmlOptions,
+  Placeholder,
+  VariantOutput,
+  VariantState,
   WriteOptions,
 } from './entity/index.js';
 
@@ -72,6 +75,10 @@ export { thumbnailDimensions } from './imaging/thumbnail.js';
 export type { ThumbnailFormat, ThumbnailSize } from './imaging/thumbnail.js';
 export type { ThumbnailBackground } from './imaging/background.js';
 export type {
+  CropRect,
+  FocalPoint,
+  NormalizedVariant,
+  ResolvedOutput,
   VariantDeclaration,
   VariantFit,
   VariantFormat,
