@@ -113,16 +113,24 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
   program
     .command('regenerate')
     .description(
-      'Make thumbnails of the given widths for every image set of an image class: anew, or only where missing.',
+      'Make thumbnails of the given widths, or the outputs of named variants, for every image set of an image class: anew, or only where missing (or stale).',
     )
     .requiredOption(
       '--model <name>',
       'owner.relation (e.g. users.picture), or an image class by config name, class name, table name or object type',
     )
-    .requiredOption('--width <list>', 'comma-separated widths, e.g. 100,400')
+    .option('--width <list>', 'comma-separated thumbnail widths, e.g. 100,400')
+    .option(
+      '--variants <names>',
+      "comma-separated names of the relation's variants (e.g. avatar,card): make their outputs instead of thumbnails",
+    )
     .option(
       '--only-missing',
-      'make only the thumbnails a set lacks (no row, or a row whose file is missing); keep the others',
+      'make only the thumbnails (or variant outputs) a set lacks (no row, or a row whose file is missing); keep the others',
+    )
+    .option(
+      '--only-stale',
+      'with --variants: remake only the outputs an older recipe made (their recipe digest is not the declared one)',
     )
     .option('--format <format>', "jpeg, png, webp or avif (default: the original's)")
     .option(
@@ -138,7 +146,8 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
       'after',
       "\nThe rows it writes are shared by every store, so it refuses a --store other than the config's\n" +
         'defaultStore (exit code 2) unless --allow-non-default-store is given.\n\n' +
-        'Example:\n  objection-imageattach regenerate --model users.picture --width 100,400 --format webp',
+        'Example:\n  objection-imageattach regenerate --model users.picture --width 100,400 --format webp\n' +
+        '  objection-imageattach regenerate --model users.picture --variants avatar,card --only-stale',
     )
     .action(withConfig<RegenerateFlags>((config, flags, out) => regenerateCommand(config, flags, out)));
 

@@ -12,11 +12,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rm, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import sharp from 'sharp';
 import { FileSystemStore, type ImageKey } from '../../src/index.js';
 import { variantObjectType } from '../../src/stores/keys.js';
 import { REPO, runCli } from '../support/cli.js';
+import { type CliDatabase, openCliDatabase } from '../support/cli-database.js';
 import { dialects } from '../support/db.js';
 import { jpeg } from '../support/images.js';
 import { useS3Server } from '../support/s3.js';
@@ -48,6 +49,7 @@ for (const dialect of dialects) {
     let work: string;
     let configDir: string;
     let config: string;
+    let database: CliDatabase;
     let knex: Knex;
     let local: FileSystemStore;
     let backupRoot: string;
@@ -60,18 +62,8 @@ for (const dialect of dialects) {
       const localRoot = path.join(work, 'local');
       backupRoot = path.join(work, 'backup');
       bucket = await s3.current.createBucket('cli-variants');
-      let connection: string;
-      if (dialect.name === 'sqlite') {
-        // The child process opens the same database: a file, not :memory:.
-        const file = path.join(work, 'images.sqlite');
-        const settings = { client: 'better-sqlite3', connection: { filename: file }, useNullAsDefault: true };
-        knex = knexFactory(settings);
-        connection = JSON.stringify(settings);
-      } else {
-        knex = await dialect.open();
-        const { client, connection: conn, searchPath } = knex.client.config as Knex.Config;
-        connection = JSON.stringify({ client, connection: conn, searchPath, pool: { min: 0, max: 4 } });
-      }
+      database = await openCliDatabase(dialect, work);
+      knex = database.knex;
       await createVariantSchema(knex);
       configDir = path.join(REPO, 'test-output', `cli-variants-${randomBytes(4).toString('hex')}`);
       await mkdir(configDir, { recursive: true });
@@ -84,7 +76,7 @@ import { FileSystemStore } from ${src('src/index.js')};
 import { S3Store } from ${src('src/s3.js')};
 import { Member } from ${src('test/entity/variant-models.js')};
 
-export const knex = knexFactory(${connection});
+export const knex = knexFactory(${database.settings});
 export const models = { members: Member };
 export const stores = {
   local: new FileSystemStore({ path: ${JSON.stringify(localRoot)}, baseUrl: '${BASE_URL}' }),
@@ -105,8 +97,7 @@ export const defaultStore = 'local';
     });
 
     afterEach(async function () {
-      if (dialect.name === 'sqlite') await knex.destroy();
-      else await dialect.close(knex);
+      await database.close();
       await removeDir(work);
       await rm(configDir, { recursive: true, force: true });
     });
