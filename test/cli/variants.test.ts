@@ -54,8 +54,10 @@ for (const dialect of dialects) {
     let local: FileSystemStore;
     let backupRoot: string;
     let bucket: string;
-    const run = (args: string[]) =>
-      runCli(['--config', config, ...args], { env: { S3_ENDPOINT: s3.current.endpoint, S3_BUCKET: bucket } });
+    const run = (args: string[], env: Record<string, string> = {}) =>
+      runCli(['--config', config, ...args], {
+        env: { S3_ENDPOINT: s3.current.endpoint, S3_BUCKET: bucket, ...env },
+      });
 
     beforeEach(async function () {
       work = await tempDir(`cli-variants-${dialect.name}`);
@@ -72,14 +74,33 @@ for (const dialect of dialects) {
       await writeFile(
         config,
         `import knexFactory from 'knex';
-import { FileSystemStore } from ${src('src/index.js')};
+import { FileSystemStore, type ImageKey } from ${src('src/index.js')};
 import { S3Store } from ${src('src/s3.js')};
 import { Member } from ${src('test/entity/variant-models.js')};
 
 export const knex = knexFactory(${database.settings});
 export const models = { members: Member };
+
+/** The local store, where a variant row of RACE_DIGEST commits while the CLI stats that file (before deleting it). */
+class RacingStore extends FileSystemStore {
+  raced = false;
+  override async statFile(key: ImageKey) {
+    const stat = await super.statFile(key);
+    if (!this.raced && key.objectType.endsWith('.' + process.env.RACE_DIGEST)) {
+      this.raced = true;
+      const now = new Date();
+      await knex('member_picture_variants').insert({
+        member_id: Number(key.objectId), name: 'avatar', descriptor: '3x', format: 'webp', width: key.width,
+        height: key.height, mimetype: key.mimetype, digest: process.env.RACE_DIGEST, source_created_at: now, created_at: now,
+      });
+    }
+    return stat;
+  }
+}
+
 export const stores = {
   local: new FileSystemStore({ path: ${JSON.stringify(localRoot)}, baseUrl: '${BASE_URL}' }),
+  racing: new RacingStore({ path: ${JSON.stringify(localRoot)}, baseUrl: '${BASE_URL}' }),
   backup: new FileSystemStore({ path: ${JSON.stringify(backupRoot)}, baseUrl: '${BASE_URL}' }),
   s3: new S3Store({
     bucket: process.env.S3_BUCKET!,
@@ -280,6 +301,19 @@ export const defaultStore = 'local';
         assert.equal((await run(['verify'])).code, 0);
       });
 
+      it('keeps a superseded file that a variant row points to by the time it would be deleted', async function () {
+        const result = await run(['clean', '--superseded', '--min-age', '1h', '--store', 'racing'], {
+          RACE_DIGEST: OLD,
+        });
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(
+          result.stdout,
+          new RegExp(`^kept \\(a row points to it now\\): member-picture\\.avatar\\.${OLD}/1 48x48 image/webp$`, 'm'),
+        );
+        assert.match(result.stdout, /^1 superseded variant files in racing: 0 deleted, 1 kept\.$/m);
+        assert.equal(await exists(variantKey(1, { ...AVATAR_1X, digest: OLD })), true);
+      });
+
       it('--dry-run deletes nothing and says what it would delete', async function () {
         const result = await run(['--json', 'clean', '--superseded', '--min-age', '1h', '--dry-run']);
         assert.equal(result.code, 0, result.stderr);
@@ -291,6 +325,16 @@ export const defaultStore = 'local';
           [`member-picture.avatar.${OLD}`],
         );
         assert.equal(await exists(variantKey(1, { ...AVATAR_1X, digest: OLD })), true);
+      });
+
+      it('is in --help, as are verify --variants and regenerate --only-stale', async function () {
+        const [clean, verify, regenerate] = await Promise.all(
+          ['clean', 'verify', 'regenerate'].map((command) => runCli([command, '--help'])),
+        );
+        assert.match(clean.stdout, /^Usage: objection-imageattach clean \[options\]/);
+        assert.match(clean.stdout, /--superseded[\s\S]*--min-age <age>[\s\S]*--dry-run/);
+        assert.match(verify.stdout, /--variants/);
+        assert.match(regenerate.stdout, /--variants <names>[\s\S]*--only-stale/);
       });
 
       it('needs --superseded and --min-age, and refuses a bad age (exit code 2, naming the option)', async function () {
