@@ -2,15 +2,16 @@
  * `objection-imageattach regenerate --model NAME --variants avatar,card [--only-missing | --only-stale]`:
  * makes the outputs of those named variants for every image set of the relation: all of them
  * anew by default (after a change of the rendering pipeline), only the missing ones (no row made
- * of the current original, or a row whose file is gone) with `--only-missing`, or only those a
- * changed recipe made stale with `--only-stale` (a new recipe digest: new keys, so new URLs).
+ * of the current original, or a row whose file is gone) with `--only-missing`, or only the stale
+ * ones with `--only-stale`: made by an older recipe (a new recipe digest: new keys, so new URLs),
+ * or of an original replaced since (by Python, which knows nothing of our rows).
  *
  * Each output is made through the same entry the queue and the variant route use
  * (`makeVariantOutputs`), so rows and files follow the same rules: files through the ledger,
  * rows in a transaction, old files removed only after the commit.
  */
 import { type ImageEntity, type ImageSet, imageSet } from '../entity/index.js';
-import { makeVariantOutputs, variantDeclarations } from '../entity/worker-api.js';
+import { loadedVariantData, makeVariantOutputs, variantDeclarations } from '../entity/worker-api.js';
 import { InvalidArgumentError } from '../errors.js';
 import { describeKey } from '../migration/copy.js';
 import { countRows, pagedRows } from '../migration/rows.js';
@@ -144,7 +145,11 @@ async function regenerateVariant(
   const state = set.variant(name);
   if (only === 'stale') {
     if (state.stale.length > 0) await makeVariantOutputs(set, name, state.stale, { store, which: 'stale' });
-    tally.replaced += state.stale.length;
+    // Source-stale: rows made of an original that was replaced since (by Python, say), never
+    // served; for the current original those outputs are missing, and made now.
+    const replaced = sourceStale(set, name, state.missing);
+    if (replaced.length > 0) await makeVariantOutputs(set, name, replaced, { store, which: 'missing' });
+    tally.replaced += state.stale.length + replaced.length;
     tally.present += state.outputs.length - state.stale.length;
     return;
   }
@@ -162,4 +167,12 @@ async function regenerateVariant(
   await makeVariantOutputs(set, name, undefined, { store, which: 'all' });
   tally.created += state.missing.length;
   tally.replaced += state.outputs.length;
+}
+
+/** The `missing` outputs of variant `name` that have a row all the same: one made of an earlier original. */
+function sourceStale<O extends { descriptor: string; format: string }>(set: ImageSet, name: string, missing: O[]): O[] {
+  const rows = loadedVariantData(set.original!)?.variants ?? [];
+  return missing.filter((output) =>
+    rows.some((row) => row.name === name && row.descriptor === output.descriptor && row.format === output.format),
+  );
 }

@@ -163,6 +163,23 @@ export const defaultStore = 'local';
       assert.equal((await run(['verify', '--variants', '--orphans'])).code, 0);
     });
 
+    it('--only-stale also remakes the outputs of an original Python replaced (our rows made of the old one)', async function () {
+      // Python's replacement: a new original row (here, the same size) with a new created_at.
+      await knex('member_picture')
+        .where({ member_id: members[1]!.id, original: true })
+        .update({ created_at: new Date(Date.now() + 5000) });
+      const before = (await imageSet(members[1]!, 'picture').load()).variant('avatar');
+      assert.deepEqual([before.outputs.length, before.missing.length], [0, outputsOf.avatar]);
+      const result = await regenerate(['--variants', 'avatar', '--only-stale']);
+      assert.deepEqual(
+        [result.created, result.replaced, result.present, result.failed.length],
+        [0, outputsOf.avatar, outputsOf.avatar, 0],
+      );
+      const after = (await imageSet(members[1]!, 'picture').load()).variant('avatar');
+      assert.deepEqual([after.outputs.length, after.missing.length], [outputsOf.avatar, 0]);
+      assert.equal((await variantRows('avatar')).length, 2 * outputsOf.avatar);
+    });
+
     it('without --only-…, remakes every output of the named variants', async function () {
       const result = await run(['regenerate', '--model', 'members.picture', '--variants', 'avatar']);
       assert.equal(result.code, 0, result.stderr);
