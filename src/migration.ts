@@ -13,3 +13,4 @@ export type {
   ProgressCallback,
 } from './migration/types.js';
 export type { ModelList } from './migration/models.js';
+export type { VariantFile } from './migration/variant-rows.js';

@@ -5,7 +5,7 @@
  * just before deleting: a file a row now points to is kept.
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { NormalizedKey } from '../stores/keys.js';
+import { type ImageKey, type NormalizedKey, toObjectId } from '../stores/keys.js';
 import type { Store } from '../stores/store.js';
 import { checked } from '../stores/checked-calls.js';
 
@@ -33,6 +33,7 @@ export interface OrphanVerdicts {
 /**
  * Deletes the `orphans` that are older than `minAgeMs` and that no row points to when
  * `rereadRows` (the row pass, run again after the ages are known) says which keys rows hold.
+ * With `dryRun`, deletes nothing: `deleted` lists the files a real run would delete.
  */
 export async function deleteOrphans(
   store: Store,
@@ -40,7 +41,7 @@ export async function deleteOrphans(
   minAgeMs: number,
   keyString: (key: NormalizedKey) => string,
   rereadRows: () => Promise<Set<string>>,
-  now = Date.now(),
+  { now = Date.now(), dryRun = false }: { now?: number; dryRun?: boolean } = {},
 ): Promise<OrphanVerdicts> {
   const verdicts: OrphanVerdicts = { deleted: [], tooRecent: [], nowReferenced: [] };
   const oldEnough: NormalizedKey[] = [];
@@ -59,8 +60,13 @@ export async function deleteOrphans(
       verdicts.nowReferenced.push(key);
       continue;
     }
-    await checked(store).deleteFile(key);
+    if (!dryRun) await checked(store).deleteFile(key);
     verdicts.deleted.push(key);
   }
   return verdicts;
+}
+
+/** A key as one string, to look it up among the keys rows hold. */
+export function keyString(key: ImageKey): string {
+  return `${key.objectType}/${toObjectId(key.objectId)}/${key.width}x${key.height}/${key.mimetype}`;
 }

@@ -9,6 +9,7 @@ import { EXIT, exitCodeOf } from './exit.js';
 import { type MigrateFlags, migrateCommand } from './migrate.js';
 import { jsonError, Output, type Io } from './output.js';
 import { type RegenerateFlags, regenerateCommand } from './regenerate.js';
+import { type CleanFlags, cleanCommand } from './clean.js';
 import { DEFAULT_MIN_AGE } from './orphans.js';
 import { type SettleFlags, settleCommand } from './settle.js';
 import { type VerifyFlags, verifyCommand } from './verify.js';
@@ -112,16 +113,24 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
   program
     .command('regenerate')
     .description(
-      'Make thumbnails of the given widths for every image set of an image class: anew, or only where missing.',
+      'Make thumbnails of the given widths, or the outputs of named variants, for every image set of an image class: anew, or only where missing (or stale).',
     )
     .requiredOption(
       '--model <name>',
       'owner.relation (e.g. users.picture), or an image class by config name, class name, table name or object type',
     )
-    .requiredOption('--width <list>', 'comma-separated widths, e.g. 100,400')
+    .option('--width <list>', 'comma-separated thumbnail widths, e.g. 100,400')
+    .option(
+      '--variants <names>',
+      "comma-separated names of the relation's variants (e.g. avatar,card): make their outputs instead of thumbnails",
+    )
     .option(
       '--only-missing',
-      'make only the thumbnails a set lacks (no row, or a row whose file is missing); keep the others',
+      'make only the thumbnails (or variant outputs) a set lacks (no row, or a row whose file is missing); keep the others',
+    )
+    .option(
+      '--only-stale',
+      'with --variants: remake only the outputs an older recipe made (their recipe digest is not the declared one)',
     )
     .option('--format <format>', "jpeg, png, webp or avif (default: the original's)")
     .option(
@@ -137,7 +146,8 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
       'after',
       "\nThe rows it writes are shared by every store, so it refuses a --store other than the config's\n" +
         'defaultStore (exit code 2) unless --allow-non-default-store is given.\n\n' +
-        'Example:\n  objection-imageattach regenerate --model users.picture --width 100,400 --format webp',
+        'Example:\n  objection-imageattach regenerate --model users.picture --width 100,400 --format webp\n' +
+        '  objection-imageattach regenerate --model users.picture --variants avatar,card --only-stale',
     )
     .action(withConfig<RegenerateFlags>((config, flags, out) => regenerateCommand(config, flags, out)));
 
@@ -149,7 +159,11 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
       '--deep',
       "read each file's header and check its type and size against its row (slower: reads every file's first bytes)",
     )
-    .option('--orphans', 'also list files in the store that no row points to')
+    .option('--variants', "also check each variant row's file (<table>_variants: the outputs of named variants)")
+    .option(
+      '--orphans',
+      'also list files in the store that no row points to (variant files too: an output no variant row points to)',
+    )
     .option(
       '--delete',
       'with --orphans: delete those files that are older than --min-age and that no row points to when the rows are read again, just before deleting',
@@ -162,9 +176,30 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
       'after',
       '\nOn a live app, --orphans --delete never deletes a file newer than --min-age (its upload may\n' +
         'not have committed yet), and reads the rows again just before deleting, keeping any file a\n' +
-        'row now points to.\n\nExample:\n  objection-imageattach verify --store s3 --orphans\n  objection-imageattach verify --deep --orphans --delete --min-age 1h',
+        'row now points to.\n\nExample:\n  objection-imageattach verify --store s3 --orphans\n  objection-imageattach verify --deep --variants --orphans --delete --min-age 1h',
     )
     .action(withConfig<VerifyFlags>((config, flags, out) => verifyCommand(config, flags, out)));
+
+  program
+    .command('clean')
+    .description(
+      'Delete the files of variant outputs no row points to any more (an old recipe, a replaced original), once they are old enough.',
+    )
+    .option('--superseded', 'delete superseded variant files: files in a variant namespace no variant row points to')
+    .option(
+      '--min-age <age>',
+      'keep files younger than this, e.g. 1h, 7d: pages cached with their URLs keep working that long',
+    )
+    .option('--dry-run', 'delete nothing; list what would be deleted')
+    .option('--store <name>', "the store to clean (default: the config's defaultStore, or its only store)")
+    .addHelpText(
+      'after',
+      '\nA changed recipe writes its outputs under new keys (the recipe digest is in the key) and leaves\n' +
+        'the old files for pages and caches that still name them. Run this once those may have expired.\n' +
+        'The variant rows are read again just before deleting: a file a row points to by then is kept.\n\n' +
+        'Example:\n  objection-imageattach clean --superseded --min-age 7d --dry-run',
+    )
+    .action(withConfig<CleanFlags>((config, flags, out) => cleanCommand(config, flags, out)));
 
   program
     .command('settle')

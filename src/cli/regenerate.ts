@@ -1,7 +1,8 @@
 /**
  * `objection-imageattach regenerate --model NAME --width 100,400`: makes thumbnails of those
  * widths for every image set of an image class: anew by default (after a change of format or of
- * the thumbnail pipeline), or only where missing with `--only-missing`.
+ * the thumbnail pipeline), or only where missing with `--only-missing`. With `--variants NAMES`
+ * instead of `--width`, makes the outputs of those named variants (see regenerate-variants.ts).
  *
  * Image sets are found from their originals: each original row names its owner through the
  * owner's `imageAttachment()` relation (the owner class must be listed in the config's models).
@@ -9,7 +10,7 @@
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { filesSettled, type ImageEntity } from '../entity/index.js';
-import { imageOfSize, imageSetOf } from '../entity/worker-api.js';
+import { imageOfSize } from '../entity/worker-api.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import type { ThumbnailFormat } from '../imaging/thumbnail.js';
@@ -18,14 +19,21 @@ import { countRows, pagedRows } from '../migration/rows.js';
 import { keyOf, type Store } from '../stores/store.js';
 import { type ConfigRelation, type LoadedConfig, relationNamed, storeNamed } from './config.js';
 import { EXIT, UsageError } from './exit.js';
+import { liveStoreOnly } from './live-store.js';
+import { regenerateVariantsCommand } from './regenerate-variants.js';
+import { setOfOriginal } from './set-of-original.js';
 import { jsonError, jsonKey, type Output } from './output.js';
 import { checked } from '../stores/checked-calls.js';
 import * as check from '../util/check.js';
 
 export interface RegenerateFlags {
   model: string;
-  width: string;
+  width?: string;
+  /** Named variants (comma-separated) to make instead of thumbnails. */
+  variants?: string;
   onlyMissing?: boolean;
+  /** With `--variants`: only the outputs made by another recipe than the declared one. */
+  onlyStale?: boolean;
   format?: string;
   /** What transparency becomes in JPEG thumbnails: `#rrggbb` or `#rgb` (default white). */
   background?: string;
@@ -47,6 +55,11 @@ interface Tally {
 
 export async function regenerateCommand(config: LoadedConfig, flags: RegenerateFlags, out: Output): Promise<number> {
   const relation = relationNamed(config, '--model', flags.model);
+  if (flags.variants !== undefined) return regenerateVariantsCommand(config, relation, flags, out);
+  if (flags.width === undefined)
+    throw new UsageError('regenerate needs --width (thumbnails of those widths) or --variants (named variants)');
+  if (flags.onlyStale)
+    throw new UsageError('--only-stale remakes variant outputs of an older recipe: it needs --variants');
   const widths = parseWidths(flags.width);
   if (flags.format !== undefined) check.oneOf(flags.format, FORMATS, '--format');
   const format = flags.format as ThumbnailFormat | undefined;
@@ -103,32 +116,6 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
   return tally.failed.length > 0 ? EXIT.PROBLEMS : EXIT.OK;
 }
 
-/**
- * Refuses to write into a store other than the one the app's files live in, which the CLI knows
- * as the config's `defaultStore` (or its only store). Image rows are shared by every store: a
- * thumbnail made in another store gets a row that the live store has no file for, and pages link
- * to a 404 (a replaced one loses its file in the live store too). Only the database names no
- * store, so the config is the one place that says which store is live.
- * @throws UsageError (exit code 2) saying why, and what to run instead
- */
-function liveStoreOnly(config: LoadedConfig, storeName: string): void {
-  const names = Object.keys(config.stores);
-  const live = config.defaultStore ?? (names.length === 1 ? names[0] : undefined);
-  if (storeName === live) return;
-  const why =
-    `regenerate writes image rows, and every store shares the rows: thumbnails made in ${storeName} would have rows ` +
-    `whose files are only in ${storeName}`;
-  throw new UsageError(
-    live === undefined
-      ? `Refusing to regenerate in ${storeName}: the config names no defaultStore, so which store the app's files live in is unknown, ` +
-          `and ${why}. Set defaultStore in the config to the store the app uses, or pass --allow-non-default-store if ${storeName} is that store.`
-      : `Refusing to regenerate in ${storeName}: ${why}, and ${live} (the config's defaultStore, where the app's files live) would answer 404 ` +
-          `for them. Run it without --store (or with --store ${live}) and copy the new thumbnails with migrate, or pass ` +
-          `--allow-non-default-store if the app now uses ${storeName} (then make it the defaultStore).`,
-    { store: storeName, defaultStore: live ?? null },
-  );
-}
-
 /** `100,400` → `[100, 400]`. @throws InvalidArgumentError naming --width */
 export function parseWidths(value: string): number[] {
   const parts = typeof value === 'string' ? value.split(',').map((p) => p.trim()) : [];
@@ -151,12 +138,7 @@ async function regenerateSet(
   },
   tally: Tally,
 ): Promise<void> {
-  // The owner needs only its join keys for the set's queries: no query to load it.
-  const ownerJson = Object.fromEntries(
-    relation.ownerProps.map((prop, i) => [prop, (original as any)[relation.imageProps[i]!]]),
-  );
-  const owner = relation.ownerClass.fromJson(ownerJson, { skipValidation: true });
-  const set = imageSetOf(owner, relation.relationName, original);
+  const set = setOfOriginal(relation, original);
   await set.load();
   const { store, format, background } = options;
   for (const width of widths) {

@@ -1,23 +1,27 @@
 /**
- * `objection-imageattach verify [--store NAME] [--deep] [--orphans [--delete [--min-age AGE]]]`:
+ * `objection-imageattach verify [--store NAME] [--deep] [--variants] [--orphans [--delete [--min-age AGE]]]`:
  * checks that every image row's file is in the store (with `--deep`, that its header says the
- * row's type and size), and with `--orphans` lists the store's files no row points to.
+ * row's type and size), with `--variants` the same of every variant row (`<table>_variants`), and
+ * with `--orphans` lists the store's files no row points to.
  *
- * Orphans are looked for only among the object types of the configured image classes, so files
- * of other apps or classes sharing the store are never listed (nor deleted). Finding them keeps
- * one short string per row in memory (tens of bytes: millions of rows fit). Deleting them is
+ * Orphans are looked for only among the object types of the configured image classes and, for
+ * the classes that have a variants table, their variant namespaces (`<objectType>.<name>.<digest>`),
+ * so files of other apps or classes sharing the store are never listed (nor deleted). Finding them
+ * keeps one short string per row in memory (tens of bytes: millions of rows fit). Deleting them is
  * guarded against uploads in flight (see orphans.ts).
  */
-import type { ImageEntity, ImageEntityClass } from '../entity/index.js';
+import type { ImageEntityClass } from '../entity/index.js';
 import { listKeptBackups } from '../entity/worker-api.js';
 import { describeKey } from '../migration/copy.js';
+import { objectTypeWithoutRow } from '../migration/models.js';
 import { countRows, pagedRows } from '../migration/rows.js';
-import { extensionFor, type ImageKey, type NormalizedKey, toObjectId } from '../stores/keys.js';
+import { countVariantRows, hasVariantTable, pagedVariantFiles } from '../migration/variant-rows.js';
+import { extensionFor, type ImageKey, type NormalizedKey, parseVariantObjectType } from '../stores/keys.js';
 import { keyOf, type Store } from '../stores/store.js';
 import { type LoadedConfig, storeNamed } from './config.js';
 import { EXIT, UsageError } from './exit.js';
 import { headerMismatch, readStoredHeader } from './file-header.js';
-import { DEFAULT_MIN_AGE, deleteOrphans, parseMinAge } from './orphans.js';
+import { DEFAULT_MIN_AGE, deleteOrphans, keyString, parseMinAge } from './orphans.js';
 import { jsonError, jsonKey, type Output } from './output.js';
 import { forEachConcurrently } from './pool.js';
 import { checked } from '../stores/checked-calls.js';
@@ -25,6 +29,7 @@ import { checked } from '../stores/checked-calls.js';
 export interface VerifyFlags {
   store?: string;
   deep?: boolean;
+  variants?: boolean;
   orphans?: boolean;
   delete?: boolean;
   minAge?: string;
@@ -34,14 +39,20 @@ export interface VerifyFlags {
 const STAT_CONCURRENCY = 8;
 
 interface RowPass {
+  /** Image rows checked. */
   checked: number;
+  /** Variant rows checked (`--variants`). */
+  checkedVariants: number;
   referenced: Set<string>;
   objectTypes: Set<string>;
+  /** Object types of the classes with a variants table: their variant namespaces are covered. */
+  variantBases: Set<string>;
   missing: ImageKey[];
   /** Found under another extension of their type (`.tif` that Python 3.6 wrote for `.tiff`). */
   otherExtension: Array<{ key: ImageKey; extension: string }>;
   mismatched: Array<{ key: ImageKey; problem: string }>;
-  unreadable: Array<{ image: ImageEntity; error: Error }>;
+  /** Rows whose file could not be checked: which row (as people read it, and as JSON), and why. */
+  unreadable: Array<{ row: string; id: unknown; error: Error }>;
 }
 
 export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, out: Output): Promise<number> {
@@ -51,19 +62,29 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
   const minAgeMs = parseMinAge(flags.minAge ?? DEFAULT_MIN_AGE);
   const { name: storeName, store } = storeNamed(config, '--store', flags.store);
   const wantOrphans = flags.orphans === true;
-  const total = (await Promise.all(config.imageClasses.map((cls) => countOf(cls, config)))).reduce((a, b) => a + b, 0);
-  const progress = out.progress('verify', total);
+  const wantVariants = flags.variants === true;
+  const counts = await Promise.all(
+    config.imageClasses.flatMap((cls) => [
+      countOf(cls, config),
+      wantVariants ? countVariantRows(cls, config.knex) : Promise.resolve(0),
+    ]),
+  );
+  const progress = out.progress(
+    'verify',
+    counts.reduce((a, b) => a + b, 0),
+  );
   let pass: RowPass;
   try {
     pass = await readRows(config, store, {
       check: flags.deep ? 'header' : 'exists',
+      variants: wantVariants ? (flags.deep ? 'header' : 'exists') : 'none',
       collect: wantOrphans,
       onRow: (n) => progress.update(n),
     });
   } finally {
     progress.stop();
   }
-  const { checked, missing, otherExtension, mismatched, unreadable } = pass;
+  const { checked, checkedVariants, missing, otherExtension, mismatched, unreadable } = pass;
   // Checked concurrently, so found in no set order: sort for stable output.
   missing.sort((a, b) => (keyString(a) < keyString(b) ? -1 : 1));
   mismatched.sort((a, b) => (keyString(a.key) < keyString(b.key) ? -1 : 1));
@@ -75,12 +96,10 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
     );
   }
   for (const { key, problem } of mismatched) out.line(`mismatch: ${describeKey(key)}: ${problem}`);
-  for (const { image, error } of unreadable)
-    out.line(
-      `error: ${image.constructor.name} ${JSON.stringify(image.$id())}: ${jsonError(error).code}: ${error.message}`,
-    );
+  for (const { row, error } of unreadable) out.line(`error: ${row}: ${jsonError(error).code}: ${error.message}`);
   out.line(
-    `Checked ${checked} images in ${storeName}${flags.deep ? ' (headers read)' : ''}: ${missing.length} missing` +
+    `Checked ${checked} images${wantVariants ? ` and ${checkedVariants} variant outputs` : ''} in ${storeName}` +
+      `${flags.deep ? ' (headers read)' : ''}: ${missing.length} missing` +
       (flags.deep ? `, ${mismatched.length} not matching their row` : '') +
       (unreadable.length ? `, ${unreadable.length} could not be checked` : '') +
       '.',
@@ -91,7 +110,7 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
   let kept: NormalizedKey[] = [];
   if (wantOrphans) {
     for await (const key of store.listFiles()) {
-      if (pass.objectTypes.has(key.objectType) && !pass.referenced.has(keyString(key))) orphans.push(key);
+      if (covered(pass, key.objectType) && !pass.referenced.has(keyString(key))) orphans.push(key);
     }
     if (flags.delete) {
       const verdicts = await deleteOrphans(
@@ -99,7 +118,7 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
         orphans,
         minAgeMs,
         keyString,
-        async () => (await readRows(config, store, { check: 'none', collect: true })).referenced,
+        async () => (await readRows(config, store, { check: 'none', variants: 'none', collect: true })).referenced,
       );
       deleted = verdicts.deleted;
       kept = [...verdicts.tooRecent, ...verdicts.nowReferenced];
@@ -129,10 +148,11 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
     command: 'verify',
     store: storeName,
     checked,
+    checkedVariants: wantVariants ? checkedVariants : null,
     missing: missing.map(jsonKey),
     otherExtension: otherExtension.map(({ key, extension }) => ({ ...jsonKey(key), extension })),
     mismatched: flags.deep ? mismatched.map(({ key, problem }) => ({ ...jsonKey(key), problem })) : null,
-    errors: unreadable.map(({ image, error }) => ({ row: image.$id(), error: jsonError(error) })),
+    errors: unreadable.map(({ id, error }) => ({ row: id, error: jsonError(error) })),
     orphans: wantOrphans ? orphans.map(jsonKey) : null,
     deleted: deleted.length,
     kept: kept.map(jsonKey),
@@ -144,67 +164,105 @@ export async function verifyCommand(config: LoadedConfig, flags: VerifyFlags, ou
 }
 
 interface RowPassOptions {
-  /** What to check of each row's file: that it exists, that its header matches the row, or nothing. */
+  /** What to check of each image row's file: that it exists, that its header matches the row, or nothing. */
   check: 'exists' | 'header' | 'none';
-  /** Collect the keys rows hold (for orphans). */
+  /** The same for each variant row's file (`--variants`). */
+  variants: 'exists' | 'header' | 'none';
+  /** Collect the keys rows (image rows and variant rows) hold (for orphans). */
   collect: boolean;
   onRow?: (checked: number) => void;
 }
 
-/** One pass over every row: is its file there (or does its header match), and which keys rows hold. */
+/**
+ * One pass over every row, image rows then variant rows: is its file there (or does its header
+ * match), and which keys rows hold.
+ */
 async function readRows(config: LoadedConfig, store: Store, options: RowPassOptions): Promise<RowPass> {
   const pass: RowPass = {
     checked: 0,
+    checkedVariants: 0,
     referenced: new Set(),
-    objectTypes: new Set(config.imageClasses.flatMap(defaultObjectType)),
+    objectTypes: new Set(config.imageClasses.flatMap((cls) => objectTypeWithoutRow(cls) ?? [])),
+    variantBases: new Set(),
     missing: [],
     otherExtension: [],
     mismatched: [],
     unreadable: [],
   };
+  const knex = config.knex;
+  const onRow = () => options.onRow?.(pass.checked + pass.checkedVariants);
   for (const cls of config.imageClasses) {
-    await forEachConcurrently(pagedRows(cls, { knex: config.knex, pageSize: 500 }), STAT_CONCURRENCY, async (image) => {
+    await forEachConcurrently(pagedRows(cls, { knex, pageSize: 500 }), STAT_CONCURRENCY, async (image) => {
       try {
         const key = keyOf(image);
         if (options.collect) {
           pass.referenced.add(keyString(key));
           pass.objectTypes.add(key.objectType);
         }
-        if (options.check === 'none') return;
-        const stat = await checked(store).statFile(key);
-        if (stat === null) {
-          pass.missing.push(key);
-          return;
-        }
-        if (stat.extension !== undefined) pass.otherExtension.push({ key, extension: stat.extension });
-        if (options.check === 'header') {
-          const problem = headerMismatch(key, await readStoredHeader(store, key, stat));
-          if (problem !== undefined) pass.mismatched.push({ key, problem });
-        }
+        await checkFile(store, key, options.check, pass);
       } catch (error) {
-        pass.unreadable.push({ image, error: error as Error });
+        pass.unreadable.push({
+          row: `${image.constructor.name} ${JSON.stringify(image.$id())}`,
+          id: image.$id(),
+          error: error as Error,
+        });
       } finally {
-        options.onRow?.(++pass.checked);
+        pass.checked++;
+        onRow();
+      }
+    });
+  }
+  if (!options.collect && options.variants === 'none') return pass;
+  for (const cls of config.imageClasses) {
+    if (!(await hasVariantTable(cls, knex))) continue;
+    const objectType = objectTypeWithoutRow(cls);
+    if (objectType !== undefined) pass.variantBases.add(objectType);
+    await forEachConcurrently(pagedVariantFiles(cls, { knex, pageSize: 500 }), STAT_CONCURRENCY, async (file) => {
+      const parsed = parseVariantObjectType(file.key.objectType);
+      if (options.collect) {
+        pass.referenced.add(keyString(file.key));
+        if (parsed) pass.variantBases.add(parsed.objectType);
+      }
+      if (options.variants === 'none') return;
+      try {
+        await checkFile(store, file.key, options.variants, pass);
+      } catch (error) {
+        const id = { ...file.set, name: file.name, descriptor: file.descriptor, format: file.format };
+        pass.unreadable.push({ row: `${cls.name} variant ${JSON.stringify(id)}`, id, error: error as Error });
+      } finally {
+        pass.checkedVariants++;
+        onRow();
       }
     });
   }
   return pass;
 }
 
-function countOf(cls: ImageEntityClass, config: LoadedConfig): Promise<number> {
-  return countRows(cls, { knex: config.knex });
-}
-
-/** The object type a class's rows get by default (from its table name), when it can be read without a row. */
-function defaultObjectType(cls: ImageEntityClass): string[] {
-  try {
-    return [(Object.create(cls.prototype) as ImageEntity).objectType];
-  } catch {
-    // An objectType override that reads the row: only the rows themselves can say.
-    return [];
+/** Checks one row's file as `check` says, recording what is wrong in `pass`. */
+async function checkFile(store: Store, key: ImageKey, check: RowPassOptions['check'], pass: RowPass): Promise<void> {
+  if (check === 'none') return;
+  const stat = await checked(store).statFile(key);
+  if (stat === null) {
+    pass.missing.push(key);
+    return;
+  }
+  if (stat.extension !== undefined) pass.otherExtension.push({ key, extension: stat.extension });
+  if (check === 'header') {
+    const problem = headerMismatch(key, await readStoredHeader(store, key, stat));
+    if (problem !== undefined) pass.mismatched.push({ key, problem });
   }
 }
 
-function keyString(key: ImageKey): string {
-  return `${key.objectType}/${toObjectId(key.objectId)}/${key.width}x${key.height}/${key.mimetype}`;
+/**
+ * Whether `objectType` is one verify looks for orphans in: a configured class's, or a variant
+ * namespace of a class that has a variants table.
+ */
+function covered(pass: RowPass, objectType: string): boolean {
+  if (pass.objectTypes.has(objectType)) return true;
+  const variant = parseVariantObjectType(objectType);
+  return variant !== undefined && pass.variantBases.has(variant.objectType);
+}
+
+function countOf(cls: ImageEntityClass, config: LoadedConfig): Promise<number> {
+  return countRows(cls, { knex: config.knex });
 }

@@ -57,13 +57,26 @@ export function describeKey(key: ImageKey): string {
  *   MigrationError `ERR_MIGRATION_CHECKSUM_MISMATCH` when the copy read back differs (the bad
  *   copy is removed, so a rerun with `skipExisting` copies it again)
  */
-export async function copyImage(
+export function copyImage(
   source: Store,
   destination: Store,
   image: ImageEntity,
   options: CopyOptions,
 ): Promise<CopyOutcome> {
-  const key = keyOf(image);
+  return copyFile(source, destination, keyOf(image), { ...options, reproducible: !image.original });
+}
+
+/**
+ * Copies the file of `key` (see {@link copyImage}); `reproducible` says it can be made again from
+ * the original (a thumbnail, a variant output), which lets a store write it with less care.
+ */
+export async function copyFile(
+  source: Store,
+  destination: Store,
+  key: ImageKey,
+  options: CopyOptions & { reproducible: boolean },
+): Promise<CopyOutcome> {
+  const { reproducible } = options;
   if (options.skipExisting || options.dryRun) {
     const [from, to] = await Promise.all([
       checked(source).statFile(key),
@@ -78,7 +91,7 @@ export async function copyImage(
   // filesystem store), with no bytes through JavaScript. Verifying needs the bytes: stream them.
   const local = options.verify ? undefined : checked(source).localPath(key);
   if (local !== undefined) {
-    const bytes = await checked(destination).putLocalFile(key, local, { reproducible: !image.original });
+    const bytes = await checked(destination).putLocalFile(key, local, { reproducible });
     return { status: 'copied', bytes };
   }
   const input = await checked(source).getFile(key);
@@ -86,7 +99,7 @@ export async function copyImage(
   // pipeline ends the meter with the source and destroys both when either fails; its error then
   // reaches putFile through the meter, which rejects with it (a StoreError naming the cause).
   pipeline(input, meter, () => {});
-  await checked(destination).putFile(key, meter, { reproducible: !image.original });
+  await checked(destination).putFile(key, meter, { reproducible });
   if (options.verify) await verifyCopy(destination, key, meter.bytes, meter.digest());
   return { status: 'copied', bytes: meter.bytes };
 }

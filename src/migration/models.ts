@@ -3,7 +3,7 @@
  * image classes themselves, and owner classes (whose `imageAttachment()` relations name theirs).
  */
 import type { Model, Relation } from 'objection';
-import type { ImageEntityClass } from '../entity/index.js';
+import type { ImageEntity, ImageEntityClass } from '../entity/index.js';
 import { attachmentRelationNames } from '../entity/worker-api.js';
 import { InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
@@ -98,4 +98,14 @@ export function imageClassesOf(models: ModelList, argument = 'models'): ImageEnt
 /** Checks that `Model` is an image class. @throws InvalidArgumentError */
 export function assertImageClass(Model: unknown, argument = 'Model'): asserts Model is ImageEntityClass {
   if (!isImageClass(Model)) throw new InvalidArgumentError(argument, 'an image model class (made with Image())', Model);
+}
+
+/** The object type `cls`'s rows get by default (from its table name), when it can be read without a row. */
+export function objectTypeWithoutRow(cls: ImageEntityClass): string | undefined {
+  try {
+    return (Object.create(cls.prototype) as ImageEntity).objectType;
+  } catch {
+    // An objectType override that reads the row: only the rows themselves can say.
+    return undefined;
+  }
 }

@@ -8,9 +8,10 @@ import { InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
 import type { ImageKey } from '../stores/keys.js';
 import { keyOf, Store } from '../stores/store.js';
-import { copyImage, describeKey } from './copy.js';
+import { copyFile, copyImage, describeKey } from './copy.js';
 import { assertImageClass, imageClassesOf, type ModelList } from './models.js';
 import { countRows, pagedRows } from './rows.js';
+import { countVariantRows, pagedVariantFiles, type VariantFile } from './variant-rows.js';
 import {
   type MigrationEvent,
   MigrationError,
@@ -22,13 +23,18 @@ import {
 
 type ResolvedOptions = Required<Omit<MigrationOptions, 'knex' | 'signal'>> & Pick<MigrationOptions, 'knex' | 'signal'>;
 
-/** One image's outcome, tagged with its slot in the pool. */
+/** One file's outcome, tagged with its slot in the pool. */
 type Settled = MigrationEvent & { slot: number };
+
+/** What the plan copies a file of: an image row, or a variant row. */
+type Item = { image: ImageEntity; variant?: undefined } | { image?: undefined; variant: VariantFile };
 
 /**
  * A migration that has not run yet. Run it by iterating (`for await (const image of plan)` yields
  * each image once the destination holds it, copied or skipped) or with `execute(onProgress)`.
  * Failed images are not yielded: they are in `progress.failed` (and passed to `onProgress`).
+ * The files of variant rows (`<table>_variants`) are copied after each class's images; they are
+ * counted in the progress and passed to `onProgress`, but not yielded.
  * In a dry run, each image is yielded once it is known what a real run would do with it.
  * A plan can run again (say, with `skipExisting`), but not twice at once.
  */
@@ -58,9 +64,15 @@ export class MigrationPlan implements AsyncIterable<ImageEntity> {
     return this.current;
   }
 
-  /** How many images (rows) the plan covers now. */
+  /** How many files (image rows, plus variant rows unless `variants: false`) the plan covers now. */
   async count(): Promise<number> {
-    const counts = await Promise.all(this.classes.map((cls) => countRows(cls, { knex: this.options.knex })));
+    const { knex, variants } = this.options;
+    const counts = await Promise.all(
+      this.classes.flatMap((cls) => [
+        countRows(cls, { knex }),
+        variants ? countVariantRows(cls, knex) : Promise.resolve(0),
+      ]),
+    );
     return counts.reduce((a, b) => a + b, 0);
   }
 
@@ -96,7 +108,7 @@ export class MigrationPlan implements AsyncIterable<ImageEntity> {
       pool.delete(settled.slot);
       const { slot: _slot, ...event } = settled;
       if (event.status === 'failed') {
-        progress.failed.push({ key: event.key, image: event.image, error: event.error! });
+        progress.failed.push({ key: event.key, image: event.image, variant: event.variant, error: event.error! });
         if (stopOnError && stop === undefined) {
           stop = new MigrationError(
             'ERR_MIGRATION_STOPPED',
@@ -134,7 +146,7 @@ export class MigrationPlan implements AsyncIterable<ImageEntity> {
         if (pool.size === 0) break;
         const settled = await Promise.race(pool.values());
         record(settled);
-        if (settled.status !== 'failed') yield settled.image;
+        if (settled.status !== 'failed' && settled.image !== undefined) yield settled.image;
       }
       if (stop !== undefined) throw stop;
     } finally {
@@ -146,19 +158,33 @@ export class MigrationPlan implements AsyncIterable<ImageEntity> {
     }
   }
 
-  /** Every row of every class, a page at a time. */
-  private async *rows(): AsyncGenerator<ImageEntity> {
-    for (const cls of this.classes) yield* pagedRows(cls, { knex: this.options.knex, pageSize: this.options.pageSize });
+  /** Every row of every class, then its variant rows, a page at a time. */
+  private async *rows(): AsyncGenerator<Item> {
+    const { knex, pageSize, variants } = this.options;
+    for (const cls of this.classes) {
+      for await (const image of pagedRows(cls, { knex, pageSize })) yield { image };
+      if (variants) for await (const variant of pagedVariantFiles(cls, { knex, pageSize })) yield { variant };
+    }
   }
 
-  /** Copies one image; never rejects (a failure is an outcome). */
-  private async settle(image: ImageEntity, slot: number): Promise<Settled> {
+  /** Copies one file; never rejects (a failure is an outcome). */
+  private async settle(item: Item, slot: number): Promise<Settled> {
+    const { image, variant } = item;
     try {
+      if (variant !== undefined) {
+        const { key } = variant;
+        const { status, bytes } = await copyFile(this.source, this.destination, key, {
+          ...this.options,
+          reproducible: true,
+        });
+        return { slot, variant, key, status, bytes };
+      }
       const { status, bytes } = await copyImage(this.source, this.destination, image, this.options);
       return { slot, image, key: keyOf(image), status, bytes };
     } catch (error) {
       const failure = error instanceof Error ? error : new Error(String(error));
-      return { slot, image, key: bestEffortKey(image), status: 'failed', bytes: 0, error: failure };
+      const key = variant !== undefined ? variant.key : bestEffortKey(image);
+      return { slot, image, variant, key, status: 'failed', bytes: 0, error: failure };
     }
   }
 }
@@ -182,7 +208,8 @@ export function migrate(
 }
 
 /**
- * Plans copying the files of every image of one image class (originals and thumbnails).
+ * Plans copying the files of every image of one image class (originals and thumbnails, and the
+ * outputs of its named variants).
  * @throws InvalidArgumentError for a bad class, store or option
  * @example for await (const image of migrateClass(UserPicture, oldStore, newStore)) console.log(image.objectId);
  */
@@ -203,8 +230,8 @@ function resolveOptions(options: MigrationOptions): ResolvedOptions {
     check.integerIn(value, 1, max, `options.${name}`);
     return value;
   };
-  const flag = (name: keyof MigrationOptions): boolean => {
-    const value = options[name] ?? false;
+  const flag = (name: keyof MigrationOptions, fallback = false): boolean => {
+    const value = options[name] ?? fallback;
     check.boolean(value, `options.${name}`);
     return value;
   };
@@ -217,6 +244,7 @@ function resolveOptions(options: MigrationOptions): ResolvedOptions {
     verify: flag('verify'),
     stopOnError: flag('stopOnError'),
     dryRun: flag('dryRun'),
+    variants: flag('variants', true),
     knex: options.knex,
     signal: options.signal,
   };
@@ -246,6 +274,8 @@ function describeFailed(event: MigrationEvent): string {
     return describeKey(event.key);
   } catch {
     // A key that could not be read whole: name the row instead.
-    return `${event.image.constructor.name} ${JSON.stringify(event.image.$id())}`;
+    return event.image
+      ? `${event.image.constructor.name} ${JSON.stringify(event.image.$id())}`
+      : `variant ${event.variant?.name ?? '?'}`;
   }
 }

@@ -54,17 +54,27 @@ export async function countRows(cls: ImageEntityClass, options: Omit<RowQueryOpt
  */
 export async function* pagedRows(cls: ImageEntityClass, options: RowQueryOptions): AsyncGenerator<ImageEntity> {
   const knex = knexFor(cls, options.knex);
-  const columns = keyColumns(cls);
   const fromDatabaseJson = (cls as unknown as typeof Model).fromDatabaseJson.bind(cls as unknown as typeof Model);
+  for await (const row of pagedTableRows(knex, cls.tableName, keyColumns(cls), options))
+    yield fromDatabaseJson(row) as unknown as ImageEntity;
+}
+
+/** Every row of `table` as the driver returns it, in the order of its key `columns`, one page per query. */
+export async function* pagedTableRows(
+  knex: Knex,
+  table: string,
+  columns: string[],
+  options: Omit<RowQueryOptions, 'knex'>,
+): AsyncGenerator<Record<string, unknown>> {
   let last: unknown[] | undefined;
   for (;;) {
-    const query = knex(cls.tableName)
+    const query = knex(table)
       .select('*')
       .orderBy(columns.map((column) => ({ column, order: 'asc' })));
     options.where?.(query);
     if (last !== undefined) afterKey(query, columns, last);
     const page = (await query.limit(options.pageSize)) as Record<string, unknown>[];
-    for (const row of page) yield fromDatabaseJson(row) as unknown as ImageEntity;
+    yield* page;
     if (page.length < options.pageSize) return;
     const lastRow = page[page.length - 1]!;
     last = columns.map((column) => lastRow[column]);

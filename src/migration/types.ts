@@ -6,6 +6,7 @@ import type { Knex } from 'knex';
 import type { ImageEntity } from '../entity/index.js';
 import { ImageAttachError, type ImageAttachErrorCode, type ImageAttachErrorOptions } from '../errors.js';
 import type { ImageKey } from '../stores/keys.js';
+import type { VariantFile } from './variant-rows.js';
 
 export interface MigrationOptions {
   /** How many files are copied at once. Default 4; an integer from 1 to 256. */
@@ -33,23 +34,31 @@ export interface MigrationOptions {
   knex?: Knex;
   /** Aborting stops the run: no new copy starts, copies under way finish, then it rejects. */
   signal?: AbortSignal;
+  /**
+   * Copy the files of the rows in each class's `<table>_variants` too (named variants' outputs),
+   * after the image rows' files. Default true; a class without that table has none.
+   */
+  variants?: boolean;
 }
 
-/** An image the run could not copy, with why. */
+/** A file the run could not copy, with why. */
 export interface FailedImage {
   key: ImageKey;
-  image: ImageEntity;
+  /** The image row whose file it is; absent for a variant output's file (then `variant` says which). */
+  image?: ImageEntity;
+  /** The variant row whose file it is; absent for an image row's file. */
+  variant?: VariantFile;
   /** An `ImageNotFoundError` for a missing source file, a `StoreError`, a `MigrationError`… */
   error: Error;
 }
 
 /** How far a run is; the same object is updated as the run goes. */
 export interface MigrationProgress {
-  /** Images the destination now holds: copied plus skipped. */
+  /** Files (of image rows and variant rows) the destination now holds: copied plus skipped. */
   done: number;
   /** Of those, the ones copied by this run (`done - skipped`). */
   copied: number;
-  /** Images counted when the run started (rows added meanwhile may add to `done`). */
+  /** Files (image rows plus variant rows) counted when the run started (rows added meanwhile may add to `done`). */
   total: number;
   /** Bytes copied by this run (in a dry run: bytes a real run would copy). */
   bytes: number;
@@ -62,9 +71,12 @@ export interface MigrationProgress {
 /** What a finished run reports: its final progress. */
 export type MigrationReport = MigrationProgress;
 
-/** What happened to one image, as `execute(onProgress)` is told. */
+/** What happened to one file, as `execute(onProgress)` is told. */
 export interface MigrationEvent {
-  image: ImageEntity;
+  /** The image row whose file it is; absent for a variant output's file (then `variant` says which). */
+  image?: ImageEntity;
+  /** The variant row whose file it is; absent for an image row's file. */
+  variant?: VariantFile;
   key: ImageKey;
   status: 'copied' | 'skipped' | 'failed';
   /** Bytes copied for this image (0 when skipped or failed). */

@@ -109,6 +109,18 @@ describe('deleteOrphans (verify --orphans --delete)', function () {
     assert.notEqual(await store.statFile(key(7)), null);
   });
 
+  it('with dryRun, says what it would delete and deletes nothing (clean --superseded --dry-run)', async function () {
+    const verdicts = await deleteOrphans(store, [key(7), key(8)], parseMinAge('10m'), keyString, rowKeys, {
+      dryRun: true,
+    });
+    assert.deepEqual(
+      verdicts.deleted.map((k) => k.objectId),
+      [7n, 8n],
+    );
+    assert.notEqual(await store.statFile(key(7)), null);
+    assert.notEqual(await store.statFile(key(8)), null);
+  });
+
   it('parses --min-age', function () {
     assert.deepEqual(
       ['0', '90s', '10m', '2h', '1d', '500ms'].map(parseMinAge),
