@@ -107,6 +107,8 @@ function apply(): void {
 }
 
 function checkTypes(types: unknown, name: string): asserts types is readonly string[] {
-  if (!Array.isArray(types) || !types.every((type) => READABLE_IMAGE_TYPES.includes(type as string)))
-    throw new InvalidArgumentError(name, `a list of ${READABLE_IMAGE_TYPES.join(', ')}`, types);
+  if (!Array.isArray(types)) throw new InvalidArgumentError(name, 'a list of image types', types);
+  const bad = types.findIndex((type) => !READABLE_IMAGE_TYPES.includes(type as string));
+  if (bad >= 0)
+    throw new InvalidArgumentError(`${name}[${bad}]`, `one of ${READABLE_IMAGE_TYPES.join(', ')}`, types[bad]);
 }

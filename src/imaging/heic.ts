@@ -16,12 +16,14 @@
  * so applying both would turn a portrait photo twice. The ICC profile is carried over; the rest of
  * the metadata (EXIF with its GPS position, XMP) is not, as for any stored original.
  */
-import { open, readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { InvalidImageError } from '../errors.js';
 import { bytesReadAt, fileReadAt, type ReadAt } from './block-reader.js';
 import { allowedDecoders } from './decoders.js';
 import { type HeifContainer, heifBrandOf, MalformedHeif, readHeifContainer } from './heif-container.js';
+import { inRenderSlot } from './render-slots.js';
 import { sharp, sharpModule } from './sharp.js';
 
 /** The quality of the JPEG a HEIC original is stored as: about what the phone's HEIC keeps. */
@@ -86,13 +88,7 @@ export async function heicContainerOf(input: string | Buffer): Promise<HeifConta
  */
 export function checkHeicDecodable(container: HeifContainer): void {
   if (container.truncated) throw truncated(undefined);
-  if (heicDecoder() === undefined) {
-    throw new InvalidImageError(
-      'ERR_HEIC_DECODER_MISSING',
-      `Expected a HEIC decoder but none is installed: npm install heic-decode (or use a libvips that reads HEVC) to accept ${container.mimetype} images`,
-      { statusCode: 415, data: { mimetype: container.mimetype, package: 'heic-decode' } },
-    );
-  }
+  if (heicDecoder() === undefined) throw missingDecoder(container);
 }
 
 /**
@@ -119,6 +115,14 @@ export async function heicToJpeg(
     );
   }
   checkHeicDecodable(container);
+  return inRenderSlot(() => decodeToJpeg(input, container, maxPixels));
+}
+
+async function decodeToJpeg(
+  input: string | Buffer,
+  container: HeifContainer,
+  maxPixels: number,
+): Promise<{ data: Buffer; width: number; height: number }> {
   if (heicDecoder() === 'sharp') {
     try {
       const { data, info } = await sharp(input, { limitInputPixels: maxPixels })
@@ -147,63 +151,85 @@ export async function heicToJpeg(
   return { data: container.icc === undefined ? jpeg : withIccProfile(jpeg, container.icc), width, height };
 }
 
-interface HeicDecode {
-  all(input: { buffer: Uint8Array }): Promise<
-    Array<{
-      width: number;
-      height: number;
-      decode(): Promise<{ width: number; height: number; data: Uint8ClampedArray }>;
-    }> & {
-      dispose(): void;
-    }
-  >;
-}
-
-/** The primary image's RGBA pixels, by `heic-decode` (libheif lists top-level images in item order). */
-async function decodeWithWasm(
-  input: string | Buffer,
-  container: HeifContainer,
-): Promise<{ width: number; height: number; data: Uint8ClampedArray }> {
-  let decoder: HeicDecode;
+/**
+ * The worker that runs `heic-decode` (CommonJS, evaluated): the primary image's RGBA pixels, by its
+ * place among the top-level images (libheif lists them in item order), confirmed by its size.
+ */
+const WORKER = `
+const { parentPort, workerData: job } = require('node:worker_threads');
+const { readFile } = require('node:fs/promises');
+(async () => {
+  const decode = require(job.decoder);
+  const buffer = job.buffer ?? (await readFile(job.path));
+  const images = await decode.all({ buffer });
   try {
-    decoder = ((await import(decoderPackage)) as { default: HeicDecode }).default;
-  } catch (error) {
-    throw new InvalidImageError(
-      'ERR_HEIC_DECODER_MISSING',
-      `${decoderPackage} could not be loaded: npm install heic-decode`,
-      {
-        statusCode: 415,
-        cause: error,
-        data: { package: 'heic-decode' },
-      },
-    );
-  }
-  const buffer = Buffer.isBuffer(input) ? input : await readFile(input);
-  let images: Awaited<ReturnType<HeicDecode['all']>>;
-  try {
-    images = await decoder.all({ buffer });
-  } catch (error) {
-    throw undecodable(error);
-  }
-  try {
-    // The primary by its place, confirmed by its size (rotation applied, as the container says).
-    const fits = (image: { width: number; height: number }) =>
-      image.width === container.width && image.height === container.height;
-    const primary = fits(images[container.primaryIndex] ?? { width: 0, height: 0 })
-      ? images[container.primaryIndex]!
-      : images.find(fits);
-    if (primary === undefined)
-      throw new InvalidImageError(
-        'ERR_IMAGE_UNREADABLE',
-        `The HEIF image could not be decoded: no image of ${container.width}×${container.height} (its primary) among ${images.length}`,
-        { statusCode: 400 },
-      );
-    return await primary.decode();
-  } catch (error) {
-    throw undecodable(error);
+    const fits = (image) => image !== undefined && image.width === job.width && image.height === job.height;
+    const primary = fits(images[job.index]) ? images[job.index] : images.find(fits);
+    if (primary === undefined) throw new Error('no image of ' + job.width + 'x' + job.height + ' (its primary) among ' + images.length);
+    const { width, height, data } = await primary.decode();
+    parentPort.postMessage({ width, height, data }, [data.buffer]);
   } finally {
     images.dispose();
   }
+})().catch((error) => parentPort.postMessage({ error: String((error && error.message) || error) }));
+`;
+
+/**
+ * The primary image's RGBA pixels, decoded by `heic-decode` in a worker thread: its WebAssembly
+ * decode is synchronous (a 12 MP photo holds a thread for over a second, which must not be the
+ * event loop's), and the memory it grows (about 130 MB for 12 MP, never returned by WebAssembly)
+ * goes back when the worker ends.
+ */
+async function decodeWithWasm(
+  input: string | Buffer,
+  container: HeifContainer,
+): Promise<{ width: number; height: number; data: Uint8Array }> {
+  let decoder: string;
+  try {
+    decoder = createRequire(import.meta.url).resolve(decoderPackage);
+  } catch (error) {
+    throw missingDecoder(container, error);
+  }
+  const worker = new Worker(WORKER, {
+    eval: true,
+    execArgv: [],
+    // libheif-js logs its failures to the console: they come back as errors instead.
+    stdout: true,
+    stderr: true,
+    workerData: {
+      decoder,
+      path: typeof input === 'string' ? input : undefined,
+      buffer: Buffer.isBuffer(input) ? input : undefined,
+      index: container.primaryIndex,
+      width: container.width,
+      height: container.height,
+    },
+  });
+  worker.stdout.resume();
+  worker.stderr.resume();
+  try {
+    const result = await new Promise<{ width: number; height: number; data: Uint8Array } | { error: string }>(
+      (resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`the HEIC decoder's worker exited with ${code}`)));
+      },
+    );
+    if ('error' in result) throw new Error(result.error);
+    return result;
+  } catch (error) {
+    throw undecodable(error);
+  } finally {
+    await worker.terminate();
+  }
+}
+
+function missingDecoder(container: { mimetype: string }, cause?: unknown): InvalidImageError {
+  return new InvalidImageError(
+    'ERR_HEIC_DECODER_MISSING',
+    `Expected a HEIC decoder but none is installed: npm install heic-decode (or use a libvips that reads HEVC) to accept ${container.mimetype} images`,
+    { statusCode: 415, cause, data: { mimetype: container.mimetype, package: 'heic-decode' } },
+  );
 }
 
 /** `jpeg` with `icc` as its colour profile: APP2 `ICC_PROFILE` segments right after the SOI (and JFIF APP0). */
