@@ -20,6 +20,11 @@ const AVIF_BRANDS = new Set(['avif', 'avis']);
 const MAX_META_BYTES = 4 * 1024 * 1024;
 /** Top-level boxes walked at most (a HEIF file has a handful: ftyp, meta, mdat…). */
 const MAX_TOP_LEVEL_BOXES = 1000;
+/**
+ * Item extents read at most: an extent's fields can be 0 bytes wide, so the box's size alone does
+ * not bound them (a 48 MP iPhone grid has about 200 items of one extent each).
+ */
+const MAX_EXTENTS = 100_000;
 /** Derivation levels followed from the primary item (iden → grid → tiles is two). */
 const MAX_DERIVATION_DEPTH = 4;
 
@@ -260,8 +265,10 @@ function parseMeta(meta: Buffer, truncated: boolean): Items {
         const to: number[] = [];
         for (let i = 0; i < count; i++) to.push(version === 0 ? entry.u16() : entry.u32());
         const byType = items.references.get(ref.type) ?? new Map<number, number[]>();
-        byType.set(from, [...(byType.get(from) ?? []), ...to]);
         items.references.set(ref.type, byType);
+        const list = byType.get(from);
+        if (list === undefined) byType.set(from, to);
+        else for (const id of to) list.push(id);
       }
     } else if (box.type === 'iprp') {
       parseProperties(meta, box, items);
@@ -308,12 +315,15 @@ function parseLocations(cursor: Cursor, items: Items): void {
   const baseOffsetSize = (sizes >> 4) & 0xf;
   const indexSize = version >= 1 ? sizes & 0xf : 0;
   const count = version < 2 ? cursor.u16() : cursor.u32();
+  let total = 0;
   for (let i = 0; i < count; i++) {
     const id = version < 2 ? cursor.u16() : cursor.u32();
     const method = version >= 1 ? cursor.u16() & 0xf : 0;
     cursor.u16(); // data_reference_index
     const base = cursor.uint(baseOffsetSize);
     const extentCount = cursor.u16();
+    total += extentCount;
+    if (total > MAX_EXTENTS) throw new MalformedHeif(`over ${MAX_EXTENTS} item extents`);
     const extents: Array<{ offset: number; length: number }> = [];
     for (let j = 0; j < extentCount; j++) {
       cursor.uint(indexSize);
@@ -330,14 +340,14 @@ function describePrimary(items: Items, brand: 'heic' | 'heif', size: number, tru
   const primary = items.primary ?? [...items.types.keys()][0];
   if (primary === undefined || !items.types.has(primary)) throw new MalformedHeif('no primary image item');
   // The items whose data make the primary image: itself, and what it derives from (grid tiles…).
-  const parts: number[] = [];
+  const parts = new Set<number>();
   const visit = (id: number, depth: number) => {
-    if (depth > MAX_DERIVATION_DEPTH || parts.includes(id)) return;
-    parts.push(id);
+    if (depth > MAX_DERIVATION_DEPTH || parts.has(id)) return;
+    parts.add(id);
     for (const source of items.references.get('dimg')?.get(id) ?? []) visit(source, depth + 1);
   };
   visit(primary, 0);
-  const types = parts.map((id) => items.types.get(id));
+  const types = [...parts].map((id) => items.types.get(id));
   const coding = types.includes('hvc1') ? 'hevc' : types.includes('av01') ? 'av1' : (types[0] ?? 'unknown');
   for (const id of parts)
     for (const extent of items.extents.get(id) ?? []) if (extent.offset + extent.length > size) truncated = true;
