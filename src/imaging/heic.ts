@@ -153,7 +153,7 @@ async function decodeToJpeg(
 
 /**
  * The worker that runs `heic-decode` (CommonJS, evaluated): the primary image's RGBA pixels, by its
- * place among the top-level images (libheif lists them in item order), confirmed by its size.
+ * place among the top-level images (libheif lists them in item order), or else by its size.
  */
 const WORKER = `
 const { parentPort, workerData: job } = require('node:worker_threads');
@@ -164,7 +164,9 @@ const { readFile } = require('node:fs/promises');
   const images = await decode.all({ buffer });
   try {
     const fits = (image) => image !== undefined && image.width === job.width && image.height === job.height;
-    const primary = fits(images[job.index]) ? images[job.index] : images.find(fits);
+    // By its place when libheif lists what the container does (a clean-aperture crop changes the
+    // size), else by its size.
+    const primary = images.length === job.count || fits(images[job.index]) ? images[job.index] : images.find(fits);
     if (primary === undefined) throw new Error('no image of ' + job.width + 'x' + job.height + ' (its primary) among ' + images.length);
     const { width, height, data } = await primary.decode();
     parentPort.postMessage({ width, height, data }, [data.buffer]);
@@ -201,6 +203,7 @@ async function decodeWithWasm(
       path: typeof input === 'string' ? input : undefined,
       buffer: Buffer.isBuffer(input) ? input : undefined,
       index: container.primaryIndex,
+      count: container.topLevelImages,
       width: container.width,
       height: container.height,
     },
