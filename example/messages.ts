@@ -28,12 +28,15 @@ export function uploadMessage(code: string, data: Record<string, any> = {}): str
     case 'ERR_IMAGE_TOO_MANY_FRAMES':
       return `This animation has ${data.frames} frames of ${data.width} × ${data.height} pixels: too many for its size. Send fewer frames or a smaller one.`;
     case 'ERR_IMAGE_UNSUPPORTED_TYPE':
-      // sharp reads HEIC (iPhone photos) as "heif"; the library does not take it yet.
+      // An iPhone photo (image/heic) on a route whose types leave HEIC out.
       if (/hei[cf]/i.test(String(data.mimetype)))
-        return "HEIC photos aren't supported yet: export it as JPEG and try again.";
-      return "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.";
+        return "HEIC photos aren't taken here: export it as JPEG and try again.";
+      return "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF, TIFF or HEIC file.";
+    case 'ERR_HEIC_DECODER_MISSING':
+      // The server lacks the optional heic-decode package: the visitor can still send a JPEG.
+      return "HEIC photos can't be read here yet: export it as JPEG and try again.";
     case 'ERR_IMAGE_UNREADABLE':
-      return "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.";
+      return "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF, TIFF or HEIC file.";
     case 'ERR_IMAGE_TRUNCATED':
       return 'This picture is incomplete: its end is missing. Was it fully downloaded? Try the file again.';
     case 'ERR_IMAGE_EMPTY':

@@ -69,6 +69,7 @@ export type {
 
 // Imaging
 export { DEFAULT_IMAGE_TYPES, DEFAULT_LIMITS } from './imaging/probe.js';
+export { allowDecoders, allowedDecoders, restrictDecoders } from './imaging/decoders.js';
 export type { ImageLimits, ProbedImage } from './imaging/probe.js';
 export { renderSlots } from './imaging/render-slots.js';
 export { thumbnailDimensions } from './imaging/thumbnail.js';

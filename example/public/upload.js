@@ -33,7 +33,10 @@ function enhance(form) {
   /** Words for a file the server would refuse anyway, or undefined. */
   function problemWith(file) {
     if (!file) return form.dataset.noFile;
-    if (/\.hei[cf]$/i.test(file.name) || /^image\/hei[cf]/.test(file.type)) return form.dataset.heic;
+    const heic = /\.hei[cf]$/i.test(file.name) || /^image\/hei[cf]/.test(file.type);
+    // A route whose types leave HEIC out; one that takes it stores it as JPEG.
+    if (heic && !/image\/hei[cf]/.test(form.dataset.types)) return form.dataset.heic;
+    if (heic) return undefined;
     // An empty type means the browser does not know: let the server read the bytes.
     if (file.type && !form.dataset.types.split(',').includes(file.type)) return form.dataset.notAPicture;
     if (file.size > Number(form.dataset.maxBytes)) return form.dataset.tooLarge;

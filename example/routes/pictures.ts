@@ -37,7 +37,7 @@ export function imageKind(image: UserPicture, original: UserPicture): string {
 export const UPLOAD_LIMITS = {
   maxBytes: 10 * 1024 * 1024,
   maxPixels: 40_000_000,
-  types: ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif', 'image/tiff'],
+  types: ['image/jpeg', 'image/png', 'image/gif', 'image/webp', 'image/avif', 'image/tiff', 'image/heic', 'image/heif'],
 };
 
 /** Finds the user of the URL first: no one uploads a file for a user who is not there. */

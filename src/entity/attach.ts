@@ -11,6 +11,8 @@ import { sharp } from '../imaging/sharp.js';
 import { InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
 import { STRIPPABLE_TYPES, withoutMetadata } from '../imaging/metadata-strip.js';
+import { heicToJpeg } from '../imaging/heic.js';
+import { HEIC_TYPES } from '../imaging/image-types.js';
 import { checkProbed, type ImageLimits, type ProbedImage, probeImage, proveWhole } from '../imaging/probe.js';
 import {
   checkThumbnailSpecs,
@@ -51,10 +53,18 @@ export async function attachOriginal(
   const specs = checkThumbnailSpecs(options.thumbnails);
   // The header first (type, size, pixel limits: no decoding). The one decode that proves the bytes
   // whole comes after the metadata is removed, of the bytes to store: they are what must decode.
-  const probed =
+  let probed =
     options.probed === undefined
       ? await probeImage(input, size, limits, { decode: false })
       : reuseProbe(options.probed, size, limits);
+  if (HEIC_TYPES.includes(probed.mimetype)) {
+    // Stored as JPEG (heic.ts): from here on, the JPEG is the input, decoded once to make it.
+    const jpeg = await heicToJpeg(input, limits.maxPixels);
+    input = jpeg.data;
+    size = jpeg.data.length;
+    const { width, height } = jpeg;
+    probed = { mimetype: 'image/jpeg', width, height, size, pixels: width * height, orientation: 1 };
+  }
   const store = concreteStore(options.store);
   const stored = await originalToStore(input, probed, options.keepMetadata, options.tempDir).catch(
     async (error: unknown) => {

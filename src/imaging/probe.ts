@@ -11,19 +11,11 @@ import { sharp } from './sharp.js';
 import { type ImageAttachErrorCode, InvalidArgumentError, InvalidImageError } from '../errors.js';
 import * as check from '../util/check.js';
 import { decodeFailureOf, endsEarly } from './truncation.js';
+import { allowConfiguredTypes } from './decoders.js';
+import { checkHeicDecodable, heicContainerOf } from './heic.js';
+import { DEFAULT_IMAGE_TYPES, READABLE_IMAGE_TYPES } from './image-types.js';
 
-/** The image types attach accepts unless told otherwise. SVG is opt-in (it can carry script). */
-export const DEFAULT_IMAGE_TYPES: readonly string[] = [
-  'image/jpeg',
-  'image/png',
-  'image/gif',
-  'image/webp',
-  'image/avif',
-  'image/tiff',
-];
-
-/** Every type the library can read; `types` options choose among these. */
-export const READABLE_IMAGE_TYPES: readonly string[] = [...DEFAULT_IMAGE_TYPES, 'image/svg+xml'];
+export { DEFAULT_IMAGE_TYPES, HEIC_TYPES, READABLE_IMAGE_TYPES } from './image-types.js';
 
 export interface ImageLimits {
   /** The most bytes an input may have. Default 50 MiB. */
@@ -34,7 +26,10 @@ export interface ImageLimits {
    * 0.6 s of CPU), and a tiny PNG can declare a huge canvas.
    */
   maxPixels: number;
-  /** The mimetypes accepted. Default: JPEG, PNG, GIF, WebP, AVIF, TIFF (add `image/svg+xml` to opt in). */
+  /**
+   * The mimetypes accepted. Default: JPEG, PNG, GIF, WebP, AVIF, TIFF, HEIC/HEIF (add `image/svg+xml`
+   * to opt in). Configuring a type also lets sharp decode it in this process (see `allowDecoders`).
+   */
   types: readonly string[];
   /**
    * The most pixels (width × height × frames) an animation may declare per byte of input, once
@@ -75,6 +70,8 @@ export function resolveLimits(...layers: Array<Partial<ImageLimits> | undefined>
   ) {
     throw new InvalidArgumentError('types', `a non-empty list of ${READABLE_IMAGE_TYPES.join(', ')}`, limits.types);
   }
+  // A configured type is one sharp must be able to decode (decoders.ts).
+  allowConfiguredTypes(limits.types);
   return limits;
 }
 
@@ -123,8 +120,9 @@ const MIMETYPE_OF_FORMAT: Record<string, string> = {
 
 /**
  * Identifies and checks an image (a file path or a buffer) against `limits`.
+ * A HEIC is read from its container (heic.ts), and only decoded by attach, which stores it as JPEG.
  * @throws InvalidImageError `ERR_IMAGE_EMPTY` (400), `ERR_IMAGE_TOO_LARGE` (413),
- *   `ERR_IMAGE_UNSUPPORTED_TYPE` (415), `ERR_IMAGE_TOO_MANY_PIXELS` or `ERR_IMAGE_TOO_MANY_FRAMES` (413), `ERR_IMAGE_TRUNCATED` or
+ *   `ERR_IMAGE_UNSUPPORTED_TYPE` or `ERR_HEIC_DECODER_MISSING` (415), `ERR_IMAGE_TOO_MANY_PIXELS` or `ERR_IMAGE_TOO_MANY_FRAMES` (413), `ERR_IMAGE_TRUNCATED` or
  *   `ERR_IMAGE_UNREADABLE` (400)
  */
 export async function probeImage(
@@ -135,6 +133,17 @@ export async function probeImage(
 ): Promise<ProbedImage> {
   if (size === 0) throw new InvalidImageError('ERR_IMAGE_EMPTY', 'The image is empty (0 bytes)', { statusCode: 400 });
   if (size > limits.maxBytes) throw tooLarge(size, limits.maxBytes);
+
+  // HEIC from its container: sharp's libvips may have no HEVC decoder, and it is never asked first.
+  const heic = await heicContainerOf(input);
+  if (heic !== undefined) {
+    const { mimetype, width, height } = heic;
+    if (!limits.types.includes(mimetype)) throw unsupportedType(mimetype, mimetype, limits);
+    if (width * height > limits.maxPixels) throw tooManyPixels(width, height, 1, limits.maxPixels);
+    checkHeicDecodable(heic);
+    // Decoded once, at attach, where it becomes the JPEG to store; its data is all there.
+    return { mimetype, width, height, size, pixels: width * height, orientation: 1, decoded: false };
+  }
 
   let metadata: Metadata;
   try {

@@ -2,7 +2,14 @@ import type { RequestHandler, Response } from 'express';
 import type { UploadedImage } from 'objection-imageattach/express';
 
 export { Model } from 'objection';
-export { Image, imageAttachment, imageSet } from 'objection-imageattach';
+export {
+  allowDecoders,
+  allowedDecoders,
+  Image,
+  imageAttachment,
+  imageSet,
+  restrictDecoders,
+} from 'objection-imageattach';
 export { imageUpload, type UploadedImage } from 'objection-imageattach/express';
 export { app, Product, user, User } from './shared.js';
 /** The relation's join, as in the models. */

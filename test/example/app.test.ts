@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { filesSettled } from '../../src/index.js';
 import request from 'supertest';
 import sharp from 'sharp';
@@ -216,6 +218,18 @@ for (const database of exampleDatabases) {
         );
       });
 
+      it("attaches an iPhone's HEIC photo as a JPEG, the right way up", async function () {
+        const id = await newUser();
+        const heic = await readFile(fileURLToPath(new URL('../fixtures/heic/rotated.heic', import.meta.url)));
+        await upload(id, heic, 'IMG_0001.HEIC').expect(303);
+        const rows = await UserPicture.query().where('user_id', id);
+        assert.deepEqual(
+          rows.map((r) => [r.width, r.height, r.mimetype, r.original]),
+          [[48, 64, 'image/jpeg', true]],
+        );
+        await uploadsRemoved();
+      });
+
       it('replaces the whole set, files included', async function () {
         const id = await newUser();
         await upload(id, photo).expect(303);
@@ -232,7 +246,7 @@ for (const database of exampleDatabases) {
           'a text file',
           async () => Buffer.from('not a picture at all'),
           415,
-          'This file isn&#39;t a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.',
+          'This file isn&#39;t a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF, TIFF or HEIC file.',
         ],
         [
           'a pixel bomb',

@@ -14,6 +14,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import sharp from 'sharp';
 import { pngDeclaring } from '../support/images.js';
@@ -315,7 +316,7 @@ describe('the example app in Chromium', function () {
         await page.click('form.upload button');
         await page.waitForSelector('#picture-status.error', { timeout: 20_000 });
         assert.deepEqual(await visibleOutcomes(), [
-          "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.",
+          "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF, TIFF or HEIC file.",
         ]);
         assert.deepEqual(
           problems.filter((p) => !/(HTTP 415: .*\/picture$)|status of 415/.test(p)),
@@ -383,21 +384,22 @@ describe('the example app in Chromium', function () {
           what: 'a text file named .jpg',
           name: 'notes.jpg',
           make: async () => Buffer.from('these are notes, not a picture'),
-          says: "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.",
+          says: "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF, TIFF or HEIC file.",
           checkedBy: 'server',
         },
         {
-          what: 'a HEIC photo',
+          // HEIC photos are taken (stored as JPEG): one cut short is refused like any other.
+          what: 'a HEIC photo cut short',
           name: 'IMG_0001.HEIC',
-          make: async () => Buffer.from('....ftypheic'),
-          says: "HEIC photos aren't supported yet: export it as JPEG and try again.",
-          checkedBy: 'page',
+          make: async () => readFile(fileURLToPath(new URL('../fixtures/heic/truncated.heic', import.meta.url))),
+          says: 'This picture is incomplete: its end is missing. Was it fully downloaded? Try the file again.',
+          checkedBy: 'server',
         },
         {
           what: 'a PDF',
           name: 'invoice.pdf',
           make: async () => Buffer.from('%PDF-1.7'),
-          says: "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.",
+          says: "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF, TIFF or HEIC file.",
           checkedBy: 'page',
         },
         {
@@ -616,7 +618,7 @@ describe('the example app in Chromium', function () {
             await Promise.all([plain.waitForURL(`${origin}${userPath}`), plain.click('form.upload button')]);
             assert.equal(
               (await plain.textContent('#picture-status'))?.trim(),
-              "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.",
+              "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF, TIFF or HEIC file.",
             );
             methods.length = 0;
             await plain.reload();

@@ -19,14 +19,26 @@ describe("the example's words for refused uploads (example/messages.ts)", functi
     );
   });
 
-  it('tells HEIC photos (read by sharp as "heif") apart from files that are no picture', function () {
-    // The shape of the probe's error for an iPhone photo: data.mimetype is sharp's format name.
+  it('tells HEIC photos apart from files that are no picture, and says what to do when the server cannot read them', function () {
+    // A route whose types leave HEIC out: data.mimetype is the type the bytes are.
     const heic = new InvalidImageError(
       'ERR_IMAGE_UNSUPPORTED_TYPE',
-      'Expected one of image/jpeg… but the bytes are of format heif',
-      { statusCode: 415, data: { mimetype: 'heif' } },
+      'Expected one of image/jpeg… but the bytes are image/heic',
+      {
+        statusCode: 415,
+        data: { mimetype: 'image/heic' },
+      },
     );
-    assert.equal(messageFor(heic), "HEIC photos aren't supported yet: export it as JPEG and try again.");
+    assert.equal(messageFor(heic), "HEIC photos aren't taken here: export it as JPEG and try again.");
+    const noDecoder = new InvalidImageError(
+      'ERR_HEIC_DECODER_MISSING',
+      'Expected a HEIC decoder but none is installed',
+      {
+        statusCode: 415,
+        data: { mimetype: 'image/heic', package: 'heic-decode' },
+      },
+    );
+    assert.equal(messageFor(noDecoder), "HEIC photos can't be read here yet: export it as JPEG and try again.");
     const notOne = new InvalidImageError(
       'ERR_IMAGE_UNSUPPORTED_TYPE',
       'Expected an image (…) but the bytes are not one',
@@ -34,7 +46,7 @@ describe("the example's words for refused uploads (example/messages.ts)", functi
     );
     assert.equal(
       messageFor(notOne),
-      "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF or TIFF file.",
+      "This file isn't a picture we can read. Try a JPEG, PNG, GIF, WebP, AVIF, TIFF or HEIC file.",
     );
   });
 
