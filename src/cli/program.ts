@@ -118,10 +118,14 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
       '--model <name>',
       'owner.relation (e.g. users.picture), or an image class by config name, class name, table name or object type',
     )
-    .requiredOption('--width <list>', 'comma-separated widths, e.g. 100,400')
+    .option('--width <list>', 'comma-separated widths, e.g. 100,400 (required unless --placeholders)')
     .option(
       '--only-missing',
       'make only the thumbnails a set lacks (no row, or a row whose file is missing); keep the others',
+    )
+    .option(
+      '--placeholders',
+      "compute each set's placeholder from its original (relations with placeholder: 'thumbhash'); alone, or with --width",
     )
     .option('--format <format>', "jpeg, png, webp or avif (default: the original's)")
     .option(
@@ -137,7 +141,8 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
       'after',
       "\nThe rows it writes are shared by every store, so it refuses a --store other than the config's\n" +
         'defaultStore (exit code 2) unless --allow-non-default-store is given.\n\n' +
-        'Example:\n  objection-imageattach regenerate --model users.picture --width 100,400 --format webp',
+        'Example:\n  objection-imageattach regenerate --model users.picture --width 100,400 --format webp\n' +
+        '  objection-imageattach regenerate --model users.picture --placeholders --only-missing',
     )
     .action(withConfig<RegenerateFlags>((config, flags, out) => regenerateCommand(config, flags, out)));
 

@@ -9,7 +9,13 @@
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { filesSettled, type ImageEntity } from '../entity/index.js';
-import { imageOfSize, imageSetOf } from '../entity/worker-api.js';
+import {
+  fillPlaceholder,
+  imageOfSize,
+  imageSetOf,
+  placeholderDeclared,
+  type PlaceholderFill,
+} from '../entity/worker-api.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import type { ThumbnailFormat } from '../imaging/thumbnail.js';
@@ -24,8 +30,11 @@ import * as check from '../util/check.js';
 
 export interface RegenerateFlags {
   model: string;
-  width: string;
+  /** Optional with `--placeholders`, which can run alone. */
+  width?: string;
   onlyMissing?: boolean;
+  /** Compute each set's placeholder too (relations with `placeholder: 'thumbhash'`). */
+  placeholders?: boolean;
   format?: string;
   /** What transparency becomes in JPEG thumbnails: `#rrggbb` or `#rgb` (default white). */
   background?: string;
@@ -43,11 +52,16 @@ interface Tally {
   restored: number;
   present: number;
   failed: Array<{ image: ImageEntity; error: Error }>;
+  /** Sets by what `--placeholders` did (see PlaceholderFill). */
+  placeholders: Record<PlaceholderFill, number>;
 }
 
 export async function regenerateCommand(config: LoadedConfig, flags: RegenerateFlags, out: Output): Promise<number> {
   const relation = relationNamed(config, '--model', flags.model);
-  const widths = parseWidths(flags.width);
+  const placeholders = flags.placeholders === true;
+  if (placeholders) placeholdersDeclared(relation);
+  // --placeholders alone makes no thumbnails.
+  const widths = placeholders && flags.width === undefined ? [] : parseWidths(flags.width!);
   if (flags.format !== undefined) check.oneOf(flags.format, FORMATS, '--format');
   const format = flags.format as ThumbnailFormat | undefined;
   const background = checkBackground(flags.background, '--background');
@@ -57,7 +71,14 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
   const originalsOnly = (query: Knex.QueryBuilder) => void query.where('original', true);
   const total = await countRows(cls, { knex: config.knex, where: originalsOnly });
   const progress = out.progress('regenerate', total, 'image sets');
-  const tally: Tally = { created: 0, replaced: 0, restored: 0, present: 0, failed: [] };
+  const tally: Tally = {
+    created: 0,
+    replaced: 0,
+    restored: 0,
+    present: 0,
+    failed: [],
+    placeholders: { written: 0, present: 0, 'no-original': 0, replaced: 0 },
+  };
   let settled = 0;
   try {
     // One set at a time: sharp already spreads each thumbnail over the CPU's cores.
@@ -67,7 +88,7 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
           relation,
           original,
           widths,
-          { store, format, background, onlyMissing: flags.onlyMissing === true },
+          { store, format, background, onlyMissing: flags.onlyMissing === true, placeholders },
           tally,
         );
       } catch (error) {
@@ -81,10 +102,18 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
   const what = `${relation.ownerName}.${relation.relationName} (${cls.name}), widths ${widths.join(', ')}${format ? `, as ${format}` : ''}, in ${storeName}`;
   for (const { image, error } of tally.failed)
     out.line(`failed: ${describeKey(keyOf(image))}: ${jsonError(error).code}: ${error.message}`);
-  out.line(
-    `Regenerated thumbnails of ${settled} image sets of ${what}: ${tally.created} created, ${tally.replaced} replaced, ` +
-      `${tally.restored} restored, ${tally.present} already there, ${tally.failed.length} failed.`,
-  );
+  if (widths.length > 0)
+    out.line(
+      `Regenerated thumbnails of ${settled} image sets of ${what}: ${tally.created} created, ${tally.replaced} replaced, ` +
+        `${tally.restored} restored, ${tally.present} already there, ${tally.failed.length} failed.`,
+    );
+  if (placeholders) {
+    const p = tally.placeholders;
+    out.line(
+      `Placeholders of ${settled} image sets of ${relation.ownerName}.${relation.relationName}: ${p.written} written, ` +
+        `${p.present} already there, ${p.replaced} skipped (original replaced meanwhile), ${tally.failed.length} failed.`,
+    );
+  }
   out.result({
     command: 'regenerate',
     model: `${relation.ownerName}.${relation.relationName}`,
@@ -93,6 +122,13 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
     format: format ?? null,
     background: background ?? null,
     onlyMissing: flags.onlyMissing === true,
+    placeholders: placeholders
+      ? {
+          written: tally.placeholders.written,
+          present: tally.placeholders.present,
+          replaced: tally.placeholders.replaced,
+        }
+      : null,
     sets: settled,
     created: tally.created,
     replaced: tally.replaced,
@@ -129,6 +165,16 @@ function liveStoreOnly(config: LoadedConfig, storeName: string): void {
   );
 }
 
+/** @throws UsageError when the relation computes no placeholders: there would be nowhere to show them. */
+function placeholdersDeclared(relation: ConfigRelation): void {
+  if (placeholderDeclared(relation.ownerClass.fromJson({}, { skipValidation: true }), relation.relationName)) return;
+  throw new UsageError(
+    `${relation.ownerName}.${relation.relationName} has no placeholder: 'thumbhash' in its imageAttachment() options: ` +
+      'add it (and the variantTables() migration for its meta table), then run regenerate --placeholders again.',
+    { model: `${relation.ownerName}.${relation.relationName}` },
+  );
+}
+
 /** `100,400` → `[100, 400]`. @throws InvalidArgumentError naming --width */
 export function parseWidths(value: string): number[] {
   const parts = typeof value === 'string' ? value.split(',').map((p) => p.trim()) : [];
@@ -148,6 +194,7 @@ async function regenerateSet(
     format: ThumbnailFormat | undefined;
     background: ThumbnailBackground | undefined;
     onlyMissing: boolean;
+    placeholders: boolean;
   },
   tally: Tally,
 ): Promise<void> {
@@ -185,6 +232,8 @@ async function regenerateSet(
       tally.replaced++;
     }
   }
+  // Anew by default, as thumbnails are; --only-missing keeps a placeholder made of this original.
+  if (options.placeholders) tally.placeholders[await fillPlaceholder(set, options)]++;
 }
 
 /** The format to make a missing thumbnail in: the one asked for, else the one its row names. */
