@@ -24,6 +24,8 @@ import { spoolToTempFile } from '../util/spool.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
+import { attachPlaceholder, storeAttachedPlaceholder } from './attach-placeholder.js';
+import type { Placeholder } from '../imaging/placeholder.js';
 import type { AttachOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 
@@ -67,7 +69,9 @@ export async function attachOriginal(
       // Not decoded yet (a caller's probe that decoded the input proves it, unless it was changed).
       await proveWhole(data, limits.maxPixels, { animated });
     }
-    return await attachProven(rows, data, probed, thumbnails, store, options);
+    // After the decode above proved the bytes whole.
+    const placeholder = await attachPlaceholder(rows, data, limits.maxPixels);
+    return await attachProven(rows, data, probed, thumbnails, store, options, placeholder);
   } finally {
     await stored.dispose();
   }
@@ -81,6 +85,7 @@ async function attachProven(
   thumbnails: RenderedThumbnail[],
   store: Store,
   options: AttachOptions,
+  placeholder: Placeholder | undefined,
 ): Promise<ImageEntity> {
   const { mimetype, width, height } = probed;
   if (options.trx === undefined) await clockPastSet(rows);
@@ -93,6 +98,7 @@ async function attachProven(
       await rows.setQuery(trx).delete().context({ store });
       const created_at = await laterThan(trx, rows.info.imageClass.tableName, previous);
       const original = await rows.insert(trx, { mimetype, width, height, original: true, created_at });
+      await storeAttachedPlaceholder(trx, rows, original, { width, height }, placeholder);
       const made: ImageEntity[] = [];
       for (const t of thumbnails)
         made.push(

@@ -1,0 +1,37 @@
+/**
+ * The placeholder part of attach, for relations with `placeholder: 'thumbhash'`: computed before the
+ * transaction, beside the thumbnails' render, and written in the attach transaction into the meta
+ * row of the new original (so it is bound to that original's `created_at`, and a later replacement,
+ * ours or Python's, leaves it unused).
+ */
+import type { Knex } from 'knex';
+import { type Placeholder, placeholderOf, placeholderRaster, type PlaceholderRaster } from '../imaging/placeholder.js';
+import type { ImageEntity } from './image.js';
+import type { SetRows } from './set-rows.js';
+import { writePlaceholder } from './set-meta.js';
+
+/**
+ * The placeholder of the bytes being attached, or `undefined` when the relation asks for none.
+ * `raster` is the one decode's (renderFromOneDecode's `placeholderRaster`); without it, a small
+ * decode of its own (JPEG and WebP shrink on load, so it reads a fraction of the pixels).
+ */
+export async function attachPlaceholder(
+  rows: SetRows,
+  data: string | Buffer,
+  maxPixels: number,
+  raster?: PlaceholderRaster,
+): Promise<Placeholder | undefined> {
+  if (rows.info.placeholder === undefined) return undefined;
+  return placeholderOf(raster ?? (await placeholderRaster(data, maxPixels)));
+}
+
+/** Writes `placeholder` (if any) for the new `original` of upright size `source`, in the attach transaction. */
+export async function storeAttachedPlaceholder(
+  trx: Knex.Transaction,
+  rows: SetRows,
+  original: ImageEntity,
+  source: { width: number; height: number },
+  placeholder: Placeholder | undefined,
+): Promise<void> {
+  if (placeholder !== undefined) await writePlaceholder(trx, rows, original, placeholder, source);
+}
