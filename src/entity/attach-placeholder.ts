@@ -25,6 +25,23 @@ export async function attachPlaceholder(
   return placeholderOf(raster ?? (await placeholderRaster(data, maxPixels)));
 }
 
+/**
+ * Runs `work` (the render that proves the bytes whole) and computes the placeholder beside it;
+ * waits for both, so nothing still reads `data` when the caller removes it. The render's error
+ * comes first: bytes that do not decode are that, not a placeholder problem.
+ */
+export async function besidePlaceholder<T>(
+  rows: SetRows,
+  data: string | Buffer,
+  maxPixels: number,
+  work: () => Promise<T>,
+): Promise<{ result: T; placeholder: Placeholder | undefined }> {
+  const [done, made] = await Promise.allSettled([work(), attachPlaceholder(rows, data, maxPixels)]);
+  if (done.status === 'rejected') throw done.reason;
+  if (made.status === 'rejected') throw made.reason;
+  return { result: done.value, placeholder: made.value };
+}
+
 /** Writes `placeholder` (if any) for the new `original` of upright size `source`, in the attach transaction. */
 export async function storeAttachedPlaceholder(
   trx: Knex.Transaction,

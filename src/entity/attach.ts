@@ -24,7 +24,7 @@ import { spoolToTempFile } from '../util/spool.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
-import { attachPlaceholder, storeAttachedPlaceholder } from './attach-placeholder.js';
+import { besidePlaceholder, storeAttachedPlaceholder } from './attach-placeholder.js';
 import type { Placeholder } from '../imaging/placeholder.js';
 import type { AttachOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
@@ -60,17 +60,20 @@ export async function attachOriginal(
     const data = stored.data;
     // Every frame of an animation, which its thumbnails decode (a still decode reads the first).
     const animated = probed.pixels > probed.width * probed.height;
-    let thumbnails: RenderedThumbnail[] = [];
-    if (specs !== undefined) {
-      // Their render is the decode (from the bytes to store: the same pixels, orientation and profile).
-      thumbnails = await renderThumbnails(data, probed, planThumbnails(specs, probed), limits.maxPixels);
-      if (animated) await proveWhole(data, limits.maxPixels, { animated });
-    } else if (data !== input || probed.decoded === false) {
-      // Not decoded yet (a caller's probe that decoded the input proves it, unless it was changed).
-      await proveWhole(data, limits.maxPixels, { animated });
-    }
-    // After the decode above proved the bytes whole.
-    const placeholder = await attachPlaceholder(rows, data, limits.maxPixels);
+    // The placeholder is computed beside the decode that proves the bytes whole (see attach-placeholder.ts).
+    const { result: thumbnails, placeholder } = await besidePlaceholder(rows, data, limits.maxPixels, async () => {
+      if (specs !== undefined) {
+        // Their render is the decode (from the bytes to store: the same pixels, orientation and profile).
+        const rendered = await renderThumbnails(data, probed, planThumbnails(specs, probed), limits.maxPixels);
+        if (animated) await proveWhole(data, limits.maxPixels, { animated });
+        return rendered;
+      }
+      if (data !== input || probed.decoded === false) {
+        // Not decoded yet (a caller's probe that decoded the input proves it, unless it was changed).
+        await proveWhole(data, limits.maxPixels, { animated });
+      }
+      return [] as RenderedThumbnail[];
+    });
     return await attachProven(rows, data, probed, thumbnails, store, options, placeholder);
   } finally {
     await stored.dispose();

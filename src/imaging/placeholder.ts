@@ -30,6 +30,12 @@ export interface PlaceholderRaster {
 export const PLACEHOLDER_RASTER_SIZE = 100;
 
 /**
+ * The raster the hash is computed from: ThumbHash keeps at most 7 cosine terms a side, which 32
+ * samples a side carry; its encoder's time grows with the pixels, so 100 px would cost ~10× more.
+ */
+const HASH_RASTER_SIZE = 32;
+
+/**
  * Quality of the WebP rendered from the hash. The hash is already a blur of a few cosine terms, so
  * a low quality loses nothing visible and keeps the data URI near 100–160 bytes of WebP.
  */
@@ -55,8 +61,9 @@ export async function placeholderRaster(input: string | Buffer, maxPixels: numbe
  */
 export async function placeholderOf(raster: PlaceholderRaster): Promise<Placeholder> {
   checkRaster(raster);
-  const { data, width, height } = raster;
-  const hash = rgbaToThumbHash(width, height, data);
+  const { data } = raster;
+  const small = reduced(raster, HASH_RASTER_SIZE);
+  const hash = rgbaToThumbHash(small.width, small.height, small.data);
   return {
     hash: Buffer.from(hash).toString('base64'),
     dataUri: await renderedHash(hash),
@@ -100,6 +107,38 @@ export function averageColor(rgba: Uint8Array): string {
       .toString(16)
       .padStart(2, '0');
   return `#${hex(r)}${hex(g)}${hex(b)}`;
+}
+
+/**
+ * `raster` shrunk by a whole factor to at most `size` px a side, each pixel the mean of a block
+ * (colours weighted by opacity, as {@link averageColor}); the raster itself when small enough.
+ */
+function reduced(raster: PlaceholderRaster, size: number): PlaceholderRaster {
+  const { data, width, height } = raster;
+  const factor = Math.ceil(Math.max(width, height) / size);
+  if (factor <= 1) return raster;
+  const w = Math.ceil(width / factor);
+  const h = Math.ceil(height / factor);
+  const out = Buffer.alloc(w * h * 4);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      let [r, g, b, a, n] = [0, 0, 0, 0, 0];
+      for (let sy = y * factor; sy < Math.min(height, (y + 1) * factor); sy++)
+        for (let sx = x * factor; sx < Math.min(width, (x + 1) * factor); sx++) {
+          const i = (sy * width + sx) * 4;
+          const alpha = data[i + 3]!;
+          r += data[i]! * alpha;
+          g += data[i + 1]! * alpha;
+          b += data[i + 2]! * alpha;
+          a += alpha;
+          n++;
+        }
+      const o = (y * w + x) * 4;
+      if (a > 0) out.set([Math.round(r / a), Math.round(g / a), Math.round(b / a)], o);
+      // Rounded down: a block with any pixel not opaque stays not opaque, as the whole raster is.
+      out[o + 3] = Math.floor(a / n);
+    }
+  return { data: out, width: w, height: h };
 }
 
 /** Whether any pixel is less than fully opaque (ThumbHash's own rule for keeping an alpha channel). */

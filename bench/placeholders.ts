@@ -1,0 +1,154 @@
+/**
+ * Placeholders (issue 24): what `placeholder: 'thumbhash'` costs an attach, and what
+ * `imgTag(set, { placeholder })` costs a page.
+ *
+ * - attach: a 1600×1200 photo with thumbnails of widths 400 and 100, into the same image table
+ *   through two relations, one with `placeholder: 'thumbhash'`, one without; alternated, median
+ *   of each. Target: +≤ 5 %.
+ * - HTML: bytes of one `imgTag` (width 400) per mode, and what the placeholder adds. Target ≤ 300.
+ * - render: 100 owners' `imgTag`s from loaded sets, with `placeholder: true` against without.
+ *   Target ≤ 1.1×.
+ */
+import type { Knex } from 'knex';
+import { Model } from 'objection';
+import {
+  Image,
+  imageAttachment,
+  imageColumns,
+  ImageOwner,
+  imageSet,
+  type ImageSet,
+  variantTables,
+  withStore,
+} from '../src/index.js';
+import { imgTag } from '../src/html.js';
+import { sceneJpeg } from '../test/example/scene.js';
+import { benchWorld, report } from './support.js';
+
+const ROUNDS = Number(process.env.ROUNDS ?? 30);
+const OWNERS = 100;
+const THUMBNAILS = [{ width: 400 }, { width: 100 }];
+
+class Photo extends Image(Model) {
+  static override tableName = 'photo';
+  static override idColumn = ['owner_id', 'width', 'height'];
+  declare owner_id: number;
+}
+
+/** The same owners and image table, through a relation with a placeholder and one without. */
+class Owner extends ImageOwner(Model) {
+  static override tableName = 'owners';
+  declare id: number;
+  declare photo?: Photo[];
+  declare hinted?: Photo[];
+  static override relationMappings = () => ({
+    photo: imageAttachment(() => Photo, { join: { from: 'owners.id', to: 'photo.owner_id' } }),
+    hinted: imageAttachment(() => Photo, {
+      join: { from: 'owners.id', to: 'photo.owner_id' },
+      placeholder: 'thumbhash',
+    }),
+  });
+}
+
+async function createTables(knex: Knex): Promise<void> {
+  await knex.schema.createTable('owners', (t) => t.increments('id'));
+  await knex.schema.createTable('photo', (t) => {
+    t.integer('owner_id').unsigned().notNullable().references('owners.id');
+    imageColumns(t);
+    t.primary(['owner_id', 'width', 'height']);
+  });
+  await variantTables(knex, 'photo', (t) => {
+    t.integer('owner_id').unsigned().notNullable().references('owners.id').onDelete('CASCADE');
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+const world = await benchWorld('placeholders');
+try {
+  await createTables(world.knex);
+  const photo = await sceneJpeg(1600, 1200);
+  const times: Record<'photo' | 'hinted', number[]> = { photo: [], hinted: [] };
+  await withStore(world.store, async () => {
+    const owner = await Owner.query().insert({});
+    // Warm-up: sharp, the SQL statements, the page cache, and the JIT (ThumbHash's encoder is plain JS).
+    for (let i = 0; i < 5; i++)
+      for (const relation of ['photo', 'hinted'] as const)
+        await imageSet(owner, relation).fromBlob(photo, { thumbnails: THUMBNAILS });
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const relation of round % 2 === 0 ? (['photo', 'hinted'] as const) : (['hinted', 'photo'] as const)) {
+        const started = performance.now();
+        await imageSet(owner, relation).fromBlob(photo, { thumbnails: THUMBNAILS });
+        times[relation].push(performance.now() - started);
+      }
+    }
+  });
+  const [plainMs, hintedMs] = [median(times.photo), median(times.hinted)];
+  const attachRatio = hintedMs / plainMs;
+  console.log(
+    `attach of a 1600×1200 JPEG with 2 thumbnails: ${plainMs.toFixed(1)} ms, with a placeholder ${hintedMs.toFixed(1)} ms (×${attachRatio.toFixed(3)})`,
+  );
+
+  // A page of owners, each with its own picture (hues apart, so the placeholders differ).
+  const small = await Promise.all(Array.from({ length: 8 }, (_, i) => sceneJpeg(800, 600, i * 45)));
+  await withStore(world.store, async () => {
+    for (let i = 1; i < OWNERS; i++) {
+      const owner = await Owner.query().insert({});
+      await imageSet(owner, 'hinted').fromBlob(small[i % small.length]!, { thumbnails: [{ width: 400 }] });
+    }
+  });
+  const owners = await Owner.query().withGraphFetched('hinted').orderBy('id');
+  const sets: ImageSet<Photo>[] = owners.map((owner) => imageSet(owner, 'hinted'));
+  const withPlaceholder = (sets[0] as unknown as { placeholder?: unknown }).placeholder !== undefined;
+  const page = (placeholder: true | undefined) =>
+    sets.map((set) => imgTag(set, { width: 400, alt: 'A sunset', store: world.store, placeholder })).join('\n');
+  const tag = (options: Record<string, unknown>) =>
+    imgTag(sets[0]!, { width: 400, alt: 'A sunset', store: world.store, ...options });
+  const bytes = (html: string) => Buffer.byteLength(html);
+  const plainTag = bytes(tag({}));
+  const sizes = {
+    plain: plainTag,
+    style: bytes(tag({ placeholder: true })),
+    class: bytes(tag({ placeholder: 'class', nonce: 'b64NonceOf22Characters' })),
+    color: bytes(tag({ placeholder: 'color' })),
+    colorNonce: bytes(tag({ placeholder: 'color', nonce: 'b64NonceOf22Characters' })),
+  };
+  console.log(
+    `one imgTag: ${sizes.plain} bytes; with placeholder true ${sizes.style} (+${sizes.style - plainTag}), ` +
+      `'class' ${sizes.class} (+${sizes.class - plainTag}, <style> included), 'color' ${sizes.color} (+${sizes.color - plainTag}), ` +
+      `'color' with a nonce ${sizes.colorNonce} (+${sizes.colorNonce - plainTag})`,
+  );
+
+  const renderMs = (placeholder: true | undefined) => {
+    const samples: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      const started = performance.now();
+      page(placeholder);
+      samples.push(performance.now() - started);
+    }
+    return median(samples);
+  };
+  renderMs(undefined);
+  renderMs(true);
+  const [renderPlain, renderHinted] = [renderMs(undefined), renderMs(true)];
+  const renderRatio = renderHinted / renderPlain;
+  const perTag = (bytes(page(true)) - bytes(page(undefined))) / OWNERS;
+  console.log(
+    `${OWNERS} imgTags: ${renderPlain.toFixed(3)} ms, with placeholder true ${renderHinted.toFixed(3)} ms (×${renderRatio.toFixed(3)}); ` +
+      `+${perTag.toFixed(0)} bytes per tag on average${withPlaceholder ? '' : ' (NO placeholder loaded: set.placeholder missing)'}`,
+  );
+  report('placeholders', 'attach_time_ratio', attachRatio, '<= 1.05', {
+    attachMs: Number(plainMs.toFixed(1)),
+    attachWithPlaceholderMs: Number(hintedMs.toFixed(1)),
+    tagBytesAdded: sizes.style - plainTag,
+    tagBytesAddedTarget: '<= 300',
+    tagBytes: sizes,
+    renderRatio: Number(renderRatio.toFixed(3)),
+    renderRatioTarget: '<= 1.1',
+  });
+} finally {
+  await world.close();
+}
