@@ -10,6 +10,11 @@ import type { ImageEntity } from './image.js';
 import type { SetRows } from './set-rows.js';
 import { writePlaceholder } from './set-meta.js';
 
+/** Whether the set's relation computes a placeholder (`placeholder: 'thumbhash'`). */
+export function wantsPlaceholder(rows: SetRows): boolean {
+  return rows.info.placeholder !== undefined;
+}
+
 /**
  * The placeholder of the bytes being attached, or `undefined` when the relation asks for none.
  * `raster` is the one decode's (renderFromOneDecode's `placeholderRaster`); without it, a small
@@ -21,8 +26,26 @@ export async function attachPlaceholder(
   maxPixels: number,
   raster?: PlaceholderRaster,
 ): Promise<Placeholder | undefined> {
-  if (rows.info.placeholder === undefined) return undefined;
+  if (!wantsPlaceholder(rows)) return undefined;
   return placeholderOf(raster ?? (await placeholderRaster(data, maxPixels)));
+}
+
+/**
+ * The placeholder of the one decode's `raster`, left to compute while the attach transaction
+ * writes rows and files (its WebP encode runs on libvips' threads meanwhile); awaited where it
+ * is written, which is where a failure surfaces.
+ */
+export function placeholderWhileWriting(
+  rows: SetRows,
+  raster: PlaceholderRaster | undefined,
+): Promise<Placeholder | undefined> {
+  if (!wantsPlaceholder(rows)) return Promise.resolve(undefined);
+  if (raster === undefined)
+    return Promise.reject(new Error('renderFromOneDecode gave no placeholder raster, though it was asked for one'));
+  const pending = placeholderOf(raster);
+  // Not unhandled in the moment before the transaction awaits it.
+  pending.catch(() => {});
+  return pending;
 }
 
 /**

@@ -16,7 +16,7 @@ import {
   checkThumbnailSpecs,
   planThumbnails,
   type RenderedThumbnail,
-  renderThumbnails,
+  renderFromOneDecode,
 } from '../imaging/thumbnail-batch.js';
 import { toDate } from '../stores/keys.js';
 import { createdAtForInsert, createdAtUnit } from './created-at.js';
@@ -24,7 +24,12 @@ import { spoolToTempFile } from '../util/spool.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
-import { besidePlaceholder, storeAttachedPlaceholder } from './attach-placeholder.js';
+import {
+  besidePlaceholder,
+  placeholderWhileWriting,
+  storeAttachedPlaceholder,
+  wantsPlaceholder,
+} from './attach-placeholder.js';
 import type { Placeholder } from '../imaging/placeholder.js';
 import type { AttachOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
@@ -60,20 +65,27 @@ export async function attachOriginal(
     const data = stored.data;
     // Every frame of an animation, which its thumbnails decode (a still decode reads the first).
     const animated = probed.pixels > probed.width * probed.height;
-    // The placeholder is computed beside the decode that proves the bytes whole (see attach-placeholder.ts).
-    const { result: thumbnails, placeholder } = await besidePlaceholder(rows, data, limits.maxPixels, async () => {
-      if (specs !== undefined) {
-        // Their render is the decode (from the bytes to store: the same pixels, orientation and profile).
-        const rendered = await renderThumbnails(data, probed, planThumbnails(specs, probed), limits.maxPixels);
-        if (animated) await proveWhole(data, limits.maxPixels, { animated });
-        return rendered;
-      }
-      if (data !== input || probed.decoded === false) {
+    let thumbnails: RenderedThumbnail[] = [];
+    let placeholder: Placeholder | undefined | Promise<Placeholder | undefined>;
+    if (specs !== undefined) {
+      // Their render is the decode (from the bytes to store: the same pixels, orientation and profile),
+      // and gives the placeholder's raster too.
+      const rendered = await renderFromOneDecode(
+        data,
+        probed,
+        { thumbnails: planThumbnails(specs, probed), placeholderRaster: wantsPlaceholder(rows) },
+        limits.maxPixels,
+      );
+      thumbnails = rendered.thumbnails;
+      if (animated) await proveWhole(data, limits.maxPixels, { animated });
+      placeholder = placeholderWhileWriting(rows, rendered.raster);
+    } else {
+      // The placeholder is computed beside the decode that proves the bytes whole (see attach-placeholder.ts).
+      ({ placeholder } = await besidePlaceholder(rows, data, limits.maxPixels, async () => {
         // Not decoded yet (a caller's probe that decoded the input proves it, unless it was changed).
-        await proveWhole(data, limits.maxPixels, { animated });
-      }
-      return [] as RenderedThumbnail[];
-    });
+        if (data !== input || probed.decoded === false) await proveWhole(data, limits.maxPixels, { animated });
+      }));
+    }
     return await attachProven(rows, data, probed, thumbnails, store, options, placeholder);
   } finally {
     await stored.dispose();
@@ -88,7 +100,7 @@ async function attachProven(
   thumbnails: RenderedThumbnail[],
   store: Store,
   options: AttachOptions,
-  placeholder: Placeholder | undefined,
+  placeholder: Placeholder | undefined | Promise<Placeholder | undefined>,
 ): Promise<ImageEntity> {
   const { mimetype, width, height } = probed;
   if (options.trx === undefined) await clockPastSet(rows);
@@ -101,7 +113,6 @@ async function attachProven(
       await rows.setQuery(trx).delete().context({ store });
       const created_at = await laterThan(trx, rows.info.imageClass.tableName, previous);
       const original = await rows.insert(trx, { mimetype, width, height, original: true, created_at });
-      await storeAttachedPlaceholder(trx, rows, original, { width, height }, placeholder);
       const made: ImageEntity[] = [];
       for (const t of thumbnails)
         made.push(
@@ -123,6 +134,8 @@ async function attachProven(
       ]);
       const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
+      // Last: its WebP was encoded while the rows and files above were written.
+      await storeAttachedPlaceholder(trx, rows, original, { width, height }, await placeholder);
       return [original, ...made];
     },
     { uniqueRace: true },

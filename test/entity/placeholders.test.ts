@@ -5,6 +5,7 @@ import { type FileSystemStore, imageSet, popStoreContext, pushStoreContext } fro
 import { readCurrentMeta, readMeta } from '../../src/entity/set-meta.js';
 import { forEachDialect } from '../support/db.js';
 import { fsStore } from '../support/fs-store.js';
+import { jpeg } from '../support/images.js';
 import { createVariantSchema, Gallery, Member } from './variant-models.js';
 
 /** A photo-like JPEG: `colour`, with a lighter band, so the placeholder has something to blur. */
@@ -105,6 +106,22 @@ forEachDialect('placeholders at attach', (db, dialect) => {
       .toBuffer();
     const original = await set.fromBlob(png);
     assert.equal((await readCurrentMeta(db(), set, original))!.placeholder!.alpha, true);
+  });
+
+  it('thumbnails and placeholder from one decode; a truncated upload is still refused, with or without thumbnails', async function () {
+    const member = await Member.query().insert({ name: 'Fay' });
+    const set = imageSet(member, 'picture');
+    const original = await set.fromBlob(await picture('#6040a0', 480, 320), { thumbnails: [{ width: 120 }] });
+    assert.deepEqual(
+      set.images.map((image) => image.width),
+      [480, 120],
+    );
+    assert.ok(near((await readCurrentMeta(db(), set, original))!.placeholder!.color, '#6040a0'));
+    const truncated = (await jpeg(640, 480)).subarray(0, 20_000);
+    for (const options of [{ thumbnails: [{ width: 100 }] }, {}]) {
+      await assert.rejects(set.fromBlob(truncated, options), { code: 'ERR_IMAGE_TRUNCATED' });
+    }
+    assert.ok((await readCurrentMeta(db(), set, original))!.placeholder !== undefined, 'the set is as it was');
   });
 
   it('nothing for a relation without the option', async function () {
