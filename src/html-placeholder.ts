@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from './errors.js';
 import { type HtmlAttributes, type ImageEntity, ImageSet } from './entity/index.js';
+import { placeholderDeclared } from './entity/worker-api.js';
 import type { Placeholder } from './imaging/placeholder.js';
 import * as check from './util/check.js';
 
@@ -68,7 +69,10 @@ export function placeholderAttributes(
     );
   }
   const markup = placeholderMarkup(
-    source instanceof ImageSet ? (source as unknown as { placeholder?: Placeholder }).placeholder : undefined,
+    // Read only when asked, and of a relation that makes them: nothing else needs the meta row loaded.
+    asked && source instanceof ImageSet && placeholderDeclared(source.owner, source.relationName)
+      ? source.placeholder
+      : undefined,
     options.placeholder,
     options.nonce,
   );
@@ -111,16 +115,46 @@ export function placeholderMarkup(
       nonce,
     );
   }
-  if (mode === undefined || !wellFormed(placeholder) || (placeholder.alpha && !alpha)) return NO_MARKUP;
-  if (mode === 'color') {
-    const className = colorClass(placeholder.color);
-    return { className, css: nonce === undefined ? '' : styleElement(nonce, colorRule(className)) };
+  if (mode === undefined || placeholder === undefined) return NO_MARKUP;
+  const drawn = drawnOf(placeholder);
+  if (drawn === undefined || (placeholder.alpha && !alpha)) return NO_MARKUP;
+  if (mode === 'color')
+    return { className: drawn.colorClass, css: nonce === undefined ? '' : styleElement(nonce, drawn.colorRule) };
+  if (mode === true) return { style: drawn.background, css: '' };
+  return { className: drawn.pictureClass, css: styleElement(nonce!, drawn.pictureRule) };
+}
+
+/** What a placeholder draws as, worked out once per loaded placeholder (a page may draw it many times). */
+interface Drawn {
+  background: string;
+  /** One class per picture: the same picture twice on a page gives the same rule twice, which is harmless. */
+  pictureClass: string;
+  pictureRule: string;
+  colorClass: string;
+  colorRule: string;
+}
+
+const drawnCache = new WeakMap<Placeholder, Drawn | null>();
+
+/** The placeholder's CSS, or `undefined` when it is not what the library writes (see {@link wellFormed}). */
+function drawnOf(placeholder: Placeholder): Drawn | undefined {
+  let drawn = drawnCache.get(placeholder);
+  if (drawn === undefined) {
+    if (wellFormed(placeholder)) {
+      const background = `background:${placeholder.color} url(${placeholder.dataUri}) 50%/cover`;
+      const pictureClass = `oia-p-${createHash('sha256').update(placeholder.dataUri).digest('hex').slice(0, 12)}`;
+      const colorClassName = colorClass(placeholder.color);
+      drawn = {
+        background,
+        pictureClass,
+        pictureRule: `.${pictureClass}{${background}}`,
+        colorClass: colorClassName,
+        colorRule: colorRule(colorClassName),
+      };
+    } else drawn = null;
+    if (typeof placeholder === 'object' && placeholder !== null) drawnCache.set(placeholder, drawn);
   }
-  const background = `background:${placeholder.color} url(${placeholder.dataUri}) 50%/cover`;
-  if (mode === true) return { style: background, css: '' };
-  // One class per picture: the same picture twice on a page gives the same rule twice, which is harmless.
-  const className = `oia-p-${createHash('sha256').update(placeholder.dataUri).digest('hex').slice(0, 12)}`;
-  return { className, css: styleElement(nonce!, `.${className}{${background}}`) };
+  return drawn ?? undefined;
 }
 
 /**

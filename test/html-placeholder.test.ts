@@ -3,9 +3,8 @@ import knexFactory, { type Knex } from 'knex';
 import { Model } from 'objection';
 import sharp from 'sharp';
 import { FileSystemStore, imageSet, type ImageSet } from '../src/index.js';
-import { readCurrentMeta } from '../src/entity/set-meta.js';
 import { imgTag, pictureTag } from '../src/html.js';
-import { createVariantSchema, Member, type MemberPicture } from './entity/variant-models.js';
+import { createVariantSchema, Gallery, Member, type MemberPicture } from './entity/variant-models.js';
 import { removeDir, tempDir } from './support/tmp.js';
 import { InvalidArgumentError } from '../src/errors.js';
 import { placeholderColorsCss, placeholderMarkup } from '../src/html-placeholder.js';
@@ -91,7 +90,6 @@ describe('imgTag and pictureTag with placeholder', function () {
   let dir: string;
   let store: FileSystemStore;
   let set: ImageSet<MemberPicture>;
-  let loadedPlaceholder: Placeholder;
 
   before(async function () {
     dir = await tempDir('html-placeholder');
@@ -111,9 +109,7 @@ describe('imgTag and pictureTag with placeholder', function () {
     await imageSet(member, 'picture').fromBlob(photo, { store, thumbnails: [{ width: 100 }] });
     const [loaded] = await Member.query().withGraphFetched('picture');
     set = imageSet(loaded!, 'picture');
-    // TEMPORARY until v-entity's loaded getter `set.placeholder` is merged.
-    loadedPlaceholder = (await readCurrentMeta(knex, set, set.original!))!.placeholder!;
-    Object.defineProperty(set, 'placeholder', { value: loadedPlaceholder });
+    assert.ok(set.placeholder !== undefined, 'loaded with the set (withGraphFetched)');
   });
   after(async function () {
     await knex.destroy();
@@ -144,6 +140,17 @@ describe('imgTag and pictureTag with placeholder', function () {
       html,
       /^<style nonce="abc">\.oia-c-[0-9a-f]{3}\{background:#[0-9a-f]{3}\}<\/style><picture>.*<img [^>]*class="oia-c-[0-9a-f]{3}"[^>]*><\/picture>$/,
     );
+  });
+
+  it('nothing for a relation without placeholder: thumbhash (its sets have no meta row to read)', async function () {
+    const gallery = await Gallery.query().insert({});
+    const photo = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#123456' } })
+      .jpeg()
+      .toBuffer();
+    await imageSet(gallery, 'images', { slot: 1 }).fromBlob(photo, { store });
+    const [loaded] = await Gallery.query().withGraphFetched('images').where('id', gallery.id);
+    const tag = imgTag(imageSet(loaded!, 'images', { slot: 1 }), { alt: '', store, placeholder: true });
+    assert.ok(!tag.includes('style='), tag);
   });
 
   it('an <img> of one image cannot have one: only a set knows its placeholder', function () {

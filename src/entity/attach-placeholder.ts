@@ -1,14 +1,12 @@
 /**
- * The placeholder part of attach, for relations with `placeholder: 'thumbhash'`: computed before the
- * transaction, beside the thumbnails' render, and written in the attach transaction into the meta
- * row of the new original (so it is bound to that original's `created_at`, and a later replacement,
- * ours or Python's, leaves it unused).
+ * The placeholder part of attach, for relations with `placeholder: 'thumbhash'`: computed from the
+ * one decode's raster (or beside the decode that proves the bytes whole), and written in the attach
+ * transaction into the meta row of the new original (attach.ts), so it is bound to that original's
+ * `created_at`, and a later replacement, ours or Python's, leaves it unused.
  */
-import type { Knex } from 'knex';
 import { type Placeholder, placeholderOf, placeholderRaster, type PlaceholderRaster } from '../imaging/placeholder.js';
-import type { ImageEntity } from './image.js';
 import type { SetRows } from './set-rows.js';
-import { writePlaceholder } from './set-meta.js';
+import type { MetaFields } from './set-meta.js';
 
 /** Whether the set's relation computes a placeholder (`placeholder: 'thumbhash'`). */
 export function wantsPlaceholder(rows: SetRows): boolean {
@@ -65,13 +63,7 @@ export async function besidePlaceholder<T>(
   return { result: done.value, placeholder: made.value };
 }
 
-/** Writes `placeholder` (if any) for the new `original` of upright size `source`, in the attach transaction. */
-export async function storeAttachedPlaceholder(
-  trx: Knex.Transaction,
-  rows: SetRows,
-  original: ImageEntity,
-  source: { width: number; height: number },
-  placeholder: Placeholder | undefined,
-): Promise<void> {
-  if (placeholder !== undefined) await writePlaceholder(trx, rows, original, placeholder, source);
+/** The meta row's fields for `placeholder`: none when the relation makes none (a new original's row starts cleared). */
+export function placeholderFields(placeholder: Placeholder | undefined): MetaFields {
+  return placeholder === undefined ? {} : { placeholder };
 }

@@ -27,12 +27,20 @@ import { FileLedger } from './ledger.js';
 import {
   besidePlaceholder,
   placeholderWhileWriting,
-  storeAttachedPlaceholder,
+  placeholderFields,
   wantsPlaceholder,
 } from './attach-placeholder.js';
 import type { Placeholder } from '../imaging/placeholder.js';
 import type { AttachOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
+import type { RenderedVariant, VariantJob } from '../imaging/variant-render.js';
+import { resolveOutputs } from '../imaging/variant-recipe.js';
+import { afterCommit } from './make-variants.js';
+import { type SetMeta, upsertMeta } from './set-meta.js';
+import { rememberVariantData } from './variant-eager.js';
+import { dropVariantRows, hasVariantTables } from './variant-lifecycle.js';
+import { enqueueVariants } from './variant-queue-hook.js';
+import { insertVariantRow, variantFileKey, type VariantRow } from './variant-rows.js';
 
 /**
  * Replaces the set of `rows` with `input` (a local file path or the bytes, of `size` bytes) as
@@ -66,17 +74,20 @@ export async function attachOriginal(
     // Every frame of an animation, which its thumbnails decode (a still decode reads the first).
     const animated = probed.pixels > probed.width * probed.height;
     let thumbnails: RenderedThumbnail[] = [];
+    let variants: RenderedVariant[] = [];
     let placeholder: Placeholder | undefined | Promise<Placeholder | undefined>;
-    if (specs !== undefined) {
-      // Their render is the decode (from the bytes to store: the same pixels, orientation and profile),
-      // and gives the placeholder's raster too.
+    const jobs = uploadJobs(rows, probed.mimetype);
+    if (jobs.length > 0 || specs !== undefined) {
+      // The thumbnails, the upload-time variants and the placeholder's raster from one decode of the
+      // bytes to store (the same pixels, orientation and profile).
+      const planned = specs === undefined ? [] : planThumbnails(specs, probed);
       const rendered = await renderFromOneDecode(
         data,
         probed,
-        { thumbnails: planThumbnails(specs, probed), placeholderRaster: wantsPlaceholder(rows) },
+        { thumbnails: planned, variants: jobs, frame: {}, placeholderRaster: wantsPlaceholder(rows) },
         limits.maxPixels,
       );
-      thumbnails = rendered.thumbnails;
+      ({ thumbnails, variants } = rendered);
       if (animated) await proveWhole(data, limits.maxPixels, { animated });
       placeholder = placeholderWhileWriting(rows, rendered.raster);
     } else {
@@ -86,7 +97,7 @@ export async function attachOriginal(
         if (data !== input || probed.decoded === false) await proveWhole(data, limits.maxPixels, { animated });
       }));
     }
-    return await attachProven(rows, data, probed, thumbnails, store, options, placeholder);
+    return await attachProven(rows, data, probed, { thumbnails, variants }, store, options, placeholder);
   } finally {
     await stored.dispose();
   }
@@ -97,12 +108,15 @@ async function attachProven(
   rows: SetRows,
   data: string | Buffer,
   probed: ProbedImage,
-  thumbnails: RenderedThumbnail[],
+  rendered: { thumbnails: RenderedThumbnail[]; variants: RenderedVariant[] },
   store: Store,
   options: AttachOptions,
   placeholder: Placeholder | undefined | Promise<Placeholder | undefined>,
 ): Promise<ImageEntity> {
   const { mimetype, width, height } = probed;
+  const { thumbnails } = rendered;
+  const withVariants = hasVariantTables(rows);
+  let stored: { variants: VariantRow[]; meta: SetMeta } | undefined;
   if (options.trx === undefined) await clockPastSet(rows);
   const images = await rows.inTransaction(
     options.trx,
@@ -111,6 +125,8 @@ async function attachProven(
       const previous = await rows.lockSet(trx);
       // The old set's rows go now; the image hooks send their files after the commit.
       await rows.setQuery(trx).delete().context({ store });
+      // The old set's variants and meta row too (their files after the commit).
+      if (withVariants) await dropVariantRows(trx, rows, store);
       const created_at = await laterThan(trx, rows.info.imageClass.tableName, previous);
       const original = await rows.insert(trx, { mimetype, width, height, original: true, created_at });
       const made: ImageEntity[] = [];
@@ -124,6 +140,26 @@ async function attachProven(
             created_at,
           }),
         );
+      const variantFiles: [VariantRow, Buffer][] = [];
+      if (withVariants) {
+        // The placeholder (if the relation makes one) goes in the same write; its WebP was encoded
+        // while the rows above were written.
+        const meta = await upsertMeta(trx, rows, original, uprightOf(probed), placeholderFields(await placeholder));
+        for (const output of rendered.variants) {
+          const row = await insertVariantRow(trx, rows, {
+            name: output.variant,
+            descriptor: output.descriptor,
+            format: output.format,
+            width: output.width,
+            height: output.height,
+            mimetype: output.mimetype,
+            digest: output.digest,
+            sourceCreatedAt: created_at,
+          });
+          variantFiles.push([row, output.data]);
+        }
+        stored = { variants: variantFiles.map(([row]) => row), meta };
+      }
       const ledger = FileLedger.of(trx);
       // Side by side; every write settles before the transaction ends, so a rollback after a failed
       // one sees (and removes) every file the others wrote.
@@ -131,15 +167,24 @@ async function attachProven(
         // A stream per run of the transaction: a run after a deadlock reads the bytes again.
         ledger.write(store, original, typeof data === 'string' ? data : Readable.from([data]), { reproducible: false }),
         ...made.map((row, i) => ledger.write(store, row, Readable.from([thumbnails[i]!.data]), { reproducible: true })),
+        ...variantFiles.map(([row, bytes]) =>
+          ledger.write(store, variantFileKey(original, row), Readable.from([bytes]), { reproducible: true }),
+        ),
       ]);
       const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
-      // Last: its WebP was encoded while the rows and files above were written.
-      await storeAttachedPlaceholder(trx, rows, original, { width, height }, await placeholder);
+      if (withVariants) {
+        const queued = [...rows.info.variants.values()].filter((v) => v.make === 'queue').map((v) => v.name);
+        const { owner, relationName, subset } = rows;
+        // `make: 'queue'` outputs: handed to the queue (if one is bound) once the rows are committed.
+        if (queued.length > 0)
+          afterCommit(trx, () => enqueueVariants({ owner, relationName, subset, names: queued, store }));
+      }
       return [original, ...made];
     },
     { uniqueRace: true },
   );
+  if (stored !== undefined) rememberVariantData(images[0]!, stored);
   rows.replaceLoaded(images);
   return images[0]!;
 }
@@ -227,4 +272,16 @@ function reuseProbe(probed: ProbedImage, size: number, limits: ImageLimits): Pro
     throw new InvalidArgumentError('options.probed.size', `${size} (the size of the file attached)`, probed.size);
   checkProbed(probed, limits);
   return probed;
+}
+
+/** The `make: 'upload'` variants of the relation, with every output, for an original of `mimetype`. */
+function uploadJobs(rows: SetRows, mimetype: string): VariantJob[] {
+  return [...rows.info.variants.values()]
+    .filter((variant) => variant.make === 'upload')
+    .map((variant) => ({ variant, outputs: resolveOutputs(variant, mimetype) }));
+}
+
+/** The picture's displayed size: the probe's, which already applies the EXIF orientation (probe.ts). */
+function uprightOf(probed: ProbedImage): { width: number; height: number } {
+  return { width: probed.width, height: probed.height };
 }

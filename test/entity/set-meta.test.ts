@@ -36,7 +36,13 @@ forEachDialect('set meta and variant rows', (db, dialect) => {
     const member = await Member.query().insert({ name: 'Ann' });
     const set = imageSet(member, 'picture');
     const original = await set.fromBlob(await jpeg(64, 48));
-    assert.equal(await readMeta(db(), set), undefined);
+    // The attach made the row (the relation declares variants), with nothing chosen yet but the
+    // placeholder (the relation declares placeholder: 'thumbhash').
+    const made = (await readMeta(db(), set))!;
+    assert.deepEqual(
+      [made.sourceWidth, made.focal, made.crop, made.placeholder !== undefined],
+      [64, undefined, undefined, true],
+    );
     await db().transaction((trx) =>
       upsertMeta(trx, set, original, { width: 64, height: 48 }, { focal: { x: 0.25, y: 0.75 } }),
     );
@@ -44,7 +50,7 @@ forEachDialect('set meta and variant rows', (db, dialect) => {
     assert.equal(timestampToken(meta.sourceCreatedAt), timestampToken(original.created_at));
     assert.deepEqual(
       [meta.sourceWidth, meta.sourceHeight, meta.focal, meta.crop, meta.placeholder],
-      [64, 48, { x: 0.25, y: 0.75 }, undefined, undefined],
+      [64, 48, { x: 0.25, y: 0.75 }, undefined, made.placeholder],
     );
 
     const placeholder = { hash: 'abc=', dataUri: 'data:image/webp;base64,AAAA', color: '#102030', alpha: true };
@@ -54,14 +60,19 @@ forEachDialect('set meta and variant rows', (db, dialect) => {
     assert.deepEqual(withPlaceholder.focal, { x: 0.25, y: 0.75 }, 'the focal point is kept');
 
     const replaced = await set.fromBlob(await jpeg(32, 32));
-    assert.equal(await readCurrentMeta(db(), set, replaced), undefined, 'the row describes the old original');
+    const reset = (await readCurrentMeta(db(), set, replaced))!;
+    assert.deepEqual(
+      [reset.sourceWidth, reset.focal, reset.placeholder !== undefined, reset.placeholder?.hash === placeholder.hash],
+      [32, undefined, true, false],
+      'a new original starts afresh (with its own placeholder, computed at attach)',
+    );
     await db().transaction((trx) =>
       upsertMeta(trx, set, replaced, { width: 32, height: 32 }, { crop: { left: 0, top: 0, width: 0.5, height: 0.5 } }),
     );
     const fresh = (await readCurrentMeta(db(), set, replaced))!;
     assert.deepEqual(
       [fresh.focal, fresh.placeholder, fresh.crop],
-      [undefined, undefined, { left: 0, top: 0, width: 0.5, height: 0.5 }],
+      [undefined, reset.placeholder, { left: 0, top: 0, width: 0.5, height: 0.5 }],
     );
     await db().transaction((trx) => deleteMeta(trx, set));
     assert.equal(await readMeta(db(), set), undefined);
@@ -74,7 +85,7 @@ forEachDialect('set meta and variant rows', (db, dialect) => {
     await two.fromBlob(await jpeg(40, 40));
     const row = {
       name: 'thumb',
-      descriptor: '1x',
+      descriptor: '3x',
       format: 'jpeg' as const,
       width: 32,
       height: 32,
@@ -88,19 +99,22 @@ forEachDialect('set meta and variant rows', (db, dialect) => {
       /unique|duplicate|constraint/i,
     );
     await db().transaction((trx) => insertVariantRow(trx, one, { ...row, width: 31 }, { replace: true }));
-    const read = await readVariantRows(db(), one);
+    const read = (await readVariantRows(db(), one)).filter((r) => r.descriptor === '3x');
     assert.equal(read.length, 1);
     assert.equal(read[0]!.width, 31);
     assert.equal(timestampToken(read[0]!.sourceCreatedAt), timestampToken(original.created_at));
     assert.ok(read[0]!.createdAt.getTime() >= inserted.createdAt.getTime());
-    assert.deepEqual(await readVariantRows(db(), two), []);
+    assert.deepEqual(
+      (await readVariantRows(db(), two)).map((r) => r.descriptor),
+      ['1x'],
+    );
     const key = variantFileKey(keyImage(one), read[0]!);
     assert.deepEqual(
       [key.objectType, key.objectId],
       ['slot-image.thumb.0123456789ab', BigInt(gallery.id) * 1000n + 1n],
     );
     const deleted = await db().transaction((trx) => deleteVariantRows(trx, one, 'all'));
-    assert.equal(deleted.length, 1);
+    assert.equal(deleted.length, 2);
     assert.deepEqual(await readVariantRows(db(), one), []);
   });
 });

@@ -79,3 +79,26 @@ export async function createVariantSchema(knex: Knex): Promise<void> {
     t.integer('slot').notNullable();
   });
 }
+
+/** The same tables as Member's, with the avatar's WebP quality changed: the next deploy's recipe. */
+export class MemberNextRecipe extends Model {
+  static override tableName = 'members';
+  declare id: number;
+  declare picture?: MemberPicture[];
+  static override relationMappings = () => ({
+    picture: imageAttachment(() => MemberPicture, {
+      join: { from: 'members.id', to: 'member_picture.member_id' },
+      variants: {
+        avatar: {
+          width: 48,
+          height: 48,
+          fit: 'cover',
+          densities: [1, 2],
+          formats: ['webp', 'auto'],
+          quality: { webp: 60 },
+          make: 'upload',
+        },
+      },
+    }),
+  });
+}
