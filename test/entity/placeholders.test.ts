@@ -3,6 +3,7 @@ import { Model } from 'objection';
 import sharp from 'sharp';
 import { type FileSystemStore, imageSet, popStoreContext, pushStoreContext } from '../../src/index.js';
 import { readCurrentMeta, readMeta } from '../../src/entity/set-meta.js';
+import { imgTag } from '../../src/html.js';
 import { forEachDialect } from '../support/db.js';
 import { fsStore } from '../support/fs-store.js';
 import { jpeg } from '../support/images.js';
@@ -45,6 +46,7 @@ forEachDialect('placeholders at attach', (db, dialect) => {
     const member = await Member.query().insert({ name: 'Ann' });
     const set = imageSet(member, 'picture');
     const original = await set.fromBlob(await picture('#b03020'));
+    assert.ok(set.placeholder !== undefined && near(set.placeholder.color, '#b03020'), 'known to the set at once');
     const meta = (await readCurrentMeta(db(), set, original))!;
     assert.ok(meta !== undefined, 'a meta row describing this original');
     const { placeholder } = meta;
@@ -82,6 +84,11 @@ forEachDialect('placeholders at attach', (db, dialect) => {
       undefined,
       "the old placeholder does not describe Python's original",
     );
+    // Loaded with the owners, it is not shown: the set has none for this original.
+    const [owner] = await Member.query().withGraphFetched('picture').where('id', member.id);
+    const loaded = imageSet(owner!, 'picture');
+    assert.equal(loaded.placeholder, undefined);
+    assert.ok(!imgTag(loaded, { alt: '', store, placeholder: true }).includes('background'));
   });
 
   it('an EXIF-rotated upload: the placeholder is of the upright picture', async function () {
