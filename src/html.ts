@@ -13,7 +13,7 @@ import { type HtmlAttributes, type ImageEntity, ImageSet, type StoreOption } fro
 import { InvalidArgumentError } from './errors.js';
 import * as check from './util/check.js';
 import { htmlElement } from './html-element.js';
-import { placeholderAttributes, type PlaceholderOption } from './html-placeholder.js';
+import { placeholderAttributes, type PlaceholderOption, withPlaceholderStyle } from './html-placeholder.js';
 import { thumbnailDimensions } from './imaging/thumbnail.js';
 import type { EnqueueOptions, ThumbnailRequest } from './queue/requests.js';
 
@@ -96,20 +96,22 @@ function imgParts(source: ImageEntity | ImageSet, options: ImgTagOptions): { css
   );
   const sizes = options.sizes;
   const placeholder = placeholderAttributes(source, options);
-  const tag = element(
-    'img',
-    {
-      src: image.locate({ store }),
-      srcset: sizes !== undefined && source instanceof ImageSet ? srcset(source, { store }) : undefined,
-      sizes,
-      width: displayWidth,
-      height: displayHeight,
-      alt: options.alt,
-      class: placeholder.class,
-      loading: options.loading,
-      style: placeholder.style,
-    },
-    placeholder.attributes,
+  const tag = withPlaceholderStyle(
+    element(
+      'img',
+      {
+        src: image.locate({ store }),
+        srcset: sizes !== undefined && source instanceof ImageSet ? srcset(source, { store }) : undefined,
+        sizes,
+        width: displayWidth,
+        height: displayHeight,
+        alt: options.alt,
+        class: placeholder.class,
+        loading: options.loading,
+      },
+      placeholder.attributes,
+    ),
+    placeholder.style,
   );
   return { css: placeholder.css, tag };
 }

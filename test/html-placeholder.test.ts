@@ -126,6 +126,12 @@ describe('imgTag and pictureTag with placeholder', function () {
     assert.ok(Buffer.byteLength(tag) - Buffer.byteLength(plain) - ';border:0'.length <= 300, tag);
   });
 
+  it("escapes the caller's style, which comes after the placeholder's, whatever the case of its name", function () {
+    const tag = imgTag(set, { alt: '', store, placeholder: true, attributes: { STYLE: 'color:red" onload="x' } });
+    assert.match(tag, /50%\/cover;color:red&quot; onload=&quot;x">$/);
+    assert.equal(tag.match(/style=/gi)!.length, 1);
+  });
+
   it("'class': the <style> before the tag, the class after the caller's own", function () {
     const html = imgTag(set, { width: 100, alt: '', store, class: 'avatar', placeholder: 'class', nonce: 'abc' });
     assert.match(

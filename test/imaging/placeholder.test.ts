@@ -53,14 +53,14 @@ describe('placeholderOf: ThumbHash, a tiny WebP of it, average colour, alpha', f
     assert.ok(Math.abs(average.r - r) < 0.05, `hash average ${average.r} vs ${r}`);
   });
 
-  it('renders the hash as a WebP of at most 32 px, far smaller than thumbhash’s own PNG data URL', async function () {
+  it('renders the hash as a WebP of at most 20 px, far smaller than thumbhash’s own PNG data URL', async function () {
     const raster = await placeholderRaster(await jpeg(800, 600), false);
     const placeholder = await placeholderOf(raster);
     const { bytes, info } = await decodedDataUri(placeholder.dataUri);
-    assert.ok(info.width <= 32 && info.height <= 32, `${info.width}×${info.height}`);
+    assert.ok(info.width <= 20 && info.height <= 20, `${info.width}×${info.height}`);
     // Landscape stays landscape (ThumbHash keeps the aspect roughly).
     assert.ok(info.width > info.height);
-    assert.ok(bytes.length <= 200, `${bytes.length} bytes of WebP`);
+    assert.ok(bytes.length <= 140, `${bytes.length} bytes of WebP`);
     const png = thumbHashToDataURL(Buffer.from(placeholder.hash, 'base64'));
     assert.ok(placeholder.dataUri.length * 5 < png.length, `${placeholder.dataUri.length} vs PNG ${png.length}`);
   });
