@@ -11,7 +11,7 @@ import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import type { CropRect, FocalPoint } from '../imaging/variant-recipe.js';
 import { variantTableNames } from '../schema.js';
-import { parseDatabaseTimestamp, type TextZone } from '../stores/database-timestamp.js';
+import { type DatabaseTimestamp, parseDatabaseTimestamp, type TextZone } from '../stores/database-timestamp.js';
 import { toDate } from '../stores/keys.js';
 import { createdAtColumnValue, dialectOf, exactTimestampOptions, sessionTimeZone, textZoneOf } from './created-at.js';
 import type { ImageEntity } from './image.js';
@@ -70,16 +70,26 @@ export function setKey(rows: SetRows): Record<string, unknown> {
 
 /** Two `created_at`s naming the same instant, to the microsecond where both know it. */
 export function sameInstant(a: Date, b: Date): boolean {
+  if (a === b) return true;
   if (a.getTime() !== b.getTime()) return false;
+  // Texts of one zone read from the database: their digits say it (the page-render fast path).
+  const [da, db] = [a as Partial<DatabaseTimestamp>, b as Partial<DatabaseTimestamp>];
+  if (da.digits !== undefined && db.digits !== undefined && da.offsetMinutes === db.offsetMinutes)
+    return da.digits.slice(14, 20) === db.digits.slice(14, 20);
   const micros = (d: Date) => (d as { exactDigits?: () => string | undefined }).exactDigits?.()?.slice(17, 20);
   const [ma, mb] = [micros(a), micros(b)];
   return ma === undefined || mb === undefined || ma === mb;
 }
 
 /** A timestamp of this library's tables as a query or a JSON column gives it: exact where the text is. */
-export function stampOf(value: unknown, zone: TextZone): Date {
-  if (typeof value === 'string') return parseDatabaseTimestamp(value, zone) ?? toDate(value);
-  return toDate(value as Date | number);
+export function stampOf(value: unknown, zone: TextZone, memo?: Map<string, Date>): Date {
+  if (typeof value !== 'string') return toDate(value as Date | number);
+  let date = memo?.get(value);
+  if (date === undefined) {
+    date = parseDatabaseTimestamp(value, zone) ?? toDate(value);
+    memo?.set(value, date);
+  }
+  return date;
 }
 
 /** Runs `query` on our tables with the timestamp parsers image queries use (microseconds kept). */
@@ -176,7 +186,11 @@ export async function upsertMeta(
       source_created_at: createdAtColumnValue(toDate(original.created_at), trx),
       source_width: source.width,
       source_height: source.height,
-      ...fieldColumns({ ...CLEARED, ...fields }),
+      ...fieldColumns({
+        focal: fields.focal ?? CLEARED.focal,
+        crop: fields.crop ?? CLEARED.crop,
+        placeholder: fields.placeholder ?? CLEARED.placeholder,
+      }),
     };
     // Replaces a row of another original (one Python's replacement left behind).
     await trx(table)

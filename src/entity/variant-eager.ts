@@ -159,9 +159,10 @@ export function loadedVariantData(original: ImageEntity): LoadedVariantData | un
   const parse = (value: unknown): any =>
     typeof value === 'string' ? JSON.parse(value) : Buffer.isBuffer(value) ? JSON.parse(value.toString()) : value;
   const variants = (parse(stash.raw.variants) ?? []) as Record<string, any>[];
+  const memo = new Map<string, Date>();
   const meta = parse(stash.raw.meta) as Record<string, any> | null | undefined;
   const decoded: LoadedVariantData = {
-    variants: variants.map((row) => decodeVariantRow(row, zone)),
+    variants: variants.map((row) => decodeVariantRow(row, zone, memo)),
     meta: meta == null ? undefined : decodeMeta(meta, zone),
   };
   stashes.set(original, { decoded });

@@ -40,7 +40,7 @@ export function variantsTable(rows: SetRows): string {
 }
 
 /** A variant row as the database (or the eager JSON column) gives it, decoded. */
-export function decodeVariantRow(raw: Record<string, any>, zone: TextZone): VariantRow {
+export function decodeVariantRow(raw: Record<string, any>, zone: TextZone, memo?: Map<string, Date>): VariantRow {
   return {
     name: String(raw.name),
     descriptor: String(raw.descriptor),
@@ -49,7 +49,8 @@ export function decodeVariantRow(raw: Record<string, any>, zone: TextZone): Vari
     height: Number(raw.height),
     mimetype: String(raw.mimetype),
     digest: String(raw.digest),
-    sourceCreatedAt: stampOf(raw.source_created_at, zone),
+    // A set's rows share their source's stamp: `memo` parses it once.
+    sourceCreatedAt: stampOf(raw.source_created_at, zone, memo),
     createdAt: stampOf(raw.created_at, zone),
   };
 }
@@ -136,10 +137,24 @@ export function keyImage(set: SetLike): ImageEntity {
   return image;
 }
 
+const objectTypes = new Map<string, string>();
+
+/** {@link variantObjectType}, checked once per class, variant and recipe (a page names every output). */
+function cachedObjectType(objectType: string, name: string, digest: string): string {
+  const id = `${objectType}\0${name}\0${digest}`;
+  let made = objectTypes.get(id);
+  if (made === undefined) {
+    made = variantObjectType(objectType, name, digest);
+    if (objectTypes.size >= 4096) objectTypes.clear();
+    objectTypes.set(id, made);
+  }
+  return made;
+}
+
 /** The store key of a variant output's file: the set's object id, the variant's object type. */
 export function variantFileKey(keyOf: Pick<ImageEntity, 'objectType' | 'objectId'>, row: VariantRow): StoredImage {
   return {
-    objectType: variantObjectType(keyOf.objectType, row.name, row.digest),
+    objectType: cachedObjectType(keyOf.objectType, row.name, row.digest),
     objectId: keyOf.objectId,
     width: row.width,
     height: row.height,

@@ -138,10 +138,12 @@ export function variantStateOf(
   variantRows: readonly VariantRow[],
   meta: SetMeta | undefined,
 ): VariantState {
-  const resolved = resolveOutputs(variant, original.mimetype);
+  const resolved = resolvedOutputs(variant, original.mimetype);
   const outputs: VariantOutput[] = [];
   const stale: VariantOutput[] = [];
   const missing: ResolvedOutput[] = [];
+  // The original's file identity, worked out once for all its outputs.
+  let keyOf: Pick<ImageEntity, 'objectType' | 'objectId'> | undefined;
   for (const declared of resolved) {
     const row = variantRows.find(
       (r) =>
@@ -154,7 +156,7 @@ export function variantStateOf(
       missing.push(declared);
       continue;
     }
-    const output = toOutput(original, row);
+    const output = toOutput((keyOf ??= { objectType: original.objectType, objectId: original.objectId }), row);
     outputs.push(output);
     if (row.digest !== declared.digest) stale.push(output);
   }
@@ -194,6 +196,17 @@ function boxOf(
   }
   const size = outputDimensions(variant, declared, source);
   return { width: Math.round(size.width / scale), height: Math.round(size.height / scale) };
+}
+
+const resolvedCache = new WeakMap<NormalizedVariant, Map<string, ResolvedOutput[]>>();
+
+/** {@link resolveOutputs}, worked out once per variant and mimetype (a page asks it of every owner). */
+export function resolvedOutputs(variant: NormalizedVariant, mimetype: string): ResolvedOutput[] {
+  let byType = resolvedCache.get(variant);
+  if (byType === undefined) resolvedCache.set(variant, (byType = new Map()));
+  let outputs = byType.get(mimetype);
+  if (outputs === undefined) byType.set(mimetype, (outputs = resolveOutputs(variant, mimetype)));
+  return outputs;
 }
 
 /** The loaded set's state of variant `name`. @throws InvalidArgumentError, ImageNotFoundError, ImageAttachError (not loaded) */

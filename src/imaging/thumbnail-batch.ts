@@ -17,6 +17,8 @@ import { decodeFailureOf } from './truncation.js';
 import { inRenderSlot } from './render-slots.js';
 import { type OneDecodeResult, renderInOneDecode } from './one-decode.js';
 import type { VariantFrame, VariantJob, VariantOriginal } from './variant-render.js';
+
+export type { OneDecodeResult, RgbaRaster } from './one-decode.js';
 import {
   sharpFormat,
   type ThumbnailFormat,
