@@ -27,3 +27,5 @@ export type { ThumbnailRouteHandler, ThumbnailRouteOptions } from './http/thumbn
 
 export { htmlHelpers, imageHelpers, imgTag, pictureTag, srcset } from './html.js';
 export type { HelperDefaults, HelperQueue, HtmlHelpers, ImgTagOptions, SrcsetOptions } from './html.js';
+export { placeholderColorsCss } from './html-placeholder.js';
+export type { PlaceholderMode, PlaceholderOption } from './html-placeholder.js';

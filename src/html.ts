@@ -13,6 +13,7 @@ import { type HtmlAttributes, type ImageEntity, ImageSet, type StoreOption } fro
 import { InvalidArgumentError } from './errors.js';
 import * as check from './util/check.js';
 import { htmlElement } from './html-element.js';
+import { placeholderAttributes, type PlaceholderOption, withPlaceholderStyle } from './html-placeholder.js';
 import { thumbnailDimensions } from './imaging/thumbnail.js';
 import type { EnqueueOptions, ThumbnailRequest } from './queue/requests.js';
 
@@ -33,6 +34,15 @@ export interface ImgTagOptions extends StoreOption {
   sizes?: string;
   /** More attributes (`id`, `data-*`, `style`…). Naming one the helper sets (`src`, `alt`…) throws. */
   attributes?: HtmlAttributes;
+  /**
+   * Show the set's placeholder in the image's box while it loads (relations with
+   * `placeholder: 'thumbhash'`): `true` (a `style` attribute), `'class'` (a class and a
+   * `<style nonce>`), `'color'` (the average colour, no `data:`); see docs/html.md. Left out for
+   * images with alpha unless `{ mode, alpha: true }`, and when the set has none for its original.
+   */
+  placeholder?: PlaceholderOption;
+  /** The page's CSP nonce, for the `<style>` of `placeholder: 'class'` (required) or `'color'`. */
+  nonce?: string;
 }
 
 export interface SrcsetOptions extends StoreOption {
@@ -69,6 +79,12 @@ const UNIVERSAL_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/gi
  * // <img src="http://…/user-picture/1/0/1.100x75.jpe?_ts=…" width="100" height="75" alt="Ann" loading="lazy">
  */
 export function imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): string {
+  const { css, tag } = imgParts(source, options);
+  return css + tag;
+}
+
+/** The `<img>` of {@link imgTag}, and the placeholder's `<style>` that goes before it (or `''`). */
+function imgParts(source: ImageEntity | ImageSet, options: ImgTagOptions): { css: string; tag: string } {
   validateOptions(options);
   const { width, height, store } = options;
   const image = source instanceof ImageSet ? pick(source, width, height) : assertImage(source);
@@ -79,20 +95,25 @@ export function imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): 
     height,
   );
   const sizes = options.sizes;
-  return element(
-    'img',
-    {
-      src: image.locate({ store }),
-      srcset: sizes !== undefined && source instanceof ImageSet ? srcset(source, { store }) : undefined,
-      sizes,
-      width: displayWidth,
-      height: displayHeight,
-      alt: options.alt,
-      class: options.class,
-      loading: options.loading,
-    },
-    options.attributes,
+  const placeholder = placeholderAttributes(source, options);
+  const tag = withPlaceholderStyle(
+    element(
+      'img',
+      {
+        src: image.locate({ store }),
+        srcset: sizes !== undefined && source instanceof ImageSet ? srcset(source, { store }) : undefined,
+        sizes,
+        width: displayWidth,
+        height: displayHeight,
+        alt: options.alt,
+        class: placeholder.class,
+        loading: options.loading,
+      },
+      placeholder.attributes,
+    ),
+    placeholder.style,
   );
+  return { css: placeholder.css, tag };
 }
 
 /**
@@ -132,7 +153,9 @@ export function pictureTag(set: ImageSet, options: ImgTagOptions): string {
     if (fallbackTypes.has(type) || !set.images.some((i) => i.mimetype === type)) continue;
     html += element('source', { type, srcset: srcset(set, { type, store: options.store }), sizes });
   }
-  return `${html}${imgTag(set, { ...options, sizes })}</picture>`;
+  // The placeholder's <style> goes before the <picture>, whose children are only sources and the <img>.
+  const { css, tag } = imgParts(set, { ...options, sizes });
+  return `${css}${html}${tag}</picture>`;
 }
 
 /** What the helpers use of a thumbnail queue: a `ThumbnailQueue` (see `thumbnailQueue()`). */

@@ -119,7 +119,7 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
       '--model <name>',
       'owner.relation (e.g. users.picture), or an image class by config name, class name, table name or object type',
     )
-    .option('--width <list>', 'comma-separated thumbnail widths, e.g. 100,400')
+    .option('--width <list>', 'comma-separated thumbnail widths, e.g. 100,400 (or --variants, or --placeholders)')
     .option(
       '--variants <names>',
       "comma-separated names of the relation's variants (e.g. avatar,card): make their outputs instead of thumbnails",
@@ -131,6 +131,10 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
     .option(
       '--only-stale',
       'with --variants: remake only the outputs an older recipe made (their recipe digest is not the declared one)',
+    )
+    .option(
+      '--placeholders',
+      "compute each set's placeholder from its original (relations with placeholder: 'thumbhash'); alone, or with --width",
     )
     .option('--format <format>', "jpeg, png, webp or avif (default: the original's)")
     .option(
@@ -147,7 +151,8 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
       "\nThe rows it writes are shared by every store, so it refuses a --store other than the config's\n" +
         'defaultStore (exit code 2) unless --allow-non-default-store is given.\n\n' +
         'Example:\n  objection-imageattach regenerate --model users.picture --width 100,400 --format webp\n' +
-        '  objection-imageattach regenerate --model users.picture --variants avatar,card --only-stale',
+        '  objection-imageattach regenerate --model users.picture --variants avatar,card --only-stale\n' +
+        '  objection-imageattach regenerate --model users.picture --placeholders --only-missing',
     )
     .action(withConfig<RegenerateFlags>((config, flags, out) => regenerateCommand(config, flags, out)));
 

@@ -10,7 +10,13 @@
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { filesSettled, type ImageEntity } from '../entity/index.js';
-import { imageOfSize } from '../entity/worker-api.js';
+import {
+  fillPlaceholder,
+  imageOfSize,
+  imageSetOf,
+  placeholderDeclared,
+  type PlaceholderFill,
+} from '../entity/worker-api.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import type { ThumbnailFormat } from '../imaging/thumbnail.js';
@@ -28,12 +34,15 @@ import * as check from '../util/check.js';
 
 export interface RegenerateFlags {
   model: string;
+  /** Optional with `--placeholders`, which can run alone, and with `--variants`. */
   width?: string;
   /** Named variants (comma-separated) to make instead of thumbnails. */
   variants?: string;
   onlyMissing?: boolean;
   /** With `--variants`: only the outputs made by another recipe than the declared one. */
   onlyStale?: boolean;
+  /** Compute each set's placeholder too (relations with `placeholder: 'thumbhash'`). */
+  placeholders?: boolean;
   format?: string;
   /** What transparency becomes in JPEG thumbnails: `#rrggbb` or `#rgb` (default white). */
   background?: string;
@@ -51,16 +60,26 @@ interface Tally {
   restored: number;
   present: number;
   failed: Array<{ image: ImageEntity; error: Error }>;
+  /** Sets by what `--placeholders` did (see PlaceholderFill). */
+  placeholders: Record<PlaceholderFill, number>;
 }
 
 export async function regenerateCommand(config: LoadedConfig, flags: RegenerateFlags, out: Output): Promise<number> {
   const relation = relationNamed(config, '--model', flags.model);
-  if (flags.variants !== undefined) return regenerateVariantsCommand(config, relation, flags, out);
-  if (flags.width === undefined)
-    throw new UsageError('regenerate needs --width (thumbnails of those widths) or --variants (named variants)');
+  const placeholders = flags.placeholders === true;
+  if (flags.variants !== undefined) {
+    if (placeholders) throw new UsageError('--placeholders and --variants are two runs: run regenerate once for each');
+    return regenerateVariantsCommand(config, relation, flags, out);
+  }
+  if (flags.width === undefined && !placeholders)
+    throw new UsageError(
+      'regenerate needs --width (thumbnails of those widths), --variants (named variants) or --placeholders',
+    );
   if (flags.onlyStale)
     throw new UsageError('--only-stale remakes variant outputs of an older recipe: it needs --variants');
-  const widths = parseWidths(flags.width);
+  if (placeholders) placeholdersDeclared(relation);
+  // --placeholders alone makes no thumbnails.
+  const widths = flags.width === undefined ? [] : parseWidths(flags.width);
   if (flags.format !== undefined) check.oneOf(flags.format, FORMATS, '--format');
   const format = flags.format as ThumbnailFormat | undefined;
   const background = checkBackground(flags.background, '--background');
@@ -70,7 +89,14 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
   const originalsOnly = (query: Knex.QueryBuilder) => void query.where('original', true);
   const total = await countRows(cls, { knex: config.knex, where: originalsOnly });
   const progress = out.progress('regenerate', total, 'image sets');
-  const tally: Tally = { created: 0, replaced: 0, restored: 0, present: 0, failed: [] };
+  const tally: Tally = {
+    created: 0,
+    replaced: 0,
+    restored: 0,
+    present: 0,
+    failed: [],
+    placeholders: { written: 0, present: 0, 'no-original': 0, replaced: 0 },
+  };
   let settled = 0;
   try {
     // One set at a time: sharp already spreads each thumbnail over the CPU's cores.
@@ -80,7 +106,7 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
           relation,
           original,
           widths,
-          { store, format, background, onlyMissing: flags.onlyMissing === true },
+          { store, format, background, onlyMissing: flags.onlyMissing === true, placeholders },
           tally,
         );
       } catch (error) {
@@ -94,10 +120,18 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
   const what = `${relation.ownerName}.${relation.relationName} (${cls.name}), widths ${widths.join(', ')}${format ? `, as ${format}` : ''}, in ${storeName}`;
   for (const { image, error } of tally.failed)
     out.line(`failed: ${describeKey(keyOf(image))}: ${jsonError(error).code}: ${error.message}`);
-  out.line(
-    `Regenerated thumbnails of ${settled} image sets of ${what}: ${tally.created} created, ${tally.replaced} replaced, ` +
-      `${tally.restored} restored, ${tally.present} already there, ${tally.failed.length} failed.`,
-  );
+  if (widths.length > 0)
+    out.line(
+      `Regenerated thumbnails of ${settled} image sets of ${what}: ${tally.created} created, ${tally.replaced} replaced, ` +
+        `${tally.restored} restored, ${tally.present} already there, ${tally.failed.length} failed.`,
+    );
+  if (placeholders) {
+    const p = tally.placeholders;
+    out.line(
+      `Placeholders of ${settled} image sets of ${relation.ownerName}.${relation.relationName}: ${p.written} written, ` +
+        `${p.present} already there, ${p.replaced} skipped (original replaced meanwhile), ${tally.failed.length} failed.`,
+    );
+  }
   out.result({
     command: 'regenerate',
     model: `${relation.ownerName}.${relation.relationName}`,
@@ -106,6 +140,13 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
     format: format ?? null,
     background: background ?? null,
     onlyMissing: flags.onlyMissing === true,
+    placeholders: placeholders
+      ? {
+          written: tally.placeholders.written,
+          present: tally.placeholders.present,
+          replaced: tally.placeholders.replaced,
+        }
+      : null,
     sets: settled,
     created: tally.created,
     replaced: tally.replaced,
@@ -114,6 +155,16 @@ export async function regenerateCommand(config: LoadedConfig, flags: RegenerateF
     failed: tally.failed.map(({ image, error }) => ({ key: jsonKey(keyOf(image)), error: jsonError(error) })),
   });
   return tally.failed.length > 0 ? EXIT.PROBLEMS : EXIT.OK;
+}
+
+/** @throws UsageError when the relation computes no placeholders: there would be nowhere to show them. */
+function placeholdersDeclared(relation: ConfigRelation): void {
+  if (placeholderDeclared(relation.ownerClass.fromJson({}, { skipValidation: true }), relation.relationName)) return;
+  throw new UsageError(
+    `${relation.ownerName}.${relation.relationName} has no placeholder: 'thumbhash' in its imageAttachment() options: ` +
+      'add it (and the variantTables() migration for its meta table), then run regenerate --placeholders again.',
+    { model: `${relation.ownerName}.${relation.relationName}` },
+  );
 }
 
 /** `100,400` → `[100, 400]`. @throws InvalidArgumentError naming --width */
@@ -135,6 +186,7 @@ async function regenerateSet(
     format: ThumbnailFormat | undefined;
     background: ThumbnailBackground | undefined;
     onlyMissing: boolean;
+    placeholders: boolean;
   },
   tally: Tally,
 ): Promise<void> {
@@ -167,6 +219,8 @@ async function regenerateSet(
       tally.replaced++;
     }
   }
+  // Anew by default, as thumbnails are; --only-missing keeps a placeholder made of this original.
+  if (options.placeholders) tally.placeholders[await fillPlaceholder(set, options)]++;
 }
 
 /** The format to make a missing thumbnail in: the one asked for, else the one its row names. */

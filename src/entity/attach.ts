@@ -18,7 +18,7 @@ import {
   checkThumbnailSpecs,
   planThumbnails,
   type RenderedThumbnail,
-  renderThumbnails,
+  renderFromOneDecode,
 } from '../imaging/thumbnail-batch.js';
 import { toDate } from '../stores/keys.js';
 import { createdAtForInsert, createdAtUnit } from './created-at.js';
@@ -26,9 +26,15 @@ import { spoolToTempFile } from '../util/spool.js';
 import type { Store } from '../stores/store.js';
 import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
+import {
+  besidePlaceholder,
+  placeholderWhileWriting,
+  placeholderFields,
+  wantsPlaceholder,
+} from './attach-placeholder.js';
+import type { Placeholder } from '../imaging/placeholder.js';
 import type { AttachOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
-import { renderFromOneDecode } from '../imaging/thumbnail-batch.js';
 import type { RenderedVariant, VariantJob } from '../imaging/variant-render.js';
 import { resolveOutputs } from '../imaging/variant-recipe.js';
 import { afterCommit } from './make-variants.js';
@@ -79,26 +85,29 @@ export async function attachOriginal(
     const animated = probed.pixels > probed.width * probed.height;
     let thumbnails: RenderedThumbnail[] = [];
     let variants: RenderedVariant[] = [];
+    let placeholder: Placeholder | undefined | Promise<Placeholder | undefined>;
     const jobs = uploadJobs(rows, probed.mimetype);
-    if (jobs.length > 0) {
-      // The thumbnails and the upload-time variants from one decode of the bytes to store.
+    if (jobs.length > 0 || specs !== undefined) {
+      // The thumbnails, the upload-time variants and the placeholder's raster from one decode of the
+      // bytes to store (the same pixels, orientation and profile).
       const planned = specs === undefined ? [] : planThumbnails(specs, probed);
-      ({ thumbnails, variants } = await renderFromOneDecode(
+      const rendered = await renderFromOneDecode(
         data,
         probed,
-        { thumbnails: planned, variants: jobs, frame: {} },
+        { thumbnails: planned, variants: jobs, frame: {}, placeholderRaster: wantsPlaceholder(rows) },
         limits.maxPixels,
-      ));
+      );
+      ({ thumbnails, variants } = rendered);
       if (animated) await proveWhole(data, limits.maxPixels, { animated });
-    } else if (specs !== undefined) {
-      // Their render is the decode (from the bytes to store: the same pixels, orientation and profile).
-      thumbnails = await renderThumbnails(data, probed, planThumbnails(specs, probed), limits.maxPixels);
-      if (animated) await proveWhole(data, limits.maxPixels, { animated });
-    } else if (data !== input || probed.decoded === false) {
-      // Not decoded yet (a caller's probe that decoded the input proves it, unless it was changed).
-      await proveWhole(data, limits.maxPixels, { animated });
+      placeholder = placeholderWhileWriting(rows, rendered.raster);
+    } else {
+      // The placeholder is computed beside the decode that proves the bytes whole (see attach-placeholder.ts).
+      ({ placeholder } = await besidePlaceholder(rows, data, limits.maxPixels, async () => {
+        // Not decoded yet (a caller's probe that decoded the input proves it, unless it was changed).
+        if (data !== input || probed.decoded === false) await proveWhole(data, limits.maxPixels, { animated });
+      }));
     }
-    return await attachProven(rows, data, probed, { thumbnails, variants }, store, options);
+    return await attachProven(rows, data, probed, { thumbnails, variants }, store, options, placeholder);
   } finally {
     await stored.dispose();
   }
@@ -112,6 +121,7 @@ async function attachProven(
   rendered: { thumbnails: RenderedThumbnail[]; variants: RenderedVariant[] },
   store: Store,
   options: AttachOptions,
+  placeholder: Placeholder | undefined | Promise<Placeholder | undefined>,
 ): Promise<ImageEntity> {
   const { mimetype, width, height } = probed;
   const { thumbnails } = rendered;
@@ -142,7 +152,9 @@ async function attachProven(
         );
       const variantFiles: [VariantRow, Buffer][] = [];
       if (withVariants) {
-        const meta = await upsertMeta(trx, rows, original, uprightOf(probed), {});
+        // The placeholder (if the relation makes one) goes in the same write; its WebP was encoded
+        // while the rows above were written.
+        const meta = await upsertMeta(trx, rows, original, uprightOf(probed), placeholderFields(await placeholder));
         for (const output of rendered.variants) {
           const row = await insertVariantRow(trx, rows, {
             name: output.variant,

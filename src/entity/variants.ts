@@ -82,10 +82,21 @@ export function loadedData(rows: SetRows, original: ImageEntity): LoadedVariantD
   return data;
 }
 
+/** The last answer of {@link currentMeta} per loaded data: a page asks it once per tag, and parsing a text `created_at` costs microseconds. */
+const currentMetaMemo = new WeakMap<
+  LoadedVariantData,
+  { meta: SetMeta | undefined; createdAt: unknown; answer: SetMeta | undefined }
+>();
+
 /** The meta row of `data` when it describes `original`. */
 export function currentMeta(data: LoadedVariantData, original: ImageEntity): SetMeta | undefined {
   const meta = data.meta;
-  return meta !== undefined && sameInstant(meta.sourceCreatedAt, toDate(original.created_at)) ? meta : undefined;
+  const memo = currentMetaMemo.get(data);
+  if (memo !== undefined && memo.meta === meta && memo.createdAt === original.created_at) return memo.answer;
+  const answer =
+    meta !== undefined && sameInstant(meta.sourceCreatedAt, toDate(original.created_at)) ? meta : undefined;
+  currentMetaMemo.set(data, { meta, createdAt: original.created_at, answer });
+  return answer;
 }
 
 /** True when `row` was made of `original` (not of one it replaced). */

@@ -27,6 +27,7 @@ import { declaredVariant, type VariantOutput } from './variants.js';
 export { attachmentRelationNames } from './attachment-info.js';
 export { concreteStore } from './image.js';
 export { listKeptBackups } from './kept-backups.js';
+export { fillPlaceholder, placeholderDeclared, type PlaceholderFill } from './placeholder-fill.js';
 export type { RenderedAhead } from './make-thumbnail.js';
 export type { Subset } from './set-rows.js';
 export { imageOfSize, reusableImage } from './size-match.js';

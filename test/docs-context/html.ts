@@ -1,4 +1,4 @@
 export { Model } from 'objection';
-export { imageSet, ImageOwner, type ImageSet } from 'objection-imageattach';
-export { imgTag, pictureTag } from 'objection-imageattach/express';
+export { imageAttachment, imageSet, ImageOwner, type ImageSet } from 'objection-imageattach';
+export { imgTag, pictureTag, placeholderColorsCss } from 'objection-imageattach/express';
 export { app, store, user, UserPicture } from './shared.js';

@@ -36,11 +36,12 @@ forEachDialect('set meta and variant rows', (db, dialect) => {
     const member = await Member.query().insert({ name: 'Ann' });
     const set = imageSet(member, 'picture');
     const original = await set.fromBlob(await jpeg(64, 48));
-    // The attach made the row (the relation declares variants), with nothing chosen yet.
+    // The attach made the row (the relation declares variants), with nothing chosen yet but the
+    // placeholder (the relation declares placeholder: 'thumbhash').
     const made = (await readMeta(db(), set))!;
     assert.deepEqual(
-      [made.sourceWidth, made.focal, made.crop, made.placeholder],
-      [64, undefined, undefined, undefined],
+      [made.sourceWidth, made.focal, made.crop, made.placeholder !== undefined],
+      [64, undefined, undefined, true],
     );
     await db().transaction((trx) =>
       upsertMeta(trx, set, original, { width: 64, height: 48 }, { focal: { x: 0.25, y: 0.75 } }),
@@ -49,7 +50,7 @@ forEachDialect('set meta and variant rows', (db, dialect) => {
     assert.equal(timestampToken(meta.sourceCreatedAt), timestampToken(original.created_at));
     assert.deepEqual(
       [meta.sourceWidth, meta.sourceHeight, meta.focal, meta.crop, meta.placeholder],
-      [64, 48, { x: 0.25, y: 0.75 }, undefined, undefined],
+      [64, 48, { x: 0.25, y: 0.75 }, undefined, made.placeholder],
     );
 
     const placeholder = { hash: 'abc=', dataUri: 'data:image/webp;base64,AAAA', color: '#102030', alpha: true };
@@ -61,9 +62,9 @@ forEachDialect('set meta and variant rows', (db, dialect) => {
     const replaced = await set.fromBlob(await jpeg(32, 32));
     const reset = (await readCurrentMeta(db(), set, replaced))!;
     assert.deepEqual(
-      [reset.sourceWidth, reset.focal, reset.placeholder],
-      [32, undefined, undefined],
-      'a new original starts afresh',
+      [reset.sourceWidth, reset.focal, reset.placeholder !== undefined, reset.placeholder?.hash === placeholder.hash],
+      [32, undefined, true, false],
+      'a new original starts afresh (with its own placeholder, computed at attach)',
     );
     await db().transaction((trx) =>
       upsertMeta(trx, set, replaced, { width: 32, height: 32 }, { crop: { left: 0, top: 0, width: 0.5, height: 0.5 } }),
@@ -71,7 +72,7 @@ forEachDialect('set meta and variant rows', (db, dialect) => {
     const fresh = (await readCurrentMeta(db(), set, replaced))!;
     assert.deepEqual(
       [fresh.focal, fresh.placeholder, fresh.crop],
-      [undefined, undefined, { left: 0, top: 0, width: 0.5, height: 0.5 }],
+      [undefined, reset.placeholder, { left: 0, top: 0, width: 0.5, height: 0.5 }],
     );
     await db().transaction((trx) => deleteMeta(trx, set));
     assert.equal(await readMeta(db(), set), undefined);
