@@ -32,7 +32,7 @@ export type { HttpExposedFileSystemStoreOptions } from './stores/http-exposed-fs
 export { currentStore, getCurrentStore, popStoreContext, pushStoreContext, withStore } from './context.js';
 
 // Schema
-export { imageColumns, variantTables } from './schema.js';
+export { imageColumns, PENDING_UPLOADS_TABLE, pendingUploadsTable, variantTables } from './schema.js';
 
 // Entities
 export {
