@@ -85,7 +85,8 @@ export class S3DirectUploads implements DirectUploads {
     if (this.method === 'PUT') {
       const url = presignUrl(
         'PUT',
-        `${bucketUrl}/${key.split('/').map(encodeRfc3986).join('/')}`,
+        // `x-id` as the SDK's presigner adds it, so the two can be compared whole.
+        `${bucketUrl}/${key.split('/').map(encodeRfc3986).join('/')}?x-id=PutObject`,
         { 'content-length': String(target.size), 'content-type': target.type },
         { region, credentials, expiresIn, date },
       );

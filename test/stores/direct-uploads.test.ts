@@ -203,6 +203,38 @@ describe('direct uploads: S3 stores', function () {
     };
   });
 
+  for (const method of ['POST', 'PUT'] as const) {
+    it(`a browser's ${method} as presigned lands at the staging key (s3rver checks no policy: the claim measures)`, async function () {
+      const bucket = await server.current.createBucket('direct');
+      const store = server.current.store(bucket, {
+        region: 'us-east-1',
+        prefix: 'app',
+        directUploads: { secrets, method },
+      });
+      const uploads = store.directUploads!;
+      const id = newUploadId();
+      const bytes = Buffer.from('uploaded straight to the bucket');
+      const answer = await uploads.presign({
+        id,
+        size: bytes.length,
+        type: 'image/png',
+        expiresAt: new Date(Date.now() + 60_000),
+      });
+      let response: Response;
+      if (answer.method === 'POST') {
+        const form = new FormData();
+        for (const [name, value] of Object.entries(answer.fields)) form.append(name, value);
+        form.append('file', new Blob([bytes], { type: 'image/png' }), 'picture.png');
+        response = await fetch(answer.url, { method: 'POST', body: form });
+      } else {
+        response = await fetch(answer.url, { method: 'PUT', headers: answer.headers, body: bytes });
+      }
+      assert.ok(response.status >= 200 && response.status < 300, `${response.status} ${await response.text()}`);
+      assert.equal((await uploads.stat(id))?.size, bytes.length);
+      assert.deepEqual(await server.current.listAll(bucket), [`app/.uploads/${id}`]);
+    });
+  }
+
   it('stages under <prefix>/.uploads/<id>, needs a region, and keeps staged objects out of listFiles()', async function () {
     const bucket = await server.current.createBucket('direct');
     assert.throws(() => server.current.store(bucket, { directUploads: { secrets } }), /for options.region/);
