@@ -26,6 +26,14 @@ export type { DatabaseTimestamp } from './stores/database-timestamp.js';
 export { FileSystemStore } from './stores/fs.js';
 export type { FileSystemStoreOptions } from './stores/fs.js';
 export { HttpExposedFileSystemStore } from './stores/http-exposed-fs.js';
+export type {
+  DirectUploadOptions,
+  DirectUploads,
+  DirectUploadTarget,
+  StagedUploadStat,
+  UploadInstructions,
+} from './stores/direct-uploads.js';
+export type { FileSystemDirectUploadOptions } from './stores/fs-direct-uploads.js';
 export type { HttpExposedFileSystemStoreOptions } from './stores/http-exposed-fs.js';
 
 // Context
@@ -43,6 +51,7 @@ export {
   ImageSet,
   imageSet,
   imageSets,
+  presignUpload,
   restoreKeptBackups,
   settleInterruptedWrites,
 } from './entity/index.js';
@@ -55,6 +64,8 @@ export type {
   ImageEntity,
   ImageEntityClass,
   ImageRelationName,
+  PresignedUpload,
+  PresignUploadOptions,
   SettledWrites,
   StoreOption,
   ThumbnailOptions,
