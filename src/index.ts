@@ -54,6 +54,7 @@ export {
   presignUpload,
   restoreKeptBackups,
   settleInterruptedWrites,
+  sweepUploads,
 } from './entity/index.js';
 export type {
   AttachOptions,
@@ -68,6 +69,8 @@ export type {
   PresignUploadOptions,
   SettledWrites,
   StoreOption,
+  SweepUploadsOptions,
+  SweepUploadsReport,
   ThumbnailOptions,
   ThumbnailSpec,
   ToHtmlOptions,
