@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
 import * as check from '../util/check.js';
 import { removeIfPresent } from '../util/temp-files.js';
+import { FileSystemDirectUploads, type FileSystemDirectUploadOptions } from './fs-direct-uploads.js';
 import { FileSystemStagingArea } from './fs-staging.js';
 import { checkHttpUrl } from './http-url.js';
 import { type SignedUrlOptions, UrlSigner } from './url-signer.js';
@@ -34,11 +35,14 @@ export abstract class FileSystemStoreBase extends Store {
   /** The absolute root folder. */
   readonly root: string;
   private readonly stagingArea: FileSystemStagingArea;
+  private readonly uploads: FileSystemDirectUploads | undefined;
 
-  constructor(root: unknown, argument: string) {
+  /** @throws InvalidArgumentError for a bad `root` or `directUploads` option */
+  constructor(root: unknown, argument: string, directUploads?: FileSystemDirectUploadOptions) {
     super();
     check.folderPath(root, argument);
     this.root = path.resolve(root);
+    this.uploads = directUploads === undefined ? undefined : new FileSystemDirectUploads(this.root, directUploads);
     this.stagingArea = new FileSystemStagingArea(this.root, {
       pathFor: (key) => this.pathFor(key),
       writeAt: (file, data) => this.writeAt(file, data),
@@ -141,6 +145,11 @@ export abstract class FileSystemStoreBase extends Store {
   /** Staging writes bytes as this class does: a subclass with its own `putFile` gets none. */
   override get staging(): StagingArea | undefined {
     return this.putFile === FileSystemStoreBase.prototype.putFile ? this.stagingArea : undefined;
+  }
+
+  /** Uploads sent by browsers to `directUploadEndpoint()`, staged in `<root>/.uploads` (with the `directUploads` option). */
+  override get directUploads(): FileSystemDirectUploads | undefined {
+    return this.uploads;
   }
 
   /** Writes `data` (a stream, or a local file's path to copy in the kernel) at `file`, atomically. */
@@ -292,6 +301,8 @@ export interface FileSystemStoreOptions {
    * for a `staticServer({ signedUrls })` with the same secrets to check. See docs/serving.md.
    */
   signedUrls?: SignedUrlOptions;
+  /** Accept direct uploads from browsers, through `directUploadEndpoint()` (see docs/direct-uploads.md). */
+  directUploads?: FileSystemDirectUploadOptions;
 }
 
 /**
@@ -306,7 +317,7 @@ export class FileSystemStore extends FileSystemStoreBase {
   private readonly basePath: string;
 
   constructor(options: FileSystemStoreOptions) {
-    super(options?.path, 'options.path');
+    super(options?.path, 'options.path', options?.directUploads);
     checkHttpUrl(options.baseUrl, 'options.baseUrl');
     this.baseUrl = options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`;
     this.urlSigner = options.signedUrls === undefined ? undefined : new UrlSigner(options.signedUrls);
