@@ -27,6 +27,12 @@ import { FileLedger } from './ledger.js';
 import type { AttachOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 
+/** What a caller runs inside the attach's transaction (a claim locks and marks its pending upload). */
+export interface AttachHooks {
+  /** Runs once the set is locked, before its rows change; throwing rolls the attach back. */
+  afterLock?: (trx: Knex.Transaction) => Promise<void>;
+}
+
 /**
  * Replaces the set of `rows` with `input` (a local file path or the bytes, of `size` bytes) as
  * its original, plus the thumbnails of `options.thumbnails`: all stored, or none.
@@ -37,6 +43,7 @@ export async function attachOriginal(
   input: string | Buffer,
   size: number,
   options: AttachOptions,
+  hooks: AttachHooks = {},
 ): Promise<ImageEntity> {
   const limits = rows.limits(options);
   const specs = checkThumbnailSpecs(options.thumbnails);
@@ -67,7 +74,7 @@ export async function attachOriginal(
       // Not decoded yet (a caller's probe that decoded the input proves it, unless it was changed).
       await proveWhole(data, limits.maxPixels, { animated });
     }
-    return await attachProven(rows, data, probed, thumbnails, store, options);
+    return await attachProven(rows, data, probed, thumbnails, store, options, hooks);
   } finally {
     await stored.dispose();
   }
@@ -81,6 +88,7 @@ async function attachProven(
   thumbnails: RenderedThumbnail[],
   store: Store,
   options: AttachOptions,
+  hooks: AttachHooks,
 ): Promise<ImageEntity> {
   const { mimetype, width, height } = probed;
   if (options.trx === undefined) await clockPastSet(rows);
@@ -89,6 +97,7 @@ async function attachProven(
     async (trx) => {
       // Wait for thumbnails being made of the old original, so the delete below sees them too.
       const previous = await rows.lockSet(trx);
+      await hooks.afterLock?.(trx);
       // The old set's rows go now; the image hooks send their files after the commit.
       await rows.setQuery(trx).delete().context({ store });
       const created_at = await laterThan(trx, rows.info.imageClass.tableName, previous);
