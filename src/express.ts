@@ -19,6 +19,11 @@ export { imageUpload } from './http/upload.js';
 export type { ImageUploadOptions, UploadMiddleware } from './http/upload.js';
 export type { RejectedImage, UploadedImage } from './http/upload-storage.js';
 
+export { presignRoute } from './http/presign-route.js';
+export type { PresignRouteOptions } from './http/presign-route.js';
+export { directUploadEndpoint } from './http/direct-upload-endpoint.js';
+export type { DirectUploadEndpointOptions } from './http/direct-upload-endpoint.js';
+
 export { imageErrors } from './http/error-handler.js';
 export type { ImageErrorsOptions } from './http/error-handler.js';
 

@@ -26,13 +26,21 @@ export type { DatabaseTimestamp } from './stores/database-timestamp.js';
 export { FileSystemStore } from './stores/fs.js';
 export type { FileSystemStoreOptions } from './stores/fs.js';
 export { HttpExposedFileSystemStore } from './stores/http-exposed-fs.js';
+export type {
+  DirectUploadOptions,
+  DirectUploads,
+  DirectUploadTarget,
+  StagedUploadStat,
+  UploadInstructions,
+} from './stores/direct-uploads.js';
+export type { FileSystemDirectUploadOptions } from './stores/fs-direct-uploads.js';
 export type { HttpExposedFileSystemStoreOptions } from './stores/http-exposed-fs.js';
 
 // Context
 export { currentStore, getCurrentStore, popStoreContext, pushStoreContext, withStore } from './context.js';
 
 // Schema
-export { imageColumns, variantTables } from './schema.js';
+export { imageColumns, PENDING_UPLOADS_TABLE, pendingUploadsTable, variantTables } from './schema.js';
 
 // Entities
 export {
@@ -43,8 +51,10 @@ export {
   ImageSet,
   imageSet,
   imageSets,
+  presignUpload,
   restoreKeptBackups,
   settleInterruptedWrites,
+  sweepUploads,
 } from './entity/index.js';
 export type {
   AttachOptions,
@@ -55,8 +65,12 @@ export type {
   ImageEntity,
   ImageEntityClass,
   ImageRelationName,
+  PresignedUpload,
+  PresignUploadOptions,
   SettledWrites,
   StoreOption,
+  SweepUploadsOptions,
+  SweepUploadsReport,
   ThumbnailOptions,
   ThumbnailSpec,
   ToHtmlOptions,

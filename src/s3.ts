@@ -6,5 +6,6 @@ export { S3Store } from './stores/s3.js';
 export type { S3FileStat, S3ListedObject } from './stores/s3.js';
 export type { S3CredentialsProvider, S3StoreOptions } from './stores/s3-options.js';
 export type { SigningCredentials } from './stores/s3-presign.js';
+export type { S3DirectUploadOptions } from './stores/s3-direct-uploads.js';
 export { S3SandboxStore } from './stores/s3-sandbox.js';
 export type { S3SandboxStoreOptions } from './stores/s3-sandbox.js';

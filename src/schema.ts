@@ -24,6 +24,39 @@ export function imageColumns(table: Knex.CreateTableBuilder): void {
   table.datetime('created_at', { precision: 6, useTz: true }).notNullable();
 }
 
+/** The table of direct uploads presigned and not yet claimed or swept (see {@link pendingUploadsTable}). */
+export const PENDING_UPLOADS_TABLE = 'imageattach_pending_uploads';
+
+/**
+ * Creates `imageattach_pending_uploads`, this library's table of direct uploads: one row per
+ * presigned upload (a random 128-bit id, what it is for, whose it is, the staging key chosen, the
+ * declared size and type, its expiry and status), read by the claim and by the sweep, which finds
+ * expired rows through the `(status, expires_at)` index. One table serves every image relation.
+ * @example
+ * export async function up(knex) { await pendingUploadsTable(knex); }
+ * export async function down(knex) { await knex.schema.dropTable('imageattach_pending_uploads'); }
+ */
+export async function pendingUploadsTable(knex: Knex): Promise<void> {
+  await knex.schema.createTable(PENDING_UPLOADS_TABLE, (table) => {
+    // 128 random bits as 32 hex digits: the id is the staging key's last part, never guessable.
+    table.specificType('id', 'char(32)').notNullable().primary();
+    table.string('purpose', 64).notNullable();
+    // The owner's id and subset as canonical JSON: a claim for another owner finds no match.
+    table.string('owner', 255).notNullable();
+    table.string('principal', 255).nullable();
+    // The store's directUploads tag, so the claim and the sweep know where the bytes went.
+    table.string('store', 64).notNullable();
+    table.string('object_key', 512).notNullable();
+    table.bigInteger('declared_size').notNullable();
+    table.string('declared_type', 64).notNullable();
+    // 'pending', 'claimed' or 'rejected'.
+    table.string('status', 16).notNullable();
+    table.datetime('created_at', { precision: 6, useTz: true }).notNullable();
+    table.datetime('expires_at', { precision: 6, useTz: true }).notNullable();
+    table.index(['status', 'expires_at'], `${PENDING_UPLOADS_TABLE}_status_expires_at`);
+  });
+}
+
 /** The names of the tables {@link variantTables} makes beside the image table `imageTable`. */
 export function variantTableNames(imageTable: string): { variants: string; meta: string } {
   return { variants: `${imageTable}_variants`, meta: `${imageTable}_meta` };

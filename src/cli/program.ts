@@ -11,6 +11,7 @@ import { jsonError, Output, type Io } from './output.js';
 import { type RegenerateFlags, regenerateCommand } from './regenerate.js';
 import { DEFAULT_MIN_AGE } from './orphans.js';
 import { type SettleFlags, settleCommand } from './settle.js';
+import { type UploadsSweepFlags, uploadsSweepCommand } from './uploads-sweep.js';
 import { type VerifyFlags, verifyCommand } from './verify.js';
 
 const EXIT_CODES_HELP = `
@@ -178,6 +179,22 @@ export async function run(argv: string[], io: Io = process): Promise<number> {
         'or after ERR_FILE_CLEANUP, ERR_COMMIT_UNKNOWN or ERR_RESTORE_FAILED warnings.\n\nExample:\n  objection-imageattach settle --store s3',
     )
     .action(withConfig<SettleFlags>((config, flags, out) => settleCommand(config, flags, out)));
+
+  const uploads = program.command('uploads').description('Direct uploads: sweep those abandoned.');
+  uploads
+    .command('sweep')
+    .description(
+      'Remove direct uploads past their expiry plus the grace (never claimed, or claimed and done with): staged bytes, then rows.',
+    )
+    .option('--grace <age>', 'how long past expiry before an upload goes, e.g. 30m, 2h, 1d (default 1h)')
+    .option('--dry-run', 'count what would be removed, remove nothing')
+    .addHelpText(
+      'after',
+      '\nGoes through every store of the config made with directUploads, in batches; several sweeps at\n' +
+        'once are safe. A store delete that fails keeps its row for the next sweep (exit code 1).\n\n' +
+        'Example (cron, every 15 minutes):\n  objection-imageattach uploads sweep --grace 1h',
+    )
+    .action(withConfig<UploadsSweepFlags>((config, flags, out) => uploadsSweepCommand(config, flags, out)));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -19,3 +19,7 @@ export { ImageOwner } from './owner.js';
 export { filesSettled } from './ledger.js';
 export { settleInterruptedWrites, type SettledWrites } from './staged-writes.js';
 export { restoreKeptBackups } from './kept-backups.js';
+export { DEFAULT_UPLOAD_EXPIRY, presignUpload } from './presign-upload.js';
+export type { PresignedUpload, PresignUploadOptions } from './presign-upload.js';
+export { DEFAULT_SWEEP_GRACE_MS, sweepUploads } from './sweep-uploads.js';
+export type { SweepUploadsOptions, SweepUploadsReport } from './sweep-uploads.js';

@@ -16,6 +16,7 @@ import { pipeline } from 'node:stream/promises';
 import { ImageAttachError, ImageNotFoundError, InvalidArgumentError, StoreError } from '../errors.js';
 import * as check from '../util/check.js';
 import { removeIfPresent } from '../util/temp-files.js';
+import { FileSystemDirectUploads, type FileSystemDirectUploadOptions } from './fs-direct-uploads.js';
 import { FileSystemStagingArea } from './fs-staging.js';
 import { checkHttpUrl } from './http-url.js';
 import type { StagingArea } from './staging.js';
@@ -33,11 +34,14 @@ export abstract class FileSystemStoreBase extends Store {
   /** The absolute root folder. */
   readonly root: string;
   private readonly stagingArea: FileSystemStagingArea;
+  private readonly uploads: FileSystemDirectUploads | undefined;
 
-  constructor(root: unknown, argument: string) {
+  /** @throws InvalidArgumentError for a bad `root` or `directUploads` option */
+  constructor(root: unknown, argument: string, directUploads?: FileSystemDirectUploadOptions) {
     super();
     check.folderPath(root, argument);
     this.root = path.resolve(root);
+    this.uploads = directUploads === undefined ? undefined : new FileSystemDirectUploads(this.root, directUploads);
     this.stagingArea = new FileSystemStagingArea(this.root, {
       pathFor: (key) => this.pathFor(key),
       writeAt: (file, data) => this.writeAt(file, data),
@@ -140,6 +144,11 @@ export abstract class FileSystemStoreBase extends Store {
   /** Staging writes bytes as this class does: a subclass with its own `putFile` gets none. */
   override get staging(): StagingArea | undefined {
     return this.putFile === FileSystemStoreBase.prototype.putFile ? this.stagingArea : undefined;
+  }
+
+  /** Uploads sent by browsers to `directUploadEndpoint()`, staged in `<root>/.uploads` (with the `directUploads` option). */
+  override get directUploads(): FileSystemDirectUploads | undefined {
+    return this.uploads;
   }
 
   /** Writes `data` (a stream, or a local file's path to copy in the kernel) at `file`, atomically. */
@@ -286,6 +295,8 @@ export interface FileSystemStoreOptions {
   path: string;
   /** The public URL of that folder, e.g. `https://static.example.com/images/`. */
   baseUrl: string;
+  /** Accept direct uploads from browsers, through `directUploadEndpoint()` (see docs/direct-uploads.md). */
+  directUploads?: FileSystemDirectUploadOptions;
 }
 
 /**
@@ -297,7 +308,7 @@ export class FileSystemStore extends FileSystemStoreBase {
   readonly baseUrl: string;
 
   constructor(options: FileSystemStoreOptions) {
-    super(options?.path, 'options.path');
+    super(options?.path, 'options.path', options?.directUploads);
     checkHttpUrl(options.baseUrl, 'options.baseUrl');
     this.baseUrl = options.baseUrl.endsWith('/') ? options.baseUrl : `${options.baseUrl}/`;
   }

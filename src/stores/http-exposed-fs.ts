@@ -6,6 +6,7 @@
 import { currentRequestOrigin } from '../context.js';
 import { ContextError, InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
+import type { FileSystemDirectUploadOptions } from './fs-direct-uploads.js';
 import { FileSystemStoreBase } from './fs.js';
 import { checkHttpUrl } from './http-url.js';
 import type { ImageKey } from './keys.js';
@@ -34,6 +35,8 @@ export interface HttpExposedFileSystemStoreOptions {
    * pages (and cached pages, for others) pointing at `http://evil.example/…`. Default false.
    */
   trustHostHeader?: boolean;
+  /** Accept direct uploads from browsers, through `directUploadEndpoint()` (see docs/direct-uploads.md). */
+  directUploads?: FileSystemDirectUploadOptions;
 }
 
 /**
@@ -48,7 +51,7 @@ export class HttpExposedFileSystemStore extends FileSystemStoreBase {
   private readonly originHosts: ReadonlySet<string> | 'any' | null;
 
   constructor(options: HttpExposedFileSystemStoreOptions) {
-    super(options?.path, 'options.path');
+    super(options?.path, 'options.path', options?.directUploads);
     const prefix = options.prefix ?? '__images__';
     if (
       typeof prefix !== 'string' ||

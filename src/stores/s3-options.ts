@@ -6,6 +6,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
 import { checkHttpUrl } from './http-url.js';
+import type { S3DirectUploadOptions } from './s3-direct-uploads.js';
 import { encodeRfc3986, MAX_PRESIGN_SECONDS, type SigningCredentials } from './s3-presign.js';
 
 /** A credentials provider as the AWS SDK takes one (env, instance role, SSO… resolve to these). */
@@ -80,6 +81,11 @@ export interface S3StoreOptions {
   reproducibleStorageClass?: string;
   /** Make `getUrl`/`locate` return presigned GET URLs valid for `expiresIn` seconds (default 3600), for private buckets. */
   signedUrls?: { expiresIn?: number };
+  /**
+   * Accept direct uploads from browsers: presigned POSTs (or PUTs) into `[prefix/].uploads/<id>`
+   * (see docs/direct-uploads.md). Needs `region` (signatures name it) and CORS on the bucket.
+   */
+  directUploads?: S3DirectUploadOptions;
 }
 
 /** The checked options, normalised. */
@@ -192,6 +198,13 @@ export function resolveS3Options(options: S3StoreOptions): ResolvedS3Options {
     }
   }
   if (options.publicBaseUrl !== undefined) checkHttpUrl(options.publicBaseUrl, 'options.publicBaseUrl');
+  if (options.directUploads !== undefined && options.region === undefined) {
+    throw new InvalidArgumentError(
+      'options.region',
+      'a region alongside options.directUploads (signatures name their region)',
+      undefined,
+    );
+  }
   return { bucket, prefix, baseUrl: baseUrlOf(options), maxAge, expiresIn, operationTimeout };
 }
 
@@ -231,6 +244,11 @@ function normalizePrefix(prefix: unknown): string {
  */
 function baseUrlOf(options: S3StoreOptions): string {
   if (options.publicBaseUrl !== undefined) return options.publicBaseUrl.replace(/\/+$/, '');
+  return bucketUrlOf(options);
+}
+
+/** The bucket's own URL on S3 (never `publicBaseUrl`): where presigned uploads go. See {@link baseUrlOf}. */
+export function bucketUrlOf(options: S3StoreOptions): string {
   const bucket = encodeRfc3986(options.bucket);
   if (options.endpoint !== undefined) return `${options.endpoint.replace(/\/+$/, '')}/${bucket}`;
   const { region } = options;

@@ -1,5 +1,5 @@
 /**
- * Presigned S3 GET URLs (AWS Signature Version 4, query-string form), computed synchronously.
+ * Presigned S3 URLs (AWS Signature Version 4, query-string form) and POST policies, computed synchronously.
  *
  * Why not `@aws-sdk/s3-request-presigner`? Its `presign` is async (credential providers and hashing
  * are promise-based), while `Store.getUrl()` is synchronous: `<img src>` helpers and templates call
@@ -55,15 +55,30 @@ export const MAX_PRESIGN_SECONDS = 604_800;
  * is signed too) and returns the URL with the `X-Amz-*` query parameters, sorted as the SDK sorts them.
  */
 export function presignGetUrl(url: string, options: PresignOptions): string {
+  return presignUrl('GET', url, {}, options);
+}
+
+/**
+ * Signs a request of `method` to `url` with `headers` (lowercase names) signed too: the client
+ * must send exactly those values, or S3 refuses the request. A PUT with `content-length` and
+ * `content-type` signed is how a presigned upload gets a size bound (a PUT signed without it
+ * accepts any size).
+ */
+export function presignUrl(
+  method: string,
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  options: PresignOptions,
+): string {
   const target = new URL(url);
   const date = options.date ?? stableSigningDate(options.now ?? Date.now(), options.expiresIn);
-  const amzDate = date
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, ''); // 20240102T030405Z
-  const day = amzDate.slice(0, 8);
-  const scope = `${day}/${options.region}/s3/aws4_request`;
-  const { accessKeyId, secretAccessKey, sessionToken } = options.credentials;
+  const { amzDate, day, scope } = signingScope(date, options.region);
+  const { accessKeyId, sessionToken } = options.credentials;
+  const signed = [
+    ...Object.entries(headers).map(([k, v]) => [k, v.trim()] as const),
+    ['host', target.host] as const,
+  ].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const signedHeaders = signed.map(([k]) => k).join(';');
 
   const params: Array<[string, string]> = [...target.searchParams];
   params.push(
@@ -73,26 +88,82 @@ export function presignGetUrl(url: string, options: PresignOptions): string {
     ['X-Amz-Credential', `${accessKeyId}/${scope}`],
     ['X-Amz-Date', amzDate],
     ['X-Amz-Expires', String(options.expiresIn)],
-    ['X-Amz-SignedHeaders', 'host'],
+    ['X-Amz-SignedHeaders', signedHeaders],
   );
   if (sessionToken) params.push(['X-Amz-Security-Token', sessionToken]);
   const query = canonicalQuery(params);
 
   const canonicalRequest = [
-    'GET',
+    method,
     target.pathname || '/',
     query,
-    `host:${target.host}\n`,
-    'host',
+    signed.map(([k, v]) => `${k}:${v}\n`).join(''),
+    signedHeaders,
     'UNSIGNED-PAYLOAD',
   ].join('\n');
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
-
-  let key: Buffer = hmac(`AWS4${secretAccessKey}`, day);
-  for (const part of [options.region, 's3', 'aws4_request']) key = hmac(key, part);
-  const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
+  const signature = createHmac('sha256', signingKey(options.credentials, day, options.region))
+    .update(stringToSign)
+    .digest('hex');
 
   return `${target.origin}${target.pathname}?${canonicalQuery([...params, ['X-Amz-Signature', signature]])}`;
+}
+
+/** What S3 needs of a POST upload form besides the file: the policy, and its signature. */
+export interface PresignedPost {
+  /** Form fields, in the order to send them (the file goes after them all). */
+  fields: Record<string, string>;
+}
+
+/**
+ * Signs an S3 POST policy (a browser form upload): the policy lists `conditions` (a key, size
+ * and type bound), then the fields S3 itself checks, in the order `@aws-sdk/s3-presigned-post`
+ * writes them, so tests can compare the two byte for byte. `expiresIn` seconds from `date`.
+ */
+export function presignPost(
+  bucket: string,
+  key: string,
+  conditions: readonly unknown[],
+  options: { region: string; credentials: SigningCredentials; expiresIn: number; date: Date },
+): PresignedPost {
+  const { amzDate, day, scope } = signingScope(options.date, options.region);
+  const { accessKeyId, sessionToken } = options.credentials;
+  const signedFields: Record<string, string> = {
+    bucket,
+    'X-Amz-Algorithm': 'AWS4-HMAC-SHA256',
+    'X-Amz-Credential': `${accessKeyId}/${scope}`,
+    'X-Amz-Date': amzDate,
+    ...(sessionToken ? { 'X-Amz-Security-Token': sessionToken } : {}),
+  };
+  const expiration = new Date(options.date.getTime() + options.expiresIn * 1000)
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z');
+  const policy = {
+    expiration,
+    conditions: [...conditions, ...Object.entries(signedFields).map(([k, v]) => ({ [k]: v })), { key }],
+  };
+  const encodedPolicy = Buffer.from(JSON.stringify(policy), 'utf8').toString('base64');
+  const signature = createHmac('sha256', signingKey(options.credentials, day, options.region))
+    .update(encodedPolicy)
+    .digest('hex');
+  return { fields: { ...signedFields, key, Policy: encodedPolicy, 'X-Amz-Signature': signature } };
+}
+
+/** The SigV4 date stamps and credential scope of a signature made at `date`. */
+function signingScope(date: Date, region: string): { amzDate: string; day: string; scope: string } {
+  const amzDate = date
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, ''); // 20240102T030405Z
+  const day = amzDate.slice(0, 8);
+  return { amzDate, day, scope: `${day}/${region}/s3/aws4_request` };
+}
+
+/** SigV4's signing key: the secret, HMAC-chained through the day, region, service and terminator. */
+function signingKey(credentials: SigningCredentials, day: string, region: string): Buffer {
+  let key: Buffer = hmac(`AWS4${credentials.secretAccessKey}`, day);
+  for (const part of [region, 's3', 'aws4_request']) key = hmac(key, part);
+  return key;
 }
 
 /** Percent-encodes as SigV4 wants: everything but `A-Z a-z 0-9 - _ . ~`. */

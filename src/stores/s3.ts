@@ -28,6 +28,9 @@ import { Deadline, type S3Access, sendWithin } from './s3-deadline.js';
 import { type ResolvedS3Options, resolveS3Options, type S3StoreOptions } from './s3-options.js';
 import { encodeRfc3986 } from './s3-presign.js';
 import { exactRange, isUnsatisfiableRange, makeS3Client, s3Failure, s3Sdk } from './s3-sdk.js';
+import { S3DirectUploads } from './s3-direct-uploads.js';
+import type { SigningCredentials } from './s3-presign.js';
+import { bucketUrlOf } from './s3-options.js';
 import { S3StagingArea } from './s3-staging.js';
 import { type ObjectHeaders, uploadObject } from './s3-upload.js';
 import { UrlSigner } from './s3-url-signer.js';
@@ -78,6 +81,7 @@ export class S3Store extends Store {
   readonly access: S3Access;
   private readonly stagingArea: S3StagingArea;
   private readonly signer: UrlSigner;
+  private readonly uploads: S3DirectUploads | undefined;
 
   /** @throws InvalidArgumentError naming the bad option */
   constructor(options: S3StoreOptions) {
@@ -97,6 +101,24 @@ export class S3Store extends Store {
       (key) => this.objectKey(key),
     );
     this.signer = new UrlSigner(this.client, options, this.settings);
+    this.uploads =
+      options.directUploads === undefined
+        ? undefined
+        : new S3DirectUploads(
+            {
+              access: this.access,
+              prefix: this.prefix,
+              region: options.region!,
+              bucketUrl: bucketUrlOf(options),
+              credentials: () => (this.client.config.credentials as unknown as () => Promise<SigningCredentials>)(),
+            },
+            options.directUploads,
+          );
+  }
+
+  /** Uploads sent by browsers straight to the bucket, under `[prefix/].uploads/` (with the `directUploads` option). */
+  override get directUploads(): S3DirectUploads | undefined {
+    return this.uploads;
   }
 
   /**

@@ -13,6 +13,7 @@ import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
 import { removeIfPresent } from '../util/temp-files.js';
 import { type ImageKey, type NormalizedKey, normalizeKey, type StoredImage, withTimestamp } from './keys.js';
+import type { DirectUploads } from './direct-uploads.js';
 import type { StagingArea } from './staging.js';
 
 /** A byte range, both ends inclusive (as `range-parser` and HTTP's `Range` have it). */
@@ -117,6 +118,15 @@ export abstract class Store {
    * writing process to put back on rollback.
    */
   get staging(): StagingArea | undefined {
+    return undefined;
+  }
+
+  /**
+   * Direct uploads: where a browser may send an upload's bytes straight to the store, and how the
+   * claim reads them back (see `direct-uploads.ts`). Present when the store was made with its
+   * `directUploads` option; `undefined` (the default) otherwise.
+   */
+  get directUploads(): DirectUploads | undefined {
     return undefined;
   }
 
