@@ -22,6 +22,8 @@ export interface UploadInstructions {
 
 /** The presign route's answer. */
 export interface PresignedUpload {
+  /** The upload's id (32 hex digits). */
+  id?: string;
   /** What the app claims once the upload is done; opaque to the page. */
   token: string;
   upload: UploadInstructions;
@@ -38,9 +40,7 @@ export interface UploadProgress {
 export interface DirectUploadOptions {
   /** The app's presign route (`presignUpload()` mounted behind the app's own authentication). */
   presignUrl: string;
-  /** What the upload is for, as the app's presign route knows purposes (e.g. `'picture'`). */
-  purpose?: string;
-  /** More fields for the presign request (the owner's id, say); sent as JSON with size, type and purpose. */
+  /** More fields for the presign request, sent as JSON beside `size` and `type` (the route ignores what it does not know). */
   presignBody?: Record<string, unknown>;
   /** Headers for the presign request only (a CSRF token); never sent to the storage. */
   presignHeaders?: Record<string, string>;
@@ -79,7 +79,6 @@ export class DirectUploadError extends Error {
  * import { directUpload } from 'objection-imageattach/browser';
  * const token = await directUpload(input.files[0], {
  *   presignUrl: '/uploads/presign',
- *   purpose: 'picture',
  *   onProgress: ({ loaded, total }) => (bar.value = loaded / total),
  * });
  * form.elements.upload.value = token;
@@ -96,7 +95,6 @@ export async function presign(file: Blob, options: DirectUploadOptions): Promise
     throw new TypeError(`Expected a URL for options.presignUrl but received ${String(options?.presignUrl)}`);
   const body = {
     ...options.presignBody,
-    ...(options.purpose === undefined ? {} : { purpose: options.purpose }),
     size: file.size,
     type: options.type ?? file.type,
   };

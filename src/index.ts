@@ -58,6 +58,7 @@ export {
 } from './entity/index.js';
 export type {
   AttachOptions,
+  ClaimOptions,
   FindSize,
   HtmlAttributes,
   ImageAttachmentMapping,

@@ -125,10 +125,14 @@ function directUploadsOf(store: Store): DirectUploads {
 function checkClaimable(pending: PendingUploadRow): void {
   if (pending.status === 'claimed') throw alreadyClaimed(pending.id);
   if (pending.status !== 'pending' || pending.expires_at.getTime() <= Date.now()) {
-    throw new UploadError('ERR_UPLOAD_EXPIRED', `Upload ${pending.id} can no longer be claimed (${pending.status === 'pending' ? 'expired' : pending.status})`, {
-      statusCode: 410,
-      data: { id: pending.id, status: pending.status },
-    });
+    throw new UploadError(
+      'ERR_UPLOAD_EXPIRED',
+      `Upload ${pending.id} can no longer be claimed (${pending.status === 'pending' ? 'expired' : pending.status})`,
+      {
+        statusCode: 410,
+        data: { id: pending.id, status: pending.status },
+      },
+    );
   }
 }
 
@@ -146,7 +150,9 @@ async function markClaimed(trx: Knex.Transaction, id: string): Promise<void> {
 
 /** Marks a refused upload rejected (never claimable again) and removes its bytes at once. */
 async function reject(knex: Knex, uploads: DirectUploads, id: string): Promise<void> {
-  await knex(PENDING_UPLOADS_TABLE).where({ id, status: 'pending' }).update({ status: 'rejected' satisfies PendingUploadStatus });
+  await knex(PENDING_UPLOADS_TABLE)
+    .where({ id, status: 'pending' })
+    .update({ status: 'rejected' satisfies PendingUploadStatus });
   await uploads.delete(id);
 }
 
@@ -157,9 +163,13 @@ async function reject(knex: Knex, uploads: DirectUploads, id: string): Promise<v
 async function removeStaged(uploads: DirectUploads, id: string): Promise<void> {
   await uploads.delete(id).catch((error: unknown) =>
     process.emitWarning(
-      new ImageAttachError('ERR_FILE_CLEANUP', `objection-imageattach: removing claimed upload ${id} failed: ${(error as Error).message}`, {
-        cause: error,
-      }),
+      new ImageAttachError(
+        'ERR_FILE_CLEANUP',
+        `objection-imageattach: removing claimed upload ${id} failed: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      ),
     ),
   );
 }
@@ -176,11 +186,18 @@ function tooLargeFor(size: number | undefined, pending: PendingUploadRow, maxByt
 }
 
 function invalidToken(): UploadError {
-  return new UploadError('ERR_UPLOAD_TOKEN_INVALID', 'Expected a valid upload token for this owner, purpose and principal', {
-    statusCode: 403,
-  });
+  return new UploadError(
+    'ERR_UPLOAD_TOKEN_INVALID',
+    'Expected a valid upload token for this owner, purpose and principal',
+    {
+      statusCode: 403,
+    },
+  );
 }
 
 function alreadyClaimed(id: string): UploadError {
-  return new UploadError('ERR_UPLOAD_CLAIMED', `Upload ${id} has already been claimed`, { statusCode: 409, data: { id } });
+  return new UploadError('ERR_UPLOAD_CLAIMED', `Upload ${id} has already been claimed`, {
+    statusCode: 409,
+    data: { id },
+  });
 }

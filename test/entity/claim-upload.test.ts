@@ -10,18 +10,20 @@
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout } from 'node:timers/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { Model } from 'objection';
 import sharp from 'sharp';
-import { FileSystemStore, filesSettled, imageSet, pendingUploadsTable, type Store } from '../../src/index.js';
-import { newUploadId } from '../../src/stores/direct-uploads.js';
 import {
-  defaultPurpose,
-  findPendingUpload,
-  insertPendingUpload,
-  ownerText,
-} from '../../src/entity/pending-uploads.js';
-import { signUploadToken } from '../../src/entity/upload-token.js';
+  FileSystemStore,
+  filesSettled,
+  imageSet,
+  pendingUploadsTable,
+  presignUpload,
+  type Store,
+  sweepUploads,
+} from '../../src/index.js';
+import { findPendingUpload } from '../../src/entity/pending-uploads.js';
 import { forEachDialect } from '../support/db.js';
 import { ifd0Tags, phonePhoto, TAG } from '../support/exif.js';
 import { jpeg, pngDeclaring } from '../support/images.js';
@@ -115,30 +117,18 @@ describe('claiming direct uploads', function () {
         await kind.cleanup();
       });
 
-      /** What presign records and answers for `user`'s picture (the presign route's work, without HTTP). */
+      /** What presign records and answers for `owner`'s picture (the presign route's work, without HTTP). */
       async function presign(
         owner: User,
-        options: { size: number; type?: string; principal?: string | null; ttlMs?: number },
+        options: { size: number; type?: string; principal?: string | null; expiresIn?: number },
       ): Promise<{ id: string; token: string }> {
-        const uploads = kind.store.directUploads!;
-        const set = imageSet(owner, 'picture');
-        const id = newUploadId();
-        const expiresAt = new Date(Date.now() + (options.ttlMs ?? 600_000));
-        const fields = {
-          id,
-          purpose: defaultPurpose(set),
-          owner: ownerText(set),
+        return presignUpload(imageSet(owner, 'picture'), {
+          size: options.size,
+          type: options.type ?? 'image/jpeg',
           principal: options.principal === undefined ? 'ann' : options.principal,
-          store: uploads.tag,
-        };
-        await insertPendingUpload(db(), {
-          ...fields,
-          object_key: uploads.stagingKey(id),
-          declared_size: options.size,
-          declared_type: options.type ?? 'image/jpeg',
-          expires_at: expiresAt,
+          expiresIn: options.expiresIn,
+          store: kind.store,
         });
-        return { id, token: signUploadToken({ ...fields, expiresAt }, uploads.secrets) };
       }
 
       /** An upload presigned for `bytes` and put in staging, as a browser would. */
@@ -193,8 +183,9 @@ describe('claiming direct uploads', function () {
         await assert.rejects(claim(token, {}, other), { code: 'ERR_UPLOAD_TOKEN_INVALID', statusCode: 403 });
         await assert.rejects(claim(token, { purpose: 'users.cover' }), { code: 'ERR_UPLOAD_TOKEN_INVALID' });
 
-        const expired = await presign(user, { size: bytes.length, ttlMs: -1000 });
+        const expired = await presign(user, { size: bytes.length, expiresIn: 1 });
         await kind.put(expired.id, bytes);
+        await setTimeout(1100);
         await assert.rejects(claim(expired.token), { code: 'ERR_UPLOAD_EXPIRED', statusCode: 410 });
 
         // None of them attached anything; the rightful claim still works.
@@ -309,6 +300,12 @@ describe('claiming direct uploads', function () {
         );
         // What it left is staged only: never an image's file, never served; the sweep removes it.
         assert.deepEqual(await kind.staged(), [id]);
+        await assertRowsMatchFiles(1);
+        const later = new Date(Date.now() + 3_600_000);
+        const report = await sweepUploads({ knex: db(), stores: [kind.store], grace: 0, now: later });
+        assert.equal(report.removed, 1);
+        assert.deepEqual(await kind.staged(), []);
+        assert.equal(await statusOf(id), undefined);
         await assertRowsMatchFiles(1);
       });
 
