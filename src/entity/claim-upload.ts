@@ -12,7 +12,8 @@
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { ImageAttachError, InvalidArgumentError, InvalidImageError, UploadError } from '../errors.js';
-import { tooLarge } from '../imaging/probe.js';
+import { type ProbedImage, probeImage, tooLarge } from '../imaging/probe.js';
+import type { ThumbnailSpec } from '../imaging/thumbnail-batch.js';
 import type { DirectUploads } from '../stores/direct-uploads.js';
 import type { Store } from '../stores/store.js';
 import { spoolToTempFile } from '../util/spool.js';
@@ -33,7 +34,13 @@ import { PENDING_UPLOADS_TABLE } from '../schema.js';
 import type { AttachOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
 
-export interface ClaimOptions extends AttachOptions {
+export interface ClaimOptions extends Omit<AttachOptions, 'probed' | 'thumbnails'> {
+  /**
+   * Thumbnails to make with the original, as `fromFile` takes them; or, since the claim is where
+   * the upload's size is first known, a function of the original (its type and displayed size)
+   * that returns them: `({ width }) => [100, 400].filter((w) => w < width).map((w) => ({ width: w }))`.
+   */
+  thumbnails?: readonly ThumbnailSpec[] | ((original: ProbedImage) => readonly ThumbnailSpec[]);
   /**
    * Who claims: the same principal the presign route recorded (the signed-in user's id), or
    * `null` when it recorded none. Required, so that forgetting it is an error, not a pass.
@@ -98,11 +105,14 @@ export async function claimUpload(
   ).catch(refuse);
   let original: ImageEntity;
   try {
+    // The header (type from the bytes, pixel and animation caps), before anything decodes.
+    const probed = await probeImage(spooled.path, spooled.size, limits, { decode: false }).catch(refuse);
+    const thumbnails = typeof options.thumbnails === 'function' ? options.thumbnails(probed) : options.thumbnails;
     original = await attachOriginal(
       rows,
       spooled.path,
       spooled.size,
-      { ...options, store },
+      { ...options, store, probed, thumbnails },
       { afterLock: (trx) => markClaimed(trx, id) },
     ).catch(refuse);
   } finally {

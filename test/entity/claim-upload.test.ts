@@ -155,7 +155,11 @@ describe('claiming direct uploads', function () {
 
       it('attaches the staged bytes as fromFile does: thumbnails, metadata stripped; marks the row claimed and removes the staged object', async function () {
         const { id, token } = await uploaded(await phonePhoto('jpeg', 6));
-        const original = await claim(token, { thumbnails: [{ width: 15 }, { width: 20, format: 'webp' }] });
+        // Thumbnails as a function of the original: its size is first known at the claim.
+        const original = await claim(token, {
+          thumbnails: ({ width }: { width: number }) =>
+            [15, 20, 400].filter((w) => w < width).map((w) => ({ width: w, format: w === 20 ? 'webp' : undefined })),
+        });
         // The displayed size (the orientation applied), as fromFile gives.
         assert.deepEqual([original.width, original.height, original.mimetype], [30, 40, 'image/jpeg']);
         const set = imageSet(user, 'picture');
