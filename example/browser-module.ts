@@ -3,8 +3,9 @@
  * `import { directUpload } from '/static/direct-upload.js'` with no bundler. An app with a bundler
  * imports the package entry instead.
  *
- * Installed, the entry is dist/browser.js, served as it is. In this repository (`npm start` runs
- * on the TypeScript source) it is src/browser.ts, whose types are stripped once, on first request.
+ * The example runs in this repository, on the TypeScript sources (`npm start`): src/browser.ts,
+ * whose types are stripped once, on first request; after `npm run build`, dist/browser.js would do
+ * as it is.
  */
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -25,9 +26,8 @@ export function browserModule(): RequestHandler {
 }
 
 async function load(): Promise<string> {
-  const file = fileURLToPath(import.meta.resolve('objection-imageattach/browser'));
+  const file = fileURLToPath(new URL('../src/browser.ts', import.meta.url));
   const source = await readFile(file, 'utf8');
-  if (!file.endsWith('.ts')) return source;
   // TypeScript is a development dependency: only the repository's own runs come here.
   const ts = (await import('typescript')).default;
   return ts.transpileModule(source, {
