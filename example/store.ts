@@ -15,6 +15,8 @@ export interface S3Settings {
   prefix?: string;
   /** The public URL of the bucket (a CDN…); default: the bucket's own URL. */
   publicBaseUrl?: string;
+  /** How browsers send direct uploads to the bucket: a POST policy form (default) or a presigned PUT. */
+  uploadMethod?: 'POST' | 'PUT';
 }
 
 export interface ImageStorage {
@@ -46,11 +48,14 @@ export function makeStorage(dataDir: string, s3?: S3Settings, uploadSecrets?: st
   // The AWS SDK (an optional dependency) is loaded only now, when an S3 store is made. A custom
   // endpoint (MinIO, s3rver…) usually wants path-style URLs: http://host/bucket/key. Direct
   // uploads are signed for a region: without one, the form posts through the app only.
+  const { uploadMethod, ...settings } = s3;
   return {
     store: new S3Store({
-      ...s3,
+      ...settings,
       forcePathStyle: s3.endpoint !== undefined,
-      ...(s3.region === undefined || directUploads === undefined ? {} : { directUploads }),
+      ...(s3.region === undefined || directUploads === undefined
+        ? {}
+        : { directUploads: { ...directUploads, method: uploadMethod } }),
     }),
   };
 }

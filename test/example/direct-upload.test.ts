@@ -76,16 +76,29 @@ describe('the example app in Chromium: direct uploads', function () {
       await page.fill('input[name="name"]', 'Ann');
       await Promise.all([page.waitForURL(/\/users\/\d+$/), page.click('form[action="/users"] button')]);
       await page.setInputFiles('#picture', photo);
+      // The helper's onProgress, as the form's script shows it ("Uploading “…”: N%").
+      const progress: string[] = [];
+      page.on('console', (m) => m.text().startsWith('progress ') && progress.push(m.text()));
+      await page.evaluate(js`(() => {
+        const status = document.querySelector('#picture-status');
+        new MutationObserver(() => /\d+%/.test(status.textContent) && console.info('progress ' + status.textContent))
+          .observe(status, { childList: true, characterData: true, subtree: true });
+      })()`);
       await Promise.all([
         page.waitForURL(/\/users\/\d+$/, { waitUntil: 'load' }),
         page.waitForEvent('framenavigated'),
         page.click('form.upload button'),
       ]);
       await page.waitForSelector('figure.hero img');
-      const shown = (await page.evaluate(
-        js`(() => { const img = document.querySelector('figure.hero img'); return img.complete && img.naturalWidth; })()`,
-      )) as number;
+      const shown = (await (
+        await page.waitForFunction(
+          js`(() => { const img = document.querySelector('figure.hero img'); return img.complete && img.naturalWidth; })()`,
+          undefined,
+          { timeout: 20_000 },
+        )
+      ).jsonValue()) as number;
       const status = await page.textContent('#page-status');
+      assert.ok(progress.length > 0, 'progress was shown');
       return { shown, status, requests, problems };
     } finally {
       await context.close();
@@ -126,64 +139,66 @@ describe('the example app in Chromium: direct uploads', function () {
     }
   });
 
-  it('to an S3 bucket (s3rver, CORS for the app’s origin): a POST policy form straight to the bucket; the app gets a few KB in all', async function () {
-    const s3 = await spawnS3rver();
-    const saved = { ...process.env };
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: 'S3RVER',
-      AWS_SECRET_ACCESS_KEY: 'S3RVER',
-      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-    });
-    const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true });
-    let example: MountedExample | undefined;
-    let server: Server | undefined;
-    try {
-      await client.send(new CreateBucketCommand({ Bucket: 'direct-images' }));
-      example = await mountExample(undefined, {
-        s3: { bucket: 'direct-images', endpoint: s3.endpoint, region: 'us-east-1' },
+  for (const method of ['POST', 'PUT'] as const) {
+    it(`to an S3 bucket (s3rver, CORS for the app’s origin) by ${method === 'POST' ? 'a POST policy form' : 'a presigned PUT'}: the app gets a few KB in all`, async function () {
+      const s3 = await spawnS3rver();
+      const saved = { ...process.env };
+      Object.assign(process.env, {
+        AWS_ACCESS_KEY_ID: 'S3RVER',
+        AWS_SECRET_ACCESS_KEY: 'S3RVER',
+        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
       });
-      const listening = await listen(example);
-      server = listening.server;
-      // What the bucket needs for a browser on the app's origin to POST to it.
-      await client.send(
-        new PutBucketCorsCommand({
-          Bucket: 'direct-images',
-          CORSConfiguration: {
-            CORSRules: [
-              {
-                AllowedOrigins: [listening.origin],
-                AllowedMethods: ['POST', 'PUT', 'GET'],
-                AllowedHeaders: ['*'],
-                MaxAgeSeconds: 300,
-              },
-            ],
-          },
-        }),
-      );
-      const photo = path.join(example.dataDir, 'sunset.jpg');
-      await writeFile(photo, await sceneJpeg(1600, 1200));
-      const seen = await uploadThroughTheForm(listening.origin, photo);
-      assert.ok(seen.shown > 0, 'the picture shows');
-      assert.match(seen.status ?? '', /Uploaded “sunset\.jpg”/);
-      assert.deepEqual(seen.problems, []);
-      assert.ok(
-        seen.requests.some((r) => r.method === 'POST' && r.url.startsWith(`${s3.endpoint}/direct-images`)),
-        'the form posted to the bucket',
-      );
-      const received = listening.bodies.reduce((n, b) => n + b.bytes, 0);
-      assert.ok(received < FEW_KB, `the app received ${received} bytes in all`);
-      const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
-      const keys = ((await client.send(new ListObjectsV2Command({ Bucket: 'direct-images' }))).Contents ?? []).map(
-        (o) => o.Key!,
-      );
-      assert.equal(keys.filter((k) => k.startsWith('.uploads/')).length, 0, keys.join(', '));
-      assert.equal(keys.filter((k) => k.startsWith('user-picture/')).length, 4, keys.join(', '));
-    } finally {
-      if (server) await new Promise((resolve) => server!.close(resolve));
-      await example?.dispose();
-      client.destroy();
-      await s3.stop();
-      process.env = saved;
-    }
-  });
+      const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true });
+      let example: MountedExample | undefined;
+      let server: Server | undefined;
+      try {
+        await client.send(new CreateBucketCommand({ Bucket: 'direct-images' }));
+        example = await mountExample(undefined, {
+          s3: { bucket: 'direct-images', endpoint: s3.endpoint, region: 'us-east-1', uploadMethod: method },
+        });
+        const listening = await listen(example);
+        server = listening.server;
+        // What the bucket needs for a browser on the app's origin to POST to it.
+        await client.send(
+          new PutBucketCorsCommand({
+            Bucket: 'direct-images',
+            CORSConfiguration: {
+              CORSRules: [
+                {
+                  AllowedOrigins: [listening.origin],
+                  AllowedMethods: ['POST', 'PUT', 'GET'],
+                  AllowedHeaders: ['*'],
+                  MaxAgeSeconds: 300,
+                },
+              ],
+            },
+          }),
+        );
+        const photo = path.join(example.dataDir, 'sunset.jpg');
+        await writeFile(photo, await sceneJpeg(1600, 1200));
+        const seen = await uploadThroughTheForm(listening.origin, photo);
+        assert.ok(seen.shown > 0, 'the picture shows');
+        assert.match(seen.status ?? '', /Uploaded “sunset\.jpg”/);
+        assert.deepEqual(seen.problems, []);
+        assert.ok(
+          seen.requests.some((r) => r.method === method && r.url.startsWith(`${s3.endpoint}/direct-images`)),
+          `the page sent a ${method} to the bucket`,
+        );
+        const received = listening.bodies.reduce((n, b) => n + b.bytes, 0);
+        assert.ok(received < FEW_KB, `the app received ${received} bytes in all`);
+        const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+        const keys = ((await client.send(new ListObjectsV2Command({ Bucket: 'direct-images' }))).Contents ?? []).map(
+          (o) => o.Key!,
+        );
+        assert.equal(keys.filter((k) => k.startsWith('.uploads/')).length, 0, keys.join(', '));
+        assert.equal(keys.filter((k) => k.startsWith('user-picture/')).length, 4, keys.join(', '));
+      } finally {
+        if (server) await new Promise((resolve) => server!.close(resolve));
+        await example?.dispose();
+        client.destroy();
+        await s3.stop();
+        process.env = saved;
+      }
+    });
+  }
 });
