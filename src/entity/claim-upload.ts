@@ -16,6 +16,7 @@ import { type ProbedImage, probeImage, tooLarge } from '../imaging/probe.js';
 import type { ThumbnailSpec } from '../imaging/thumbnail-batch.js';
 import type { DirectUploads } from '../stores/direct-uploads.js';
 import type { Store } from '../stores/store.js';
+import * as check from '../util/check.js';
 import { spoolToTempFile } from '../util/spool.js';
 import { attachOriginal } from './attach.js';
 import { concreteStore, type ImageEntity } from './image.js';
@@ -61,7 +62,8 @@ export async function claimUpload(
   token: string,
   options: ClaimOptions,
 ): Promise<ImageEntity> {
-  const principal = options?.principal;
+  check.object(options, 'options', 'an options object ({ principal })');
+  const principal = options.principal;
   if (principal !== null && (typeof principal !== 'string' || principal === ''))
     throw new InvalidArgumentError('options.principal', 'the claiming principal (a string), or null', principal);
   const purpose = options.purpose ?? defaultPurpose(set);

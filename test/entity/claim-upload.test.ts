@@ -338,11 +338,19 @@ describe('claiming direct uploads', function () {
     });
   }
 
-  it('refuses a store made without directUploads, naming the option', async function () {
+  it('refuses missing options, a principal that is no string, and a store made without directUploads, naming each', async function () {
     const dir = await tempDir('claim-no-uploads');
     try {
       const store = new FileSystemStore({ path: dir, baseUrl: 'http://static.example.com/' });
       const owner = Object.assign(new User(), { id: 1 });
+      await assert.rejects(imageSet(owner, 'picture').fromUpload('x', undefined as never), {
+        code: 'ERR_INVALID_ARGUMENT',
+        message: /for options but/,
+      });
+      await assert.rejects(imageSet(owner, 'picture').fromUpload('x', { principal: 7 as never, store }), {
+        code: 'ERR_INVALID_ARGUMENT',
+        message: /options\.principal/,
+      });
       await assert.rejects(imageSet(owner, 'picture').fromUpload('x', { principal: null, store }), {
         code: 'ERR_INVALID_ARGUMENT',
         message: /options\.store/,
