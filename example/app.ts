@@ -14,19 +14,21 @@
  * With `redisUrl` (REDIS_URL), the app also has a thumbnail queue (queue.ts): routes find it on
  * `req.app.locals.queue`, and `npm run worker` processes make what it queues.
  */
-import { mkdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Knex } from 'knex';
 import { Model } from 'objection';
 import { filesSettled, HttpExposedFileSystemStore, type Store } from 'objection-imageattach';
-import { imageHelpers, serveStore, storeContext } from 'objection-imageattach/express';
+import { directUploadEndpoint, imageHelpers, serveStore, storeContext } from 'objection-imageattach/express';
 import { type ThumbnailQueue } from 'objection-imageattach/queue';
+import { browserModule } from './browser-module.js';
 import { connect, migrate } from './database.js';
 import { megabytes, messageFor, SERVER_ERROR, uploadMessage } from './messages.js';
 import { exampleQueue } from './queue.js';
-import { picturesRouter } from './routes/pictures.js';
+import { picturesRouter, refusedAsJson } from './routes/pictures.js';
 import { usersRouter } from './routes/users.js';
 import { makeStorage, type S3Settings } from './store.js';
 
@@ -41,6 +43,11 @@ export interface AppOptions {
   redisUrl?: string;
   /** The thumbnail queue's name (default: the library's), for several apps on one Redis. */
   queueName?: string;
+  /**
+   * Secrets that sign direct uploads (32 characters or more; the first signs, any verifies).
+   * Default: one made at random on first start and kept in `dataDir/upload-secret`.
+   */
+  uploadSecrets?: string[];
 }
 
 export interface ExampleApp {
@@ -56,8 +63,13 @@ export interface ExampleApp {
 const here = (relative: string) => fileURLToPath(new URL(relative, import.meta.url));
 
 export async function createApp(options: AppOptions): Promise<ExampleApp> {
-  await mkdir(options.dataDir, { recursive: true });
-  const { store } = makeStorage(options.dataDir, options.s3);
+  // The upload temp files go here (imageUpload's, and the claims' spooled copies).
+  await mkdir(path.join(options.dataDir, 'uploads'), { recursive: true });
+  const { store } = makeStorage(
+    options.dataDir,
+    options.s3,
+    options.uploadSecrets ?? (await uploadSecret(options.dataDir)),
+  );
   const knex = connect(options.dataDir, options.databaseUrl);
   try {
     await migrate(knex);
@@ -77,12 +89,22 @@ export async function createApp(options: AppOptions): Promise<ExampleApp> {
   app.set('views', here('./views'));
   app.set('view engine', 'ejs');
   // The words for the upload form's own checks (see views/user.ejs) come from messages.ts too.
-  Object.assign(app.locals, { uploadMessage, megabytes, SERVER_ERROR });
+  Object.assign(app.locals, {
+    uploadMessage,
+    megabytes,
+    SERVER_ERROR,
+    directUploads: store.directUploads !== undefined,
+  });
   app.use('/static', express.static(here('./public')));
 
   // The store's own files, when the app keeps them in a folder. Their URLs change whenever a file
   // does (?_ts=), so browsers may keep every file for a year.
   if (store instanceof HttpExposedFileSystemStore) app.use(serveStore(store, { maxAge: 31_536_000, immutable: true }));
+  // Where the form's script PUTs a picture for the folder (signed, expiring URLs from the presign
+  // route; written to a staging folder that serveStore never serves). An S3 bucket takes them itself.
+  if (store instanceof HttpExposedFileSystemStore) app.use(directUploadEndpoint(store), refusedAsJson);
+  // The browser helper (objection-imageattach/browser), for the form's script to import.
+  app.get('/static/direct-upload.js', browserModule());
   app.use(storeContext(store));
   // Given the queue, a page asking for a thumbnail the set lacks (a failed job, a new size in a
   // view) also queues it; the page shows the original meanwhile.
@@ -107,6 +129,16 @@ export async function createApp(options: AppOptions): Promise<ExampleApp> {
       await knex.destroy();
     },
   };
+}
+
+/** The secret of `dataDir`, made on first start: uploads presigned before a restart stay valid. */
+async function uploadSecret(dataDir: string): Promise<string[]> {
+  const file = path.join(dataDir, 'upload-secret');
+  const existing = await readFile(file, 'utf8').catch(() => undefined);
+  if (existing !== undefined && existing.trim().length >= 32) return [existing.trim()];
+  const secret = randomBytes(32).toString('hex');
+  await writeFile(file, secret, { mode: 0o600 });
+  return [secret];
 }
 
 /**

@@ -12,7 +12,9 @@ export interface Settings extends AppOptions {
 /**
  * - `PORT` (3000); `DATA_DIR` (example/data): the SQLite file, the images, the upload temp files
  * - `DATABASE_URL`: `mysql://…`, `mariadb://…` or `postgres://…` instead of SQLite
- * - `S3_BUCKET` (with `S3_REGION`, `S3_ENDPOINT`, `S3_PREFIX`, `S3_PUBLIC_URL`): images in S3
+ * - `S3_BUCKET` (with `S3_REGION`, `S3_ENDPOINT`, `S3_PREFIX`, `S3_PUBLIC_URL`): images in S3;
+ *   with `S3_REGION`, the form's script uploads straight to the bucket (`S3_UPLOAD_METHOD=PUT`:
+ *   a presigned PUT rather than a POST policy form)
  * - `REDIS_URL`: thumbnails made by `npm run worker` processes instead of in the upload request;
  *   `THUMBNAIL_QUEUE`: the queue's name, for several apps (or test runs) on one Redis
  */
@@ -31,6 +33,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
           endpoint: env.S3_ENDPOINT || undefined,
           prefix: env.S3_PREFIX || undefined,
           publicBaseUrl: env.S3_PUBLIC_URL || undefined,
+          uploadMethod: env.S3_UPLOAD_METHOD === 'PUT' ? 'PUT' : undefined,
         }
       : undefined,
     redisUrl: env.REDIS_URL || undefined,

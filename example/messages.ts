@@ -46,6 +46,14 @@ export function uploadMessage(code: string, data: Record<string, any> = {}): str
     case 'ERR_UPLOAD_ABORTED':
     case 'ERR_UPLOAD_MALFORMED':
       return 'The upload was cut off before it finished. Please try again.';
+    case 'ERR_UPLOAD_TOKEN_INVALID':
+    case 'ERR_UPLOAD_EXPIRED':
+    case 'ERR_UPLOAD_NOT_RECEIVED':
+    case 'ERR_UPLOAD_MISMATCH':
+      return 'The upload did not reach us as sent. Please choose the picture and upload it again.';
+    case 'ERR_UPLOAD_CLAIMED':
+    case 'ERR_UPLOAD_ALREADY_RECEIVED':
+      return 'This upload was already sent: reload the page to see the picture.';
     case 'ERR_ORIGINAL_UNREADABLE':
       return "This picture can't be shown: its file is damaged on our side. Uploading it again fixes it.";
     case 'ERR_ORIGINAL_REPLACED':

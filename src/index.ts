@@ -59,6 +59,7 @@ export {
 } from './entity/index.js';
 export type {
   AttachOptions,
+  ClaimOptions,
   FindSize,
   HtmlAttributes,
   ImageAttachmentMapping,

@@ -45,6 +45,26 @@ describe('entry points', function () {
       assert.ok(loaded.includes(name), `${name} not in ${loaded.join(', ')}`);
   });
 
+  it('objection-imageattach/browser loads no package at all, and its source imports nothing (it runs in a page)', async function () {
+    // tsx (and its esbuild) are the probe's own TypeScript loader.
+    const loaded = await packagesLoadedBy('objection-imageattach/browser');
+    assert.deepEqual(
+      loaded.filter((name) => !/^(tsx|esbuild)$/.test(name)),
+      [],
+    );
+    const source = readFileSync(path.join(REPO, 'src/browser.ts'), 'utf8');
+    assert.doesNotMatch(source, /^\s*import\s|\bimport\(|\brequire\(/m);
+  });
+
+  it('objection-imageattach/browser is exported for users, built to dist like the other entries', function () {
+    const pkg = JSON.parse(readFileSync(path.join(REPO, 'package.json'), 'utf8'));
+    assert.deepEqual(pkg.exports['./browser'], {
+      'objection-imageattach-source': './src/browser.ts',
+      types: './dist/browser.d.ts',
+      default: './dist/browser.js',
+    });
+  });
+
   it("stores import nothing from http/: serving a store is the HTTP layer's job", function () {
     const stores = path.join(REPO, 'src/stores');
     const upward = readdirSync(stores).filter(

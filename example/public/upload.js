@@ -2,7 +2,11 @@
 // a progress bar follows the upload, the button says it is busy, and the answer is shown in the
 // page. Without JavaScript the form still posts, and the server answers with a page.
 // The limits and the words come from the form's data-* attributes (views/user.ejs, messages.ts).
-'use strict';
+//
+// With data-presign (the store takes direct uploads), the file goes straight to the store
+// (objection-imageattach/browser: presign, upload with progress, token), and only the token comes
+// back to the app, which claims it: the app never receives the picture's bytes.
+import { directUpload } from '/static/direct-upload.js';
 
 const form = document.querySelector('form[data-upload]');
 if (form) enhance(form);
@@ -49,12 +53,46 @@ function enhance(form) {
     say(problem ?? '', problem ? 'error' : '');
   });
 
+  function showProgress(loaded, total, file) {
+    progress.max = total;
+    progress.value = loaded;
+    say(`Uploading “${file.name}”: ${Math.floor((loaded / total) * 100)}%`, 'busy');
+  }
+
+  /** The direct way: presign, send the file to the store, then have the app claim the token. */
+  async function sendDirect(file) {
+    busy(true);
+    say(`Uploading “${file.name}”…`, 'busy');
+    let token;
+    try {
+      token = await directUpload(file, {
+        presignUrl: form.dataset.presign,
+        onProgress: ({ loaded, total }) => showProgress(loaded, total, file),
+      });
+    } catch (error) {
+      busy(false);
+      // A refusal of the presign route comes with its words; a failed upload was cut off.
+      const words = error.code === 'presign' ? error.body?.message : undefined;
+      return say(words ?? (error.code === 'presign' ? form.dataset.serverError : form.dataset.cutOff), 'error');
+    }
+    const claim = await fetch(form.dataset.claim, {
+      method: 'POST',
+      headers: { Accept: 'application/json' },
+      body: new URLSearchParams({ upload: token, name: file.name }),
+    }).catch(() => undefined);
+    const answer = await claim?.json().catch(() => undefined);
+    if (answer && answer.next) return window.location.assign(answer.next);
+    busy(false);
+    say(answer && answer.text ? answer.text : claim ? form.dataset.serverError : form.dataset.cutOff, 'error');
+  }
+
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     if (button.disabled) return;
     const file = input.files[0];
     const problem = problemWith(file);
     if (problem) return say(problem, 'error');
+    if (form.dataset.presign) return void sendDirect(file);
 
     // XMLHttpRequest, not fetch: only it reports how much of the body has been sent.
     const request = new XMLHttpRequest();
@@ -62,10 +100,7 @@ function enhance(form) {
     request.setRequestHeader('Accept', 'application/json');
     request.responseType = 'json';
     request.upload.addEventListener('progress', (e) => {
-      if (!e.lengthComputable) return;
-      progress.max = e.total;
-      progress.value = e.loaded;
-      say(`Uploading “${file.name}”: ${Math.floor((e.loaded / e.total) * 100)}%`, 'busy');
+      if (e.lengthComputable) showProgress(e.loaded, e.total, file);
     });
     request.addEventListener('load', () => {
       const answer = request.response;

@@ -3,7 +3,7 @@
  * delete, and thumbnails on demand.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { imageUpload, thumbnailRoute, type UploadedImage } from 'objection-imageattach/express';
+import { imageUpload, presignRoute, thumbnailRoute, type UploadedImage } from 'objection-imageattach/express';
 import { ImageAttachError, type ThumbnailFormat } from 'objection-imageattach';
 import { type ThumbnailQueue } from 'objection-imageattach/queue';
 import { type Flash, setFlash } from '../flash.js';
@@ -58,6 +58,12 @@ function answer(req: Request, res: Response, user: User, flash: Flash, status: n
   if (!wantsJson || flash.kind === 'done') setFlash(res, flash);
   if (wantsJson) res.status(status).json({ ...flash, next: flash.kind === 'done' ? next : undefined });
   else res.redirect(303, next);
+}
+
+/** A refused presign or direct upload, answered to the page's script as JSON (its status says why). */
+export function refusedAsJson(error: any, _req: Request, res: Response, next: NextFunction): void {
+  if (res.headersSent || !(Number.isInteger(error?.statusCode) && error.statusCode < 500)) return next(error);
+  res.status(error.statusCode).json({ code: error.code, message: messageFor(error) ?? error.message });
 }
 
 export function picturesRouter(options: { tempDir: string }): Router {
@@ -115,6 +121,46 @@ export function picturesRouter(options: { tempDir: string }): Router {
   };
 
   router.post('/users/:id/picture', loadUser, upload, attach, uploadFailed);
+
+  // Direct uploads, when the page's script runs (public/upload.js with objection-imageattach/browser):
+  // 1. presign: `{ size, type }` in, how to upload and a token out (a few hundred bytes each way);
+  // 2. the browser sends the file straight to the store (the bucket, or the folder's upload endpoint);
+  // 3. claim: the token comes back here, and the staged upload becomes the user's picture, checked
+  //    as the form's file is (type from the bytes, size measured, the same limits and thumbnails).
+  // This example has no sign-in, so no principal: an app with one passes the signed-in user's id
+  // to both, and a token presigned for one user is refused to another.
+  router.post(
+    '/users/:id/picture/presign',
+    express.json({ limit: '4kb' }),
+    loadUser,
+    presignRoute({ imageSet: (req) => (req.res!.locals.user as User).pictureSet, expiresIn: 600 }),
+    refusedAsJson,
+  );
+  router.post(
+    '/users/:id/picture/claim',
+    express.urlencoded({ extended: false, limit: '4kb' }),
+    loadUser,
+    async (req: Request, res: Response) => {
+      const user: User = res.locals.user;
+      const token = typeof req.body?.upload === 'string' ? req.body.upload : '';
+      const queue: ThumbnailQueue | undefined = req.app.locals.queue;
+      // The upload's size is first known here: the thumbnails are a function of the original.
+      const sizes = (width: number) => UPLOAD_THUMBNAILS.filter((t) => t.width < width);
+      const original = await user.pictureSet.fromUpload(token, {
+        principal: null,
+        ...UPLOAD_LIMITS,
+        tempDir: options.tempDir,
+        thumbnails: queue === undefined ? ({ width }) => sizes(width) : undefined,
+      });
+      if (queue !== undefined && sizes(original.width).length > 0)
+        await queue.enqueue(user, 'picture', [...sizes(original.width)]).catch((error: unknown) => {
+          console.error(`claim for user ${user.id}: thumbnails not queued: ${(error as Error).message}`);
+        });
+      const name = typeof req.body?.name === 'string' ? req.body.name.slice(0, 200) : 'the picture';
+      answer(req, res, user, { kind: 'done', text: `Uploaded “${name}”.` }, 200);
+    },
+    uploadFailed,
+  );
 
   router.get('/users/:id/picture/delete', async (req, res) => {
     const user = await User.findWithPicture(req.params.id);

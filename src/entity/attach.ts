@@ -44,6 +44,12 @@ import { dropVariantRows, hasVariantTables } from './variant-lifecycle.js';
 import { enqueueVariants } from './variant-queue-hook.js';
 import { insertVariantRow, variantFileKey, type VariantRow } from './variant-rows.js';
 
+/** What a caller runs inside the attach's transaction (a claim locks and marks its pending upload). */
+export interface AttachHooks {
+  /** Runs once the set is locked, before its rows change; throwing rolls the attach back. */
+  afterLock?: (trx: Knex.Transaction) => Promise<void>;
+}
+
 /**
  * Replaces the set of `rows` with `input` (a local file path or the bytes, of `size` bytes) as
  * its original, plus the thumbnails of `options.thumbnails`: all stored, or none.
@@ -54,6 +60,7 @@ export async function attachOriginal(
   input: string | Buffer,
   size: number,
   options: AttachOptions,
+  hooks: AttachHooks = {},
 ): Promise<ImageEntity> {
   const limits = rows.limits(options);
   const specs = checkThumbnailSpecs(options.thumbnails);
@@ -107,7 +114,7 @@ export async function attachOriginal(
         if (data !== input || probed.decoded === false) await proveWhole(data, limits.maxPixels, { animated });
       }));
     }
-    return await attachProven(rows, data, probed, { thumbnails, variants }, store, options, placeholder);
+    return await attachProven(rows, data, probed, { thumbnails, variants }, store, options, placeholder, hooks);
   } finally {
     await stored.dispose();
   }
@@ -122,6 +129,7 @@ async function attachProven(
   store: Store,
   options: AttachOptions,
   placeholder: Placeholder | undefined | Promise<Placeholder | undefined>,
+  hooks: AttachHooks,
 ): Promise<ImageEntity> {
   const { mimetype, width, height } = probed;
   const { thumbnails } = rendered;
@@ -133,6 +141,7 @@ async function attachProven(
     async (trx) => {
       // Wait for thumbnails being made of the old original, so the delete below sees them too.
       const previous = await rows.lockSet(trx);
+      await hooks.afterLock?.(trx);
       // The old set's rows go now; the image hooks send their files after the commit.
       await rows.setQuery(trx).delete().context({ store });
       // The old set's variants and meta row too (their files after the commit).

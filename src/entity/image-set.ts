@@ -19,6 +19,7 @@ import { checkThumbnailSpecs } from '../imaging/thumbnail-batch.js';
 import type { ThumbnailSize } from '../imaging/thumbnail.js';
 import { attachmentInfo } from './attachment-info.js';
 import { attachOriginal } from './attach.js';
+import { claimUpload, type ClaimOptions } from './claim-upload.js';
 import { concreteStore, type ImageEntity, type StoreOption, type ToHtmlOptions } from './image.js';
 import { generateThumbnail } from './make-thumbnail.js';
 import type { AttachOptions, FindSize, ThumbnailOptions, WriteOptions } from './set-options.js';
@@ -35,6 +36,7 @@ import { setFrame } from './variant-frame.js';
 import { dropVariantRows } from './variant-lifecycle.js';
 import { declaredVariant, loadedMeta, loadedVariant, type VariantOutput, type VariantState } from './variants.js';
 
+export type { ClaimOptions } from './claim-upload.js';
 export type { AttachOptions, FindSize, ThumbnailOptions, ThumbnailSpec, WriteOptions } from './set-options.js';
 
 /**
@@ -212,6 +214,27 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     } finally {
       await spooled.dispose();
     }
+  }
+
+  /**
+   * Attaches a direct upload (bytes a browser sent straight to the store, see `presignUpload()`)
+   * as the new original, exactly as {@link fromFile} attaches a file: `options.thumbnails`, the
+   * metadata strip, the same limits. `token` is what the presign route answered (the browser
+   * helper `directUpload()` returns it). The token is checked in constant time, and its pending
+   * upload must be for this owner (and subset), `purpose` (default: `<owner table>.<relation>`),
+   * `principal` and store; the stored object is measured, not believed, and its type read from its
+   * bytes. The pending upload is locked in the attach's transaction: of two claims, exactly one
+   * wins. A refused image marks the upload rejected and removes its bytes at once; the bytes of a
+   * claimed one are removed after the commit.
+   * @throws UploadError `ERR_UPLOAD_TOKEN_INVALID` (403: forged, or another owner's, principal's,
+   *   purpose's or store's), `ERR_UPLOAD_EXPIRED` (410), `ERR_UPLOAD_NOT_RECEIVED` (400),
+   *   `ERR_UPLOAD_CLAIMED` (409); InvalidImageError as {@link fromStream} (413 for an object
+   *   larger than declared or than `maxBytes`, 415 for bytes of no allowed image type)
+   * @example
+   * const original = await imageSet(user, 'picture').fromUpload(req.body.upload, { principal: String(req.user.id), thumbnails: [{ width: 200 }] });
+   */
+  async fromUpload(token: string, options: ClaimOptions): Promise<I> {
+    return (await claimUpload(this, this.rows, token, options)) as I;
   }
 
   /** The original's bytes as a stream. @throws ImageNotFoundError */

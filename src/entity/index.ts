@@ -9,6 +9,7 @@ export type { ImageAttachmentMapping, ImageAttachmentOptions } from './attachmen
 export { ImageSet, imageSet, imageSets } from './image-set.js';
 export type {
   AttachOptions,
+  ClaimOptions,
   FindSize,
   ImageRelationName,
   ThumbnailOptions,

@@ -389,3 +389,17 @@ export async function filesSettled(trx?: Knex.Transaction): Promise<void> {
   }
   await Promise.all([...unsettled]);
 }
+
+/**
+ * Runs `work` once `trx` has committed (not at all if it rolls back), after its own file work;
+ * {@link filesSettled} waits for it too. For files that are no image's (a claimed upload's staged bytes).
+ */
+export function afterCommit(trx: Knex.Transaction, work: () => Promise<void>): void {
+  // A savepoint's release is no commit: the root transaction's is.
+  let root = trx as Transaction;
+  while (root.parentTransaction !== undefined) root = root.parentTransaction as Transaction;
+  const ledger = FileLedger.of(root);
+  const done = ledger.settled.then(() => (ledger.outcome === 'committed' ? work() : undefined));
+  unsettled.add(done);
+  void done.finally(() => unsettled.delete(done));
+}

@@ -14,7 +14,7 @@ describe('the example settings', function () {
     });
   });
 
-  it('read PORT, DATA_DIR, DATABASE_URL, the S3 variables, REDIS_URL and THUMBNAIL_QUEUE', function () {
+  it('read PORT, DATA_DIR, DATABASE_URL, the S3 variables (S3_UPLOAD_METHOD too), REDIS_URL and THUMBNAIL_QUEUE', function () {
     const settings = settingsFromEnv({
       PORT: '8080',
       DATA_DIR: '/srv/gallery',
@@ -24,6 +24,7 @@ describe('the example settings', function () {
       S3_ENDPOINT: 'http://minio:9000',
       S3_PREFIX: 'example',
       S3_PUBLIC_URL: 'https://cdn.example.com/',
+      S3_UPLOAD_METHOD: 'PUT',
       REDIS_URL: 'redis://redis:6379/1',
       THUMBNAIL_QUEUE: 'gallery-thumbnails',
     });
@@ -37,6 +38,7 @@ describe('the example settings', function () {
         endpoint: 'http://minio:9000',
         prefix: 'example',
         publicBaseUrl: 'https://cdn.example.com/',
+        uploadMethod: 'PUT',
       },
       redisUrl: 'redis://redis:6379/1',
       queueName: 'gallery-thumbnails',
