@@ -60,6 +60,9 @@ export type {
   ThumbnailOptions,
   ThumbnailSpec,
   ToHtmlOptions,
+  Placeholder,
+  VariantOutput,
+  VariantState,
   WriteOptions,
 } from './entity/index.js';
 

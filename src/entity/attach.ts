@@ -26,6 +26,15 @@ import { concreteStore, type ImageEntity } from './image.js';
 import { FileLedger } from './ledger.js';
 import type { AttachOptions } from './set-options.js';
 import type { SetRows } from './set-rows.js';
+import { renderFromOneDecode } from '../imaging/thumbnail-batch.js';
+import type { RenderedVariant, VariantJob } from '../imaging/variant-render.js';
+import { resolveOutputs } from '../imaging/variant-recipe.js';
+import { afterCommit } from './make-variants.js';
+import { type SetMeta, upsertMeta } from './set-meta.js';
+import { rememberVariantData } from './variant-eager.js';
+import { dropVariantRows, hasVariantTables } from './variant-lifecycle.js';
+import { enqueueVariants } from './variant-queue-hook.js';
+import { insertVariantRow, variantFileKey, type VariantRow } from './variant-rows.js';
 
 /**
  * Replaces the set of `rows` with `input` (a local file path or the bytes, of `size` bytes) as
@@ -59,7 +68,19 @@ export async function attachOriginal(
     // Every frame of an animation, which its thumbnails decode (a still decode reads the first).
     const animated = probed.pixels > probed.width * probed.height;
     let thumbnails: RenderedThumbnail[] = [];
-    if (specs !== undefined) {
+    let variants: RenderedVariant[] = [];
+    const jobs = uploadJobs(rows, probed.mimetype);
+    if (jobs.length > 0) {
+      // The thumbnails and the upload-time variants from one decode of the bytes to store.
+      const planned = specs === undefined ? [] : planThumbnails(specs, probed);
+      ({ thumbnails, variants } = await renderFromOneDecode(
+        data,
+        probed,
+        { thumbnails: planned, variants: jobs, frame: {} },
+        limits.maxPixels,
+      ));
+      if (animated) await proveWhole(data, limits.maxPixels, { animated });
+    } else if (specs !== undefined) {
       // Their render is the decode (from the bytes to store: the same pixels, orientation and profile).
       thumbnails = await renderThumbnails(data, probed, planThumbnails(specs, probed), limits.maxPixels);
       if (animated) await proveWhole(data, limits.maxPixels, { animated });
@@ -67,7 +88,7 @@ export async function attachOriginal(
       // Not decoded yet (a caller's probe that decoded the input proves it, unless it was changed).
       await proveWhole(data, limits.maxPixels, { animated });
     }
-    return await attachProven(rows, data, probed, thumbnails, store, options);
+    return await attachProven(rows, data, probed, { thumbnails, variants }, store, options);
   } finally {
     await stored.dispose();
   }
@@ -78,11 +99,14 @@ async function attachProven(
   rows: SetRows,
   data: string | Buffer,
   probed: ProbedImage,
-  thumbnails: RenderedThumbnail[],
+  rendered: { thumbnails: RenderedThumbnail[]; variants: RenderedVariant[] },
   store: Store,
   options: AttachOptions,
 ): Promise<ImageEntity> {
   const { mimetype, width, height } = probed;
+  const { thumbnails } = rendered;
+  const withVariants = hasVariantTables(rows);
+  let stored: { variants: VariantRow[]; meta: SetMeta } | undefined;
   if (options.trx === undefined) await clockPastSet(rows);
   const images = await rows.inTransaction(
     options.trx,
@@ -91,6 +115,8 @@ async function attachProven(
       const previous = await rows.lockSet(trx);
       // The old set's rows go now; the image hooks send their files after the commit.
       await rows.setQuery(trx).delete().context({ store });
+      // The old set's variants and meta row too (their files after the commit).
+      if (withVariants) await dropVariantRows(trx, rows, store);
       const created_at = await laterThan(trx, rows.info.imageClass.tableName, previous);
       const original = await rows.insert(trx, { mimetype, width, height, original: true, created_at });
       const made: ImageEntity[] = [];
@@ -104,6 +130,24 @@ async function attachProven(
             created_at,
           }),
         );
+      const variantFiles: [VariantRow, Buffer][] = [];
+      if (withVariants) {
+        const meta = await upsertMeta(trx, rows, original, uprightOf(probed), {});
+        for (const output of rendered.variants) {
+          const row = await insertVariantRow(trx, rows, {
+            name: output.variant,
+            descriptor: output.descriptor,
+            format: output.format,
+            width: output.width,
+            height: output.height,
+            mimetype: output.mimetype,
+            digest: output.digest,
+            sourceCreatedAt: created_at,
+          });
+          variantFiles.push([row, output.data]);
+        }
+        stored = { variants: variantFiles.map(([row]) => row), meta };
+      }
       const ledger = FileLedger.of(trx);
       // Side by side; every write settles before the transaction ends, so a rollback after a failed
       // one sees (and removes) every file the others wrote.
@@ -111,13 +155,24 @@ async function attachProven(
         // A stream per run of the transaction: a run after a deadlock reads the bytes again.
         ledger.write(store, original, typeof data === 'string' ? data : Readable.from([data]), { reproducible: false }),
         ...made.map((row, i) => ledger.write(store, row, Readable.from([thumbnails[i]!.data]), { reproducible: true })),
+        ...variantFiles.map(([row, bytes]) =>
+          ledger.write(store, variantFileKey(original, row), Readable.from([bytes]), { reproducible: true }),
+        ),
       ]);
       const failed = writes.find((w): w is PromiseRejectedResult => w.status === 'rejected');
       if (failed !== undefined) throw failed.reason;
+      if (withVariants) {
+        const queued = [...rows.info.variants.values()].filter((v) => v.make === 'queue').map((v) => v.name);
+        const { owner, relationName, subset } = rows;
+        // `make: 'queue'` outputs: handed to the queue (if one is bound) once the rows are committed.
+        if (queued.length > 0)
+          afterCommit(trx, () => enqueueVariants({ owner, relationName, subset, names: queued, store }));
+      }
       return [original, ...made];
     },
     { uniqueRace: true },
   );
+  if (stored !== undefined) rememberVariantData(images[0]!, stored);
   rows.replaceLoaded(images);
   return images[0]!;
 }
@@ -205,4 +260,17 @@ function reuseProbe(probed: ProbedImage, size: number, limits: ImageLimits): Pro
     throw new InvalidArgumentError('options.probed.size', `${size} (the size of the file attached)`, probed.size);
   checkProbed(probed, limits);
   return probed;
+}
+
+/** The `make: 'upload'` variants of the relation, with every output, for an original of `mimetype`. */
+function uploadJobs(rows: SetRows, mimetype: string): VariantJob[] {
+  return [...rows.info.variants.values()]
+    .filter((variant) => variant.make === 'upload')
+    .map((variant) => ({ variant, outputs: resolveOutputs(variant, mimetype) }));
+}
+
+/** The picture's displayed size: an EXIF orientation of 5–8 turns it a quarter. */
+function uprightOf(probed: ProbedImage): { width: number; height: number } {
+  const turned = probed.orientation !== undefined && probed.orientation >= 5;
+  return turned ? { width: probed.height, height: probed.width } : { width: probed.width, height: probed.height };
 }

@@ -14,6 +14,10 @@ export interface AttachmentInfo {
   imageClass: ImageEntityClass;
   /** Key columns of the image class besides the owner's and width/height: they pick a set. */
   subsetColumns: string[];
+  /** The image class's columns that hold the owner's key (the join's `to` side). */
+  ownerColumns: string[];
+  /** The owner's properties those columns take their values from (the join's `from` side). */
+  ownerProps: string[];
   limits: Partial<ImageLimits> | undefined;
   /** The relation's named variants (empty when it declares none). */
   variants: ReadonlyMap<string, NormalizedVariant>;
@@ -65,14 +69,20 @@ function resolve(ownerClass: typeof Model, relationName: string): AttachmentInfo
     );
   }
   const imageClass = relation.relatedModelClass as unknown as ImageEntityClass;
-  const ownerColumns = (relation as unknown as { relatedProp: { props: string[] } }).relatedProp.props;
+  const joined = relation as unknown as {
+    relatedProp: { cols: string[]; props: string[] };
+    ownerProp: { props: string[] };
+  };
+  const ownerColumns = joined.relatedProp.cols;
   const subsetColumns = ([] as string[])
     .concat(imageClass.idColumn)
-    .filter((c) => c !== 'width' && c !== 'height' && !ownerColumns.includes(c));
+    .filter((c) => c !== 'width' && c !== 'height' && !joined.relatedProp.props.includes(c));
   return {
     relationName,
     imageClass,
     subsetColumns,
+    ownerColumns,
+    ownerProps: joined.ownerProp.props,
     limits: options.limits,
     variants: options.variants,
     placeholder: options.placeholder,

@@ -6,6 +6,7 @@ import { InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
 import type { ImageLimits } from '../imaging/probe.js';
 import type { ImageEntityClass } from './image.js';
+import { variantDataModifier } from './variant-eager.js';
 import { checkVariants, type NormalizedVariant, type VariantsDeclaration } from '../imaging/variant-recipe.js';
 
 const ATTACHMENT = Symbol.for('objection-imageattach.attachment');
@@ -54,10 +55,17 @@ export function imageAttachment(
   const variants = checkVariants(options.variants);
   if (options.placeholder !== undefined)
     check.oneOf(options.placeholder, ['thumbhash'] as const, 'options.placeholder');
+  // The variant and meta rows come along with the images (see variant-eager.ts): no modifier to remember.
+  const ownerColumns = () => ([] as string[]).concat(options.join.to).map((c) => c.split('.').pop()!);
+  const modify =
+    variants.size > 0 || options.placeholder !== undefined
+      ? { modify: variantDataModifier(imageClass, ownerColumns) }
+      : {};
   return {
     relation: Model.HasManyRelation,
     modelClass: imageClass as unknown as RelationMapping<any>['modelClass'],
     join: options.join,
+    ...modify,
     [ATTACHMENT]: { limits: options.limits, variants, placeholder: options.placeholder },
   };
 }

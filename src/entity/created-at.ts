@@ -94,6 +94,17 @@ export function exactTimestampOptions(knex: Knex): Record<string, unknown> | und
   }
 }
 
+/**
+ * How to read a zone-less timestamp text that `knex`'s database printed (this library's tables
+ * read through JSON, where no driver parser runs): SQLite's text is UTC, MySQL's is in the
+ * connection's zone, PostgreSQL's `timestamptz` text carries its offset.
+ */
+export function textZoneOf(knex: Knex | undefined): TextZone {
+  if (dialectOf(knex) !== 'mysql') return 'utc';
+  const timezone = (knex!.client as { connectionSettings?: { timezone?: string } }).connectionSettings?.timezone;
+  return mysqlZone(timezone) ?? 'local';
+}
+
 /** mysql2's `timezone` setting as a zone for texts, or `undefined` for one it does not use. */
 function mysqlZone(timezone: string | undefined): 'utc' | 'local' | { offsetMinutes: number } | undefined {
   if (timezone === undefined || timezone === 'local') return 'local';

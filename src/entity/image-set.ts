@@ -28,6 +28,12 @@ import { singleFlight } from './single-flight.js';
 import { stableKey, storeTag } from '../util/cache-keys.js';
 import { spoolToTempFile } from '../util/spool.js';
 import * as check from '../util/check.js';
+import type { CropRect, FocalPoint, VariantFormat } from '../imaging/variant-recipe.js';
+import { checkCropRect, checkFocalPoint, currentOriginal, makeVariants, pickOutput } from './make-variants.js';
+import type { Placeholder } from './set-meta.js';
+import { setFrame } from './variant-frame.js';
+import { dropVariantRows } from './variant-lifecycle.js';
+import { declaredVariant, loadedMeta, loadedVariant, type VariantOutput, type VariantState } from './variants.js';
 
 export type { AttachOptions, FindSize, ThumbnailOptions, ThumbnailSpec, WriteOptions } from './set-options.js';
 
@@ -261,12 +267,128 @@ export class ImageSet<I extends ImageEntity = ImageEntity> {
     return image;
   }
 
+  /**
+   * What the set has of its variant `name`, for its current original: the outputs made of it
+   * (recipe-stale ones included: served until remade), the missing ones, the recipe-stale ones
+   * and the CSS box. Over the loaded relation (`withGraphFetched` brings the variants along): no
+   * query, no store I/O.
+   * @throws InvalidArgumentError when the relation declares no variant `name`; ImageNotFoundError
+   *   when the set has no original
+   * @example imageSet(user, 'picture').variant('avatar').outputs.map((o) => o.locate())
+   */
+  variant(name: string): VariantState {
+    return loadedVariant(this.rows, name, this.original);
+  }
+
+  /** The focal point set for the current original (fractions of the upright picture), if any. Needs the relation loaded. */
+  get focalPoint(): FocalPoint | undefined {
+    return loadedMeta(this.rows, this.original)?.focal;
+  }
+
+  /** The crop rectangle set for the current original (fractions of the upright picture), if any. Needs the relation loaded. */
+  get crop(): CropRect | undefined {
+    return loadedMeta(this.rows, this.original)?.crop;
+  }
+
+  /** The current original's placeholder (`placeholder: 'thumbhash'`), if made. Needs the relation loaded. */
+  get placeholder(): Placeholder | undefined {
+    return loadedMeta(this.rows, this.original)?.placeholder;
+  }
+
+  /**
+   * Sets (or, with `null`, clears) the focal point `focal`-positioned variants centre on, as
+   * fractions (0–1) of the upright picture; the original is not altered. The variants it affects
+   * are remade as their `make` says (upload: now; queue: enqueued after the commit; demand: on
+   * their next request); their old outputs are never served again.
+   * @throws InvalidArgumentError for a point outside 0–1; ImageNotFoundError when there is no original
+   */
+  async setFocalPoint(point: FocalPoint | null, options: WriteOptions = {}): Promise<void> {
+    const focal = checkFocalPoint(point);
+    await setFrame(this.rows, { focal }, { trx: options.trx, store: concreteStore(options.store) });
+  }
+
+  /**
+   * Sets (or clears) the crop rectangle applied before `crop: 'user'` variants are made, as
+   * fractions of the upright picture; remakes what it affects as {@link setFocalPoint} does.
+   * @throws InvalidArgumentError for a rectangle outside the picture or empty; ImageNotFoundError
+   */
+  async setCrop(rect: CropRect | null, options: WriteOptions = {}): Promise<void> {
+    const crop = checkCropRect(rect);
+    await setFrame(this.rows, { crop }, { trx: options.trx, store: concreteStore(options.store) });
+  }
+
+  /**
+   * Makes the outputs of the variants `names` (default: every declared variant) of the current
+   * original: all of them, or with `only` those missing or those made by another recipe.
+   * @returns the outputs of those variants as stored afterwards
+   * @throws InvalidArgumentError for an undeclared name; ImageNotFoundError when there is no original
+   */
+  async generateVariants(
+    names?: readonly string[],
+    options: WriteOptions & { only?: 'missing' | 'stale' } = {},
+  ): Promise<VariantOutput[]> {
+    if (names !== undefined && !Array.isArray(names))
+      throw new InvalidArgumentError('names', 'a list of variant names', names);
+    if (options.only !== undefined) check.oneOf(options.only, ['missing', 'stale'] as const, 'options.only');
+    const variants = (names ?? [...this.rows.info.variants.keys()]).map((n) => declaredVariant(this.rows, n));
+    return makeVariants(
+      this.rows,
+      variants.map((variant) => ({ variant })),
+      { trx: options.trx, store: concreteStore(options.store), which: options.only ?? 'all' },
+    );
+  }
+
+  /**
+   * The output of variant `name` picked by `output` (its `descriptor`, its `width` in pixels,
+   * its `format`; the first declared output by default), made now if the current original has
+   * none. Concurrent calls in this process share one render; a row another process stored
+   * meanwhile is returned, not an error.
+   * @throws InvalidArgumentError for an undeclared name or output; ImageNotFoundError when there is no original
+   */
+  async findOrCreateVariant(
+    name: string,
+    output: { width?: number; descriptor?: string; format?: VariantFormat } = {},
+    options: StoreOption = {},
+  ): Promise<VariantOutput> {
+    const variant = declaredVariant(this.rows, name);
+    const store = concreteStore(options.store);
+    const original = this.isLoaded ? this.original : await currentOriginal(this.rows, undefined);
+    if (original === undefined)
+      throw new ImageNotFoundError(`${this.rows.describe()} has no original image, so no variant ${name}`);
+    const pick = pickOutput(variant, original.mimetype, output);
+    if (this.isLoaded) {
+      const found = this.variant(name).outputs.find(
+        (o) => o.descriptor === pick.descriptor && o.format === pick.format,
+      );
+      if (found !== undefined) return found;
+    }
+    const key = stableKey({
+      table: this.rows.info.imageClass.tableName,
+      owner: this.owner.$id(),
+      subset: this.subset,
+      variant: name,
+      descriptor: pick.descriptor,
+      format: pick.format,
+      store: storeTag(store),
+    });
+    const outputs = await singleFlight(key, () =>
+      makeVariants(this.rows, [{ variant, outputs: [pick] }], { store, which: 'missing' }),
+    );
+    const made = outputs[0];
+    if (made === undefined)
+      throw new ImageNotFoundError(
+        `${this.rows.describe()}: variant ${name} ${pick.descriptor} ${pick.format} was not made`,
+      );
+    return made;
+  }
+
   /** Removes the whole set: rows now (in the transaction), files once it commits. */
   async remove(options: WriteOptions = {}): Promise<void> {
     const store = concreteStore(options.store);
     await this.rows.inTransaction(options.trx, async (trx) => {
       await this.rows.lockSet(trx);
       await this.rows.setQuery(trx).delete().context({ store });
+      await dropVariantRows(trx, this.rows, store);
     });
     if (this.isLoaded) this.rows.replaceLoaded([]);
   }

@@ -21,6 +21,7 @@ import type { ByteRange, Store } from '../stores/store.js';
 import * as check from '../util/check.js';
 import { createdAtColumnValue, createdAtForInsert, exactTimestampQueryBuilder } from './created-at.js';
 import { FileLedger } from './ledger.js';
+import { takeVariantData } from './variant-eager.js';
 
 /** Where a method takes its store from: the one given, else the one bound in the context. */
 export interface StoreOption {
@@ -197,6 +198,8 @@ export function Image<M extends ModelConstructor>(Base: M): ImageModelClass<M> {
     }
 
     override $parseDatabaseJson(json: Record<string, any>): Record<string, any> {
+      // The variant and meta rows an eager load brings along are kept beside the model, not on it.
+      takeVariantData(this, json);
       const parsed = super.$parseDatabaseJson(json);
       // Drivers differ: SQLite gives epoch ms or SQLAlchemy's text, MySQL 0/1 for booleans.
       if (parsed.created_at != null) parsed.created_at = toDate(parsed.created_at);

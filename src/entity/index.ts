@@ -19,3 +19,5 @@ export { ImageOwner } from './owner.js';
 export { filesSettled } from './ledger.js';
 export { settleInterruptedWrites, type SettledWrites } from './staged-writes.js';
 export { restoreKeptBackups } from './kept-backups.js';
+export type { VariantOutput, VariantState } from './variants.js';
+export type { Placeholder } from './set-meta.js';

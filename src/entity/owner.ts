@@ -9,10 +9,16 @@ import type { Knex } from 'knex';
 import type { Model, StaticHookArguments } from 'objection';
 import { attachmentRelationNames } from './attachment-info.js';
 import { lockedRows } from './locks.js';
+import type { Store } from '../stores/store.js';
+import { concreteStore } from './image.js';
+import { dropOwnersVariants } from './variant-lifecycle.js';
 
 /** A model class `ImageOwner()` can extend. */
 export type OwnerConstructor = (new (...args: any[]) => Model) &
-  Pick<typeof Model, 'beforeDelete' | 'relationMappings' | 'getRelations' | 'relatedQuery'>;
+  Pick<typeof Model, 'beforeDelete' | 'afterDelete' | 'relationMappings' | 'getRelations' | 'relatedQuery'>;
+
+/** Variant files of owners deleted without a transaction: removed once the delete has succeeded. */
+const variantFilesOutsideTransaction = new WeakMap<object, () => Promise<void>>();
 
 /**
  * Makes deleting owners of `Base` (by any query) delete the images of their `imageAttachment()`
@@ -47,6 +53,18 @@ export function ImageOwner<M extends OwnerConstructor>(Base: M): M {
         );
         await cls.relatedQuery(name, args.transaction).for(ids).delete().context(args.context);
       }
+      // Variant and meta rows: the foreign keys would cascade the rows, but not their files.
+      const store = concreteStore(args.context.store as Store | undefined);
+      const afterwards = await dropOwnersVariants(args.transaction as Knex.Transaction, owners, names, store);
+      variantFilesOutsideTransaction.set(args.context, afterwards);
+    }
+
+    static override async afterDelete(args: StaticHookArguments<any>): Promise<any> {
+      const result = await super.afterDelete(args);
+      const afterwards = variantFilesOutsideTransaction.get(args.context);
+      variantFilesOutsideTransaction.delete(args.context);
+      if (afterwards) await afterwards();
+      return result;
     }
   }
   // Only a static hook is added: the class is typed as `Base`, so declarations stay small.

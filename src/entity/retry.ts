@@ -17,6 +17,12 @@ export const MAX_TRANSACTION_ATTEMPTS = 6;
 export function isRetryable(error: unknown, uniqueRace: boolean): boolean {
   if (uniqueRace && error instanceof UniqueViolationError) return true;
   for (let e: any = error, depth = 0; e && depth < 4; e = e.nativeError ?? e.cause, depth++) {
+    // The same, from a plain knex query (this library's own tables): PostgreSQL, MySQL, SQLite.
+    if (
+      uniqueRace &&
+      (e.code === '23505' || e.errno === 1062 || /^SQLITE_CONSTRAINT_(PRIMARYKEY|UNIQUE)$/.test(e.code))
+    )
+      return true;
     if (e.code === '40P01' || e.code === '40001' || e.errno === 1213 || e.code === 'ER_LOCK_DEADLOCK') return true;
   }
   return false;

@@ -14,6 +14,15 @@ import { lockedRows, sqliteWriteLock } from './locks.js';
 import { generateThumbnail, type RenderedAhead, renderThumbnailAhead as renderAhead } from './make-thumbnail.js';
 import type { ThumbnailOptions } from './set-options.js';
 import type { Subset } from './set-rows.js';
+import type { NormalizedVariant, ResolvedOutput } from '../imaging/variant-recipe.js';
+import { variantTableNames } from '../schema.js';
+import type { StoredImage } from '../stores/keys.js';
+import type { Store } from '../stores/store.js';
+import { textZoneOf } from './created-at.js';
+import { makeVariants, type MakeWhich } from './make-variants.js';
+import { withExactStamps } from './set-meta.js';
+import { decodeVariantRow, variantFileKey, type VariantRow } from './variant-rows.js';
+import { declaredVariant, type VariantOutput } from './variants.js';
 
 export { attachmentRelationNames } from './attachment-info.js';
 export { concreteStore } from './image.js';
@@ -85,3 +94,83 @@ export function imageSetOf(owner: Model, relationName: string, image: ImageEntit
   );
   return imageSet(owner, relationName as never, subset);
 }
+
+/** The relation's variant declarations of `set`, by name (empty when it declares none). */
+export function variantDeclarations(set: ImageSet): ReadonlyMap<string, NormalizedVariant> {
+  return rowsOf(set).info.variants;
+}
+
+/**
+ * Makes the outputs of variant `name` of `set`'s current original that are missing (all of its
+ * outputs, or those of `outputs`), and returns them as stored: what the queue, the variant route
+ * and `regenerate --variants` call. `which: 'all'` remakes them, `'stale'` only the recipe-stale ones.
+ * @throws InvalidArgumentError for an undeclared name; ImageNotFoundError when there is no original
+ */
+export function makeVariantOutputs(
+  set: ImageSet,
+  name: string,
+  outputs?: readonly Pick<ResolvedOutput, 'descriptor' | 'format'>[],
+  options: { trx?: Knex.Transaction; store?: Store; which?: MakeWhich } = {},
+): Promise<VariantOutput[]> {
+  const rows = rowsOf(set);
+  return makeVariants(rows, [{ variant: declaredVariant(rows, name), outputs }], {
+    trx: options.trx,
+    store: concreteStore(options.store),
+    which: options.which ?? 'missing',
+  });
+}
+
+/** A variant row of an image class, with the key of the set it belongs to. */
+export interface ListedVariantRow extends VariantRow {
+  /** The set's key columns (owner and subset columns) and their values. */
+  setKey: Record<string, unknown>;
+  /** Its file's key in the store. */
+  fileKey: StoredImage;
+}
+
+/**
+ * Every variant row of the sets of `ownerClass`'s relation `relationName`, in pages of `pageSize`
+ * (for `verify --variants`, `--orphans`, `clean --superseded`, `migrate`). Empty when the relation
+ * declares no variants.
+ */
+export async function* listVariantRows(
+  knex: Knex,
+  ownerClass: typeof Model,
+  relationName: string,
+  pageSize = 500,
+): AsyncGenerator<ListedVariantRow> {
+  const owner = new (ownerClass as unknown as new () => Model)();
+  const info = attachmentInfo(owner, relationName);
+  if (info.variants.size === 0) return;
+  const table = variantTableNames(info.imageClass.tableName).variants;
+  const keyColumns = [...info.ownerColumns, ...info.subsetColumns];
+  const zone = textZoneOf(knex);
+  for (let offset = 0; ; offset += pageSize) {
+    const page = await withExactStamps<Record<string, any>[]>(
+      knex,
+      knex(table)
+        .orderBy([...keyColumns, 'name', 'descriptor', 'format'])
+        .limit(pageSize)
+        .offset(offset),
+    );
+    for (const raw of page) {
+      const setKey = Object.fromEntries(keyColumns.map((c) => [c, raw[c]]));
+      const image = new info.imageClass();
+      Object.assign(image, setKey, { width: 1, height: 1 });
+      const row = decodeVariantRow(raw, zone);
+      yield { ...row, setKey, fileKey: variantFileKey(image, row) };
+    }
+    if (page.length < pageSize) return;
+  }
+}
+
+/**
+ * Whether `objectType` (of a store file) is a variant namespace of one of `imageClasses`' object
+ * types: `<objectType>.<variant>.<digest>`. For `verify --orphans` over variant files.
+ */
+export { parseVariantObjectType } from '../stores/keys.js';
+export { setVariantEnqueuer, type VariantEnqueuer, type VariantsToMake } from './variant-queue-hook.js';
+export { checkCropRect, checkFocalPoint, pickOutput, type MakeWhich } from './make-variants.js';
+export { writePlaceholder, readMeta, readCurrentMeta, type SetMeta, type Placeholder } from './set-meta.js';
+export { readVariantRows, type VariantRow } from './variant-rows.js';
+export { loadedVariantData } from './variant-eager.js';

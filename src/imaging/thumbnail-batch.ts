@@ -15,6 +15,10 @@ import { checkBackground, flattenFor, type ThumbnailBackground } from './backgro
 import { proveWhole } from './probe.js';
 import { decodeFailureOf } from './truncation.js';
 import { inRenderSlot } from './render-slots.js';
+import { type OneDecodeResult, renderInOneDecode } from './one-decode.js';
+import type { VariantFrame, VariantJob, VariantOriginal } from './variant-render.js';
+
+export type { OneDecodeResult, RgbaRaster } from './one-decode.js';
 import {
   sharpFormat,
   type ThumbnailFormat,
@@ -111,6 +115,36 @@ export function renderThumbnails(
     if (failed !== undefined) throw await decodeFailureOf(failed.reason, input);
     return settled.map((r) => (r as PromiseFulfilledResult<RenderedThumbnail>).value);
   });
+}
+
+/**
+ * Everything an upload makes of its pixels from one decode: `thumbnails` (planned), the
+ * variants' outputs (`variants`, framed by the set's focal point and crop) and, with
+ * `placeholderRaster`, the upright picture as RGBA at most 100 pixels on its long side (what
+ * ThumbHash reads). In one render slot; thumbnails alone render as {@link renderThumbnails} does.
+ * @throws InvalidImageError `ERR_IMAGE_TRUNCATED` / `ERR_IMAGE_UNREADABLE` when the bytes do not decode
+ */
+export async function renderFromOneDecode(
+  input: string | Buffer,
+  original: VariantOriginal,
+  work: {
+    thumbnails: readonly PlannedThumbnail[];
+    variants?: readonly VariantJob[];
+    frame?: VariantFrame;
+    placeholderRaster?: boolean;
+  },
+  maxPixels: number,
+): Promise<OneDecodeResult> {
+  const variants = work.variants ?? [];
+  const placeholderRaster = work.placeholderRaster === true;
+  if (!placeholderRaster && variants.every((job) => job.outputs.length === 0))
+    return { thumbnails: await renderThumbnails(input, original, work.thumbnails, maxPixels), variants: [] };
+  return renderInOneDecode(
+    input,
+    original,
+    { thumbnails: work.thumbnails, variants, frame: work.frame ?? {}, placeholderRaster },
+    maxPixels,
+  );
 }
 
 /**
