@@ -141,8 +141,13 @@ export async function runVariantJob(data: VariantJobData, registry: JobRegistry)
       if (!declared.has(name)) throw unknown('variant', name, Object.fromEntries(declared));
     }
     let made = 0;
-    // makeVariantOutputs checks the original again under its lock, and makes only what is missing.
-    for (const name of data.variants) made += (await makeVariantOutputs(set, name)).length;
+    for (const name of data.variants) {
+      // What the loaded set lacks; makeVariantOutputs checks again in its transaction and makes only that.
+      const missing = set.variant(name).missing;
+      if (missing.length === 0) continue;
+      const stored = await makeVariantOutputs(set, name);
+      made += stored.filter((o) => missing.some((m) => m.descriptor === o.descriptor && m.format === o.format)).length;
+    }
     return { status: made > 0 ? 'created' : 'existing', variants: data.variants, made };
   });
 }
