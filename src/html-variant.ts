@@ -95,7 +95,9 @@ export function planVariant(set: ImageSet, name: string, options: VariantPlanOpt
     unavailable,
     fallback: {
       url: original.locate({ store }),
-      style: `object-fit: ${objectFit}; object-position: ${percent(focal.x)} ${percent(focal.y)}`,
+      // aspect-ratio: with the common `img { height: auto }`, the width and height attributes
+      // alone would give the box the original's shape once it loads, not the variant's.
+      style: `aspect-ratio: ${state.box.width} / ${state.box.height}; object-fit: ${objectFit}; object-position: ${percent(focal.x)} ${percent(focal.y)}`,
     },
   };
 }
