@@ -211,7 +211,9 @@ export class ThumbnailQueue {
    */
   queueVariantsAfterCommit(): this {
     this.enqueuer = async ({ owner, relationName, subset, names, store }) => {
-      await this.enqueueVariants(owner, relationName, names, { subset, store });
+      // A shallow copy reads the committed rows: the owner's loaded relation may not have them yet.
+      // force: what a commit hands over is to be made (a new original, a moved focal point); the worker checks.
+      await this.enqueueVariants(owner.$clone({ shallow: true }), relationName, names, { subset, store, force: true });
     };
     setVariantEnqueuer(this.enqueuer);
     return this;
