@@ -6,13 +6,7 @@ import type { Queue } from 'bullmq';
 import type { Model } from 'objection';
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import { imageSet } from '../entity/index.js';
-import {
-  imageOfSize,
-  reusableImage,
-  setVariantEnqueuer,
-  variantDeclarations,
-  type VariantEnqueuer,
-} from '../entity/worker-api.js';
+import { imageOfSize, reusableImage, setVariantEnqueuer, type VariantEnqueuer } from '../entity/worker-api.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import {
   type ThumbnailFormat,
@@ -31,7 +25,6 @@ import {
   type JobData,
   type ThumbnailJobData,
   thumbnailJobId,
-  type VariantJobData,
   variantJobId,
 } from './job.js';
 import {
@@ -42,6 +35,7 @@ import {
   checkWorkerOptions,
 } from './options.js';
 import type { JobResult } from './process.js';
+import { checkedVariantNames, variantJobData } from './variant-requests.js';
 import { startWorker, type ThumbnailWorker } from './worker.js';
 
 export type { EnqueueOptions, ThumbnailRequest } from './requests.js';
@@ -169,37 +163,12 @@ export class ThumbnailQueue {
     const model = this.modelNameOf(owner);
     const store = this.storeNameOf(options.store);
     const set = imageSet(owner as Model, relationName, options.subset ?? {});
-    const declared = variantDeclarations(set);
-    const wanted = names ?? [...declared.values()].filter((v) => v.make === 'queue').map((v) => v.name);
-    if (!Array.isArray(wanted)) throw new InvalidArgumentError('names', 'an array of variant names', names);
-    for (const name of wanted) {
-      if (!declared.has(name)) {
-        throw new InvalidArgumentError(
-          'names',
-          `names of the ${relationName} relation's variants (${[...declared.keys()].join(', ') || 'none'})`,
-          name,
-        );
-      }
-    }
+    const wanted = checkedVariantNames(set, names);
     if (!set.isLoaded) await set.load();
-    const original = set.requireOriginal();
-    const variants = [...new Set(wanted)]
-      .filter((name) => options.force || set.variant(name).missing.length > 0)
-      .sort();
-    if (variants.length === 0) return { variants, status: 'exists', jobId: undefined };
-    const data: VariantJobData = {
-      v: 1,
-      kind: 'variant',
-      model,
-      id: encodeValue(owner.$id()),
-      relation: relationName,
-      subset: Object.fromEntries(Object.entries(set.subset).map(([column, value]) => [column, encodeValue(value)])),
-      variants,
-      store,
-      original: identityOf(original),
-    };
+    const data = variantJobData(set, wanted, { model, store, force: options.force === true });
+    if (data === undefined) return { variants: [], status: 'exists', jobId: undefined };
     await this.withinTimeout(this.add([data]));
-    return { variants, status: 'queued', jobId: variantJobId(data) };
+    return { variants: data.variants, status: 'queued', jobId: variantJobId(data) };
   }
 
   /**
