@@ -86,6 +86,12 @@ const UNIVERSAL_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/gi
  * helpers only ever emit URLs of images in the loaded set, never one of an image still to be made,
  * so a page never shows a broken image; and they read no database and no store to find out.
  *
+ * **With `variant`**, the `<img>` is the variant's last format (`1x, 2x` or `w` candidates) in the
+ * variant's box; while that format has nothing, the original stands in, drawn in that box with
+ * `object-fit` at the focal point. The one URL of something not made yet it may emit is that of
+ * `variantRoute()` for a `make: 'demand'` output, when `demandUrl` says where the route is: the
+ * route makes it on request. See docs/variants.md.
+ *
  * @throws ImageNotFoundError when the set has no original; ImageAttachError
  *   `ERR_IMAGE_SET_NOT_LOADED` when its relation is not loaded; InvalidArgumentError for a bad option
  * @example imgTag(imageSet(user, 'picture'), { width: 100, alt: user.name, loading: 'lazy' })
