@@ -36,6 +36,7 @@ const DOCS_SHOTS = [
   'name-error-phone',
   'confirm-delete-desktop',
   'user-phone',
+  'focal-point-desktop',
 ];
 const AXE = path.resolve('node_modules/axe-core/axe.min.js');
 
