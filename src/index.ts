@@ -74,6 +74,10 @@ export { thumbnailDimensions } from './imaging/thumbnail.js';
 export type { ThumbnailFormat, ThumbnailSize } from './imaging/thumbnail.js';
 export type { ThumbnailBackground } from './imaging/background.js';
 export type {
+  CropRect,
+  FocalPoint,
+  NormalizedVariant,
+  ResolvedOutput,
   VariantDeclaration,
   VariantFit,
   VariantFormat,

@@ -269,8 +269,7 @@ function uploadJobs(rows: SetRows, mimetype: string): VariantJob[] {
     .map((variant) => ({ variant, outputs: resolveOutputs(variant, mimetype) }));
 }
 
-/** The picture's displayed size: an EXIF orientation of 5–8 turns it a quarter. */
+/** The picture's displayed size: the probe's, which already applies the EXIF orientation (probe.ts). */
 function uprightOf(probed: ProbedImage): { width: number; height: number } {
-  const turned = probed.orientation !== undefined && probed.orientation >= 5;
-  return turned ? { width: probed.height, height: probed.width } : { width: probed.width, height: probed.height };
+  return { width: probed.width, height: probed.height };
 }

@@ -66,6 +66,33 @@ export async function makeVariants(
   requests: readonly VariantRequest[],
   options: MakeOptions,
 ): Promise<VariantOutput[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await makeVariantsOnce(rows, requests, options);
+    } catch (error) {
+      // The focal point or crop moved while we rendered: render again with the new one (our own
+      // transaction only; a caller's sees the error).
+      if (!(error instanceof FrameMoved) || options.trx !== undefined || attempt >= 3) throw error;
+    }
+  }
+}
+
+/** The focal point or crop changed between the render and the transaction that would store it. */
+class FrameMoved extends ImageAttachError {
+  constructor(rows: SetRows) {
+    super(
+      'ERR_ORIGINAL_REPLACED',
+      `The focal point or crop of ${rows.describe()} changed while its variants were being made: ask again`,
+      { statusCode: 409 },
+    );
+  }
+}
+
+async function makeVariantsOnce(
+  rows: SetRows,
+  requests: readonly VariantRequest[],
+  options: MakeOptions,
+): Promise<VariantOutput[]> {
   const original = await currentOriginal(rows, options.trx);
   const loaded = loadedVariantData(original);
   const knex = options.trx ?? (rows.info.imageClass as unknown as { knex(): Knex }).knex();
@@ -98,6 +125,9 @@ export async function makeVariants(
         if (options.trx === undefined) {
           await rows.lockOwnerShared(trx);
           if (!(await rows.holdsOriginal(trx, original))) throw originalReplaced(rows);
+          // What a setFocalPoint/setCrop committed meanwhile (it locks the set first) is seen now.
+          const now = await readCurrentMeta(trx, rows, original);
+          if (!sameFrame(now, meta)) throw new FrameMoved(rows);
         }
         return storeRendered(trx, rows, original, rendered, requests, options, meta ? undefined : upright);
       },
@@ -258,6 +288,11 @@ function rememberIfLoaded(
 export async function uprightSize(input: string | Buffer): Promise<{ width: number; height: number }> {
   const { width = 1, height = 1, orientation } = await sharp(input, { limitInputPixels: false }).metadata();
   return orientation !== undefined && orientation >= 5 ? { width: height, height: width } : { width, height };
+}
+
+function sameFrame(a: SetMeta | undefined, b: SetMeta | undefined): boolean {
+  const frame = (m: SetMeta | undefined) => JSON.stringify([m?.focal ?? null, m?.crop ?? null]);
+  return frame(a) === frame(b);
 }
 
 function originalReplaced(rows: SetRows): ImageAttachError {

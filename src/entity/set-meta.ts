@@ -186,7 +186,11 @@ export async function upsertMeta(
       source_created_at: createdAtColumnValue(toDate(original.created_at), trx),
       source_width: source.width,
       source_height: source.height,
-      ...fieldColumns({ ...CLEARED, ...fields }),
+      ...fieldColumns({
+        focal: fields.focal ?? CLEARED.focal,
+        crop: fields.crop ?? CLEARED.crop,
+        placeholder: fields.placeholder ?? CLEARED.placeholder,
+      }),
     };
     // Replaces a row of another original (one Python's replacement left behind).
     await trx(table)

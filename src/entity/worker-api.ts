@@ -164,10 +164,7 @@ export async function* listVariantRows(
   }
 }
 
-/**
- * Whether `objectType` (of a store file) is a variant namespace of one of `imageClasses`' object
- * types: `<objectType>.<variant>.<digest>`. For `verify --orphans` over variant files.
- */
+// For `verify --orphans` over variant namespaces: `<objectType>.<variant>.<digest>`.
 export { parseVariantObjectType } from '../stores/keys.js';
 export { setVariantEnqueuer, type VariantEnqueuer, type VariantsToMake } from './variant-queue-hook.js';
 export { checkCropRect, checkFocalPoint, pickOutput, type MakeWhich } from './make-variants.js';

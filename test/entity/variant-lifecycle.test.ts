@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { Model } from 'objection';
+import type { Readable } from 'node:stream';
 import {
-  type FileSystemStore,
+  type ByteRange,
+  FileSystemStore,
+  type ImageKey,
   filesSettled,
   imageSet,
   InvalidArgumentError,
@@ -209,5 +212,40 @@ forEachDialect('variant lifecycle', (db, dialect) => {
     );
     await filesSettled();
     assert.equal((await variantFiles()).length, 6, 'the superseded WebP files stay, for clean --superseded');
+  });
+
+  it('a render that a focal point overtook is made again with the new one, never stored with the old', async function () {
+    class GatedOpen extends FileSystemStore {
+      hold: Promise<void> | undefined;
+      reached: (() => void) | undefined;
+      originalReads = 0;
+      override async getFile(key: ImageKey, range?: ByteRange): Promise<Readable> {
+        if (key.objectType === 'member-picture') {
+          this.originalReads++;
+          const held = this.hold;
+          this.hold = undefined;
+          if (held !== undefined) {
+            this.reached?.();
+            await held;
+          }
+        }
+        return super.getFile(key, range);
+      }
+    }
+    const gated = new GatedOpen({ path: root, baseUrl: 'http://static.example.com/' });
+    const member = await Member.query().insert({ name: 'Lou' });
+    const set = imageSet(member, 'picture');
+    await set.fromBlob(await jpeg(200, 100), { store: gated });
+    let release!: () => void;
+    gated.hold = new Promise<void>((resolve) => (release = resolve));
+    const reached = new Promise<void>((resolve) => (gated.reached = resolve));
+    const generating = imageSet(member, 'picture').generateVariants(['avatar'], { store: gated });
+    await reached;
+    await imageSet(member, 'picture').setFocalPoint({ x: 0.9, y: 0.1 }, { store: gated });
+    assert.equal(gated.originalReads, 2);
+    release();
+    const outputs = await generating;
+    assert.equal(outputs.length, 4);
+    assert.equal(gated.originalReads, 3, 'rendered again after seeing the new focal point');
   });
 });

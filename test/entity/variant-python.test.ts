@@ -138,6 +138,30 @@ forEachDialect('variants, as Python sees them', (db, dialect) => {
     assert.equal((await db()('member_picture').where('member_id', member.id)).length, 1);
   });
 
+  it('a Python row of an EXIF-rotated photo: the meta row has the upright size, the outputs are of the upright picture', async function () {
+    const other = await Member.query().insert({ name: 'Rot' });
+    // Stored 80×40 with orientation 6: displayed 40×80, as Python keeps it (its row has the stored size).
+    await insertPythonRow(db(), dialect, {
+      member_id: other.id,
+      width: 80,
+      height: 40,
+      mimetype: 'image/jpeg',
+      original: true,
+      created_at: '2031-01-02 03:04:05.000000',
+    });
+    await store.putFile(
+      { objectType: 'member-picture', objectId: other.id, width: 80, height: 40, mimetype: 'image/jpeg' },
+      Readable.from([await jpeg(80, 40, { orientation: 6 })]),
+      { reproducible: false },
+    );
+    const set = await imageSet(other, 'picture').load();
+    const [hero] = await set.generateVariants(['hero']);
+    assert.deepEqual([hero!.width, hero!.height], [40, 80], '64w of a 40-wide upright picture: not enlarged');
+    const meta = (await readMeta(db(), set))!;
+    assert.deepEqual([meta.sourceWidth, meta.sourceHeight], [40, 80]);
+    assert.deepEqual(set.variant('avatar').box, { width: 40, height: 40 }, 'the box follows the upright size');
+  });
+
   it("Python's delete of the set and of the owner: our rows cascade with the owner", async function () {
     if (dialect === 'sqlite') await db().raw('PRAGMA foreign_keys = ON');
     try {
