@@ -26,6 +26,19 @@ export class User extends ImageOwner(Model) {
       join: { from: 'users.id', to: 'user_picture.user_id' },
       // Limits for this relation, over the library's defaults; uploads are checked again here.
       limits: { maxBytes: 10 * 1024 * 1024, maxPixels: 40_000_000 },
+      // The gallery's square avatar: 96×96 CSS pixels at 1× and 2×, AVIF, WebP, then the original's
+      // format for the <img>; cropped around the user's focal point; made at upload. Its rows live
+      // in user_picture_variants and user_picture_meta (migrations/20250201000000_picture_variants.ts).
+      variants: {
+        avatar: {
+          width: 96,
+          height: 96,
+          fit: 'cover',
+          position: 'focal',
+          densities: [1, 2],
+          formats: ['avif', 'webp', 'auto'],
+        },
+      },
     }),
   });
 

@@ -7,7 +7,7 @@
  * Ctrl-C (SIGINT) or SIGTERM: take no new job, finish the running ones, close, exit 0. A second
  * signal exits at once; the jobs it was running are retried by another worker.
  */
-import type { ThumbnailJobData } from 'objection-imageattach/queue';
+import type { JobData } from 'objection-imageattach/queue';
 import { settingsFromEnv } from './config.js';
 import { startExampleWorker } from './queue.js';
 
@@ -32,7 +32,9 @@ const example = await startExampleWorker({
     console.log(
       result.status === 'skipped'
         ? `skipped ${describe(data)}: ${result.reason}`
-        : `${result.status} ${result.width}x${result.height} ${result.mimetype} for ${describe(data)}`,
+        : 'made' in result
+          ? `${result.status}: ${result.made} outputs of ${result.variants.join(', ')} for ${describe(data)}`
+          : `${result.status} ${result.width}x${result.height} ${result.mimetype} for ${describe(data)}`,
     ),
   onFailed: ({ jobId, error, attemptsMade, final }) =>
     console.error(`failed ${jobId} (attempt ${attemptsMade}${final ? ', final' : ', will retry'}): ${error.message}`),
@@ -46,8 +48,10 @@ await example.worker.closed;
 await example.close();
 console.log('thumbnail worker closed');
 
-/** `User 1 picture (width 100)`, for the log. */
-function describe(data: ThumbnailJobData): string {
+/** `User 1 picture (width 100)` or `User 1 picture (variants card)`, for the log. */
+function describe(data: JobData): string {
+  if ('kind' in data)
+    return `${data.model} ${JSON.stringify(data.id)} ${data.relation} (variants ${data.variants.join(', ')})`;
   const size = Object.entries(data.size)
     .map(([side, value]) => `${side} ${value}`)
     .join(', ');

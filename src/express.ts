@@ -1,7 +1,7 @@
 /**
  * objection-imageattach/express: the pieces for Express (or Connect) apps. Binding the store per
  * request, serving files (a folder, or an `HttpExposedFileSystemStore`'s), upload routes,
- * on-demand thumbnails and the template helpers.
+ * on-demand thumbnails and variants and the template helpers.
  */
 export { storeContext } from './context.js';
 
@@ -30,7 +30,10 @@ export type { ImageErrorsOptions } from './http/error-handler.js';
 export { thumbnailRoute } from './http/thumbnail-route.js';
 export type { ThumbnailRouteHandler, ThumbnailRouteOptions } from './http/thumbnail-route.js';
 
+export { variantRoute } from './http/variant-route.js';
+export type { VariantRouteHandler, VariantRouteOptions } from './http/variant-route.js';
+
 export { htmlHelpers, imageHelpers, imgTag, pictureTag, srcset } from './html.js';
-export type { HelperDefaults, HelperQueue, HtmlHelpers, ImgTagOptions, SrcsetOptions } from './html.js';
+export type { DemandUrl, HelperDefaults, HelperQueue, HtmlHelpers, ImgTagOptions, SrcsetOptions } from './html.js';
 export { placeholderColorsCss } from './html-placeholder.js';
 export type { PlaceholderMode, PlaceholderOption } from './html-placeholder.js';

@@ -16,10 +16,29 @@ import { htmlElement } from './html-element.js';
 import { placeholderAttributes, type PlaceholderOption, withPlaceholderStyle } from './html-placeholder.js';
 import { thumbnailDimensions } from './imaging/thumbnail.js';
 import type { EnqueueOptions, ThumbnailRequest } from './queue/requests.js';
+import {
+  candidatesSrcset,
+  type DemandUrl,
+  planVariant,
+  variantImgElement,
+  variantPictureElement,
+} from './html-variant.js';
+
+export type { DemandUrl } from './html-variant.js';
 
 export interface ImgTagOptions extends StoreOption {
   /** The text alternative; required (`''` for a purely decorative image). */
   alt: string;
+  /**
+   * A named variant of the set's relation (`'avatar'`): its outputs instead of the set's images,
+   * drawn in the variant's box (so no `width`/`height` with it). See docs/variants.md.
+   */
+  variant?: string;
+  /**
+   * Where `variantRoute()` answers, for `make: 'demand'` outputs not made yet (see
+   * {@link DemandUrl}); without it such outputs count as missing. Usually given once to `htmlHelpers()`.
+   */
+  demandUrl?: DemandUrl;
   /** The display width in CSS pixels; picks the image too (see {@link imgTag}). */
   width?: number;
   /** The display height in CSS pixels; picks the image when no width is given. */
@@ -48,6 +67,10 @@ export interface ImgTagOptions extends StoreOption {
 export interface SrcsetOptions extends StoreOption {
   /** Only images of this type (`image/webp`). Default: the types an `<img>` gets (see {@link imgTag}). */
   type?: string;
+  /** A named variant: its outputs of `type` (default: its last format, the `<img>`'s), `1x, 2x` or `w` descriptors. */
+  variant?: string;
+  /** See {@link ImgTagOptions.demandUrl}. */
+  demandUrl?: DemandUrl;
 }
 
 /** Types a `<source type>` is worth emitting for: browsers without them fall back to the `<img>`. */
@@ -73,6 +96,12 @@ const UNIVERSAL_TYPES: readonly string[] = ['image/jpeg', 'image/png', 'image/gi
  * helpers only ever emit URLs of images in the loaded set, never one of an image still to be made,
  * so a page never shows a broken image; and they read no database and no store to find out.
  *
+ * **With `variant`**, the `<img>` is the variant's last format (`1x, 2x` or `w` candidates) in the
+ * variant's box; while that format has nothing, the original stands in, drawn in that box with
+ * `object-fit` at the focal point. The one URL of something not made yet it may emit is that of
+ * `variantRoute()` for a `make: 'demand'` output, when `demandUrl` says where the route is: the
+ * route makes it on request. See docs/variants.md.
+ *
  * @throws ImageNotFoundError when the set has no original; ImageAttachError
  *   `ERR_IMAGE_SET_NOT_LOADED` when its relation is not loaded; InvalidArgumentError for a bad option
  * @example imgTag(imageSet(user, 'picture'), { width: 100, alt: user.name, loading: 'lazy' })
@@ -86,6 +115,12 @@ export function imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): 
 /** The `<img>` of {@link imgTag}, and the placeholder's `<style>` that goes before it (or `''`). */
 function imgParts(source: ImageEntity | ImageSet, options: ImgTagOptions): { css: string; tag: string } {
   validateOptions(options);
+  if (options.variant !== undefined) {
+    check.instanceOf(source, ImageSet, 'source', 'an ImageSet (imageSet(owner, relation)) for a variant');
+    const plan = planVariant(source, options.variant, options);
+    const sizes = plan.descriptorKind === 'w' ? (options.sizes ?? `${plan.state.box.width}px`) : undefined;
+    return variantImgElement(plan, options, sizes);
+  }
   const { width, height, store } = options;
   const image = source instanceof ImageSet ? pick(source, width, height) : assertImage(source);
   // A set is drawn at its thumbnail's size whichever image stands in for it (see above).
@@ -123,6 +158,12 @@ function imgParts(source: ImageEntity | ImageSet, options: ImgTagOptions): { css
  */
 export function srcset(set: ImageSet, options: SrcsetOptions = {}): string {
   check.instanceOf(set, ImageSet, 'set', 'an ImageSet (imageSet(owner, relation))');
+  if (options.variant !== undefined) {
+    const formats = planVariant(set, options.variant, options).formats;
+    const format =
+      options.type === undefined ? formats[formats.length - 1] : formats.find((f) => f.mimetype === options.type);
+    return candidatesSrcset(format?.candidates ?? []);
+  }
   const images =
     options.type === undefined ? imgCandidates(set) : set.images.filter((image) => image.mimetype === options.type);
   const seen = new Set<number>();
@@ -146,6 +187,7 @@ export function srcset(set: ImageSet, options: SrcsetOptions = {}): string {
 export function pictureTag(set: ImageSet, options: ImgTagOptions): string {
   check.instanceOf(set, ImageSet, 'set', 'an ImageSet (imageSet(owner, relation))');
   validateOptions(options);
+  if (options.variant !== undefined) return variantPictureElement(planVariant(set, options.variant, options), options);
   const sizes = options.sizes ?? `${displaySize(set.requireOriginal(), options.width, options.height)[0]}px`;
   const fallbackTypes = new Set(imgCandidates(set).map((i) => i.mimetype));
   let html = '<picture>';
@@ -161,6 +203,8 @@ export function pictureTag(set: ImageSet, options: ImgTagOptions): string {
 /** What the helpers use of a thumbnail queue: a `ThumbnailQueue` (see `thumbnailQueue()`). */
 export interface HelperQueue {
   enqueue(owner: Model, relationName: string, requests: ThumbnailRequest[], options?: EnqueueOptions): Promise<unknown>;
+  /** Queues a set's missing variant outputs (a `ThumbnailQueue` has it); without it, variants are not asked for. */
+  enqueueVariants?(owner: Model, relationName: string, names: string[], options?: EnqueueOptions): Promise<unknown>;
 }
 
 export interface HelperDefaults extends StoreOption {
@@ -172,6 +216,8 @@ export interface HelperDefaults extends StoreOption {
    * joins its job, but each such tag still costs a Redis round trip while it is missing.
    */
   queue?: HelperQueue;
+  /** Where `variantRoute()` answers, for every helper call (see {@link ImgTagOptions.demandUrl}). */
+  demandUrl?: DemandUrl;
   /** Told when such an enqueue fails (Redis down: `ERR_QUEUE_UNAVAILABLE`). Default: a process warning. */
   onEnqueueError?: (error: Error) => void;
 }
@@ -199,7 +245,8 @@ declare global {
  * `Object.assign(app.locals, htmlHelpers())`.
  */
 export function htmlHelpers(defaults: HelperDefaults = {}): HtmlHelpers {
-  const withStore = <T extends StoreOption>(options: T | undefined): T => ({ store: defaults.store, ...options }) as T;
+  const withStore = <T extends StoreOption>(options: T | undefined): T =>
+    ({ store: defaults.store, demandUrl: defaults.demandUrl, ...options }) as unknown as T;
   return {
     imgTag(source: ImageEntity | ImageSet, options: ImgTagOptions): string {
       const html = imgTag(source, withStore(options));
@@ -219,25 +266,52 @@ export function htmlHelpers(defaults: HelperDefaults = {}): HtmlHelpers {
 function enqueueMissing(defaults: HelperDefaults, set: ImageSet, options: ImgTagOptions): void {
   const { queue } = defaults;
   if (queue === undefined) return;
+  if (options.variant !== undefined) return enqueueMissingVariant(defaults, queue, set, options);
   const side = options.width !== undefined ? 'width' : options.height !== undefined ? 'height' : undefined;
   if (side === undefined) return;
   const wanted = options[side]!;
   // The tag has rendered, so the set is loaded and has an original.
   if (wanted >= set.requireOriginal()[side] || imgCandidates(set).some((image) => image[side] === wanted)) return;
   const size: ThumbnailRequest = side === 'width' ? { width: wanted } : { height: wanted };
-  const report = defaults.onEnqueueError ?? ((error: Error) => process.emitWarning(error));
   const enqueueOptions: EnqueueOptions = {
     subset: set.subset,
     ...(options.store === undefined ? {} : { store: options.store }),
   };
   // Fire and forget: the page does not wait for Redis, and a failure only means no thumbnail yet.
-  queue.enqueue(set.owner, set.relationName, [size], enqueueOptions).catch((error: unknown) => {
+  queue.enqueue(set.owner, set.relationName, [size], enqueueOptions).catch(reporter(defaults));
+}
+
+/**
+ * Queues a variant's outputs the page could not show (neither made, nor recipe-stale, nor
+ * reachable through `variantRoute()`), if the queue takes variants; never throws.
+ */
+function enqueueMissingVariant(
+  defaults: HelperDefaults,
+  queue: HelperQueue,
+  set: ImageSet,
+  options: ImgTagOptions,
+): void {
+  if (queue.enqueueVariants === undefined) return;
+  // The tag has rendered: the name is declared and the set loaded.
+  const { unavailable } = planVariant(set, options.variant!, options);
+  if (unavailable.length === 0) return;
+  const enqueueOptions: EnqueueOptions = {
+    subset: set.subset,
+    ...(options.store === undefined ? {} : { store: options.store }),
+  };
+  queue.enqueueVariants(set.owner, set.relationName, [options.variant!], enqueueOptions).catch(reporter(defaults));
+}
+
+/** The `catch` of a fire-and-forget enqueue: tells `onEnqueueError` (or warns), never rethrows. */
+function reporter(defaults: HelperDefaults): (error: unknown) => void {
+  const report = defaults.onEnqueueError ?? ((error: Error) => process.emitWarning(error));
+  return (error: unknown) => {
     try {
       report(error instanceof Error ? error : new Error(String(error)));
     } catch {
       // A failing reporter must not become an unhandled rejection.
     }
-  });
+  };
 }
 
 /**
@@ -296,6 +370,19 @@ function validateOptions(options: ImgTagOptions): void {
     if (value !== undefined) check.positiveInteger(value, `options.${side}`);
   }
   if (options.loading !== undefined) check.oneOf(options.loading, ['lazy', 'eager'], 'options.loading');
+  if (options.variant !== undefined) {
+    check.string(options.variant, 'options.variant', 'a variant name');
+    for (const side of ['width', 'height'] as const) {
+      if (options[side] !== undefined)
+        throw new InvalidArgumentError(
+          `options.${side}`,
+          'no width or height with a variant (its box is declared)',
+          options[side],
+        );
+    }
+  }
+  if (options.demandUrl !== undefined)
+    check.func(options.demandUrl, 'options.demandUrl', 'a function (set, output) => URL');
   for (const name of ['class', 'sizes'] as const) {
     if (options[name] !== undefined) check.string(options[name], `options.${name}`);
   }

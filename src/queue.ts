@@ -3,9 +3,9 @@
  * the optional peers `bullmq` and `ioredis`, loaded the first time a queue is used.
  */
 export { ThumbnailQueue, thumbnailQueue } from './queue/queue.js';
-export type { EnqueuedThumbnail, EnqueueOptions, ThumbnailRequest } from './queue/queue.js';
+export type { EnqueuedThumbnail, EnqueuedVariants, EnqueueOptions, ThumbnailRequest } from './queue/queue.js';
 export { ThumbnailWorker } from './queue/worker.js';
 export type { CompletedJob, FailedJob, ThumbnailQueueOptions, ThumbnailWorkerOptions } from './queue/options.js';
-export type { SkipReason, ThumbnailJobResult } from './queue/process.js';
-export type { EncodedValue, OriginalIdentity, ThumbnailJobData } from './queue/job.js';
+export type { JobResult, SkipReason, ThumbnailJobResult, VariantJobResult } from './queue/process.js';
+export type { EncodedValue, JobData, OriginalIdentity, ThumbnailJobData, VariantJobData } from './queue/job.js';
 export type { RedisClientLike, RedisConnection } from './queue/connection.js';

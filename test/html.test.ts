@@ -20,7 +20,7 @@ import {
   withStore,
 } from '../src/index.js';
 import { imageHelpers, htmlHelpers, imgTag, pictureTag, srcset, storeContext } from '../src/express.js';
-import { type ThumbnailQueue, thumbnailQueue } from '../src/queue.js';
+import { type ThumbnailJobData, type ThumbnailQueue, thumbnailQueue } from '../src/queue.js';
 import { createSchema, User, UserPicture } from './entity/models.js';
 import { disposeQueue, recordingWorker, REDIS_URL, uniqueQueueName } from './queue/support.js';
 import { until } from './support/hooked-store.js';
@@ -432,7 +432,7 @@ describe('HTML helpers', function () {
         const bull = await queue.bullQueue();
         await recorder.settled();
         assert.deepEqual(
-          (await bull.getJobs(['waiting'])).map((job) => job.data.size),
+          (await bull.getJobs(['waiting'])).map((job) => (job.data as ThumbnailJobData).size),
           [{ width: 100 }],
         );
         assert.deepEqual(errors, []);

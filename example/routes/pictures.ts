@@ -1,6 +1,6 @@
 /**
  * A user's picture: upload (with thumbnails made at once, or queued when the app has a queue),
- * delete, and thumbnails on demand.
+ * its focal point (the avatar's crop), delete, and thumbnails on demand.
  */
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { imageUpload, presignRoute, thumbnailRoute, type UploadedImage } from 'objection-imageattach/express';
@@ -180,6 +180,26 @@ export function picturesRouter(options: { tempDir: string }): Router {
     setFlash(res, { kind: 'done', text: 'Picture deleted.' });
     res.redirect(303, `/users/${user.id}`);
   });
+
+  // The focal point: the picture's clicked spot (public/focal.js) or the form's two numbers, in
+  // percent of its width and height. setFocalPoint() stores it beside the image table and
+  // remakes the avatar around it before answering, so the page we redirect to shows the new crop.
+  router.post(
+    '/users/:id/picture/focal-point',
+    express.urlencoded({ extended: false, limit: '1kb' }),
+    loadUser,
+    async (req, res) => {
+      const user: User = res.locals.user;
+      const [x, y] = [req.body?.x, req.body?.y].map((value) => (/^\d{1,3}(\.\d+)?$/.test(value) ? Number(value) : NaN));
+      if (!(x! <= 100 && y! <= 100) || user.pictureSet.original === undefined) {
+        setFlash(res, { kind: 'error', text: 'Give the focal point as two numbers from 0 to 100.', field: 'focal' });
+      } else {
+        await user.pictureSet.setFocalPoint({ x: x! / 100, y: y! / 100 });
+        setFlash(res, { kind: 'done', text: `Focal point set to ${x}% across, ${y}% down.`, field: 'focal' });
+      }
+      res.redirect(303, `/users/${user.id}`);
+    },
+  );
 
   // Any allowed width, made on first request (one thumbnail for any number of concurrent
   // requests), then its bytes, with the static server's validators (a revalidating browser gets a

@@ -9,14 +9,13 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { ImageEntity, ImageSet, StoreOption } from '../entity/index.js';
 import { concreteStore, imageOfSize } from '../entity/worker-api.js';
-import { ImageAttachError, ImageNotFoundError, InvalidArgumentError } from '../errors.js';
+import { ImageNotFoundError, InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import { type ThumbnailFormat, thumbnailMimetype } from '../imaging/thumbnail.js';
-import { FileSystemStoreBase } from '../stores/fs.js';
-import type { Store } from '../stores/store.js';
 import type { ContentCacheOptions, ContentCacheStats } from './static/content-cache.js';
-import { LocalFileServer, type MissingFile } from './static/local-file-server.js';
+import type { MissingFile } from './static/local-file-server.js';
+import { FileAnswers, missingFile, redirectTo } from './image-answers.js';
 import { isMalformedValueError, loadOwnerRows } from './owner-key.js';
 import { RecentRows } from './recent-rows.js';
 import { validateCache } from './static/static-options.js';
@@ -169,7 +168,11 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
         throw new ImageNotFoundError(`Nothing at ${req.originalUrl ?? req.url} has an image`);
       const target = concreteStore(store);
       const server = respondWith === 'redirect' ? undefined : files.serverFor(target);
-      if (server === undefined) return redirect(res, target, await imageOf(set, width));
+      if (server === undefined) {
+        const image = await imageOf(set, width);
+        const options = { status, cacheControl: redirectCacheControl, route: 'thumbnailRoute' };
+        return redirectTo(res, target, target.locate(image), respondWith, options);
+      }
       // Rows read lately are used for file answers only (each is checked against its file), and
       // only for a set not loaded already (a loaded one has its rows: nothing to save).
       const key = recent !== undefined && !set.isLoaded ? RecentRows.keyOf(set) : undefined;
@@ -192,52 +195,8 @@ export function thumbnailRoute(options: ThumbnailRouteOptions): ThumbnailRouteHa
     }
   }
 
-  function redirect(res: Response, target: Store, image: ImageEntity): void {
-    if (respondWith === 'file') {
-      // The app's setup, not the request, is wrong: a 500 that says what to change.
-      throw new ImageAttachError(
-        'ERR_INVALID_ARGUMENT',
-        `thumbnailRoute({ respondWith: 'file' }) needs a filesystem store, and this ${target.constructor.name} keeps its files elsewhere: use respondWith: 'redirect'`,
-        { statusCode: 500 },
-      );
-    }
-    res.set('Cache-Control', redirectCacheControl);
-    res.redirect(status, target.locate(image));
-  }
-
   const handler = function thumbnailRouteHandler(req: Request, res: Response, next: NextFunction): Promise<void> {
     return answer(req, res, next, false);
   };
   return Object.assign(handler, { cacheStats: () => cache?.stats() ?? null });
 }
-
-/** The file servers of a route, one per filesystem store it has served from, all on one content cache. */
-class FileAnswers {
-  private readonly servers = new WeakMap<Store, LocalFileServer | null>();
-
-  constructor(
-    private readonly cacheControl: string,
-    private readonly cache: ReturnType<typeof validateCache>,
-  ) {}
-
-  /** The server of `store`'s files, or undefined when its files are not on this machine. */
-  serverFor(store: Store): LocalFileServer | undefined {
-    let server = this.servers.get(store);
-    if (server === undefined) {
-      server =
-        store instanceof FileSystemStoreBase
-          ? new LocalFileServer(store.root, 64 * 1024, this.cacheControl, this.cache)
-          : null;
-      this.servers.set(store, server);
-    }
-    return server ?? undefined;
-  }
-}
-
-/** A row whose file is not there (removed behind the database's back): a 404, not a 500. */
-const missingFile: MissingFile = (req, _res, next) =>
-  next(
-    new ImageNotFoundError(`The image file for ${req.url ?? ''} is missing from the store`, {
-      data: { path: req.url },
-    }),
-  );

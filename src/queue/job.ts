@@ -41,6 +41,26 @@ export interface ThumbnailJobData {
   original: OriginalIdentity;
 }
 
+/**
+ * The data of a variant job (version 1): make the missing outputs of named variants of a set's
+ * original. Its `kind` tells it from a thumbnail job, which has none (jobs queued before it existed).
+ */
+export interface VariantJobData {
+  v: 1;
+  kind: 'variant';
+  model: string;
+  id: EncodedValue;
+  relation: string;
+  subset: Record<string, EncodedValue>;
+  /** The variant names, sorted. */
+  variants: string[];
+  store: string;
+  original: OriginalIdentity;
+}
+
+/** Any job of the queue. */
+export type JobData = ThumbnailJobData | VariantJobData;
+
 /** Encodes a key value (or an array of them) for JSON. */
 export function encodeValue(value: unknown): EncodedValue {
   if (typeof value === 'bigint') return { $bigint: value.toString() };
@@ -71,6 +91,20 @@ export function decodeValue(value: unknown): unknown {
  */
 export function thumbnailJobId(data: ThumbnailJobData): string {
   return `thumbnail-${createHash('sha256').update(canonicalJson(data)).digest('hex').slice(0, 32)}`;
+}
+
+/** The variant job's id, as {@link thumbnailJobId}: the same outputs of the same original join one job. */
+export function variantJobId(data: VariantJobData): string {
+  return `variant-${createHash('sha256').update(canonicalJson(data)).digest('hex').slice(0, 32)}`;
+}
+
+/** The id of any job. */
+export function jobIdOf(data: JobData): string {
+  return isVariantJob(data) ? variantJobId(data) : thumbnailJobId(data);
+}
+
+export function isVariantJob(data: JobData): data is VariantJobData {
+  return (data as Partial<VariantJobData>).kind === 'variant';
 }
 
 /** JSON with object keys sorted at every level, so equal data hashes equally. */
@@ -129,15 +163,19 @@ function sameInstant(stored: number, enqueued: number): boolean {
  * Checks job data read back from Redis (written by another version of the app, perhaps).
  * @throws ImageAttachError `ERR_QUEUE_JOB_INVALID`
  */
-export function parseJobData(data: unknown): ThumbnailJobData {
-  const d = data as Partial<ThumbnailJobData> | null;
+export function parseJobData(data: unknown): JobData {
+  const d = data as (Partial<ThumbnailJobData & Omit<VariantJobData, 'kind'>> & { kind?: unknown }) | null;
   if (d === null || typeof d !== 'object') throw invalid('the job data is not an object');
   if (d.v !== 1) throw invalid(`unknown job data version ${JSON.stringify(d.v)}`);
+  if (d.kind !== undefined && d.kind !== 'variant') throw invalid(`unknown job kind ${JSON.stringify(d.kind)}`);
   for (const field of ['model', 'relation', 'store'] as const) {
     if (typeof d[field] !== 'string') throw invalid(`${field} is not a string`);
   }
   if (d.subset === null || typeof d.subset !== 'object') throw invalid('subset is not an object');
-  if (d.size === null || typeof d.size !== 'object') throw invalid('size is not an object');
+  if (d.kind === 'variant') {
+    if (!Array.isArray(d.variants) || !d.variants.every((name) => typeof name === 'string'))
+      throw invalid('variants is not a list of names');
+  } else if (d.size === null || typeof d.size !== 'object') throw invalid('size is not an object');
   const o = d.original;
   if (
     !o ||
@@ -148,7 +186,7 @@ export function parseJobData(data: unknown): ThumbnailJobData {
   ) {
     throw invalid('original is not { width, height, mimetype, createdAt }');
   }
-  return d as ThumbnailJobData;
+  return d as JobData;
 }
 
 function invalid(why: string): ImageAttachError {

@@ -6,8 +6,8 @@ import { InvalidArgumentError } from '../errors.js';
 import * as check from '../util/check.js';
 import type { Store } from '../stores/store.js';
 import { isRedisClient, type RedisConnection } from './connection.js';
-import type { ThumbnailJobData } from './job.js';
-import type { ThumbnailJobResult } from './process.js';
+import type { JobData } from './job.js';
+import type { JobResult } from './process.js';
 
 export interface ThumbnailQueueOptions {
   /** Where Redis is: a URL, ioredis options, or a client (see {@link RedisConnection}). */
@@ -65,13 +65,13 @@ export interface ThumbnailWorkerOptions {
 
 export interface CompletedJob {
   jobId: string;
-  data: ThumbnailJobData;
-  result: ThumbnailJobResult;
+  data: JobData;
+  result: JobResult;
 }
 
 export interface FailedJob {
   jobId: string | undefined;
-  data: ThumbnailJobData | undefined;
+  data: JobData | undefined;
   error: Error;
   /** Attempts made so far, this one included. */
   attemptsMade: number;

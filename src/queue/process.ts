@@ -13,12 +13,14 @@ import {
   generateThumbnailFrom,
   lockedImage,
   lockForWriting,
+  makeVariantOutputs,
   type RenderedAhead,
   renderThumbnailAhead,
   type Subset,
+  variantDeclarations,
 } from '../entity/worker-api.js';
 import type { Store } from '../stores/store.js';
-import { decodeValue, isSameOriginal, type ThumbnailJobData } from './job.js';
+import { decodeValue, isSameOriginal, type ThumbnailJobData, type VariantJobData } from './job.js';
 
 /** Why a job made nothing, though it succeeded. */
 export type SkipReason = 'owner-gone' | 'original-gone' | 'original-replaced';
@@ -27,6 +29,13 @@ export type SkipReason = 'owner-gone' | 'original-gone' | 'original-replaced';
 export type ThumbnailJobResult =
   | { status: 'created' | 'existing'; width: number; height: number; mimetype: string }
   | { status: 'skipped'; reason: SkipReason };
+
+/** What a variant job did: how many outputs it made (0: all were there already). */
+export type VariantJobResult =
+  { status: 'created' | 'existing'; variants: string[]; made: number } | { status: 'skipped'; reason: SkipReason };
+
+/** The result of any job. */
+export type JobResult = ThumbnailJobResult | VariantJobResult;
 
 /** The model classes and stores jobs may name. */
 export interface JobRegistry {
@@ -102,6 +111,44 @@ export async function runThumbnailJob(data: ThumbnailJobData, registry: JobRegis
       if (transaction !== undefined) await filesSettled(transaction);
       await ahead?.dispose();
     }
+  });
+}
+
+/**
+ * Runs one variant job: makes the outputs of its variants the set's current original lacks.
+ * Idempotent: run again (a retry, a second job), it finds them made and makes nothing. A job whose
+ * owner or original is gone, or whose original was replaced, succeeds with `status: 'skipped'`
+ * (the replacement's own outputs are another job's).
+ * @throws ImageAttachError `ERR_QUEUE_JOB_INVALID` for an unknown model, store, relation or variant
+ */
+export async function runVariantJob(data: VariantJobData, registry: JobRegistry): Promise<VariantJobResult> {
+  const ownerClass = registry.models[data.model];
+  if (ownerClass === undefined) throw unknown('model', data.model, registry.models);
+  const store = registry.stores[data.store];
+  if (store === undefined) throw unknown('store', data.store, registry.stores);
+  if (ownerClass.getRelations()[data.relation] === undefined)
+    throw unknown('relation', data.relation, ownerClass.getRelations());
+  const subset = Object.fromEntries(Object.entries(data.subset).map(([column, value]) => [column, decodeValue(value)]));
+  return withStore(store, async () => {
+    const owner = await ownerClass.query().findById(decodeValue(data.id) as never);
+    if (owner === undefined) return { status: 'skipped', reason: 'owner-gone' };
+    const set = await imageSet(owner as Model, data.relation, subset).load();
+    if (!isSameOriginal(set.original, data.original)) {
+      return { status: 'skipped', reason: set.original === undefined ? 'original-gone' : 'original-replaced' };
+    }
+    const declared = variantDeclarations(set);
+    for (const name of data.variants) {
+      if (!declared.has(name)) throw unknown('variant', name, Object.fromEntries(declared));
+    }
+    let made = 0;
+    for (const name of data.variants) {
+      // What the loaded set lacks; makeVariantOutputs checks again in its transaction and makes only that.
+      const missing = set.variant(name).missing;
+      if (missing.length === 0) continue;
+      const stored = await makeVariantOutputs(set, name);
+      made += stored.filter((o) => missing.some((m) => m.descriptor === o.descriptor && m.format === o.format)).length;
+    }
+    return { status: made > 0 ? 'created' : 'existing', variants: data.variants, made };
   });
 }
 

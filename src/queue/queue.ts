@@ -6,7 +6,7 @@ import type { Queue } from 'bullmq';
 import type { Model } from 'objection';
 import { ImageAttachError, InvalidArgumentError } from '../errors.js';
 import { imageSet } from '../entity/index.js';
-import { imageOfSize, reusableImage } from '../entity/worker-api.js';
+import { imageOfSize, reusableImage, setVariantEnqueuer, type VariantEnqueuer } from '../entity/worker-api.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import {
   type ThumbnailFormat,
@@ -18,7 +18,15 @@ import type { Store } from '../stores/store.js';
 import * as check from '../util/check.js';
 import { closeOwned, loadBullMQ, type RedisClientLike, redisClient } from './connection.js';
 import type { EnqueueOptions, ThumbnailRequest } from './requests.js';
-import { encodeValue, identityOf, type ThumbnailJobData, thumbnailJobId } from './job.js';
+import {
+  encodeValue,
+  identityOf,
+  jobIdOf,
+  type JobData,
+  type ThumbnailJobData,
+  thumbnailJobId,
+  variantJobId,
+} from './job.js';
 import {
   resolveQueueOptions,
   type ResolvedQueueOptions,
@@ -26,7 +34,8 @@ import {
   type ThumbnailWorkerOptions,
   checkWorkerOptions,
 } from './options.js';
-import type { ThumbnailJobResult } from './process.js';
+import type { JobResult } from './process.js';
+import { checkedVariantNames, variantJobData } from './variant-requests.js';
 import { startWorker, type ThumbnailWorker } from './worker.js';
 
 export type { EnqueueOptions, ThumbnailRequest } from './requests.js';
@@ -42,16 +51,25 @@ export interface EnqueuedThumbnail {
   jobId: string | undefined;
 }
 
+/** What `enqueueVariants` did. */
+export interface EnqueuedVariants {
+  /** The variants with outputs to make (those of a job); the others had all theirs. */
+  variants: string[];
+  /** `queued`: a job waits for them (a new one, or one already pending); `exists`: nothing to do. */
+  status: 'queued' | 'exists';
+  jobId: string | undefined;
+}
+
 /**
  * A thumbnail queue. Web processes `enqueue`; worker processes run `worker()`. Both make their
  * queue with the same options (one module of the app, imported by both).
  */
 export class ThumbnailQueue {
   private readonly options: ResolvedQueueOptions;
-  private producer:
-    | Promise<{ queue: Queue<ThumbnailJobData, ThumbnailJobResult>; client: RedisClientLike; owned: boolean }>
-    | undefined;
+  private producer: Promise<{ queue: Queue<JobData, JobResult>; client: RedisClientLike; owned: boolean }> | undefined;
   private readonly workers = new Set<ThumbnailWorker>();
+  /** The function this queue bound with {@link queueVariantsAfterCommit}, to unbind it on close. */
+  private enqueuer: VariantEnqueuer | undefined;
 
   /** Made by {@link thumbnailQueue}, which is the documented way. */
   constructor(options: ThumbnailQueueOptions) {
@@ -125,6 +143,52 @@ export class ThumbnailQueue {
   }
 
   /**
+   * Queues the outputs of named variants (`imageAttachment(…, { variants })`) that the original of
+   * `owner`'s set lacks, in one job; call it once the attach has committed (for `make: 'queue'`
+   * variants), or let the HTML helpers call it for what a page could not show. By default, every
+   * `make: 'queue'` variant. Queued again while pending, the same outputs of the same original join
+   * that job; a worker makes only what is still missing when it runs, so it is idempotent.
+   * @throws InvalidArgumentError for a name the relation does not declare (and as {@link enqueue});
+   *   ImageNotFoundError when the set has no original; `ERR_QUEUE_UNAVAILABLE` as {@link enqueue}
+   * @example
+   * await imageSet(user, 'picture').fromFile(upload.path);
+   * await queue.enqueueVariants(user, 'picture');
+   */
+  async enqueueVariants(
+    owner: Model,
+    relationName: string,
+    names?: string[],
+    options: EnqueueOptions = {},
+  ): Promise<EnqueuedVariants> {
+    const model = this.modelNameOf(owner);
+    const store = this.storeNameOf(options.store);
+    const set = imageSet(owner as Model, relationName, options.subset ?? {});
+    const wanted = checkedVariantNames(set, names);
+    if (!set.isLoaded) await set.load();
+    const data = variantJobData(set, wanted, { model, store, force: options.force === true });
+    if (data === undefined) return { variants: [], status: 'exists', jobId: undefined };
+    await this.withinTimeout(this.add([data]));
+    return { variants: data.variants, status: 'queued', jobId: variantJobId(data) };
+  }
+
+  /**
+   * Has every attach, replacement, `setFocalPoint` and `setCrop` of this process queue its
+   * `make: 'queue'` variant outputs here once it has committed (`enqueueVariants`), instead of
+   * leaving them missing until a page asks. Process-wide: one queue takes them; `close()` unbinds it.
+   * A failed enqueue is a process warning (the outputs stay missing, never wrong).
+   * @example export const queue = thumbnailQueue({ … }).queueVariantsAfterCommit();
+   */
+  queueVariantsAfterCommit(): this {
+    this.enqueuer = async ({ owner, relationName, subset, names, store }) => {
+      // A shallow copy reads the committed rows: the owner's loaded relation may not have them yet.
+      // force: what a commit hands over is to be made (a new original, a moved focal point); the worker checks.
+      await this.enqueueVariants(owner.$clone({ shallow: true }), relationName, names, { subset, store, force: true });
+    };
+    setVariantEnqueuer(this.enqueuer);
+    return this;
+  }
+
+  /**
    * Starts a worker in this process: it runs jobs `concurrency` at a time, each in a transaction
    * of its own and with the job's store bound (`withStore`), until closed.
    * @throws InvalidArgumentError for a bad option; ImageAttachError `ERR_MISSING_DEPENDENCY`
@@ -140,12 +204,18 @@ export class ThumbnailQueue {
   }
 
   /** The BullMQ queue, for what this class does not cover (counts, dashboards, cleaning). */
-  async bullQueue(): Promise<Queue<ThumbnailJobData, ThumbnailJobResult>> {
+  async bullQueue(): Promise<Queue<JobData, JobResult>> {
     return (await this.connectProducer()).queue;
   }
 
   /** Closes every worker this queue started (gracefully), then the queue's own connection. */
   async close(): Promise<void> {
+    if (this.enqueuer !== undefined) {
+      // Unbinds only its own: another queue may have been bound since.
+      const current = setVariantEnqueuer(undefined);
+      if (current !== this.enqueuer) setVariantEnqueuer(current);
+      this.enqueuer = undefined;
+    }
     await Promise.all([...this.workers].map((worker) => worker.close()));
     const producer = this.producer;
     this.producer = undefined;
@@ -181,16 +251,16 @@ export class ThumbnailQueue {
     }
   }
 
-  private async add(jobs: ThumbnailJobData[]): Promise<void> {
+  private async add(jobs: JobData[]): Promise<void> {
     const { queue } = await this.connectProducer();
-    const ids = jobs.map(thumbnailJobId);
+    const ids = jobs.map(jobIdOf);
     // A failed job keeps its id (for inspection) and would swallow the new one: replace it.
     const states = await Promise.all(ids.map((id) => queue.getJobState(id)));
     await Promise.all(ids.filter((_, i) => states[i] === 'failed').map((id) => queue.remove(id)));
     const { attempts, backoff, keepFailed } = this.options;
     await queue.addBulk(
       jobs.map((data, i) => ({
-        name: 'thumbnail',
+        name: 'kind' in data ? data.kind : 'thumbnail',
         data,
         opts: {
           jobId: ids[i]!,
@@ -211,7 +281,7 @@ export class ThumbnailQueue {
     this.producer ??= (async () => {
       const { Queue } = await loadBullMQ();
       const { client, owned } = await redisClient(this.options.connection);
-      const queue = new Queue<ThumbnailJobData, ThumbnailJobResult>(this.options.queueName, {
+      const queue = new Queue<JobData, JobResult>(this.options.queueName, {
         connection: client as never,
         ...(this.options.prefix === undefined ? {} : { prefix: this.options.prefix }),
       });

@@ -1,12 +1,12 @@
 /**
- * A worker: a BullMQ worker that runs thumbnail jobs, and shuts down gracefully.
+ * A worker: a BullMQ worker that runs thumbnail and variant jobs, and shuts down gracefully.
  */
 import type { Job, Worker } from 'bullmq';
 import { ImageAttachError } from '../errors.js';
 import { closeOwned, loadBullMQ, type RedisClientLike, redisClient } from './connection.js';
-import { parseJobData, type ThumbnailJobData } from './job.js';
+import { isVariantJob, type JobData, parseJobData } from './job.js';
 import type { ResolvedQueueOptions, ThumbnailWorkerOptions } from './options.js';
-import { isPermanent, runThumbnailJob, type ThumbnailJobResult } from './process.js';
+import { isPermanent, type JobResult, runThumbnailJob, runVariantJob } from './process.js';
 
 /** What made a job fail for good, kept on the error BullMQ is given. */
 const causes = new WeakMap<Error, Error>();
@@ -28,7 +28,7 @@ export class ThumbnailWorker {
   /** Made by `queue.worker()`, which is the documented way (it keeps the queue's list of workers). */
   constructor(
     /** The BullMQ worker, for what this class does not cover (metrics, pause, events). */
-    readonly bullWorker: Worker<ThumbnailJobData, ThumbnailJobResult>,
+    readonly bullWorker: Worker<JobData, JobResult>,
     private readonly client: RedisClientLike,
     private readonly ownsClient: boolean,
     private readonly onClosed: (worker: ThumbnailWorker) => void,
@@ -85,9 +85,10 @@ export async function startWorker(
   const { client, owned } = await redisClient(workerOptions.connection ?? options.connection);
   const registry = { models: options.models, stores: options.stores };
 
-  const processor = async (job: Job<ThumbnailJobData, ThumbnailJobResult>): Promise<ThumbnailJobResult> => {
+  const processor = async (job: Job<JobData, JobResult>): Promise<JobResult> => {
     try {
-      return await runThumbnailJob(parseJobData(job.data), registry);
+      const data = parseJobData(job.data);
+      return await (isVariantJob(data) ? runVariantJob(data, registry) : runThumbnailJob(data, registry));
     } catch (error) {
       if (!isPermanent(error)) throw error;
       // No retry can cure it: tell BullMQ to fail the job now.
@@ -98,7 +99,7 @@ export async function startWorker(
     }
   };
 
-  const bullWorker = new Worker<ThumbnailJobData, ThumbnailJobResult>(options.queueName, processor, {
+  const bullWorker = new Worker<JobData, JobResult>(options.queueName, processor, {
     connection: client as never,
     ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
     concurrency: workerOptions.concurrency ?? 1,

@@ -68,18 +68,56 @@ for (const database of exampleDatabases) {
         assert.match(res.text, /No users yet/);
       });
 
-      it("shows each user's 100-wide thumbnail, with a srcset for dense screens", async function () {
+      it("shows each user's square avatar: AVIF and WebP sources at 1× and 2×, a 96×96 <img>", async function () {
         const id = await newUser('Gallery person');
         await upload(id, photo).expect(303);
         const res = await request(app()).get('/').expect(200);
+        const avatar = (format: string, ext: string) =>
+          `[^"]*/user-picture\\.avatar\\.[0-9a-f]{12}/[^"]*\\.96x96\\.${ext}\\?_ts=\\d+ 1x, [^"]*\\.192x192\\.${ext}\\?_ts=\\d+ 2x`;
         assert.match(
           res.text,
           new RegExp(
-            `<a href="/users/${id}">\\s*<span class="thumb">\\s*(<!--.*-->)?\\s*<img src="[^"]*/${id}\\.100x75\\.jpe\\?_ts=\\d+" srcset="[^"]+ 100w, [^"]+ 400w, [^"]+ 1600w" sizes="100px" width="100" height="75" alt="" loading="lazy">`,
+            `<a href="/users/${id}">\\s*<span class="thumb">\\s*(<!--.*-->)?\\s*<picture><source type="image/avif" srcset="${avatar('avif', 'avif')}"><source type="image/webp" srcset="${avatar('webp', 'webp')}"><img src="[^"]*\\.96x96\\.jpe\\?_ts=\\d+" srcset="${avatar('jpeg', 'jpe')}" width="96" height="96" alt="" loading="lazy"></picture>`,
           ),
         );
-        for (const url of imageUrls(res.text))
-          await request(app()).get(url).expect(200).expect('Content-Type', 'image/jpeg');
+        for (const url of imageUrls(res.text)) await request(app()).get(url).expect(200);
+      });
+    });
+
+    describe('POST /users/:id/picture/focal-point', function () {
+      it('stores the focal point and makes the avatar anew around it', async function () {
+        const id = await newUser();
+        await upload(id, photo).expect(303);
+        const before = (await request(app()).get(`/users/${id}`)).text;
+        const res = await request(app())
+          .post(`/users/${id}/picture/focal-point`)
+          .type('form')
+          .send({ x: '80', y: '20' })
+          .expect(303);
+        assert.equal(res.headers.location, `/users/${id}`);
+        const page = await followed(res);
+        assert.match(
+          page.text,
+          /<p class="flash done" id="focal-status" role="status">Focal point set to 80% across, 20% down\.<\/p>/,
+        );
+        assert.match(page.text, /id="focal-x"[^>]* value="80"/);
+        assert.match(page.text, /class="focal-mark" style="left: 80%; top: 20%"/);
+        const avatarSrc = (html: string) => /<span class="avatar">.*?<img src="([^"]+)"/s.exec(html)![1];
+        assert.notEqual(avatarSrc(page.text), avatarSrc(before));
+      });
+
+      it('refuses numbers outside 0–100, in words beside the form', async function () {
+        const id = await newUser();
+        await upload(id, photo).expect(303);
+        for (const body of [{ x: '101', y: '5' }, { x: '-1', y: '5' }, { x: 'left', y: '5' }, { x: '5' }]) {
+          const page = await followed(
+            await request(app()).post(`/users/${id}/picture/focal-point`).type('form').send(body).expect(303),
+          );
+          assert.match(
+            page.text,
+            /<p class="flash error" id="focal-status" role="status">Give the focal point as two numbers from 0 to 100\.<\/p>/,
+          );
+        }
       });
     });
 

@@ -17,6 +17,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import sharp from 'sharp';
+import { imageSet, withStore } from '../../src/index.js';
+import { User } from '../../example/models.js';
 import { pngDeclaring } from '../support/images.js';
 import { type MountedExample, mountExample } from './harness.js';
 import { sceneJpeg } from './scene.js';
@@ -35,6 +37,7 @@ const DOCS_SHOTS = [
   'name-error-phone',
   'confirm-delete-desktop',
   'user-phone',
+  'focal-point-desktop',
 ];
 const AXE = path.resolve('node_modules/axe-core/axe.min.js');
 
@@ -370,6 +373,97 @@ describe('the example app in Chromium', function () {
         );
         await assertPleasant('the gallery');
         await screenshot('gallery');
+        assert.deepEqual(problems, []);
+      });
+
+      /** The gallery's avatars: what each <img> shows, and its box on the page. */
+      async function avatars(): Promise<Array<{ src: string; width: number; height: number }>> {
+        await loadedImages();
+        return page.evaluate(
+          js`Array.from(document.querySelectorAll('.gallery img')).map((img) => ({ src: img.currentSrc, width: img.getBoundingClientRect().width, height: img.getBoundingClientRect().height }))`,
+        );
+      }
+
+      it(`shows square avatars: the ${96 * device.deviceScaleFactor}-px AVIF at ${device.deviceScaleFactor}×, never an original`, async function () {
+        responses = [];
+        await page.goto(`${origin}/`);
+        const side = 96 * device.deviceScaleFactor;
+        const shown = await avatars();
+        assert.equal(shown.length, 3);
+        for (const avatar of shown) {
+          assert.match(
+            avatar.src,
+            new RegExp(`/user-picture\\.avatar\\.[0-9a-f]{12}/.+\\.${side}x${side}\\.avif\\?_ts=\\d+$`),
+          );
+          assert.deepEqual([avatar.width, avatar.height], [96, 96]);
+        }
+        assert.deepEqual(
+          responses.filter((r) => /\.(3000x2000|900x1200|1600x1000)\./.test(r.url)).map((r) => r.url),
+          [],
+          'no original in the gallery',
+        );
+        assert.deepEqual(problems, []);
+      });
+
+      it('keeps the avatar box while its outputs are missing, and takes them once made', async function () {
+        const bea = (await User.query().findOne({ name: 'Bea' }).withGraphFetched('picture'))!;
+        await example.knex('user_picture_variants').where({ user_id: bea.id }).delete();
+        await page.goto(`${origin}/`);
+        const missing = (await avatars())[1]!;
+        // The original stands in, cropped into the same 96×96 box (object-fit: cover).
+        assert.match(missing.src, /\.900x1200\.jpe\?_ts=\d+$/);
+        await withStore(example.store, async () => {
+          const set = await imageSet(bea, 'picture').load();
+          await set.generateVariants(['avatar']);
+        });
+        await page.reload();
+        const made = (await avatars())[1]!;
+        assert.match(made.src, /\.avif\?_ts=\d+$/);
+        assert.deepEqual([made.width, made.height], [missing.width, missing.height]);
+        assert.deepEqual([made.width, made.height], [96, 96]);
+        assert.deepEqual(problems, []);
+      });
+
+      /** The focal point the database has for the user whose page is open. */
+      async function storedFocalPoint(): Promise<{ x: number; y: number } | undefined> {
+        const id = Number(/\/users\/(\d+)/.exec(page.url())![1]);
+        return imageSet((await User.query().findById(id).withGraphFetched('picture'))!, 'picture').focalPoint;
+      }
+
+      it('sets the focal point by a click on the picture, and the avatar is cropped anew', async function () {
+        await page.goto(`${origin}/`);
+        await Promise.all([page.waitForURL(/\/users\/\d+$/), page.click('.gallery a >> nth=0')]);
+        const before = (await page.getAttribute('.focal .avatar img', 'src'))!;
+        const box = (await page.locator('.hero img').boundingBox())!;
+        await Promise.all([
+          page.waitForURL(/\/users\/\d+$/, { waitUntil: 'load' }),
+          page.click('.hero img', { position: { x: box.width * 0.8, y: box.height * 0.2 } }),
+        ]);
+        await waitForStatus('focal-status', 'Focal point set to 80% across, 20% down.');
+        const focal = (await storedFocalPoint())!;
+        assert.ok(Math.abs(focal.x - 0.8) <= 0.01 && Math.abs(focal.y - 0.2) <= 0.01, JSON.stringify(focal));
+        assert.equal(await page.inputValue('#focal-x'), '80');
+        assert.notEqual(await page.getAttribute('.focal .avatar img', 'src'), before, 'the avatar was made anew');
+        await loadedImages();
+        await assertPleasant('a user page after setting the focal point');
+        await screenshot('focal-point');
+        assert.deepEqual(problems, []);
+      });
+
+      it('sets the focal point with the keyboard alone', async function () {
+        await page.focus('#focal-x');
+        for (let i = 0; i < 5; i++) await page.keyboard.press('ArrowDown');
+        await page.keyboard.press('Tab');
+        assert.equal(await page.evaluate(js`document.activeElement.id`), 'focal-y');
+        await page.keyboard.press('Control+A');
+        await page.keyboard.type('65');
+        await Promise.all([page.waitForURL(/\/users\/\d+$/, { waitUntil: 'load' }), page.keyboard.press('Enter')]);
+        await waitForStatus('focal-status', 'Focal point set to 75% across, 65% down.');
+        const focal = (await storedFocalPoint())!;
+        assert.ok(Math.abs(focal.x - 0.75) < 1e-6 && Math.abs(focal.y - 0.65) < 1e-6, JSON.stringify(focal));
+        const mark = (await page.getAttribute('.focal-mark', 'style'))!;
+        assert.match(mark, /left: 75%; top: 65%/);
+        await assertPleasant('a user page after setting the focal point by keyboard');
         assert.deepEqual(problems, []);
       });
 

@@ -35,7 +35,7 @@ describe('the example app with S3_BUCKET', function () {
     process.env = saved;
   });
 
-  it('keeps uploads and their thumbnails in the bucket, with URLs on the endpoint', async function () {
+  it('keeps uploads, their thumbnails and avatars in the bucket, with URLs on the endpoint', async function () {
     const created = await request(example.app).post('/users').type('form').send({ name: 'Ann' }).expect(303);
     const page = created.headers.location!;
     await request(example.app)
@@ -48,9 +48,11 @@ describe('the example app with S3_BUCKET', function () {
       m[1]!.split(', ').map((entry) => entry.split(' ')[0]!.replace(/&amp;/g, '&')),
     );
     const urls = [...new Set(found)];
-    assert.equal(urls.length, 4, urls.join('\n'));
+    // The original and three thumbnails, and the avatar's six outputs (AVIF, WebP, JPEG at 1× and 2×).
+    assert.equal(urls.length, 10, urls.join('\n'));
+    assert.equal(urls.filter((url) => url.includes('/example-images/user-picture.avatar.')).length, 6);
     for (const url of urls) {
-      assert.ok(url.startsWith(`${endpoint}/example-images/user-picture/`), url);
+      assert.match(url, new RegExp(`^${endpoint}/example-images/user-picture(\\.avatar\\.[0-9a-f]{12})?/`), url);
       const res = await fetch(url);
       assert.equal(res.status, 200, url);
       assert.match(res.headers.get('content-type') ?? '', /^image\//);

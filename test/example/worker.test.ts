@@ -76,15 +76,16 @@ for (const database of exampleDatabases) {
         ['queued', 'queued', 'queued'],
       );
 
-      const galleryImg = async () =>
-        /<a href="\/users\/\d+">[^<]*<span class="thumb">[\s\S]*?(<img [^>]+>)/.exec(
-          (await request(example.app).get('/').expect(200)).text,
+      // The user page's picture (the gallery shows the avatar, made at upload even with a queue).
+      const pictureImg = async () =>
+        /<figure class="hero">[\s\S]*?(<img [^>]+>)/.exec(
+          (await request(example.app).get(`/users/${id}`).expect(200)).text,
         )![1]!;
-      const pending = await galleryImg();
+      const pending = await pictureImg();
       assert.match(
         pending,
         new RegExp(
-          `^<img src="[^"]*/${id}\\.1600x1200\\.jpe\\?_ts=\\d+" srcset="[^"]+ 1600w" sizes="100px" width="100" height="75" alt="" loading="lazy">$`,
+          `^<img src="[^"]*/${id}\\.1600x1200\\.jpe\\?_ts=\\d+" srcset="[^"]+ 1600w" [^>]*width="400" height="300"`,
         ),
       );
 
@@ -116,11 +117,11 @@ for (const database of exampleDatabases) {
         new RegExp(`^created 100x75 image/jpeg for User ${id} picture \\(width 100\\)$`, 'm'),
       );
 
-      const ready = await galleryImg();
+      const ready = await pictureImg();
       assert.match(
         ready,
         new RegExp(
-          `^<img src="[^"]*/${id}\\.100x75\\.jpe\\?_ts=\\d+" srcset="[^"]+ 100w, [^"]+ 400w, [^"]+ 1600w" sizes="100px" width="100" height="75" alt="" loading="lazy">$`,
+          `^<img src="[^"]*/${id}\\.400x300\\.jpe\\?_ts=\\d+" srcset="[^"]+ 100w, [^"]+ 400w, [^"]+ 1600w" [^>]*width="400" height="300"`,
         ),
       );
       const thumbnailUrl = /src="(?:https?:\/\/[^/]+)?([^"]+)"/.exec(ready)![1]!.replace(/&amp;/g, '&');
@@ -131,12 +132,12 @@ for (const database of exampleDatabases) {
       assert.ok(worker, 'the worker of the test before');
       const user = await User.query().insert({ name: 'Unqueued' });
       await withStore(example.store, () => imageSet(user, 'picture').fromBlob(Buffer.from(photo)));
-      // No enqueue here: the gallery's imgTag(set, { width: 100 }) does it.
-      await request(example.app).get('/').expect(200);
+      // No enqueue here: the user page's pictureTag(set, { width: 400 }) does it.
+      await request(example.app).get(`/users/${user.id}`).expect(200);
       await until(
-        async () => (await UserPicture.query().where({ user_id: user.id, width: 100 })).length === 1,
+        async () => (await UserPicture.query().where({ user_id: user.id, width: 400 })).length === 1,
         30_000,
-        'the 100-wide thumbnail',
+        'the 400-wide thumbnail',
       );
     });
 

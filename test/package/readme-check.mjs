@@ -35,6 +35,21 @@ const page = await (await fetch(userUrl)).text();
 const src = /<img src="([^"]+)"/.exec(page)?.[1];
 assert.ok(src?.includes('.200x150.jpe?_ts='), page);
 assert.match(page, /alt="Picture of Ada &lt;Lovelace&gt;"/);
+// The square avatar: a WebP <source> at 1× and 2×, and a 96×96 <img> of its JPEG output.
+assert.match(
+  page,
+  /<source type="image\/webp" srcset="[^"]+\.96x96\.webp\?_ts=\d+ 1x, [^"]+\.192x192\.webp\?_ts=\d+ 2x">/,
+);
+const avatarSrc = /<img src="([^"]+\.96x96\.jpe\?_ts=\d+)"[^>]* width="96" height="96" alt="">/.exec(page)?.[1];
+assert.ok(avatarSrc, page);
+const avatar = await fetch(origin + avatarSrc.replaceAll('&amp;', '&'));
+assert.equal(avatar.status, 200);
+assert.deepEqual(
+  await sharp(Buffer.from(await avatar.arrayBuffer()))
+    .metadata()
+    .then(({ width, height }) => ({ width, height })),
+  { width: 96, height: 96 },
+);
 const image = await fetch(origin + src.replaceAll('&amp;', '&'));
 assert.equal(image.status, 200);
 assert.equal(image.headers.get('content-type'), 'image/jpeg');

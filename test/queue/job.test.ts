@@ -9,6 +9,7 @@ import {
   isSameOriginal,
   parseJobData,
   thumbnailJobId,
+  variantJobId,
 } from '../../src/queue/job.js';
 import { User, UserPicture } from '../entity/models.js';
 import { REDIS_URL } from './support.js';
@@ -94,6 +95,30 @@ describe('thumbnail jobs', function () {
       assert.throws(() => parseJobData({ ...data, v: 2 }), /Invalid thumbnail job: unknown job data version 2/);
       assert.throws(() => parseJobData({ ...data, original: { width: 1 } }), /original is not/);
       assert.deepEqual(parseJobData(JSON.parse(JSON.stringify(data))), data);
+    });
+
+    it('a variant job is told apart by its kind, checked, and identified by what it makes', function () {
+      const variant = {
+        v: 1 as const,
+        kind: 'variant' as const,
+        model: 'User',
+        id: 7,
+        relation: 'picture',
+        subset: {},
+        variants: ['avatar', 'card'],
+        store: 'default',
+        original: data.original,
+      };
+      assert.deepEqual(parseJobData(JSON.parse(JSON.stringify(variant))), variant);
+      assert.throws(() => parseJobData({ ...variant, variants: 'avatar' }), /variants is not a list of names/);
+      assert.throws(() => parseJobData({ ...variant, kind: 'resize' }), /unknown job kind "resize"/);
+      assert.match(variantJobId(variant), /^variant-[0-9a-f]{32}$/);
+      assert.equal(variantJobId({ ...variant }), variantJobId(variant));
+      assert.notEqual(variantJobId({ ...variant, variants: ['avatar'] }), variantJobId(variant));
+      assert.notEqual(
+        variantJobId({ ...variant, original: { ...variant.original, createdAt: '2030-01-01T00:00:00.000Z' } }),
+        variantJobId(variant),
+      );
     });
   });
 
