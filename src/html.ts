@@ -119,7 +119,13 @@ function imgParts(source: ImageEntity | ImageSet, options: ImgTagOptions): { css
     check.instanceOf(source, ImageSet, 'source', 'an ImageSet (imageSet(owner, relation)) for a variant');
     const plan = planVariant(source, options.variant, options);
     const sizes = plan.descriptorKind === 'w' ? (options.sizes ?? `${plan.state.box.width}px`) : undefined;
-    return variantImgElement(plan, options, sizes);
+    const placeholder = placeholderAttributes(source, options);
+    const img = variantImgElement(
+      plan,
+      { ...options, class: placeholder.class, attributes: placeholder.attributes },
+      sizes,
+    );
+    return { css: placeholder.css, tag: withStyleFirst(img, placeholder.style) };
   }
   const { width, height, store } = options;
   const image = source instanceof ImageSet ? pick(source, width, height) : assertImage(source);
@@ -149,6 +155,18 @@ function imgParts(source: ImageEntity | ImageSet, options: ImgTagOptions): { css
     placeholder.style,
   );
   return { css: placeholder.css, tag };
+}
+
+/**
+ * `tag` with a placeholder's ` style="…"` (from placeholderAttributes): joined before the style
+ * the tag has (a variant's stand-in has one), else added.
+ */
+function withStyleFirst(tag: string, style: string): string {
+  if (style === '') return tag;
+  const at = tag.indexOf(' style="');
+  if (at === -1 || at > tag.indexOf('>')) return withPlaceholderStyle(tag, style);
+  const start = at + ' style="'.length;
+  return `${tag.slice(0, start)}${style.slice(' style="'.length, -1)};${tag.slice(start)}`;
 }
 
 /**
@@ -187,7 +205,19 @@ export function srcset(set: ImageSet, options: SrcsetOptions = {}): string {
 export function pictureTag(set: ImageSet, options: ImgTagOptions): string {
   check.instanceOf(set, ImageSet, 'set', 'an ImageSet (imageSet(owner, relation))');
   validateOptions(options);
-  if (options.variant !== undefined) return variantPictureElement(planVariant(set, options.variant, options), options);
+  if (options.variant !== undefined) {
+    const placeholder = placeholderAttributes(set, options);
+    const picture = variantPictureElement(planVariant(set, options.variant, options), {
+      ...options,
+      class: placeholder.class,
+      attributes: placeholder.attributes,
+    });
+    // The <img> is the picture's last element.
+    const at = picture.lastIndexOf('<img ');
+    const end = picture.length - '</picture>'.length;
+    const img = withStyleFirst(picture.slice(at, end), placeholder.style);
+    return `${placeholder.css}${picture.slice(0, at)}${img}</picture>`;
+  }
   const sizes = options.sizes ?? `${displaySize(set.requireOriginal(), options.width, options.height)[0]}px`;
   const fallbackTypes = new Set(imgCandidates(set).map((i) => i.mimetype));
   let html = '<picture>';
