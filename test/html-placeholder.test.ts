@@ -148,6 +148,21 @@ describe('imgTag and pictureTag with placeholder', function () {
     );
   });
 
+  it('a variant tag gets it too: one style attribute, the placeholder first, on the <img> of the <picture>', function () {
+    const img = imgTag(set, { variant: 'avatar', alt: '', store, placeholder: true });
+    assert.equal(img.match(/style=/g)!.length, 1, img);
+    assert.match(img, /^<img [^>]*width="48" height="48"[^>]* style="background:#[0-9a-f]{6} url\(data:image\/webp/);
+    // A variant with nothing made yet: the original stands in, with its object-fit style after the placeholder's.
+    const standIn = imgTag(set, { variant: 'card', alt: '', store, placeholder: true });
+    assert.equal(standIn.match(/style=/g)!.length, 1, standIn);
+    assert.match(standIn, /style="background:#[0-9a-f]{6} url\([^)]+\) 50%\/cover;[^"]*object-fit: cover/);
+    const picture = pictureTag(set, { variant: 'avatar', alt: '', store, placeholder: 'class', nonce: 'abc' });
+    assert.match(
+      picture,
+      /^<style nonce="abc">\.(oia-p-[0-9a-f]{12})\{[^}]+\}<\/style><picture><source [^>]+><img [^>]*class="\1"[^>]*><\/picture>$/,
+    );
+  });
+
   it('nothing for a relation without placeholder: thumbhash (its sets have no meta row to read)', async function () {
     const gallery = await Gallery.query().insert({});
     const photo = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#123456' } })
