@@ -35,10 +35,21 @@ const ALL_LOADERS = 'VipsForeignLoad';
 
 type Sharp = Pick<typeof SharpModule, 'block' | 'unblock'>;
 
-let allowed = new Set<string>(DEFAULT_IMAGE_TYPES);
-/** `exact` after restrictDecoders(types): configured limits no longer widen the list. */
-let mode: 'widening' | 'exact' | 'unrestricted' = 'widening';
-let loaded: Sharp | undefined;
+interface AllowList {
+  allowed: Set<string>;
+  /** `exact` after restrictDecoders(types): configured limits no longer widen the list. */
+  mode: 'widening' | 'exact' | 'unrestricted';
+  loaded: Sharp | undefined;
+}
+
+/**
+ * Kept on the process, not in this module: libvips has one list per process, and this module may
+ * be loaded twice (once by `require`, once by `import`, or two copies of the package), and a copy
+ * that knew nothing of the other's list would block what the other allowed.
+ */
+const state: AllowList = ((globalThis as Record<symbol, AllowList | undefined>)[
+  Symbol.for('objection-imageattach.decoder-allow-list')
+] ??= { allowed: new Set<string>(DEFAULT_IMAGE_TYPES), mode: 'widening', loaded: undefined });
 
 /**
  * Lets sharp decode `types` in this process too, on top of what is allowed already. Needed only
@@ -52,8 +63,8 @@ let loaded: Sharp | undefined;
  */
 export function allowDecoders(types: readonly string[]): void {
   checkTypes(types, 'types');
-  for (const type of types) allowed.add(type);
-  if (mode === 'unrestricted') return;
+  for (const type of types) state.allowed.add(type);
+  if (state.mode === 'unrestricted') return;
   apply();
 }
 
@@ -68,42 +79,42 @@ export function allowDecoders(types: readonly string[]): void {
  */
 export function restrictDecoders(types: readonly string[] | false): void {
   if (types === false) {
-    mode = 'unrestricted';
+    state.mode = 'unrestricted';
   } else {
     checkTypes(types, 'types');
     if (types.length === 0) throw new InvalidArgumentError('types', 'a non-empty list of image types, or false', types);
-    allowed = new Set(types);
-    mode = 'exact';
+    state.allowed = new Set(types);
+    state.mode = 'exact';
   }
   apply();
 }
 
 /** The types sharp may decode in this process, or `undefined` after `restrictDecoders(false)`. */
 export function allowedDecoders(): readonly string[] | undefined {
-  return mode === 'unrestricted' ? undefined : [...allowed];
+  return state.mode === 'unrestricted' ? undefined : [...state.allowed];
 }
 
 /** Widens the list with a configured `types` limit (a no-op after {@link restrictDecoders}). */
 export function allowConfiguredTypes(types: readonly string[]): void {
-  if (mode !== 'widening' || types.every((type) => allowed.has(type))) return;
-  for (const type of types) allowed.add(type);
+  if (state.mode !== 'widening' || types.every((type) => state.allowed.has(type))) return;
+  for (const type of types) state.allowed.add(type);
   apply();
 }
 
 /** Applies the list to sharp as it is loaded (sharp.ts), and to every change after. */
 export function applyDecoderAllowList(sharp: Sharp): void {
-  loaded = sharp;
+  state.loaded = sharp;
   apply();
 }
 
 function apply(): void {
-  if (loaded === undefined) return;
-  if (mode === 'unrestricted') {
-    loaded.unblock({ operation: [ALL_LOADERS] });
+  if (state.loaded === undefined) return;
+  if (state.mode === 'unrestricted') {
+    state.loaded.unblock({ operation: [ALL_LOADERS] });
     return;
   }
-  loaded.block({ operation: [ALL_LOADERS] });
-  loaded.unblock({ operation: [...new Set([...allowed].map((type) => LOADER_OF_TYPE[type]!))] });
+  state.loaded.block({ operation: [ALL_LOADERS] });
+  state.loaded.unblock({ operation: [...new Set([...state.allowed].map((type) => LOADER_OF_TYPE[type]!))] });
 }
 
 function checkTypes(types: unknown, name: string): asserts types is readonly string[] {

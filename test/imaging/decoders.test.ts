@@ -50,6 +50,12 @@ describe('only the decoders of the allowed types', function () {
     }
   });
 
+  it('keeps one list for the process when the module is loaded twice (require and import)', async function () {
+    const result = await decodesAfter('second-copy');
+    assert.equal(result.svg, 'decoded');
+    assert.equal(result.tiff, 'decoded');
+  });
+
   it('lifts the restriction with restrictDecoders(false)', async function () {
     const result = await decodesAfter('unrestricted');
     assert.deepEqual([result.svg, result.tiff, result.jpeg], ['decoded', 'decoded', 'decoded']);

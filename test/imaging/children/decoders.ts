@@ -27,6 +27,15 @@ if (scenario === 'restrict') restrictDecoders(['image/jpeg', 'image/png']);
 if (scenario === 'svg-configured') resolveLimits({ types: [...DEFAULT_IMAGE_TYPES, 'image/svg+xml'] });
 if (scenario === 'allow-svg') allowDecoders(['image/svg+xml']);
 if (scenario === 'unrestricted') restrictDecoders(false);
+if (scenario === 'second-copy') {
+  // SVG allowed through this copy of the module, then a second copy (as `require` and `import` of
+  // one package make) loads sharp: it must not block what the first allowed.
+  allowDecoders(['image/svg+xml']);
+  const copy = (await import(
+    `../../../src/imaging/decoders.ts?copy=${Date.now()}`
+  )) as typeof import('../../../src/imaging/decoders.js');
+  copy.applyDecoderAllowList(sharpPackage);
+}
 
 const outcome = async (decode: () => Promise<unknown>) =>
   decode().then(
