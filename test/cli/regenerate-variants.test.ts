@@ -218,7 +218,7 @@ export const defaultStore = 'local';
       assert.match(runs[2]!.stderr, /--only-stale .* needs --variants/);
       assert.match(runs[3]!.stderr, /--only-missing and --only-stale/);
       assert.match(runs[4]!.stderr, /--format is for thumbnails/);
-      assert.match(runs[5]!.stderr, /regenerate needs --width .* or --variants/);
+      assert.match(runs[5]!.stderr, /regenerate needs --width .*, --variants .* or --placeholders/);
       assert.match(runs[6]!.stderr, /Refusing to regenerate in backup/);
       assert.deepEqual(
         await knex('member_picture_variants').select('*').orderBy(['member_id', 'name', 'descriptor', 'format']),

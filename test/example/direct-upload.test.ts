@@ -132,7 +132,10 @@ describe('the example app in Chromium: direct uploads', function () {
         files.filter((f) => f.startsWith('.uploads/') && !f.endsWith('/')),
         [],
       );
-      assert.equal(files.filter((f) => /\.(jpe|webp)$/.test(f)).length, 4);
+      // The original and its three thumbnails; beside them, the avatar's outputs (three formats, 1× and 2×).
+      const images = files.filter((f) => /\.(jpe|webp|avif)$/.test(f));
+      assert.equal(images.filter((f) => !f.split('/')[0]!.includes('.')).length, 4);
+      assert.equal(images.filter((f) => /^[^/]+\.avatar\.[0-9a-f]{12}\//.test(f)).length, 6);
     } finally {
       await new Promise((resolve) => server.close(resolve));
       await example.dispose();
