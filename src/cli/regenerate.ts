@@ -10,13 +10,7 @@
 import type { Knex } from 'knex';
 import type { Model } from 'objection';
 import { filesSettled, type ImageEntity } from '../entity/index.js';
-import {
-  fillPlaceholder,
-  imageOfSize,
-  imageSetOf,
-  placeholderDeclared,
-  type PlaceholderFill,
-} from '../entity/worker-api.js';
+import { fillPlaceholder, imageOfSize, placeholderDeclared, type PlaceholderFill } from '../entity/worker-api.js';
 import { InvalidArgumentError } from '../errors.js';
 import { checkBackground, type ThumbnailBackground } from '../imaging/background.js';
 import type { ThumbnailFormat } from '../imaging/thumbnail.js';
