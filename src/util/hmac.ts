@@ -1,5 +1,5 @@
 /**
- * HMAC-SHA256 over a list of fields, for the tokens and URLs this library signs (direct uploads).
+ * HMAC-SHA256 over a list of fields, for the tokens and URLs this library signs (direct uploads, private URLs).
  * Fields are joined with a separator they cannot contain, so two lists never sign the same; a
  * MAC is checked in constant time against every secret, so secrets rotate: sign with the first,
  * accept any (drop an old one once nothing signed with it is still in flight).
