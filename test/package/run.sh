@@ -51,7 +51,7 @@ for resolution in nodenext bundler; do
     "skipLibCheck": false, "exactOptionalPropertyTypes": true, "noUncheckedIndexedAccess": true,
     "types": ["node"], "outDir": "out-$resolution"
   },
-  "files": ["main.ts", "models.ts", "type-errors.ts", "memory-store.ts", "memory-store.node-test.ts"]
+  "files": ["main.ts", "models.ts", "variants.ts", "type-errors.ts", "memory-store.ts", "memory-store.node-test.ts"]
 }
 JSON
   say "tsc strict, skipLibCheck off, moduleResolution $resolution"
@@ -60,6 +60,7 @@ done
 
 say "run the consumer program"
 (cd "$project" && node out-nodenext/main.js)
+(cd "$project" && node out-nodenext/variants.js)
 (cd "$project" && node root-imports.mjs)
 say "objection-imageattach/testing: the store contract on the docs' MemoryStore, under node:test"
 (cd "$project" && node --test --test-reporter=dot out-nodenext/memory-store.node-test.js)
