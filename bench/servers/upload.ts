@@ -27,6 +27,16 @@ if ((mode !== 'ours' && mode !== 'baseline') || !dataDir || !(Number(users) > 0)
   throw new Error('usage: bench/servers/upload.ts ours|baseline <dataDir> <users>');
 }
 
+/**
+ * The example's avatar variant (example/models.ts), made at upload: 96×96 and 192×192 cover crops
+ * in AVIF, WebP and JPEG at the library's default qualities and AVIF effort. The baseline makes
+ * them too, so both servers do the same work.
+ */
+const AVATAR_OUTPUTS = [96, 192].flatMap((size) =>
+  (['avif', 'webp', 'jpeg'] as const).map((format) => ({ size, format })),
+);
+const AVATAR_ENCODING = { avif: { quality: 50, effort: 2 }, webp: { quality: 75 }, jpeg: { quality: 80 } };
+
 async function baselineApp(): Promise<express.Express> {
   const app = express();
   const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: 10 * 1024 * 1024, files: 1 } }).single(
@@ -39,15 +49,22 @@ async function baselineApp(): Promise<express.Express> {
     const bytes = req.file!.buffer;
     await writeFile(path.join(dir, `${name}.jpg`), bytes);
     // Side by side, as the example makes its thumbnails.
-    await Promise.all(
-      UPLOAD_THUMBNAILS.map(({ width, format }) =>
+    await Promise.all([
+      ...UPLOAD_THUMBNAILS.map(({ width, format }) =>
         sharp(bytes)
           .autoOrient()
           .resize({ width })
           .toFormat(format ?? 'jpeg')
           .toFile(path.join(dir, `${name}.${width}.${format ?? 'jpg'}`)),
       ),
-    );
+      ...AVATAR_OUTPUTS.map(({ size, format }) =>
+        sharp(bytes)
+          .autoOrient()
+          .resize(size, size, { fit: 'cover' })
+          .toFormat(format, AVATAR_ENCODING[format])
+          .toFile(path.join(dir, `${name}.avatar.${size}.${format}`)),
+      ),
+    ]);
     res.redirect(303, `/users/${req.params.id}`);
   });
   return app;

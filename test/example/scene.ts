@@ -1,4 +1,9 @@
 import sharp from 'sharp';
+import { allowDecoders } from '../../src/imaging/decoders.js';
+
+// Drawn from SVG, which the library's decoder allow-list leaves out by default (docs/uploads.md):
+// whoever draws a scene (tests, benches, the example's screenshots) needs it.
+allowDecoders(['image/svg+xml']);
 
 /** A photo-like JPEG: a sunset gradient with a sun and hills, so screenshots show something. */
 export async function sceneJpeg(width: number, height: number, hue = 20): Promise<Buffer> {
