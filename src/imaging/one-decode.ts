@@ -129,13 +129,13 @@ async function render(
   const animatedBase = () =>
     (animatedInput ??= sharp(input, { limitInputPixels: maxPixels, animated: true }).autoOrient()).clone();
 
-  const thumbnails: RenderedThumbnail[] = [];
-  for (const t of work.thumbnails) {
+  // Encoded side by side (libvips runs each on its own threads), all settled before returning.
+  const thumbnailRenders = work.thumbnails.map(async (t): Promise<RenderedThumbnail> => {
     const base = animatedThumbnail(t) ? animatedBase() : fromRaster(raster!);
     const image = base.resize(t.width, t.height, { fit: 'fill' });
     const data = await flattenFor(image, t.mimetype, t.background).toFormat(sharpFormat(t.mimetype)).toBuffer();
-    thumbnails.push({ width: t.width, height: t.height, mimetype: t.mimetype, data });
-  }
+    return { width: t.width, height: t.height, mimetype: t.mimetype, data };
+  });
 
   // Where attention and entropy look, per variant: found once, so every output shows one window.
   const points = new Map<VariantJob, FocalPoint>();
@@ -144,8 +144,7 @@ async function render(
     points.set(job, await smartPoint(fromRaster(raster!), raster!, upright, source, job));
   }
 
-  const variants: RenderedVariant[] = [];
-  for (const p of planned) {
+  const variantRenders = planned.map(async (p): Promise<RenderedVariant> => {
     const { variant } = p.job;
     const point =
       points.get(p.job) ??
@@ -158,7 +157,7 @@ async function render(
         : fitted(p.animated ? animatedBase() : fromFile(), p, p.source, upright, point);
     const data = await encoded(image, p).toBuffer();
     const { output } = p;
-    variants.push({
+    return {
       variant: variant.name,
       descriptor: output.descriptor,
       format: output.format,
@@ -167,8 +166,11 @@ async function render(
       width: p.size.width,
       height: p.size.height,
       data,
-    });
-  }
+    };
+  });
+  const rendered = await allOf<RenderedThumbnail | RenderedVariant>([...thumbnailRenders, ...variantRenders]);
+  const thumbnails = rendered.slice(0, thumbnailRenders.length) as RenderedThumbnail[];
+  const variants = rendered.slice(thumbnailRenders.length) as RenderedVariant[];
 
   const result: OneDecodeResult = { thumbnails, variants };
   if (work.placeholderRaster) {
@@ -227,4 +229,12 @@ async function decode(
     channels: info.channels,
     premultiplied: info.premultiplied ?? false,
   };
+}
+
+/** The values of `renders`, in order, once every one has settled (none left running on a file about to go); else the first error. */
+async function allOf<T>(renders: Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(renders);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
