@@ -6,12 +6,9 @@
  * spooled through the capped spool, the header probed, the decode check, the store write.
  * Target: peak RSS grows by < 64 MB during the claim.
  */
-import { fork } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { copyFile, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { copyFile, mkdir } from 'node:fs/promises';
 import {
   FileSystemStore,
   imageAttachment,
@@ -21,10 +18,8 @@ import {
   withStore,
 } from '../src/index.js';
 import { User, UserPicture } from '../test/entity/models.js';
-
-import { benchWorld, report } from './support.js';
-
-const MB = 1024 * 1024;
+import { bigNoisePng, reportChildPeak, sendPeakRssOf } from './memory.js';
+import { benchWorld } from './support.js';
 
 /** The test models' user, whose picture takes uploads of up to 128 MB (presign checks the declared size). */
 class BigUser extends User {
@@ -61,14 +56,7 @@ if (process.argv[2] === 'child') {
     const staged = store.directUploads!.pathOf(presigned.id);
     await mkdir(path.dirname(staged), { recursive: true });
     await copyFile(file, staged);
-    global.gc?.();
-    const baseline = process.memoryUsage().rss;
-    let peak = baseline;
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 5);
-    const image = await set.fromUpload(presigned.token, { principal: null });
-    clearInterval(sampler);
-    peak = Math.max(peak, process.memoryUsage().rss);
-    process.send!({ baseline, peak, width: image.width, height: image.height });
+    await sendPeakRssOf(() => set.fromUpload(presigned.token, { principal: null }));
   });
   await world.close();
   process.exit(0);
@@ -76,36 +64,7 @@ if (process.argv[2] === 'child') {
 
 const world = await benchWorld('claim-memory');
 try {
-  // 4800×4400 RGB noise as PNG: about 60 MB that no compression can shrink, 21 MP (under the
-  // default pixel limit), so the whole attach path (spool, probe, decode check, store) runs.
-  const file = path.join(world.dir, 'big.png');
-  await sharp({
-    create: {
-      width: 4800,
-      height: 4400,
-      channels: 3,
-      background: '#000',
-      noise: { type: 'gaussian', mean: 128, sigma: 60 },
-    },
-  })
-    .png({ compressionLevel: 1 })
-    .toFile(file);
-  const size = (await stat(file)).size;
-  console.log(`input: ${(size / MB).toFixed(1)} MB PNG, 4800×4400`);
-  if (size < 60 * MB) throw new Error(`the test image is only ${(size / MB).toFixed(1)} MB; it must be at least 60 MB`);
-
-  const child = fork(fileURLToPath(import.meta.url), ['child', file], { execArgv: ['--import', 'tsx', '--expose-gc'] });
-  const result = await new Promise<{ baseline: number; peak: number; width: number; height: number }>(
-    (resolve, reject) => {
-      child.once('message', (m) => resolve(m as never));
-      child.once('exit', (code) => code !== 0 && reject(new Error(`the child exited with ${code}`)));
-    },
-  );
-  const growth = (result.peak - result.baseline) / MB;
-  console.log(
-    `claimed ${result.width}×${result.height}; RSS ${(result.baseline / MB).toFixed(0)} MB → peak ${(result.peak / MB).toFixed(0)} MB`,
-  );
-  report('claim-memory', 'peak_rss_growth_mb', growth, '< 64', { inputMb: Number((size / MB).toFixed(1)) });
+  await reportChildPeak('claim-memory', 'claimed', import.meta.url, await bigNoisePng(world.dir));
 } finally {
   await world.close();
 }

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const only = process.argv.slice(2);
 const benches = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !['run-all.ts', 'support.ts'].includes(f))
+  .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts') && !['run-all.ts', 'support.ts', 'memory.ts'].includes(f))
   .map((f) => f.replace(/\.ts$/, ''))
   .filter((name) => only.length === 0 || only.includes(name))
   .sort();
