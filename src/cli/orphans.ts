@@ -4,22 +4,16 @@
  * committed), so only files older than a minimum age are deleted, and the rows are read again
  * just before deleting: a file a row now points to is kept.
  */
-import { InvalidArgumentError } from '../errors.js';
+import { parseDuration } from './duration.js';
 import { type ImageKey, type NormalizedKey, toObjectId } from '../stores/keys.js';
 import type { Store } from '../stores/store.js';
 import { checked } from '../stores/checked-calls.js';
 
 export const DEFAULT_MIN_AGE = '10m';
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** `--min-age` as milliseconds: `90s`, `10m`, `2h`, `1d`, or `0`. @throws InvalidArgumentError */
 export function parseMinAge(value: string): number {
-  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
-  if (match === null || (match[2] === undefined && match[1] !== '0')) {
-    throw new InvalidArgumentError('--min-age', 'a duration such as 90s, 10m, 2h or 1d (or 0)', value);
-  }
-  return Number(match[1]) * UNIT_MS[match[2] ?? 'ms']!;
+  return parseDuration(value, '--min-age');
 }
 
 export interface OrphanVerdicts {

@@ -5,7 +5,7 @@
  */
 import type { Model } from 'objection';
 import { DEFAULT_SWEEP_GRACE_MS, sweepUploads } from '../entity/index.js';
-import { InvalidArgumentError } from '../errors.js';
+import { parseDuration } from './duration.js';
 import type { LoadedConfig } from './config.js';
 import { EXIT, UsageError } from './exit.js';
 import { jsonError, type Output } from './output.js';
@@ -15,15 +15,9 @@ export interface UploadsSweepFlags {
   dryRun?: boolean;
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** `--grace` as milliseconds: `90s`, `10m`, `2h`, `1d`, or `0`. @throws InvalidArgumentError */
 export function parseGrace(value: string): number {
-  const match = /^(\d+)(ms|s|m|h|d)?$/.exec(value.trim());
-  if (match === null || (match[2] === undefined && match[1] !== '0')) {
-    throw new InvalidArgumentError('--grace', 'a duration such as 90s, 10m, 2h or 1d (or 0)', value);
-  }
-  return Number(match[1]) * UNIT_MS[match[2] ?? 'ms']!;
+  return parseDuration(value, '--grace');
 }
 
 export async function uploadsSweepCommand(
